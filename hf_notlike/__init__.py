@@ -1,0 +1,28 @@
+"""hf_notlike: "not all textual instances are alike" efficiency methods for the Hugging Face stack.
+
+- Early-exit inference (Schwartz et al., ACL 2020): [`EarlyExitBertForSequenceClassification`],
+  [`EarlyExitRobertaForSequenceClassification`]; importing `hf_notlike` registers them with the Auto classes.
+"""
+
+__version__ = "0.1.0"
+
+from .early_exit import (
+    EarlyExitBertConfig,
+    EarlyExitBertForSequenceClassification,
+    EarlyExitRobertaConfig,
+    EarlyExitRobertaForSequenceClassification,
+    EarlyExitSequenceClassifierOutput,
+    exit_confidences,
+    select_exits,
+)
+
+__all__ = [
+    "__version__",
+    "EarlyExitBertConfig",
+    "EarlyExitRobertaConfig",
+    "EarlyExitBertForSequenceClassification",
+    "EarlyExitRobertaForSequenceClassification",
+    "EarlyExitSequenceClassifierOutput",
+    "exit_confidences",
+    "select_exits",
+]

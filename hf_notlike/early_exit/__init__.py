@@ -1,0 +1,38 @@
+"""Early-exit inference (Schwartz et al., ACL 2020): models, calibration and the speed/accuracy trade-off.
+
+Importing this package registers the configurations and models with `AutoConfig` and
+`AutoModelForSequenceClassification`, so `from_pretrained` and `pipeline` work on saved early-exit models.
+"""
+
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from .configuration import EarlyExitBertConfig, EarlyExitConfigMixin, EarlyExitRobertaConfig
+from .modeling import (
+    EarlyExitBertForSequenceClassification,
+    EarlyExitClassifier,
+    EarlyExitModelMixin,
+    EarlyExitRobertaForSequenceClassification,
+    EarlyExitSequenceClassifierOutput,
+    exit_confidences,
+    select_exits,
+)
+
+for _config, _model in (
+    (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),
+    (EarlyExitRobertaConfig, EarlyExitRobertaForSequenceClassification),
+):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModelForSequenceClassification.register(_config, _model, exist_ok=True)
+
+__all__ = [
+    "EarlyExitBertConfig",
+    "EarlyExitRobertaConfig",
+    "EarlyExitConfigMixin",
+    "EarlyExitBertForSequenceClassification",
+    "EarlyExitRobertaForSequenceClassification",
+    "EarlyExitModelMixin",
+    "EarlyExitClassifier",
+    "EarlyExitSequenceClassifierOutput",
+    "exit_confidences",
+    "select_exits",
+]

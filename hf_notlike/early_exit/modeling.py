@@ -1,0 +1,305 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""Early-exit BERT and RoBERTa for sequence classification.
+
+Schwartz, Stanovsky, Swayamdipta, Dodge and Smith (ACL 2020), "The Right Tool for the Job: Matching Model and
+Instance Complexities": a small classifier ("exit") sits after several encoder layers, all exits are trained
+jointly, and at inference each instance leaves at the first exit whose temperature-calibrated confidence
+`max softmax(z / T_k)` reaches one threshold. Unlike the paper's code, batches are supported: rows that have left are
+dropped from the batch before the next layer, and the sequence is trimmed to the columns the remaining rows use.
+
+This file imports only `torch`, `transformers` and its sibling `configuration.py`, so that it can be copied into a
+Hub repository and loaded with `trust_remote_code=True` where `hf_notlike` is not installed.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import BertModel, BertPreTrainedModel, RobertaModel, RobertaPreTrainedModel
+from transformers import initialization as init
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import ModelOutput
+
+from .configuration import EarlyExitBertConfig, EarlyExitRobertaConfig
+
+
+@dataclass
+class EarlyExitSequenceClassifierOutput(ModelOutput):
+    r"""
+    Output of the early-exit sequence classifiers.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+            The weighted sum over exits of each exit's loss (cross-entropy; MSE for regression).
+        logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
+            For each row, the (uncalibrated) logits of the exit it left at.
+        exit_layer (`torch.LongTensor` of shape `(batch_size,)`):
+            For each row, the 1-based encoder layer after which it left.
+        exit_logits (`torch.FloatTensor` of shape `(batch_size, num_exits, num_labels)`, *optional*):
+            The logits of every exit for every row; returned in training, when `labels` are given, or with
+            `output_all_exits=True`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    exit_layer: torch.LongTensor | None = None
+    exit_logits: torch.FloatTensor | None = None
+
+
+def exit_confidences(exit_logits: torch.Tensor, temperatures: torch.Tensor | list[float]) -> torch.Tensor:
+    """Calibrated confidence `max softmax(z_k / T_k)` of every exit, shape `(batch_size, num_exits)`.
+
+    Args:
+        exit_logits (`torch.Tensor` of shape `(batch_size, num_exits, num_labels)`): logits of every exit.
+        temperatures (`torch.Tensor` or `list[float]` of length `num_exits`): one temperature per exit.
+    """
+    temps = torch.as_tensor(temperatures, dtype=exit_logits.dtype, device=exit_logits.device)
+    return torch.softmax(exit_logits / temps[None, :, None], dim=-1).amax(dim=-1)
+
+
+def select_exits(exit_logits: torch.Tensor, temperatures: torch.Tensor | list[float], threshold: float) -> torch.Tensor:
+    """The index of the exit every row leaves at: the first whose calibrated confidence is `>= threshold`, else the
+    last one. A threshold of 1.0 (or a single-output regression head) always selects the last exit.
+
+    Args:
+        exit_logits (`torch.Tensor` of shape `(batch_size, num_exits, num_labels)`): logits of every exit.
+        temperatures (`torch.Tensor` or `list[float]` of length `num_exits`): one temperature per exit.
+        threshold (`float`): the exit threshold, in `(0, 1]`.
+
+    Returns:
+        `torch.LongTensor` of shape `(batch_size,)`.
+    """
+    batch_size, num_exits = exit_logits.shape[:2]
+    last = torch.full((batch_size,), num_exits - 1, dtype=torch.long, device=exit_logits.device)
+    if threshold >= 1.0 or exit_logits.shape[-1] == 1:
+        return last
+    passes = exit_confidences(exit_logits, temperatures) >= threshold
+    passes[:, -1] = True
+    return passes.to(torch.long).argmax(dim=-1)  # index of the first True
+
+
+class EarlyExitClassifier(nn.Module):
+    """One exit: mixes the pooled [CLS] states it reads, then dropout and a linear layer."""
+
+    def __init__(self, config, num_inputs: int):
+        super().__init__()
+        self.mix_logits = nn.Parameter(torch.zeros(num_inputs)) if config.exit_input == "weighted_cls" else None
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        """`pooled`: the pooled [CLS] state of layers 1..k (all of them for `weighted_cls`, at least the last)."""
+        if self.mix_logits is None:
+            features = pooled[-1]
+        else:
+            weights = torch.softmax(self.mix_logits, dim=0).to(pooled[-1].dtype)
+            features = torch.einsum("lbh,l->bh", torch.stack(pooled[-len(weights) :]), weights)
+        return self.classifier(self.dropout(features))
+
+
+class EarlyExitModelMixin:
+    """The shared machinery of exits, loss and the exit loop; subclasses only provide the backbone."""
+
+    def _init_exits(self) -> None:
+        self.num_labels = self.config.num_labels
+        self.exits = nn.ModuleList(EarlyExitClassifier(self.config, layer) for layer in self.config.exit_layers)
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, EarlyExitClassifier) and module.mix_logits is not None:
+            init.zeros_(module.mix_logits)
+
+    @property
+    def backbone(self) -> nn.Module:
+        return getattr(self, self.base_model_prefix)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        exit_threshold: float | None = None,
+        output_all_exits: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> tuple | EarlyExitSequenceClassifierOutput:
+        r"""
+        Args:
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds:
+                As for the backbone (`BertModel` / `RobertaModel`). Padding must be on the right (the default of
+                BERT and RoBERTa tokenizers), as for the stock classifiers, which read the first token.
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+                Class indices (or float targets when `num_labels == 1`). The loss is the weighted sum over exits of
+                each exit's loss, weighted by `config.exit_loss_weights`.
+            exit_threshold (`float`, *optional*):
+                Overrides `config.exit_threshold` for this call; in `(0, 1]`, 1.0 runs the full model.
+            output_all_exits (`bool`, *optional*):
+                Run every layer and return `exit_logits` for every exit and row (calibration, sweeps). Implied in
+                training mode and when `labels` are given; `logits` and `exit_layer` then apply the exit rule to
+                those logits.
+            return_dict (`bool`, *optional*): Return an [`EarlyExitSequenceClassifierOutput`] instead of a tuple.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification
+        >>> config = EarlyExitBertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+        ...                              intermediate_size=37, exit_layers=[1, 2, 3, 4], num_labels=3)
+        >>> model = EarlyExitBertForSequenceClassification(config).eval()
+        >>> out = model(torch.tensor([[2, 5, 7, 3]]), exit_threshold=0.2)
+        >>> out.logits.shape, out.exit_layer.tolist()
+        (torch.Size([1, 3]), [1])
+        ```
+        """
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        if self.config.problem_type == "multi_label_classification":
+            raise ValueError(
+                "Early-exit models support single-label classification and regression, not "
+                "problem_type='multi_label_classification'."
+            )
+        threshold = self.config.check_exit_threshold(
+            self.config.exit_threshold if exit_threshold is None else exit_threshold
+        )
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "position_ids": position_ids,
+            "inputs_embeds": inputs_embeds,
+        }
+        exit_logits = None
+        if output_all_exits or self.training or labels is not None:
+            exit_logits = self._all_exits(inputs, **kwargs)
+            exit_index = select_exits(exit_logits, self.config.temperatures, threshold)
+            logits = exit_logits[torch.arange(exit_logits.shape[0], device=exit_logits.device), exit_index]
+        else:
+            logits, exit_index = self._early_exit(inputs, threshold)
+        layers = torch.tensor(self.config.exit_layers, device=exit_index.device)
+        exit_layer = layers[exit_index]
+
+        loss = self._exit_loss(exit_logits, labels) if labels is not None else None
+        output = EarlyExitSequenceClassifierOutput(
+            loss=loss, logits=logits, exit_layer=exit_layer, exit_logits=exit_logits
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _pool_layers(self, hidden_states: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        return [self.backbone.pooler(h) for h in hidden_states]
+
+    def _all_exits(self, inputs: dict, **kwargs) -> torch.Tensor:
+        """Runs every layer with the backbone's own forward; returns `(batch, num_exits, num_labels)` logits."""
+        outputs = self.backbone(**inputs, output_hidden_states=True, return_dict=True, **kwargs)
+        pooled = self._pool_layers(outputs.hidden_states[1:])  # [0] is the embedding output
+        exit_logits = [exit_(pooled[:layer]) for exit_, layer in zip(self.exits, self.config.exit_layers)]
+        return torch.stack(exit_logits, dim=1)
+
+    def _early_exit(self, inputs: dict, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch."""
+        backbone = self.backbone
+        hidden = backbone.embeddings(
+            input_ids=inputs["input_ids"],
+            token_type_ids=inputs["token_type_ids"],
+            position_ids=inputs["position_ids"],
+            inputs_embeds=inputs["inputs_embeds"],
+        )
+        batch_size, seq_len = hidden.shape[:2]
+        mask_2d = inputs["attention_mask"]
+        if mask_2d is None:
+            mask_2d = torch.ones(batch_size, seq_len, dtype=torch.long, device=hidden.device)
+        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask_2d)
+
+        exit_at = {layer: k for k, layer in enumerate(self.config.exit_layers)}
+        last_exit = len(self.exits) - 1
+        temperatures = self.config.temperatures
+        weighted = self.config.exit_input == "weighted_cls"
+        rows = torch.arange(batch_size, device=hidden.device)  # original index of each row still running
+        logits = hidden.new_empty(batch_size, self.num_labels)
+        exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
+        pooled: list[torch.Tensor] = []
+
+        for layer_number, layer in enumerate(backbone.encoder.layer, start=1):
+            hidden = layer(hidden, mask)
+            k = exit_at.get(layer_number)
+            if weighted or k is not None:
+                pooled.append(backbone.pooler(hidden))
+            if k is None or (k != last_exit and threshold >= 1.0):
+                continue
+            exit_logits = self.exits[k](pooled)
+            if k == last_exit:
+                logits[rows] = exit_logits.to(logits.dtype)
+                exit_index[rows] = k
+                break
+            done = exit_confidences(exit_logits[:, None], temperatures[k : k + 1])[:, 0] >= threshold
+            if not done.any():
+                continue
+            logits[rows[done]] = exit_logits[done].to(logits.dtype)
+            exit_index[rows[done]] = k
+            if done.all():
+                break
+            keep = ~done
+            rows, hidden, mask_2d = rows[keep], hidden[keep], mask_2d[keep]
+            pooled = [p[keep] for p in pooled]
+            used_columns = mask_2d.bool().any(dim=0)
+            if not used_columns.all():  # trim padding no remaining row needs
+                hidden, mask_2d = hidden[:, used_columns], mask_2d[:, used_columns]
+            mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask_2d)
+        return logits, exit_index
+
+    def _exit_loss(self, exit_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Weighted sum over exits of each exit's loss (Schwartz et al., 2020, Sec. 3: a plain sum by default)."""
+        labels = labels.to(exit_logits.device)
+        if self.config.problem_type is None:
+            self.config.problem_type = "regression" if self.num_labels == 1 else "single_label_classification"
+        weights = self.config.exit_loss_weights
+        if self.config.problem_type == "regression":
+            targets = labels.view(-1).to(exit_logits.dtype)
+            losses = [F.mse_loss(exit_logits[:, k, 0], targets) for k in range(len(weights))]
+        else:
+            losses = [F.cross_entropy(exit_logits[:, k], labels.view(-1)) for k in range(len(weights))]
+        return sum(w * loss for w, loss in zip(weights, losses))
+
+
+class EarlyExitBertForSequenceClassification(EarlyExitModelMixin, BertPreTrainedModel):
+    r"""
+    BERT with an exit after each of `config.exit_layers` (see [`EarlyExitBertConfig`]).
+
+    Load the backbone from a plain BERT checkpoint and initialise the exits:
+
+    ```python
+    >>> from hf_notlike import EarlyExitBertForSequenceClassification
+    >>> model = EarlyExitBertForSequenceClassification.from_pretrained(  # doctest: +SKIP
+    ...     "path/to/bert", exit_layers=[1, 2, 3, 4, 5, 6], num_labels=2)
+    ```
+    """
+
+    config_class = EarlyExitBertConfig
+    config: EarlyExitBertConfig
+
+    def __init__(self, config: EarlyExitBertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=True)
+        self._init_exits()
+        self.post_init()
+
+
+class EarlyExitRobertaForSequenceClassification(EarlyExitModelMixin, RobertaPreTrainedModel):
+    r"""
+    RoBERTa with an exit after each of `config.exit_layers` (see [`EarlyExitRobertaConfig`]). The exits read
+    RoBERTa's pooler, which plain RoBERTa checkpoints carry (it is initialised if one does not).
+    """
+
+    config_class = EarlyExitRobertaConfig
+    config: EarlyExitRobertaConfig
+
+    def __init__(self, config: EarlyExitRobertaConfig):
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=True)
+        self._init_exits()
+        self.post_init()
