@@ -1,0 +1,27 @@
+"""Shared pytest fixtures. Each part of the library keeps its own helpers in its test modules; only what several
+parts need lives here."""
+
+import os
+
+import pytest
+
+# Tests never reach the network: everything they load is built in code or shipped by an installed package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    """Folder of the shipped all-MiniLM-L6-v2 checkpoint (BERT, 6 layers, with its fast tokenizer)."""
+    from hf_notlike.resources import minilm_path
+
+    return minilm_path()
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizer(minilm_path):
+    """The MiniLM WordPiece tokenizer (fast)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path)
