@@ -12,6 +12,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import BertConfig, RobertaConfig
 
 EXIT_INPUTS = ("weighted_cls", "cls")
+EARLY_EXIT_FIELDS = ("exit_layers", "exit_threshold", "temperatures", "exit_loss_weights", "exit_input")
 
 
 @dataclass(kw_only=True, repr=False)
@@ -117,6 +118,25 @@ class EarlyExitConfigMixin:
         self.exit_loss_weights = weights
         self.exit_input = exit_input
         self.check_exit_threshold(exit_threshold)
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        if config_dict.get("model_type") == super(EarlyExitConfigMixin, cls).model_type:
+            # a plain BERT / RoBERTa checkpoint: its backbone is ours, the exits get initialised
+            config_dict = {**config_dict, "model_type": cls.model_type}
+        return config_dict, kwargs
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        # early-exit fields given to `from_pretrained` are validated with the rest, not set after validation
+        config_dict = dict(config_dict)
+        for key in EARLY_EXIT_FIELDS:
+            if key in kwargs:
+                config_dict[key] = kwargs.pop(key)
+        if "num_hidden_layers" in kwargs:
+            config_dict["num_hidden_layers"] = kwargs.pop("num_hidden_layers")
+        return super().from_dict(config_dict, **kwargs)
 
     @property
     def num_exits(self) -> int:

@@ -1,0 +1,348 @@
+"""Early-exit BERT / RoBERTa: configuration, the exit rule, batched inference, save/load, Auto classes, Trainer."""
+
+import logging
+
+import pytest
+import torch
+from datasets import Dataset
+from torch.nn import functional as F
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertModel,
+    Trainer,
+    TrainingArguments,
+    pipeline,
+)
+
+from hf_notlike import (
+    EarlyExitBertConfig,
+    EarlyExitBertForSequenceClassification,
+    EarlyExitRobertaConfig,
+    EarlyExitRobertaForSequenceClassification,
+    select_exits,
+)
+
+ARCHS = {
+    "bert": (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),
+    "roberta": (EarlyExitRobertaConfig, EarlyExitRobertaForSequenceClassification),
+}
+TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37)
+
+
+def tiny_model(arch: str, seed: int = 0, vocab_size: int = 100, **overrides):
+    config_class, model_class = ARCHS[arch]
+    kwargs = dict(TINY, vocab_size=vocab_size, num_labels=3, initializer_range=0.5, max_position_embeddings=64)
+    kwargs.update(overrides)
+    torch.manual_seed(seed)
+    return model_class(config_class(**kwargs)).eval()
+
+
+def padded_batch(model, batch_size: int = 8, seq_len: int = 12, seed: int = 1):
+    """Random ids, right-padded to different lengths (row 0 full length)."""
+    generator = torch.Generator().manual_seed(seed)
+    pad = model.config.pad_token_id
+    ids = torch.randint(5, model.config.vocab_size, (batch_size, seq_len), generator=generator)
+    lengths = torch.randint(2, seq_len + 1, (batch_size,), generator=generator)
+    lengths[0] = seq_len
+    mask = (torch.arange(seq_len)[None, :] < lengths[:, None]).long()
+    ids[mask == 0] = pad
+    return ids, mask
+
+
+def count_rows_per_layer(model):
+    """Forward hooks that count how many rows each encoder layer processed."""
+    counts = [0] * model.config.num_hidden_layers
+    handles = []
+    for i, layer in enumerate(model.backbone.encoder.layer):
+        def hook(module, args, output, i=i):
+            counts[i] += args[0].shape[0]
+        handles.append(layer.register_forward_hook(hook))
+    return counts, handles
+
+
+# --------------------------------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(exit_layers=[]), "exit_layers"),
+        (dict(exit_layers=[3, 1]), "exit_layers"),
+        (dict(exit_layers=[2, 2]), "exit_layers"),
+        (dict(exit_layers=[0, 4]), "exit_layers"),
+        (dict(exit_layers=[5]), "exit_layers"),
+        (dict(exit_threshold=0.0), "exit_threshold"),
+        (dict(exit_threshold=1.01), "exit_threshold"),
+        (dict(exit_threshold=-0.5), "exit_threshold"),
+        (dict(temperatures=[1.0, 1.0]), "temperatures"),
+        (dict(temperatures=[1.0, 1.0, 0.0, 1.0]), "temperatures"),
+        (dict(temperatures=[1.0, -2.0, 1.0, 1.0]), "temperatures"),
+        (dict(exit_loss_weights=[1.0]), "exit_loss_weights"),
+        (dict(exit_loss_weights=[1.0, -1.0, 1.0, 1.0]), "exit_loss_weights"),
+        (dict(exit_input="mean"), "exit_input"),
+        (dict(num_labels=1, exit_threshold=0.9), "exit_threshold"),
+    ],
+)
+def test_config_rejects_bad_values(arch, kwargs, field):
+    config_class, _ = ARCHS[arch]
+    with pytest.raises(ValueError, match=f"`{field}`"):
+        config_class(**TINY, **kwargs)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_config_defaults_and_last_layer_exit(arch):
+    config_class, _ = ARCHS[arch]
+    config = config_class(**TINY)
+    assert config.exit_layers == [1, 2, 3, 4]
+    assert config.temperatures == [1.0] * 4 and config.exit_loss_weights == [1.0] * 4
+    assert config.exit_threshold == 1.0 and config.exit_input == "weighted_cls"
+    config = config_class(**TINY, exit_layers=[1, 3])
+    assert config.exit_layers == [1, 3, 4] and config.num_exits == 3
+    assert config.model_type.startswith("hf_notlike_early_exit_")
+
+
+def test_forward_rejects_bad_threshold_override():
+    model = tiny_model("bert")
+    ids, mask = padded_batch(model)
+    with pytest.raises(ValueError, match="exit_threshold"):
+        model(ids, attention_mask=mask, exit_threshold=1.5)
+
+
+# ------------------------------------------------------------------------------------------------- training / loss
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_training_computes_every_exit_and_weighted_loss(arch):
+    weights = [0.5, 1.0, 2.0, 0.25]
+    model = tiny_model(arch, exit_loss_weights=weights).train()
+    ids, mask = padded_batch(model)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    torch.manual_seed(3)
+    out = model(ids, attention_mask=mask, labels=labels)
+    assert out.exit_logits.shape == (8, 4, 3)
+    expected = sum(w * F.cross_entropy(out.exit_logits[:, k], labels) for k, w in enumerate(weights))
+    torch.testing.assert_close(out.loss, expected)
+    out.loss.backward()
+    for exit_ in model.exits:  # every exit gets a gradient
+        assert exit_.classifier.weight.grad is not None and exit_.classifier.weight.grad.abs().sum() > 0
+        assert exit_.mix_logits.grad is not None
+
+
+def test_regression_trains_with_mse_and_runs_the_full_model():
+    model = tiny_model("bert", num_labels=1).train()
+    ids, mask = padded_batch(model)
+    targets = torch.linspace(-1, 1, 8)
+    out = model(ids, attention_mask=mask, labels=targets)
+    expected = sum(F.mse_loss(out.exit_logits[:, k, 0], targets) for k in range(4))
+    torch.testing.assert_close(out.loss, expected)
+    model.eval()
+    assert model(ids, attention_mask=mask).exit_layer.tolist() == [4] * 8
+
+
+def test_multi_label_is_rejected():
+    model = tiny_model("bert", problem_type="multi_label_classification")
+    ids, mask = padded_batch(model)
+    with pytest.raises(ValueError, match="single-label classification and regression"):
+        model(ids, attention_mask=mask)
+
+
+# ------------------------------------------------------------------------------------------------------ inference
+
+
+def confidences_of(model, ids, mask):
+    with torch.no_grad():
+        exit_logits = model(ids, attention_mask=mask, output_all_exits=True).exit_logits
+    temps = torch.tensor(model.config.temperatures)
+    return exit_logits, torch.softmax(exit_logits / temps[None, :, None], -1).amax(-1)
+
+
+def thresholds_away_from_confidences(conf: torch.Tensor, n: int = 6) -> list[float]:
+    """Thresholds between observed confidences, so float noise cannot flip a decision."""
+    values = sorted(set(conf.flatten().tolist()))
+    mids = [(a + b) / 2 for a, b in zip(values, values[1:]) if b - a > 1e-4]
+    step = max(1, len(mids) // n)
+    return mids[::step][:n] + [1.0]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("exit_input", ["weighted_cls", "cls"])
+def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input):
+    model = tiny_model(arch, exit_input=exit_input, temperatures=[1.5, 1.0, 0.7, 1.0])
+    ids, mask = padded_batch(model)
+    exit_logits, conf = confidences_of(model, ids, mask)
+    thresholds = thresholds_away_from_confidences(conf)
+    seen_layers = set()
+    with torch.no_grad():
+        for threshold in thresholds:
+            # the rule, written out by hand on the all-exits pass
+            expected = []
+            for row in range(ids.shape[0]):
+                passing = [k for k in range(4) if conf[row, k] >= threshold and threshold < 1.0]
+                expected.append(passing[0] if passing else 3)
+            expected = torch.tensor(expected)
+            assert torch.equal(select_exits(exit_logits, model.config.temperatures, threshold), expected)
+
+            batched = model(ids, attention_mask=mask, exit_threshold=threshold)
+            assert batched.exit_logits is None
+            assert batched.exit_layer.tolist() == [model.config.exit_layers[k] for k in expected]
+            torch.testing.assert_close(batched.logits, exit_logits[torch.arange(8), expected], atol=1e-5, rtol=1e-4)
+            for row in range(ids.shape[0]):  # batch size 1, unpadded
+                length = int(mask[row].sum())
+                single = model(ids[row : row + 1, :length], exit_threshold=threshold)
+                assert single.exit_layer.item() == batched.exit_layer[row].item()
+                torch.testing.assert_close(single.logits[0], batched.logits[row], atol=1e-5, rtol=1e-4)
+            seen_layers.update(batched.exit_layer.tolist())
+    assert len(seen_layers) >= 3, "the thresholds should exercise several exits"
+
+
+def test_low_threshold_runs_fewer_layers():
+    model = tiny_model("bert")
+    ids, mask = padded_batch(model, batch_size=16)
+    counts, handles = count_rows_per_layer(model)
+    try:
+        with torch.no_grad():
+            full = model(ids, attention_mask=mask, exit_threshold=1.0)
+            assert counts == [16, 16, 16, 16] and full.exit_layer.tolist() == [4] * 16
+            counts[:] = [0] * 4
+            _, conf = confidences_of(model, ids, mask)
+            counts[:] = [0] * 4
+            threshold = float(conf[:, 0].median())  # about half the rows leave at the first exit
+            early = model(ids, attention_mask=mask, exit_threshold=threshold)
+    finally:
+        for handle in handles:
+            handle.remove()
+    leaving_first = int((early.exit_layer == 1).sum())
+    assert 0 < leaving_first < 16
+    assert counts[0] == 16 and counts[1] == 16 - leaving_first
+    for layer in range(1, 4):  # a row runs layer l+1 only if it had not left by layer l
+        assert counts[layer] == int((early.exit_layer > layer).sum())
+
+
+def test_dropped_rows_trim_the_sequence():
+    model = tiny_model("bert")
+    ids, mask = padded_batch(model, batch_size=16, seq_len=20)
+    _, conf = confidences_of(model, ids, mask)
+    threshold = float(conf[:, 0].median())
+    lengths_seen = []
+    handle = model.backbone.encoder.layer[1].register_forward_hook(lambda m, a, o: lengths_seen.append(a[0].shape[1]))
+    with torch.no_grad():
+        out = model(ids, attention_mask=mask, exit_threshold=threshold)
+    handle.remove()
+    remaining = out.exit_layer > 1
+    assert lengths_seen == [int(mask[remaining].sum(1).max())]
+
+
+def test_tuple_output_when_return_dict_false():
+    model = tiny_model("bert")
+    ids, mask = padded_batch(model)
+    out = model(ids, attention_mask=mask, return_dict=False)
+    assert isinstance(out, tuple) and out[0].shape == (8, 3) and out[1].shape == (8,)
+
+
+# ----------------------------------------------------------------------------------------- save / load / Auto / pipeline
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_and_load_round_trip_through_auto_classes(arch, tmp_path):
+    model = tiny_model(arch, exit_layers=[1, 3], temperatures=[2.0, 0.5, 1.0], exit_threshold=0.8)
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert type(config) is type(model.config)
+    assert (config.exit_layers, config.temperatures, config.exit_threshold) == ([1, 3, 4], [2.0, 0.5, 1.0], 0.8)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert type(loaded) is type(model)
+    ids, mask = padded_batch(model)
+    with torch.no_grad():
+        for threshold in (None, 0.6, 1.0):
+            a = model(ids, attention_mask=mask, exit_threshold=threshold)
+            b = loaded(ids, attention_mask=mask, exit_threshold=threshold)
+            torch.testing.assert_close(a.logits, b.logits)
+            assert torch.equal(a.exit_layer, b.exit_layer)
+
+
+def test_pipeline_runs_the_early_exit_model(tmp_path, bert_tokenizer):
+    model = tiny_model("bert", vocab_size=bert_tokenizer.vocab_size, id2label={0: "neg", 1: "neu", 2: "pos"},
+                       label2id={"neg": 0, "neu": 1, "pos": 2}, max_position_embeddings=128)
+    model.save_pretrained(tmp_path)
+    bert_tokenizer.save_pretrained(tmp_path)
+    classifier = pipeline("text-classification", model=str(tmp_path), device="cpu")
+    texts = ["a gripping, beautifully shot film", "dull.", "it was fine I guess, nothing more"]
+    predictions = classifier(texts)
+    encoded = bert_tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**encoded).logits.softmax(-1)
+    assert [p["label"] for p in predictions] == [model.config.id2label[i] for i in expected.argmax(-1).tolist()]
+    for prediction, probs in zip(predictions, expected):
+        assert prediction["score"] == pytest.approx(probs.max().item(), abs=1e-5)
+
+
+def test_from_plain_bert_checkpoint_loads_backbone(tmp_path):
+    torch.manual_seed(0)
+    plain = BertModel(BertConfig(vocab_size=100, **TINY))
+    plain.save_pretrained(tmp_path)
+    model, info = EarlyExitBertForSequenceClassification.from_pretrained(
+        tmp_path, exit_layers=[2], num_labels=2, output_loading_info=True
+    )
+    assert model.config.exit_layers == [2, 4] and model.config.num_labels == 2
+    assert info["unexpected_keys"] == set() or not info["unexpected_keys"]
+    assert all(key.startswith("exits.") for key in info["missing_keys"]), info["missing_keys"]
+    for name, tensor in plain.state_dict().items():
+        torch.testing.assert_close(model.bert.state_dict()[name], tensor)
+
+
+def test_real_minilm_checkpoint(minilm_path, bert_tokenizer, caplog):
+    with caplog.at_level(logging.WARNING):
+        model, info = EarlyExitBertForSequenceClassification.from_pretrained(
+            minilm_path, num_labels=2, output_loading_info=True
+        )
+    assert model.config.exit_layers == [1, 2, 3, 4, 5, 6] and model.config.hidden_size == 384
+    assert info["missing_keys"] and all(key.startswith("exits.") for key in info["missing_keys"])
+    assert not [r for r in caplog.records if "newly initialized" in r.getMessage() and "bert." in r.getMessage()]
+    model.eval()
+    encoded = bert_tokenizer(["the movie was awesome", "I could see why it got great reviews, but the plot..."],
+                             padding=True, return_tensors="pt")
+    with torch.no_grad():
+        full = model(**encoded, output_all_exits=True)
+        early = model(**encoded, exit_threshold=0.5)  # untrained 2-way exits: almost every row leaves at layer 1
+    assert full.exit_logits.shape == (2, 6, 2)
+    assert early.exit_layer.tolist() == [1, 1]
+    torch.testing.assert_close(early.logits, full.exit_logits[:, 0], atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------------------ Trainer
+
+
+def toy_dataset(n: int = 64, vocab_size: int = 100, seq_len: int = 8, seed: int = 0) -> Dataset:
+    """Label = whether token 7 appears: learnable by the first layers."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(10, vocab_size, (n, seq_len), generator=generator)
+    labels = torch.arange(n) % 2
+    ids[labels == 1, 3] = 7
+    return Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": [[1] * seq_len] * n,
+                              "labels": labels.tolist()})
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):
+    model = tiny_model(arch, num_labels=2, initializer_range=0.02, hidden_dropout_prob=0.0,
+                       attention_probs_dropout_prob=0.0).train()
+    data = toy_dataset()
+    args = TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=16, learning_rate=3e-3, num_train_epochs=6,
+        logging_steps=1, save_strategy="no", report_to=[], seed=0, use_cpu=True,
+        activation_checkpointing=checkpointing, disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=data, eval_dataset=data)
+    trainer.train()
+    assert model.backbone.encoder.layer[0].gradient_checkpointing is checkpointing
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
+    # evaluate/predict hand compute_metrics the logits only (exit_layer and exit_logits are ignored)
+    prediction = trainer.predict(data)
+    assert prediction.predictions.shape == (64, 2)
+    assert (prediction.predictions.argmax(-1) == prediction.label_ids).mean() > 0.9
