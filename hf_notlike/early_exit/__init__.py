@@ -23,6 +23,14 @@ for _config, _model in (
 ):
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModelForSequenceClassification.register(_config, _model, exist_ok=True)
+    # saved models carry `auto_map` and copies of configuration.py / modeling.py: they load with
+    # trust_remote_code=True where hf_notlike is not installed
+    _config.register_for_auto_class("AutoConfig")
+    _model.register_for_auto_class("AutoModelForSequenceClassification")
+
+from ..hub import write_early_exit_card as _write_early_exit_card  # noqa: E402
+
+EarlyExitModelMixin.model_card_hook = _write_early_exit_card
 
 __all__ = [
     "EarlyExitBertConfig",

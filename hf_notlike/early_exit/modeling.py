@@ -102,6 +102,22 @@ class EarlyExitClassifier(nn.Module):
 class EarlyExitModelMixin:
     """The shared machinery of exits, loss and the exit loop; subclasses only provide the backbone."""
 
+    # `hook(model, save_directory)` writing the model card (README.md) of a saved model; `hf_notlike.hub` sets it.
+    # It stays None in the self-contained Hub copy of this file (loaded with trust_remote_code): no card is written.
+    model_card_hook = None
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        output = super().save_pretrained(save_directory, *args, **kwargs)
+        if self.model_card_hook is not None and kwargs.get("is_main_process", True):
+            self.model_card_hook(save_directory)
+        return output
+
+    def _upload_modified_files(self, working_dir, *args, **kwargs):
+        # `push_to_hub` writes transformers' generic README.md after `save_pretrained`: put ours back before uploading
+        if self.model_card_hook is not None:
+            self.model_card_hook(working_dir)
+        return super()._upload_modified_files(working_dir, *args, **kwargs)
+
     def _init_exits(self) -> None:
         self.num_labels = self.config.num_labels
         self.exits = nn.ModuleList(EarlyExitClassifier(self.config, layer) for layer in self.config.exit_layers)
