@@ -1,0 +1,20 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""Dataset cartography (Swayamdipta et al., EMNLP 2020): record training dynamics with a stock `Trainer`
+([`CartographyCallback`]) and plot, select from and share the resulting [`DataMap`]."""
+
+from .callback import ID_KEY, STATE_FILE, CartographyCallback, CartographyConfig
+from .datamap import DATA_MAP_FILE, METADATA_FILE, REGIONS, DataMap, DataMapSelection
+from .plotting import plot_data_map
+
+__all__ = [
+    "CartographyCallback",
+    "CartographyConfig",
+    "DataMap",
+    "DataMapSelection",
+    "plot_data_map",
+    "REGIONS",
+    "ID_KEY",
+    "STATE_FILE",
+    "DATA_MAP_FILE",
+    "METADATA_FILE",
+]

@@ -1,0 +1,599 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""`CartographyCallback`: record training dynamics (Swayamdipta et al., EMNLP 2020) with a stock `Trainer`.
+
+How per-example statistics reach a callback that never sees batches or logits:
+
+1. **Example ids.** At `on_train_begin` the callback wraps the Trainer's *train* dataloader (only that one): its
+   dataset is wrapped so each item carries its row index, and its `collate_fn` is wrapped so the user's collator sees
+   the untouched examples and the batch gets one extra tensor, `batch["cartography_id"]`. This happens after
+   `remove_unused_columns` has filtered the dataset and it rides along whatever the sampler does (shuffling,
+   `DistributedSampler`/accelerate sharding, `skip_first_batches` on resume), so ids stay right.
+2. **Statistics.** A forward pre-hook on the model pops `cartography_id` from the call (the model never sees it)
+   and keeps the gold labels; a forward hook reads the logits and stores the gold-label probability and whether the
+   argmax is right, on device, without a host sync. Each micro-batch of gradient accumulation is one forward, so
+   accumulation needs nothing special; logits are upcast to float32 (mixed precision).
+3. **Epoch end.** Records are gathered across processes (`torch.distributed.all_gather`), duplicated examples
+   (the padding that distributed samplers add to even out the last batch) keep their first occurrence, and the epoch
+   becomes one column of the map. Examples missing from an epoch (training stopped mid-epoch) make that epoch
+   incomplete; [`CartographyCallback.data_map`] uses complete epochs only.
+4. **Checkpoints.** `on_save` writes `cartography_state.safetensors` into the checkpoint folder (finished epochs and
+   the records of the current epoch so far). A run resumed with `trainer.train(resume_from_checkpoint=...)` reloads
+   it, so the resumed map equals the uninterrupted one. The file is looked up in `args.output_dir/checkpoint-<step>`
+   and `args.resume_from_checkpoint`; for a checkpoint elsewhere pass `CartographyCallback(resume_from_checkpoint=)`.
+
+`mode="rescore"` instead re-scores the whole train set in eval mode (no dropout) at each epoch end: one extra
+inference pass per epoch, and the statistics of the model *after* the epoch rather than during it.
+
+Requirements (checked, with an error naming the fix): a classification or multiple-choice model (logits
+`[batch, num_labels]`, integer labels `[batch]` in the batch under `labels`), a map-style train dataset (with
+`__len__`), and `dataloader_drop_last=False` in the default mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+from .datamap import DataMap
+
+__all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE"]
+
+logger = logging.getLogger(__name__)
+
+ID_KEY = "cartography_id"
+STATE_FILE = "cartography_state.safetensors"
+
+_UNSUPPORTED_HEADS = re.compile(
+    r"For(TokenClassification|QuestionAnswering|CausalLM|MaskedLM|Seq2SeqLM|PreTraining|ConditionalGeneration|"
+    r"ImageSegmentation|SemanticSegmentation|ObjectDetection|CTC|AudioFrameClassification|DepthEstimation)"
+)
+_SUPPORTED = (
+    "CartographyCallback supports sequence classification and multiple choice (single-label): logits of shape "
+    "[batch, num_labels] and integer gold labels of shape [batch]."
+)
+
+
+@dataclass
+class CartographyConfig:
+    """Options of [`CartographyCallback`] (the callback takes them as keyword arguments)."""
+
+    mode: str = field(
+        default="training",
+        metadata={"help": "'training': statistics from the training forward pass (no extra pass, the paper's method); "
+                  "'rescore': re-score the train set in eval mode at each epoch end."},
+    )
+    id_column: str | None = field(
+        default=None,
+        metadata={"help": "Dataset column holding stable example ids; None keys examples by their row index."},
+    )
+    label_key: str = field(default="labels", metadata={"help": "Batch key of the gold labels."})
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "Checkpoint folder to reload the callback state from when it is not in "
+                  "`args.output_dir/checkpoint-<step>` or `args.resume_from_checkpoint`."},
+    )
+    dataset_name: str | None = field(default=None, metadata={"help": "Dataset name stored in the map's metadata."})
+
+    def __post_init__(self):
+        if self.mode not in ("training", "rescore"):
+            raise ValueError(f"`mode` must be 'training' or 'rescore'; got {self.mode!r}.")
+        if self.id_column is not None and (not isinstance(self.id_column, str) or not self.id_column):
+            raise ValueError(f"`id_column` must be a column name or None; got {self.id_column!r}.")
+        if not isinstance(self.label_key, str) or not self.label_key:
+            raise ValueError(f"`label_key` must be a non-empty string; got {self.label_key!r}.")
+
+
+# ---------------------------------------------------------------------------------------------------- data wrapping
+class _Tagged(NamedTuple):
+    index: int
+    example: Any
+
+
+class _IndexedDataset(torch.utils.data.Dataset):
+    """Wraps a map-style dataset so each item is `(row_index, example)`."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return _Tagged(int(index), self.dataset[index])
+
+    def __getitems__(self, indices):
+        getitems = getattr(self.dataset, "__getitems__", None)
+        examples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
+        return [_Tagged(int(i), ex) for i, ex in zip(indices, examples)]
+
+    def __getattr__(self, name):  # e.g. `set_epoch`, `column_names`
+        if name.startswith("__") or name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+class _IdCollator:
+    """Calls the user's collator on the plain examples and adds the row indices as `batch["cartography_id"]`."""
+
+    def __init__(self, collate_fn):
+        self.collate_fn = collate_fn
+
+    def __call__(self, items):
+        if not items or not isinstance(items[0], _Tagged):
+            return self.collate_fn(items)
+        batch = self.collate_fn([item.example for item in items])
+        if not hasattr(batch, "__setitem__") or not hasattr(batch, "keys"):
+            raise TypeError(
+                f"CartographyCallback needs the data collator to return a dict of tensors; got {type(batch).__name__}."
+            )
+        batch[ID_KEY] = torch.tensor([item.index for item in items], dtype=torch.long)
+        return batch
+
+
+def _torch_loader(dataloader):
+    """The `torch.utils.data.DataLoader` that actually iterates: accelerate's `DataLoaderShard` may delegate to a
+    `base_dataloader` (its `DataLoaderAdapter`)."""
+    while "base_dataloader" in vars(dataloader):
+        dataloader = vars(dataloader)["base_dataloader"]
+    return dataloader
+
+
+# ---------------------------------------------------------------------------------------------------- distributed
+def _dist_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _all_gather(arrays: list[torch.Tensor], device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Concatenate same-length 1-D tensors from every process (variable length per process); returns the gathered
+    tensors (rank order) and the rank each row came from."""
+    rank, world = _dist_world()
+    if world == 1:
+        return arrays, torch.zeros(len(arrays[0]), dtype=torch.long)
+    if torch.distributed.get_backend() == "nccl" and device.type != "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
+    elif torch.distributed.get_backend() == "gloo":
+        device = torch.device("cpu")
+    length = torch.tensor([len(arrays[0])], dtype=torch.long, device=device)
+    lengths = [torch.zeros_like(length) for _ in range(world)]
+    torch.distributed.all_gather(lengths, length)
+    lengths = [int(x.item()) for x in lengths]
+    longest = max(lengths)
+    gathered = []
+    for array in arrays:
+        padded = torch.zeros(longest, dtype=array.dtype, device=device)
+        padded[: len(array)] = array.to(device)
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        torch.distributed.all_gather(parts, padded)
+        gathered.append(torch.cat([p[:n] for p, n in zip(parts, lengths)]).cpu())
+    ranks = torch.cat([torch.full((n,), r, dtype=torch.long) for r, n in enumerate(lengths)])
+    return gathered, ranks
+
+
+# ---------------------------------------------------------------------------------------------------- the callback
+class CartographyCallback(TrainerCallback):
+    """Record per-example training dynamics with a stock [`~transformers.Trainer`] and build a [`DataMap`].
+
+    Add it to any `Trainer` training a sequence-classification or multiple-choice model; nothing else changes (keep
+    `remove_unused_columns=True`, any collator, any sampler, DDP through `torchrun`/`accelerate`, gradient
+    accumulation, fp16/bf16, checkpoints and `resume_from_checkpoint`). See the module docstring for how it works.
+
+    Args:
+        mode (`str`, *optional*, defaults to `"training"`):
+            `"training"` takes the statistics from the training forward pass itself (the paper's method, no extra
+            compute); `"rescore"` re-scores the train set in eval mode at each epoch end.
+        id_column (`str`, *optional*):
+            A train-set column with stable example ids; by default examples are keyed by row index. The column may
+            be dropped by `remove_unused_columns`: pass the train dataset to [`data_map`] to attach its ids.
+        label_key (`str`, *optional*, defaults to `"labels"`): Batch key of the gold labels.
+        resume_from_checkpoint (`str`, *optional*):
+            Where to reload the callback state from when resuming from a checkpoint outside `args.output_dir`.
+        dataset_name (`str`, *optional*): Dataset name for the map's metadata.
+
+    Example:
+
+    ```python
+    >>> from transformers import Trainer
+    >>> from hf_notlike import CartographyCallback
+    >>> cartography = CartographyCallback()
+    >>> trainer = Trainer(model=model, args=args, train_dataset=train, callbacks=[cartography])  # doctest: +SKIP
+    >>> trainer.train()  # doctest: +SKIP
+    >>> data_map = cartography.data_map(dataset=train)  # doctest: +SKIP
+    >>> data_map.plot("data_map.png")  # doctest: +SKIP
+    >>> ids, ambiguous = data_map.select("ambiguous", 0.33, dataset=train)  # doctest: +SKIP
+    ```
+    """
+
+    def __init__(
+        self,
+        mode: str = "training",
+        id_column: str | None = None,
+        label_key: str = "labels",
+        resume_from_checkpoint: str | None = None,
+        dataset_name: str | None = None,
+    ):
+        self.config = CartographyConfig(
+            mode=mode, id_column=id_column, label_key=label_key, resume_from_checkpoint=resume_from_checkpoint,
+            dataset_name=dataset_name,
+        )
+        self._reset(num_examples=None)
+        self._handles: list[Any] = []
+        self._model_name: str | None = None
+        self._dataset_name: str | None = dataset_name
+        self._train_ids: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ state
+    def _reset(self, num_examples: int | None) -> None:
+        self.num_examples = num_examples
+        self._epoch_probs: list[np.ndarray] = []  # one float32 [N] per finished epoch
+        self._epoch_correct: list[np.ndarray] = []  # one bool [N] per finished epoch
+        self._epoch_complete: list[bool] = []
+        self._buffer: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]] = []  # (ids, prob, correct, step)
+        self._restored: dict[str, np.ndarray] | None = None  # current-epoch records reloaded from a checkpoint
+        self._micro_step = 0
+        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._checked = False
+
+    @property
+    def epochs_recorded(self) -> int:
+        """Number of finished epochs recorded so far (complete or not)."""
+        return len(self._epoch_probs)
+
+    # ------------------------------------------------------------------ checks
+    def _check_model(self, model) -> None:
+        if model is None:
+            return
+        name = type(model).__name__
+        if _UNSUPPORTED_HEADS.search(name):
+            raise ValueError(f"{_SUPPORTED} `{name}` is token-level or generative; use a ...ForSequenceClassification "
+                             "or ...ForMultipleChoice model.")
+        config = getattr(model, "config", None)
+        if config is not None and name.endswith("ForSequenceClassification"):
+            problem_type = getattr(config, "problem_type", None)
+            if problem_type == "regression" or getattr(config, "num_labels", 2) == 1:
+                raise ValueError(f"{_SUPPORTED} `{name}` is set up for regression (num_labels=1 or "
+                                 "problem_type='regression'), which has no gold-label probability.")
+            if problem_type == "multi_label_classification":
+                raise ValueError(f"{_SUPPORTED} `{name}` is set up for multi-label classification.")
+
+    def on_init_end(self, args, state, control, model=None, **kwargs):
+        self._check_model(model)
+
+    # ------------------------------------------------------------------ training begins
+    def on_train_begin(self, args, state, control, model=None, train_dataloader=None, **kwargs):
+        self._check_model(model)
+        if model is None or train_dataloader is None:
+            raise ValueError("CartographyCallback needs the Trainer's model and train dataloader (use a stock "
+                             "`transformers.Trainer` with a `train_dataset`).")
+        loader = _torch_loader(train_dataloader)
+        dataset = loader.dataset
+        if isinstance(dataset, _IndexedDataset):  # a second `train()` on the same dataloader
+            dataset = dataset.dataset
+        if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
+            raise ValueError("CartographyCallback needs a map-style train dataset with `__len__` (e.g. a "
+                             "`datasets.Dataset`), so that each example has a stable id; got an iterable dataset.")
+        if self.config.mode == "training" and args.dataloader_drop_last:
+            raise ValueError("`dataloader_drop_last=True` drops examples from every epoch, so no epoch of the data "
+                             "map would be complete: set `dataloader_drop_last=False` (or use mode='rescore').")
+        self._label_key = self.config.label_key
+        self._device = args.device
+        self._model_name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__
+        if self._dataset_name is None:
+            info = getattr(dataset, "info", None)
+            self._dataset_name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
+        self._train_ids = None
+        column_names = getattr(dataset, "column_names", None) or []
+        if self.config.id_column is not None and self.config.id_column in column_names:
+            self._train_ids = np.asarray(dataset[self.config.id_column])
+        self._train_dataset = dataset
+        self._collate_fn = loader.collate_fn
+        if isinstance(self._collate_fn, _IdCollator):
+            self._collate_fn = self._collate_fn.collate_fn
+        self._reset(num_examples=len(dataset))
+        if state.global_step > 0:
+            self._load_state(args, state)
+
+        self._remove_hooks()
+        if self.config.mode == "training":
+            # `dataset` cannot be reassigned through DataLoader.__setattr__ once initialised; the loader is the
+            # Trainer's private object for this `train()` call, so bypassing the guard is contained.
+            object.__setattr__(loader, "dataset", _IndexedDataset(dataset))
+            loader.collate_fn = _IdCollator(self._collate_fn)
+            self._handles = [
+                model.register_forward_pre_hook(self._pre_forward, with_kwargs=True),
+                model.register_forward_hook(self._post_forward),
+            ]
+
+    # ------------------------------------------------------------------ hooks
+    def _pre_forward(self, module, args, kwargs):
+        if ID_KEY not in kwargs:
+            self._pending = None
+            return None
+        kwargs = dict(kwargs)
+        ids = kwargs.pop(ID_KEY)
+        labels = kwargs.get(self._label_key)
+        if labels is None:
+            raise ValueError(f"CartographyCallback found no gold labels in the batch under {self._label_key!r} "
+                             f"(batch keys: {sorted(kwargs)}); pass `label_key=` with the right key.")
+        self._pending = (ids, labels) if module.training else None
+        return args, kwargs
+
+    def _post_forward(self, module, args, output):
+        if self._pending is None:
+            return None
+        ids, labels = self._pending
+        self._pending = None
+        logits = output.logits if hasattr(output, "logits") else (output[1] if len(output) > 1 else output[0])
+        self._record(ids, labels, logits)
+        return None
+
+    @torch.no_grad()
+    def _record(self, ids: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> None:
+        if not self._checked:
+            self._check_batch(ids, labels, logits)
+            self._checked = True
+        logits = logits.detach().float()
+        labels = labels.detach().to(logits.device).long()
+        probs = logits.softmax(dim=-1)
+        gold = probs.gather(1, labels.view(-1, 1)).squeeze(1)
+        correct = logits.argmax(dim=-1) == labels
+        self._buffer.append((ids.detach(), gold, correct, self._micro_step))
+        self._micro_step += 1
+
+    def _check_batch(self, ids, labels, logits) -> None:
+        if not torch.is_tensor(logits) or logits.ndim != 2 or logits.shape[-1] < 2:
+            shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
+            raise ValueError(f"{_SUPPORTED} Got logits of shape {shape}: regression (one output) and token-level "
+                             "models are not supported.")
+        if not torch.is_tensor(labels) or labels.ndim != 1 or labels.is_floating_point():
+            shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
+            raise ValueError(f"{_SUPPORTED} Got labels of shape {shape}"
+                             f"{' (floating point)' if torch.is_tensor(labels) and labels.is_floating_point() else ''}.")
+        if labels.shape[0] != logits.shape[0] or ids.shape[0] != logits.shape[0]:
+            raise ValueError(f"{_SUPPORTED} Got {logits.shape[0]} rows of logits for {labels.shape[0]} labels.")
+        if int(labels.min()) < 0 or int(labels.max()) >= logits.shape[-1]:
+            raise ValueError(f"Gold labels must lie in [0, {logits.shape[-1] - 1}]; got values in "
+                             f"[{int(labels.min())}, {int(labels.max())}] (ignored labels such as -100 are not "
+                             "supported).")
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    # ------------------------------------------------------------------ epoch bookkeeping
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._checked = False  # validate the first batch of every epoch
+
+    def _local_records(self) -> list[torch.Tensor]:
+        if self._buffer:
+            ids = torch.cat([b[0].reshape(-1).to(self._device) for b in self._buffer])
+            probs = torch.cat([b[1] for b in self._buffer])
+            correct = torch.cat([b[2] for b in self._buffer]).to(torch.uint8)
+            steps = torch.cat([torch.full((len(b[0]),), b[3], dtype=torch.long, device=b[1].device)
+                               for b in self._buffer])
+        else:
+            ids = torch.zeros(0, dtype=torch.long, device=self._device)
+            probs = torch.zeros(0, dtype=torch.float32, device=self._device)
+            correct = torch.zeros(0, dtype=torch.uint8, device=self._device)
+            steps = torch.zeros(0, dtype=torch.long, device=self._device)
+        return [ids.long(), probs.float(), correct, steps.to(ids.device)]
+
+    def _gathered_records(self) -> dict[str, np.ndarray]:
+        """All records of the current epoch so far, from every process (plus those reloaded from a checkpoint)."""
+        local = [t.to(self._device) for t in self._local_records()]
+        (ids, probs, correct, steps), ranks = _all_gather(local, self._device)
+        records = {
+            "ids": ids.cpu().numpy().astype(np.int64),
+            "probs": probs.cpu().numpy().astype(np.float32),
+            "correct": correct.cpu().numpy().astype(bool),
+            "steps": steps.cpu().numpy().astype(np.int64),
+            "ranks": ranks.cpu().numpy().astype(np.int64),
+        }
+        if self._restored is not None:
+            records = {key: np.concatenate([self._restored[key], records[key]]) for key in records}
+        return records
+
+    def _finish_epoch(self, records: dict[str, np.ndarray]) -> None:
+        n = self.num_examples
+        ids = records["ids"]
+        if len(ids) and (ids.min() < 0 or ids.max() >= n):
+            raise RuntimeError(f"CartographyCallback recorded example ids outside [0, {n}); the train dataloader was "
+                               "changed after training began.")
+        # keep the first occurrence of each example: earliest step, then lowest rank (distributed padding repeats
+        # the first examples of the epoch at its end)
+        order = np.lexsort((records["ranks"], records["steps"], ids))
+        sorted_ids = ids[order]
+        first = np.ones(len(sorted_ids), dtype=bool)
+        first[1:] = sorted_ids[1:] != sorted_ids[:-1]
+        keep = order[first]
+        probs = np.full(n, np.nan, dtype=np.float32)
+        correct = np.zeros(n, dtype=bool)
+        probs[ids[keep]] = records["probs"][keep]
+        correct[ids[keep]] = records["correct"][keep]
+        complete = len(keep) == n
+        if not complete:
+            logger.warning(f"CartographyCallback: epoch {len(self._epoch_probs)} saw {len(keep)} of {n} examples "
+                           "(training stopped mid-epoch?); it is left out of the data map.")
+        self._epoch_probs.append(probs)
+        self._epoch_correct.append(correct)
+        self._epoch_complete.append(complete)
+        self._buffer = []
+        self._restored = None
+        self._micro_step = 0
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if self.num_examples is None:
+            return
+        if self.config.mode == "rescore":
+            self._rescore(args, state, model)
+        self._finish_epoch(self._gathered_records())
+
+    @torch.no_grad()
+    def _rescore(self, args, state, model) -> None:
+        from tqdm.auto import tqdm
+
+        rank, world = _dist_world()
+        indices = list(range(rank, self.num_examples, world))
+        loader = torch.utils.data.DataLoader(
+            _IndexedDataset(self._train_dataset), batch_size=args.per_device_eval_batch_size, sampler=indices,
+            collate_fn=_IdCollator(self._collate_fn), num_workers=args.dataloader_num_workers,
+        )
+        was_training = model.training
+        model.eval()
+        try:
+            for batch in tqdm(loader, desc="Cartography re-scoring", disable=args.disable_tqdm or rank != 0,
+                              leave=False):
+                ids = batch.pop(ID_KEY)
+                batch = {k: (v.to(args.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+                if self._label_key not in batch:
+                    raise ValueError(f"CartographyCallback found no gold labels in the batch under "
+                                     f"{self._label_key!r} (batch keys: {sorted(batch)}); pass `label_key=`.")
+                output = model(**batch)
+                logits = output.logits if hasattr(output, "logits") else output[1]
+                self._record(ids.to(args.device), batch[self._label_key], logits)
+        finally:
+            model.train(was_training)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._remove_hooks()
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save(self, args, state, control, **kwargs):
+        if self.num_examples is None:
+            return
+        records = self._gathered_records()  # collective: every process takes part
+        if not args.should_save:
+            return
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if not os.path.isdir(folder):
+            logger.warning(f"CartographyCallback: checkpoint folder {folder} not found; its state is not saved.")
+            return
+        self._save_state(folder, state, records)
+
+    def _save_state(self, folder: str, state, records: dict[str, np.ndarray]) -> None:
+        from safetensors.numpy import save_file
+
+        n = self.num_examples
+        done = len(self._epoch_probs)
+        tensors = {
+            "epoch_gold_probs": np.stack(self._epoch_probs) if done else np.zeros((0, n), np.float32),
+            "epoch_correct": np.stack(self._epoch_correct) if done else np.zeros((0, n), bool),
+            "epoch_complete": np.asarray(self._epoch_complete, dtype=bool),
+            "partial_ids": records["ids"],
+            "partial_probs": records["probs"],
+            "partial_correct": records["correct"],
+            "partial_steps": records["steps"],
+            "partial_ranks": records["ranks"],
+        }
+        metadata = {
+            "format": "hf_notlike.cartography",
+            "format_version": "1",
+            "config": json.dumps(asdict(self.config)),
+            "num_examples": str(n),
+            "global_step": str(state.global_step),
+            "epochs_done": str(done),
+        }
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, os.path.join(folder, STATE_FILE),
+                  metadata=metadata)
+
+    def _load_state(self, args, state) -> None:
+        from safetensors import safe_open
+        from safetensors.numpy import load_file
+
+        candidates = [self.config.resume_from_checkpoint, args.resume_from_checkpoint,
+                      os.path.join(args.output_dir, f"checkpoint-{state.global_step}")]
+        tried = []
+        for folder in candidates:
+            if not folder or not isinstance(folder, str):
+                continue
+            path = os.path.join(folder, STATE_FILE)
+            tried.append(path)
+            if not os.path.isfile(path):
+                continue
+            with safe_open(path, framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+            if metadata.get("format") != "hf_notlike.cartography" or int(metadata["global_step"]) != state.global_step:
+                continue
+            if int(metadata["num_examples"]) != self.num_examples:
+                raise ValueError(f"The cartography state in {folder} is for {metadata['num_examples']} examples but "
+                                 f"the train set has {self.num_examples}: resume with the same train dataset.")
+            tensors = load_file(path)
+            self._epoch_probs = list(tensors["epoch_gold_probs"])
+            self._epoch_correct = list(tensors["epoch_correct"].astype(bool))
+            self._epoch_complete = [bool(x) for x in tensors["epoch_complete"]]
+            rank, _ = _dist_world()
+            partial = {key: tensors[f"partial_{key}"] for key in ("ids", "probs", "correct", "steps", "ranks")}
+            partial["correct"] = partial["correct"].astype(bool)
+            if rank == 0 and len(partial["ids"]):
+                self._restored = partial
+            # new forwards continue the per-process micro-step count of the interrupted epoch
+            self._micro_step = int(partial["steps"].max()) + 1 if len(partial["steps"]) else 0
+            logger.info(f"CartographyCallback: resumed {len(self._epoch_probs)} epochs and "
+                        f"{len(partial['ids'])} records from {path}.")
+            return
+        raise ValueError(
+            f"Training resumes at step {state.global_step} but no CartographyCallback state "
+            f"({STATE_FILE}) for that step was found (looked in: {tried}). The data map would miss the epochs "
+            "before the checkpoint: pass `CartographyCallback(resume_from_checkpoint=<checkpoint folder>)`, or "
+            "start the run from scratch with the callback attached."
+        )
+
+    # ------------------------------------------------------------------ result
+    def data_map(self, dataset=None, *, include_incomplete: bool = False) -> DataMap:
+        """Build the [`DataMap`] of the epochs recorded so far.
+
+        Args:
+            dataset (`datasets.Dataset`, *optional*):
+                The train dataset. Checked against the recorded examples (same number of rows) and, with
+                `id_column`, the source of the example ids when `remove_unused_columns` dropped that column.
+            include_incomplete (`bool`, *optional*, defaults to `False`):
+                Raise instead of silently dropping epochs that did not see every example.
+
+        Raises:
+            `ValueError` when nothing was recorded yet, on a dataset mismatch, or when ids are missing.
+        """
+        if self.num_examples is None or not self._epoch_probs:
+            raise ValueError("CartographyCallback has no finished epoch yet: call `trainer.train()` with the callback "
+                             "attached (at least one full epoch) before `data_map()`.")
+        keep = [i for i, complete in enumerate(self._epoch_complete) if complete]
+        if include_incomplete and len(keep) != len(self._epoch_complete):
+            raise ValueError("Some recorded epochs are incomplete (training stopped mid-epoch).")
+        if not keep:
+            raise ValueError("No recorded epoch saw every training example (training stopped before the end of the "
+                             "first epoch?); train for at least one full epoch.")
+        if len(keep) != len(self._epoch_complete):
+            warnings.warn(f"CartographyCallback: {len(self._epoch_complete) - len(keep)} incomplete epoch(s) left out "
+                          "of the data map.", stacklevel=2)
+        probs = np.stack([self._epoch_probs[i] for i in keep], axis=1)
+        correct = np.stack([self._epoch_correct[i] for i in keep], axis=1)
+        ids = self._train_ids
+        dataset_name = self._dataset_name
+        if dataset is not None:
+            if len(dataset) != self.num_examples:
+                raise ValueError(f"The dataset has {len(dataset)} rows but the callback recorded {self.num_examples} "
+                                 "training examples: pass the train dataset the Trainer was trained on.")
+            if self.config.id_column is not None:
+                columns = getattr(dataset, "column_names", None) or []
+                if self.config.id_column not in columns:
+                    raise ValueError(f"`id_column={self.config.id_column!r}` is not a column of the dataset "
+                                     f"(columns: {columns}).")
+                ids = np.asarray(dataset[self.config.id_column])
+            if dataset_name is None:
+                info = getattr(dataset, "info", None)
+                dataset_name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
+        if self.config.id_column is not None and ids is None:
+            raise ValueError(f"`id_column={self.config.id_column!r}` was dropped from the train set by "
+                             "`remove_unused_columns`; pass the train dataset: `callback.data_map(dataset=train)`.")
+        return DataMap(probs, correct, ids, id_column=self.config.id_column, model_name=self._model_name,
+                       dataset_name=dataset_name, mode=self.config.mode)

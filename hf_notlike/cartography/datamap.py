@@ -1,0 +1,544 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""`DataMap`: per-example training dynamics (Swayamdipta et al., EMNLP 2020, "Dataset Cartography").
+
+A data map holds, for every training example and every epoch, the probability the model gave the gold label and
+whether its argmax was correct. From that matrix it derives the four per-example statistics of the paper (plus the
+forgetting events of Toneva et al., ICLR 2019), selects regions, plots the map, and saves it as Parquet + JSON.
+
+Save-folder layout (`DataMap.save_pretrained(folder)`), all of it plain files, no pickle:
+
+```
+folder/
+  data_map.parquet   one row per example: id, confidence, variability, correctness, forgetfulness,
+                     gold_prob (list of float32, one per epoch), correct (list of bool, one per epoch)
+  data_map.json      metadata: format_version, model, dataset, num_examples, num_epochs, id_column, mode,
+                     library_version, columns
+  data_map.png       the plot (`save_pretrained(..., plot=True)`, the default)
+  README.md          the dataset card (written by `_write_card`, see below)
+```
+
+The card writer is a module-level hook: `save_pretrained(..., card=True)` calls `_write_card(data_map, folder,
+repo_id=None)`. By default it uses `hf_notlike.hub.write_data_map_card` (which renders the fields that
+`hf_notlike.cartography.card.data_map_card` collects) when the Hub module and its template are present, and
+otherwise writes a small built-in card; replacing `hf_notlike.cartography.datamap._write_card` changes it for every
+save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import datasets
+    from matplotlib.figure import Figure
+
+__all__ = ["DataMap", "DataMapSelection", "REGIONS", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE"]
+
+REGIONS = ("ambiguous", "hard_to_learn", "easy_to_learn", "random")
+DATA_MAP_FILE = "data_map.parquet"
+METADATA_FILE = "data_map.json"
+PLOT_FILE = "data_map.png"
+FORMAT_VERSION = 1
+
+
+class DataMapSelection(NamedTuple):
+    """What [`DataMap.select`] returns: the selected example ids (in dataset order) and, when a dataset was given,
+    that dataset filtered to those rows (else `None`). Unpacks as `ids, subset = data_map.select(...)`."""
+
+    ids: np.ndarray
+    dataset: "datasets.Dataset | None"
+
+
+def _as_matrix(values: Any, name: str, dtype: Any) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2-D array of shape (num_examples, num_epochs); got shape {array.shape}.")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"`{name}` is empty (shape {array.shape}); a data map needs at least one example and one epoch.")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+class DataMap:
+    """Per-example training dynamics: the data map of Swayamdipta et al. (2020).
+
+    For example i with gold-label probabilities p_{i,1..E} over E epochs (Swayamdipta et al., 2020, Sec. 2):
+    confidence mu_i = (1/E) sum_e p_{i,e}; variability sigma_i = sqrt((1/E) sum_e (p_{i,e} - mu_i)^2) (population
+    std, as in the paper); correctness = fraction of epochs whose argmax was the gold label; forgetfulness = number of
+    correct -> incorrect transitions between consecutive epochs (forgetting events, Toneva et al., 2019).
+
+    Args:
+        gold_probs (`array-like` of shape `(num_examples, num_epochs)`):
+            Probability of the gold label for each example at each epoch, in [0, 1].
+        correct (`array-like` of shape `(num_examples, num_epochs)`):
+            Whether the argmax prediction was the gold label (bool or 0/1).
+        ids (`array-like` of shape `(num_examples,)`, *optional*):
+            Stable example ids (unique). Defaults to the row index `0 .. num_examples - 1`.
+        id_column (`str`, *optional*):
+            Dataset column the ids come from; `None` means the ids are row indices.
+        model_name (`str`, *optional*): Model the dynamics were recorded with (metadata).
+        dataset_name (`str`, *optional*): Dataset the dynamics were recorded on (metadata).
+        mode (`str`, *optional*, defaults to `"training"`):
+            How the statistics were taken: `"training"` (the training forward pass) or `"rescore"` (an eval-mode pass
+            over the train set at each epoch end).
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from hf_notlike.cartography import DataMap
+    >>> dm = DataMap(gold_probs=[[0.2, 0.8], [0.9, 0.9]], correct=[[False, True], [True, True]])
+    >>> dm.confidence.tolist(), dm.variability.tolist()
+    ([0.5, 0.8999999761581421], [0.30000001192092896, 0.0])
+    >>> dm.select("ambiguous", 0.5).ids.tolist()
+    [0]
+    ```
+    """
+
+    def __init__(
+        self,
+        gold_probs: Any,
+        correct: Any,
+        ids: Any | None = None,
+        *,
+        id_column: str | None = None,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        mode: str = "training",
+    ):
+        self.gold_probs = _as_matrix(gold_probs, "gold_probs", np.float32)
+        correct_array = np.asarray(correct)
+        if correct_array.dtype != bool and not np.isin(correct_array, (0, 1)).all():
+            raise ValueError("`correct` must hold booleans (or 0/1).")
+        self.correct = _as_matrix(correct_array, "correct", bool)
+        if self.correct.shape != self.gold_probs.shape:
+            raise ValueError(
+                f"`gold_probs` and `correct` must have the same shape; got {self.gold_probs.shape} and "
+                f"{self.correct.shape}."
+            )
+        if not np.isfinite(self.gold_probs).all():
+            raise ValueError(
+                "`gold_probs` contains NaN or infinite values (an example missing from an epoch?); every example "
+                "needs a probability at every epoch."
+            )
+        if self.gold_probs.min() < 0 or self.gold_probs.max() > 1:
+            raise ValueError("`gold_probs` must be probabilities in [0, 1]; pass softmax outputs, not logits.")
+        n = self.gold_probs.shape[0]
+        if ids is None:
+            if id_column is not None:
+                raise ValueError(f"`id_column={id_column!r}` was given without `ids`; pass the ids of that column.")
+            self.ids = np.arange(n, dtype=np.int64)
+        else:
+            self.ids = np.asarray(ids)
+            if self.ids.shape != (n,):
+                raise ValueError(f"`ids` must have shape ({n},) (one per example); got {self.ids.shape}.")
+            if len(np.unique(self.ids)) != n:
+                raise ValueError("`ids` must be unique: each example needs its own id.")
+        if mode not in ("training", "rescore"):
+            raise ValueError(f"`mode` must be 'training' or 'rescore'; got {mode!r}.")
+        self.id_column = id_column
+        self.model_name = model_name
+        self.dataset_name = dataset_name
+        self.mode = mode
+        self._cache: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ statistics
+    @property
+    def num_examples(self) -> int:
+        return self.gold_probs.shape[0]
+
+    @property
+    def num_epochs(self) -> int:
+        return self.gold_probs.shape[1]
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    def __repr__(self) -> str:
+        return (
+            f"DataMap(num_examples={self.num_examples}, num_epochs={self.num_epochs}, id_column={self.id_column!r}, "
+            f"model={self.model_name!r}, dataset={self.dataset_name!r}, mode={self.mode!r})"
+        )
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Mean gold-label probability over epochs, shape `(num_examples,)`."""
+        if "confidence" not in self._cache:
+            self._cache["confidence"] = self.gold_probs.mean(axis=1, dtype=np.float64).astype(np.float32)
+        return self._cache["confidence"]
+
+    @property
+    def variability(self) -> np.ndarray:
+        """Population standard deviation of the gold-label probability over epochs, shape `(num_examples,)`."""
+        if "variability" not in self._cache:
+            self._cache["variability"] = self.gold_probs.std(axis=1, ddof=0, dtype=np.float64).astype(np.float32)
+        return self._cache["variability"]
+
+    @property
+    def correctness(self) -> np.ndarray:
+        """Fraction of epochs where the argmax was the gold label, shape `(num_examples,)`."""
+        if "correctness" not in self._cache:
+            self._cache["correctness"] = (self.correct.sum(axis=1) / self.num_epochs).astype(np.float32)
+        return self._cache["correctness"]
+
+    @property
+    def forgetfulness(self) -> np.ndarray:
+        """Number of correct -> incorrect transitions between consecutive epochs, shape `(num_examples,)`."""
+        if "forgetfulness" not in self._cache:
+            c = self.correct
+            self._cache["forgetfulness"] = (c[:, :-1] & ~c[:, 1:]).sum(axis=1).astype(np.int32)
+        return self._cache["forgetfulness"]
+
+    def first_epochs(self, k: int) -> DataMap:
+        """The map restricted to its first `k` epochs (the paper notes that a few early epochs already give a
+        usable map)."""
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= self.num_epochs:
+            raise ValueError(f"`epochs` must be an integer in [1, {self.num_epochs}]; got {k!r}.")
+        if k == self.num_epochs:
+            return self
+        return DataMap(
+            self.gold_probs[:, :k], self.correct[:, :k], self.ids, id_column=self.id_column,
+            model_name=self.model_name, dataset_name=self.dataset_name, mode=self.mode,
+        )
+
+    def to_pandas(self):
+        """One row per example: `id`, `confidence`, `variability`, `correctness`, `forgetfulness`."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "id": self.ids,
+                "confidence": self.confidence,
+                "variability": self.variability,
+                "correctness": self.correctness,
+                "forgetfulness": self.forgetfulness,
+            }
+        )
+
+    # ------------------------------------------------------------------ selection
+    def positions(self, dataset: "datasets.Dataset") -> np.ndarray:
+        """Row positions in `dataset` of this map's examples (in map order).
+
+        With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows. With an
+        id column, `dataset[id_column]` must hold exactly this map's ids (any order).
+
+        Raises:
+            `ValueError` when the map and the dataset do not match (size, missing column or different ids).
+        """
+        n_rows = len(dataset)
+        if n_rows != self.num_examples:
+            raise ValueError(
+                f"This data map has {self.num_examples} examples but the dataset has {n_rows} rows: apply a map to "
+                "the dataset it was recorded on (same rows; with `id_column` the order may differ)."
+            )
+        if self.id_column is None:
+            if not np.array_equal(self.ids, np.arange(self.num_examples)):
+                raise ValueError("This map's ids are not row indices; set `id_column` to the column holding them.")
+            return np.arange(self.num_examples, dtype=np.int64)
+        column_names = getattr(dataset, "column_names", None) or []
+        if self.id_column not in column_names:
+            raise ValueError(
+                f"The data map is keyed by the column {self.id_column!r}, which the dataset lacks (columns: "
+                f"{column_names}); pass the dataset the map was recorded on."
+            )
+        dataset_ids = np.asarray(dataset[self.id_column])
+        order = np.argsort(dataset_ids, kind="stable")
+        sorted_ids = dataset_ids[order]
+        found = np.searchsorted(sorted_ids, self.ids)
+        found = np.clip(found, 0, len(sorted_ids) - 1)
+        matched = sorted_ids[found] == self.ids
+        if not matched.all() or len(np.unique(dataset_ids)) != n_rows:
+            missing = self.ids[~matched][:5].tolist()
+            raise ValueError(
+                f"The dataset's {self.id_column!r} values do not match this data map's ids (e.g. map ids missing from "
+                f"the dataset: {missing}, or duplicated ids in the dataset); pass the dataset the map was recorded on."
+            )
+        return order[found]
+
+    def select(
+        self,
+        region: str,
+        fraction: float,
+        *,
+        dataset: "datasets.Dataset | None" = None,
+        epochs: int | None = None,
+        seed: int = 0,
+    ) -> DataMapSelection:
+        """Select the `fraction` of examples in a region of the map (Swayamdipta et al., 2020, Sec. 3-4).
+
+        Args:
+            region (`str`):
+                `"ambiguous"` (highest variability), `"easy_to_learn"` (highest confidence), `"hard_to_learn"`
+                (lowest confidence) or `"random"` (a seeded uniform sample).
+            fraction (`float`):
+                Share of the examples to keep, in (0, 1]; the count is `round(fraction * num_examples)` (at least 1).
+            dataset (`datasets.Dataset`, *optional*):
+                When given, the selection also returns this dataset filtered to the selected rows (after checking
+                that it matches the map).
+            epochs (`int`, *optional*):
+                Use only the first `epochs` epochs of the map.
+            seed (`int`, *optional*, defaults to 0):
+                Seed of the `"random"` region.
+
+        Returns:
+            [`DataMapSelection`]: `(ids, dataset)`, ids in dataset order; `dataset` is `None` when none was given.
+
+        Example:
+
+        ```python
+        >>> ids, subset = data_map.select("ambiguous", 0.33, dataset=train_dataset)  # doctest: +SKIP
+        ```
+        """
+        if region not in REGIONS:
+            raise ValueError(f"Unknown region {region!r}; choose one of {list(REGIONS)}.")
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction <= 1:
+            raise ValueError(f"`fraction` must be a number in (0, 1]; got {fraction!r}.")
+        data_map = self if epochs is None else self.first_epochs(epochs)
+        positions = data_map.positions(dataset) if dataset is not None else None
+        n = data_map.num_examples
+        count = max(1, int(round(float(fraction) * n)))
+        if region == "random":
+            chosen = np.random.default_rng(seed).choice(n, size=count, replace=False)
+        else:
+            if region == "ambiguous":
+                key = -data_map.variability.astype(np.float64)
+            elif region == "easy_to_learn":
+                key = -data_map.confidence.astype(np.float64)
+            else:
+                key = data_map.confidence.astype(np.float64)
+            chosen = np.argsort(key, kind="stable")[:count]
+        if positions is None:
+            chosen = np.sort(chosen)
+            return DataMapSelection(data_map.ids[chosen], None)
+        rows = positions[chosen]
+        order = np.argsort(rows, kind="stable")
+        return DataMapSelection(data_map.ids[chosen][order], dataset.select(rows[order].tolist()))
+
+    # ------------------------------------------------------------------ plotting
+    def plot(self, path: str | os.PathLike | None = None, **kwargs: Any) -> "Figure":
+        """Draw the data map (x: variability, y: confidence, colour: correctness, region labels, marginal
+        histograms); see [`~hf_notlike.cartography.plotting.plot_data_map`] for the options. Saves to `path`
+        (`.png` or `.pdf`) when given and returns the matplotlib figure."""
+        from .plotting import plot_data_map
+
+        return plot_data_map(self, path=path, **kwargs)
+
+    # ------------------------------------------------------------------ persistence
+    def metadata(self) -> dict[str, Any]:
+        from .. import __version__
+
+        return {
+            "format_version": FORMAT_VERSION,
+            "library": "hf_notlike",
+            "library_version": __version__,
+            "model": self.model_name,
+            "dataset": self.dataset_name,
+            "num_examples": self.num_examples,
+            "num_epochs": self.num_epochs,
+            "id_column": self.id_column,
+            "mode": self.mode,
+            "columns": ["id", "confidence", "variability", "correctness", "forgetfulness", "gold_prob", "correct"],
+        }
+
+    def to_arrow(self):
+        """The map as a `pyarrow.Table` (the content of `data_map.parquet`)."""
+        import pyarrow as pa
+
+        n, e = self.gold_probs.shape
+        offsets = pa.array(np.arange(0, (n + 1) * e, e, dtype=np.int32))
+        gold = pa.ListArray.from_arrays(offsets, pa.array(self.gold_probs.reshape(-1)))
+        correct = pa.ListArray.from_arrays(offsets, pa.array(self.correct.reshape(-1)))
+        return pa.table(
+            {
+                "id": pa.array(self.ids),
+                "confidence": pa.array(self.confidence),
+                "variability": pa.array(self.variability),
+                "correctness": pa.array(self.correctness),
+                "forgetfulness": pa.array(self.forgetfulness),
+                "gold_prob": gold,
+                "correct": correct,
+            }
+        )
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *, card: bool = True, plot: bool = True, repo_id: str | None = None
+    ) -> Path:
+        """Save the map as `data_map.parquet` + `data_map.json`, plus `data_map.png` (when `plot=True`) and the
+        dataset card `README.md` (when `card=True`), in `save_directory`.
+
+        Args:
+            save_directory (`str` or `os.PathLike`): Folder to write (created if needed).
+            card (`bool`, *optional*, defaults to `True`): Also write a dataset card through `_write_card`.
+            plot (`bool`, *optional*, defaults to `True`): Also write the plot, `data_map.png`.
+            repo_id (`str`, *optional*): Repo id the card refers to (set by [`push_to_hub`]).
+
+        Returns:
+            `Path`: the folder.
+        """
+        import pyarrow.parquet as pq
+
+        folder = Path(save_directory)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"`save_directory` {str(folder)!r} is a file; pass a folder.")
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(self.to_arrow(), folder / DATA_MAP_FILE)
+        (folder / METADATA_FILE).write_text(json.dumps(self.metadata(), indent=2) + "\n")
+        if plot:
+            self.plot(folder / PLOT_FILE)
+        if card:
+            _write_card(self, folder, repo_id=repo_id)
+        return folder
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo_id: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None
+    ) -> DataMap:
+        """Load a map saved with [`save_pretrained`] from a local folder or a Hub dataset repo.
+
+        Args:
+            path_or_repo_id (`str` or `os.PathLike`):
+                A folder holding `data_map.parquet` and `data_map.json`, or the id of a dataset repo on the Hub
+                (fetched with `huggingface_hub.snapshot_download(repo_type="dataset")`).
+            revision (`str`, *optional*): Hub revision (branch, tag or commit).
+            token (`str` or `bool`, *optional*): Hub token.
+        """
+        import pyarrow.parquet as pq
+
+        folder = Path(path_or_repo_id)
+        if not folder.is_dir():
+            if folder.exists() or os.path.isabs(str(path_or_repo_id)) or str(path_or_repo_id).startswith("."):
+                raise ValueError(f"{str(path_or_repo_id)!r} is not a data-map folder (no such directory).")
+            from huggingface_hub import snapshot_download
+
+            folder = Path(
+                snapshot_download(
+                    str(path_or_repo_id), repo_type="dataset", revision=revision, token=token,
+                    allow_patterns=[DATA_MAP_FILE, METADATA_FILE, "*.md", "*.png", "*.pdf"],
+                )
+            )
+        missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
+        if missing:
+            raise ValueError(
+                f"{str(path_or_repo_id)!r} is not a saved data map: missing {missing} (write one with "
+                "`DataMap.save_pretrained`)."
+            )
+        meta = json.loads((folder / METADATA_FILE).read_text())
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"This data map has format_version {meta['format_version']}; this hf_notlike reads up to "
+                f"{FORMAT_VERSION}: upgrade hf_notlike."
+            )
+        table = pq.read_table(folder / DATA_MAP_FILE, columns=["id", "gold_prob", "correct"])
+        n, e = table.num_rows, int(meta["num_epochs"])
+        gold = table.column("gold_prob").combine_chunks()
+        correct = table.column("correct").combine_chunks()
+        gold_values = gold.flatten().to_numpy(zero_copy_only=False)
+        correct_values = correct.flatten().to_numpy(zero_copy_only=False)
+        if n != int(meta["num_examples"]) or gold_values.size != n * e or correct_values.size != n * e:
+            raise ValueError(
+                f"{str(path_or_repo_id)!r}: data_map.parquet does not match data_map.json ({n} rows, "
+                f"{gold_values.size} probabilities for {meta['num_examples']} examples x {e} epochs)."
+            )
+        return cls(
+            gold_values.reshape(n, e), correct_values.reshape(n, e), table.column("id").to_numpy(zero_copy_only=False),
+            id_column=meta.get("id_column"), model_name=meta.get("model"), dataset_name=meta.get("dataset"),
+            mode=meta.get("mode", "training"),
+        )
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | None = None,
+        commit_message: str = "Upload data map",
+        endpoint: str | None = None,
+        card: bool = True,
+        plot: bool = True,
+    ) -> str:
+        """Push the map to the Hub as a dataset repo (created if needed): the files of [`save_pretrained`].
+
+        Args:
+            repo_id (`str`): `"user/name"` of the dataset repo.
+            private (`bool`, *optional*): Visibility of a new repo.
+            token (`str`, *optional*): Hub token.
+            commit_message (`str`, *optional*, defaults to `"Upload data map"`): Commit message.
+            endpoint (`str`, *optional*): Hub endpoint (e.g. a local test server).
+            card (`bool`, *optional*, defaults to `True`): Include the dataset card.
+            plot (`bool`, *optional*, defaults to `True`): Include the plot `data_map.png`.
+
+        Returns:
+            `str`: the URL of the commit.
+        """
+        from huggingface_hub import HfApi
+
+        if not isinstance(repo_id, str) or not repo_id.strip():
+            raise ValueError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
+        api = HfApi(endpoint=endpoint, token=token)
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, card=card, plot=plot, repo_id=repo_id)
+            info = api.upload_folder(
+                repo_id=repo_id, repo_type="dataset", folder_path=tmp, commit_message=commit_message
+            )
+        return str(getattr(info, "commit_url", info))
+
+
+def _default_card(data_map: DataMap, folder: Path) -> None:
+    confidence, variability = data_map.confidence, data_map.variability
+    lines = [
+        "---",
+        "tags:",
+        "- dataset-cartography",
+        "- hf_notlike",
+        "configs:",
+        "- config_name: default",
+        f"  data_files: {DATA_MAP_FILE}",
+        "---",
+        "",
+        "# Data map",
+        "",
+        "Training dynamics (Swayamdipta et al., EMNLP 2020, *Dataset Cartography*) recorded with "
+        "`hf_notlike.CartographyCallback`.",
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| model | {data_map.model_name or 'unknown'} |",
+        f"| dataset | {data_map.dataset_name or 'unknown'} |",
+        f"| examples | {data_map.num_examples} |",
+        f"| epochs | {data_map.num_epochs} |",
+        f"| id column | {data_map.id_column or '(row index)'} |",
+        f"| mode | {data_map.mode} |",
+        f"| mean confidence | {float(confidence.mean()):.4f} |",
+        f"| mean variability | {float(variability.mean()):.4f} |",
+        "",
+        "```python",
+        "from hf_notlike import DataMap",
+        "data_map = DataMap.from_pretrained(\"<this repo or folder>\")",
+        "ids, subset = data_map.select(\"ambiguous\", 0.33, dataset=train_dataset)",
+        "```",
+        "",
+    ]
+    (folder / "README.md").write_text("\n".join(lines))
+
+
+def _write_card(data_map: DataMap, folder: Path, repo_id: str | None = None) -> None:
+    """Write `folder/README.md`, the dataset card of `data_map` (the card hook of [`DataMap.save_pretrained`]).
+
+    Uses `hf_notlike.hub.write_data_map_card` (rendered from `hf_notlike/templates/data_map_card.md` with the fields
+    of `hf_notlike.cartography.card.data_map_card`) when the Hub module and its template are present, else a small
+    built-in card. Replace this module-level function to customise the card of every save.
+    """
+    try:
+        from ..hub import DATA_MAP_TEMPLATE, write_data_map_card
+    except ImportError:
+        write_data_map_card = None
+    if write_data_map_card is not None and Path(DATA_MAP_TEMPLATE).is_file():
+        write_data_map_card(data_map, folder, repo_id=repo_id)
+    else:
+        _default_card(data_map, folder)
