@@ -107,8 +107,8 @@ def load_sweep(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def set_card_info(model: Any, **info: Any) -> Any:
-    """Attaches what the model card should say beyond the configuration (the base model, the data, a summary) to a
-    model; `save_pretrained` / `push_to_hub` then render it into README.md.
+    """Attaches what the model card should say beyond the configuration (the base model, the data, a summary) to an
+    early-exit model; `save_pretrained` / `push_to_hub` then render it into README.md.
 
     Args:
         model: an early-exit model.
@@ -140,7 +140,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[st
     if not rows:
         return ""
     columns = list(columns or [(key, key) for key in rows[0]])
-    lines = ["| " + " | ".join(header for _, header in columns) + " |", "|" + "---:|" * len(columns)]
+    lines = ["| " + " | ".join(header for _, header in columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
     for row in rows:
         lines.append("| " + " | ".join(_format_cell(row.get(key)) for key, _ in columns) + " |")
     return "\n".join(lines)
@@ -382,14 +382,18 @@ def write_early_exit_card(model: Any, save_directory: str | os.PathLike, repo_id
 def render_data_map_card(
     *,
     num_examples: int,
-    regions: Mapping[str, int],
-    region_fraction: float | None = None,
+    regions: Mapping[str, int] | Sequence[Mapping[str, Any]],
+    region_fraction: float,
+    num_epochs: int | None = None,
     statistics: Sequence[Mapping[str, Any]] | None = None,
     training: Mapping[str, Any] | None = None,
     plot_file: str | None = None,
     table_file: str = "data_map.parquet",
     metadata_file: str | None = None,
     columns: Sequence[str] | None = None,
+    id_column: str | None = None,
+    model: str | None = None,
+    dataset: str | None = None,
     repo_id: str | None = None,
     pretty_name: str | None = None,
     summary: str | None = None,
@@ -399,67 +403,71 @@ def render_data_map_card(
     language: str | Sequence[str] | None = None,
     tags: Sequence[str] | None = None,
 ) -> DatasetCard:
-    """Renders the dataset card of a data map (dataset cartography, Swayamdipta et al., EMNLP 2020).
+    """Renders the dataset card of a data map (dataset cartography, Swayamdipta et al., EMNLP 2020). Data maps call it
+    through [`write_data_map_card`], which collects these fields from a `DataMap`.
 
     Args:
         num_examples (`int`): how many training examples the map covers.
-        regions (`Mapping[str, int]`): the size of each region (e.g. `{"easy-to-learn": 120, "ambiguous": 120,
-            "hard-to-learn": 120}`).
-        region_fraction (`float`, *optional*): the fraction of the data each region was selected as.
-        statistics (`list[dict]`, *optional*): rows `{"metric", "mean", "std", "min", "max"}` summarising the columns.
-        training (`Mapping[str, Any]`, *optional*): the training setup the map was recorded in (model, epochs, ...).
-        plot_file (`str`, *optional*): the repository path of the data-map plot, shown in the card.
+        regions (`Mapping[str, int]` or `list[dict]`): the size of each region (`{"ambiguous": 120, ...}`), or one
+            row per region (`region`, `examples` and any per-region means).
+        region_fraction (`float`): the share of the examples each region was selected as.
+        num_epochs (`int`, *optional*): how many epochs the dynamics cover.
+        statistics (`list[dict]`, *optional*): rows `metric, mean, std, min, max` summarising the columns.
+        training (`Mapping[str, Any]`, *optional*): the training setup the map was recorded in.
+        plot_file (`str`, *optional*): repository path of the plot, shown in the card.
         table_file (`str`, *optional*, defaults to `"data_map.parquet"`): the per-example Parquet table;
             `datasets.load_dataset(repo_id)` reads it through the card's `configs` metadata.
-        metadata_file (`str`, *optional*): the JSON metadata file of the map.
+        metadata_file (`str`, *optional*): the JSON metadata file.
         columns (`list[str]`, *optional*): the columns of the table.
+        id_column (`str`, *optional*): the dataset column the ids come from (`None`: row indices).
+        model (`str`, *optional*), dataset (`str`, *optional*): what the map was recorded with and on.
         repo_id, pretty_name, summary, base_model, datasets, license, language, tags: card fields; the tags
-            `hf_notlike` and `dataset-cartography` are always present.
+            `hf_notlike`, `dataset-cartography` and `data-map` are always present.
 
     Returns:
         `huggingface_hub.DatasetCard`
     """
-    if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 0:
-        raise ValueError(f"`num_examples` must be a non-negative int, got {num_examples!r}.")
-    if not isinstance(regions, Mapping):
-        raise TypeError(f"`regions` must map region names to sizes, got {type(regions).__name__}.")
+    if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 1:
+        raise ValueError(f"`num_examples` must be a positive int, got {num_examples!r}.")
+    if isinstance(regions, Mapping):
+        regions = [
+            {"region": name, "examples": size, "share": f"{size / num_examples:.1%}"} for name, size in regions.items()
+        ]
     repo_id = repo_id or "path/to/this/data-map"
     all_tags = [LIBRARY_NAME, "dataset-cartography", "data-map"]
     all_tags += [tag for tag in tags or [] if tag not in all_tags]
+    pretty_name = pretty_name or (f"Data map of {dataset}" if dataset else "Data map")
     card_data = DatasetCardData(
-        pretty_name=pretty_name or f"Data map: {repo_id.rstrip('/').split('/')[-1]}",
+        pretty_name=pretty_name,
         tags=all_tags,
         license=license,
         language=_as_list(language),
         source_datasets=_as_list(datasets),
         size_categories=[_size_category(num_examples)],
-        task_categories=["text-classification"],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": table_file}]}],
         base_model=base_model,
     )
     training_rows = [{"setting": key, "value": _format_value(value)} for key, value in (training or {}).items()]
-    region_rows = [
-        {"region": name, "examples": size, "share": f"{size / num_examples:.1%}" if num_examples else "n/a"}
-        for name, size in regions.items()
-    ]
     card = DatasetCard.from_template(
         card_data,
         template_path=str(DATA_MAP_TEMPLATE),
-        pretty_name=card_data.pretty_name,
+        pretty_name=pretty_name,
         summary=summary,
         repo_id=repo_id,
         num_examples=num_examples,
-        region_table=markdown_table(region_rows, [("region", "region"), ("examples", "examples"), ("share", "share")]),
-        region_fraction=region_fraction,
-        statistics_table=markdown_table(statistics) if statistics else None,
+        num_epochs=num_epochs,
+        model=model,
+        dataset=dataset,
+        id_column=id_column,
+        region_table=markdown_table(regions),
+        region_percent=f"{region_fraction:.0%}",
+        statistics_table=markdown_table(statistics) if statistics else "",
         training_table=markdown_table(training_rows, [("setting", "setting"), ("value", "value")])
-        if training_rows else None,
+        if training_rows else "Not recorded.",
         plot_file=plot_file,
         table_file=table_file,
         metadata_file=metadata_file,
         columns=", ".join(f"`{c}`" for c in columns) if columns else None,
-        base_model=base_model,
-        datasets=_as_list(datasets),
     )
     check_card(card, kind="data-map")
     return card
@@ -481,12 +489,24 @@ def _size_category(n: int) -> str:
 
 
 def write_data_map_card(data_map: Any, save_directory: str | os.PathLike, repo_id: str | None = None) -> Path:
-    """Writes README.md (the dataset card) into a folder where a `DataMap` was saved; the card hook of
-    `DataMap.save_pretrained`. Implemented in `hf_notlike.cartography` terms once the data map's format is fixed."""
-    from .cartography.card import data_map_card  # noqa: F401  (defined next to the DataMap)
+    """Writes README.md (the dataset card) into a folder where a `DataMap` was saved; the card hook that
+    `DataMap.save_pretrained` calls. The fields come from `hf_notlike.cartography.card.data_map_card` (cartography
+    terms), the rendering from [`render_data_map_card`].
 
-    card = data_map_card(data_map, save_directory, repo_id=repo_id)
-    path = Path(save_directory) / "README.md"
+    Args:
+        data_map (`hf_notlike.cartography.DataMap`): the map that was saved.
+        save_directory (`str` or `os.PathLike`): the folder it was saved to (with `data_map.parquet`,
+            `data_map.json` and, when plotted, `data_map.png`).
+        repo_id (`str`, *optional*): the repository it is pushed to; defaults to the folder name.
+
+    Returns:
+        `pathlib.Path`: the README.md written.
+    """
+    from .cartography.card import data_map_card
+
+    folder = Path(save_directory)
+    card = data_map_card(data_map, folder, repo_id=repo_id or folder.resolve().name)
+    path = folder / "README.md"
     card.save(path)
     return path
 
