@@ -15,6 +15,14 @@ from .early_exit import (
     exit_confidences,
     select_exits,
 )
+from .early_exit import (
+    CalibrationResult,
+    TradeoffResult,
+    calibrate_temperatures,
+    collect_exit_logits,
+    expected_calibration_error,
+    speed_accuracy_curve,
+)
 
 __all__ = [
     "__version__",
@@ -25,4 +33,10 @@ __all__ = [
     "EarlyExitSequenceClassifierOutput",
     "exit_confidences",
     "select_exits",
+    "CalibrationResult",
+    "TradeoffResult",
+    "calibrate_temperatures",
+    "collect_exit_logits",
+    "expected_calibration_error",
+    "speed_accuracy_curve",
 ]

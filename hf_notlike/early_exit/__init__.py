@@ -16,6 +16,8 @@ from .modeling import (
     exit_confidences,
     select_exits,
 )
+from .calibration import CalibrationResult, calibrate_temperatures, collect_exit_logits, expected_calibration_error
+from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
 
 for _config, _model in (
     (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),
@@ -43,4 +45,11 @@ __all__ = [
     "EarlyExitSequenceClassifierOutput",
     "exit_confidences",
     "select_exits",
+    "CalibrationResult",
+    "calibrate_temperatures",
+    "collect_exit_logits",
+    "expected_calibration_error",
+    "TradeoffResult",
+    "speed_accuracy_curve",
+    "stock_model_for",
 ]

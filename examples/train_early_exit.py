@@ -1,0 +1,200 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""Fine-tune, calibrate and sweep an early-exit MiniLM on Rotten Tomatoes and 20 Newsgroups, with the efficient
+baselines of Schwartz et al. (ACL 2020): the same backbone truncated to 1, 2 and 3 layers, fine-tuned alone.
+
+For each dataset:
+
+1. fine-tune the shipped all-MiniLM-L6-v2 (6 layers) with an exit after every layer (`Trainer`, all exits' losses
+   summed);
+2. calibrate one temperature per exit on the validation split (`calibrate_temperatures`);
+3. pick the fastest threshold whose *validation* accuracy is within `--max-drop` points of the full model (the test
+   set is not used to choose it);
+4. sweep on the test split (`speed_accuracy_curve`): the exact accuracy / mean layers of every threshold, then
+   wall-clock time at batch sizes 1 and 32 for a few thresholds, against the same model at threshold 1.0, the stock
+   `BertForSequenceClassification` of the same size and the truncated baselines, all in the same run;
+5. save the model (with its temperatures), `calibration.json`, `sweep.json` (next to the model, for its card), the
+   table (`sweep.md`) and the plot (`tradeoff.png`) under `--output-dir`, and copy the plot to `docs/images/`.
+
+The CPU here is small and shared: by default training runs with one thread, on a subsample of the training sets
+(`--train-size`), sequences are cut at 64 (RT) / 128 (20NG) tokens, and batches are grouped by length.
+
+```bash
+python examples/train_early_exit.py                       # both datasets
+python examples/train_early_exit.py --datasets rt --epochs 2 --train-size 4000
+python examples/train_early_exit.py --datasets rt --quick # a 1-minute smoke run (tiny subsets, no plot copy)
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, BertForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers.utils import logging as hf_logging
+
+from hf_notlike import EarlyExitBertForSequenceClassification, calibrate_temperatures, speed_accuracy_curve
+from hf_notlike.resources import load_20newsgroups, load_rotten_tomatoes, minilm_path
+
+logger = logging.getLogger("train_early_exit")
+
+DATASETS = {
+    # name: (loader, max_length, learning rate, default train size, timing examples, title)
+    "rt": (load_rotten_tomatoes, 64, 5e-5, 4000, 256, "Rotten Tomatoes"),
+    "20ng": (load_20newsgroups, 128, 1e-4, 2500, 128, "20 Newsgroups"),
+}
+THRESHOLDS = [0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["rt", "20ng"], choices=sorted(DATASETS))
+    parser.add_argument("--output-dir", default="outputs/early_exit")
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="training examples to subsample (default: 4000 RT, 2500 20NG; 0 = all)")
+    parser.add_argument("--baseline-layers", type=int, nargs="*", default=[1, 2, 3])
+    parser.add_argument("--max-drop", type=float, default=0.5,
+                        help="accuracy points below the full model allowed on validation when choosing the threshold")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (best kept)")
+    parser.add_argument("--timing-examples", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run: 200 train / 200 eval examples")
+    parser.add_argument("--no-copy-plots", action="store_true", help="do not copy plots to docs/images/")
+    return parser.parse_args(argv)
+
+
+def tokenize(splits, tokenizer, max_length: int):
+    return splits.map(
+        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+        batched=True,
+        remove_columns=["text"],
+    )
+
+
+def train(model, train_set, tokenizer, args, learning_rate: float, output_dir: Path):
+    training_args = TrainingArguments(
+        output_dir=str(output_dir / "trainer"),
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=learning_rate,
+        num_train_epochs=args.epochs,
+        warmup_steps=0.1,  # a float < 1 is a fraction of the steps
+        weight_decay=0.01,
+        train_sampling_strategy="group_by_length",
+        logging_steps=25,
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        use_cpu=True,
+        disable_tqdm=False,
+    )
+    trainer = Trainer(model=model, args=training_args, train_dataset=train_set,
+                      data_collator=DataCollatorWithPadding(tokenizer))
+    start = time.perf_counter()
+    trainer.train()
+    shutil.rmtree(output_dir / "trainer", ignore_errors=True)
+    return time.perf_counter() - start
+
+
+def choose_threshold(rows: list[dict], max_drop_points: float) -> float:
+    """The fastest threshold (fewest mean layers) within `max_drop_points` of the full model's accuracy."""
+    full = next(r for r in rows if r["threshold"] == 1.0)["accuracy"]
+    ok = [r for r in rows if r["accuracy"] >= full - max_drop_points / 100]
+    return min(ok, key=lambda r: (r["mean_layers"], -r["threshold"]))["threshold"]
+
+
+def run_dataset(name: str, args) -> dict:
+    loader, max_length, lr, default_train_size, timing_examples, title = DATASETS[name]
+    out = Path(args.output_dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    path = minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    splits = loader()
+    num_labels = splits["train"].features["label"].num_classes
+    train_size = default_train_size if args.train_size is None else args.train_size
+    if args.quick:
+        train_size = 200
+        for split in ("validation", "test"):
+            splits[split] = splits[split].shuffle(seed=args.seed).select(range(200))
+    if train_size and train_size < len(splits["train"]):
+        splits["train"] = splits["train"].shuffle(seed=args.seed).select(range(train_size))
+    splits = tokenize(splits, tokenizer, max_length)
+    logger.info("%s: %s, %d labels, max_length %d", title, {k: len(v) for k, v in splits.items()}, num_labels,
+                max_length)
+    summary = {"dataset": title, "num_labels": num_labels, "max_length": max_length, "learning_rate": lr,
+               "epochs": args.epochs, "train_examples": len(splits["train"]),
+               "validation_examples": len(splits["validation"]), "test_examples": len(splits["test"]),
+               "threads": torch.get_num_threads()}
+
+    # 1. fine-tune the early-exit model
+    torch.manual_seed(args.seed)
+    model = EarlyExitBertForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    model.config.id2label = dict(enumerate(splits["train"].features["label"].names))
+    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    summary["train_seconds"] = train(model, splits["train"], tokenizer, args, lr, out)
+    model.eval()
+
+    # 2. calibrate on validation; 3. choose the threshold on validation
+    calibration = calibrate_temperatures(model, splits["validation"])
+    print(calibration)
+    val_curve = speed_accuracy_curve(model, splits["validation"], THRESHOLDS, batch_sizes=(), stock_model=False,
+                                     print_table=False)
+    chosen = choose_threshold(val_curve.rows, args.max_drop)
+    summary["chosen_threshold"] = chosen
+    model.config.exit_threshold = chosen
+    model_dir = out / "model"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    with open(model_dir / "calibration.json", "w") as handle:
+        json.dump(calibration.to_dict(), handle, indent=2)
+    logger.info("threshold chosen on validation (max drop %.2f points): %s", args.max_drop, chosen)
+
+    # the efficient baselines: the backbone truncated to k layers, fine-tuned alone as stock models
+    baselines = {}
+    for k in args.baseline_layers:
+        torch.manual_seed(args.seed)
+        baseline = BertForSequenceClassification.from_pretrained(path, num_labels=num_labels, num_hidden_layers=k)
+        summary[f"train_seconds_{k}_layers"] = train(baseline, splits["train"], tokenizer, args, lr, out)
+        baselines[f"{k}-layer model"] = baseline.eval()
+
+    # 4. sweep on test
+    timed = sorted({chosen, 0.9, 0.99} | ({0.6, 0.7} if num_labels > 2 else {0.7, 0.8}))
+    result = speed_accuracy_curve(
+        model, splits["test"], THRESHOLDS, timed_thresholds=timed, batch_sizes=(1, 32),
+        num_timing_examples=args.timing_examples or (64 if args.quick else timing_examples), repeats=args.repeats,
+        baselines=baselines, plot_path=str(out / "tradeoff.png"),
+    )
+    result.info.update(summary)
+    result.plot(str(out / "tradeoff.png"), title=f"{title}: early-exit MiniLM-L6 (threshold chosen on dev: {chosen:g})")
+    result.to_json(str(model_dir / "sweep.json"))
+    (out / "sweep.md").write_text(result.to_markdown() + "\n")
+    if not (args.quick or args.no_copy_plots):
+        images = REPO_ROOT / "docs" / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / "tradeoff.png", images / f"early_exit_{name}.png")
+    return result.to_dict()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    hf_logging.set_verbosity_error()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    for name in args.datasets:
+        run_dataset(name, args)
+        logger.info("%s done after %.1f min in all", name, (time.perf_counter() - start) / 60)
+
+
+if __name__ == "__main__":
+    main()
