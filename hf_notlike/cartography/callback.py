@@ -532,13 +532,17 @@ class CartographyCallback(TrainerCallback):
             self._epoch_probs = list(tensors["epoch_gold_probs"])
             self._epoch_correct = list(tensors["epoch_correct"].astype(bool))
             self._epoch_complete = [bool(x) for x in tensors["epoch_complete"]]
-            rank, _ = _dist_world()
             partial = {key: tensors[f"partial_{key}"] for key in ("ids", "probs", "correct", "steps", "ranks")}
             partial["correct"] = partial["correct"].astype(bool)
-            if rank == 0 and len(partial["ids"]):
+            if len(np.unique(partial["ids"])) == self.num_examples:
+                # saved at the last step of an epoch (save_strategy="steps" saves before `on_epoch_end`): that epoch
+                # is finished and the resumed run starts the next one
+                self._finish_epoch(partial)
+            elif len(partial["ids"]):
+                # every process holds the same copy; duplicates are dropped when the epoch is finished
                 self._restored = partial
-            # new forwards continue the per-process micro-step count of the interrupted epoch
-            self._micro_step = int(partial["steps"].max()) + 1 if len(partial["steps"]) else 0
+                # new forwards continue the per-process micro-step count of the interrupted epoch
+                self._micro_step = int(partial["steps"].max()) + 1
             logger.info(f"CartographyCallback: resumed {len(self._epoch_probs)} epochs and "
                         f"{len(partial['ids'])} records from {path}.")
             return

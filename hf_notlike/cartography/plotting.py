@@ -90,10 +90,14 @@ def plot_data_map(
         size = float(np.clip(4000 / max(len(shown), 1), 1.0, 25.0))
         artist = ax.scatter(x[shown], y[shown], c=c[shown], cmap=cmap, norm=norm, s=size, alpha=0.7, linewidths=0)
         label = "correctness" + (f" (sample of {len(shown):,} / {n:,})" if len(shown) < n else "")
+        ticks = np.arange(levels + 1) / levels
     else:
         artist = ax.hexbin(x, y, C=c, reduce_C_function=np.mean, gridsize=60, cmap=cmap, vmin=0, vmax=1, mincnt=1)
         label = f"mean correctness (hexbin of {n:,} examples)"
-    fig.colorbar(artist, ax=ax_right, label=label, location="right")
+        ticks = None
+    colorbar = fig.colorbar(artist, ax=ax_right, label=label, location="right", ticks=ticks)
+    if ticks is not None:
+        colorbar.ax.set_yticklabels([f"{t:.2f}".rstrip("0").rstrip(".") for t in ticks])
 
     ax.set_xlabel("variability")
     ax.set_ylabel("confidence")

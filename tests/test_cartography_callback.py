@@ -1,0 +1,200 @@
+"""CartographyCallback with a stock Trainer: ids under shuffling, gradient accumulation, resume, re-score mode,
+multiple choice, mixed precision, and the errors for what is not supported."""
+
+import numpy as np
+import pytest
+import torch
+from cartography_helpers import direct_gold_probs, tiny_choice_dataset, tiny_dataset, tiny_model, train, training_args
+from transformers import Trainer, TrainerCallback
+
+from hf_notlike.cartography import STATE_FILE, CartographyCallback, DataMap
+
+torch.set_num_threads(1)
+
+
+class _OrderSpy(TrainerCallback):
+    """Records the order the examples reached the model in (to prove the loader really shuffled)."""
+
+    def __init__(self):
+        self.order = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        model.register_forward_pre_hook(
+            lambda module, a, kw: self.order.extend(kw["cartography_id"].tolist()) if "cartography_id" in kw else None,
+            with_kwargs=True,
+            prepend=True,
+        )
+
+
+def test_ids_right_under_shuffling(tmp_path):
+    # learning_rate=0 and no dropout: an example's probability is a fixed function of the example, so any id mix-up
+    # under the shuffled sampler shows up as a mismatch with a direct, row-ordered computation
+    dataset = tiny_dataset(42)  # 42 = 10 batches of 4 + a partial one; `text`/`uid` dropped by remove_unused_columns
+    spy = _OrderSpy()
+    cartography = CartographyCallback()
+    model = tiny_model()
+    trainer = Trainer(model=model, args=training_args(str(tmp_path), learning_rate=0.0, num_train_epochs=2),
+                      train_dataset=dataset, callbacks=[spy, cartography])
+    trainer.train()
+    order = np.asarray(spy.order)
+    assert sorted(order[:42].tolist()) == list(range(42)) and order[:42].tolist() != list(range(42))
+    assert order[:42].tolist() != order[42:].tolist()  # a new permutation per epoch
+    data_map = cartography.data_map(dataset)
+    probs, correct = direct_gold_probs(model, dataset)
+    assert data_map.num_examples == 42 and data_map.num_epochs == 2
+    np.testing.assert_allclose(data_map.gold_probs, np.repeat(probs[:, None], 2, axis=1), atol=1e-6)
+    assert (data_map.correct == correct[:, None]).all()
+    assert data_map.ids.tolist() == list(range(42))
+    # the model is left as it was: hooks removed, no id key needed for a plain forward
+    assert not model._forward_pre_hooks or all("cartography" not in repr(h) for h in model._forward_pre_hooks.values())
+
+
+def test_id_column_dropped_by_remove_unused_columns(tmp_path):
+    dataset = tiny_dataset(20)
+    cartography, _ = train(str(tmp_path), dataset, callback=CartographyCallback(id_column="uid"), num_train_epochs=1)
+    with pytest.raises(ValueError, match="dropped from the train set by `remove_unused_columns`"):
+        cartography.data_map()
+    data_map = cartography.data_map(dataset)
+    assert data_map.id_column == "uid" and data_map.ids.tolist() == dataset["uid"]
+    ids, subset = data_map.select("hard_to_learn", 0.25, dataset=dataset.shuffle(seed=3))
+    assert sorted(subset["uid"]) == sorted(ids.tolist()) and len(ids) == 5
+    with pytest.raises(ValueError, match="rows"):
+        cartography.data_map(dataset.select(range(10)))
+
+
+def test_gradient_accumulation_matches_the_large_batch(tmp_path):
+    # batch 4 x 2 accumulation steps == batch 8: same samples per update, same update direction, so the same map
+    # (AdamW with a negligible epsilon and no clipping ignores the scale of the gradient, which the Trainer's loss
+    # scaling under accumulation may change)
+    dataset = tiny_dataset(32)
+    options = dict(learning_rate=2e-2, max_grad_norm=0.0, adam_epsilon=1e-16)
+    small, _ = train(str(tmp_path / "a"), dataset, per_device_train_batch_size=4, gradient_accumulation_steps=2,
+                     **options)
+    large, _ = train(str(tmp_path / "b"), dataset, per_device_train_batch_size=8, **options)
+    small_map, large_map = small.data_map(), large.data_map()
+    assert small_map.num_epochs == 3
+    np.testing.assert_allclose(small_map.gold_probs, large_map.gold_probs, atol=2e-5)
+    assert np.abs(small_map.gold_probs[:, 0] - small_map.gold_probs[:, 2]).max() > 1e-3  # the model did learn
+
+
+class _StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def test_resume_from_checkpoint_gives_the_same_map(tmp_path):
+    dataset = tiny_dataset(40)  # 10 steps per epoch; the checkpoint at step 14 is in the middle of epoch 2
+    options = dict(num_train_epochs=3, learning_rate=2e-2, save_strategy="steps", save_steps=14)
+    full, _ = train(str(tmp_path / "full"), dataset, model=tiny_model(dropout=0.1), **options)
+
+    interrupted = CartographyCallback()
+    trainer = Trainer(model=tiny_model(dropout=0.1), args=training_args(str(tmp_path / "run"), **options),
+                      train_dataset=dataset, callbacks=[interrupted, _StopAt(14)])
+    with pytest.warns(UserWarning, match="incomplete"):
+        trainer.train()
+        assert interrupted.data_map().num_epochs == 1
+    checkpoint = tmp_path / "run" / "checkpoint-14"
+    assert (checkpoint / STATE_FILE).is_file()
+
+    resumed, _ = train(str(tmp_path / "run"), dataset, model=tiny_model(dropout=0.1),
+                       resume_from_checkpoint=str(checkpoint), **options)
+    np.testing.assert_array_equal(resumed.data_map().gold_probs, full.data_map().gold_probs)
+    np.testing.assert_array_equal(resumed.data_map().correct, full.data_map().correct)
+
+    # `resume_from_checkpoint=True` (the latest checkpoint, step 28, saved by the resumed run) works as well
+    again, _ = train(str(tmp_path / "run"), dataset, model=tiny_model(dropout=0.1), resume_from_checkpoint=True,
+                     **options)
+    np.testing.assert_array_equal(again.data_map().gold_probs, full.data_map().gold_probs)
+
+    # a checkpoint without the callback's state is an error, not a silently partial map
+    (checkpoint / STATE_FILE).unlink()
+    with pytest.raises(ValueError, match="no CartographyCallback state"):
+        train(str(tmp_path / "run"), dataset, model=tiny_model(dropout=0.1), resume_from_checkpoint=str(checkpoint),
+              **options)
+
+
+def test_rescore_mode_scores_the_train_set_in_eval_mode(tmp_path):
+    dataset = tiny_dataset(22)
+    model = tiny_model(dropout=0.3)
+    cartography, _ = train(str(tmp_path), dataset, model=model, callback=CartographyCallback(mode="rescore"),
+                           learning_rate=0.0, num_train_epochs=2)
+    data_map = cartography.data_map()
+    probs, _ = direct_gold_probs(model, dataset)  # eval mode: no dropout, like the re-scoring pass
+    assert data_map.mode == "rescore"
+    np.testing.assert_allclose(data_map.gold_probs, np.repeat(probs[:, None], 2, axis=1), atol=1e-6)
+
+
+def test_multiple_choice(tmp_path):
+    dataset = tiny_choice_dataset(18)
+    model = tiny_model(head="choice")
+    cartography, _ = train(str(tmp_path), dataset, model=model, learning_rate=0.0, num_train_epochs=2)
+    data_map = cartography.data_map(dataset)
+    direct = direct_gold_probs(model, dataset)[0]
+    np.testing.assert_allclose(data_map.confidence, direct, atol=1e-6)
+
+
+def test_mixed_precision_bf16(tmp_path):
+    dataset = tiny_dataset(16)
+    model = tiny_model()
+    cartography, _ = train(str(tmp_path), dataset, model=model, bf16=True, learning_rate=0.0, num_train_epochs=1)
+    data_map = cartography.data_map()
+    assert data_map.gold_probs.dtype == np.float32 and np.isfinite(data_map.gold_probs).all()
+    np.testing.assert_allclose(data_map.confidence, direct_gold_probs(model, dataset)[0], atol=2e-2)
+
+
+# ------------------------------------------------------------------------------------------------- bad input
+def test_regression_and_token_level_models_are_rejected(tmp_path):
+    from transformers import BertForTokenClassification
+
+    from cartography_helpers import tiny_bert_config
+
+    dataset = tiny_dataset(8)
+    with pytest.raises(ValueError, match="regression"):
+        Trainer(model=tiny_model(num_labels=1), args=training_args(str(tmp_path)), train_dataset=dataset,
+                callbacks=[CartographyCallback()])
+    with pytest.raises(ValueError, match="token-level"):
+        Trainer(model=BertForTokenClassification(tiny_bert_config()), args=training_args(str(tmp_path)),
+                train_dataset=dataset, callbacks=[CartographyCallback()])
+
+
+class _TokenLevel(torch.nn.Module):
+    """A custom model (unknown class name) whose logits are per token: caught at the first batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(64, 3)
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None):
+        from transformers.modeling_outputs import TokenClassifierOutput
+
+        logits = self.embed(input_ids)
+        return TokenClassifierOutput(loss=logits.mean(), logits=logits)
+
+
+def test_token_level_logits_are_rejected_at_the_first_batch(tmp_path):
+    with pytest.raises(ValueError, match=r"logits of shape \(4, 8, 3\)"):
+        train(str(tmp_path), tiny_dataset(8), model=_TokenLevel())
+
+
+def test_bad_setups_are_rejected_before_training(tmp_path):
+    dataset = tiny_dataset(8)
+    with pytest.raises(ValueError, match="dataloader_drop_last"):
+        train(str(tmp_path), dataset, dataloader_drop_last=True)
+    with pytest.raises(ValueError, match="map-style"):
+        train(str(tmp_path), dataset.to_iterable_dataset(), max_steps=2)
+    with pytest.raises(ValueError, match="mode"):
+        CartographyCallback(mode="eval")
+    with pytest.raises(ValueError, match="no finished epoch"):
+        CartographyCallback().data_map()
+
+
+def test_training_stopped_mid_epoch_leaves_the_partial_epoch_out(tmp_path):
+    cartography, _ = train(str(tmp_path), tiny_dataset(16), max_steps=6)  # 4 steps per epoch: 1.5 epochs
+    assert cartography.epochs_recorded == 2
+    with pytest.warns(UserWarning, match="1 incomplete epoch"):
+        data_map = cartography.data_map()
+    assert isinstance(data_map, DataMap) and data_map.num_epochs == 1
