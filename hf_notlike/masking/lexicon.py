@@ -290,7 +290,10 @@ class VLLexicon:
     def is_stop_word(self, word: str) -> bool:
         """Whether `word` is punctuation, a symbol, or a stop-word (case-insensitive)."""
         stripped = word.strip()
-        return is_punctuation(stripped) or stripped.lower() in self.stop_words or not self.normalize(stripped)
+        if is_punctuation(stripped) or stripped.lower() in self.stop_words:
+            return True
+        form = self.normalize(stripped)  # "'s" -> "s", "“the" -> "the"
+        return not form or form in self.stop_words
 
     def is_object(self, word: str, object_labels: Iterable[str] | None = None) -> bool:
         """Whether `word` (or its singular) names an object: one of `object_labels` when given (an image's detected
