@@ -23,9 +23,13 @@ from .early_exit import (
     expected_calibration_error,
     speed_accuracy_curve,
 )
+from .cartography import CartographyCallback, DataMap, DataMapSelection
 
 __all__ = [
     "__version__",
+    "CartographyCallback",
+    "DataMap",
+    "DataMapSelection",
     "EarlyExitBertConfig",
     "EarlyExitRobertaConfig",
     "EarlyExitBertForSequenceClassification",

@@ -104,3 +104,8 @@ def direct_gold_probs(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     logits = model(input_ids=ids, attention_mask=mask).logits.float()
     probs = logits.softmax(-1).gather(1, labels[:, None]).squeeze(1)
     return probs.numpy(), (logits.argmax(-1) == labels).numpy()
+
+# AdamW with a negligible epsilon and no gradient clipping: updates ignore the scale of the gradient, which the
+# Trainer's loss scaling changes under gradient accumulation and across processes (so runs that differ only in how a
+# global batch is split give the same models)
+SCALE_FREE = dict(max_grad_norm=0.0, adam_epsilon=1e-16)

@@ -4,7 +4,7 @@ multiple choice, mixed precision, and the errors for what is not supported."""
 import numpy as np
 import pytest
 import torch
-from cartography_helpers import direct_gold_probs, tiny_choice_dataset, tiny_dataset, tiny_model, train, training_args
+from cartography_helpers import SCALE_FREE, direct_gold_probs, tiny_choice_dataset, tiny_dataset, tiny_model, train, training_args
 from transformers import Trainer, TrainerCallback
 
 from hf_notlike.cartography import STATE_FILE, CartographyCallback, DataMap
@@ -67,7 +67,7 @@ def test_gradient_accumulation_matches_the_large_batch(tmp_path):
     # (AdamW with a negligible epsilon and no clipping ignores the scale of the gradient, which the Trainer's loss
     # scaling under accumulation may change)
     dataset = tiny_dataset(32)
-    options = dict(learning_rate=2e-2, max_grad_norm=0.0, adam_epsilon=1e-16)
+    options = dict(learning_rate=2e-2, **SCALE_FREE)
     small, _ = train(str(tmp_path / "a"), dataset, per_device_train_batch_size=4, gradient_accumulation_steps=2,
                      **options)
     large, _ = train(str(tmp_path / "b"), dataset, per_device_train_batch_size=8, **options)

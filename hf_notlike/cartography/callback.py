@@ -238,6 +238,7 @@ class CartographyCallback(TrainerCallback):
         self._epoch_probs: list[np.ndarray] = []  # one float32 [N] per finished epoch
         self._epoch_correct: list[np.ndarray] = []  # one bool [N] per finished epoch
         self._epoch_complete: list[bool] = []
+        self.epoch_log: list[dict[str, int]] = []  # per epoch: records gathered (duplicates included), examples kept
         self._buffer: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]] = []  # (ids, prob, correct, step)
         self._restored: dict[str, np.ndarray] | None = None  # current-epoch records reloaded from a checkpoint
         self._micro_step = 0
@@ -428,6 +429,7 @@ class CartographyCallback(TrainerCallback):
         self._epoch_probs.append(probs)
         self._epoch_correct.append(correct)
         self._epoch_complete.append(complete)
+        self.epoch_log.append({"records": int(len(ids)), "examples": int(len(keep))})
         self._buffer = []
         self._restored = None
         self._micro_step = 0

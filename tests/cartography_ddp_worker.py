@@ -1,0 +1,31 @@
+"""`torchrun` worker of tests/test_cartography_distributed.py: trains the tiny BERT with a CartographyCallback on
+every process (gloo, CPU) and saves each data map, plus the per-epoch record counts, from rank 0."""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from cartography_helpers import SCALE_FREE, tiny_dataset, train
+
+torch.set_num_threads(1)
+
+
+def main(out: str) -> None:
+    out = Path(out)
+    summary = {}
+    for n in (32, 30):  # 32: 4 full global batches of 2 x 4; 30: the last batch is padded with repeated examples
+        callback, trainer = train(str(out / f"run{n}"), tiny_dataset(n), per_device_train_batch_size=4,
+                                  learning_rate=2e-2, num_train_epochs=2, **SCALE_FREE)
+        data_map = callback.data_map()
+        if trainer.is_world_process_zero():
+            data_map.save_pretrained(out / f"map{n}", card=False, plot=False)
+        summary[n] = {"world_size": dist.get_world_size(), "epoch_log": callback.epoch_log,
+                      "rank": dist.get_rank()}
+    if dist.get_rank() == 0:
+        (out / "summary.json").write_text(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
