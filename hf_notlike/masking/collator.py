@@ -57,10 +57,7 @@ def _stack(key: str, values: list[Any]) -> Any:
     first = values[0]
     if isinstance(first, Mapping):
         if key == "obj_labels":  # {name: (labels, confidences)}: stack both parts apart (ids stay integers)
-            return {
-                name: tuple(_stack(f"{key}.{name}", [value[name][i] for value in values]) for i in range(2))
-                for name in first
-            }
+            return {name: _stack_pair(f"{key}.{name}", [value[name] for value in values]) for name in first}
         return {name: _stack(f"{key}.{name}", [value[name] for value in values]) for name in first}
     if isinstance(first, tuple):
         return tuple(_stack(key, [value[i] for value in values]) for i in range(len(first)))
@@ -71,6 +68,18 @@ def _stack(key: str, values: list[Any]) -> Any:
             f"Cannot stack the field {key!r} over the batch ({error}); every example must carry it with the same "
             "shape (pad visual features to a fixed number of boxes)."
         ) from None
+
+
+def _stack_pair(key: str, pairs: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """LXMERT's `(labels, confidences)` pairs; a two-entry mapping (e.g. `{"labels": ..., "confidences": ...}`,
+    which Arrow stores where a pair of differently nested lists cannot be) counts as the pair of its values."""
+    parts = [list(pair.values()) if isinstance(pair, Mapping) else list(pair) for pair in pairs]
+    if any(len(part) != 2 for part in parts):
+        raise ValueError(f"Each entry of {key!r} must be a pair (labels, confidences).")
+    labels, confidences = (_stack(key, [part[i] for part in parts]) for i in range(2))
+    if key.rsplit(".", 1)[-1] in ("obj", "attr") and labels.is_floating_point():
+        labels = labels.long()  # class ids (Arrow turns a list mixing ids and confidences into floats)
+    return labels, confidences
 
 
 def _is_text_field(value: Any) -> bool:
@@ -112,7 +121,9 @@ class DataCollatorForVLMasking:
     Model families (`model_family="auto"` picks from the fields):
 
     - LXMERT (`LxmertForPreTraining`): `visual_feats`, `visual_pos`, `visual_attention_mask`, `obj_labels`,
-      `matched_label`, `ans` are stacked and passed through; `labels` cover the text only.
+      `matched_label`, `ans` are stacked and passed through; `labels` cover the text only. `obj_labels` maps each
+      visual loss to a pair `(labels, confidences)` or to a two-entry dict of them (Arrow cannot store the `feat`
+      pair as a list); it becomes the dict of tensor pairs the model expects.
     - VisualBERT (`VisualBertForPreTraining`): `visual_embeds`, `visual_attention_mask` (all ones when missing),
       `visual_token_type_ids`, `sentence_image_labels` are passed through, and `labels` are padded with -100 to the
       text + visual length the model expects.
@@ -301,6 +312,12 @@ class DataCollatorForVLMasking:
         for key in first:
             if key in _TEXT_KEYS or key in _TAG_KEYS or _is_text_field(first[key]):
                 continue
+            missing = [i for i, feature in enumerate(features) if key not in feature]
+            if missing:
+                raise ValueError(
+                    f"The field {key!r} is in the first example but missing from example(s) {missing[:5]} of the "
+                    "batch: every example must carry the same fields."
+                )
             batch[key] = _stack(key, [feature[key] for feature in features])
         if family == "visualbert":
             visual = batch["visual_embeds"]
