@@ -25,3 +25,13 @@ def bert_tokenizer(minilm_path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm_path)
+
+
+@pytest.fixture(scope="session")
+def local_hub():
+    """A Hub-compatible HTTP server on 127.0.0.1 (`tests/hub_server.py`) for the session. Child processes reach it
+    with `local_hub.client_env()` (HF_ENDPOINT, a fake HF_TOKEN, HF_HUB_DISABLE_XET)."""
+    from hub_server import LocalHub
+
+    with LocalHub() as hub:
+        yield hub

@@ -227,6 +227,16 @@ class LocalHub:
         with self.lock:
             return {path: f.content for path, f in self.repo(repo_id, repo_type).head.files.items()}
 
+    def add_repo(self, repo_id: str, repo_type: str, files: dict[str, bytes]) -> str:
+        """Creates a repo holding `files` directly (without the client), e.g. a deliberately broken one."""
+        with self.lock:
+            if (repo_type, repo_id) in self.repos:
+                raise ValueError(f"{repo_type} repo {repo_id} exists")
+            repo = Repo(repo_type, repo_id, False, now_iso())
+            self.repos[(repo_type, repo_id)] = repo
+            self._new_commit(repo, {".gitattributes": StoredFile(DEFAULT_GITATTRIBUTES.encode())}, "initial commit", "")
+        return self.write_commit(repo_id, repo_type, add=files, message="add files")
+
     def write_commit(
         self, repo_id: str, repo_type: str, add: dict[str, bytes] | None = None, delete: list[str] | None = None,
         message: str = "test commit",
@@ -320,8 +330,9 @@ class LocalHub:
             siblings = []
             for path, f in sorted(commit.files.items()):
                 sibling = {"rfilename": path, "size": len(f.content), "blobId": f.oid}
-                if f.lfs_sha256:
-                    sibling["lfs"] = f.entry(path)["lfs"]
+                if f.lfs_sha256:  # repo info names the LFS hash `sha256` (tree entries call it `oid`)
+                    lfs = f.entry(path)["lfs"]
+                    sibling["lfs"] = {"sha256": lfs["oid"], "size": lfs["size"], "pointerSize": lfs["pointerSize"]}
                 siblings.append(sibling)
             card_data = _card_metadata(commit.files.get("README.md"))
         info = {

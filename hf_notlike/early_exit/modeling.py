@@ -109,14 +109,14 @@ class EarlyExitModelMixin:
     def save_pretrained(self, save_directory, *args, **kwargs):
         output = super().save_pretrained(save_directory, *args, **kwargs)
         if self.model_card_hook is not None and kwargs.get("is_main_process", True):
-            self.model_card_hook(save_directory)
+            self.model_card_hook(save_directory, repo_id=kwargs.get("repo_id"))
         return output
 
-    def _upload_modified_files(self, working_dir, *args, **kwargs):
+    def _upload_modified_files(self, working_dir, repo_id, *args, **kwargs):
         # `push_to_hub` writes transformers' generic README.md after `save_pretrained`: put ours back before uploading
         if self.model_card_hook is not None:
-            self.model_card_hook(working_dir)
-        return super()._upload_modified_files(working_dir, *args, **kwargs)
+            self.model_card_hook(working_dir, repo_id=repo_id)
+        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
 
     def _init_exits(self) -> None:
         self.num_labels = self.config.num_labels
