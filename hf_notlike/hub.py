@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,16 @@ def load_json_file(path: str | os.PathLike, what: str = "JSON file") -> Any:
         raise ValueError(f"The {what} {path} is not valid JSON ({error}); re-create it or delete it.") from None
 
 
-def load_sweep(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Reads a threshold sweep saved as `sweep.json`: a JSON list of row dicts (threshold, accuracy, mean layers,
-    speed-up, ...), as written next to a saved early-exit model.
+def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a threshold sweep saved as `sweep.json` next to an early-exit model: either the JSON of
+    `TradeoffResult.to_json` (`{"rows": [...], "batch_sizes": [...], "num_examples": ..., ...}`) or a plain list of row
+    dicts (threshold, accuracy, mean layers, speed-up, ...).
 
     Args:
         path (`str` or `os.PathLike`): the `sweep.json` file, or the model folder that holds it.
+
+    Returns:
+        `dict` with the `rows` and whatever else the file records.
 
     Raises:
         `FileNotFoundError` / `ValueError` naming the file when it is missing or malformed.
@@ -95,15 +100,22 @@ def load_sweep(path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     if path.is_dir():
         path = path / SWEEP_FILE
-    rows = load_json_file(path, what="threshold sweep")
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows) or not rows:
+    return _check_sweep(load_json_file(path, what="threshold sweep"), where=f"The threshold sweep {path}")
+
+
+def _check_sweep(sweep: Any, where: str = "The threshold sweep") -> dict[str, Any]:
+    if isinstance(sweep, list):
+        sweep = {"rows": sweep}
+    rows = sweep.get("rows") if isinstance(sweep, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
         raise ValueError(
-            f"The threshold sweep {path} must be a non-empty JSON list of row objects "
-            f'(e.g. [{{"threshold": 0.9, "accuracy": 0.85, "mean_layers": 3.2, "speedup": 1.7}}]).'
+            f"{where} must be a non-empty JSON list of row objects (e.g. "
+            '[{"threshold": 0.9, "accuracy": 0.85, "mean_layers": 3.2, "speedup": 1.7}]) or an object with such '
+            '"rows" (`TradeoffResult.to_json`).'
         )
-    if _find_column(rows[0], "threshold") is None:
-        raise ValueError(f"The threshold sweep {path} has no `threshold` column (columns: {sorted(rows[0])}).")
-    return rows
+    if not any(_find_column(row, "threshold") is not None for row in rows):
+        raise ValueError(f"{where} has no `threshold` column (columns: {sorted(rows[0])}).")
+    return sweep
 
 
 def set_card_info(model: Any, **info: Any) -> Any:
@@ -167,34 +179,71 @@ def _find_column(row: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _sweep_table(rows: list[dict[str, Any]]) -> str:
-    """The four known columns first (threshold, accuracy, mean layers, speed-up), then any others."""
-    first = rows[0]
-    columns, used = [], set()
-    for name, (_, header) in SWEEP_COLUMNS.items():
-        key = _find_column(first, name)
+def _sweep_table(sweep: dict[str, Any]) -> str:
+    """The trade-off table of the card: model name (when rows have one), threshold, accuracy, mean layers, ideal and
+    measured speed-ups (per batch size, and against the stock model when it was timed); other columns are left to
+    `sweep.json`."""
+    rows = sweep["rows"]
+    keys = [key for row in rows for key in row]
+    keys = list(dict.fromkeys(keys))
+
+    def present(key: str) -> bool:
+        return any(row.get(key) is not None for row in rows)
+
+    columns: list[tuple[str, str]] = []
+    if present("name"):
+        columns.append(("name", "model"))
+    for name in ("threshold", "accuracy", "mean_layers"):
+        key = next((k for k in (_find_column(row, name) for row in rows) if k is not None), None)
         if key is not None:
-            columns.append((key, header))
-            used.add(key)
-    columns += [(key, key.replace("_", " ")) for key in first if key not in used]
+            columns.append((key, SWEEP_COLUMNS[name][1]))
+    if present("ideal_speedup"):
+        columns.append(("ideal_speedup", "ideal speed-up"))
+    key = next((k for k in (_find_column(row, "speedup") for row in rows) if k is not None), None)
+    if key is not None:
+        columns.append((key, SWEEP_COLUMNS["speedup"][1]))
+    sizes = sorted({int(m.group(1)) for k in keys if (m := re.fullmatch(r"speedup_bs(\d+)", k))})
+    for size in sizes:
+        if present(f"speedup_bs{size}"):
+            columns.append((f"speedup_bs{size}", f"speed-up (bs {size})"))
+        if present(f"speedup_vs_stock_bs{size}"):
+            columns.append((f"speedup_vs_stock_bs{size}", f"vs stock (bs {size})"))
     return markdown_table(rows, columns)
 
 
+def _sweep_description(sweep: dict[str, Any]) -> str | None:
+    """What the sweep measured, from the fields `TradeoffResult.to_json` records."""
+    if "num_examples" not in sweep:
+        return None
+    info = sweep.get("info") or {}
+    text = f"Accuracy and mean layers used over {sweep['num_examples']} evaluation examples"
+    if sweep.get("num_timing_examples") and sweep.get("batch_sizes"):
+        sizes = " and ".join(str(b) for b in sweep["batch_sizes"])
+        where = ", ".join(
+            part for part in (info.get("device"), f"{info['torch_threads']} threads" if "torch_threads" in info else None)
+            if part
+        )
+        text += (
+            f"; wall-clock speed-ups over {sweep['num_timing_examples']} of them at batch size{'s' if len(sweep['batch_sizes']) > 1 else ''} {sizes}, best of "
+            f"{sweep.get('repeats', 1)} runs{f' ({where})' if where else ''}, relative to this model at threshold 1.0"
+            " (\"vs stock\": relative to the stock transformers classifier of the same backbone)"
+        )
+    return text + ". The ideal speed-up is `num_layers / mean layers`."
+
+
 def _sweep_eval_results(
-    rows: list[dict[str, Any]], threshold: float, dataset_id: str, dataset_name: str, split: str | None
+    sweep: dict[str, Any], threshold: float, dataset_id: str, dataset_name: str, split: str | None
 ) -> list[EvalResult]:
     """Accuracy at the configured threshold and of the full model (threshold 1.0), when the sweep has them."""
-    t_key, a_key = _find_column(rows[0], "threshold"), _find_column(rows[0], "accuracy")
-    if t_key is None or a_key is None:
-        return []
-    results, seen = [], set()
+    rows = [row for row in sweep["rows"] if row.get("kind", "early_exit") == "early_exit"]
+    results = []
     for target, label in ((threshold, f"accuracy (exit threshold {threshold:g})"), (1.0, "accuracy (full model)")):
+        if results and target == threshold == 1.0:
+            break
         for row in rows:
-            value, accuracy = row.get(t_key), row.get(a_key)
+            t_key, a_key = _find_column(row, "threshold"), _find_column(row, "accuracy")
+            value, accuracy = row.get(t_key) if t_key else None, row.get(a_key) if a_key else None
             if isinstance(value, (int, float)) and isinstance(accuracy, (int, float)) and abs(value - target) < 1e-9:
-                if target in seen:
-                    break
-                seen.add(target)
                 results.append(
                     EvalResult(
                         task_type="text-classification", dataset_type=dataset_id, dataset_name=dataset_name,
@@ -215,7 +264,7 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
 def render_early_exit_card(
     config: Any,
     *,
-    sweep: list[dict[str, Any]] | None = None,
+    sweep: dict[str, Any] | list[dict[str, Any]] | None = None,
     repo_id: str | None = None,
     model_name: str | None = None,
     model_summary: str | None = None,
@@ -237,9 +286,9 @@ def render_early_exit_card(
     Args:
         config ([`EarlyExitBertConfig`] or [`EarlyExitRobertaConfig`]): the model's configuration (exits, threshold,
             temperatures, labels).
-        sweep (`list[dict]`, *optional*): rows of a threshold sweep (threshold, accuracy, mean layers, speed-up), as
-            saved in `sweep.json`; rendered as a table, and the accuracy at the configured threshold and of the full
-            model go into `eval_results` when `dataset_id` or `datasets` is known.
+        sweep (`dict` or `list[dict]`, *optional*): a threshold sweep as saved in `sweep.json` (see [`load_sweep`]):
+            rendered as a table, and the accuracy at the configured threshold and of the full model go into
+            `eval_results` when `dataset_id` or `datasets` is known.
         repo_id (`str`, *optional*): the repository the card is for (used in the loading snippets).
         model_name (`str`, *optional*): the title; defaults to the repository name.
         model_summary (`str`, *optional*): a paragraph at the top.
@@ -270,6 +319,9 @@ def render_early_exit_card(
     datasets = _as_list(datasets)
     dataset_id = dataset_id or (datasets[0] if datasets else None)
     dataset_name = dataset_name or dataset_id
+    if sweep is not None:
+        sweep = _check_sweep(sweep)
+        sweep_description = sweep_description or _sweep_description(sweep)
     eval_results = None
     if sweep and dataset_id:
         eval_results = _sweep_eval_results(sweep, config.exit_threshold, dataset_id, dataset_name, dataset_split) or None

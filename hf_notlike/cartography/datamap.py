@@ -427,7 +427,10 @@ class DataMap:
                 f"{str(path_or_repo_id)!r} is not a saved data map: missing {missing} (write one with "
                 "`DataMap.save_pretrained`)."
             )
-        meta = json.loads((folder / METADATA_FILE).read_text())
+        try:
+            meta = json.loads((folder / METADATA_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{str(path_or_repo_id)!r}: {METADATA_FILE} is not valid JSON ({error}).") from None
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(
                 f"This data map has format_version {meta['format_version']}; this hf_notlike reads up to "
