@@ -98,7 +98,7 @@ def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
         `FileNotFoundError` / `ValueError` naming the file when it is missing or malformed.
     """
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() or path.suffix != ".json":
         path = path / SWEEP_FILE
     return _check_sweep(load_json_file(path, what="threshold sweep"), where=f"The threshold sweep {path}")
 

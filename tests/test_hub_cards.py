@@ -1,0 +1,241 @@
+"""Model and dataset cards: the whole rendered text, card-data validation, sweep files, errors."""
+
+import json
+
+import numpy as np
+import pytest
+from huggingface_hub import DatasetCard, ModelCard
+
+from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification
+from hf_notlike.hub import check_card, load_sweep, render_early_exit_card, set_card_info, write_early_exit_card
+
+EXPECTED_CARD = """---
+base_model: google-bert/bert-base-uncased
+datasets:
+- cornell-movie-review-data/rotten_tomatoes
+language:
+- en
+library_name: hf_notlike
+license: apache-2.0
+pipeline_tag: text-classification
+tags:
+- hf_notlike
+- early-exit
+- text-classification
+- bert
+- sentiment
+model-index:
+- name: tiny-early-exit
+  results:
+  - task:
+      type: text-classification
+    dataset:
+      name: Rotten Tomatoes
+      type: cornell-movie-review-data/rotten_tomatoes
+      split: test
+    metrics:
+    - type: accuracy
+      value: 0.75
+      name: accuracy (exit threshold 0.8)
+    - type: accuracy
+      value: 0.8
+      name: accuracy (full model)
+---
+
+# tiny-early-exit
+
+An early-exit BERT sequence classifier fine-tuned from [google-bert/bert-base-uncased](https://huggingface.co/google-bert/bert-base-uncased) on Rotten Tomatoes, made with [hf_notlike](https://github.com/hf-notlike/hf_notlike). Following Schwartz et al. (ACL 2020), "The Right Tool for the Job: Matching Model and Instance Complexities", a classifier ("exit") sits after 3 of the 4 encoder layers; all exits were trained jointly, and at inference each input leaves at the first exit whose temperature-calibrated confidence `max softmax(z / T)` reaches the threshold, so easy inputs run fewer layers. The configured threshold is **0.8**.
+
+## How to use
+
+With `hf_notlike` installed, the Auto classes know the model (no remote code is run):
+
+```python
+import hf_notlike  # registers the early-exit models with the Auto classes
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+model = AutoModelForSequenceClassification.from_pretrained("me/tiny-early-exit")
+tokenizer = AutoTokenizer.from_pretrained("me/tiny-early-exit")
+inputs = tokenizer(["A gripping, beautifully acted film."], padding=True, return_tensors="pt")
+outputs = model(**inputs)
+outputs.logits      # the logits of the exit each input left at
+outputs.exit_layer  # the encoder layer after which each input left
+```
+
+Without `hf_notlike`, the repository's own `configuration.py` and `modeling.py` (they import only `torch` and `transformers`) define the model:
+
+```python
+model = AutoModelForSequenceClassification.from_pretrained("me/tiny-early-exit", trust_remote_code=True)
+```
+
+Both give the same logits and exits. Trade speed for accuracy per call with `model(**inputs, exit_threshold=0.9)` (`1.0` runs every layer), or set `model.config.exit_threshold`; `model(**inputs, output_all_exits=True).exit_logits` returns every exit's logits.
+
+## Exits
+
+| exit | after layer | temperature | training loss weight |
+|---:|---:|---:|---:|
+| 1 | 1 | 1.5000 | 1 |
+| 2 | 2 | 1.2500 | 1 |
+| 3 | 4 | 1.0000 | 1 |
+
+Temperatures were calibrated per exit on held-out data (Guo et al., 2017); a row leaves at exit *k* when `max softmax(z_k / T_k) >= threshold`. Each exit reads a learned softmax-weighted mix of the pooled [CLS] states of every layer up to it.
+
+Labels: `0` = rotten, `1` = fresh.
+
+## Speed / accuracy trade-off
+
+| threshold | accuracy | mean layers | speed-up |
+|---|---:|---:|---:|
+| 0.8000 | 0.7500 | 2.5000 | 1.5000 |
+| 1.0000 | 0.8000 | 4.0000 | 1.0000 |
+
+
+## Citation
+
+```bibtex
+@inproceedings{schwartz-etal-2020-right,
+    title = "The Right Tool for the Job: Matching Model and Instance Complexities",
+    author = "Schwartz, Roy and Stanovsky, Gabriel and Swayamdipta, Swabha and Dodge, Jesse and Smith, Noah A.",
+    booktitle = "Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics",
+    year = "2020",
+    pages = "6640--6651",
+}
+```"""
+
+
+def tiny_config(**overrides):
+    kwargs = dict(
+        vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37,
+        exit_layers=[1, 2], temperatures=[1.5, 1.25, 1.0], exit_threshold=0.8, num_labels=2,
+        id2label={0: "rotten", 1: "fresh"}, label2id={"rotten": 0, "fresh": 1},
+    )
+    kwargs.update(overrides)
+    return EarlyExitBertConfig(**kwargs)
+
+
+SWEEP = [
+    {"threshold": 0.8, "accuracy": 0.75, "mean_layers": 2.5, "speedup": 1.5},
+    {"threshold": 1.0, "accuracy": 0.8, "mean_layers": 4.0, "speedup": 1.0},
+]
+
+
+def test_whole_early_exit_card_text():
+    card = render_early_exit_card(
+        tiny_config(), sweep=SWEEP, repo_id="me/tiny-early-exit", base_model="google-bert/bert-base-uncased",
+        datasets=["cornell-movie-review-data/rotten_tomatoes"], dataset_name="Rotten Tomatoes", dataset_split="test",
+        license="apache-2.0", language="en", tags=["sentiment"],
+    )
+    assert str(card) == EXPECTED_CARD
+
+
+def test_early_exit_card_data_validates():
+    card = render_early_exit_card(tiny_config(), sweep=SWEEP, repo_id="me/m", datasets="org/data")
+    reparsed = ModelCard(str(card), ignore_metadata_errors=False)  # raises on malformed metadata / model-index
+    data = reparsed.data
+    assert data.library_name == "hf_notlike" and data.pipeline_tag == "text-classification"
+    assert data.tags[:2] == ["hf_notlike", "early-exit"]
+    assert [(r.metric_name, r.metric_value) for r in data.eval_results] == [
+        ("accuracy (exit threshold 0.8)", 0.75), ("accuracy (full model)", 0.8)
+    ]
+    assert check_card(str(card), kind="early-exit")["library_name"] == "hf_notlike"
+    # no data known: no eval results (they need a dataset), the card still validates
+    bare = render_early_exit_card(tiny_config(exit_threshold=1.0), repo_id="me/m")
+    assert ModelCard(str(bare), ignore_metadata_errors=False).data.eval_results is None
+    assert "No threshold sweep was recorded" in str(bare) and "The temperatures are all 1.0" not in str(bare)
+
+
+def test_check_card_rejects_incomplete_cards():
+    text = str(render_early_exit_card(tiny_config(), repo_id="me/m"))
+    with pytest.raises(ValueError, match="tag 'early-exit' is missing"):
+        check_card(text.replace("- early-exit\n", ""), kind="early-exit")
+    with pytest.raises(ValueError, match="library_name"):
+        check_card(text.replace("library_name: hf_notlike", "library_name: transformers"), kind="early-exit")
+    with pytest.raises(ValueError, match="does not parse"):
+        check_card(text.replace("pipeline_tag: text-classification", "pipeline_tag: [unclosed"), kind="early-exit")
+    with pytest.raises(ValueError, match="configs"):
+        check_card("---\ntags:\n- hf_notlike\n- dataset-cartography\n---\n# x\n", kind="data-map")
+
+
+def test_tradeoff_sweep_file_renders_speedups(tmp_path):
+    sweep = {
+        "rows": [
+            {"kind": "early_exit", "name": "early exit @ 0.9", "threshold": 0.9, "accuracy": 0.7, "mean_layers": 2.0,
+             "ideal_speedup": 2.0, "exit_fractions": [0.5, 0.5], "speedup_bs1": 1.8, "speedup_vs_stock_bs1": 1.7},
+            {"kind": "early_exit", "name": "early exit @ 1", "threshold": 1.0, "accuracy": 0.72, "mean_layers": 4.0,
+             "ideal_speedup": 1.0, "exit_fractions": [0.0, 1.0], "speedup_bs1": 1.0, "speedup_vs_stock_bs1": 0.9},
+            {"kind": "stock", "name": "stock BertForSequenceClassification", "threshold": None, "accuracy": None,
+             "mean_layers": 4.0, "ideal_speedup": 1.0, "exit_fractions": None, "speedup_bs1": 1.1,
+             "speedup_vs_stock_bs1": 1.0},
+        ],
+        "batch_sizes": [1], "num_layers": 4, "num_examples": 200, "num_timing_examples": 64, "repeats": 3,
+        "info": {"device": "cpu", "torch_threads": 2},
+    }
+    (tmp_path / "sweep.json").write_text(json.dumps(sweep))
+    text = str(render_early_exit_card(tiny_config(exit_threshold=0.9), sweep=load_sweep(tmp_path), repo_id="me/m"))
+    assert "| model | threshold | accuracy | mean layers | ideal speed-up | speed-up (bs 1) | vs stock (bs 1) |" in text
+    assert "| early exit @ 0.9 | 0.9000 | 0.7000 | 2.0000 | 2.0000 | 1.8000 | 1.7000 |" in text
+    assert "| stock BertForSequenceClassification |  |  | 4.0000 | 1.0000 | 1.1000 | 1.0000 |" in text
+    assert "over 200 evaluation examples; wall-clock speed-ups over 64 of them at batch size 1, best of 3 runs" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "is not valid JSON"), ("[]", "non-empty JSON list"), ('[{"accuracy": 0.5}]', "no `threshold`")],
+)
+def test_malformed_sweep_file_names_the_file(tmp_path, content, message):
+    (tmp_path / "sweep.json").write_text(content)
+    with pytest.raises(ValueError, match=message) as info:
+        load_sweep(tmp_path)
+    assert str(tmp_path / "sweep.json") in str(info.value)
+    with pytest.raises(FileNotFoundError, match="sweep.json"):
+        load_sweep(tmp_path / "missing")
+
+
+def test_save_pretrained_writes_card_and_keeps_it_on_reload(tmp_path):
+    import torch
+
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    model = EarlyExitBertForSequenceClassification(tiny_config())
+    set_card_info(model, base_model="google-bert/bert-base-uncased", datasets=["org/reviews"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "sweep.json").write_text(json.dumps(SWEEP))
+    model.save_pretrained(tmp_path / "a")
+    card = ModelCard.load(tmp_path / "a" / "README.md")
+    assert card.data.base_model == "google-bert/bert-base-uncased"
+    assert card.data.eval_results[0].metric_value == 0.75
+    # a reloaded model saved elsewhere keeps its base model, data and sweep
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "a")
+    reloaded.save_pretrained(tmp_path / "b")
+    again = ModelCard.load(tmp_path / "b" / "README.md")
+    assert again.data.base_model == "google-bert/bert-base-uncased" and again.data.datasets == ["org/reviews"]
+    assert json.loads((tmp_path / "b" / "sweep.json").read_text()) == SWEEP
+    assert "| 0.8000 | 0.7500 | 2.5000 | 1.5000 |" in str(again)
+    with pytest.raises(TypeError, match="unknown fields"):
+        set_card_info(model, base_modle="typo")
+    with pytest.raises(TypeError, match="early-exit configuration"):
+        render_early_exit_card(object())
+    assert write_early_exit_card(reloaded, tmp_path / "b", repo_id="me/x").read_text().count('"me/x"') == 2
+
+
+def test_data_map_card(tmp_path):
+    from hf_notlike.cartography import DataMap
+
+    gold = np.array([[0.1, 0.2], [0.9, 0.95], [0.2, 0.9], [0.5, 0.6], [0.8, 0.7], [0.3, 0.1]])
+    data_map = DataMap(gold, gold > 0.5, model_name="tiny-bert", dataset_name="toy")
+    data_map.save_pretrained(tmp_path)
+    card = DatasetCard.load(tmp_path / "README.md")
+    metadata = check_card(tmp_path / "README.md", kind="data-map")
+    assert metadata["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data_map.parquet"}]}
+    ]
+    assert metadata["size_categories"] == ["n<1K"] and "dataset-cartography" in metadata["tags"]
+    text = card.text
+    # regions at 33% of 6 examples: 2 each; the statistics are those of the map
+    assert "| easy-to-learn | 2 | 33.3% |" in text and "| hard-to-learn | 2 | 33.3% |" in text
+    assert f"| confidence | {data_map.confidence.mean():.4f} |" in text
+    assert "| `variability` | population standard deviation of p<sub>i,e</sub> over epochs |" in text
+    assert "| model | tiny-bert |" in text and "| epochs | 2 |" in text
+    assert "![Data map: variability (x) against confidence (y), coloured by correctness](data_map.png)" in text
+    assert (tmp_path / "data_map.png").is_file()
