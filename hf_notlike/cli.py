@@ -19,6 +19,7 @@ import sys
 # one module per part of the library, each with `register_commands(subparsers)`
 COMMAND_MODULES = [
     "hf_notlike.demo",
+    "hf_notlike.early_exit.commands",
     "hf_notlike.cartography.commands",
 ]
 

@@ -1,0 +1,138 @@
+"""Temperature calibration of early-exit models (hf_notlike.early_exit.calibration)."""
+
+import datasets
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from hf_notlike import (
+    EarlyExitBertConfig,
+    EarlyExitBertForSequenceClassification,
+    calibrate_temperatures,
+    collect_exit_logits,
+    expected_calibration_error,
+)
+from hf_notlike.early_exit.calibration import calibrate_from_logits, fit_temperature
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and OpenMP threads on a shared 2-core CPU thrash (40x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(num_labels=3, exit_layers=(1, 2, 4), scale=1.0, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    config = EarlyExitBertConfig(
+        vocab_size=64, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37,
+        exit_layers=list(exit_layers), num_labels=num_labels, **kwargs,
+    )
+    model = EarlyExitBertForSequenceClassification(config).eval()
+    with torch.no_grad():  # spread the logits so that confidences vary
+        for exit_ in model.exits:
+            exit_.classifier.weight.mul_(scale)
+    return model
+
+
+def token_dataset(n, num_labels=3, seed=0, with_labels=True):
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        length = int(torch.randint(3, 12, (1,), generator=g))
+        row = {"input_ids": [2] + torch.randint(5, 64, (length,), generator=g).tolist() + [3]}
+        if with_labels:
+            row["label"] = int(torch.randint(0, num_labels, (1,), generator=g))
+        rows.append(row)
+    return datasets.Dataset.from_list(rows)
+
+
+def sample_labels(logits, seed=0):
+    """Labels drawn from softmax(logits): these logits are then calibrated by construction."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.multinomial(torch.softmax(logits.double(), -1), 1, generator=generator)[:, 0]
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 2.5])
+def test_fit_temperature_recovers_a_known_temperature(true_temperature):
+    torch.manual_seed(1)
+    logits = torch.randn(6000, 5) * 2
+    labels = sample_labels(logits)  # calibrated by construction at T = 1
+    fitted = fit_temperature(logits * true_temperature, labels)
+    assert fitted == pytest.approx(true_temperature, rel=0.08)
+
+
+def test_calibration_lowers_nll_and_ece_on_overconfident_logits():
+    torch.manual_seed(2)
+    base = torch.randn(3000, 3, 4) * 1.5
+    labels = sample_labels(base[:, 0])
+    base[:, 1:] = base[:, :1]  # the same calibrated logits at every exit, over-confident by factors 2, 3 and 5
+    factors = torch.tensor([2.0, 3.0, 5.0])
+    result = calibrate_from_logits(base * factors[None, :, None], labels, exit_layers=[1, 2, 4])
+    for k in range(3):
+        assert result.nll_after[k] < result.nll_before[k]
+        assert result.ece_after[k] < result.ece_before[k]
+        assert result.ece_after[k] < 0.03
+        assert result.temperatures[k] == pytest.approx(float(factors[k]), rel=0.1)
+    assert result.accuracy[0] == result.accuracy[1] == result.accuracy[2]  # scaling keeps predictions
+    assert [row["exit_layer"] for row in result.rows] == [1, 2, 4]
+    assert "ECE before" in str(result)
+
+
+def test_expected_calibration_error_by_hand():
+    # confidences 0.9 (right), 0.9 (wrong), 0.6 (right): bins {0.9: acc 0.5}, {0.6: acc 1}
+    p = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6]])
+    labels = torch.tensor([0, 1, 1])
+    expected = 2 / 3 * abs(0.5 - 0.9) + 1 / 3 * abs(1.0 - 0.6)
+    assert expected_calibration_error(p.log(), labels) == pytest.approx(expected, abs=1e-6)
+
+
+def test_calibrate_temperatures_recovers_per_exit_temperatures_and_saves_them(tmp_path):
+    model = tiny_model(num_labels=3, scale=40.0)
+    data = token_dataset(3000, with_labels=False)
+    exit_logits, _ = collect_exit_logits(model, data.add_column("label", [0] * len(data)), show_progress=False)
+    true_t = torch.tensor([0.5, 2.0, 4.0])  # exit k is over/under-confident by T_k; labels follow the truth
+    labels = torch.stack([sample_labels(exit_logits[:, k] / true_t[k], seed=k) for k in range(3)], 1)
+    # each exit needs its own labels: calibrate each exit on a dataset labelled from its own distribution
+    fitted = []
+    for k in range(3):
+        result = calibrate_temperatures(model, data.add_column("label", labels[:, k].tolist()), show_progress=False)
+        fitted.append(result.temperatures[k])
+        assert model.config.temperatures == result.temperatures
+        assert result.nll_after[k] <= result.nll_before[k] + 1e-9
+    assert fitted == pytest.approx(true_t.tolist(), rel=0.15)
+
+    model.save_pretrained(tmp_path)
+    reloaded = EarlyExitBertForSequenceClassification.from_pretrained(tmp_path)
+    assert reloaded.config.temperatures == pytest.approx(model.config.temperatures)
+
+
+def test_collect_exit_logits_keeps_dataset_order():
+    model = tiny_model()
+    data = token_dataset(20)
+    exit_logits, labels = collect_exit_logits(model, data, batch_size=8, show_progress=False)
+    assert exit_logits.shape == (20, 3, 3)
+    assert labels.tolist() == data["label"]
+    for i in (0, 7, 19):  # rows were batched by length; each must land at its own index
+        alone = model(torch.tensor([data[i]["input_ids"]]), output_all_exits=True).exit_logits[0]
+        torch.testing.assert_close(exit_logits[i], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_bad_input_raises_clear_errors():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="no label column"):
+        calibrate_temperatures(model, token_dataset(10, with_labels=False), show_progress=False)
+    with pytest.raises(ValueError, match="not tokenized"):
+        calibrate_temperatures(model, datasets.Dataset.from_dict({"text": ["a"], "label": [0]}), show_progress=False)
+    with pytest.raises(TypeError, match="datasets.Dataset"):
+        calibrate_temperatures(model, [{"input_ids": [1, 2], "label": 0}], show_progress=False)
+    with pytest.raises(ValueError, match="class indices"):
+        calibrate_temperatures(model, token_dataset(10).map(lambda r: {"label": 7}), show_progress=False)
+    stock = BertForSequenceClassification(BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2,
+                                                     num_attention_heads=2, intermediate_size=37))
+    with pytest.raises(TypeError, match="no exits"):
+        calibrate_temperatures(stock, token_dataset(10), show_progress=False)
+    with pytest.raises(ValueError, match="regression"):
+        calibrate_temperatures(tiny_model(num_labels=1), token_dataset(10), show_progress=False)
