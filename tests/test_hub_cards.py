@@ -239,3 +239,41 @@ def test_data_map_card(tmp_path):
     assert "| model | tiny-bert |" in text and "| epochs | 2 |" in text
     assert "![Data map: variability (x) against confidence (y), coloured by correctness](data_map.png)" in text
     assert (tmp_path / "data_map.png").is_file()
+
+
+def test_render_model_cards_script(tmp_path):
+    """examples/render_model_cards.py renders whatever artifacts exist (here: one model with its sweep, one map)."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    from hf_notlike.cartography import DataMap
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "render_model_cards.py"
+    spec = importlib.util.spec_from_file_location("render_model_cards", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    outputs = tmp_path / "outputs"
+    torch.manual_seed(0)
+    EarlyExitBertForSequenceClassification(tiny_config()).save_pretrained(outputs / "early_exit" / "rt" / "model")
+    sweep = {"rows": SWEEP, "batch_sizes": [1], "num_layers": 4, "num_examples": 50, "num_timing_examples": 20,
+             "repeats": 2, "info": {"train_examples": 400, "epochs": 2.0, "learning_rate": 5e-5, "max_length": 64,
+                                    "threads": 1, "validation_examples": 60, "test_examples": 50,
+                                    "chosen_threshold": 0.8}}
+    (outputs / "early_exit" / "rt" / "model" / "sweep.json").write_text(json.dumps(sweep))
+    gold = np.random.default_rng(0).uniform(size=(6, 2))
+    DataMap(gold, gold > 0.5, model_name="sentence-transformers/all-MiniLM-L6-v2").save_pretrained(
+        outputs / "cartography" / "rotten_tomatoes_map"
+    )
+    cards = tmp_path / "model_cards"
+    assert module.main(["--outputs", str(outputs), "--model-cards", str(cards)]) == 0
+    model_card = check_card(cards / "minilm-l6-early-exit-rotten-tomatoes" / "README.md", kind="early-exit")
+    assert model_card["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    text = (cards / "minilm-l6-early-exit-rotten-tomatoes" / "README.md").read_text()
+    assert "Training: 400 examples, 2 epochs, learning rate 5e-05" in text and "threshold 0.8 was also chosen" in text
+    assert "| 0.8000 | 0.7500 | 2.5000 | 1.5000 |" in text
+    assert not (cards / "minilm-l6-early-exit-20newsgroups").exists()  # no artifact: skipped
+    check_card(cards / "data-map-rotten-tomatoes" / "README.md", kind="data-map")
+    assert (cards / "data-map-rotten-tomatoes" / "data_map.png").is_file()
