@@ -396,7 +396,12 @@ class DataMap:
 
     @classmethod
     def from_pretrained(
-        cls, path_or_repo_id: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None
+        cls,
+        path_or_repo_id: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | os.PathLike | None = None,
     ) -> DataMap:
         """Load a map saved with [`save_pretrained`] from a local folder or a Hub dataset repo.
 
@@ -406,6 +411,14 @@ class DataMap:
                 (fetched with `huggingface_hub.snapshot_download(repo_type="dataset")`).
             revision (`str`, *optional*): Hub revision (branch, tag or commit).
             token (`str` or `bool`, *optional*): Hub token.
+            cache_dir (`str` or `os.PathLike`, *optional*): Hub cache folder.
+
+        Example:
+
+        ```python
+        >>> data_map = DataMap.from_pretrained("outputs/cartography/rotten_tomatoes_map")  # doctest: +SKIP
+        >>> data_map = DataMap.from_pretrained("me/rotten-tomatoes-data-map")  # a dataset repo  # doctest: +SKIP
+        ```
         """
         import pyarrow.parquet as pq
 
@@ -417,7 +430,7 @@ class DataMap:
 
             folder = Path(
                 snapshot_download(
-                    str(path_or_repo_id), repo_type="dataset", revision=revision, token=token,
+                    str(path_or_repo_id), repo_type="dataset", revision=revision, token=token, cache_dir=cache_dir,
                     allow_patterns=[DATA_MAP_FILE, METADATA_FILE, "*.md", "*.png", "*.pdf"],
                 )
             )

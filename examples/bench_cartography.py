@@ -1,0 +1,199 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""Benchmark of dataset cartography: what the callback costs a stock `Trainer`, and how fast a big map is.
+
+1. Training wall time of a stock `transformers.Trainer` without and with `CartographyCallback` (default mode, and
+   the opt-in re-scoring mode), same model, data and seed. Runs are interleaved (the order alternates every repeat)
+   and each with-callback run is compared with the stock run next to it; the table gives medians. Target: at most
+   3% overhead in the default mode.
+2. Time and peak memory (tracemalloc, which sees numpy buffers) to build a `DataMap` of 1,000,000 examples x 5
+   epochs and compute confidence, variability, correctness and forgetfulness, and to select a region; plus the
+   callback's end-of-epoch merge (duplicate removal) of 1,000,000 records. Target: under 1 s.
+
+```bash
+python examples/bench_cartography.py                 # prints the tables
+python examples/bench_cartography.py --repeats 7 --layers 4 --hidden 256
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+import torch
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="stock/callback pairs per mode")
+    parser.add_argument("--examples", type=int, default=1024)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--map-examples", type=int, default=1_000_000)
+    parser.add_argument("--map-epochs", type=int, default=5)
+    parser.add_argument("--skip-rescore", action="store_true", help="do not time the re-scoring mode")
+    return parser.parse_args()
+
+
+def make_data(args):
+    import datasets
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 30_000, size=(args.examples, args.seq_len))
+    return datasets.Dataset.from_dict(
+        {
+            "input_ids": ids.tolist(),
+            "attention_mask": np.ones_like(ids).tolist(),
+            "label": (ids[:, 1] % 2).tolist(),
+            "text": ["x"] * args.examples,  # a column `remove_unused_columns` drops, as in real data
+        }
+    )
+
+
+def train_once(args, dataset, callback) -> float:
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=4,
+                        intermediate_size=4 * args.hidden, max_position_embeddings=args.seq_len, num_labels=2)
+    model = BertForSequenceClassification(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        training_args = TrainingArguments(
+            output_dir=tmp, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
+            num_train_epochs=args.epochs, learning_rate=1e-4, save_strategy="no", logging_strategy="no",
+            report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), seed=0,
+        )
+        trainer = Trainer(model=model, args=training_args, train_dataset=dataset,
+                          callbacks=[callback] if callback is not None else None)
+        gc.collect()
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    if callback is not None:
+        assert callback.data_map().num_examples == len(dataset)
+    return seconds
+
+
+def bench_training(args) -> list[dict]:
+    from hf_notlike.cartography import CartographyCallback
+
+    dataset = make_data(args)
+    train_once(args, dataset, None)  # warm-up (allocator, kernels, first-call imports)
+    modes = ["training"] + ([] if args.skip_rescore else ["rescore"])
+    rows = []
+    for mode in modes:
+        stock, with_cb, ratios = [], [], []
+        for repeat in range(args.repeats):
+            pair = {}
+            order = ("stock", "callback") if repeat % 2 == 0 else ("callback", "stock")
+            for variant in order:
+                callback = CartographyCallback(mode=mode) if variant == "callback" else None
+                pair[variant] = train_once(args, dataset, callback)
+            stock.append(pair["stock"])
+            with_cb.append(pair["callback"])
+            ratios.append(pair["callback"] / pair["stock"])
+            print(f"  {mode} repeat {repeat}: stock {pair['stock']:.2f} s, callback {pair['callback']:.2f} s")
+        rows.append(
+            {
+                "mode": mode,
+                "stock Trainer (s)": statistics.median(stock),
+                "with CartographyCallback (s)": statistics.median(with_cb),
+                "overhead (median of paired ratios)": statistics.median(ratios) - 1,
+                "overhead (min / max)": (min(ratios) - 1, max(ratios) - 1),
+            }
+        )
+    return rows
+
+
+def bench_map(args) -> list[dict]:
+    from hf_notlike.cartography import CartographyCallback, DataMap
+
+    n, e = args.map_examples, args.map_epochs
+    rng = np.random.default_rng(0)
+    gold = rng.random((n, e), dtype=np.float32)
+    correct = gold > 0.5
+    rows = []
+
+    def measure(name, fn):
+        gc.collect()
+        tracemalloc.start()
+        start = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows.append({"operation": name, "seconds": seconds, "peak memory (MiB)": peak / 2**20})
+        return result
+
+    def build():
+        dm = DataMap(gold, correct)
+        dm.confidence, dm.variability, dm.correctness, dm.forgetfulness  # noqa: B018
+        return dm
+
+    dm = measure(f"DataMap({n:,} x {e}) + 4 statistics", build)
+    measure("select('ambiguous', 0.33)", lambda: dm.select("ambiguous", 0.33))
+    measure("select('random', 0.33)", lambda: dm.select("random", 0.33))
+
+    callback = CartographyCallback()
+    callback._reset(num_examples=n)
+    # one epoch of records as two processes would send them: shuffled, plus 1% padding duplicates
+    order = rng.permutation(n)
+    dup = order[: n // 100]
+    records = {
+        "ids": np.concatenate([order, dup]).astype(np.int64),
+        "probs": rng.random(n + len(dup), dtype=np.float32),
+        "correct": rng.random(n + len(dup)) > 0.5,
+        "steps": np.concatenate([np.arange(n) // 64, np.full(len(dup), n // 64)]).astype(np.int64),
+        "ranks": (np.arange(n + len(dup)) % 2).astype(np.int64),
+    }
+    measure(f"callback epoch merge ({n + len(dup):,} records, 1% duplicates)", lambda: callback._finish_epoch(records))
+    return rows
+
+
+def table(rows: list[dict], formats: dict[str, str]) -> str:
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for c in columns:
+            value = row[c]
+            fmt = formats.get(c)
+            if isinstance(value, tuple):
+                cells.append(" / ".join(format(v, fmt) for v in value))
+            else:
+                cells.append(format(value, fmt) if fmt else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    device = "cuda" if torch.cuda.is_available() else f"cpu ({args.threads} threads)"
+    print(f"device: {device}; torch {torch.__version__}")
+    map_rows = bench_map(args)
+    print(f"\n## DataMap of {args.map_examples:,} examples x {args.map_epochs} epochs (target: < 1 s)\n")
+    print(table(map_rows, {"seconds": ".3f", "peak memory (MiB)": ".1f"}))
+    print(f"\n## Training wall time, stock Trainer vs + CartographyCallback (target: <= 3% in the default mode)")
+    print(f"BERT {args.layers} layers x {args.hidden} hidden, {args.examples} examples x {args.seq_len} tokens, "
+          f"batch {args.batch_size}, {args.epochs} epochs, {args.repeats} interleaved pairs per mode\n")
+    train_rows = bench_training(args)
+    print()
+    print(table(train_rows, {"stock Trainer (s)": ".2f", "with CartographyCallback (s)": ".2f",
+                             "overhead (median of paired ratios)": "+.1%", "overhead (min / max)": "+.1%"}))
+
+
+if __name__ == "__main__":
+    main()
