@@ -1,0 +1,46 @@
+"""`hf-notlike datamap plot|select|show` on a saved map."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hf_notlike.cartography import DataMap
+from hf_notlike.cli import main
+
+
+@pytest.fixture
+def map_dir(tmp_path):
+    gold = np.array([[0.9, 0.9, 0.9], [0.1, 0.9, 0.1], [0.1, 0.2, 0.1], [0.6, 0.4, 0.8]], dtype=np.float32)
+    return DataMap(gold, gold > 0.5).save_pretrained(tmp_path / "map", card=False, plot=False)
+
+
+def test_select_prints_or_writes_ids(map_dir, tmp_path, capsys):
+    assert main(["datamap", "select", str(map_dir), "--region", "ambiguous", "--fraction", "0.25"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == ["1"] and "selected 1 of 4" in captured.err
+    out = tmp_path / "ids.json"
+    assert main(["datamap", "select", str(map_dir), "--region", "easy_to_learn", "--fraction", "0.5",
+                 "--output", str(out)]) == 0
+    assert json.loads(out.read_text()) == [0, 3]
+    assert main(["datamap", "select", str(map_dir), "--region", "hard_to_learn", "--fraction", "0.25",
+                 "--epochs", "1", "-o", str(tmp_path / "ids.txt")]) == 0
+    assert (tmp_path / "ids.txt").read_text().split() == ["1"]  # 1 and 2 tie at 0.1 after one epoch: first wins
+
+
+def test_plot_and_show(map_dir, tmp_path, capsys):
+    assert main(["datamap", "plot", str(map_dir)]) == 0
+    assert (map_dir / "data_map.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["datamap", "plot", str(map_dir), "-o", str(tmp_path / "m.pdf"), "--kind", "hexbin"]) == 0
+    assert (tmp_path / "m.pdf").read_bytes()[:5] == b"%PDF-"
+    assert main(["datamap", "show", str(map_dir)]) == 0
+    assert "num_examples=4" in capsys.readouterr().out
+
+
+def test_bad_arguments(map_dir, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["datamap", "select", str(map_dir), "--region", "confusing", "--fraction", "0.3"])
+    with pytest.raises(ValueError, match="fraction"):
+        main(["datamap", "select", str(map_dir), "--region", "ambiguous", "--fraction", "3"])
+    with pytest.raises(ValueError, match="missing"):
+        main(["datamap", "plot", str(tmp_path)])
