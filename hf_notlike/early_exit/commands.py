@@ -63,7 +63,7 @@ def load_labelled_file(
     if limit:
         data = data.select(range(min(limit, len(data))))
     feature = data.features[label_column]
-    if isinstance(feature, datasets.Value) and feature.dtype == "string":
+    if isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string"):
         known = dict(label2id or {})
         unknown = sorted({str(v) for v in data[label_column]} - set(known))
         if unknown:

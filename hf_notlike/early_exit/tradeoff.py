@@ -122,7 +122,11 @@ def stock_model_for(model):
     config = config_class(**{k: v for k, v in own.items() if k in keys})
     config._attn_implementation = model.config._attn_implementation
     stock = model_class(config)
-    stock.base_model.load_state_dict(model.backbone.state_dict())
+    # RobertaForSequenceClassification has no pooler (its head pools); everything else must match
+    missing, unexpected = stock.base_model.load_state_dict(model.backbone.state_dict(), strict=False)
+    if missing or any(not key.startswith("pooler.") for key in unexpected):
+        raise RuntimeError(f"Backbone weights do not fit {model_class.__name__}: missing {missing}, "
+                           f"unexpected {unexpected}.")
     device = next(model.parameters()).device
     return stock.to(device=device, dtype=next(model.parameters()).dtype).eval()
 

@@ -1,0 +1,196 @@
+"""The speed/accuracy curve of early-exit models (hf_notlike.early_exit.tradeoff) and the `early-exit` commands."""
+
+import csv
+import json
+
+import datasets
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from hf_notlike import (
+    EarlyExitBertConfig,
+    EarlyExitBertForSequenceClassification,
+    EarlyExitRobertaConfig,
+    EarlyExitRobertaForSequenceClassification,
+    TradeoffResult,
+    collect_exit_logits,
+    exit_confidences,
+    speed_accuracy_curve,
+)
+from hf_notlike.cli import main as cli_main
+from hf_notlike.early_exit.tradeoff import stock_model_for
+
+# a wide initialisation makes a random model's confidences depend on its input, so thresholds move rows around
+TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37, initializer_range=0.5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and OpenMP threads on a shared 2-core CPU thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(arch="bert", num_labels=3, vocab_size=64, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    if arch == "bert":
+        config = EarlyExitBertConfig(vocab_size=vocab_size, num_labels=num_labels, **TINY, **kwargs)
+        model = EarlyExitBertForSequenceClassification(config)
+    else:
+        config = EarlyExitRobertaConfig(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=1,
+                                        max_position_embeddings=40, **TINY, **kwargs)
+        model = EarlyExitRobertaForSequenceClassification(config)
+    return model.eval()
+
+
+def token_dataset(n, num_labels=3, seed=0, with_labels=True):
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        length = int(torch.randint(3, 14, (1,), generator=g))
+        row = {"input_ids": [0] + torch.randint(5, 64, (length,), generator=g).tolist() + [2]}
+        if with_labels:
+            row["label"] = int(torch.randint(0, num_labels, (1,), generator=g))
+        rows.append(row)
+    return datasets.Dataset.from_list(rows)
+
+
+def safe_thresholds(model, data, count=5):
+    """Thresholds spread over the confidences, at least 1e-3 from every row's confidence at every exit (so that
+    float differences between a batched and a one-row pass cannot flip a decision)."""
+    exit_logits, _ = collect_exit_logits(model, data, show_progress=False)
+    conf = exit_confidences(exit_logits, model.config.temperatures).flatten().sort().values
+    thresholds = []
+    for q in torch.linspace(0.1, 0.9, count):
+        i = int(q * (len(conf) - 1))
+        gaps = conf[1:] - conf[:-1]
+        j = i + int(torch.argmax(gaps[i : i + len(conf) // 10]))  # the widest gap near the quantile
+        if gaps[j] > 2e-3:
+            thresholds.append(round(float(conf[j] + conf[j + 1]) / 2, 6))
+    return sorted(set(thresholds)) + [1.0]
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta"])
+def test_curve_equals_brute_force_run_at_each_threshold(arch):
+    model = tiny_model(arch, exit_layers=[1, 2, 4], temperatures=[1.7, 0.8, 1.2])
+    data = token_dataset(40)
+    thresholds = safe_thresholds(model, data)
+    assert len(thresholds) >= 4
+    result = speed_accuracy_curve(model, data, thresholds, batch_sizes=(), stock_model=False, print_table=False,
+                                  show_progress=False)
+    rows = {row["threshold"]: row for row in result.rows}
+    seen_layers = set()
+    for t in thresholds:
+        correct, layers = [], []
+        for example in data:  # the real early-exit loop, one row at a time
+            out = model(torch.tensor([example["input_ids"]]), exit_threshold=t)
+            correct.append(int(out.logits.argmax(-1)) == example["label"])
+            layers.append(int(out.exit_layer))
+        seen_layers.update(layers)
+        assert rows[t]["accuracy"] == pytest.approx(sum(correct) / len(correct), abs=1e-12)
+        assert rows[t]["mean_layers"] == pytest.approx(sum(layers) / len(layers), abs=1e-12)
+        assert rows[t]["ideal_speedup"] == pytest.approx(4 / rows[t]["mean_layers"])
+        fractions = [layers.count(layer) / len(layers) for layer in (1, 2, 4)]
+        assert rows[t]["exit_fractions"] == pytest.approx(fractions, abs=1e-6)
+    assert rows[1.0]["mean_layers"] == 4.0
+    assert len(seen_layers) == 3  # the thresholds really move rows between exits
+
+
+def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
+    model = tiny_model(exit_layers=[1, 2, 3, 4])
+    data = token_dataset(24)
+    torch.manual_seed(0)
+    baseline = BertForSequenceClassification(BertConfig(vocab_size=64, num_labels=3, **{**TINY,
+                                                                                         "num_hidden_layers": 1}))
+    result = speed_accuracy_curve(
+        model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4), num_timing_examples=8,
+        repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / "curve.png"), print_table=False,
+        show_progress=False,
+    )
+    by_name = {row["name"]: row for row in result.rows}
+    timed = by_name["early exit @ 0.5"]
+    full = by_name["early exit @ 1"]
+    stock = by_name["stock BertForSequenceClassification"]
+    base = by_name["1-layer"]
+    for row in (timed, full, stock, base):
+        assert row["ms_per_example_bs1"] > 0 and row["ms_per_example_bs4"] > 0
+    assert by_name["early exit @ 0.9"]["ms_per_example_bs1"] is None  # not timed
+    assert full["speedup_bs1"] == 1.0 and stock["speedup_vs_stock_bs1"] == 1.0
+    # batched loop and one-row loop use the same layers on the timing subset
+    assert timed["timed_mean_layers_bs1"] == timed["timed_mean_layers_bs4"]
+    assert full["timed_mean_layers_bs1"] == 4.0
+    assert timed["batch_retention"] == pytest.approx(timed["speedup_bs4"] / timed["speedup_bs1"])
+    assert base["mean_layers"] == 1.0 and 0.0 <= base["accuracy"] <= 1.0
+    assert (tmp_path / "curve.png").stat().st_size > 0
+
+    result.to_json(str(tmp_path / "sweep.json"))
+    again = TradeoffResult.from_json(str(tmp_path / "sweep.json"))
+    assert again.rows == json.loads(json.dumps(result.rows))
+    assert len(result.to_dataset()) == len(result.rows)
+    assert "| early exit @ 0.5 |" in result.to_markdown(timed_only=True)
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta"])
+def test_stock_model_has_the_same_backbone(arch):
+    model = tiny_model(arch)
+    stock = stock_model_for(model)
+    assert type(stock).__name__ == ("BertForSequenceClassification" if arch == "bert" else
+                                    "RobertaForSequenceClassification")
+    ids = torch.tensor([[0, 7, 9, 11, 2]])
+    torch.testing.assert_close(stock.base_model(ids).last_hidden_state, model.backbone(ids).last_hidden_state)
+
+
+def test_bad_input_raises_before_any_pass():
+    model = tiny_model()
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    data = token_dataset(8)
+    for bad in ([0.0], [1.2], [-0.5], [], [float("nan")], ["0.9"]):
+        with pytest.raises(ValueError, match=r"\(0, 1\]|empty"):
+            speed_accuracy_curve(model, data, bad, show_progress=False)
+    with pytest.raises(ValueError, match="timed_thresholds"):
+        speed_accuracy_curve(model, data, [0.9], timed_thresholds=[2.0], show_progress=False)
+    with pytest.raises(ValueError, match="no label column"):
+        speed_accuracy_curve(model, token_dataset(8, with_labels=False), [0.9], show_progress=False)
+    with pytest.raises(ValueError, match="batch size"):
+        speed_accuracy_curve(model, data, [0.9], batch_sizes=(0,), show_progress=False)
+    stock = BertForSequenceClassification(BertConfig(vocab_size=64, **TINY))
+    with pytest.raises(TypeError, match="no exits"):
+        speed_accuracy_curve(stock, data, [0.9], show_progress=False)
+    assert calls == []
+
+
+def test_cli_calibrate_and_sweep(tmp_path, bert_tokenizer, capsys):
+    model = tiny_model(num_labels=2, vocab_size=bert_tokenizer.vocab_size)
+    model.config.id2label, model.config.label2id = {0: "rotten", 1: "fresh"}, {"rotten": 0, "fresh": 1}
+    model.save_pretrained(tmp_path / "model")
+    bert_tokenizer.save_pretrained(tmp_path / "model")
+    texts = ["a gorgeous, witty film", "dull and far too long", "the cast is superb", "a mess from start to end"]
+    with open(tmp_path / "data.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i in range(24):
+            writer.writerow([texts[i % 4] + f" {i}", ["fresh", "rotten"][i % 2]])
+
+    assert cli_main(["early-exit", "calibrate", str(tmp_path / "model"), "--data", str(tmp_path / "data.csv")]) == 0
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    calibration = json.loads((tmp_path / "model" / "calibration.json").read_text())
+    assert config["temperatures"] == pytest.approx(calibration["temperatures"])
+    assert config["temperatures"] != [1.0] * 4
+
+    argv = ["early-exit", "sweep", str(tmp_path / "model"), "--data", str(tmp_path / "data.csv"), "--thresholds",
+            "0.6", "0.9", "1.0", "--timed", "0.9", "--batch-sizes", "1", "--timing-examples", "4", "--repeats", "1"]
+    assert cli_main(argv) == 0
+    sweep = json.loads((tmp_path / "model" / "sweep.json").read_text())
+    assert [row["threshold"] for row in sweep["rows"] if row["kind"] == "early_exit"] == [1.0, 0.9, 0.6]
+    assert (tmp_path / "model" / "tradeoff.png").exists()
+
+    with open(tmp_path / "unlabelled.csv", "w") as handle:
+        handle.write("text\nsome text\n")
+    assert cli_main(["early-exit", "sweep", str(tmp_path / "model"), "--data", str(tmp_path / "unlabelled.csv")]) == 2
+    assert "no column 'label'" in capsys.readouterr().err
+    assert cli_main(argv[:3] + ["--data", str(tmp_path / "data.csv"), "--thresholds", "1.5"]) == 2
+    assert "(0, 1]" in capsys.readouterr().err
