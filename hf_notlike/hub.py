@@ -341,7 +341,7 @@ def render_early_exit_card(
     exits = [
         {"index": k + 1, "layer": layer, "temperature": f"{temperature:.4f}", "loss_weight": f"{weight:g}"}
         for k, (layer, temperature, weight) in enumerate(
-            zip(config.exit_layers, config.temperatures, config.exit_loss_weights)
+            zip(config.exit_layers, config.temperatures, config.exit_loss_weights, strict=True)
         )
     ]
     id2label = getattr(config, "id2label", None) or {}

@@ -193,7 +193,6 @@ def test_malformed_sweep_file_names_the_file(tmp_path, content, message):
 
 def test_save_pretrained_writes_card_and_keeps_it_on_reload(tmp_path):
     import torch
-
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(0)

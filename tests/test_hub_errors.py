@@ -5,7 +5,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from hub_helpers import BLOCK_HF_NOTLIKE, child_env, run_python, tiny_early_exit_model
 
 PROBE = textwrap.dedent(

@@ -6,7 +6,6 @@ import os
 import uuid
 
 import pytest
-
 from hub_helpers import child_env, model_round_trip, run_python
 
 pytestmark = [

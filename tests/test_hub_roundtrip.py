@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hub_helpers import SWEEP, child_env, model_round_trip, run_python
 
 import hf_notlike
-from hub_helpers import SWEEP, child_env, model_round_trip, run_python
 
 PACKAGE = Path(hf_notlike.__file__).parent
 
