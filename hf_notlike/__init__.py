@@ -24,6 +24,7 @@ from .early_exit import (
     speed_accuracy_curve,
 )
 from .cartography import CartographyCallback, DataMap, DataMapSelection
+from .masking import DataCollatorForVLMasking, VLLexicon, VLMaskingTagger, load_concreteness
 
 __all__ = [
     "__version__",
@@ -43,4 +44,8 @@ __all__ = [
     "collect_exit_logits",
     "expected_calibration_error",
     "speed_accuracy_curve",
+    "DataCollatorForVLMasking",
+    "VLLexicon",
+    "VLMaskingTagger",
+    "load_concreteness",
 ]

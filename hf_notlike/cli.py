@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "hf_notlike.demo",
     "hf_notlike.early_exit.commands",
     "hf_notlike.cartography.commands",
+    "hf_notlike.masking.commands",
 ]
 
 
