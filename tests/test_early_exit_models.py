@@ -346,3 +346,13 @@ def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):
     prediction = trainer.predict(data)
     assert prediction.predictions.shape == (64, 2)
     assert (prediction.predictions.argmax(-1) == prediction.label_ids).mean() > 0.9
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_damaged_weights_file_is_named(damage, tmp_path):
+    tiny_model("bert").save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 3] if damage == "truncate" else b"not a safetensors file")
+    with pytest.raises(OSError, match="model.safetensors"):
+        AutoModelForSequenceClassification.from_pretrained(tmp_path)

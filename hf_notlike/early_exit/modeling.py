@@ -118,6 +118,18 @@ class EarlyExitModelMixin:
             self.model_card_hook(working_dir, repo_id=repo_id)
         return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as error:
+            if type(error).__name__ != "SafetensorError":
+                raise
+            raise OSError(
+                f"Could not read the weights file `model.safetensors` of {str(pretrained_model_name_or_path)!r} "
+                f"({error}): it is truncated or not a safetensors file. Save or download the model again."
+            ) from error
+
     def _init_exits(self) -> None:
         self.num_labels = self.config.num_labels
         self.exits = nn.ModuleList(EarlyExitClassifier(self.config, layer) for layer in self.config.exit_layers)
