@@ -53,10 +53,20 @@ def visual_bert_rows(tokenizer, captions, seed=0):
     return rows
 
 
-@pytest.mark.parametrize("strategy", MASKING_STRATEGIES)
-def test_lxmert_forward_with_collated_batch(bert_tokenizer, strategy):
-    rows = lxmert_rows(bert_tokenizer, CAPTIONS)
-    batch = DataCollatorForVLMasking(bert_tokenizer, strategy, seed=0, lexicon=norms_lexicon())(rows)
+# MiniLM's 30k-word vocabulary makes the MLM head of a tiny model slow on CPU (seconds per step): the strategies
+# run on the small byte-level BPE tokenizer, and one case per model family on the WordPiece one.
+CASES = [("bpe", strategy) for strategy in MASKING_STRATEGIES] + [("wordpiece", "objects")]
+
+
+def pick(name, bert_tokenizer):
+    return bert_tokenizer if name == "wordpiece" else bpe_tokenizer()
+
+
+@pytest.mark.parametrize("tokenizer_name, strategy", CASES)
+def test_lxmert_forward_with_collated_batch(bert_tokenizer, tokenizer_name, strategy):
+    tokenizer = pick(tokenizer_name, bert_tokenizer)
+    rows = lxmert_rows(tokenizer, CAPTIONS)
+    batch = DataCollatorForVLMasking(tokenizer, strategy, seed=0, lexicon=norms_lexicon())(rows)
     assert batch["visual_feats"].shape == (len(rows), BOXES, FEATURES) and batch["visual_feats"].dtype == torch.float32
     assert batch["visual_pos"].shape == (len(rows), BOXES, 4)
     labels, confidences = batch["obj_labels"]["obj"]
@@ -65,16 +75,18 @@ def test_lxmert_forward_with_collated_batch(bert_tokenizer, strategy):
     assert batch["matched_label"].tolist() == [i % 2 for i in range(len(rows))]
     assert batch["labels"].shape == batch["input_ids"].shape  # LXMERT: text-only labels
     assert torch.equal(batch["visual_feats"][0], torch.tensor(rows[0]["visual_feats"]))  # untouched
-    model = lxmert(bert_tokenizer)
+    model = lxmert(tokenizer)
     output = model(**batch)
     assert torch.isfinite(output.loss)
     output.loss.backward()
     assert model.lxmert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("strategy", ["random", "content_words", "top_concrete"])
-def test_visual_bert_forward_and_label_alignment(strategy):
-    tokenizer = bpe_tokenizer()
+@pytest.mark.parametrize(
+    "tokenizer_name, strategy", [("bpe", "random"), ("bpe", "content_words"), ("bpe", "top_concrete"), ("wordpiece", "objects")]
+)
+def test_visual_bert_forward_and_label_alignment(bert_tokenizer, tokenizer_name, strategy):
+    tokenizer = pick(tokenizer_name, bert_tokenizer)
     rows = visual_bert_rows(tokenizer, CAPTIONS)
     batch = DataCollatorForVLMasking(tokenizer, strategy, seed=1, lexicon=norms_lexicon())(rows)
     text_length = batch["input_ids"].shape[1]
@@ -107,14 +119,15 @@ def test_visual_bert_family_needs_visual_embeds(bert_tokenizer):
         DataCollatorForVLMasking(bert_tokenizer)(rows)
 
 
-def test_trainer_pretrains_lxmert_with_tagged_dataset(bert_tokenizer, tmp_path):
+def test_trainer_pretrains_lxmert_with_tagged_dataset(tmp_path):
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    rows = lxmert_rows(bert_tokenizer, CAPTIONS * 4)
+    tokenizer = bpe_tokenizer()
+    rows = lxmert_rows(tokenizer, CAPTIONS * 4)
     dataset = Dataset.from_list(rows)
-    collator = DataCollatorForVLMasking(bert_tokenizer, "objects", seed=0)
-    model = lxmert(bert_tokenizer)
+    collator = DataCollatorForVLMasking(tokenizer, "objects", seed=0)
+    model = lxmert(tokenizer)
     before = model.lxmert.embeddings.word_embeddings.weight.detach().clone()
     args = TrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=3, learning_rate=1e-3,

@@ -310,7 +310,7 @@ class DataCollatorForVLMasking:
         batch["input_ids"], batch["labels"] = self._apply_mask(input_ids, masked)
 
         for key in first:
-            if key in _TEXT_KEYS or key in _TAG_KEYS or _is_text_field(first[key]):
+            if key in _TEXT_KEYS or key in _TAG_KEYS or any(key in f and _is_text_field(f[key]) for f in features):
                 continue
             missing = [i for i, feature in enumerate(features) if key not in feature]
             if missing:
