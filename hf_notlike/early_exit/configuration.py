@@ -15,6 +15,21 @@ EXIT_INPUTS = ("weighted_cls", "cls")
 EARLY_EXIT_FIELDS = ("exit_layers", "exit_threshold", "temperatures", "exit_loss_weights", "exit_input")
 
 
+def _per_exit_values(name: str, values, exit_layers: list[int], positive: bool) -> list[float]:
+    """One finite float per exit (default 1.0 each), each > 0 (`positive`) or >= 0."""
+    n_exits = len(exit_layers)
+    values = [1.0] * n_exits if values is None else [float(v) for v in values]
+    allowed = "> 0" if positive else ">= 0"
+    if len(values) != n_exits:
+        raise ValueError(
+            f"`{name}` has {len(values)} values but there are {n_exits} exits (after layers {exit_layers}); "
+            f"give one finite value {allowed} per exit."
+        )
+    if not all(math.isfinite(v) and (v > 0 if positive else v >= 0) for v in values):
+        raise ValueError(f"`{name}` must all be finite and {allowed}, got {values}.")
+    return values
+
+
 @dataclass(kw_only=True, repr=False)
 class EarlyExitConfigMixin:
     r"""
@@ -83,46 +98,25 @@ class EarlyExitConfigMixin:
             raise ValueError(f"`exit_layers` {exit_layers} is not sorted; give them in increasing order.")
         if exit_layers[-1] != n_layers:
             exit_layers.append(n_layers)  # the last layer always has an exit
-        n_exits = len(exit_layers)
 
-        if isinstance(exit_threshold, bool) or not isinstance(exit_threshold, (int, float)):
-            raise ValueError(f"`exit_threshold` must be a float in (0, 1], got {exit_threshold!r}.")
-        exit_threshold = float(exit_threshold)
-        if not 0.0 < exit_threshold <= 1.0:
-            raise ValueError(f"`exit_threshold` must lie in (0, 1] (1.0 = never exit early), got {exit_threshold}.")
-
-        temperatures = [1.0] * n_exits if temperatures is None else [float(t) for t in temperatures]
-        if len(temperatures) != n_exits:
-            raise ValueError(
-                f"`temperatures` has {len(temperatures)} values but there are {n_exits} exits "
-                f"(after layers {exit_layers}); give one positive temperature per exit."
-            )
-        if not all(math.isfinite(t) and t > 0 for t in temperatures):
-            raise ValueError(f"`temperatures` must all be finite and > 0, got {temperatures}.")
-
-        weights = [1.0] * n_exits if exit_loss_weights is None else [float(w) for w in exit_loss_weights]
-        if len(weights) != n_exits:
-            raise ValueError(
-                f"`exit_loss_weights` has {len(weights)} values but there are {n_exits} exits "
-                f"(after layers {exit_layers}); give one non-negative weight per exit."
-            )
-        if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"`exit_loss_weights` must be finite, >= 0 and not all 0, got {weights}.")
+        temperatures = _per_exit_values("temperatures", temperatures, exit_layers, positive=True)
+        weights = _per_exit_values("exit_loss_weights", exit_loss_weights, exit_layers, positive=False)
+        if sum(weights) <= 0:
+            raise ValueError(f"`exit_loss_weights` must not all be 0, got {weights}.")
 
         if exit_input not in EXIT_INPUTS:
             raise ValueError(f"`exit_input` must be one of {EXIT_INPUTS}, got {exit_input!r}.")
 
         self.exit_layers = exit_layers
-        self.exit_threshold = exit_threshold
+        self.exit_threshold = self.check_exit_threshold(exit_threshold)
         self.temperatures = temperatures
         self.exit_loss_weights = weights
         self.exit_input = exit_input
-        self.check_exit_threshold(exit_threshold)
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
         config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
-        if config_dict.get("model_type") == super(EarlyExitConfigMixin, cls).model_type:
+        if config_dict.get("model_type") == super().model_type:
             # a plain BERT / RoBERTa checkpoint: its backbone is ours, the exits get initialised
             config_dict = {**config_dict, "model_type": cls.model_type}
         return config_dict, kwargs
