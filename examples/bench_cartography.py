@@ -186,7 +186,7 @@ def main() -> None:
     map_rows = bench_map(args)
     print(f"\n## DataMap of {args.map_examples:,} examples x {args.map_epochs} epochs (target: < 1 s)\n")
     print(table(map_rows, {"seconds": ".3f", "peak memory (MiB)": ".1f"}))
-    print(f"\n## Training wall time, stock Trainer vs + CartographyCallback (target: <= 3% in the default mode)")
+    print("\n## Training wall time, stock Trainer vs + CartographyCallback (target: <= 3% in the default mode)")
     print(f"BERT {args.layers} layers x {args.hidden} hidden, {args.examples} examples x {args.seq_len} tokens, "
           f"batch {args.batch_size}, {args.epochs} epochs, {args.repeats} interleaved pairs per mode\n")
     train_rows = bench_training(args)

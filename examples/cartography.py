@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--test-size", type=int, default=0, help="test subsample (0: the whole test split)")
     parser.add_argument("--regions", default="ambiguous,random,easy_to_learn",
                         help="comma-separated regions to retrain on (ambiguous, random, easy_to_learn, hard_to_learn)")

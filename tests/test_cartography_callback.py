@@ -4,7 +4,15 @@ multiple choice, mixed precision, and the errors for what is not supported."""
 import numpy as np
 import pytest
 import torch
-from cartography_helpers import SCALE_FREE, direct_gold_probs, tiny_choice_dataset, tiny_dataset, tiny_model, train, training_args
+from cartography_helpers import (
+    SCALE_FREE,
+    direct_gold_probs,
+    tiny_choice_dataset,
+    tiny_dataset,
+    tiny_model,
+    train,
+    training_args,
+)
 from transformers import Trainer, TrainerCallback
 
 from hf_notlike.cartography import STATE_FILE, CartographyCallback, DataMap
@@ -148,9 +156,8 @@ def test_mixed_precision_bf16(tmp_path):
 
 # ------------------------------------------------------------------------------------------------- bad input
 def test_regression_and_token_level_models_are_rejected(tmp_path):
-    from transformers import BertForTokenClassification
-
     from cartography_helpers import tiny_bert_config
+    from transformers import BertForTokenClassification
 
     dataset = tiny_dataset(8)
     with pytest.raises(ValueError, match="regression"):

@@ -23,8 +23,8 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def data_map_card(
-    data_map: "DataMap", save_directory: str | os.PathLike, repo_id: str | None = None
-) -> "DatasetCard":
+    data_map: DataMap, save_directory: str | os.PathLike, repo_id: str | None = None
+) -> DatasetCard:
     """Render the dataset card of `data_map` saved in `save_directory` (region sizes at 33%, summary statistics,
     the recording setup, the plot when `data_map.png` is in the folder).
 

@@ -52,7 +52,7 @@ class DataMapSelection(NamedTuple):
     that dataset filtered to those rows (else `None`). Unpacks as `ids, subset = data_map.select(...)`."""
 
     ids: np.ndarray
-    dataset: "datasets.Dataset | None"
+    dataset: datasets.Dataset | None
 
 
 def _as_matrix(values: Any, name: str, dtype: Any) -> np.ndarray:
@@ -221,7 +221,7 @@ class DataMap:
         )
 
     # ------------------------------------------------------------------ selection
-    def positions(self, dataset: "datasets.Dataset") -> np.ndarray:
+    def positions(self, dataset: datasets.Dataset) -> np.ndarray:
         """Row positions in `dataset` of this map's examples (in map order).
 
         With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows. With an
@@ -265,7 +265,7 @@ class DataMap:
         region: str,
         fraction: float,
         *,
-        dataset: "datasets.Dataset | None" = None,
+        dataset: datasets.Dataset | None = None,
         epochs: int | None = None,
         seed: int = 0,
     ) -> DataMapSelection:
@@ -320,7 +320,7 @@ class DataMap:
         return DataMapSelection(data_map.ids[chosen][order], dataset.select(rows[order].tolist()))
 
     # ------------------------------------------------------------------ plotting
-    def plot(self, path: str | os.PathLike | None = None, **kwargs: Any) -> "Figure":
+    def plot(self, path: str | os.PathLike | None = None, **kwargs: Any) -> Figure:
         """Draw the data map (x: variability, y: confidence, colour: correctness, region labels, marginal
         histograms); see [`~hf_notlike.cartography.plotting.plot_data_map`] for the options. Saves to `path`
         (`.png` or `.pdf`) when given and returns the matplotlib figure."""

@@ -22,7 +22,7 @@ _FORMATS = (".png", ".pdf")
 
 
 def plot_data_map(
-    data_map: "DataMap",
+    data_map: DataMap,
     path: str | os.PathLike | None = None,
     *,
     kind: str = "auto",
@@ -31,7 +31,7 @@ def plot_data_map(
     title: str | None = None,
     seed: int = 0,
     dpi: int = 150,
-) -> "Figure":
+) -> Figure:
     """Plot a data map.
 
     Args:
@@ -66,7 +66,6 @@ def plot_data_map(
         data_map = data_map.first_epochs(epochs)
 
     import matplotlib
-
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend needed
 
     x, y, c = data_map.variability, data_map.confidence, data_map.correctness
@@ -123,7 +122,7 @@ def plot_data_map(
     return fig
 
 
-def _default_title(data_map: "DataMap") -> str:
+def _default_title(data_map: DataMap) -> str:
     parts = [p for p in (data_map.model_name, data_map.dataset_name) if p]
     name = " on ".join(os.path.basename(str(p).rstrip("/")) or str(p) for p in parts)
     return f"Data map{': ' + name if name else ''} ({data_map.num_examples:,} examples, {data_map.num_epochs} epochs)"
