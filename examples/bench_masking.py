@@ -5,7 +5,8 @@ All collators get the same rows: Guardian headlines tokenized once by the MiniLM
 fixed length (transformers' `DataCollatorForLanguageModeling(whole_word_mask=True)` needs an `offset_mapping` of
 one length per batch) and tagged once by `VLMaskingTagger`. Each collator gets the columns it reads. The speed is
 batches per second over all headlines, the best of `--repeats` passes, on one CPU thread; the ratio column divides
-by the stock whole-word collator measured in the same run.
+by the stock whole-word collator measured in the same run. A second table compares, on the same headlines padded
+per batch, with the stock token-level collator (the whole-word one cannot pad `offset_mapping` per batch).
 
     python examples/bench_masking.py [--batch-size 32] [--repeats 3] [--max-length 48]
 
@@ -74,6 +75,24 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---:|---:|")
     for name, speed in results:
         print(f"| {name} | {speed:.1f} | {speed / base:.2f}x |")
+
+    # dynamic padding (rows of their own length, padded per batch): the stock whole-word collator cannot pad
+    # `offset_mapping`, so the reference is the stock token-level collator
+    dynamic_tagger = DataCollatorForVLMasking(tokenizer, strategy="top_concrete", lexicon=lexicon).tagger(
+        max_length=args.max_length
+    )
+    rows = load_guardian_headlines().map(dynamic_tagger, batched=True, remove_columns=["text"], desc="tagging").to_list()
+    ours = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
+    plain = [[{key: row[key] for key in STOCK_COLUMNS if key in row} for row in batch] for batch in ours]
+    base = batches_per_second(token_level, plain, args.repeats)
+    print(f"\nThe same headlines without fixed padding (each batch padded to its longest row):\n")
+    print("| collator | batches/s | ratio to stock token-level |")
+    print("|---|---:|---:|")
+    print(f"| `DataCollatorForLanguageModeling()` (token level) | {base:.1f} | 1.00x |")
+    for strategy in MASKING_STRATEGIES:
+        collator = DataCollatorForVLMasking(tokenizer, strategy=strategy, seed=0, lexicon=lexicon)
+        speed = batches_per_second(collator, ours, args.repeats)
+        print(f"| `DataCollatorForVLMasking(strategy=\"{strategy}\")` | {speed:.1f} | {speed / base:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -231,19 +231,34 @@ def test_replacement_probabilities(bert_tokenizer):
 @pytest.mark.parametrize("options", [{}, {"mask_replace_prob": 0.5, "random_replace_prob": 0.4}, {"mlm_probability": 0.3}])
 def test_random_reproduces_the_stock_collator(tokenizer, options):
     rows = tag(tokenizer, CAPTIONS * 4)
-    stock_rows = [{key: row[key] for key in ("input_ids", "attention_mask", "special_tokens_mask")} for row in rows]
+    text_keys = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
+    stock_rows = [{key: row[key] for key in text_keys if key in row} for row in rows]
     ours = DataCollatorForVLMasking(tokenizer, strategy="random", seed=3, **options)
     stock = DataCollatorForLanguageModeling(tokenizer, seed=3, **options)
     for start in range(0, len(rows), 7):  # several calls: the generators advance the same way
         a, b = ours(rows[start : start + 7]), stock(stock_rows[start : start + 7])
-        assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], b["labels"])
+        assert a.keys() == b.keys()
+        for key in b:
+            assert torch.equal(a[key], b[key]), key
     # without special_tokens_mask and with the global generator
     plain = [{"input_ids": row["input_ids"]} for row in rows[:8]]
     torch.manual_seed(11)
-    a = DataCollatorForVLMasking(tokenizer, strategy="random", **options)(plain)
+    a = DataCollatorForVLMasking(tokenizer, strategy="random", pad_to_multiple_of=8, **options)(plain)
     torch.manual_seed(11)
-    b = DataCollatorForLanguageModeling(tokenizer, **options)(plain)
-    assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], b["labels"])
+    b = DataCollatorForLanguageModeling(tokenizer, pad_to_multiple_of=8, **options)(plain)
+    assert a.keys() == b.keys() == {"input_ids", "attention_mask", "labels"}
+    for key in b:
+        assert torch.equal(a[key], b[key]), key
+    # token type ids and left padding are padded the same way too
+    tokenizer.padding_side = "left"
+    try:
+        typed = [dict(row, token_type_ids=[1] * len(row["input_ids"])) for row in stock_rows[:8]]
+        a = DataCollatorForVLMasking(tokenizer, strategy="random", seed=0, **options)(typed)
+        b = DataCollatorForLanguageModeling(tokenizer, seed=0, **options)(typed)
+        for key in b:
+            assert torch.equal(a[key], b[key]), key
+    finally:
+        tokenizer.padding_side = "right"
 
 
 def test_random_leaves_short_captions_unmasked_sometimes(bert_tokenizer):
@@ -388,3 +403,17 @@ def test_untagged_examples_and_other_bad_batches(bert_tokenizer):
     rows[0]["special_tokens_mask"] = rows[0]["special_tokens_mask"][:-1]
     with pytest.raises(ValueError, match="changed after tagging"):
         collator(rows)
+
+
+def test_dataloader_over_a_torch_formatted_dataset(bert_tokenizer):
+    from datasets import Dataset
+    from torch.utils.data import DataLoader
+
+    collator = DataCollatorForVLMasking(bert_tokenizer, "top_concrete", seed=0, lexicon=norms_lexicon())
+    data = Dataset.from_dict({"text": CAPTIONS}).map(collator.tagger(), batched=True, remove_columns=["text"])
+    for formatted in (data, data.with_format("torch")):
+        batches = list(DataLoader(formatted, batch_size=3, collate_fn=collator))
+        assert len(batches) == 3
+        for batch in batches:
+            assert (batch["labels"] != -100).any(dim=1).all()
+            assert batch["input_ids"].dtype == torch.long and batch["attention_mask"].shape == batch["labels"].shape
