@@ -63,11 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     base = batches_per_second(reference, stock, args.repeats)
     results = [("`DataCollatorForLanguageModeling(whole_word_mask=True)`", base)]
     token_level = DataCollatorForLanguageModeling(tokenizer, seed=0)
-    plain = [[{key: value for key, value in row.items() if key != "offset_mapping"} for row in batch] for batch in stock]
-    results.append(("`DataCollatorForLanguageModeling()` (token level)", batches_per_second(token_level, plain, args.repeats)))
+    plain = [[{k: v for k, v in row.items() if k != "offset_mapping"} for row in batch] for batch in stock]
+    speed = batches_per_second(token_level, plain, args.repeats)
+    results.append(("`DataCollatorForLanguageModeling()` (token level)", speed))
     for strategy in MASKING_STRATEGIES:
         collator = DataCollatorForVLMasking(tokenizer, strategy=strategy, seed=0, lexicon=lexicon)
-        results.append((f"`DataCollatorForVLMasking(strategy=\"{strategy}\")`", batches_per_second(collator, ours, args.repeats)))
+        speed = batches_per_second(collator, ours, args.repeats)
+        results.append((f"`DataCollatorForVLMasking(strategy=\"{strategy}\")`", speed))
 
     print(f"{len(rows)} Guardian headlines, {len(ours)} batches of {args.batch_size} padded to {args.max_length} "
           f"tokens, best of {args.repeats} passes, torch threads 1.\n")
@@ -81,11 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     dynamic_tagger = DataCollatorForVLMasking(tokenizer, strategy="top_concrete", lexicon=lexicon).tagger(
         max_length=args.max_length
     )
-    rows = load_guardian_headlines().map(dynamic_tagger, batched=True, remove_columns=["text"], desc="tagging").to_list()
+    rows = load_guardian_headlines().map(dynamic_tagger, batched=True, remove_columns=["text"], desc="tagging")
+    rows = rows.to_list()
     ours = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
     plain = [[{key: row[key] for key in STOCK_COLUMNS if key in row} for row in batch] for batch in ours]
     base = batches_per_second(token_level, plain, args.repeats)
-    print(f"\nThe same headlines without fixed padding (each batch padded to its longest row):\n")
+    print("\nThe same headlines without fixed padding (each batch padded to its longest row):\n")
     print("| collator | batches/s | ratio to stock token-level |")
     print("|---|---:|---:|")
     print(f"| `DataCollatorForLanguageModeling()` (token level) | {base:.1f} | 1.00x |")

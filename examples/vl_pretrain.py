@@ -85,7 +85,8 @@ def probe(model, tokenizer, rows: list[dict], batch_size: int = 64) -> tuple[flo
             inputs = dict(batch)
             if name == "shuffled":
                 order = torch.roll(torch.arange(len(inputs["visual_feats"])), 1)
-                inputs["visual_feats"], inputs["visual_pos"] = inputs["visual_feats"][order], inputs["visual_pos"][order]
+                inputs["visual_feats"] = inputs["visual_feats"][order]
+                inputs["visual_pos"] = inputs["visual_pos"][order]
             labels = inputs.pop("labels")
             logits = model(**inputs).prediction_logits
             right[name] += int((logits.argmax(-1)[masked] == labels[masked]).sum())
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
           "| gain from the image |")
     print("|---|---:|---:|---:|---:|")
     for strategy, loss, own, shuffled in results:
-        print(f"| {strategy} | {loss:.3f} | {100 * own:.1f}% | {100 * shuffled:.1f}% | {100 * (own - shuffled):+.1f} |")
+        gain = 100 * (own - shuffled)
+        print(f"| {strategy} | {loss:.3f} | {100 * own:.1f}% | {100 * shuffled:.1f}% | {gain:+.1f} |")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,8 @@ def test_which_words_may_be_masked(tokenizer, strategy):
                     assert not stop[word_id], (caption, word)
                 if strategy == "objects" and any(objects):
                     assert objects[word_id], (caption, word)
-                if strategy == "top_concrete" and any(not s and lexicon.concreteness_of(w) for w, s in zip(words, stop)):
+                rated = any(not s and lexicon.concreteness_of(w) for w, s in zip(words, stop))
+                if strategy == "top_concrete" and rated:
                     assert lexicon.concreteness_of(word), (caption, word)
     if strategy == "objects":
         assert {"man", "horse", "dogs", "frisbee", "pizza", "cat", "giraffes"} <= seen
@@ -228,7 +229,9 @@ def test_replacement_probabilities(bert_tokenizer):
 
 
 # -- the random baseline is the stock collator --------------------------------------------------------------------
-@pytest.mark.parametrize("options", [{}, {"mask_replace_prob": 0.5, "random_replace_prob": 0.4}, {"mlm_probability": 0.3}])
+@pytest.mark.parametrize(
+    "options", [{}, {"mask_replace_prob": 0.5, "random_replace_prob": 0.4}, {"mlm_probability": 0.3}]
+)
 def test_random_reproduces_the_stock_collator(tokenizer, options):
     rows = tag(tokenizer, CAPTIONS * 4)
     text_keys = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
@@ -327,7 +330,9 @@ def test_collation_does_no_word_lookup(bert_tokenizer, monkeypatch):
 
 def test_text_fields_are_dropped_and_numbers_passed_through(bert_tokenizer):
     rows = tag(bert_tokenizer, CAPTIONS[:2])
-    rows = [dict(row, text=caption, object_labels=[], image_id=i) for i, (row, caption) in enumerate(zip(rows, CAPTIONS))]
+    rows = [
+        dict(row, text=caption, object_labels=[], image_id=i) for i, (row, caption) in enumerate(zip(rows, CAPTIONS))
+    ]
     rows[1]["object_labels"] = ["dog"]  # the first example's empty list does not make it a numeric field
     batch = collate(bert_tokenizer, "content_words", rows, seed=0, lexicon=None)
     assert "text" not in batch and "object_labels" not in batch and "vl_word_ids" not in batch

@@ -83,7 +83,8 @@ def test_lxmert_forward_with_collated_batch(bert_tokenizer, tokenizer_name, stra
 
 
 @pytest.mark.parametrize(
-    "tokenizer_name, strategy", [("bpe", "random"), ("bpe", "content_words"), ("bpe", "top_concrete"), ("wordpiece", "objects")]
+    "tokenizer_name, strategy",
+    [("bpe", "random"), ("bpe", "content_words"), ("bpe", "top_concrete"), ("wordpiece", "objects")],
 )
 def test_visual_bert_forward_and_label_alignment(bert_tokenizer, tokenizer_name, strategy):
     tokenizer = pick(tokenizer_name, bert_tokenizer)
@@ -97,7 +98,8 @@ def test_visual_bert_forward_and_label_alignment(bert_tokenizer, tokenizer_name,
     sentence_image_labels = batch.pop("sentence_image_labels")
     output = model(**batch)
     manual = torch.nn.functional.cross_entropy(
-        output.prediction_logits[:, :text_length].reshape(-1, len(tokenizer)), batch["labels"][:, :text_length].reshape(-1)
+        output.prediction_logits[:, :text_length].reshape(-1, len(tokenizer)),
+        batch["labels"][:, :text_length].reshape(-1),
     )
     torch.testing.assert_close(output.loss, manual)  # the masked text positions are what the loss scores
     full = model(**batch, sentence_image_labels=sentence_image_labels)

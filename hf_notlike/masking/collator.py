@@ -20,7 +20,15 @@ import numpy as np
 import torch
 
 from .lexicon import VLLexicon
-from .tagging import CONCRETENESS_COLUMN, TAG_OBJECT, TAG_STOP, TAGS_COLUMN, WORD_IDS_COLUMN, VLMaskingTagger, _check_fast
+from .tagging import (
+    CONCRETENESS_COLUMN,
+    TAG_OBJECT,
+    TAG_STOP,
+    TAGS_COLUMN,
+    WORD_IDS_COLUMN,
+    VLMaskingTagger,
+    _check_fast,
+)
 
 __all__ = ["DEFAULT_MASKING_RATES", "MASKING_STRATEGIES", "DataCollatorForVLMasking"]
 
@@ -345,7 +353,8 @@ class DataCollatorForVLMasking:
         generator = self._get_generator()
         labels = input_ids.clone()
         labels[~masked] = -100
-        replaced = torch.bernoulli(torch.full(labels.shape, self.mask_replace_prob), generator=generator).bool() & masked
+        replaced = torch.bernoulli(torch.full(labels.shape, self.mask_replace_prob), generator=generator).bool()
+        replaced &= masked
         input_ids[replaced] = self._mask_token_id
         if self.mask_replace_prob == 1 or self.random_replace_prob == 0:
             return input_ids, labels
@@ -375,7 +384,9 @@ class DataCollatorForVLMasking:
             "special_tokens_mask": 1,
         }
         first = features[0]
-        batch = {key: self._pad_column(features, key, length, fills[key], np.int64) for key in _TEXT_KEYS if key in first}
+        batch = {
+            key: self._pad_column(features, key, length, fills[key], np.int64) for key in _TEXT_KEYS if key in first
+        }
         if "attention_mask" not in batch and "attention_mask" in self.tokenizer.model_input_names:
             mask = np.zeros((len(features), length), dtype=np.int64)
             for row, size in enumerate(lengths):

@@ -259,7 +259,10 @@ class VLLexicon:
     )
 
     def __post_init__(self):
-        self.stop_words = _to_word_set(self.stop_words, "stop_words") if self.stop_words is not None else load_stop_words()
+        if self.stop_words is None:
+            self.stop_words = load_stop_words()
+        else:
+            self.stop_words = _to_word_set(self.stop_words, "stop_words")
         self.object_words = (
             _to_word_set(self.object_words, "object_words") if self.object_words is not None else DEFAULT_OBJECT_WORDS
         )

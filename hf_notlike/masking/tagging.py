@@ -79,8 +79,9 @@ class VLMaskingTagger:
         padding (`bool` or `str`, *optional*, defaults to `False`):
             Passed to the tokenizer; leave it `False` to let the collator pad each batch dynamically.
         return_offsets_mapping (`bool`, *optional*, defaults to `False`):
-            Keep the `offset_mapping` column (what transformers' `DataCollatorForLanguageModeling(whole_word_mask=True)`
-            needs, e.g. to compare both collators on the same rows).
+            Keep the `offset_mapping` column (what transformers'
+            `DataCollatorForLanguageModeling(whole_word_mask=True)` needs, e.g. to compare both collators on the
+            same rows).
 
     Use it with `batched=True` (a single example also works):
 
