@@ -205,3 +205,21 @@ def test_training_stopped_mid_epoch_leaves_the_partial_epoch_out(tmp_path):
     with pytest.warns(UserWarning, match="1 incomplete epoch"):
         data_map = cartography.data_map()
     assert isinstance(data_map, DataMap) and data_map.num_epochs == 1
+
+
+def test_epoch_merge_keeps_the_first_occurrence_of_repeated_examples():
+    callback = CartographyCallback()
+    callback._reset(num_examples=4)
+    records = {  # example 0 seen at step 0 (rank 1) and again as padding at step 2; example 2 twice at step 1
+        "ids": np.array([3, 0, 1, 2, 0, 2]),
+        "probs": np.array([0.3, 0.1, 0.2, 0.9, 0.7, 0.4], dtype=np.float32),
+        "correct": np.array([False, False, False, True, True, False]),
+        "steps": np.array([1, 0, 1, 1, 2, 1]),
+        "ranks": np.array([0, 1, 0, 1, 0, 0]),
+    }
+    callback._finish_epoch(records)
+    assert callback.epoch_log == [{"records": 6, "examples": 4}]
+    np.testing.assert_array_equal(callback._epoch_probs[0], np.array([0.1, 0.2, 0.4, 0.3], dtype=np.float32))
+    assert callback._epoch_correct[0].tolist() == [False, False, False, False]
+    callback._finish_epoch({key: value[:2] for key, value in records.items()})  # examples 1 and 2 missing
+    assert callback._epoch_complete == [True, False] and np.isnan(callback._epoch_probs[1][[1, 2]]).all()

@@ -411,25 +411,30 @@ class CartographyCallback(TrainerCallback):
         if len(ids) and (ids.min() < 0 or ids.max() >= n):
             raise RuntimeError(f"CartographyCallback recorded example ids outside [0, {n}); the train dataloader was "
                                "changed after training began.")
-        # keep the first occurrence of each example: earliest step, then lowest rank (distributed padding repeats
-        # the first examples of the epoch at its end)
-        order = np.lexsort((records["ranks"], records["steps"], ids))
-        sorted_ids = ids[order]
-        first = np.ones(len(sorted_ids), dtype=bool)
-        first[1:] = sorted_ids[1:] != sorted_ids[:-1]
-        keep = order[first]
         probs = np.full(n, np.nan, dtype=np.float32)
         correct = np.zeros(n, dtype=bool)
-        probs[ids[keep]] = records["probs"][keep]
-        correct[ids[keep]] = records["correct"][keep]
-        complete = len(keep) == n
+        counts = np.bincount(ids, minlength=n)
+        probs[ids] = records["probs"]
+        correct[ids] = records["correct"]
+        repeated = np.flatnonzero(counts[ids] > 1)
+        if len(repeated):
+            # an example seen twice keeps its first occurrence: earliest step, then lowest rank (distributed
+            # samplers pad the last batch with the first examples of the epoch)
+            order = repeated[np.lexsort((records["ranks"][repeated], records["steps"][repeated], ids[repeated]))]
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = ids[order][1:] != ids[order][:-1]
+            keep = order[first]
+            probs[ids[keep]] = records["probs"][keep]
+            correct[ids[keep]] = records["correct"][keep]
+        kept = int((counts > 0).sum())
+        complete = kept == n
         if not complete:
-            logger.warning(f"CartographyCallback: epoch {len(self._epoch_probs)} saw {len(keep)} of {n} examples "
+            logger.warning(f"CartographyCallback: epoch {len(self._epoch_probs)} saw {kept} of {n} examples "
                            "(training stopped mid-epoch?); it is left out of the data map.")
         self._epoch_probs.append(probs)
         self._epoch_correct.append(correct)
         self._epoch_complete.append(complete)
-        self.epoch_log.append({"records": int(len(ids)), "examples": int(len(keep))})
+        self.epoch_log.append({"records": int(len(ids)), "examples": kept})
         self._buffer = []
         self._restored = None
         self._micro_step = 0
