@@ -187,6 +187,7 @@ def run_dataset(name: str, args) -> dict:
         baseline = BertForSequenceClassification.from_pretrained(path, num_labels=num_labels, num_hidden_layers=k)
         summary[f"train_seconds_{k}_layers"] = train(baseline, splits["train"], tokenizer, args, lr, out)
         baselines[f"{k}-layer model"] = baseline.eval()
+        baseline.save_pretrained(out / f"baseline_{k}_layers")
 
     # 4. sweep on test
     timed = sorted({chosen, 0.9, 0.99} | ({0.6, 0.7} if num_labels > 2 else {0.7, 0.8}))
