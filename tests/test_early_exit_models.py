@@ -168,7 +168,7 @@ def thresholds_away_from_confidences(conf: torch.Tensor, n: int = 6) -> list[flo
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("exit_input", ["weighted_cls", "cls"])
+@pytest.mark.parametrize("exit_input", ["weighted_cls", "cls", "weighted_mean", "mean"])
 def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input):
     model = tiny_model(arch, exit_input=exit_input, temperatures=[1.5, 1.0, 0.7, 1.0])
     ids, mask = padded_batch(model)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from huggingface_hub.dataclasses import strict
 from transformers import BertConfig, RobertaConfig
 
-EXIT_INPUTS = ("weighted_cls", "cls")
+EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")
 EARLY_EXIT_FIELDS = ("exit_layers", "exit_threshold", "temperatures", "exit_loss_weights", "exit_input")
 
 
@@ -53,7 +53,9 @@ class EarlyExitConfigMixin:
         exit_input (`str`, *optional*, defaults to `"weighted_cls"`):
             What an exit reads. `"weighted_cls"` (the paper): the pooled [CLS] state of every layer up to the exit,
             mixed by a learned softmax-normalised weighted sum. `"cls"`: the pooled [CLS] state of the exit's own
-            layer only.
+            layer only. `"weighted_mean"` / `"mean"`: the same with the attention-masked mean of the layer's tokens
+            (through the same pooler) instead of [CLS]; use them for checkpoints trained with mean pooling, such as
+            sentence-transformers models, whose lower-layer [CLS] states barely depend on the input.
 
     Regression (`num_labels == 1`) is trained with one MSE term per exit, but has no confidence to exit on:
     it always runs the full model, and an `exit_threshold` below 1.0 is rejected.

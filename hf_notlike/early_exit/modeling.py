@@ -84,13 +84,14 @@ class EarlyExitClassifier(nn.Module):
 
     def __init__(self, config, num_inputs: int):
         super().__init__()
-        self.mix_logits = nn.Parameter(torch.zeros(num_inputs)) if config.exit_input == "weighted_cls" else None
+        weighted = config.exit_input.startswith("weighted_")
+        self.mix_logits = nn.Parameter(torch.zeros(num_inputs)) if weighted else None
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled: list[torch.Tensor]) -> torch.Tensor:
-        """`pooled`: the pooled [CLS] state of layers 1..k (all of them for `weighted_cls`, at least the last)."""
+        """`pooled`: the pooled state of layers 1..k (all of them for the `weighted_*` inputs, at least the last)."""
         if self.mix_logits is None:
             features = pooled[-1]
         else:
@@ -218,13 +219,24 @@ class EarlyExitModelMixin:
         )
         return output if return_dict else output.to_tuple()
 
-    def _pool_layers(self, hidden_states: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
-        return [self.backbone.pooler(h) for h in hidden_states]
+    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """What an exit reads of one layer: the pooler (dense + tanh) over its [CLS] state, or over the
+        attention-masked mean of its tokens for the `*mean` exit inputs."""
+        pooler = self.backbone.pooler
+        if not self.config.exit_input.endswith("mean"):
+            return pooler(hidden)
+        if attention_mask is None:
+            mean = hidden.mean(dim=1)
+        else:
+            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+            mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return pooler.activation(pooler.dense(mean))
 
     def _all_exits(self, inputs: dict, **kwargs) -> torch.Tensor:
         """Runs every layer with the backbone's own forward; returns `(batch, num_exits, num_labels)` logits."""
         outputs = self.backbone(**inputs, output_hidden_states=True, return_dict=True, **kwargs)
-        pooled = self._pool_layers(outputs.hidden_states[1:])  # [0] is the embedding output
+        mask = inputs["attention_mask"]
+        pooled = [self._pool(h, mask) for h in outputs.hidden_states[1:]]  # [0] is the embedding output
         exit_logits = [exit_(pooled[:layer]) for exit_, layer in zip(self.exits, self.config.exit_layers)]
         return torch.stack(exit_logits, dim=1)
 
@@ -246,7 +258,7 @@ class EarlyExitModelMixin:
         exit_at = {layer: k for k, layer in enumerate(self.config.exit_layers)}
         last_exit = len(self.exits) - 1
         temperatures = self.config.temperatures
-        weighted = self.config.exit_input == "weighted_cls"
+        weighted = self.config.exit_input.startswith("weighted_")
         rows = torch.arange(batch_size, device=hidden.device)  # original index of each row still running
         logits = hidden.new_empty(batch_size, self.num_labels)
         exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
@@ -256,7 +268,7 @@ class EarlyExitModelMixin:
             hidden = layer(hidden, mask)
             k = exit_at.get(layer_number)
             if weighted or k is not None:
-                pooled.append(backbone.pooler(hidden))
+                pooled.append(self._pool(hidden, mask_2d))
             if k is None or (k != last_exit and threshold >= 1.0):
                 continue
             exit_logits = self.exits[k](pooled)
