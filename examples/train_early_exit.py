@@ -36,7 +36,13 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, BertForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import (
+    AutoTokenizer,
+    BertForSequenceClassification,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
 from transformers.utils import logging as hf_logging
 
 from hf_notlike import EarlyExitBertForSequenceClassification, collect_exit_logits, speed_accuracy_curve
@@ -67,6 +73,9 @@ def parse_args(argv=None):
     parser.add_argument("--test-size", type=int, default=None, help="subsample the test split (default: all)")
     parser.add_argument("--train-size", type=int, default=None,
                         help="training examples to subsample (default: 4000 RT, 2500 20NG; 0 = all)")
+    parser.add_argument("--exit-input", default="weighted_mean", choices=["weighted_mean", "weighted_cls", "mean", "cls"],
+                        help="what the exits read (default: weighted_mean, as the MiniLM sentence encoder was trained "
+                             "with mean pooling; weighted_cls is the paper's)")
     parser.add_argument("--baseline-layers", type=int, nargs="*", default=[1, 2, 3])
     parser.add_argument("--max-drop", type=float, default=0.5,
                         help="accuracy points below the full model allowed on validation when choosing the threshold")
@@ -156,7 +165,8 @@ def run_dataset(name: str, args) -> dict:
 
     # 1. fine-tune the early-exit model
     torch.manual_seed(args.seed)
-    model = EarlyExitBertForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    model = EarlyExitBertForSequenceClassification.from_pretrained(path, num_labels=num_labels,
+                                                                   exit_input=args.exit_input)
     model.config.id2label = dict(enumerate(splits["train"].features["label"].names))
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
     summary["train_seconds"] = train(model, splits["train"], tokenizer, args, lr, out)
