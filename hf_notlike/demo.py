@@ -49,8 +49,10 @@ def run_demo(
     }
 
     print(f"[1/4] fine-tuning an early-exit MiniLM (exits after layers 1-6) on {train_size} Rotten Tomatoes reviews")
+    # all-MiniLM-L6-v2 is a sentence encoder trained with mean pooling: its exits read mean-pooled layers
     model = EarlyExitBertForSequenceClassification.from_pretrained(
-        minilm_path(), num_labels=2, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+        minilm_path(), num_labels=2, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
+        exit_input="weighted_mean",
     )
     args = TrainingArguments(
         output_dir=str(output / "checkpoints"), per_device_train_batch_size=32, learning_rate=5e-5,

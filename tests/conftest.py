@@ -35,3 +35,15 @@ def local_hub():
 
     with LocalHub() as hub:
         yield hub
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The tests run tiny models, which gain nothing from intra-op threads; on a shared 2-core machine extra threads
+    only contend (seen here: a tiny-model pass 40x slower with 2 threads under load)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
