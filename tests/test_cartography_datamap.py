@@ -153,6 +153,12 @@ def test_plot_png_pdf_and_large_maps(tmp_path):
         dm.plot(kind="violin")
 
 
+def test_plot_when_every_example_has_the_same_variability(tmp_path):
+    probs = np.linspace(0.05, 0.95, 12).reshape(6, 2)  # every row varies by exactly 0.15
+    fig = DataMap(probs, probs > 0.4).plot(tmp_path / "flat.png")
+    assert (tmp_path / "flat.png").exists() and fig.axes[0].get_xlabel() == "variability"
+
+
 def test_save_and_load_round_trip(tmp_path):
     dm = make_map(ids=["w", "x", "y", "z"], id_column="uid", model_name="m/n", dataset_name="d")
     folder = dm.save_pretrained(tmp_path / "map")

@@ -108,10 +108,10 @@ def plot_data_map(
     ax.text(0.02 * x_max, 0.04, "hard-to-learn", ha="left", va="bottom", fontsize=10, bbox=box)
     ax.text(0.97 * x_max, 0.5, "ambiguous", ha="right", va="center", fontsize=10, bbox=box)
 
-    ax_top.hist(x, bins=50, color="0.4")
+    ax_top.hist(x, bins=np.linspace(0.0, x_max, 51), color="0.4")  # fixed edges: a zero-width range is fine
     ax_top.set_ylabel("count")
     ax_top.tick_params(labelbottom=False)
-    ax_right.hist(y, bins=50, orientation="horizontal", color="0.4")
+    ax_right.hist(y, bins=np.linspace(0.0, 1.0, 51), orientation="horizontal", color="0.4")
     ax_right.set_xlabel("count")
     ax_right.tick_params(labelleft=False)
     fig.suptitle(title or _default_title(data_map))
