@@ -82,7 +82,7 @@ def count_rows_per_layer(model):
         (dict(temperatures=[1.0, -2.0, 1.0, 1.0]), "temperatures"),
         (dict(exit_loss_weights=[1.0]), "exit_loss_weights"),
         (dict(exit_loss_weights=[1.0, -1.0, 1.0, 1.0]), "exit_loss_weights"),
-        (dict(exit_input="mean"), "exit_input"),
+        (dict(exit_input="max"), "exit_input"),
         (dict(num_labels=1, exit_threshold=0.9), "exit_threshold"),
     ],
 )
