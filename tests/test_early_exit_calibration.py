@@ -3,6 +3,7 @@
 import datasets
 import pytest
 import torch
+from early_exit_helpers import token_dataset
 from transformers import BertConfig, BertForSequenceClassification
 
 from hf_notlike import (
@@ -35,18 +36,6 @@ def tiny_model(num_labels=3, exit_layers=(1, 2, 4), scale=1.0, seed=0, **kwargs)
         for exit_ in model.exits:
             exit_.classifier.weight.mul_(scale)
     return model
-
-
-def token_dataset(n, num_labels=3, seed=0, with_labels=True):
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for _ in range(n):
-        length = int(torch.randint(3, 12, (1,), generator=g))
-        row = {"input_ids": [2] + torch.randint(5, 64, (length,), generator=g).tolist() + [3]}
-        if with_labels:
-            row["label"] = int(torch.randint(0, num_labels, (1,), generator=g))
-        rows.append(row)
-    return datasets.Dataset.from_list(rows)
 
 
 def sample_labels(logits, seed=0):

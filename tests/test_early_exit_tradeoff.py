@@ -3,7 +3,7 @@
 import csv
 import json
 
-import datasets
+import early_exit_helpers
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
@@ -47,15 +47,7 @@ def tiny_model(arch="bert", num_labels=3, vocab_size=64, seed=0, **kwargs):
 
 
 def token_dataset(n, num_labels=3, seed=0, with_labels=True):
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for _ in range(n):
-        length = int(torch.randint(3, 14, (1,), generator=g))
-        row = {"input_ids": [0] + torch.randint(5, 64, (length,), generator=g).tolist() + [2]}
-        if with_labels:
-            row["label"] = int(torch.randint(0, num_labels, (1,), generator=g))
-        rows.append(row)
-    return datasets.Dataset.from_list(rows)
+    return early_exit_helpers.token_dataset(n, num_labels, seed, with_labels, bos=0, eos=2, max_length=14)
 
 
 def safe_thresholds(model, data, count=5):
