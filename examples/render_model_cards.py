@@ -71,7 +71,7 @@ def training_details(info: dict, data_source: str) -> str:
             + "."
         )
     if "test_examples" in info:
-        parts.append(f"The trade-off table below is measured on the {info['test_examples']} test examples.")
+        parts.append(f"The trade-off table above is measured on the {info['test_examples']} test examples.")
     return " ".join(parts)
 
 

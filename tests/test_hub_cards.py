@@ -78,7 +78,7 @@ Both give the same logits and exits. Trade speed for accuracy per call with `mod
 | 2 | 2 | 1.2500 | 1 |
 | 3 | 4 | 1.0000 | 1 |
 
-Temperatures were calibrated per exit on held-out data (Guo et al., 2017); a row leaves at exit *k* when `max softmax(z_k / T_k) >= threshold`. Each exit reads a learned softmax-weighted mix of the pooled [CLS] states of every layer up to it.
+Temperatures were calibrated per exit on held-out data (Guo et al., 2017); a row leaves at exit *k* when `max softmax(z_k / T_k) >= threshold`. Each exit reads a learned softmax-weighted mix of the pooled [CLS] states of every layer up to it (`exit_input="weighted_cls"`).
 
 Labels: `0` = rotten, `1` = fresh.
 
