@@ -6,24 +6,22 @@
 
 __version__ = "0.1.0"
 
+from .cartography import CartographyCallback, DataMap, DataMapSelection
 from .early_exit import (
+    CalibrationResult,
     EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
     EarlyExitRobertaConfig,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitSequenceClassifierOutput,
-    exit_confidences,
-    select_exits,
-)
-from .early_exit import (
-    CalibrationResult,
     TradeoffResult,
     calibrate_temperatures,
     collect_exit_logits,
+    exit_confidences,
     expected_calibration_error,
+    select_exits,
     speed_accuracy_curve,
 )
-from .cartography import CartographyCallback, DataMap, DataMapSelection
 from .masking import DataCollatorForVLMasking, VLLexicon, VLMaskingTagger, load_concreteness
 
 __all__ = [

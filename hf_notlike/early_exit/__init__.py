@@ -6,6 +6,7 @@ Importing this package registers the configurations and models with `AutoConfig`
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from .calibration import CalibrationResult, calibrate_temperatures, collect_exit_logits, expected_calibration_error
 from .configuration import EarlyExitBertConfig, EarlyExitConfigMixin, EarlyExitRobertaConfig
 from .modeling import (
     EarlyExitBertForSequenceClassification,
@@ -16,7 +17,6 @@ from .modeling import (
     exit_confidences,
     select_exits,
 )
-from .calibration import CalibrationResult, calibrate_temperatures, collect_exit_logits, expected_calibration_error
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
 
 for _config, _model in (

@@ -85,8 +85,9 @@ def load_labelled_file(
 
 
 def _load(args):
-    import hf_notlike  # noqa: F401  (registers the Auto classes)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import hf_notlike  # noqa: F401  (registers the Auto classes)
 
     from .calibration import check_early_exit_model
 

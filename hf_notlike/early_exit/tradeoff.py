@@ -185,7 +185,7 @@ class TradeoffResult:
             json.dump(self.to_dict(), handle, indent=2)
 
     @classmethod
-    def from_json(cls, path: str) -> "TradeoffResult":
+    def from_json(cls, path: str) -> TradeoffResult:
         with open(path, encoding="utf-8") as handle:
             return cls(**json.load(handle))
 
