@@ -1,7 +1,11 @@
 """hf_notlike: "not all textual instances are alike" efficiency methods for the Hugging Face stack.
 
 - Early-exit inference (Schwartz et al., ACL 2020): [`EarlyExitBertForSequenceClassification`],
-  [`EarlyExitRobertaForSequenceClassification`]; importing `hf_notlike` registers them with the Auto classes.
+  [`EarlyExitRobertaForSequenceClassification`], [`calibrate_temperatures`], [`speed_accuracy_curve`]; importing
+  `hf_notlike` registers the models with the Auto classes.
+- Dataset cartography (Swayamdipta et al., EMNLP 2020): [`CartographyCallback`], [`DataMap`].
+- Masking for vision-and-language MLM (Bitton et al., Findings of EMNLP 2021): [`DataCollatorForVLMasking`].
+- Hub sharing: `model.push_to_hub`, `DataMap.push_to_hub` / `DataMap.from_pretrained`, cards in `hf_notlike.hub`.
 """
 
 __version__ = "0.1.0"
