@@ -72,7 +72,7 @@ def parse_args(argv=None):
                         help="learning rate of the freshly initialised exits / classification heads")
     parser.add_argument("--test-size", type=int, default=None, help="subsample the test split (default: all)")
     parser.add_argument("--train-size", type=int, default=None,
-                        help="training examples to subsample (default: 4000 RT, 2500 20NG; 0 = all)")
+                        help="training examples to subsample (default: 2000 RT, 1500 20NG; 0 = all)")
     parser.add_argument("--exit-input", default="weighted_mean", choices=["weighted_mean", "weighted_cls", "mean", "cls"],
                         help="what the exits read (default: weighted_mean, as the MiniLM sentence encoder was trained "
                              "with mean pooling; weighted_cls is the paper's)")

@@ -1,0 +1,32 @@
+"""Smoke runs of the benchmark scripts on tiny settings: they must keep running against the library's internals
+(the cartography benchmark times the callback's own code by wrapping its hooks)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_script(name: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_bench_cartography_reports_callback_share():
+    out = run_script("bench_cartography.py", "--repeats", "1", "--examples", "64", "--batch-size", "16",
+                     "--epochs", "2", "--layers", "1", "--hidden", "32", "--seq-len", "16", "--threads", "1",
+                     "--map-examples", "2000", "--map-epochs", "3")
+    assert "DataMap(2,000 x 3)" in out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| training")
+            or line.startswith("| rescore")}
+    assert set(rows) == {"training", "rescore"}
+    # the last column is the share of the run spent in the callback's own code: positive and well below the run
+    for mode, line in rows.items():
+        share = float(re.findall(r"([0-9.]+)%", line)[-1])
+        assert 0 < share < 100, (mode, line)
+    timed = [int(n) for n in re.findall(r"in (\d+) calls of the callback's own code", out)]
+    assert len(timed) == 2 and timed[0] >= 3 * 4 * 2  # training mode: hooks + collator on each of 4 steps x 2 epochs
