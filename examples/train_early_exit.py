@@ -22,6 +22,7 @@ The CPU here is small and shared: by default training runs with one thread, on a
 python examples/train_early_exit.py                       # both datasets
 python examples/train_early_exit.py --datasets rt --epochs 2 --train-size 4000
 python examples/train_early_exit.py --datasets rt --quick # a 1-minute smoke run (tiny subsets, no plot copy)
+python examples/train_early_exit.py --datasets rt --train-size 0 --sweep-only --repeats 7  # re-time a finished run
 ```
 """
 
@@ -84,6 +85,9 @@ def parse_args(argv=None):
     parser.add_argument("--timing-examples", type=int, default=None)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: 200 train / 200 eval examples")
+    parser.add_argument("--sweep-only", action="store_true",
+                        help="reuse the model and baselines an earlier run saved under --output-dir (same data "
+                             "options) and only redo the sweep, e.g. to re-time on a quieter machine")
     parser.add_argument("--no-copy-plots", action="store_true", help="do not copy plots to docs/images/")
     return parser.parse_args(argv)
 
@@ -163,6 +167,47 @@ def run_dataset(name: str, args) -> dict:
                "validation_examples": len(splits["validation"]), "test_examples": len(splits["test"]),
                "threads": torch.get_num_threads()}
 
+    if args.sweep_only:
+        model, baselines, summary = load_trained(out, args, summary)
+    else:
+        model, baselines, summary = train_and_calibrate(out, splits, tokenizer, path, num_labels, lr, args, summary)
+    chosen = model.config.exit_threshold
+
+    # 4. sweep on test
+    timed = sorted({chosen, 0.9, 0.99} | ({0.6, 0.7} if num_labels > 2 else {0.7, 0.8}))
+    result = speed_accuracy_curve(
+        model, splits["test"], THRESHOLDS, timed_thresholds=timed, batch_sizes=(1, 32),
+        num_timing_examples=args.timing_examples or (64 if args.quick else timing_examples), repeats=args.repeats,
+        baselines=baselines, plot_path=str(out / "tradeoff.png"),
+    )
+    result.info = {**summary, **result.info}  # what the sweep itself records (threads, temperatures) wins
+    result.plot(str(out / "tradeoff.png"), title=f"{title}: early-exit MiniLM-L6 (threshold chosen on dev: {chosen:g})")
+    result.to_json(str(out / "model" / "sweep.json"))
+    (out / "sweep.md").write_text(result.to_markdown() + "\n")
+    if not (args.quick or args.no_copy_plots):
+        images = REPO_ROOT / "docs" / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / "tradeoff.png", images / f"early_exit_{name}.png")
+    return result.to_dict()
+
+
+def load_trained(out: Path, args, summary: dict):
+    """The calibrated model and the baselines saved by an earlier run, and that run's training details."""
+    model_dir = out / "model"
+    if not (model_dir / "sweep.json").is_file():
+        raise SystemExit(f"--sweep-only: no finished run under {out} (no {model_dir / 'sweep.json'}); train first.")
+    model = EarlyExitBertForSequenceClassification.from_pretrained(model_dir).eval()
+    previous = json.loads((model_dir / "sweep.json").read_text())["info"]
+    if previous.get("test_examples") != summary["test_examples"]:
+        raise SystemExit(f"--sweep-only: the earlier run swept {previous.get('test_examples')} test examples, these "
+                         f"options give {summary['test_examples']}: pass the same --test-size.")
+    baselines = {f"{k}-layer model": BertForSequenceClassification.from_pretrained(out / f"baseline_{k}_layers").eval()
+                 for k in args.baseline_layers}
+    return model, baselines, {**previous, "threads": summary["threads"]}
+
+
+def train_and_calibrate(out: Path, splits, tokenizer, path: str, num_labels: int, lr: float, args, summary: dict):
+    """Steps 1-3 and the baselines; saves the model (with temperatures and threshold) and the baselines."""
     # 1. fine-tune the early-exit model
     torch.manual_seed(args.seed)
     model = EarlyExitBertForSequenceClassification.from_pretrained(path, num_labels=num_labels,
@@ -198,23 +243,7 @@ def run_dataset(name: str, args) -> dict:
         summary[f"train_seconds_{k}_layers"] = train(baseline, splits["train"], tokenizer, args, lr, out)
         baselines[f"{k}-layer model"] = baseline.eval()
         baseline.save_pretrained(out / f"baseline_{k}_layers")
-
-    # 4. sweep on test
-    timed = sorted({chosen, 0.9, 0.99} | ({0.6, 0.7} if num_labels > 2 else {0.7, 0.8}))
-    result = speed_accuracy_curve(
-        model, splits["test"], THRESHOLDS, timed_thresholds=timed, batch_sizes=(1, 32),
-        num_timing_examples=args.timing_examples or (64 if args.quick else timing_examples), repeats=args.repeats,
-        baselines=baselines, plot_path=str(out / "tradeoff.png"),
-    )
-    result.info.update(summary)
-    result.plot(str(out / "tradeoff.png"), title=f"{title}: early-exit MiniLM-L6 (threshold chosen on dev: {chosen:g})")
-    result.to_json(str(model_dir / "sweep.json"))
-    (out / "sweep.md").write_text(result.to_markdown() + "\n")
-    if not (args.quick or args.no_copy_plots):
-        images = REPO_ROOT / "docs" / "images"
-        images.mkdir(parents=True, exist_ok=True)
-        shutil.copy(out / "tradeoff.png", images / f"early_exit_{name}.png")
-    return result.to_dict()
+    return model, baselines, summary
 
 
 def main(argv=None):

@@ -219,29 +219,42 @@ class EarlyExitModelMixin:
         )
         return output if return_dict else output.to_tuple()
 
-    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        """What an exit reads of one layer: the pooler (dense + tanh) over its [CLS] state, or over the
-        attention-masked mean of its tokens for the `*mean` exit inputs."""
-        pooler = self.backbone.pooler
+    def _token_weights(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """For the `*mean` exit inputs, `(batch, seq, 1)` weights that average a layer over its unmasked tokens;
+        None for the [CLS] inputs. Computed once per set of rows, not per layer."""
         if not self.config.exit_input.endswith("mean"):
-            return pooler(hidden)
+            return None
         if attention_mask is None:
-            mean = hidden.mean(dim=1)
-        else:
-            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
-            mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return pooler.activation(pooler.dense(mean))
+            return hidden.new_full((*hidden.shape[:2], 1), 1.0 / hidden.shape[1])
+        weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+    @staticmethod
+    def _summary(hidden: torch.Tensor, token_weights: torch.Tensor | None) -> torch.Tensor:
+        """One layer's `(batch, hidden)` summary: its [CLS] state, or its attention-masked token mean."""
+        return hidden[:, 0] if token_weights is None else (hidden * token_weights).sum(dim=1)
+
+    def _pool(self, summaries: list[torch.Tensor]) -> list[torch.Tensor]:
+        """What the exits read: the backbone's pooler (dense + tanh) over layer summaries, all layers in one call."""
+        pooler = self.backbone.pooler
+        if len(summaries) == 1:
+            return [pooler.activation(pooler.dense(summaries[0]))]
+        return list(pooler.activation(pooler.dense(torch.stack(summaries))).unbind(0))
 
     def _all_exits(self, inputs: dict, **kwargs) -> torch.Tensor:
         """Runs every layer with the backbone's own forward; returns `(batch, num_exits, num_labels)` logits."""
         outputs = self.backbone(**inputs, output_hidden_states=True, return_dict=True, **kwargs)
-        mask = inputs["attention_mask"]
-        pooled = [self._pool(h, mask) for h in outputs.hidden_states[1:]]  # [0] is the embedding output
+        hidden_states = outputs.hidden_states[1:]  # [0] is the embedding output
+        token_weights = self._token_weights(hidden_states[0], inputs["attention_mask"])
+        pooled = self._pool([self._summary(h, token_weights) for h in hidden_states])
         exit_logits = [exit_(pooled[:layer]) for exit_, layer in zip(self.exits, self.config.exit_layers)]
         return torch.stack(exit_logits, dim=1)
 
     def _early_exit(self, inputs: dict, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch."""
+        """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch.
+
+        Layer summaries are put through the pooler only when an exit is evaluated (at threshold 1.0: once, for the
+        last exit), so that the loop adds as few small operations per layer as possible to the backbone's work."""
         backbone = self.backbone
         hidden = backbone.embeddings(
             input_ids=inputs["input_ids"],
@@ -254,23 +267,27 @@ class EarlyExitModelMixin:
         if mask_2d is None:
             mask_2d = torch.ones(batch_size, seq_len, dtype=torch.long, device=hidden.device)
         mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask_2d)
+        token_weights = self._token_weights(hidden, mask_2d)
 
         exit_at = {layer: k for k, layer in enumerate(self.config.exit_layers)}
         last_exit = len(self.exits) - 1
-        temperatures = self.config.temperatures
+        temperatures = torch.as_tensor(self.config.temperatures, dtype=hidden.dtype, device=hidden.device)
         weighted = self.config.exit_input.startswith("weighted_")
         rows = torch.arange(batch_size, device=hidden.device)  # original index of each row still running
         logits = hidden.new_empty(batch_size, self.num_labels)
         exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
-        pooled: list[torch.Tensor] = []
+        pooled: list[torch.Tensor] = []  # what the exits read, per layer kept (all layers for `weighted_*`)
+        pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
 
         for layer_number, layer in enumerate(backbone.encoder.layer, start=1):
             hidden = layer(hidden, mask)
             k = exit_at.get(layer_number)
             if weighted or k is not None:
-                pooled.append(self._pool(hidden, mask_2d))
+                pending.append(self._summary(hidden, token_weights))
             if k is None or (k != last_exit and threshold >= 1.0):
                 continue
+            pooled += self._pool(pending)
+            pending = []
             exit_logits = self.exits[k](pooled)
             if k == last_exit:
                 logits[rows] = exit_logits.to(logits.dtype)
@@ -290,6 +307,7 @@ class EarlyExitModelMixin:
             if not used_columns.all():  # trim padding no remaining row needs
                 hidden, mask_2d = hidden[:, used_columns], mask_2d[:, used_columns]
             mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask_2d)
+            token_weights = self._token_weights(hidden, mask_2d)
         return logits, exit_index
 
     def _exit_loss(self, exit_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
