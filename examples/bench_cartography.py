@@ -74,28 +74,23 @@ class OwnTime:
         self.seconds = 0.0
         self.calls = 0
 
-    def own(self, fn):
+    def _timed(self, fn, sign: int):
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
-                self.calls += 1
+                self.seconds += sign * (time.perf_counter() - start)
+                self.calls += sign > 0
 
         return wrapped
+
+    def own(self, fn):
+        return self._timed(fn, +1)
 
     def foreign(self, fn):
-        @functools.wraps(fn)
-        def wrapped(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds -= time.perf_counter() - start
-
-        return wrapped
+        return self._timed(fn, -1)
 
 
 class _ForeignDataset:
