@@ -245,6 +245,25 @@ def model_path(args) -> str:
     return minilm_path()
 
 
+def _progress_callback(every: int = 25):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """One log line every `every` steps: step, elapsed time, training examples per second."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % every == 0 or state.global_step == state.max_steps:
+                elapsed = time.perf_counter() - self.start
+                rate = state.global_step * args.per_device_train_batch_size / max(elapsed, 1e-9)
+                print(f"  step {state.global_step}/{state.max_steps}, {elapsed:.0f} s, ~{rate:.1f} examples/s",
+                      flush=True)
+
+    return Progress()
+
+
 def train(args, train_dataset, tokenizer, num_labels: int, seed: int, run_dir: Path, callbacks=None, hooks=None):
     """Fine-tune `args.model` with a stock `Trainer`; returns (model, seconds)."""
     import torch
@@ -260,7 +279,8 @@ def train(args, train_dataset, tokenizer, num_labels: int, seed: int, run_dir: P
         save_strategy="no", logging_strategy="no", report_to=[], seed=seed, use_cpu=True, disable_tqdm=True,
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=train_dataset, processing_class=tokenizer,
-                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks)
+                      data_collator=DataCollatorWithPadding(tokenizer),
+                      callbacks=[*(callbacks or []), _progress_callback()])
     start = time.perf_counter()
     trainer.train()
     return trainer.model, time.perf_counter() - start
