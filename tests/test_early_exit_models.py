@@ -423,10 +423,13 @@ def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):
     assert encoder_layers(model)[0].gradient_checkpointing is checkpointing
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
-    # evaluate/predict hand compute_metrics the logits only (exit_layer and exit_logits are ignored)
+    # evaluate/predict hand compute_metrics (logits, exit_layer, exit_logits); eval_loss is the last exit's loss
     prediction = trainer.predict(data)
-    assert prediction.predictions.shape == (64, 2)
-    assert (prediction.predictions.argmax(-1) == prediction.label_ids).mean() > 0.9
+    logits, exit_layer, exit_logits = prediction.predictions
+    assert logits.shape == (64, 2) and exit_layer.shape == (64,) and exit_logits.shape == (64, 4, 2)
+    assert (logits.argmax(-1) == prediction.label_ids).mean() > 0.9
+    last_exit_loss = F.cross_entropy(torch.from_numpy(exit_logits[:, -1]), torch.from_numpy(prediction.label_ids))
+    assert prediction.metrics["test_loss"] == pytest.approx(last_exit_loss.item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])

@@ -86,10 +86,9 @@ class EarlyExitConfigMixin:
     configurations do) whose message names the field and the fix.
     """
 
-    # Trainer.predict / evaluate hand `compute_metrics` only the logits
-    keys_to_ignore_at_inference = [
-        "exit_layer", "exit_logits", "hidden_states", "attentions", "training_loss", "exit_losses"
-    ]
+    # Trainer.predict / evaluate hand `compute_metrics` `(logits, exit_layer[, exit_logits])`: exit_logits come with
+    # labels (the all-exits path), for per-exit metrics (`hf_notlike.early_exit.evaluation`)
+    keys_to_ignore_at_inference = ["hidden_states", "attentions", "training_loss", "exit_losses"]
 
     exit_layers: list[int] | None = None
     exit_threshold: float | int = 1.0

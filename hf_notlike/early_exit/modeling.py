@@ -215,9 +215,12 @@ class EarlyExitModelMixin:
         return [self.backbone, self.adapter.pooler(self), self.exits[-1]]
 
     def train(self, mode: bool = True):
+        """As `nn.Module.train`; with `freeze_backbone`, the frozen parts also get `requires_grad=False` (again:
+        loading weights builds new parameters; `from_pretrained` ends with `eval()`) and run as at inference."""
         super().train(mode)
-        if mode and self.config.freeze_backbone:  # frozen parts run as at inference (no dropout)
+        if self.config.freeze_backbone:
             for module in self._frozen_modules():
+                module.requires_grad_(False)
                 module.eval()
         return self
 
