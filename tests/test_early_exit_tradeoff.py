@@ -19,7 +19,8 @@ from hf_notlike import (
     speed_accuracy_curve,
 )
 from hf_notlike.cli import main as cli_main
-from hf_notlike.early_exit.tradeoff import stock_model_for
+from hf_notlike.early_exit import commands
+from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, stock_model_for
 
 # a wide initialisation makes a random model's confidences depend on its input, so thresholds move rows around
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37, initializer_range=0.5)
@@ -178,7 +179,19 @@ def test_cli_calibrate_and_sweep(tmp_path, bert_tokenizer, capsys):
     assert cli_main(argv) == 0
     sweep = json.loads((tmp_path / "model" / "sweep.json").read_text())
     assert [row["threshold"] for row in sweep["rows"] if row["kind"] == "early_exit"] == [1.0, 0.9, 0.6]
-    assert (tmp_path / "model" / "tradeoff.png").exists()
+    assert (tmp_path / "model" / DEFAULT_PLOT_NAME).exists()
+
+    # choose on a validation file, untimed, and save the choice into the config
+    pick = argv[:5] + ["--thresholds", "0.5", "0.9", "1.0", "--batch-sizes", "--mean-layers", "3", "--output-dir",
+                       str(tmp_path / "picked")]
+    assert cli_main(pick) == 0
+    picked = json.loads((tmp_path / "picked" / "sweep.json").read_text())
+    saved = json.loads((tmp_path / "picked" / "config.json").read_text())["exit_threshold"]
+    assert saved == TradeoffResult(**picked).threshold_for(mean_layers=3.0)
+    assert f"Chose threshold {saved:g}" in capsys.readouterr().out
+    assert (tmp_path / "picked" / "tokenizer.json").exists()
+    assert cli_main(pick + ["--max-accuracy-drop", "0.01"]) == 2
+    assert "not both" in capsys.readouterr().err
 
     with open(tmp_path / "unlabelled.csv", "w") as handle:
         handle.write("text\nsome text\n")
@@ -224,6 +237,11 @@ def test_plot_labels_never_overprint(tmp_path):
         assert not boxes[a].overlaps(ax.get_legend().get_window_extent(renderer))
         assert ax.get_window_extent(renderer).contains(boxes[a].x0, boxes[a].y0)
     assert (tmp_path / "speed_accuracy.png").stat().st_size > 0
+
+
+def test_one_default_plot_name():
+    assert commands.DEFAULT_PLOT_NAME == DEFAULT_PLOT_NAME == "speed_accuracy.png"
+    assert DEFAULT_PLOT_NAME in commands.SweepArguments.__dataclass_fields__["plot"].metadata["help"]
 
 
 def test_plot_leaves_the_matplotlib_backend_alone(tmp_path):
