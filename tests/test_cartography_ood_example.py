@@ -195,3 +195,23 @@ def test_vader_reader_thresholds_labels(tmp_path):
     assert tweets.features["label"].names == ["negative", "positive"]
     with pytest.raises(ValueError, match="Unknown VADER"):
         load_vader_sentiment("imdb", cache_dir=tmp_path / "cache")
+
+
+def test_reference_card_prefers_the_protocol_map(tmp_path):
+    """examples/render_model_cards.py renders the data-map card from the protocol's seed-0 map (saved without a plot)
+    when it exists, drawing the plot itself, and falls back to examples/cartography.py's map otherwise."""
+    from hf_notlike.cartography import DataMap
+
+    spec = importlib.util.spec_from_file_location("render_model_cards", EXAMPLE.parent / "render_model_cards.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outputs, cards = tmp_path / "outputs", tmp_path / "cards"
+    rng = np.random.default_rng(0)
+    small, full = rng.uniform(size=(6, 3)), rng.uniform(size=(9, 3))
+    DataMap(small, small > 0.5).save_pretrained(outputs / "cartography" / "rotten_tomatoes_map")
+    DataMap(full, full > 0.5).save_pretrained(outputs / "results" / "cartography_ood" / "maps" / "seed0", card=False,
+                                              plot=False)
+    assert module.main(["--outputs", str(outputs), "--model-cards", str(cards)]) == 0
+    text = (cards / "data-map-rotten-tomatoes" / "README.md").read_text()
+    assert "9 training examples" in text
+    assert (cards / "data-map-rotten-tomatoes" / "data_map.png").stat().st_size > 10_000
