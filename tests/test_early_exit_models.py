@@ -21,8 +21,8 @@ from hf_notlike import (
     EarlyExitBertForSequenceClassification,
     EarlyExitRobertaConfig,
     EarlyExitRobertaForSequenceClassification,
-    select_exits,
 )
+from hf_notlike.early_exit import select_exits
 
 ARCHS = {
     "bert": (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),

@@ -8,6 +8,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from .calibration import CalibrationResult, calibrate_temperatures, collect_exit_logits, expected_calibration_error
 from .configuration import EarlyExitBertConfig, EarlyExitConfigMixin, EarlyExitRobertaConfig
+from .model_card import EarlyExitCardCallback, EarlyExitModelCardData, check_early_exit_card, load_sweep
 from .modeling import (
     EarlyExitBertForSequenceClassification,
     EarlyExitClassifier,
@@ -15,6 +16,7 @@ from .modeling import (
     EarlyExitRobertaForSequenceClassification,
     EarlyExitSequenceClassifierOutput,
     exit_confidences,
+    register_card_data,
     select_exits,
 )
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
@@ -30,9 +32,8 @@ for _config, _model in (
     _config.register_for_auto_class("AutoConfig")
     _model.register_for_auto_class("AutoModelForSequenceClassification")
 
-from ..hub import write_early_exit_card as _write_early_exit_card  # noqa: E402
-
-EarlyExitModelMixin.model_card_hook = _write_early_exit_card
+# every early-exit model holds an `EarlyExitModelCardData` as `model.card_data` (see modeling.register_card_data)
+register_card_data(EarlyExitModelCardData)
 
 __all__ = [
     "EarlyExitBertConfig",
@@ -43,6 +44,10 @@ __all__ = [
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",
+    "EarlyExitModelCardData",
+    "EarlyExitCardCallback",
+    "check_early_exit_card",
+    "load_sweep",
     "exit_confidences",
     "select_exits",
     "CalibrationResult",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .calibration import check_early_exit_model, check_eval_dataset, collect_exit_logits, iterate_batches
+from .model_card import record_on_card
 from .modeling import select_exits
 
 __all__ = [
@@ -474,6 +475,7 @@ def speed_accuracy_curve(
         info={"torch_threads": torch.get_num_threads(), "device": str(device),
               "temperatures": list(model.config.temperatures), "exit_layers": list(model.config.exit_layers)},
     )
+    record_on_card(model, sweep=result)  # the model card's trade-off table
     if print_table:
         print(result)
     if plot_path is not None:
