@@ -216,12 +216,18 @@ def hub_call(action: str, repo_id: str, repo_type: str = "model", endpoint: str 
         endpoint (`str`, *optional*): the Hub endpoint (default: `HF_ENDPOINT` or huggingface.co).
     """
     from huggingface_hub import constants
-    from huggingface_hub.errors import HfHubHTTPError, HTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import HfHubHTTPError, HTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     where = endpoint or constants.ENDPOINT
     target = f"the {repo_type} repo {repo_id!r} on {where}"
     try:
-        yield
+        try:
+            yield
+        except LocalEntryNotFoundError as error:  # downloads wrap the network error: judge by its cause
+            cause = error.__cause__
+            if isinstance(cause, (OfflineModeIsEnabled, HTTPError)) and not isinstance(cause, HfHubHTTPError):
+                raise cause from None
+            raise
     except OfflineModeIsEnabled as error:
         raise HubConnectionError(
             f"Could not {action} to/from {target}: offline mode is on (HF_HUB_OFFLINE=1); unset it to reach the Hub."
