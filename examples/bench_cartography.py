@@ -112,6 +112,7 @@ class _ForeignDataset:
 def instrument(callback, timer: OwnTime):
     """Time every event handler and hook of `callback`, and the id wrapping it installs on the train dataloader."""
     from hf_notlike.cartography import callback as callback_module
+    from hf_notlike.cartography._trainer_internals import iterating_loader
 
     for name, member in vars(type(callback)).items():
         if callable(member) and (name.startswith("on_") or name in ("_pre_forward", "_post_forward")):
@@ -120,7 +121,7 @@ def instrument(callback, timer: OwnTime):
 
     def on_train_begin(args, state, control, **kwargs):
         result = begin(args, state, control, **kwargs)
-        loader = callback_module._torch_loader(kwargs["train_dataloader"])
+        loader = iterating_loader(kwargs["train_dataloader"])
         if isinstance(loader.collate_fn, callback_module._IdCollator):
             wrapper = loader.collate_fn
             wrapper.collate_fn = timer.foreign(wrapper.collate_fn)
@@ -244,6 +245,8 @@ def bench_map(args) -> list[dict]:
         "ids": np.concatenate([order, dup]).astype(np.int64),
         "probs": rng.random(n + len(dup), dtype=np.float32),
         "correct": rng.random(n + len(dup)) > 0.5,
+        "margins": rng.normal(size=n + len(dup)).astype(np.float32),
+        "labels": rng.integers(0, 2, size=n + len(dup)),
         "steps": np.concatenate([np.arange(n) // 64, np.full(len(dup), n // 64)]).astype(np.int64),
         "ranks": (np.arange(n + len(dup)) % 2).astype(np.int64),
     }

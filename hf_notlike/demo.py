@@ -12,10 +12,12 @@ hf-notlike demo --output-dir outputs/demo
 ```
 """
 
-import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from .cli_utils import Command, CommandError, check_output_dir, check_positive
 
 DEMO_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 TIMED_THRESHOLDS = (0.8, 0.9, 0.95)
@@ -89,19 +91,39 @@ def run_demo(
     return result
 
 
-def _demo_command(args: argparse.Namespace) -> int:
+@dataclass
+class DemoArguments:
+    """Options of `hf-notlike demo` (the arguments of [`run_demo`])."""
+
+    output_dir: str = field(default="outputs/demo", metadata={"help": "where the model and the table are written"})
+    train_size: int = field(default=3000, metadata={"help": "training reviews"})
+    eval_size: int = field(default=500, metadata={"help": "validation and test reviews"})
+    epochs: float = field(default=2.0, metadata={"help": "training epochs"})
+    max_length: int = field(default=64, metadata={"help": "tokens per review"})
+    seed: int = field(default=42, metadata={"help": "random seed"})
+
+    def __post_init__(self):
+        for flag, value in (("--train-size", self.train_size), ("--eval-size", self.eval_size),
+                            ("--epochs", self.epochs), ("--max-length", self.max_length)):
+            check_positive(value, flag, allow_none=False)
+        check_output_dir(self.output_dir, "--output-dir")
+
+
+def demo_command(args: DemoArguments) -> int:
+    """Runs the demo."""
+    from .resources import minilm_path
+
+    try:
+        minilm_path()
+    except FileNotFoundError as error:
+        raise CommandError(str(error)) from None
     run_demo(args.output_dir, args.train_size, args.eval_size, args.epochs, args.max_length, args.seed)
     return 0
 
 
-def register_commands(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="fine-tune, calibrate, save, reload and sweep an early-exit MiniLM on Rotten Tomatoes (~4 min on CPU)"
+COMMANDS = [
+    Command(
+        "demo", DemoArguments, demo_command,
+        help="fine-tune, calibrate, save, reload and sweep an early-exit MiniLM on Rotten Tomatoes (~4 min on CPU)",
     )
-    parser.add_argument("--output-dir", default="outputs/demo", help="where the model and the table are written")
-    parser.add_argument("--train-size", type=int, default=3000, help="training reviews (default: 3000)")
-    parser.add_argument("--eval-size", type=int, default=500, help="test reviews (default: 500)")
-    parser.add_argument("--epochs", type=float, default=2.0, help="training epochs (default: 2)")
-    parser.add_argument("--max-length", type=int, default=64, help="tokens per review (default: 64)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.set_defaults(func=_demo_command)
+]

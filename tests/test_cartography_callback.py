@@ -112,6 +112,8 @@ def test_resume_from_checkpoint_gives_the_same_map(tmp_path):
                        resume_from_checkpoint=str(checkpoint), **options)
     np.testing.assert_array_equal(resumed.data_map().gold_probs, full.data_map().gold_probs)
     np.testing.assert_array_equal(resumed.data_map().correct, full.data_map().correct)
+    np.testing.assert_array_equal(resumed.data_map().margins, full.data_map().margins)
+    np.testing.assert_array_equal(resumed.data_map().labels, full.data_map().labels)
 
     # `resume_from_checkpoint=True` (the latest checkpoint, step 28, saved by the resumed run) works as well
     again, _ = train(str(tmp_path / "run"), dataset, model=tiny_model(dropout=0.1), resume_from_checkpoint=True,
@@ -214,6 +216,8 @@ def test_epoch_merge_keeps_the_first_occurrence_of_repeated_examples():
         "ids": np.array([3, 0, 1, 2, 0, 2]),
         "probs": np.array([0.3, 0.1, 0.2, 0.9, 0.7, 0.4], dtype=np.float32),
         "correct": np.array([False, False, False, True, True, False]),
+        "margins": np.array([-1.0, -2.0, -1.5, 2.0, 1.0, -0.5], dtype=np.float32),
+        "labels": np.array([0, 1, 2, 0, 1, 2]),
         "steps": np.array([1, 0, 1, 1, 2, 1]),
         "ranks": np.array([0, 1, 0, 1, 0, 0]),
     }
@@ -221,5 +225,6 @@ def test_epoch_merge_keeps_the_first_occurrence_of_repeated_examples():
     assert callback.epoch_log == [{"records": 6, "examples": 4}]
     np.testing.assert_array_equal(callback._epoch_probs[0], np.array([0.1, 0.2, 0.4, 0.3], dtype=np.float32))
     assert callback._epoch_correct[0].tolist() == [False, False, False, False]
+    np.testing.assert_array_equal(callback._epoch_margins[0], np.array([-2.0, -1.5, -0.5, -1.0], dtype=np.float32))
     callback._finish_epoch({key: value[:2] for key, value in records.items()})  # examples 1 and 2 missing
     assert callback._epoch_complete == [True, False] and np.isnan(callback._epoch_probs[1][[1, 2]]).all()
