@@ -150,6 +150,48 @@ def test_missing_plotly_names_the_extra(tmp_path, monkeypatch):
         write_data_map_html(_synthetic_map(5), tmp_path / "map.html")
 
 
+# ---------------------------------------------------------------------------------------------------- command line
+def test_cli_writes_the_page_from_a_saved_map_and_its_data(tmp_path, trained_map, capsys):
+    from hf_notlike.cli import main
+
+    data_map, dataset = trained_map
+    map_dir = data_map.save_pretrained(tmp_path / "map", plot=False, card=False)
+    shuffled = dataset.shuffle(seed=3)  # keyed by `uid`: any row order works
+    shuffled.to_json(tmp_path / "train.jsonl")
+    assert main(["datamap", "html", str(map_dir)]) == 0
+    page = (map_dir / "data_map.html").read_text()
+    assert len(_script_json(page, "datamap-points")["ids"]) == 40
+    out = tmp_path / "with_text.html"
+    assert main(["datamap", "html", str(map_dir), "--data", str(tmp_path / "train.jsonl"), "-o", str(out)]) == 0
+    hover = _script_json(out.read_text(), "datamap-figure")["data"][0]["hovertext"]
+    row = dataset["uid"].index(data_map.ids[5])
+    assert hover[5].endswith(f"example {row}")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-o", "map.png"], "use a file name ending in .html"),
+        (["--text-column", "text"], "need --data"),
+        (["--data", "missing.csv"], "does not exist"),
+        (["--data", "DATA", "--text-column", "body"], "not a column of the dataset"),
+        (["--max-points", "0"], "--max-points"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, trained_map, capsys, extra, message):
+    from hf_notlike.cli import main
+
+    data_map, dataset = trained_map
+    map_dir = data_map.save_pretrained(tmp_path / "map", plot=False, card=False)
+    dataset.to_csv(tmp_path / "train.csv")
+    extra = [str(tmp_path / e) if e in ("map.png", "missing.csv") else e for e in extra]
+    extra = [str(tmp_path / "train.csv") if e == "DATA" else e for e in extra]
+    assert main(["datamap", "html", str(map_dir), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err
+    assert not (map_dir / "data_map.html").exists()
+
+
 # ---------------------------------------------------------------------------------------------------- in Chromium
 def _plot_area(browser: Chromium) -> dict:
     """Pixel rectangle of the plot area and the axis ranges."""

@@ -88,7 +88,7 @@ def write_data_map_html(
         path (`str` or `os.PathLike`): The `.html` file to write (folders are created).
         dataset (`datasets.Dataset`, *optional*):
             The dataset the map was recorded on (checked with [`DataMap.positions`]); its text and gold labels are
-            shown on hover. Without it, hover shows the id and the statistics.
+            shown on hover. Without it, hover shows the id, the statistics and the map's own gold labels (if any).
         text_column (`str`, *optional*):
             Column of `dataset` with the text; defaults to the first of `text`, `sentence`, `content`, `review`,
             `question`, `prompt` that the dataset has.
@@ -135,6 +135,8 @@ def write_data_map_html(
     if dataset is not None:
         positions = data_map.positions(dataset)  # raises when the dataset does not match the map
         texts, labels = _dataset_columns(dataset, positions, text_column, label_column)
+    if labels is None and getattr(data_map, "labels", None) is not None:  # gold labels recorded with the map
+        labels = [str(v) for v in data_map.labels.tolist()]
     plotly_js = _require_plotly()
 
     figure, points = _figure(data_map, texts, labels, max_points, region_fraction, title, max_text_chars, seed)
