@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     protocol.add_argument("--first-epochs", default="2",
                           help="comma-separated k: also retrain on the ambiguous region of the map of the first k "
                                "epochs (k >= 2: one epoch has no variability)")
+    protocol.add_argument("--balanced", default="ambiguous",
+                          help="comma-separated regions also selected with class_balanced=True (per-class quotas "
+                               "= the train set's class proportions)")
     protocol.add_argument("--ood", action="append", default=None, metavar="NAME=PATH",
                           help="an OOD test set (CSV/JSON/Parquet with text and label); repeatable; default: the "
                                "VADER amazon, nyt and tweets sets")
@@ -348,6 +351,7 @@ def planned_runs(args) -> list[str]:
     runs = ["map"] + [r for r in args.regions.split(",") if r]
     runs += [f"mix_ambiguous{m}" for m in args.mixtures.split(",") if m]
     runs += [f"ambiguous_first{k}" for k in args.first_epochs.split(",") if k]
+    runs += [f"{r}_balanced" for r in args.balanced.split(",") if r]
     return runs
 
 
@@ -360,6 +364,11 @@ def selection(run: str, data_map, fraction: float, seed: int) -> tuple[np.ndarra
         ambiguous, easy = (float(x) for x in run[len("mix_ambiguous"):].split("+"))
         return mixture_ids(data_map, ambiguous, easy), {"region": "ambiguous+easy_to_learn", "ambiguous": ambiguous,
                                                          "easy_to_learn": easy, "map_epochs": data_map.num_epochs}
+    if run.endswith("_balanced") and run[: -len("_balanced")] in REGIONS:
+        region = run[: -len("_balanced")]
+        ids = data_map.select(region, fraction, seed=seed, class_balanced=True).ids
+        return ids, {"region": region, "fraction": fraction, "map_epochs": data_map.num_epochs,
+                     "class_balanced": True}
     if run.startswith("ambiguous_first"):
         k = int(run[len("ambiguous_first"):])
         if k < 2:
@@ -389,7 +398,7 @@ def protocol(args) -> None:
         runs = [r for r in runs if r in args.only.split(",")]
     for run in runs:  # bad run names fail here, before any training
         if run != "map":
-            selection(run, DataMap([[0.5, 0.5], [0.5, 0.5]], [[True, True], [True, True]]), 0.5, 0)
+            selection(run, DataMap([[0.5, 0.5], [0.5, 0.5]], [[True, True], [True, True]], labels=[0, 1]), 0.5, 0)
     ood_paths = parse_ood(args.ood, work)
 
     tokenizer = AutoTokenizer.from_pretrained(model_path(args))
@@ -436,6 +445,9 @@ def protocol(args) -> None:
                     raise FileNotFoundError(f"{map_dir} has no data map: run the `map` run of seed {seed} first "
                                             "(drop --only).")
                 data_map = DataMap.from_pretrained(map_dir)
+                if getattr(data_map, "labels", None) is None:  # a map saved before DataMap kept the gold labels
+                    data_map = DataMap(data_map.gold_probs, data_map.correct, data_map.ids,
+                                       labels=np.asarray(train_tok["label"])[data_map.ids])
                 ids, info = selection(run, data_map, args.fraction, seed)
                 subset = train_tok.select(np.sort(ids).tolist())
                 model, seconds = train(args, subset, tokenizer, num_labels, seed, work / "runs" / f"{run}{seed}")
@@ -556,8 +568,8 @@ def label_noise(args) -> None:
         part = data_map.first_epochs(k)
         rankings[f"hard_to_learn (low confidence){suffix}"] = -part.confidence
         rankings[f"loss at epoch {k}"] = -np.log(np.clip(data_map.gold_probs[:, k - 1], 1e-12, None))
-        rankings[f"AUM (ours, in-pass logits){suffix}"] = -aum_scores(logits[:k], noisy)
-        if hasattr(part, "aum"):  # the library's own AUM column, when this version of DataMap has it
+        rankings[f"AUM (this script, recorded logits){suffix}"] = -aum_scores(logits[:k], noisy)
+        if getattr(part, "margins", None) is not None:  # the library's own AUM column (hf_notlike >= its AUM change)
             rankings[f"AUM (DataMap.aum){suffix}"] = -np.asarray(part.aum)
     cleanlab_info = {}
     try:
@@ -581,12 +593,15 @@ def label_noise(args) -> None:
                             "flipped_recovered": float(flipped[chosen].sum() / flipped.sum()),
                             "auroc": auroc(score, flipped)}
     test_tok = tokenized(splits["test"], f"{args.dataset}-test", tokenizer, args, work / "tokenized")
+    aum_gap = None
+    if getattr(data_map, "margins", None) is not None:
+        aum_gap = float(np.abs(np.asarray(data_map.aum) - aum_scores(logits, noisy)).max())
     payload = {
         "dataset": args.dataset, "flip": args.flip, "seed": args.seed, "train_examples": len(labels),
         "flipped": int(flipped.sum()), "top": top, "rankings": table, "cleanlab_find_label_issues": cleanlab_info,
         "test": evaluate(model, {"test": test_tok}, tokenizer, num_labels, args.eval_batch_size)["test"],
         "train_seconds": round(seconds, 1), "config": run_config(args),
-        "recorder_vs_map_max_abs_gap": map_gap,
+        "recorder_vs_map_max_abs_gap": map_gap, "datamap_aum_vs_recorded_max_abs_gap": aum_gap,
     }
     write_json(out, payload)
     for rank_name, row in table.items():

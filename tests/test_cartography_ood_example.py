@@ -66,7 +66,7 @@ def test_protocol_end_to_end_resumes_and_summarises(ood, tiny_setup, capsys):
     ood.main(args)
     results = root / "results"
     runs = ["map", "ambiguous", "random", "hard_to_learn", "easy_to_learn", "mix_ambiguous0.2+0.13",
-            "ambiguous_first2"]
+            "ambiguous_first2", "ambiguous_balanced"]
     for seed in (0, 1):
         assert (results / "maps" / f"seed{seed}" / "data_map.parquet").exists()
         for run in runs:
@@ -84,6 +84,11 @@ def test_protocol_end_to_end_resumes_and_summarises(ood, tiny_setup, capsys):
     assert ambiguous["selection"] == {"region": "ambiguous", "fraction": 0.33, "map_epochs": 3}
     first2 = json.loads((results / "seed0" / "ambiguous_first2.json").read_text())
     assert first2["selection"]["map_epochs"] == 2
+    balanced = json.loads((results / "seed0" / "ambiguous_balanced.json").read_text())
+    train_balance = info_balance = json.loads((results / "datasets.json").read_text())["train"]["class_balance"]
+    assert balanced["selection"]["class_balanced"] is True
+    for label, share in balanced["train_class_balance"].items():  # per-class quotas: the train set's proportions
+        assert abs(share - train_balance[label]) <= 1 / 20 + 1e-6, (balanced["train_class_balance"], info_balance)
     info = json.loads((results / "datasets.json").read_text())
     labels = np.asarray(__import__("pandas").read_parquet(root / "ood.parquet")["label"])
     assert info["toy"]["constant_predictor"]["accuracy"] == pytest.approx(max(labels.mean(), 1 - labels.mean()))
@@ -109,12 +114,14 @@ def test_label_noise_rankings(ood, tiny_setup):
     result = json.loads(next((root / "results" / "label_noise").glob("*.json")).read_text())
     assert result["flipped"] == 6 and result["top"] == 6
     names = set(result["rankings"])
-    assert {"hard_to_learn (low confidence)", "loss at epoch 3", "AUM (ours, in-pass logits)"} <= names
+    assert {"hard_to_learn (low confidence)", "loss at epoch 3", "AUM (this script, recorded logits)",
+            "AUM (DataMap.aum)", "AUM (DataMap.aum)@first1"} <= names
     assert "hard_to_learn (low confidence)@first1" in names
     for row in result["rankings"].values():
         assert 0 <= row["auroc"] <= 1 and 0 <= row["flipped_in_top"] <= 1
     # the logit recorder sees the same training passes as the callback
     assert result["recorder_vs_map_max_abs_gap"] < 1e-5
+    assert result["datamap_aum_vs_recorded_max_abs_gap"] < 1e-4  # the library's AUM = the formula on those logits
     if importlib.util.find_spec("cleanlab") is not None:
         assert "cleanlab label quality (epoch 3 probs)" in names
         assert result["cleanlab_find_label_issues"]["find_label_issues"]["flagged"] >= 0
@@ -195,3 +202,23 @@ def test_vader_reader_thresholds_labels(tmp_path):
     assert tweets.features["label"].names == ["negative", "positive"]
     with pytest.raises(ValueError, match="Unknown VADER"):
         load_vader_sentiment("imdb", cache_dir=tmp_path / "cache")
+
+
+def test_reference_card_prefers_the_protocol_map(tmp_path):
+    """examples/render_model_cards.py renders the data-map card from the protocol's seed-0 map (saved without a plot)
+    when it exists, drawing the plot itself, and falls back to examples/cartography.py's map otherwise."""
+    from hf_notlike.cartography import DataMap
+
+    spec = importlib.util.spec_from_file_location("render_model_cards", EXAMPLE.parent / "render_model_cards.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outputs, cards = tmp_path / "outputs", tmp_path / "cards"
+    rng = np.random.default_rng(0)
+    small, full = rng.uniform(size=(6, 3)), rng.uniform(size=(9, 3))
+    DataMap(small, small > 0.5).save_pretrained(outputs / "cartography" / "rotten_tomatoes_map")
+    DataMap(full, full > 0.5).save_pretrained(outputs / "results" / "cartography_ood" / "maps" / "seed0", card=False,
+                                              plot=False)
+    assert module.main(["--outputs", str(outputs), "--model-cards", str(cards)]) == 0
+    text = (cards / "data-map-rotten-tomatoes" / "README.md").read_text()
+    assert "9 training examples" in text
+    assert (cards / "data-map-rotten-tomatoes" / "data_map.png").stat().st_size > 10_000

@@ -297,13 +297,22 @@ class DataMap:
     def positions(self, dataset: datasets.Dataset) -> np.ndarray:
         """Row positions in `dataset` of this map's examples (in map order).
 
-        With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows. With an
-        id column, `dataset[id_column]` must hold exactly this map's ids (any order).
+        With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows (or, for a
+        map of some of the rows, more rows than the largest index). With an id column, `dataset[id_column]` must hold
+        exactly this map's ids (any order).
 
         Raises:
             `ValueError` when the map and the dataset do not match (size, missing column or different ids).
         """
         n_rows = len(dataset)
+        if self.id_column is None and self.ids.dtype.kind in "iu" and not np.array_equal(
+            self.ids, np.arange(self.num_examples)
+        ):
+            # a map of some of the rows (e.g. `data_map(include_incomplete=True)`): its ids are row indices
+            if self.ids.min() < 0 or self.ids.max() >= n_rows:
+                raise ValueError(f"This data map holds row indices up to {int(self.ids.max())} but the dataset has "
+                                 f"{n_rows} rows: pass the dataset the map was recorded on.")
+            return self.ids.astype(np.int64)
         if n_rows != self.num_examples:
             raise ValueError(
                 f"This data map has {self.num_examples} examples but the dataset has {n_rows} rows: apply a map to "

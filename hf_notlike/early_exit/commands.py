@@ -5,8 +5,13 @@ label column). The file is read locally (no network service is contacted).
 
 ```bash
 hf-notlike early-exit calibrate outputs/early_exit/rt/model --data dev.csv
-hf-notlike early-exit sweep outputs/early_exit/rt/model --data test.csv --timed 0.9 --plot curve.png
+hf-notlike early-exit sweep outputs/early_exit/rt/model --data dev.csv --batch-sizes --max-accuracy-drop 0.01
+hf-notlike early-exit sweep outputs/early_exit/rt/model --data test.csv --timed 0.9
 ```
+
+The first sweep times nothing (`--batch-sizes` with no value) and writes the threshold with the fewest mean layers
+within one accuracy point of the full model on the validation file into the model's config (`--mean-layers 2.0`
+chooses by layer budget instead); the second reports the test curve and times it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ __all__ = [
 _FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 DEFAULT_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999, 1.0]
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+DEFAULT_PLOT_NAME = "speed_accuracy.png"  # = tradeoff.DEFAULT_PLOT_NAME (kept here so that --help imports no torch)
 # files of a saved tokenizer (any one is enough for AutoTokenizer)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 
@@ -213,11 +219,21 @@ class SweepArguments(_EarlyExitDataArguments):
     batch_sizes: list[int] = field(
         default_factory=lambda: [1, 32], metadata={"nargs": "*", "help": "batch sizes to time (none: no timing)"}
     )
-    timing_examples: int = field(default=256, metadata={"help": "rows of the timing subset"})
-    repeats: int = field(default=3, metadata={"help": "timing rounds (the fastest is kept)"})
+    timing_examples: int = field(default=64, metadata={"help": "rows of the timing subset"})
+    repeats: int = field(default=2, metadata={"help": "timing rounds (the fastest is kept)"})
     no_stock: bool = field(default=False, metadata={"help": "do not time the stock transformers classifier"})
     plot: str | None = field(
-        default=None, metadata={"help": "plot path, .png/.pdf/.svg (default: OUTPUT_DIR/tradeoff.png)"}
+        default=None, metadata={"help": f"plot path, .png/.pdf/.svg (default: OUTPUT_DIR/{DEFAULT_PLOT_NAME})"}
+    )
+    max_accuracy_drop: float | None = field(
+        default=None,
+        metadata={"help": "choose the threshold with the fewest mean layers within this accuracy drop of the full "
+                          "model (0.01 = 1 point) on --data (a validation file) and save it as the exit_threshold"},
+    )
+    mean_layers: float | None = field(
+        default=None,
+        metadata={"help": "choose the most accurate threshold using at most this many layers on average on --data "
+                          "(a validation file) and save it as the exit_threshold"},
     )
 
     def __post_init__(self):
@@ -234,6 +250,13 @@ class SweepArguments(_EarlyExitDataArguments):
         check_positive(self.timing_examples, "--timing-examples")
         check_positive(self.repeats, "--repeats")
         check_output_file(self.plot, "--plot", PLOT_SUFFIXES)
+        if self.max_accuracy_drop is not None and self.mean_layers is not None:
+            raise CommandError("Give one of --max-accuracy-drop and --mean-layers, not both.")
+        if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop < 1:
+            raise CommandError(f"--max-accuracy-drop must be a fraction in [0, 1) (0.01 = one accuracy point), got "
+                               f"{self.max_accuracy_drop}.")
+        if self.mean_layers is not None and not self.mean_layers > 0:
+            raise CommandError(f"--mean-layers must be a positive number of layers, got {self.mean_layers}.")
 
 
 def _load(args: _EarlyExitDataArguments):
@@ -278,7 +301,7 @@ def sweep_command(args: SweepArguments) -> int:
     """Accuracy, mean layers and measured speed-up per threshold on `--data`; writes sweep.json and a plot."""
     from .tradeoff import speed_accuracy_curve
 
-    model, _, data = _load(args)
+    model, tokenizer, data = _load(args)
     result = speed_accuracy_curve(
         model, data, args.thresholds, timed_thresholds=args.timed, batch_sizes=args.batch_sizes,
         num_timing_examples=args.timing_examples, repeats=args.repeats, stock_model=not args.no_stock,
@@ -286,8 +309,17 @@ def sweep_command(args: SweepArguments) -> int:
     )
     output = Path(args.output_dir or args.model_dir)
     output.mkdir(parents=True, exist_ok=True)
+    if args.max_accuracy_drop is not None or args.mean_layers is not None:
+        threshold = result.apply_threshold(model, max_accuracy_drop=args.max_accuracy_drop,
+                                           mean_layers=args.mean_layers)
+        chosen = next(r for r in result.rows if r["kind"] == "early_exit" and r["threshold"] == threshold)
+        model.save_pretrained(output)
+        if args.output_dir:
+            tokenizer.save_pretrained(output)
+        print(f"Chose threshold {threshold:g} on {args.data} (accuracy {100 * chosen['accuracy']:.2f}%, "
+              f"{chosen['mean_layers']:.2f} layers on average) and saved it as exit_threshold in {output}/config.json")
     result.to_json(str(output / "sweep.json"))
-    plot = args.plot or str(output / "tradeoff.png")
+    plot = args.plot or str(output / DEFAULT_PLOT_NAME)
     result.plot(plot)
     print(f"Saved {output / 'sweep.json'} and {plot}")
     return 0
