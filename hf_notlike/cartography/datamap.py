@@ -487,6 +487,14 @@ class DataMap:
 
         return plot_data_map(self, path=path, **kwargs)
 
+    def to_html(self, path: str | os.PathLike, **kwargs: Any) -> Path:
+        """Write the map as one self-contained interactive HTML page (hover text, shaded regions, box/lasso selection
+        exported as ids); see [`~hf_notlike.cartography.interactive.write_data_map_html`] for the options
+        (`dataset=`, `text_column=`, ...). Needs Plotly (`pip install "hf_notlike[interactive]"`)."""
+        from .interactive import write_data_map_html
+
+        return write_data_map_html(self, path, **kwargs)
+
     # ------------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
         from ..version import __version__
