@@ -22,12 +22,16 @@ by running the same command again):
 OOD sets are `--ood NAME=PATH` (any CSV / JSON / Parquet with `text` and `label` columns, label 1 = positive); by
 default the Amazon, NYT and tweet snippets of Hutto & Gilbert (ICWSM 2014) from `hf_notlike.resources`.
 
-Cost (measured here: MiniLM, one torch thread, max length 64, dynamic padding, batch 32): about 11.6 training
-examples/s with random batches and ~20 with `group_by_length` (used here), ~33 eval examples/s (eval is
-sorted by length, which makes it faster still). One seed = map run (3 x 8,965 examples) + 7 retrains
-(3 x 2,958 each) + 8 evaluations (~12,900 sentences each): about 3 x 8,965 / 20 + 7 x 3 x 2,958 / 20 + 8 x 12,900
-/ 60 ≈ 22 + 52 + 29 min ≈ 1.7 core-hours; three seeds ≈ 5 core-hours, plus ≈ 0.5 core-hour for the label-noise
-runs. On a shared 2-core machine at `nice -n 15` this takes several sessions: rerun the same command to resume.
+Cost, measured on this project's 2-core machine (MiniLM, one torch thread, max length 64, dynamic padding, batch 32;
+the RT training sentences average 26 tokens): training 15 examples per CPU-second with random batches (padded to 52
+tokens on average) and 27 with length-grouped batches (`train_sampling_strategy="group_by_length"`, used here, padded
+to 28); evaluation 46 (random order) and 91 (sorted by length, used here) examples per CPU-second. Per seed: the map
+run (3 x 8,965 examples, ~1,000 CPU-s) + 7 retrains (3 x 2,958 each, ~330 CPU-s each) + 8 evaluations (12,936
+sentences each: RT validation + test + 3 OOD sets, ~140 CPU-s each) ≈ 4,400 CPU-s ≈ 1.2 core-hours; three seeds ≈ 3.7
+core-hours. Label noise: RT 2,000 sentences ~0.1, all of RT ~0.3, 20 Newsgroups (3,000 documents, max length 128)
+~0.6 core-hours. At `nice -n 15` on a machine shared with other jobs a process got 5-15% of a core here, so the
+protocol spans several sessions: rerun the same command to resume (finished runs are skipped; an interrupted run
+restarts from its beginning).
 
 ```bash
 export OMP_NUM_THREADS=1
@@ -644,6 +648,8 @@ def summary_tables(results_dir: str | Path) -> str:
             lines.append(f"| {name} | {row['n']} | {row['class_balance'].get('1', 0):.3f} | "
                          f"{100 * const['accuracy']:.1f} | {100 * const['macro_f1']:.1f} |")
         lines.append("")
+    if not by_run:
+        return "\n".join(lines + ["No finished runs yet."])
     sets = [s for s in ("validation", "test") if any(s in r["metrics"] for runs in by_run.values()
                                                       for r in runs.values())]
     ood = sorted({s for runs in by_run.values() for r in runs.values() for s in r["metrics"]} - {"validation", "test"})

@@ -154,7 +154,7 @@ class _LabelCheck:
         if num_classes is not None:
             bad |= labels >= num_classes
         if bool(bad.any()):
-            rows = [indices[i] for i in torch.flatnonzero(bad).tolist()[:5]]
+            rows = [indices[i] for i in torch.nonzero(bad).flatten().tolist()[:5]]
             values = labels[bad].tolist()[:5]
             raise ValueError(
                 f"CartographyCallback: train examples {rows} (row indices) have gold labels {values}, outside "
