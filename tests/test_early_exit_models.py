@@ -29,8 +29,8 @@ from hf_notlike import (
     EarlyExitRobertaForSequenceClassification,
     EarlyExitXLMRobertaConfig,
     EarlyExitXLMRobertaForSequenceClassification,
-    select_exits,
 )
+from hf_notlike.early_exit import select_exits
 
 ARCHS = {
     "bert": (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),

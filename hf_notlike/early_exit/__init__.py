@@ -15,6 +15,7 @@ from .configuration import (
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
+from .model_card import EarlyExitCardCallback, EarlyExitModelCardData, check_early_exit_card, load_sweep
 from .modeling import (
     EARLY_EXIT_MODELS,
     EarlyExitBertForSequenceClassification,
@@ -27,6 +28,7 @@ from .modeling import (
     EarlyExitXLMRobertaForSequenceClassification,
     early_exit_from_classifier,
     exit_confidences,
+    register_card_data,
     select_exits,
 )
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
@@ -40,9 +42,8 @@ for _model in EARLY_EXIT_MODELS.values():
     _config.register_for_auto_class("AutoConfig")
     _model.register_for_auto_class("AutoModelForSequenceClassification")
 
-from ..hub import write_early_exit_card as _write_early_exit_card  # noqa: E402
-
-EarlyExitModelMixin.model_card_hook = _write_early_exit_card
+# every early-exit model holds an `EarlyExitModelCardData` as `model.card_data` (see modeling.register_card_data)
+register_card_data(EarlyExitModelCardData)
 
 __all__ = [
     "EarlyExitBertConfig",
@@ -60,6 +61,10 @@ __all__ = [
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",
+    "EarlyExitModelCardData",
+    "EarlyExitCardCallback",
+    "check_early_exit_card",
+    "load_sweep",
     "exit_confidences",
     "select_exits",
     "CalibrationResult",

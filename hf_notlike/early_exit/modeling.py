@@ -17,9 +17,12 @@ adapters of `adapters.py`. This file imports only `torch`, `transformers` and it
 `hf_notlike` is not installed.
 """
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.nn import functional as F
 from transformers import (
@@ -38,6 +41,7 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
+from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 
 from .adapters import (
@@ -55,6 +59,29 @@ from .configuration import (
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
+
+logger = logging.get_logger(__name__)
+
+# the class of `model.card_data` (see `register_card_data`); None in the self-contained Hub copy of this file
+_CARD_DATA_CLASS = None
+_PUSH_KWARGS = ("repo_id", "commit_message", "commit_description", "private", "revision", "create_pr")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
+
+
+def register_card_data(card_data_class) -> None:
+    """Sets the class of `model.card_data`, the object that writes the model card of every early-exit model.
+
+    `hf_notlike.early_exit` registers `EarlyExitModelCardData` when imported. This file must stay self-contained (it
+    is copied into Hub repos and loaded with `trust_remote_code=True` where hf_notlike is absent), so it only relies
+    on this duck-typed protocol: the class is built with no arguments, and provides
+    `write_card(model, save_directory, repo_id=None)` (writes README.md into a saved folder),
+    `record_source(name_or_path)` (called by `from_pretrained`) and a `tags` list.
+
+    Args:
+        card_data_class (`type` or `None`): the class; None stops card writing.
+    """
+    global _CARD_DATA_CLASS
+    _CARD_DATA_CLASS = card_data_class
 
 
 @dataclass
@@ -161,33 +188,136 @@ class EarlyExitModelMixin:
     # the loss is a mean over the batch: the Trainer normalises it under gradient accumulation
     accepts_loss_kwargs = False
 
-    # `hook(model, save_directory)` writing the model card (README.md) of a saved model; `hf_notlike.hub` sets it.
-    # It stays None in the self-contained Hub copy of this file (loaded with trust_remote_code): no card is written.
-    model_card_hook = None
+    # --- saving, loading and pushing (the model card is written through `card_data`, see `register_card_data`) ---
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
+    @property
+    def card_data(self):
+        """What the model card says beyond the configuration: an instance of the class given to
+        [`register_card_data`] (`hf_notlike.early_exit.EarlyExitModelCardData` when hf_notlike is imported), created
+        with the model; None where nothing is registered (the Hub copy of this file): then no card is written."""
+        data = self.__dict__.get("_card_data")
+        if data is None and _CARD_DATA_CLASS is not None:
+            data = self.__dict__["_card_data"] = _CARD_DATA_CLASS()
+        return data
+
+    @card_data.setter
+    def card_data(self, value) -> None:
+        self.__dict__["_card_data"] = value
+
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
+        """`PreTrainedModel.save_pretrained`, then the model card (README.md) from `card_data`. With
+        `push_to_hub=True` the saved folder is uploaded as by [`push_to_hub`] (keyword arguments `repo_id`,
+        `commit_message`, `commit_description`, `private`, `revision`, `create_pr`; `token` is used for both)."""
+        hub_kwargs = {key: kwargs.pop(key) for key in _PUSH_KWARGS if key in kwargs}
+        repo_id = hub_kwargs.pop("repo_id", None)
         output = super().save_pretrained(save_directory, *args, **kwargs)
-        if self.model_card_hook is not None and kwargs.get("is_main_process", True):
-            self.model_card_hook(save_directory, repo_id=kwargs.get("repo_id"))
+        if not kwargs.get("is_main_process", True):
+            return output
+        if push_to_hub:
+            repo_id = repo_id or os.path.basename(os.path.normpath(os.fspath(save_directory)))
+            return self._push_folder(save_directory, repo_id, token=kwargs.get("token"), **hub_kwargs)
+        if self.card_data is not None:
+            self.card_data.write_card(self, save_directory, repo_id=repo_id)
         return output
 
-    def _upload_modified_files(self, working_dir, repo_id, *args, **kwargs):
-        # `push_to_hub` writes transformers' generic README.md after `save_pretrained`: put ours back before uploading
-        if self.model_card_hook is not None:
-            self.model_card_hook(working_dir, repo_id=repo_id)
-        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ) -> str:
+        """Saves the model (weights, config, the remote-code files and the model card) into a temporary folder and
+        uploads it with `huggingface_hub.HfApi.upload_folder` (the repo is created if needed).
+
+        Args:
+            repo_id (`str`): `"user/name"` of the model repo.
+            commit_message (`str`, *optional*), commit_description (`str`, *optional*): the commit.
+            private (`bool`, *optional*): visibility of a new repo.
+            token (`bool` or `str`, *optional*): Hub token (default: the logged-in one).
+            revision (`str`, *optional*): branch to push to.
+            create_pr (`bool`, *optional*, defaults to `False`): open a pull request instead of committing.
+            max_shard_size (`int` or `str`, *optional*, defaults to `"50GB"`): shard size of the weights.
+            tags (`list[str]`, *optional*): extra tags for the model card.
+
+        Returns:
+            `str`: the URL of the commit.
+
+        Raises:
+            `OSError` naming the repo, the endpoint and what to check when the Hub cannot be reached or refuses the
+            token.
+        """
+        with tempfile.TemporaryDirectory() as folder:
+            super().save_pretrained(folder, max_shard_size=max_shard_size)
+            return self._push_folder(
+                folder, repo_id, token=token, commit_message=commit_message, commit_description=commit_description,
+                private=private, revision=revision, create_pr=create_pr, tags=tags,
+            )
+
+    def _push_folder(self, folder, repo_id: str, token=None, tags=None, commit_message=None, **upload_kwargs) -> str:
+        """Writes the card for `repo_id` into `folder` and uploads the folder; network failures name what to check."""
+        from huggingface_hub import HfApi, constants
+        from huggingface_hub.errors import HfHubHTTPError, HTTPError, OfflineModeIsEnabled
+
+        if not isinstance(repo_id, str) or not repo_id.strip():
+            raise ValueError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
+        if self.card_data is not None:
+            if tags:
+                self.card_data.tags = list(dict.fromkeys([*(self.card_data.tags or []), *tags]))
+            self.card_data.write_card(self, folder, repo_id=repo_id)
+        api = HfApi(token=token)
+        private = upload_kwargs.pop("private", None)
+        where = f"the model repo {repo_id!r} on {constants.ENDPOINT}"
+        try:
+            repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+            info = api.upload_folder(
+                repo_id=repo_id, folder_path=os.fspath(folder), commit_message=commit_message or "Upload model",
+                **upload_kwargs,
+            )
+        except OfflineModeIsEnabled as error:
+            raise OSError(f"Could not push the model to {where}: offline mode is on (HF_HUB_OFFLINE=1).") from error
+        except HfHubHTTPError as error:
+            if getattr(getattr(error, "response", None), "status_code", None) not in (401, 403):
+                raise
+            raise OSError(
+                f"Could not push the model to {where}: the Hub refused the token. Check your token (`hf auth login`, "
+                "HF_TOKEN or `token=`) and its write access to the repo."
+            ) from error
+        except HTTPError as error:  # no answer at all: DNS, refused connection, timeout, proxy
+            raise OSError(
+                f"Could not push the model to {where}: the Hub did not answer ({' '.join(str(error).split())}). "
+                "Check your network connection (and proxy), the endpoint (HF_ENDPOINT) and your token."
+            ) from error
+        return str(getattr(info, "commit_url", info))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, with a clear error for a truncated weights file, a warning when a local
+        folder has no tokenizer files, and the source recorded in `card_data` (base model, earlier card)."""
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        except Exception as error:
-            if type(error).__name__ != "SafetensorError":
-                raise
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as error:
             raise OSError(
                 f"Could not read the weights file `model.safetensors` of {str(pretrained_model_name_or_path)!r} "
                 f"({error}): it is truncated or not a safetensors file. Save or download the model again."
             ) from error
+        loaded = model[0] if isinstance(model, tuple) else model  # output_loading_info=True
+        source = os.fspath(pretrained_model_name_or_path)
+        if os.path.isdir(source) and not any(os.path.isfile(os.path.join(source, n)) for n in _TOKENIZER_FILES):
+            logger.warning(
+                f"{source} has no tokenizer files, so `AutoTokenizer.from_pretrained` and `pipeline(..., "
+                f"model={source!r})` cannot load a tokenizer from it: save one there with "
+                "`tokenizer.save_pretrained(folder)`, or pass `tokenizer=` to `pipeline`."
+            )
+        if loaded.card_data is not None:
+            loaded.card_data.record_source(source)
+        return model
 
     # ---------------------------------------------------------------------------------------------------- building
 
