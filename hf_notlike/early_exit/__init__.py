@@ -8,6 +8,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from .calibration import CalibrationResult, calibrate_temperatures, collect_exit_logits, expected_calibration_error
 from .configuration import EarlyExitBertConfig, EarlyExitConfigMixin, EarlyExitRobertaConfig
+from .evaluation import EarlyExitMetrics
 from .modeling import (
     EarlyExitBertForSequenceClassification,
     EarlyExitClassifier,
@@ -49,6 +50,7 @@ __all__ = [
     "calibrate_temperatures",
     "collect_exit_logits",
     "expected_calibration_error",
+    "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",
     "stock_model_for",
