@@ -28,7 +28,9 @@ from pathlib import Path
 from transformers import AutoConfig
 
 import hf_notlike  # noqa: F401  (registers the early-exit configurations)
-from hf_notlike.hub import SWEEP_FILE, load_sweep, render_early_exit_card, write_data_map_card
+from hf_notlike.cartography.card import write_data_map_card
+from hf_notlike.early_exit import EarlyExitModelCardData, load_sweep
+from hf_notlike.early_exit.model_card import SWEEP_FILE
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODELS = {
@@ -87,10 +89,8 @@ def render_model(card_name: str, spec: tuple, outputs: Path, cards: Path, namesp
     if sweep is None:
         print(f"note {card_name}: no {SWEEP_FILE} in {model_dir}: the card has no trade-off table")
     info = (sweep or {}).get("info") or {}
-    card = render_early_exit_card(
-        config,
+    card = EarlyExitModelCardData(
         sweep=sweep,
-        repo_id=f"{namespace}/{card_name}",
         base_model=BASE_MODEL,
         dataset_name=dataset_name,
         dataset_split="test",
@@ -99,7 +99,7 @@ def render_model(card_name: str, spec: tuple, outputs: Path, cards: Path, namesp
         tags=["sentiment-analysis" if "rotten" in card_name else "topic-classification"],
         training_details=training_details(info, data_source),
         example_text=example,
-    )
+    ).to_card(config, repo_id=f"{namespace}/{card_name}")
     folder = cards / card_name
     folder.mkdir(parents=True, exist_ok=True)
     card.save(folder / "README.md")
@@ -123,7 +123,10 @@ def render_data_map(card_name: str, artifacts: tuple[str, ...], outputs: Path, c
         shutil.copyfile(map_dir / "data_map.png", folder / "data_map.png")
     else:  # maps saved without their plot (the OOD protocol's): draw it from the map
         data_map.plot(folder / "data_map.png")
-    return write_data_map_card(data_map, folder, repo_id=f"{namespace}/{card_name}")
+    return write_data_map_card(
+        data_map, folder, repo_id=f"{namespace}/{card_name}", table_file="data_map.parquet",
+        metadata_file="data_map.json", plot_file="data_map.png",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

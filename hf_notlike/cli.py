@@ -43,7 +43,7 @@ def commands() -> list[Command | CommandGroup]:
 
 def make_parser():
     """The `hf-notlike` parser, one sub-parser per registered command."""
-    from . import __version__
+    from .version import __version__
 
     return build_parser("hf-notlike", DESCRIPTION, commands(), __version__)
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ __all__ = [
     "check_output_file",
     "check_text_file",
     "looks_like_repo_id",
+    "read_table_file",
+    "TABLE_FORMATS",
 ]
 
 
@@ -291,3 +294,63 @@ def check_output_file(path: str | None, flag: str, suffixes: Sequence[str] | Non
     parent = file.parent
     if not parent.is_dir():
         raise CommandError(f"{flag} {path}: the folder {parent} does not exist; create it first.")
+
+
+# --- local data files ---------------------------------------------------------------------------------------
+
+TABLE_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+def read_table_file(path: str | Path, flag: str = "data file"):
+    """Reads a local `.csv`, `.tsv`, `.json` (a list of row objects, or an object of columns), `.jsonl` or
+    `.parquet` file into a `datasets.Dataset`, without contacting any network service.
+
+    Args:
+        path (`str` or `Path`): the file.
+        flag (`str`, *optional*, defaults to `"data file"`): how to name the file in errors (e.g. `"--data"`).
+
+    Raises:
+        [`~hf_notlike.cli_utils.CommandError`] (a `ValueError`) naming the file when it is missing, empty, binary, not
+        valid JSON / CSV / Parquet, or has no rows.
+    """
+    import datasets
+    import pyarrow as pa
+
+    file = check_input_file(str(path), flag, TABLE_FORMATS)
+    suffix = file.suffix.lower()
+    if suffix != ".parquet":
+        check_text_file(file, flag)
+    try:
+        if suffix in (".csv", ".tsv"):
+            from pyarrow import csv
+
+            table = csv.read_csv(
+                file,
+                parse_options=csv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True),
+            )
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(file)
+        else:
+            text = file.read_text(encoding="utf-8")
+            if suffix == ".jsonl":
+                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            else:
+                rows = json.loads(text)
+            if isinstance(rows, dict) and all(isinstance(v, list) for v in rows.values()):
+                table = pa.table(rows)
+            elif isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
+                table = pa.Table.from_pylist(rows)
+            else:
+                raise CommandError(
+                    f"{flag} {path} must hold a list of row objects (or one object per line in .jsonl), "
+                    f"got {type(rows).__name__}."
+                )
+    except json.JSONDecodeError as error:
+        raise CommandError(f"{flag} {path} is not valid JSON ({error}).") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise CommandError(f"{flag} {path} could not be read as {suffix[1:]} ({' '.join(str(error).split())}).") from None
+    if table.num_rows == 0:
+        raise CommandError(f"{flag} {path} has no rows.")
+    return datasets.Dataset(datasets.table.InMemoryTable(table))

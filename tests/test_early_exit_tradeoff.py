@@ -15,11 +15,10 @@ from hf_notlike import (
     EarlyExitRobertaForSequenceClassification,
     TradeoffResult,
     collect_exit_logits,
-    exit_confidences,
     speed_accuracy_curve,
 )
 from hf_notlike.cli import main as cli_main
-from hf_notlike.early_exit import commands
+from hf_notlike.early_exit import commands, exit_confidences
 from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, stock_model_for
 
 # a wide initialisation makes a random model's confidences depend on its input, so thresholds move rows around

@@ -5,6 +5,7 @@
 hf-notlike datamap show MAP_DIR
 hf-notlike datamap plot MAP_DIR [--output data_map.png] [--kind auto|scatter|hexbin] [--epochs K]
 hf-notlike datamap select MAP_DIR --region ambiguous --fraction 0.33 [--output ids.json] [--epochs K] [--seed 0]
+hf-notlike datamap html MAP_DIR [--output map.html] [--data train.csv --text-column text] [--max-points N]
 ```
 
 `MAP_DIR` is a folder written by `DataMap.save_pretrained`, or the id (`user/name`) of a Hub dataset repo. A path
@@ -25,13 +26,15 @@ from ..cli_utils import (
     CommandError,
     CommandGroup,
     check_fraction,
+    check_input_file,
     check_output_file,
     check_positive,
     looks_like_repo_id,
 )
 from .datamap import DATA_MAP_FILE, METADATA_FILE, PLOT_FILE, REGIONS, DataMap
+from .interactive import DEFAULT_MAX_POINTS
 
-__all__ = ["COMMANDS", "ShowArguments", "PlotArguments", "SelectArguments"]
+__all__ = ["COMMANDS", "ShowArguments", "PlotArguments", "SelectArguments", "HtmlArguments"]
 
 Region = Literal[REGIONS]
 _MAP_DIR_HELP = "folder saved by DataMap.save_pretrained, or a Hub dataset repo id (user/name)"
@@ -156,6 +159,88 @@ def select_command(args: SelectArguments) -> int:
     return 0
 
 
+@dataclass
+class HtmlArguments(_EpochsArguments):
+    """Options of `hf-notlike datamap html`."""
+
+    output: str | None = field(
+        default=None,
+        metadata={"aliases": ["-o"], "help": "the .html file to write (default: MAP_DIR/data_map.html for a folder)"},
+    )
+    data: str | None = field(
+        default=None,
+        metadata={"help": "the training data the map was recorded on (.csv, .tsv, .json, .jsonl or .parquet, same "
+                          "rows; with the map's id column in any order): its text and labels are shown on hover"},
+    )
+    text_column: str | None = field(
+        default=None, metadata={"help": "column of --data with the text (default: text, sentence, ... if present)"}
+    )
+    label_column: str | None = field(
+        default=None, metadata={"help": "column of --data with the gold label (default: label or labels if present)"}
+    )
+    max_points: int = field(
+        default=DEFAULT_MAX_POINTS,
+        metadata={"help": "above this many examples, draw a sample over a heatmap (selections still cover all)"},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive(self.max_points, "--max-points")
+        if self.output is None and not Path(self.map_dir).is_dir():
+            raise CommandError("Pass --output for a map loaded from the Hub.")
+        check_output_file(self.output, "--output", (".html", ".htm"))
+        if self.data is not None:
+            check_input_file(self.data, "--data", _DATA_FORMATS)
+        elif self.text_column is not None or self.label_column is not None:
+            raise CommandError("--text-column / --label-column need --data (the training data of the map).")
+
+
+_DATA_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+def _read_data(path: str):
+    """A local data file as a `datasets.Dataset` (no network request)."""
+    import datasets
+    import pyarrow as pa
+
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            from pyarrow import csv
+
+            options = csv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
+            table = csv.read_csv(path, parse_options=options)
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()] if suffix == ".jsonl" else json.loads(text)
+            if isinstance(rows, dict):
+                table = pa.table(rows)
+            elif isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
+                table = pa.Table.from_pylist(rows)
+            else:
+                raise CommandError(f"--data {path} must hold a list of row objects or an object of columns.")
+    except (json.JSONDecodeError, UnicodeDecodeError, pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise CommandError(f"--data {path} could not be read ({' '.join(str(error).split())}).") from None
+    return datasets.Dataset(datasets.table.InMemoryTable(table))
+
+
+def html_command(args: HtmlArguments) -> int:
+    """Writes the interactive data map."""
+    data_map = _load(args)
+    dataset = _read_data(args.data) if args.data is not None else None
+    output = args.output or str(Path(args.map_dir) / "data_map.html")
+    data_map.to_html(
+        output, dataset=dataset, text_column=args.text_column, label_column=args.label_column,
+        max_points=args.max_points, epochs=args.epochs,
+    )
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = [
     CommandGroup(
         "datamap", help="plot or select from a dataset-cartography data map",
@@ -164,4 +249,6 @@ COMMANDS = [
     Command("datamap show", ShowArguments, show_command, help="print a summary of a data map"),
     Command("datamap plot", PlotArguments, plot_command, help="draw the data map (PNG or PDF)"),
     Command("datamap select", SelectArguments, select_command, help="print (or write) the ids of a region of the map"),
+    Command("datamap html", HtmlArguments, html_command,
+            help="write the interactive map: one self-contained HTML page (hover text, box/lasso selection as ids)"),
 ]

@@ -20,10 +20,8 @@ folder/
 ```
 
 The card writer is a module-level hook: `save_pretrained(..., card=True)` calls `_write_card(data_map, folder,
-repo_id=None)`. By default it uses `hf_notlike.hub.write_data_map_card` (which renders the fields that
-`hf_notlike.cartography.card.data_map_card` collects) when the Hub module and its template are present, and
-otherwise writes a small built-in card; replacing `hf_notlike.cartography.datamap._write_card` changes it for every
-save.
+repo_id=None)`, which renders the card of `hf_notlike.cartography.card`; replacing
+`hf_notlike.cartography.datamap._write_card` changes it for every save.
 """
 
 from __future__ import annotations
@@ -297,13 +295,22 @@ class DataMap:
     def positions(self, dataset: datasets.Dataset) -> np.ndarray:
         """Row positions in `dataset` of this map's examples (in map order).
 
-        With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows. With an
-        id column, `dataset[id_column]` must hold exactly this map's ids (any order).
+        With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows (or, for a
+        map of some of the rows, more rows than the largest index). With an id column, `dataset[id_column]` must hold
+        exactly this map's ids (any order).
 
         Raises:
             `ValueError` when the map and the dataset do not match (size, missing column or different ids).
         """
         n_rows = len(dataset)
+        if self.id_column is None and self.ids.dtype.kind in "iu" and not np.array_equal(
+            self.ids, np.arange(self.num_examples)
+        ):
+            # a map of some of the rows (e.g. `data_map(include_incomplete=True)`): its ids are row indices
+            if self.ids.min() < 0 or self.ids.max() >= n_rows:
+                raise ValueError(f"This data map holds row indices up to {int(self.ids.max())} but the dataset has "
+                                 f"{n_rows} rows: pass the dataset the map was recorded on.")
+            return self.ids.astype(np.int64)
         if n_rows != self.num_examples:
             raise ValueError(
                 f"This data map has {self.num_examples} examples but the dataset has {n_rows} rows: apply a map to "
@@ -480,9 +487,17 @@ class DataMap:
 
         return plot_data_map(self, path=path, **kwargs)
 
+    def to_html(self, path: str | os.PathLike, **kwargs: Any) -> Path:
+        """Write the map as one self-contained interactive HTML page (hover text, shaded regions, box/lasso selection
+        exported as ids); see [`~hf_notlike.cartography.interactive.write_data_map_html`] for the options
+        (`dataset=`, `text_column=`, ...). Needs Plotly (`pip install "hf_notlike[interactive]"`)."""
+        from .interactive import write_data_map_html
+
+        return write_data_map_html(self, path, **kwargs)
+
     # ------------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
-        from .. import __version__
+        from ..version import __version__
 
         return {
             "format_version": FORMAT_VERSION,
@@ -591,12 +606,15 @@ class DataMap:
                 raise ValueError(f"{str(path_or_repo_id)!r} is not a data-map folder (no such directory).")
             from huggingface_hub import snapshot_download
 
-            folder = Path(
-                snapshot_download(
-                    str(path_or_repo_id), repo_type="dataset", revision=revision, token=token, cache_dir=cache_dir,
-                    allow_patterns=[DATA_MAP_FILE, METADATA_FILE, "*.md", "*.png", "*.pdf"],
+            from ..hub import hub_call
+
+            with hub_call("download the data map", str(path_or_repo_id), "dataset"):
+                folder = Path(
+                    snapshot_download(
+                        str(path_or_repo_id), repo_type="dataset", revision=revision, token=token, cache_dir=cache_dir,
+                        allow_patterns=[DATA_MAP_FILE, METADATA_FILE, "*.md", "*.png", "*.pdf"],
+                    )
                 )
-            )
         missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
         if missing:
             raise ValueError(
@@ -639,18 +657,16 @@ class DataMap:
         Returns:
             `str`: the URL of the commit.
         """
-        from huggingface_hub import HfApi
+        from ..hub import push_folder
 
         if not isinstance(repo_id, str) or not repo_id.strip():
             raise ValueError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
-        api = HfApi(endpoint=endpoint, token=token)
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, card=card, plot=plot, repo_id=repo_id)
-            info = api.upload_folder(
-                repo_id=repo_id, repo_type="dataset", folder_path=tmp, commit_message=commit_message
+            return push_folder(
+                tmp, repo_id, repo_type="dataset", what="data map", token=token, private=private,
+                commit_message=commit_message, endpoint=endpoint,
             )
-        return str(getattr(info, "commit_url", info))
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -768,56 +784,12 @@ def _smallest(key: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([better, ties[: k - len(better)]])
 
 
-def _default_card(data_map: DataMap, folder: Path) -> None:
-    confidence, variability = data_map.confidence, data_map.variability
-    lines = [
-        "---",
-        "tags:",
-        "- dataset-cartography",
-        "- hf_notlike",
-        "configs:",
-        "- config_name: default",
-        f"  data_files: {DATA_MAP_FILE}",
-        "---",
-        "",
-        "# Data map",
-        "",
-        "Training dynamics (Swayamdipta et al., EMNLP 2020, *Dataset Cartography*) recorded with "
-        "`hf_notlike.CartographyCallback`.",
-        "",
-        "| field | value |",
-        "|---|---|",
-        f"| model | {data_map.model_name or 'unknown'} |",
-        f"| dataset | {data_map.dataset_name or 'unknown'} |",
-        f"| examples | {data_map.num_examples} |",
-        f"| epochs | {data_map.num_epochs} |",
-        f"| id column | {data_map.id_column or '(row index)'} |",
-        f"| mode | {data_map.mode} |",
-        f"| mean confidence | {float(confidence.mean()):.4f} |",
-        f"| mean variability | {float(variability.mean()):.4f} |",
-        "",
-        "```python",
-        "from hf_notlike import DataMap",
-        "data_map = DataMap.from_pretrained(\"<this repo or folder>\")",
-        "ids, subset = data_map.select(\"ambiguous\", 0.33, dataset=train_dataset)",
-        "```",
-        "",
-    ]
-    (folder / "README.md").write_text("\n".join(lines))
-
-
 def _write_card(data_map: DataMap, folder: Path, repo_id: str | None = None) -> None:
-    """Write `folder/README.md`, the dataset card of `data_map` (the card hook of [`DataMap.save_pretrained`]).
+    """Write `folder/README.md`, the dataset card of `data_map` (the card hook of [`DataMap.save_pretrained`]), with
+    `hf_notlike.cartography.card.write_data_map_card`. Replace this module-level function to customise the card of
+    every save."""
+    from .card import write_data_map_card
 
-    Uses `hf_notlike.hub.write_data_map_card` (rendered from `hf_notlike/templates/data_map_card.md` with the fields
-    of `hf_notlike.cartography.card.data_map_card`) when the Hub module and its template are present, else a small
-    built-in card. Replace this module-level function to customise the card of every save.
-    """
-    try:
-        from ..hub import DATA_MAP_TEMPLATE, write_data_map_card
-    except ImportError:
-        write_data_map_card = None
-    if write_data_map_card is not None and Path(DATA_MAP_TEMPLATE).is_file():
-        write_data_map_card(data_map, folder, repo_id=repo_id)
-    else:
-        _default_card(data_map, folder)
+    write_data_map_card(
+        data_map, folder, repo_id=repo_id, table_file=DATA_MAP_FILE, metadata_file=METADATA_FILE, plot_file=PLOT_FILE
+    )

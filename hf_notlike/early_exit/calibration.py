@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.nn import functional as F
 
+from .model_card import record_on_card
 from .modeling import EarlyExitModelMixin
 
 __all__ = [
@@ -520,4 +521,5 @@ def calibrate_temperatures(
     )
     result = calibrate_from_logits(exit_logits, labels, model.config.exit_layers, num_bins=num_bins, max_iter=max_iter)
     model.config.temperatures = [float(t) for t in result.temperatures]
+    record_on_card(model, calibration=result.to_dict())  # the model card says on how many examples
     return result

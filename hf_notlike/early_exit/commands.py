@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cli_utils import (
+    TABLE_FORMATS,
     Command,
     CommandError,
     CommandGroup,
@@ -29,7 +30,7 @@ from ..cli_utils import (
     check_output_dir,
     check_output_file,
     check_positive,
-    check_text_file,
+    read_table_file,
 )
 
 __all__ = [
@@ -42,67 +43,11 @@ __all__ = [
     "read_table_file",
 ]
 
-_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 DEFAULT_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999, 1.0]
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 DEFAULT_PLOT_NAME = "speed_accuracy.png"  # = tradeoff.DEFAULT_PLOT_NAME (kept here so that --help imports no torch)
 # files of a saved tokenizer (any one is enough for AutoTokenizer)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
-
-
-def read_table_file(path: str | Path, flag: str = "data file"):
-    """Reads a local `.csv`, `.tsv`, `.json` (a list of row objects, or an object of columns), `.jsonl` or
-    `.parquet` file into a `datasets.Dataset`, without contacting any network service.
-
-    Args:
-        path (`str` or `Path`): the file.
-        flag (`str`, *optional*, defaults to `"data file"`): how to name the file in errors (e.g. `"--data"`).
-
-    Raises:
-        [`~hf_notlike.cli_utils.CommandError`] (a `ValueError`) naming the file when it is missing, empty, binary, not
-        valid JSON / CSV / Parquet, or has no rows.
-    """
-    import datasets
-    import pyarrow as pa
-
-    file = check_input_file(str(path), flag, _FORMATS)
-    suffix = file.suffix.lower()
-    if suffix != ".parquet":
-        check_text_file(file, flag)
-    try:
-        if suffix in (".csv", ".tsv"):
-            from pyarrow import csv
-
-            table = csv.read_csv(
-                file,
-                parse_options=csv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True),
-            )
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(file)
-        else:
-            text = file.read_text(encoding="utf-8")
-            if suffix == ".jsonl":
-                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-            else:
-                rows = json.loads(text)
-            if isinstance(rows, dict) and all(isinstance(v, list) for v in rows.values()):
-                table = pa.table(rows)
-            elif isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
-                table = pa.Table.from_pylist(rows)
-            else:
-                raise CommandError(
-                    f"{flag} {path} must hold a list of row objects (or one object per line in .jsonl), "
-                    f"got {type(rows).__name__}."
-                )
-    except json.JSONDecodeError as error:
-        raise CommandError(f"{flag} {path} is not valid JSON ({error}).") from None
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise CommandError(f"{flag} {path} could not be read as {suffix[1:]} ({' '.join(str(error).split())}).") from None
-    if table.num_rows == 0:
-        raise CommandError(f"{flag} {path} has no rows.")
-    return datasets.Dataset(datasets.table.InMemoryTable(table))
 
 
 def load_labelled_file(
@@ -194,7 +139,7 @@ class _EarlyExitDataArguments:
             )
         if self.tokenizer is not None and not Path(self.tokenizer).is_dir():
             raise CommandError(f"--tokenizer {self.tokenizer} is not a folder (a folder written by save_pretrained).")
-        check_input_file(self.data, "--data", _FORMATS)
+        check_input_file(self.data, "--data", TABLE_FORMATS)
         for flag, value in (("--max-length", self.max_length), ("--batch-size", self.batch_size),
                             ("--limit", self.limit), ("--threads", self.threads)):
             check_positive(value, flag)

@@ -41,6 +41,7 @@ from .calibration import (
     collect_exit_logits,
     iterate_batches,
 )
+from .model_card import record_on_card
 from .modeling import select_exits
 
 __all__ = [
@@ -844,6 +845,7 @@ def speed_accuracy_curve(
         num_layers=model.config.num_hidden_layers, num_examples=len(eval_dataset), num_timing_examples=n_timed,
         repeats=sweep.repeats, info=info,
     )
+    record_on_card(model, sweep=result)  # the model card's trade-off table
     if print_table:
         print(result)
     if plot_path is not None:
