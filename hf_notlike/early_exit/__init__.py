@@ -33,6 +33,7 @@ from .modeling import (
     select_exits,
 )
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
+from .training import EarlyExitTrainer, early_exit_optimizer, exit_parameter_groups
 
 for _model in EARLY_EXIT_MODELS.values():
     _config = _model.config_class
@@ -59,6 +60,9 @@ __all__ = [
     "EarlyExitElectraForSequenceClassification",
     "EarlyExitDistilBertForSequenceClassification",
     "early_exit_from_classifier",
+    "EarlyExitTrainer",
+    "early_exit_optimizer",
+    "exit_parameter_groups",
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",
