@@ -15,6 +15,7 @@ from .configuration import (
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
+from .evaluation import EarlyExitMetrics
 from .model_card import EarlyExitCardCallback, EarlyExitModelCardData, check_early_exit_card, load_sweep
 from .modeling import (
     EARLY_EXIT_MODELS,
@@ -75,6 +76,7 @@ __all__ = [
     "calibrate_temperatures",
     "collect_exit_logits",
     "expected_calibration_error",
+    "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",
     "stock_model_for",
