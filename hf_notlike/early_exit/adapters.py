@@ -60,13 +60,30 @@ class EncoderAdapter:
         return backbone.embeddings.word_embeddings.embedding_dim
 
     def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+        """What every layer call needs besides the hidden states (rebuilt when rows or columns are dropped)."""
         return create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden, attention_mask=mask_2d)
 
-    def call_layer(self, layer: nn.Module, hidden: torch.Tensor, mask, **kwargs) -> torch.Tensor:
-        return layer(hidden, mask, **kwargs)
+    def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,
+                   **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Runs layer `index` (0-based); returns its output and, where the layer returns them rather than
+        `_can_record_outputs` hooks recording them, its attention weights."""
+        return self.layers(backbone)[index](hidden, mask, **kwargs), None
+
+    def attention_module_class(self, backbone: nn.Module):
+        """The module class whose second output is the attention weights (`_can_record_outputs["attentions"]`), or
+        None when `call_layer` returns them itself."""
+        spec = getattr(type(backbone), "_can_record_outputs", {}).get("attentions")
+        return spec if spec is None or isinstance(spec, type) else spec.target_class
+
+    def pooler_activation(self, config) -> str | None:
+        """`None` when the backbone has its own pooler; else the activation of the pooler the model adds."""
+        return self.own_pooler_activation
 
     def pooler(self, model: nn.Module) -> nn.Module:
-        return model.backbone.pooler if self.own_pooler_activation is None else model.pooler
+        return model.backbone.pooler if self.pooler_activation(model.config) is None else model.pooler
+
+    def token_type_count(self, config) -> int:
+        return getattr(config, "type_vocab_size", 1) or 1
 
     def classifier_dropout(self, config) -> float:
         dropout = getattr(config, "classifier_dropout", None)
@@ -121,3 +138,49 @@ class DistilBertAdapter(EncoderAdapter):
 
     def classifier_dropout(self, config) -> float:
         return config.seq_classif_dropout
+
+
+class DebertaV2Adapter(EncoderAdapter):
+    """DeBERTa-v2 / v3: embeddings zero the padding (`mask=`), layers take the 4-D 0/1 mask, the relative positions
+    and the relative embeddings (and the first layer's output goes through the optional `ConvLayer`); the stock head
+    is `ContextPooler` (`dense` + `pooler_hidden_act` on [CLS]) -> dropout -> `classifier`."""
+
+    classifier_keys = {"pooler.dense.": "pooler.dense.", "classifier.": "exits.{last}.classifier."}
+
+    def embed(self, backbone: nn.Module, inputs: dict) -> torch.Tensor:
+        mask = inputs.get("attention_mask")
+        reference = inputs.get("input_ids") if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
+        if mask is None:
+            mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
+        types = inputs.get("token_type_ids")
+        if types is None:
+            types = torch.zeros(reference.shape[:2], dtype=torch.long, device=reference.device)
+        return backbone.embeddings(input_ids=inputs.get("input_ids"), token_type_ids=types,
+                                   position_ids=inputs.get("position_ids"), mask=mask,
+                                   inputs_embeds=inputs.get("inputs_embeds"))
+
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+        encoder = backbone.encoder
+        return {"attention_mask": encoder.get_attention_mask(mask_2d), "input_mask": mask_2d,
+                "relative_pos": encoder.get_rel_pos(hidden), "rel_embeddings": encoder.get_rel_embedding()}
+
+    def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,
+                   **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        encoder = backbone.encoder
+        output, attentions = encoder.layer[index](
+            hidden, mask["attention_mask"], relative_pos=mask["relative_pos"], rel_embeddings=mask["rel_embeddings"],
+            output_attentions=output_attentions,
+        )
+        if index == 0 and encoder.conv is not None:
+            output = encoder.conv(hidden, output, mask["input_mask"])
+        return output, attentions
+
+    def attention_module_class(self, backbone: nn.Module):
+        return None
+
+    def pooler_activation(self, config) -> str | None:
+        return config.pooler_hidden_act
+
+    def classifier_dropout(self, config) -> float:
+        dropout = getattr(config, "cls_dropout", None)
+        return dropout if dropout is not None else config.hidden_dropout_prob

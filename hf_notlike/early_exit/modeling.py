@@ -30,6 +30,8 @@ from transformers import (
     AutoModelForSequenceClassification,
     BertModel,
     BertPreTrainedModel,
+    DebertaV2Model,
+    DebertaV2PreTrainedModel,
     DistilBertModel,
     DistilBertPreTrainedModel,
     ElectraModel,
@@ -46,6 +48,7 @@ from transformers.utils.generic import can_return_tuple
 
 from .adapters import (
     BertAdapter,
+    DebertaV2Adapter,
     DistilBertAdapter,
     EarlyExitPooler,
     ElectraAdapter,
@@ -54,6 +57,7 @@ from .adapters import (
 )
 from .configuration import (
     EarlyExitBertConfig,
+    EarlyExitDebertaV2Config,
     EarlyExitDistilBertConfig,
     EarlyExitElectraConfig,
     EarlyExitRobertaConfig,
@@ -327,8 +331,8 @@ class EarlyExitModelMixin:
         config = self.config
         config.validate_early_exit()
         self.num_labels = config.num_labels
-        if self.adapter.own_pooler_activation is not None:
-            self.pooler = EarlyExitPooler(config.hidden_size, self.adapter.own_pooler_activation)
+        if self.adapter.pooler_activation(config) is not None:
+            self.pooler = EarlyExitPooler(config.hidden_size, self.adapter.pooler_activation(config))
         weighted = config.exit_input.startswith("weighted_")
         dropout = self.adapter.classifier_dropout(config)
         last = config.num_exits - 1
@@ -525,7 +529,7 @@ class EarlyExitModelMixin:
             if types.dtype.is_floating_point or types.dtype == torch.bool or tuple(types.shape) != shape:
                 _bad(ValueError, f"`token_type_ids` must be integers of shape {shape}, got {types.dtype} "
                      f"{tuple(types.shape)}.")
-            n_types = getattr(config, "type_vocab_size", 1)
+            n_types = adapter.token_type_count(config)
             if int(types.min()) < 0 or int(types.max()) >= n_types:
                 _bad(ValueError, f"`token_type_ids` must lie in [0, {n_types}) (type_vocab_size).")
         positions = given.get("position_ids")
@@ -734,15 +738,18 @@ class EarlyExitModelMixin:
         pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
         all_hidden = [hidden] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
-        recorder = _AttentionRecorder(backbone) if output_attentions else None
+        attention_class = adapter.attention_module_class(backbone) if output_attentions else None
+        recorder = _AttentionRecorder(backbone, attention_class) if attention_class is not None else None
 
         try:
-            for layer_number, layer in enumerate(adapter.layers(backbone), start=1):
-                hidden = adapter.call_layer(layer, hidden, mask, **kwargs)
+            for layer_number in range(1, len(adapter.layers(backbone)) + 1):
+                hidden, attentions = adapter.call_layer(backbone, layer_number - 1, hidden, mask,
+                                                        output_attentions, **kwargs)
                 if all_hidden is not None:
                     all_hidden.append(_scatter_rows(hidden, rows, batch_size))
-                if recorder is not None:
-                    all_attentions.append(_scatter_rows(recorder.pop(), rows, batch_size))
+                if output_attentions:
+                    attentions = recorder.pop() if recorder is not None else attentions
+                    all_attentions.append(_scatter_rows(attentions, rows, batch_size))
                 k = exit_at.get(layer_number)
                 if weighted or k is not None:
                     pending.append(self._summary(hidden, token_weights))
@@ -842,9 +849,9 @@ class _AttentionRecorder:
     """Records the attention weights of each layer that runs, with forward hooks on the attention modules that the
     backbone declares in `_can_record_outputs["attentions"]` (the mechanism transformers itself uses)."""
 
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: nn.Module, target: type):
         spec = type(backbone)._can_record_outputs["attentions"]
-        target, self.index = (spec, 1) if isinstance(spec, type) else (spec.target_class, spec.index)
+        self.index = 1 if isinstance(spec, type) else spec.index
         self.weights: list[torch.Tensor] = []
         self.handles = [
             module.register_forward_hook(lambda m, a, output: self.weights.append(output[self.index]))
@@ -957,6 +964,21 @@ class EarlyExitDistilBertForSequenceClassification(EarlyExitModelMixin, DistilBe
         self.post_init()
 
 
+class EarlyExitDebertaV2ForSequenceClassification(EarlyExitModelMixin, DebertaV2PreTrainedModel):
+    r"""DeBERTa-v2 / DeBERTa-v3 with an exit after each of `config.exit_layers` (see [`EarlyExitDebertaV2Config`]);
+    the exits share a pooler shaped like DeBERTa's `ContextPooler` (dense + `pooler_hidden_act` on [CLS])."""
+
+    config_class = EarlyExitDebertaV2Config
+    config: EarlyExitDebertaV2Config
+    adapter = DebertaV2Adapter()
+
+    def __init__(self, config: EarlyExitDebertaV2Config):
+        super().__init__(config)
+        self.deberta = DebertaV2Model(config)
+        self._init_exits()
+        self.post_init()
+
+
 EARLY_EXIT_MODELS = {
     model.config_class.backbone_model_type: model
     for model in (
@@ -965,6 +987,7 @@ EARLY_EXIT_MODELS = {
         EarlyExitXLMRobertaForSequenceClassification,
         EarlyExitElectraForSequenceClassification,
         EarlyExitDistilBertForSequenceClassification,
+        EarlyExitDebertaV2ForSequenceClassification,
     )
 }
 """The early-exit class of each supported backbone `model_type`."""
@@ -973,7 +996,7 @@ EARLY_EXIT_MODELS = {
 def early_exit_from_classifier(pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs):
     r"""
     Adds exits to any supported fine-tuned `*ForSequenceClassification` checkpoint (BERT, RoBERTa, XLM-RoBERTa,
-    ELECTRA, DistilBERT): the class is picked from its `model_type`, then see
+    ELECTRA, DistilBERT, DeBERTa-v2/v3): the class is picked from its `model_type`, then see
     [`EarlyExitModelMixin.from_classifier`].
 
     Args:
