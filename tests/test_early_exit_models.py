@@ -27,6 +27,8 @@ from hf_notlike import (
     EarlyExitDistilBertForSequenceClassification,
     EarlyExitElectraConfig,
     EarlyExitElectraForSequenceClassification,
+    EarlyExitModernBertConfig,
+    EarlyExitModernBertForSequenceClassification,
     EarlyExitRobertaConfig,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitXLMRobertaConfig,
@@ -41,6 +43,7 @@ ARCHS = {
     "electra": (EarlyExitElectraConfig, EarlyExitElectraForSequenceClassification),
     "distilbert": (EarlyExitDistilBertConfig, EarlyExitDistilBertForSequenceClassification),
     "deberta-v2": (EarlyExitDebertaV2Config, EarlyExitDebertaV2ForSequenceClassification),
+    "modernbert": (EarlyExitModernBertConfig, EarlyExitModernBertForSequenceClassification),
 }
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37)
 # what differs per architecture in a tiny random config
@@ -54,6 +57,9 @@ ARCH_EXTRA = {
     "deberta-v2": {"pooler_hidden_size": 32, "relative_attention": True, "position_buckets": 8,
                    "max_relative_positions": 64, "position_biased_input": False, "type_vocab_size": 0,
                    "pos_att_type": ["p2c", "c2p"], "norm_rel_ebd": "layer_norm"},
+    # alternating global / sliding-window (4 tokens) layers; special tokens inside the tiny vocabulary
+    "modernbert": {"global_attn_every_n_layers": 2, "local_attention": 4, "pad_token_id": 0, "bos_token_id": 2,
+                   "eos_token_id": 3, "cls_token_id": 2, "sep_token_id": 3},
 }
 # errors a configuration changed into an invalid one raises (transformers' `@strict` validation, or ours)
 CONFIG_ERRORS = (ValueError, StrictDataclassClassValidationError)

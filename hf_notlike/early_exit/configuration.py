@@ -20,6 +20,7 @@ from transformers import (
     DebertaV2Config,
     DistilBertConfig,
     ElectraConfig,
+    ModernBertConfig,
     RobertaConfig,
     XLMRobertaConfig,
 )
@@ -307,3 +308,16 @@ class EarlyExitDebertaV2Config(EarlyExitConfigMixin, DebertaV2Config):
     )
     model_type = "hf_notlike_early_exit_deberta_v2"
     backbone_model_type = "deberta-v2"
+
+
+@strict
+class EarlyExitModernBertConfig(EarlyExitConfigMixin, ModernBertConfig):
+    __doc__ = _doc(
+        "ModernBertConfig",
+        "EarlyExitModernBertForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitModernBertConfig\n"
+        "    >>> EarlyExitModernBertConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_modernbert"
+    backbone_model_type = "modernbert"
