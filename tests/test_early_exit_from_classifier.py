@@ -82,7 +82,7 @@ def test_only_the_new_exits_train(arch, tmp_path):
 def test_unsupported_architecture_fails_before_loading_weights(tmp_path):
     AutoConfig.for_model("albert", num_hidden_layers=2, architectures=["AlbertForSequenceClassification"]
                          ).save_pretrained(tmp_path)  # a config and no weights: loading them would fail differently
-    with pytest.raises(ValueError, match=r"`albert`.*supported: \['bert', 'distilbert'"):
+    with pytest.raises(ValueError, match=r"`albert`.*supported: \['bert', 'deberta-v2', 'distilbert'"):
         early_exit_from_classifier(tmp_path)
 
 
