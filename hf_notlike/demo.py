@@ -1,6 +1,8 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
 """`hf-notlike demo`: a small, real end-to-end run on the shipped MiniLM checkpoint and Rotten Tomatoes.
 
+Demo support, not library API: nothing here is exported by `hf_notlike`, and it may change without notice.
+
 It fine-tunes an early-exit MiniLM (an exit after each of its 6 layers) with a stock `Trainer`, calibrates one
 temperature per exit on a validation split, saves the model (with its card), reloads it with
 `AutoModelForSequenceClassification` and `pipeline`, and prints the speed/accuracy table of the one trained model:
