@@ -125,6 +125,7 @@ def test_the_checker_sees_imports(tmp_path):
 def test_declared_dependencies_match_the_imports():
     """pyproject.toml declares exactly the third-party packages hf_notlike imports (extras for optional ones)."""
     import re
+
     import tomllib
 
     project = tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text())["project"]
