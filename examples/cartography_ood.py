@@ -628,7 +628,15 @@ def load_results(results_dir: Path) -> dict[str, dict[int, dict]]:
     for path in sorted(results_dir.glob("seed*/*.json")):
         result = json.loads(path.read_text())
         by_run.setdefault(result["run"], {})[result["seed"]] = result
-    return by_run
+
+    def order(run: str) -> tuple[int, str]:
+        kinds = ["map", *REGIONS, "mix_", "ambiguous_first", "_balanced"]
+        rank = next((i for i, k in enumerate(kinds) if run == k or (k.endswith("_") and run.startswith(k))
+                     or (k.startswith("_") and run.endswith(k)) or (k == "ambiguous_first" and run.startswith(k))),
+                    len(kinds))
+        return rank, run
+
+    return {run: dict(sorted(by_run[run].items())) for run in sorted(by_run, key=order)}
 
 
 def summary_tables(results_dir: str | Path) -> str:
@@ -653,12 +661,14 @@ def summary_tables(results_dir: str | Path) -> str:
     sets = [s for s in ("validation", "test") if any(s in r["metrics"] for runs in by_run.values()
                                                       for r in runs.values())]
     ood = sorted({s for runs in by_run.values() for r in runs.values() for s in r["metrics"]} - {"validation", "test"})
-    header = ["training data", "examples", "share positive", "seeds", "ID val acc", "ID test acc"]
+    header = ["training data", "examples", "share positive (range over seeds)", "seeds", "ID val acc", "ID test acc"]
     header += [f"{s} acc / macro-F1" for s in ood] + ["mean OOD macro-F1"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run, seeds in by_run.items():
         rows = list(seeds.values())
-        cells = [run, str(rows[0]["train_examples"]), f"{rows[0]['train_class_balance'].get('1', 0):.3f}",
+        shares = [r["train_class_balance"].get("1", 0.0) for r in rows]
+        share = f"{shares[0]:.3f}" if max(shares) == min(shares) else f"{min(shares):.3f}-{max(shares):.3f}"
+        cells = [display_name(run), str(rows[0]["train_examples"]), share,
                  ",".join(str(s) for s in sorted(seeds))]
         cells += [mean_std([r["metrics"][s]["accuracy"] for r in rows if s in r["metrics"]]) for s in sets]
         cells += [f"{mean_std([r['metrics'][s]['accuracy'] for r in rows])} / "
@@ -697,16 +707,36 @@ def label_noise_tables(results_dir: str | Path) -> str:
     return "\n".join(lines)
 
 
+def display_name(run: str) -> str:
+    """A readable label for a run name (`mix_ambiguous0.23+0.10` -> `23% ambiguous + 10% easy`)."""
+    if run == "map":
+        return "100% (the map run)"
+    if run.startswith("mix_ambiguous"):
+        ambiguous, easy = (float(x) for x in run[len("mix_ambiguous"):].split("+"))
+        return f"{100 * ambiguous:g}% ambiguous + {100 * easy:g}% easy"
+    if run.startswith("ambiguous_first"):
+        return f"33% ambiguous, map of the first {run[len('ambiguous_first'):]} epochs"
+    if run.endswith("_balanced"):
+        return f"33% {run[:-len('_balanced')].replace('_', '-')}, class-balanced"
+    return f"33% {run.replace('_', '-')}"
+
+
 def summary_plot(results_dir: str | Path, path: str | Path):
-    """ID test accuracy vs mean OOD macro-F1 (and accuracy) per training region, mean ± std over seeds."""
+    """ID test accuracy vs mean OOD macro-F1 (left) and mean OOD accuracy (right) per training region, mean ± std over
+    seeds; dashed lines: what a constant (majority-class) predictor gets."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_run = load_results(Path(results_dir))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=False)
+    results_dir = Path(results_dir)
+    by_run = load_results(results_dir)
+    info_path = results_dir / "datasets.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    markers = "osD^vP*XhH<>"
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, metric, label in ((axes[0], "macro_f1", "mean OOD macro-F1"), (axes[1], "accuracy", "mean OOD accuracy")):
+        ood = []
         for i, (run, seeds) in enumerate(by_run.items()):
             rows = list(seeds.values())
             ood = sorted(set(rows[0]["metrics"]) - {"validation", "test"})
@@ -714,17 +744,25 @@ def summary_plot(results_dir: str | Path, path: str | Path):
             y = [100 * float(np.mean([r["metrics"][s][metric] for s in ood])) for r in rows]
             xerr = np.std(x, ddof=1) if len(x) > 1 else 0
             yerr = np.std(y, ddof=1) if len(y) > 1 else 0
-            ax.errorbar(np.mean(x), np.mean(y), xerr=xerr, yerr=yerr, fmt="o", capsize=3, color=f"C{i % 10}",
-                        label=f"{run} ({len(rows)} seed{'s' * (len(rows) > 1)})")
-        ax.set_xlabel("ID: Rotten Tomatoes test accuracy (%)")
-        ax.set_ylabel(f"OOD: {label} (%)")
+            ax.errorbar(np.mean(x), np.mean(y), xerr=xerr, yerr=yerr, fmt=markers[i % len(markers)], capsize=3,
+                        markersize=8, color=f"C{i % 10}", alpha=0.85,
+                        label=f"{display_name(run)} ({len(rows)} seed{'s' * (len(rows) > 1)})")
+        if info and ood and all(s in info for s in ood):
+            constant = 100 * float(np.mean([info[s]["constant_predictor"][metric] for s in ood]))
+            ax.axhline(constant, color="grey", linestyle="--", linewidth=1)
+            ax.text(ax.get_xlim()[0], constant, " constant predictor", va="bottom", fontsize=8, color="grey")
+        if info and "test" in info:
+            ax.axvline(100 * info["test"]["constant_predictor"]["accuracy"], color="grey", linestyle=":",
+                       linewidth=1)
+        ax.set_xlabel("ID: test accuracy (%)")
+        ax.set_ylabel(f"OOD: {label} over {len(ood)} sets (%)")
         ax.grid(alpha=0.3)
-    axes[0].set_title("OOD macro-F1 (judge by this: OOD sets are imbalanced)", fontsize=10)
+    axes[0].set_title("OOD macro-F1 (judge by this: the OOD sets are imbalanced)", fontsize=10)
     axes[1].set_title("OOD plain accuracy", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     fig.suptitle("Retraining on data-map regions: in- vs out-of-distribution (mean ± std over seeds)")
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

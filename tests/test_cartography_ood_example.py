@@ -101,7 +101,7 @@ def test_protocol_end_to_end_resumes_and_summarises(ood, tiny_setup, capsys):
     assert {p: p.stat().st_mtime_ns for p in results.glob("seed*/*.json")} == stamps
 
     tables = ood.summary_tables(results)
-    assert "| ambiguous | 20 |" in tables and "Paired difference ambiguous − random" in tables
+    assert "| 33% ambiguous | 20 |" in tables and "Paired difference ambiguous − random" in tables
     assert tables.count("\n| 0 |") == 1 and tables.count("\n| 1 |") == 1  # one paired row per seed
     image = ood.summary_plot(results, root / "plot.png")
     assert Path(image).stat().st_size > 10_000

@@ -32,10 +32,12 @@ Requirements (checked, with an error naming the fix): a classification or multip
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
+import time
 import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -48,11 +50,12 @@ from transformers import TrainerCallback
 from ._trainer_internals import iterating_loader, replace_dataset, run_marker, set_run_marker
 from .datamap import DataMap
 
-__all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE"]
+__all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE", "merge_epoch_records"]
 
 logger = logging.getLogger(__name__)
 
 ID_KEY = "cartography_id"
+TASKS = ("auto", "classification", "multi_label", "token_classification", "causal_lm")
 # what each forward records per example (name, dtype for the all-gather); `ranks` is added when gathering
 _RECORD_FIELDS = (
     ("ids", torch.long), ("probs", torch.float32), ("correct", torch.uint8), ("margins", torch.float32),
@@ -90,10 +93,25 @@ class CartographyConfig:
                   "`args.output_dir/checkpoint-<step>` or `args.resume_from_checkpoint`."},
     )
     dataset_name: str | None = field(default=None, metadata={"help": "Dataset name stored in the map's metadata."})
+    task: str = field(
+        default="auto",
+        metadata={"help": "What the model is trained for: 'auto' (from the model class and config), 'classification' "
+                  "(single-label sequence classification or multiple choice), 'multi_label', "
+                  "'token_classification' or 'causal_lm'."},
+    )
+    profile: bool = field(
+        default=False,
+        metadata={"help": "Measure the wall time spent in the callback's own code (see `profile_stats`); for "
+                  "benchmarks."},
+    )
 
     def __post_init__(self):
         if self.mode not in ("training", "rescore"):
             raise ValueError(f"`mode` must be 'training' or 'rescore'; got {self.mode!r}.")
+        if self.task not in TASKS:
+            raise ValueError(f"`task` must be one of {list(TASKS)}; got {self.task!r}.")
+        if not isinstance(self.profile, bool):
+            raise ValueError(f"`profile` must be True or False; got {self.profile!r}.")
         if self.id_column is not None and (not isinstance(self.id_column, str) or not self.id_column):
             raise ValueError(f"`id_column` must be a column name or None; got {self.id_column!r}.")
         if not isinstance(self.label_key, str) or not self.label_key:
@@ -106,25 +124,80 @@ class _Tagged(NamedTuple):
     example: Any
 
 
+class _Profile:
+    """Wall time spent in the callback's own code (`CartographyCallback(profile=True)`): calls wrapped with `own`
+    add their duration (the outermost only), calls made from inside them that the stock Trainer makes anyway (the
+    user's dataset and collator, wrapped with `foreign`) subtract theirs."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.calls = 0
+        self._depth = 0
+
+    def own(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            if self._depth:
+                return fn(*args, **kwargs)
+            self._depth += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+                self._depth -= 1
+
+        return wrapped
+
+    def foreign(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            if not self._depth:
+                return fn(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds -= time.perf_counter() - start
+
+        return wrapped
+
+
 class _IndexedDataset(torch.utils.data.Dataset):
     """Wraps a map-style dataset so each item is `(row_index, example)`."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, profile: _Profile | None = None):
         self.dataset = dataset
+        self._profile = profile
+        self._item = profile.own(self._tagged_item) if profile is not None else self._tagged_item
+        self._items = profile.own(self._tagged_items) if profile is not None else self._tagged_items
 
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def _get(self, index):
+        get = self.dataset.__getitem__
+        return self._profile.foreign(get)(index) if self._profile is not None else get(index)
+
     def __getitem__(self, index):
-        return _Tagged(int(index), self.dataset[index])
+        return self._item(index)
 
     def __getitems__(self, indices):
+        return self._items(indices)
+
+    def _tagged_item(self, index):
+        return _Tagged(int(index), self._get(index))
+
+    def _tagged_items(self, indices):
         getitems = getattr(self.dataset, "__getitems__", None)
-        examples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
+        if getitems is not None and self._profile is not None:
+            getitems = self._profile.foreign(getitems)
+        examples = getitems(indices) if getitems is not None else [self._get(i) for i in indices]
         return [_Tagged(int(i), ex) for i, ex in zip(indices, examples)]
 
     def __getattr__(self, name):  # e.g. `set_epoch`, `column_names`
-        if name.startswith("__") or name == "dataset":
+        if name.startswith("__") or name in ("dataset", "_profile", "_item", "_items"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
@@ -167,14 +240,19 @@ class _LabelCheck:
 class _IdCollator:
     """Calls the user's collator on the plain examples and adds the row indices as `batch["cartography_id"]`."""
 
-    def __init__(self, collate_fn, check: _LabelCheck | None = None):
+    def __init__(self, collate_fn, check: _LabelCheck | None = None, profile: _Profile | None = None):
         self.collate_fn = collate_fn
         self.check = check
+        self._user = profile.foreign(collate_fn) if profile is not None else collate_fn
+        self._call = profile.own(self._collate) if profile is not None else self._collate
 
     def __call__(self, items):
+        return self._call(items)
+
+    def _collate(self, items):
         if not items or not isinstance(items[0], _Tagged):
-            return self.collate_fn(items)
-        batch = self.collate_fn([item.example for item in items])
+            return self._user(items)
+        batch = self._user([item.example for item in items])
         if not hasattr(batch, "__setitem__") or not hasattr(batch, "keys"):
             raise TypeError(
                 f"CartographyCallback needs the data collator to return a dict of tensors; got {type(batch).__name__}."
@@ -263,6 +341,43 @@ def _to_numpy(key: str, tensor: torch.Tensor) -> np.ndarray:
     return array.astype(np.float32 if key in ("probs", "margins") else np.int64)
 
 
+def merge_epoch_records(records: dict[str, np.ndarray], num_examples: int) -> dict[str, np.ndarray]:
+    """Merge one epoch of per-forward records (from every process) into one value per example.
+
+    An example recorded more than once keeps its first occurrence: earliest `steps`, then lowest `ranks` (distributed
+    samplers pad the last batch with the first examples of the epoch). Public so that benchmarks can time this step
+    (`examples/bench_cartography.py`).
+
+    Args:
+        records (`dict[str, np.ndarray]`): Equal-length 1-D arrays: `ids` (row index of the example), `steps`
+            (micro-step), `ranks` (process), and the recorded values (`probs`, `correct`, `margins`, `labels`, ...).
+        num_examples (`int`): Size of the train set.
+
+    Returns:
+        `dict[str, np.ndarray]`: for each recorded value, an array of length `num_examples` (NaN / 0 / False for
+        examples not seen), plus `seen` (bool).
+    """
+    ids = records["ids"]
+    if len(ids) and (ids.min() < 0 or ids.max() >= num_examples):
+        raise RuntimeError(f"CartographyCallback recorded example ids outside [0, {num_examples}); the train "
+                           "dataloader was changed after training began.")
+    order = np.lexsort((records["ranks"], records["steps"], ids))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    keep = order[first]
+    kept_ids = ids[keep]
+    merged = {"seen": np.zeros(num_examples, dtype=bool)}
+    merged["seen"][kept_ids] = True
+    for key, values in records.items():
+        if key in ("ids", "steps", "ranks"):
+            continue
+        fill = np.nan if values.dtype.kind == "f" else 0
+        out = np.full(num_examples, fill, dtype=values.dtype)
+        out[kept_ids] = values[keep]
+        merged[key] = out
+    return merged
+
+
 # ---------------------------------------------------------------------------------------------------- distributed
 def _dist_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -315,6 +430,11 @@ class CartographyCallback(TrainerCallback):
         resume_from_checkpoint (`str`, *optional*):
             Where to reload the callback state from when resuming from a checkpoint outside `args.output_dir`.
         dataset_name (`str`, *optional*): Dataset name for the map's metadata.
+        task (`str`, *optional*, defaults to `"auto"`):
+            `"classification"`, `"multi_label"`, `"token_classification"` or `"causal_lm"`; `"auto"` reads it from the
+            model class and `config.problem_type`. Pass it for a custom model whose class name does not say.
+        profile (`bool`, *optional*, defaults to `False`):
+            Measure the wall time spent in the callback's own code, readable from [`profile_stats`] (benchmarks).
 
     Example:
 
@@ -337,11 +457,18 @@ class CartographyCallback(TrainerCallback):
         label_key: str = "labels",
         resume_from_checkpoint: str | None = None,
         dataset_name: str | None = None,
+        task: str = "auto",
+        profile: bool = False,
     ):
         self.config = CartographyConfig(
             mode=mode, id_column=id_column, label_key=label_key, resume_from_checkpoint=resume_from_checkpoint,
-            dataset_name=dataset_name,
+            dataset_name=dataset_name, task=task, profile=profile,
         )
+        self._profile = _Profile() if profile else None
+        if self._profile is not None:
+            for name in ("on_init_end", "on_train_begin", "on_step_end", "on_epoch_begin", "on_epoch_end",
+                         "on_train_end", "on_save", "_pre_forward", "_post_forward"):
+                setattr(self, name, self._profile.own(getattr(self, name)))
         self._reset(num_examples=None)
         self._handles: list[Any] = []
         self._model_name: str | None = None
@@ -363,6 +490,16 @@ class CartographyCallback(TrainerCallback):
         self._micro_step = 0
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
         self._checked = False
+
+    @property
+    def profile_stats(self) -> dict[str, float]:
+        """With `profile=True`: `{"seconds": ..., "calls": ...}`, the wall time spent in the callback's own code
+        (event handlers, forward hooks, the id-tagging dataset and collator wrappers), not counting the user's dataset
+        and collator that a stock `Trainer` calls anyway. Collator time is only seen with
+        `dataloader_num_workers=0` (workers run in other processes)."""
+        if self._profile is None:
+            raise ValueError("Profiling is off: create the callback with `CartographyCallback(profile=True)`.")
+        return {"seconds": self._profile.seconds, "calls": self._profile.calls}
 
     @property
     def epochs_recorded(self) -> int:
@@ -439,8 +576,8 @@ class CartographyCallback(TrainerCallback):
 
         self._remove_hooks()
         if self.config.mode == "training":
-            replace_dataset(loader, _IndexedDataset(dataset))
-            loader.collate_fn = _IdCollator(self._collate_fn, self._label_check)
+            replace_dataset(loader, _IndexedDataset(dataset, self._profile))
+            loader.collate_fn = _IdCollator(self._collate_fn, self._label_check, self._profile)
             self._handles = [
                 model.register_forward_pre_hook(self._pre_forward, with_kwargs=True),
                 model.register_forward_hook(self._post_forward),
@@ -534,37 +671,19 @@ class CartographyCallback(TrainerCallback):
 
     def _finish_epoch(self, records: dict[str, np.ndarray]) -> None:
         n = self.num_examples
-        ids = records["ids"]
-        if len(ids) and (ids.min() < 0 or ids.max() >= n):
-            raise RuntimeError(f"CartographyCallback recorded example ids outside [0, {n}); the train dataloader was "
-                               "changed after training began.")
-        # an example seen twice keeps its first occurrence: earliest step, then lowest rank (distributed samplers pad
-        # the last batch with the first examples of the epoch)
-        order = np.lexsort((records["ranks"], records["steps"], ids))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = ids[order][1:] != ids[order][:-1]
-        keep = order[first]
-        kept_ids = ids[keep]
-        probs = np.full(n, np.nan, dtype=np.float32)
-        margins = np.full(n, np.nan, dtype=np.float32)
-        correct = np.zeros(n, dtype=bool)
-        labels = np.zeros(n, dtype=np.int64)
-        probs[kept_ids] = records["probs"][keep]
-        margins[kept_ids] = records["margins"][keep]
-        correct[kept_ids] = records["correct"][keep]
-        labels[kept_ids] = records["labels"][keep]
-        kept = len(kept_ids)
+        merged = merge_epoch_records(records, n)
+        kept = int(merged["seen"].sum())
         complete = kept == n
         if not complete:
             logger.warning(f"CartographyCallback: epoch {len(self._epoch_probs)} saw {kept} of {n} examples "
                            "(training stopped mid-epoch?); it is left out of the data map.")
         else:
-            self._labels = labels
-        self._epoch_probs.append(probs)
-        self._epoch_correct.append(correct)
-        self._epoch_margins.append(margins)
+            self._labels = merged["labels"]
+        self._epoch_probs.append(merged["probs"])
+        self._epoch_correct.append(merged["correct"])
+        self._epoch_margins.append(merged["margins"])
         self._epoch_complete.append(complete)
-        self.epoch_log.append({"records": int(len(ids)), "examples": kept})
+        self.epoch_log.append({"records": int(len(records["ids"])), "examples": kept})
         self._buffer = []
         self._restored = None
         self._micro_step = 0
