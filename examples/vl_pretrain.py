@@ -6,9 +6,11 @@ that masking content words, objects or concrete words instead of 15% random toke
 efficient. This script tests that at CPU scale on easy-VQA (MIT; PyPI `easy-vqa==1.0`, installed with `--no-deps` and
 read as files: 4,000 train / 1,000 test 64x64 images of one coloured shape, 38,575 / 9,673 questions, 13 answers).
 
-1. **Visual front end, no download.** Each image becomes 17 regions: a 4x4 grid of 16x16 patches and the whole
-   image, each described by its raw pixels through a fixed PCA projection (fitted on training patches) and a
-   64-bin colour histogram, with its box (x1, y1, x2, y2). They serve LXMERT's `visual_feats` / `visual_pos`
+1. **Visual front end, no download.** Each image becomes 6 regions: a 2x2 grid of 32x32 patches, the whole image
+   and the foreground's bounding box (what a detector would propose; the foreground is every pixel far from the
+   border's median colour). Each region is described by its foreground silhouette on a 4x4 grid (rescaled to the
+   box), foreground share, mean foreground colour, a 64-bin foreground colour histogram, the background colour,
+   fill ratio and aspect ratio (89 numbers), with its box (x1, y1, x2, y2). They serve LXMERT's `visual_feats` / `visual_pos`
    (VisualBERT's `visual_embeds` would be the same features). Computed once with `datasets.map`, stored as Arrow
    under the cache folder and reused by every run.
 2. **Pre-training per strategy**: a small `LxmertForPreTraining` from scratch, masked language modelling on the
@@ -45,9 +47,10 @@ import numpy as np
 import torch
 
 STRATEGIES = ("random", "content_words", "objects", "top_concrete", "stop_words")
+RUN_ORDER = ("random", "objects", "content_words", "none", "top_concrete", "stop_words")  # per seed
 SHAPES = ("circle", "rectangle", "triangle")
 COLOURS = ("red", "green", "blue", "black", "gray", "teal", "brown", "yellow")
-GRID = 4  # 4x4 patches of 16x16 pixels, the whole image, and the foreground's bounding box
+GRID = 2  # 2x2 patches of 32x32 pixels, the whole image, and the foreground's bounding box
 SILHOUETTE = 4  # each region's foreground mask, averaged to 4x4 cells
 HIST_LEVELS = 4  # per channel: 64 colour bins
 FEATURE_DIM = SILHOUETTE**2 + 1 + 3 + HIST_LEVELS**3 + 3 + 2
@@ -150,7 +153,7 @@ def region_vector(image: np.ndarray, mask: np.ndarray, background: np.ndarray, b
 
 def region_features(rows: dict) -> dict:
     """`datasets.map` function: `visual_feats` (REGIONS, FEATURE_DIM) and `visual_pos` (REGIONS, 4) per image: a
-    4x4 grid of patches, the whole image, and the foreground's bounding box (what a detector would propose)."""
+    2x2 grid of patches, the whole image, and the foreground's bounding box (what a detector would propose)."""
     feats, positions = [], []
     for path in rows["path"]:
         image = read_image(path)
@@ -557,11 +560,11 @@ def draw(by: dict, order: list[str], path: Path) -> None:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategies", nargs="+", default=["none", *STRATEGIES], choices=["none", *STRATEGIES])
+    parser.add_argument("--strategies", nargs="+", default=list(RUN_ORDER), choices=["none", *STRATEGIES])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--pretrain-steps", type=int, default=1200)
-    parser.add_argument("--finetune-steps-small", type=int, default=300, help="steps on 10% of the questions")
-    parser.add_argument("--finetune-steps-full", type=int, default=600, help="steps on 100% of the questions")
+    parser.add_argument("--pretrain-steps", type=int, default=500)
+    parser.add_argument("--finetune-steps-small", type=int, default=150, help="steps on 10% of the questions")
+    parser.add_argument("--finetune-steps-full", type=int, default=400, help="steps on 100% of the questions")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
@@ -570,8 +573,8 @@ def parse_args(argv=None):
     parser.add_argument("--l-layers", type=int, default=2)
     parser.add_argument("--x-layers", type=int, default=1)
     parser.add_argument("--r-layers", type=int, default=1)
-    parser.add_argument("--probe-size", type=int, default=3000, help="held-out shape/colour words probed")
-    parser.add_argument("--test-size", type=int, default=0, help="test questions for VQA accuracy (0: all)")
+    parser.add_argument("--probe-size", type=int, default=1500, help="held-out shape/colour words probed")
+    parser.add_argument("--test-size", type=int, default=5000, help="test questions for VQA accuracy (0: all)")
     parser.add_argument("--tag", default="main", help="configuration name (results go to <results-dir>/<tag>/)")
     parser.add_argument("--results-dir", default="outputs/results/vl_pretrain")
     parser.add_argument("--cache-dir", default="outputs/vl_pretrain_cache")

