@@ -5,7 +5,7 @@
 |---|---|
 | `model_cards/minilm-l6-early-exit-rotten-tomatoes/README.md` | `outputs/early_exit/rt/model/` + its `sweep.json` (`examples/train_early_exit.py`) |
 | `model_cards/minilm-l6-early-exit-20newsgroups/README.md` | `outputs/early_exit/20ng/model/` + its `sweep.json` (`examples/train_early_exit.py`) |
-| `model_cards/data-map-rotten-tomatoes/README.md` (+ `data_map.png`) | `outputs/cartography/rotten_tomatoes_map/` (`examples/cartography.py`) |
+| `model_cards/data-map-rotten-tomatoes/README.md` (+ `data_map.png`) | `outputs/results/cartography_ood/maps/seed0/` (all 8,965 training sentences, `examples/cartography_ood.py protocol`), else `outputs/cartography/rotten_tomatoes_map/` (`examples/cartography.py`) |
 
 Cards are rendered from the saved files only (configuration, `sweep.json`, the data map), with the real measured
 numbers; an artifact that does not exist yet is reported and skipped. With `--update-artifacts` the model card is
@@ -28,7 +28,9 @@ from pathlib import Path
 from transformers import AutoConfig
 
 import hf_notlike  # noqa: F401  (registers the early-exit configurations)
-from hf_notlike.hub import SWEEP_FILE, load_sweep, render_early_exit_card, write_data_map_card
+from hf_notlike.cartography.card import write_data_map_card
+from hf_notlike.early_exit import EarlyExitModelCardData, load_sweep
+from hf_notlike.early_exit.model_card import SWEEP_FILE
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODELS = {
@@ -48,7 +50,8 @@ MODELS = {
         "the new graphics card renders images faster than my old one",
     ),
 }
-DATA_MAPS = {"data-map-rotten-tomatoes": "cartography/rotten_tomatoes_map"}
+# card folder: artifact folders under outputs/, the first one that holds a map is used
+DATA_MAPS = {"data-map-rotten-tomatoes": ("results/cartography_ood/maps/seed0", "cartography/rotten_tomatoes_map")}
 
 
 def training_details(info: dict, data_source: str) -> str:
@@ -86,10 +89,8 @@ def render_model(card_name: str, spec: tuple, outputs: Path, cards: Path, namesp
     if sweep is None:
         print(f"note {card_name}: no {SWEEP_FILE} in {model_dir}: the card has no trade-off table")
     info = (sweep or {}).get("info") or {}
-    card = render_early_exit_card(
-        config,
+    card = EarlyExitModelCardData(
         sweep=sweep,
-        repo_id=f"{namespace}/{card_name}",
         base_model=BASE_MODEL,
         dataset_name=dataset_name,
         dataset_split="test",
@@ -98,7 +99,7 @@ def render_model(card_name: str, spec: tuple, outputs: Path, cards: Path, namesp
         tags=["sentiment-analysis" if "rotten" in card_name else "topic-classification"],
         training_details=training_details(info, data_source),
         example_text=example,
-    )
+    ).to_card(config, repo_id=f"{namespace}/{card_name}")
     folder = cards / card_name
     folder.mkdir(parents=True, exist_ok=True)
     card.save(folder / "README.md")
@@ -107,19 +108,25 @@ def render_model(card_name: str, spec: tuple, outputs: Path, cards: Path, namesp
     return folder / "README.md"
 
 
-def render_data_map(card_name: str, artifact: str, outputs: Path, cards: Path, namespace: str) -> Path | None:
+def render_data_map(card_name: str, artifacts: tuple[str, ...], outputs: Path, cards: Path,
+                    namespace: str) -> Path | None:
     from hf_notlike.cartography import DataMap
 
-    map_dir = outputs / artifact
-    if not (map_dir / "data_map.parquet").is_file():
-        print(f"skip {card_name}: no saved data map in {map_dir}")
+    map_dir = next((outputs / a for a in artifacts if (outputs / a / "data_map.parquet").is_file()), None)
+    if map_dir is None:
+        print(f"skip {card_name}: no saved data map in any of {[str(outputs / a) for a in artifacts]}")
         return None
     data_map = DataMap.from_pretrained(map_dir)
     folder = cards / card_name
     folder.mkdir(parents=True, exist_ok=True)
     if (map_dir / "data_map.png").is_file():
         shutil.copyfile(map_dir / "data_map.png", folder / "data_map.png")
-    return write_data_map_card(data_map, folder, repo_id=f"{namespace}/{card_name}")
+    else:  # maps saved without their plot (the OOD protocol's): draw it from the map
+        data_map.plot(folder / "data_map.png")
+    return write_data_map_card(
+        data_map, folder, repo_id=f"{namespace}/{card_name}", table_file="data_map.parquet",
+        metadata_file="data_map.json", plot_file="data_map.png",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     written = []
     for name, spec in MODELS.items():
         written.append(render_model(name, spec, outputs, cards, args.namespace, args.update_artifacts))
-    for name, artifact in DATA_MAPS.items():
-        written.append(render_data_map(name, artifact, outputs, cards, args.namespace))
+    for name, artifacts in DATA_MAPS.items():
+        written.append(render_data_map(name, artifacts, outputs, cards, args.namespace))
     written = [path for path in written if path is not None]
     for path in written:
         print(f"wrote {path}")

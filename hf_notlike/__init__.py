@@ -5,28 +5,42 @@
   `hf_notlike` registers the models with the Auto classes.
 - Dataset cartography (Swayamdipta et al., EMNLP 2020): [`CartographyCallback`], [`DataMap`].
 - Masking for vision-and-language MLM (Bitton et al., Findings of EMNLP 2021): [`DataCollatorForVLMasking`].
-- Hub sharing: `model.push_to_hub`, `DataMap.push_to_hub` / `DataMap.from_pretrained`, cards in `hf_notlike.hub`.
-"""
+- Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
+  `DataMap.from_pretrained`; each method renders its own card, `hf_notlike.hub` holds the shared helpers.
 
-__version__ = "0.1.0"
+Low-level helpers stay in their subpackages (`hf_notlike.early_exit.select_exits`, `exit_confidences`, ...). The
+demo support modules `hf_notlike.demo` and `hf_notlike.resources` (where the offline demo data lives) are not part of
+the library API.
+"""
 
 from .cartography import CartographyCallback, DataMap, DataMapSelection
 from .early_exit import (
     CalibrationResult,
     EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
+    EarlyExitCardCallback,
+    EarlyExitDistilBertConfig,
+    EarlyExitDistilBertForSequenceClassification,
+    EarlyExitElectraConfig,
+    EarlyExitElectraForSequenceClassification,
+    EarlyExitMetrics,
+    EarlyExitModelCardData,
     EarlyExitRobertaConfig,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitSequenceClassifierOutput,
+    EarlyExitTrainer,
+    EarlyExitXLMRobertaConfig,
+    EarlyExitXLMRobertaForSequenceClassification,
     TradeoffResult,
     calibrate_temperatures,
     collect_exit_logits,
-    exit_confidences,
+    early_exit_from_classifier,
+    early_exit_optimizer,
     expected_calibration_error,
-    select_exits,
     speed_accuracy_curve,
 )
 from .masking import DataCollatorForVLMasking, VLLexicon, VLMaskingTagger, load_concreteness
+from .version import __version__
 
 __all__ = [
     "__version__",
@@ -37,10 +51,20 @@ __all__ = [
     "EarlyExitRobertaConfig",
     "EarlyExitBertForSequenceClassification",
     "EarlyExitRobertaForSequenceClassification",
+    "EarlyExitXLMRobertaConfig",
+    "EarlyExitXLMRobertaForSequenceClassification",
+    "EarlyExitElectraConfig",
+    "EarlyExitElectraForSequenceClassification",
+    "EarlyExitDistilBertConfig",
+    "EarlyExitDistilBertForSequenceClassification",
+    "early_exit_from_classifier",
+    "EarlyExitTrainer",
+    "early_exit_optimizer",
     "EarlyExitSequenceClassifierOutput",
-    "exit_confidences",
-    "select_exits",
+    "EarlyExitModelCardData",
+    "EarlyExitCardCallback",
     "CalibrationResult",
+    "EarlyExitMetrics",
     "TradeoffResult",
     "calibrate_temperatures",
     "collect_exit_logits",

@@ -1,49 +1,73 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
 """The `hf-notlike` command line.
 
-Each part of the library adds its own sub-commands from a `commands.py` module exposing
-`register_commands(subparsers)`; a command is a function stored as the parser's `func` default, called with the
-parsed arguments, returning an exit code.
+Each part of the library declares its sub-commands in the `COMMANDS` list of its own module (a
+[`~hf_notlike.cli_utils.Command`] is an options dataclass and a function); the parser of each is generated from the
+dataclass with `HfArgumentParser`, so every option has one default and one help text (see `hf_notlike.cli_utils`).
 
 ```bash
 hf-notlike demo                      # the quick-start demo
 hf-notlike early-exit --help
 hf-notlike datamap --help
+hf-notlike mask --help
 ```
+
+Every failure the user can fix (a missing file, a wrong option, unreadable data) is printed as one line
+`hf-notlike <command>: error: <what is wrong>` with exit code 2, before the work starts where it can be checked.
 """
 
-import argparse
+from __future__ import annotations
+
 import importlib
 import sys
+from collections.abc import Sequence
 
-# one module per part of the library, each with `register_commands(subparsers)`
+from .cli_utils import Command, CommandGroup, _UsageError, build_parser, parse_command
+
+__all__ = ["COMMAND_MODULES", "main", "commands", "make_parser"]
+
+# one module per part of the library, each with a `COMMANDS` list of `Command` / `CommandGroup`
 COMMAND_MODULES = [
     "hf_notlike.demo",
     "hf_notlike.early_exit.commands",
     "hf_notlike.cartography.commands",
     "hf_notlike.masking.commands",
 ]
+DESCRIPTION = "Not all textual instances are alike: early exit, dataset cartography and V&L masking."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hf-notlike",
-        description="Not all textual instances are alike: early exit, dataset cartography and V&L masking.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.import_module('hf_notlike').__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register_commands(subparsers)
-    return parser
+def commands() -> list[Command | CommandGroup]:
+    """Every registered command and group, in the order of `COMMAND_MODULES`."""
+    return [item for module in COMMAND_MODULES for item in importlib.import_module(module).COMMANDS]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
+def make_parser():
+    """The `hf-notlike` parser, one sub-parser per registered command."""
+    from .version import __version__
+
+    return build_parser("hf-notlike", DESCRIPTION, commands(), __version__)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs `hf-notlike` with `argv` (default: `sys.argv[1:]`); returns the exit code (0 done, 2 a usage error)."""
+    parser = make_parser()
+    leaf = parser
+    try:
+        command, options, leaf = parse_command(parser, argv)
+        if command is None:
+            leaf.print_help(sys.stderr)
+            return 2
+        return int(command.run(options) or 0)
+    except _UsageError as error:
+        print(f"{error.prog}: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"{leaf.prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

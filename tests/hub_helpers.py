@@ -58,10 +58,10 @@ PREDICT = textwrap.dedent(
 
 
 def run_python(code: str, env: dict[str, str], cwd: str | os.PathLike, timeout: float = 300) -> str:
-    """Runs `code` in a fresh Python process with `env` added to this one's environment; returns its stdout, and
-    fails the test with the child's output when it exits non-zero."""
+    """Runs `code` in a fresh Python process with `env` added to this one's environment (PYTHONPATH included, so the
+    child imports the hf_notlike under test); returns its stdout, and fails the test with the child's output when it
+    exits non-zero."""
     child_env = {**os.environ, **env}
-    child_env.pop("PYTHONPATH", None)
     result = subprocess.run(
         [sys.executable, "-c", code], env=child_env, cwd=str(cwd), capture_output=True, text=True, timeout=timeout
     )
@@ -159,8 +159,8 @@ def tiny_early_exit_model(arch: str, seed: int = 0):
         EarlyExitBertForSequenceClassification,
         EarlyExitRobertaConfig,
         EarlyExitRobertaForSequenceClassification,
-        exit_confidences,
     )
+    from hf_notlike.early_exit import exit_confidences
 
     config_class, model_class = {
         "bert": (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),
@@ -207,14 +207,12 @@ def model_round_trip(arch: str, repo_id: str, env: dict[str, str], tmp_path: Pat
     """Saves a tiny early-exit model (with a sweep and card info) locally, pushes it from a child process, and loads
     it back in two fresh processes: with hf_notlike (no remote code) and, with hf_notlike unimportable, with
     `trust_remote_code=True`. Asserts identical logits, exit layers and per-exit logits; returns the reference."""
-    from hf_notlike.hub import set_card_info
-
     model = tiny_early_exit_model(arch)
     source = tmp_path / "source"
     (source).mkdir()
     (source / "sweep.json").write_text(json.dumps(SWEEP))
-    set_card_info(model, base_model="google-bert/bert-base-uncased", datasets=["cornell-movie-review-data/rotten_tomatoes"],
-                  dataset_split="test")
+    model.card_data.update(base_model="google-bert/bert-base-uncased",
+                           datasets=["cornell-movie-review-data/rotten_tomatoes"], dataset_split="test")
     model.save_pretrained(source)
     expected = reference_predictions(model, tmp_path / "expected.safetensors")
     assert len(set(expected["exit_layer"].tolist())) > 1, "the fixed inputs should leave at different exits"

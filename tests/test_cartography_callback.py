@@ -16,6 +16,7 @@ from cartography_helpers import (
 from transformers import Trainer, TrainerCallback
 
 from hf_notlike.cartography import STATE_FILE, CartographyCallback, DataMap
+from hf_notlike.cartography.callback import merge_epoch_records
 
 torch.set_num_threads(1)
 
@@ -112,6 +113,8 @@ def test_resume_from_checkpoint_gives_the_same_map(tmp_path):
                        resume_from_checkpoint=str(checkpoint), **options)
     np.testing.assert_array_equal(resumed.data_map().gold_probs, full.data_map().gold_probs)
     np.testing.assert_array_equal(resumed.data_map().correct, full.data_map().correct)
+    np.testing.assert_array_equal(resumed.data_map().margins, full.data_map().margins)
+    np.testing.assert_array_equal(resumed.data_map().labels, full.data_map().labels)
 
     # `resume_from_checkpoint=True` (the latest checkpoint, step 28, saved by the resumed run) works as well
     again, _ = train(str(tmp_path / "run"), dataset, model=tiny_model(dropout=0.1), resume_from_checkpoint=True,
@@ -208,18 +211,28 @@ def test_training_stopped_mid_epoch_leaves_the_partial_epoch_out(tmp_path):
 
 
 def test_epoch_merge_keeps_the_first_occurrence_of_repeated_examples():
-    callback = CartographyCallback()
-    callback._reset(num_examples=4)
     records = {  # example 0 seen at step 0 (rank 1) and again as padding at step 2; example 2 twice at step 1
         "ids": np.array([3, 0, 1, 2, 0, 2]),
         "probs": np.array([0.3, 0.1, 0.2, 0.9, 0.7, 0.4], dtype=np.float32),
         "correct": np.array([False, False, False, True, True, False]),
+        "margins": np.array([-1.0, -2.0, -1.5, 2.0, 1.0, -0.5], dtype=np.float32),
+        "labels": np.array([0, 1, 2, 0, 1, 2]),
         "steps": np.array([1, 0, 1, 1, 2, 1]),
         "ranks": np.array([0, 1, 0, 1, 0, 0]),
     }
-    callback._finish_epoch(records)
-    assert callback.epoch_log == [{"records": 6, "examples": 4}]
-    np.testing.assert_array_equal(callback._epoch_probs[0], np.array([0.1, 0.2, 0.4, 0.3], dtype=np.float32))
-    assert callback._epoch_correct[0].tolist() == [False, False, False, False]
-    callback._finish_epoch({key: value[:2] for key, value in records.items()})  # examples 1 and 2 missing
-    assert callback._epoch_complete == [True, False] and np.isnan(callback._epoch_probs[1][[1, 2]]).all()
+    merged = merge_epoch_records(records, 4)
+    np.testing.assert_array_equal(merged["probs"], np.array([0.1, 0.2, 0.4, 0.3], dtype=np.float32))
+    assert merged["correct"].tolist() == [False, False, False, False] and merged["labels"].tolist() == [1, 2, 2, 0]
+    np.testing.assert_array_equal(merged["margins"], np.array([-2.0, -1.5, -0.5, -1.0], dtype=np.float32))
+    partial = merge_epoch_records({key: value[:2] for key, value in records.items()}, 4)  # examples 1, 2 missing
+    assert partial["seen"].tolist() == [True, False, False, True] and np.isnan(partial["probs"][[1, 2]]).all()
+
+
+def test_profile_counts_the_callbacks_own_calls(tmp_path):
+    dataset = tiny_dataset(16)  # 4 steps per epoch, 2 epochs
+    cartography, _ = train(str(tmp_path), dataset, callback=CartographyCallback(profile=True), num_train_epochs=2)
+    stats = cartography.profile_stats
+    # per step: the two forward hooks, the collator wrapper and the dataset wrapper; plus the event handlers
+    assert stats["calls"] >= 4 * 8 and stats["seconds"] < 60
+    with pytest.raises(ValueError, match="profile=True"):
+        CartographyCallback().profile_stats  # noqa: B018

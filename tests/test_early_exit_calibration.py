@@ -125,3 +125,74 @@ def test_bad_input_raises_clear_errors():
         calibrate_temperatures(stock, token_dataset(10), show_progress=False)
     with pytest.raises(ValueError, match="regression"):
         calibrate_temperatures(tiny_model(num_labels=1), token_dataset(10), show_progress=False)
+
+
+def labels_calibrated_per_bin_with_the_right_rows_least_confident(logits, num_bins=15):
+    """Labels under which `logits` are calibrated bin by bin at T = 1 (accuracy = mean confidence in each confidence
+    bin) while, inside each bin, the rows that are right are the least confident: confidence says nothing useful about
+    being right, as for a model that has not learned. No temperature can keep this."""
+    conf, pred = torch.softmax(logits, -1).max(-1)
+    bins = torch.clamp((conf * num_bins).long(), max=num_bins - 1)
+    labels = (pred + 1) % logits.shape[-1]
+    for b in bins.unique():
+        rows = (bins == b).nonzero()[:, 0]
+        rows = rows[conf[rows].argsort()]
+        k = int(round(float(conf[rows].mean()) * len(rows)))
+        labels[rows[:k]] = pred[rows[:k]]
+    return labels
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_calibration_that_makes_an_exit_worse_warns_and_says_so(seed):
+    from hf_notlike.early_exit.calibration import CalibrationWarning
+
+    torch.manual_seed(seed)
+    config = EarlyExitBertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                                 intermediate_size=37, initializer_range=0.5, exit_layers=[2, 4], num_labels=2)
+    model = EarlyExitBertForSequenceClassification(config).eval()  # untrained
+    data = token_dataset(300, num_labels=2, seed=seed)
+    exit_logits, _ = collect_exit_logits(model, data, show_progress=False)
+    labels = labels_calibrated_per_bin_with_the_right_rows_least_confident(exit_logits[:, -1])
+    data = data.remove_columns("label").add_column("label", labels.tolist())
+    with pytest.warns(CalibrationWarning, match=r"exit 4 \(ECE 0\.0\d\d -> 0\.0\d\d"):
+        result = calibrate_temperatures(model, data, show_progress=False)
+    assert result.ece_after[-1] > result.ece_before[-1] + 0.02  # really worse, on the very rows it was fitted on
+    assert result.worse_exits == [4]
+    printed = str(result)
+    assert "worse after calibration" in printed.splitlines()[-2] and printed.splitlines()[-1].startswith("WARNING")
+
+
+def test_calibration_that_helps_does_not_warn():
+    import warnings
+
+    torch.manual_seed(2)
+    base = torch.randn(2000, 2, 3) * 1.5
+    labels = sample_labels(base[:, 1])
+    base[:, 0] = base[:, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = calibrate_from_logits(base * 3.0, labels, exit_layers=[1, 2])
+    assert result.worse_exits == [] and "WARNING" not in str(result)
+
+
+def test_rows_that_do_not_fit_the_model_are_named_before_the_pass():
+    model = tiny_model()
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    data = token_dataset(10)
+    cases = {
+        "holds 64": data.map(lambda r, i: {"input_ids": r["input_ids"] + [64] * (i == 3)}, with_indices=True),
+        "non-empty list": data.map(lambda r, i: {"input_ids": [] if i == 2 else r["input_ids"]}, with_indices=True),
+        "at most 512": data.map(lambda r, i: {"input_ids": r["input_ids"] * (100 if i == 1 else 1)},
+                                with_indices=True),
+        "one value per token": data.map(lambda r: {"attention_mask": [1]}),
+        "masks every token": data.map(lambda r: {"attention_mask": [0] * len(r["input_ids"])}),
+        r"row 0 has 0\.5": data.remove_columns("label").add_column("label", [0.5] * 10),
+    }
+    for message, bad in cases.items():
+        with pytest.raises(ValueError, match=message):
+            calibrate_temperatures(model, bad, show_progress=False)
+    for name in ("batch_size", "num_bins", "max_iter"):
+        with pytest.raises(ValueError, match=name):
+            calibrate_temperatures(model, data, show_progress=False, **{name: 0})
+    assert calls == []

@@ -1,10 +1,12 @@
-"""Early-exit BERT / RoBERTa: configuration, the exit rule, batched inference, save/load, Auto classes, Trainer."""
+"""Early-exit encoders (BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT): configuration, the exit rule, batched
+inference, save/load, Auto classes, pipeline, remote code, Trainer. Every architecture runs the same matrix."""
 
 import logging
 
 import pytest
 import torch
 from datasets import Dataset
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from torch.nn import functional as F
 from transformers import (
     AutoConfig,
@@ -19,24 +21,50 @@ from transformers import (
 from hf_notlike import (
     EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
+    EarlyExitDistilBertConfig,
+    EarlyExitDistilBertForSequenceClassification,
+    EarlyExitElectraConfig,
+    EarlyExitElectraForSequenceClassification,
     EarlyExitRobertaConfig,
     EarlyExitRobertaForSequenceClassification,
-    select_exits,
+    EarlyExitXLMRobertaConfig,
+    EarlyExitXLMRobertaForSequenceClassification,
 )
+from hf_notlike.early_exit import select_exits
 
 ARCHS = {
     "bert": (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),
     "roberta": (EarlyExitRobertaConfig, EarlyExitRobertaForSequenceClassification),
+    "xlm-roberta": (EarlyExitXLMRobertaConfig, EarlyExitXLMRobertaForSequenceClassification),
+    "electra": (EarlyExitElectraConfig, EarlyExitElectraForSequenceClassification),
+    "distilbert": (EarlyExitDistilBertConfig, EarlyExitDistilBertForSequenceClassification),
 }
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37)
+# what differs per architecture in a tiny random config
+ARCH_EXTRA = {
+    "bert": {},
+    "roberta": {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
+    "xlm-roberta": {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
+    "electra": {"embedding_size": 16},  # exercises the embedding projection
+    "distilbert": {"hidden_dim": 37},
+}
+# errors a configuration changed into an invalid one raises (transformers' `@strict` validation, or ours)
+CONFIG_ERRORS = (ValueError, StrictDataclassClassValidationError)
+
+
+def tiny_config(arch: str, vocab_size: int = 100, **overrides):
+    config_class, _ = ARCHS[arch]
+    kwargs = dict(TINY, vocab_size=vocab_size, num_labels=3, initializer_range=0.5, max_position_embeddings=64)
+    kwargs.update(ARCH_EXTRA[arch])
+    kwargs.update(overrides)
+    return config_class(**kwargs)
 
 
 def tiny_model(arch: str, seed: int = 0, vocab_size: int = 100, **overrides):
-    config_class, model_class = ARCHS[arch]
-    kwargs = dict(TINY, vocab_size=vocab_size, num_labels=3, initializer_range=0.5, max_position_embeddings=64)
-    kwargs.update(overrides)
+    _, model_class = ARCHS[arch]
+    config = tiny_config(arch, vocab_size=vocab_size, **overrides)
     torch.manual_seed(seed)
-    return model_class(config_class(**kwargs)).eval()
+    return model_class(config).eval()
 
 
 def padded_batch(model, batch_size: int = 8, seq_len: int = 12, seed: int = 1):
@@ -51,11 +79,15 @@ def padded_batch(model, batch_size: int = 8, seq_len: int = 12, seed: int = 1):
     return ids, mask
 
 
+def encoder_layers(model):
+    return model.adapter.layers(model.backbone)
+
+
 def count_rows_per_layer(model):
     """Forward hooks that count how many rows each encoder layer processed."""
     counts = [0] * model.config.num_hidden_layers
     handles = []
-    for i, layer in enumerate(model.backbone.encoder.layer):
+    for i, layer in enumerate(encoder_layers(model)):
         def hook(module, args, output, i=i):
             counts[i] += args[0].shape[0]
         handles.append(layer.register_forward_hook(hook))
@@ -87,19 +119,17 @@ def count_rows_per_layer(model):
     ],
 )
 def test_config_rejects_bad_values(arch, kwargs, field):
-    config_class, _ = ARCHS[arch]
-    with pytest.raises(ValueError, match=f"`{field}`"):
-        config_class(**TINY, **kwargs)
+    with pytest.raises(CONFIG_ERRORS, match=f"`{field}`"):
+        tiny_config(arch, **kwargs)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_config_defaults_and_last_layer_exit(arch):
-    config_class, _ = ARCHS[arch]
-    config = config_class(**TINY)
+    config = tiny_config(arch)
     assert config.exit_layers == [1, 2, 3, 4]
     assert config.temperatures == [1.0] * 4 and config.exit_loss_weights == [1.0] * 4
     assert config.exit_threshold == 1.0 and config.exit_input == "weighted_cls"
-    config = config_class(**TINY, exit_layers=[1, 3])
+    config = tiny_config(arch, exit_layers=[1, 3])
     assert config.exit_layers == [1, 3, 4] and config.num_exits == 3
     assert config.model_type.startswith("hf_notlike_early_exit_")
 
@@ -143,9 +173,12 @@ def test_regression_trains_with_mse_and_runs_the_full_model():
 
 
 def test_multi_label_is_rejected():
-    model = tiny_model("bert", problem_type="multi_label_classification")
+    with pytest.raises(CONFIG_ERRORS, match="single-label classification and regression"):
+        tiny_model("bert", problem_type="multi_label_classification")
+    model = tiny_model("bert")
+    model.config.problem_type = "multi_label_classification"  # changed after building: caught on use
     ids, mask = padded_batch(model)
-    with pytest.raises(ValueError, match="single-label classification and regression"):
+    with pytest.raises(CONFIG_ERRORS, match="single-label classification and regression"):
         model(ids, attention_mask=mask)
 
 
@@ -198,8 +231,9 @@ def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input):
     assert len(seen_layers) >= 3, "the thresholds should exercise several exits"
 
 
-def test_low_threshold_runs_fewer_layers():
-    model = tiny_model("bert")
+@pytest.mark.parametrize("arch", ARCHS)
+def test_low_threshold_runs_fewer_layers(arch):
+    model = tiny_model(arch)
     ids, mask = padded_batch(model, batch_size=16)
     counts, handles = count_rows_per_layer(model)
     try:
@@ -221,13 +255,14 @@ def test_low_threshold_runs_fewer_layers():
         assert counts[layer] == int((early.exit_layer > layer).sum())
 
 
-def test_dropped_rows_trim_the_sequence():
-    model = tiny_model("bert")
+@pytest.mark.parametrize("arch", ARCHS)
+def test_dropped_rows_trim_the_sequence(arch):
+    model = tiny_model(arch)
     ids, mask = padded_batch(model, batch_size=16, seq_len=20)
     _, conf = confidences_of(model, ids, mask)
     threshold = float(conf[:, 0].median())
     lengths_seen = []
-    handle = model.backbone.encoder.layer[1].register_forward_hook(lambda m, a, o: lengths_seen.append(a[0].shape[1]))
+    handle = encoder_layers(model)[1].register_forward_hook(lambda m, a, o: lengths_seen.append(a[0].shape[1]))
     with torch.no_grad():
         out = model(ids, attention_mask=mask, exit_threshold=threshold)
     handle.remove()
@@ -235,8 +270,9 @@ def test_dropped_rows_trim_the_sequence():
     assert lengths_seen == [int(mask[remaining].sum(1).max())]
 
 
-def test_tuple_output_when_return_dict_false():
-    model = tiny_model("bert")
+@pytest.mark.parametrize("arch", ARCHS)
+def test_tuple_output_when_return_dict_false(arch):
+    model = tiny_model(arch)
     ids, mask = padded_batch(model)
     out = model(ids, attention_mask=mask, return_dict=False)
     assert isinstance(out, tuple) and out[0].shape == (8, 3) and out[1].shape == (8,)
@@ -264,20 +300,65 @@ def test_save_and_load_round_trip_through_auto_classes(arch, tmp_path):
             assert torch.equal(a.exit_layer, b.exit_layer)
 
 
-def test_pipeline_runs_the_early_exit_model(tmp_path, bert_tokenizer):
-    model = tiny_model("bert", vocab_size=bert_tokenizer.vocab_size, id2label={0: "neg", 1: "neu", 2: "pos"},
+@pytest.mark.parametrize("arch", ARCHS)
+def test_pipeline_runs_the_early_exit_model(arch, tmp_path, bert_tokenizer):
+    model = tiny_model(arch, vocab_size=bert_tokenizer.vocab_size, id2label={0: "neg", 1: "neu", 2: "pos"},
                        label2id={"neg": 0, "neu": 1, "pos": 2}, max_position_embeddings=128)
     model.save_pretrained(tmp_path)
-    bert_tokenizer.save_pretrained(tmp_path)
+    tokenizer = bert_tokenizer
+    if "token_type_ids" not in model.adapter.input_names:
+        tokenizer = bert_tokenizer.__class__.from_pretrained(bert_tokenizer.name_or_path,
+                                                             model_input_names=["input_ids", "attention_mask"])
+    tokenizer.save_pretrained(tmp_path)
     classifier = pipeline("text-classification", model=str(tmp_path), device="cpu")
+    assert type(classifier.model) is type(model)
     texts = ["a gripping, beautifully shot film", "dull.", "it was fine I guess, nothing more"]
     predictions = classifier(texts)
-    encoded = bert_tokenizer(texts, padding=True, return_tensors="pt")
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         expected = model(**encoded).logits.softmax(-1)
     assert [p["label"] for p in predictions] == [model.config.id2label[i] for i in expected.argmax(-1).tolist()]
     for prediction, probs in zip(predictions, expected):
         assert prediction["score"] == pytest.approx(probs.max().item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_remote_code_loads_without_the_library(arch, tmp_path):
+    """The saved folder carries the modeling code: a process where hf_notlike cannot be imported loads it with
+    trust_remote_code=True and gives the same logits and exits."""
+    import json
+
+    from hub_helpers import BLOCK_HF_NOTLIKE, child_env, run_python
+
+    model = tiny_model(arch, exit_layers=[1, 2])
+    ids, mask = padded_batch(model, batch_size=6)
+    _, conf = confidences_of(model, ids, mask)
+    model.config.exit_threshold = float(conf[:, 0].median())
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["auto_map"]["AutoModelForSequenceClassification"].startswith("modeling.")
+    with torch.no_grad():
+        expected = model(ids, attention_mask=mask)
+    code = BLOCK_HF_NOTLIKE + f"""
+import sys, torch
+from safetensors.torch import save_file
+from transformers import AutoModelForSequenceClassification
+torch.set_num_threads(1)
+model = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+assert "hf_notlike" not in [m.split(".")[0] for m, v in sys.modules.items() if v is not None]
+with torch.no_grad():
+    out = model(torch.tensor({ids.tolist()}), attention_mask=torch.tensor({mask.tolist()}))
+save_file({{"logits": out.logits, "exit_layer": out.exit_layer}}, {str(tmp_path / "out.safetensors")!r})
+"""
+    run_python(code, child_env({}, tmp_path), cwd=tmp_path)
+    from safetensors.torch import load_file
+
+    got = load_file(str(tmp_path / "out.safetensors"))
+    assert torch.equal(got["exit_layer"], expected.exit_layer)
+    assert len(set(expected.exit_layer.tolist())) > 1
+    torch.testing.assert_close(got["logits"], expected.logits, rtol=0, atol=1e-6)
 
 
 def test_from_plain_bert_checkpoint_loads_backbone(tmp_path):
@@ -333,19 +414,22 @@ def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):
                        attention_probs_dropout_prob=0.0).train()
     data = toy_dataset()
     args = TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=16, learning_rate=3e-3, num_train_epochs=6,
+        output_dir=str(tmp_path), per_device_train_batch_size=16, learning_rate=3e-3, num_train_epochs=10,
         logging_steps=1, save_strategy="no", report_to=[], seed=0, use_cpu=True,
         activation_checkpointing=checkpointing, disable_tqdm=True,
     )
     trainer = Trainer(model=model, args=args, train_dataset=data, eval_dataset=data)
     trainer.train()
-    assert model.backbone.encoder.layer[0].gradient_checkpointing is checkpointing
+    assert encoder_layers(model)[0].gradient_checkpointing is checkpointing
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
-    # evaluate/predict hand compute_metrics the logits only (exit_layer and exit_logits are ignored)
+    # evaluate/predict hand compute_metrics (logits, exit_layer, exit_logits); eval_loss is the last exit's loss
     prediction = trainer.predict(data)
-    assert prediction.predictions.shape == (64, 2)
-    assert (prediction.predictions.argmax(-1) == prediction.label_ids).mean() > 0.9
+    logits, exit_layer, exit_logits = prediction.predictions
+    assert logits.shape == (64, 2) and exit_layer.shape == (64,) and exit_logits.shape == (64, 4, 2)
+    assert (logits.argmax(-1) == prediction.label_ids).mean() > 0.9
+    last_exit_loss = F.cross_entropy(torch.from_numpy(exit_logits[:, -1]), torch.from_numpy(prediction.label_ids))
+    assert prediction.metrics["test_loss"] == pytest.approx(last_exit_loss.item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])

@@ -15,11 +15,11 @@ from hf_notlike import (
     EarlyExitRobertaForSequenceClassification,
     TradeoffResult,
     collect_exit_logits,
-    exit_confidences,
     speed_accuracy_curve,
 )
 from hf_notlike.cli import main as cli_main
-from hf_notlike.early_exit.tradeoff import stock_model_for
+from hf_notlike.early_exit import commands, exit_confidences
+from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, stock_model_for
 
 # a wide initialisation makes a random model's confidences depend on its input, so thresholds move rows around
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37, initializer_range=0.5)
@@ -178,7 +178,19 @@ def test_cli_calibrate_and_sweep(tmp_path, bert_tokenizer, capsys):
     assert cli_main(argv) == 0
     sweep = json.loads((tmp_path / "model" / "sweep.json").read_text())
     assert [row["threshold"] for row in sweep["rows"] if row["kind"] == "early_exit"] == [1.0, 0.9, 0.6]
-    assert (tmp_path / "model" / "tradeoff.png").exists()
+    assert (tmp_path / "model" / DEFAULT_PLOT_NAME).exists()
+
+    # choose on a validation file, untimed, and save the choice into the config
+    pick = argv[:5] + ["--thresholds", "0.5", "0.9", "1.0", "--batch-sizes", "--mean-layers", "3", "--output-dir",
+                       str(tmp_path / "picked")]
+    assert cli_main(pick) == 0
+    picked = json.loads((tmp_path / "picked" / "sweep.json").read_text())
+    saved = json.loads((tmp_path / "picked" / "config.json").read_text())["exit_threshold"]
+    assert saved == TradeoffResult(**picked).threshold_for(mean_layers=3.0)
+    assert f"Chose threshold {saved:g}" in capsys.readouterr().out
+    assert (tmp_path / "picked" / "tokenizer.json").exists()
+    assert cli_main(pick + ["--max-accuracy-drop", "0.01"]) == 2
+    assert "not both" in capsys.readouterr().err
 
     with open(tmp_path / "unlabelled.csv", "w") as handle:
         handle.write("text\nsome text\n")
@@ -186,3 +198,104 @@ def test_cli_calibrate_and_sweep(tmp_path, bert_tokenizer, capsys):
     assert "no column 'label'" in capsys.readouterr().err
     assert cli_main(argv[:3] + ["--data", str(tmp_path / "data.csv"), "--thresholds", "1.5"]) == 2
     assert "(0, 1]" in capsys.readouterr().err
+
+
+def crowded_result(batch_sizes=(1, 32)):
+    """A sweep whose timed points crowd together near x = 1 (as in the README's Rotten Tomatoes plot)."""
+    rows = []
+    for t, acc, layers, measured in [(1.0, 0.760, 6.0, 1.0), (0.99, 0.759, 5.7, 1.02), (0.97, 0.758, 5.4, 1.05),
+                                     (0.95, 0.7585, 5.2, 1.07), (0.9, 0.757, 4.9, 1.1), (0.8, 0.75, 3.9, 1.4),
+                                     (0.6, 0.70, 2.0, 2.8)]:
+        row = dict(kind="early_exit", name=f"early exit @ {t:g}", threshold=t, accuracy=acc, mean_layers=layers,
+                   ideal_speedup=6 / layers)
+        for size in batch_sizes:
+            row.update({f"speedup_bs{size}": measured, f"speedup_vs_stock_bs{size}": measured * 0.98,
+                        f"ms_per_example_bs{size}": 10 / measured})
+        rows.append(row)
+    stock = dict(kind="stock", name="stock BertForSequenceClassification", threshold=None, accuracy=None,
+                 mean_layers=6.0, ideal_speedup=1.0)
+    for size in batch_sizes:
+        stock.update({f"speedup_bs{size}": 1.02, f"speedup_vs_stock_bs{size}": 1.0, f"ms_per_example_bs{size}": 9.8})
+    base = dict(kind="baseline", name="5-layer", threshold=None, accuracy=0.758, mean_layers=5.0, ideal_speedup=1.2)
+    for size in batch_sizes:
+        base.update({f"speedup_bs{size}": 1.04, f"speedup_vs_stock_bs{size}": 1.06, f"ms_per_example_bs{size}": 9.4})
+    return TradeoffResult(rows=rows + [stock, base], batch_sizes=list(batch_sizes), num_layers=6, num_examples=500,
+                          num_timing_examples=64, repeats=2)
+
+
+def test_plot_labels_never_overprint(tmp_path):
+    fig = crowded_result().plot(str(tmp_path / "speed_accuracy.png"))
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = {text.get_text(): text.get_window_extent(renderer) for text in ax.texts}
+    assert set(boxes) == {"1", "0.99", "0.97", "0.95", "0.9", "0.8", "0.6", "5-layer"}
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not boxes[a].overlaps(boxes[b]), (a, b)
+        assert not boxes[a].overlaps(ax.get_legend().get_window_extent(renderer))
+        assert ax.get_window_extent(renderer).contains(boxes[a].x0, boxes[a].y0)
+    assert (tmp_path / "speed_accuracy.png").stat().st_size > 0
+
+
+def test_one_default_plot_name():
+    assert commands.DEFAULT_PLOT_NAME == DEFAULT_PLOT_NAME == "speed_accuracy.png"
+    assert DEFAULT_PLOT_NAME in commands.SweepArguments.__dataclass_fields__["plot"].metadata["help"]
+
+
+def test_plot_leaves_the_matplotlib_backend_alone(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); import matplotlib\n"
+        "from test_early_exit_tradeoff import crowded_result\n"
+        f"crowded_result().plot({str(tmp_path / 'p.png')!r})\n"
+        "assert matplotlib.get_backend().lower() == 'svg', matplotlib.get_backend()\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    env = {**__import__("os").environ, "MPLBACKEND": "svg"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=__import__("pathlib").Path(__file__).parents[1])
+
+
+def test_threshold_for_a_budget_and_written_into_the_config():
+    curve = crowded_result(batch_sizes=())
+    assert curve.threshold_for(max_accuracy_drop=0.01) == 0.8  # 75.0 >= 76.0 - 1, with the fewest layers
+    assert curve.threshold_for(max_accuracy_drop=0.0) == 1.0
+    assert curve.threshold_for(max_accuracy_drop=0.002) == 0.95  # 0.99, 0.97 and 0.95 within; 0.95: fewest layers
+    assert curve.threshold_for(mean_layers=2.0) == 0.6
+    assert curve.threshold_for(mean_layers=5.5) == 0.95  # the most accurate within 5.5 layers (75.85%)
+    with pytest.raises(ValueError, match="fewest is 2.00"):
+        curve.threshold_for(mean_layers=1.5)
+    with pytest.raises(ValueError, match="exactly one"):
+        curve.threshold_for(max_accuracy_drop=0.01, mean_layers=2.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        curve.threshold_for()
+    for bad in (-0.1, 1.0, float("nan"), "0.01", True):
+        with pytest.raises(ValueError, match="max_accuracy_drop"):
+            curve.threshold_for(max_accuracy_drop=bad)
+
+    model = tiny_model(exit_layers=[1, 2, 4])
+    data = token_dataset(40)
+    dev = speed_accuracy_curve(model, data, safe_thresholds(model, data), batch_sizes=(), stock_model=False,
+                               print_table=False, show_progress=False)
+    assert dev.num_timing_examples == 0 and all(row.get("ms_per_example_bs1") is None for row in dev.rows)
+    chosen = dev.apply_threshold(model, mean_layers=3.0)
+    assert model.config.exit_threshold == chosen == dev.threshold_for(mean_layers=3.0)
+    layers = [int(model(torch.tensor([row["input_ids"]])).exit_layer) for row in data]  # the real loop, configured
+    assert sum(layers) / len(layers) <= 3.0
+    other = tiny_model(exit_layers=[2, 4])
+    with pytest.raises(ValueError, match="exits after layers"):
+        dev.apply_threshold(other, mean_layers=3.0)
+
+
+def test_timing_plan_is_printed_before_the_timing_and_kept(capsys):
+    model = tiny_model(exit_layers=[1, 2, 4])
+    data = token_dataset(24)
+    result = speed_accuracy_curve(model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4),
+                                  num_timing_examples=8, repeats=1, print_table=False, show_progress=True)
+    out = capsys.readouterr().out
+    # 8 rows x 3 contenders (1.0, 0.5, stock) x 2 batch sizes x (1 round + warm-up + layer check)
+    assert "Timing plan: 8 rows x 3 contenders" in out and "= 144 row passes, about" in out
+    assert result.info["timing_plan"] in out
+    assert result.info["estimated_timing_s"] > 0 and result.info["timing_s"] > 0

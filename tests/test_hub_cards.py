@@ -1,13 +1,17 @@
-"""Model and dataset cards: the whole rendered text, card-data validation, sweep files, errors."""
+"""Model and dataset cards: the whole rendered text, card data filled by loading / training / calibration / sweeps,
+meaningful names and no local paths, sweep files, errors."""
 
 import json
 
 import numpy as np
 import pytest
+import torch
 from huggingface_hub import DatasetCard, ModelCard
 
-from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification
-from hf_notlike.hub import check_card, load_sweep, render_early_exit_card, set_card_info, write_early_exit_card
+from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification, EarlyExitModelCardData
+from hf_notlike.cartography import DataMap
+from hf_notlike.cartography.card import check_data_map_card
+from hf_notlike.early_exit import check_early_exit_card, load_sweep
 
 EXPECTED_CARD = """---
 base_model: google-bert/bert-base-uncased
@@ -119,17 +123,26 @@ SWEEP = [
 ]
 
 
+def card_text(folder) -> str:
+    return (folder / "README.md").read_text()
+
+
+def assert_no_local_path(text: str, *paths) -> None:
+    for path in paths:
+        assert str(path) not in text
+    assert "/tmp/" not in text and "/home/" not in text and "/root/" not in text
+
+
 def test_whole_early_exit_card_text():
-    card = render_early_exit_card(
-        tiny_config(), sweep=SWEEP, repo_id="me/tiny-early-exit", base_model="google-bert/bert-base-uncased",
-        datasets=["cornell-movie-review-data/rotten_tomatoes"], dataset_name="Rotten Tomatoes", dataset_split="test",
-        license="apache-2.0", language="en", tags=["sentiment"],
-    )
+    card = EarlyExitModelCardData(
+        sweep=SWEEP, base_model="google-bert/bert-base-uncased", datasets=["cornell-movie-review-data/rotten_tomatoes"],
+        dataset_name="Rotten Tomatoes", dataset_split="test", license="apache-2.0", language="en", tags=["sentiment"],
+    ).to_card(tiny_config(), repo_id="me/tiny-early-exit")
     assert str(card) == EXPECTED_CARD
 
 
 def test_early_exit_card_data_validates():
-    card = render_early_exit_card(tiny_config(), sweep=SWEEP, repo_id="me/m", datasets="org/data")
+    card = EarlyExitModelCardData(sweep=SWEEP, datasets="org/data").to_card(tiny_config(), repo_id="me/m")
     reparsed = ModelCard(str(card), ignore_metadata_errors=False)  # raises on malformed metadata / model-index
     data = reparsed.data
     assert data.library_name == "hf_notlike" and data.pipeline_tag == "text-classification"
@@ -137,23 +150,28 @@ def test_early_exit_card_data_validates():
     assert [(r.metric_name, r.metric_value) for r in data.eval_results] == [
         ("accuracy (exit threshold 0.8)", 0.75), ("accuracy (full model)", 0.8)
     ]
-    assert check_card(str(card), kind="early-exit")["library_name"] == "hf_notlike"
     # no data known: no eval results (they need a dataset), the card still validates
-    bare = render_early_exit_card(tiny_config(exit_threshold=1.0), repo_id="me/m")
+    bare = EarlyExitModelCardData().to_card(tiny_config(exit_threshold=1.0), repo_id="me/m")
     assert ModelCard(str(bare), ignore_metadata_errors=False).data.eval_results is None
     assert "No threshold sweep was recorded" in str(bare) and "The temperatures are all 1.0" not in str(bare)
+    with pytest.raises(TypeError, match="Unknown model card fields"):
+        EarlyExitModelCardData().update(base_modle="typo")
+    with pytest.raises(TypeError, match="early-exit configuration"):
+        EarlyExitModelCardData().to_card(object())
 
 
-def test_check_card_rejects_incomplete_cards():
-    text = str(render_early_exit_card(tiny_config(), repo_id="me/m"))
+def test_card_checks_reject_incomplete_cards():
+    text = str(EarlyExitModelCardData().to_card(tiny_config(), repo_id="me/m"))
     with pytest.raises(ValueError, match="tag 'early-exit' is missing"):
-        check_card(text.replace("- early-exit\n", ""), kind="early-exit")
+        check_early_exit_card(text.replace("- early-exit\n", ""))
     with pytest.raises(ValueError, match="library_name"):
-        check_card(text.replace("library_name: hf_notlike", "library_name: transformers"), kind="early-exit")
+        check_early_exit_card(text.replace("library_name: hf_notlike", "library_name: transformers"))
     with pytest.raises(ValueError, match="does not parse"):
-        check_card(text.replace("pipeline_tag: text-classification", "pipeline_tag: [unclosed"), kind="early-exit")
+        check_early_exit_card(text.replace("pipeline_tag: text-classification", "pipeline_tag: [unclosed"))
+    with pytest.raises(ValueError, match="local absolute path"):
+        check_early_exit_card(text.replace("# m\n", "# /home/me/runs/m\n"))
     with pytest.raises(ValueError, match="configs"):
-        check_card("---\ntags:\n- hf_notlike\n- dataset-cartography\n---\n# x\n", kind="data-map")
+        check_data_map_card("---\ntags:\n- hf_notlike\n- dataset-cartography\n---\n# x\n")
 
 
 def test_tradeoff_sweep_file_renders_speedups(tmp_path):
@@ -171,7 +189,8 @@ def test_tradeoff_sweep_file_renders_speedups(tmp_path):
         "info": {"device": "cpu", "torch_threads": 2},
     }
     (tmp_path / "sweep.json").write_text(json.dumps(sweep))
-    text = str(render_early_exit_card(tiny_config(exit_threshold=0.9), sweep=load_sweep(tmp_path), repo_id="me/m"))
+    card = EarlyExitModelCardData(sweep=load_sweep(tmp_path)).to_card(tiny_config(exit_threshold=0.9), repo_id="me/m")
+    text = str(card)
     assert "| model | threshold | accuracy | mean layers | ideal speed-up | speed-up (bs 1) | vs stock (bs 1) |" in text
     assert "| early exit @ 0.9 | 0.9000 | 0.7000 | 2.0000 | 2.0000 | 1.8000 | 1.7000 |" in text
     assert "| stock BertForSequenceClassification |  |  | 4.0000 | 1.0000 | 1.1000 | 1.0000 |" in text
@@ -192,40 +211,108 @@ def test_malformed_sweep_file_names_the_file(tmp_path, content, message):
 
 
 def test_save_pretrained_writes_card_and_keeps_it_on_reload(tmp_path):
-    import torch
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(0)
     model = EarlyExitBertForSequenceClassification(tiny_config())
-    set_card_info(model, base_model="google-bert/bert-base-uncased", datasets=["org/reviews"])
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "sweep.json").write_text(json.dumps(SWEEP))
+    model.card_data.update(base_model="google-bert/bert-base-uncased", datasets=["org/reviews"], sweep=SWEEP)
     model.save_pretrained(tmp_path / "a")
     card = ModelCard.load(tmp_path / "a" / "README.md")
-    assert card.data.base_model == "google-bert/bert-base-uncased"
+    assert card.data.base_model == "google-bert/bert-base-uncased" and card.data.model_name == "a"
     assert card.data.eval_results[0].metric_value == 0.75
-    # a reloaded model saved elsewhere keeps its base model, data and sweep
+    assert json.loads((tmp_path / "a" / "sweep.json").read_text()) == {"rows": SWEEP}
+    # a reloaded model saved elsewhere keeps its name, base model, data and sweep
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "a")
     reloaded.save_pretrained(tmp_path / "b")
     again = ModelCard.load(tmp_path / "b" / "README.md")
     assert again.data.base_model == "google-bert/bert-base-uncased" and again.data.datasets == ["org/reviews"]
-    assert json.loads((tmp_path / "b" / "sweep.json").read_text()) == SWEEP
+    assert again.data.model_name == "a"
+    assert json.loads((tmp_path / "b" / "sweep.json").read_text()) == {"rows": SWEEP}
     assert "| 0.8000 | 0.7500 | 2.5000 | 1.5000 |" in str(again)
-    with pytest.raises(TypeError, match="unknown fields"):
-        set_card_info(model, base_modle="typo")
-    with pytest.raises(TypeError, match="early-exit configuration"):
-        render_early_exit_card(object())
-    assert write_early_exit_card(reloaded, tmp_path / "b", repo_id="me/x").read_text().count('"me/x"') == 2
+    # the card of a push names the repo in both loading snippets; no tokenizer saved: the base model's
+    text = reloaded.card_data.write_card(reloaded, tmp_path / "b", repo_id="me/x").read_text()
+    assert text.count('from_pretrained("me/x"') == 2
+    assert 'AutoTokenizer.from_pretrained("google-bert/bert-base-uncased")' in text
+
+
+def test_card_filled_by_calibration_and_sweep(tmp_path):
+    """`calibrate_temperatures` and `speed_accuracy_curve` record what they measured on the model's card data."""
+    from early_exit_helpers import token_dataset
+
+    from hf_notlike import calibrate_temperatures, speed_accuracy_curve
+
+    torch.manual_seed(0)
+    model = EarlyExitBertForSequenceClassification(tiny_config(temperatures=[1.0, 1.0, 1.0])).eval()
+    data = token_dataset(40, num_labels=2)
+    calibrate_temperatures(model, data, show_progress=False)
+    assert model.card_data.calibration["num_examples"] == 40
+    result = speed_accuracy_curve(model, data, [0.6, 1.0], batch_sizes=[1], num_timing_examples=4, repeats=1,
+                                  stock_model=False, print_table=False, show_progress=False)
+    assert model.card_data.sweep == result.to_dict()
+    model.save_pretrained(tmp_path / "calibrated")
+    text = card_text(tmp_path / "calibrated")
+    assert "calibrated per exit on 40 held-out examples" in text
+    accuracy = next(r["accuracy"] for r in result.rows if r["threshold"] == 0.6)
+    assert f"| 0.6000 | {accuracy:.4f} |" in text
+    assert json.loads((tmp_path / "calibrated" / "sweep.json").read_text()) == json.loads(json.dumps(result.to_dict()))
+
+
+def test_card_filled_by_training_with_meaningful_names(tmp_path):
+    """A backbone loaded from a local folder: the card is named after it (not `model`, never the path), the Trainer
+    callback records the training setup, and the snippet names the folder's tokenizer only when it was saved."""
+    import datasets
+    from transformers import BertConfig, BertModel, Trainer, TrainingArguments
+
+    from hf_notlike import EarlyExitCardCallback
+
+    torch.manual_seed(0)
+    base = tmp_path / "tiny-bert-base"
+    BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=37)).save_pretrained(base)
+    model = EarlyExitBertForSequenceClassification.from_pretrained(base, num_labels=2)
+    assert model.card_data.base_model is None and model.card_data.base_model_name == "tiny-bert-base"
+    train = datasets.Dataset.from_dict(
+        {"input_ids": [[2, 5 + i % 7, 3] for i in range(8)], "label": [i % 2 for i in range(8)]}
+    )
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), per_device_train_batch_size=4, num_train_epochs=1,
+                             learning_rate=1e-3, report_to=[], save_strategy="no", use_cpu=True, seed=3)
+    Trainer(model=model, args=args, train_dataset=train, callbacks=[EarlyExitCardCallback()]).train()
+    assert model.card_data.training["train_examples"] == 8 and model.card_data.training["steps"] == 2
+    model.card_data.dataset_name = str(tmp_path / "data.csv")  # a local file: only a meaningful name is shown
+    model.save_pretrained(tmp_path / "outputs" / "model")
+    text = card_text(tmp_path / "outputs" / "model")
+    card = ModelCard.load(tmp_path / "outputs" / "model" / "README.md")
+    assert card.data.model_name == "tiny-bert-base-early-exit"
+    assert "\n# tiny-bert-base-early-exit\n" in text
+    assert "Trained with a stock `transformers.Trainer` on 8 examples, 1 epochs, learning rate 0.001, batch size 4, " \
+           "seed 3." in text
+    assert "# no tokenizer was saved with this model" in text
+    assert_no_local_path(text, tmp_path)
+    check_early_exit_card(tmp_path / "outputs" / "model" / "README.md")
+
+
+def test_missing_tokenizer_is_reported_on_load(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+    from transformers.testing_utils import CaptureLogger
+
+    from hf_notlike.early_exit import modeling
+
+    EarlyExitBertForSequenceClassification(tiny_config()).save_pretrained(tmp_path / "m")
+    with CaptureLogger(modeling.logger) as captured:
+        AutoModelForSequenceClassification.from_pretrained(tmp_path / "m")
+    assert "has no tokenizer files" in captured.out and "tokenizer.save_pretrained" in captured.out
+    (tmp_path / "m" / "tokenizer.json").write_text("{}")
+    with CaptureLogger(modeling.logger) as captured:
+        AutoModelForSequenceClassification.from_pretrained(tmp_path / "m")
+    assert "tokenizer" not in captured.out
 
 
 def test_data_map_card(tmp_path):
-    from hf_notlike.cartography import DataMap
-
     gold = np.array([[0.1, 0.2], [0.9, 0.95], [0.2, 0.9], [0.5, 0.6], [0.8, 0.7], [0.3, 0.1]])
     data_map = DataMap(gold, gold > 0.5, model_name="tiny-bert", dataset_name="toy")
     data_map.save_pretrained(tmp_path)
     card = DatasetCard.load(tmp_path / "README.md")
-    metadata = check_card(tmp_path / "README.md", kind="data-map")
+    metadata = check_data_map_card(tmp_path / "README.md")
     assert metadata["configs"] == [
         {"config_name": "default", "data_files": [{"split": "train", "path": "data_map.parquet"}]}
     ]
@@ -237,17 +324,32 @@ def test_data_map_card(tmp_path):
     assert "| `variability` | population standard deviation of p<sub>i,e</sub> over epochs |" in text
     assert "| model | tiny-bert |" in text and "| epochs | 2 |" in text
     assert "![Data map: variability (x) against confidence (y), coloured by correctness](data_map.png)" in text
-    assert (tmp_path / "data_map.png").is_file()
+    assert card.data.pretty_name == "Data map of toy (tiny-bert)"
+
+
+def test_data_map_names_never_show_paths_or_builder_names(tmp_path):
+    """A map recorded from a local model folder on a CSV file: card and plot are named after the folders."""
+    gold = np.array([[0.1, 0.2], [0.9, 0.95], [0.2, 0.9]])
+    model_dir = tmp_path / "minilm-rt" / "checkpoint-500"
+    data_map = DataMap(gold, gold > 0.5, model_name=str(model_dir), dataset_name="csv")
+    data_map.save_pretrained(tmp_path / "rt-map")
+    card = DatasetCard.load(tmp_path / "rt-map" / "README.md")
+    assert card.data.pretty_name == "Data map of rt-map (minilm-rt)" and "base_model" not in card.data.to_dict()
+    assert "| model | minilm-rt |" in card.text and " csv" not in card.text
+    assert_no_local_path(str(card), tmp_path)
+    figure = data_map.plot()
+    assert figure._suptitle.get_text() == "Data map: minilm-rt (3 examples, 2 epochs)"
+    hub_named = DataMap(gold, gold > 0.5, model_name="org/bert-base", dataset_name="org/reviews")
+    hub_named.save_pretrained(tmp_path / "hub-map", plot=False)
+    card = DatasetCard.load(tmp_path / "hub-map" / "README.md")
+    assert card.data.to_dict()["base_model"] == "org/bert-base" and card.data.source_datasets == ["org/reviews"]
+    assert card.data.pretty_name == "Data map of reviews (bert-base)"
 
 
 def test_render_model_cards_script(tmp_path):
     """examples/render_model_cards.py renders whatever artifacts exist (here: one model with its sweep, one map)."""
     import importlib.util
     from pathlib import Path
-
-    import torch
-
-    from hf_notlike.cartography import DataMap
 
     script = Path(__file__).resolve().parents[1] / "examples" / "render_model_cards.py"
     spec = importlib.util.spec_from_file_location("render_model_cards", script)
@@ -268,11 +370,11 @@ def test_render_model_cards_script(tmp_path):
     )
     cards = tmp_path / "model_cards"
     assert module.main(["--outputs", str(outputs), "--model-cards", str(cards)]) == 0
-    model_card = check_card(cards / "minilm-l6-early-exit-rotten-tomatoes" / "README.md", kind="early-exit")
+    model_card = check_early_exit_card(cards / "minilm-l6-early-exit-rotten-tomatoes" / "README.md")
     assert model_card["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     text = (cards / "minilm-l6-early-exit-rotten-tomatoes" / "README.md").read_text()
     assert "Training: 400 examples, 2 epochs, learning rate 5e-05" in text and "threshold 0.8 was also chosen" in text
     assert "| 0.8000 | 0.7500 | 2.5000 | 1.5000 |" in text
     assert not (cards / "minilm-l6-early-exit-20newsgroups").exists()  # no artifact: skipped
-    check_card(cards / "data-map-rotten-tomatoes" / "README.md", kind="data-map")
+    check_data_map_card(cards / "data-map-rotten-tomatoes" / "README.md")
     assert (cards / "data-map-rotten-tomatoes" / "data_map.png").is_file()

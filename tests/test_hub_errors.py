@@ -94,3 +94,51 @@ def test_remote_code_repo_without_modeling_file(local_hub, broken_repos):
     for repo_id in repos:
         assert results[repo_id] != "LOADED"
         assert expected[repo_id] in results[repo_id], (repo_id, results[repo_id])
+
+
+# ------------------------------------------------------------- network failures of our Hub calls (issue 12, item 7)
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: the connection is refused at once
+
+
+@pytest.fixture
+def small_map():
+    from hf_notlike.cartography import DataMap
+
+    gold = np.array([[0.2, 0.4], [0.9, 0.95], [0.5, 0.7]])
+    return DataMap(gold, gold > 0.5)
+
+
+def test_unreachable_hub_names_what_was_pushed_and_where(monkeypatch, small_map):
+    from huggingface_hub import constants
+
+    from hf_notlike.hub import HubConnectionError
+
+    monkeypatch.setattr(constants, "ENDPOINT", UNREACHABLE)
+    model = tiny_early_exit_model("bert")
+    with pytest.raises(OSError) as info:
+        model.push_to_hub("me/tiny-early-exit", token="hf_x")
+    message = str(info.value)
+    assert "push the model" in message and "'me/tiny-early-exit'" in message and UNREACHABLE in message
+    assert "network connection" in message and "HF_ENDPOINT" in message
+    with pytest.raises(HubConnectionError, match=r"push the data map .*'me/map' on http://127\.0\.0\.1:9.*network"):
+        small_map.push_to_hub("me/map", endpoint=UNREACHABLE, token="hf_x")
+    with pytest.raises(HubConnectionError, match=r"download the data map .*'me/map'.*did not answer"):
+        type(small_map).from_pretrained("me/map")
+
+
+def test_offline_mode_and_refused_token(monkeypatch, local_hub, small_map):
+    from huggingface_hub import constants
+
+    from hf_notlike.hub import HubConnectionError
+
+    with pytest.raises(HubConnectionError, match=r"'me/map' on .*refused the request \(401\)\. Check your token"):
+        small_map.push_to_hub(f"{local_hub.user}/map".replace(local_hub.user, "me"), endpoint=local_hub.url,
+                              token="hf_wrong")
+    monkeypatch.setattr(constants, "ENDPOINT", local_hub.url)
+    with pytest.raises(OSError, match=r"push the model to the model repo 'me/m' .*refused the token"):
+        tiny_early_exit_model("bert").push_to_hub("me/m", token="hf_wrong")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(OSError, match=r"push the model .*offline mode is on \(HF_HUB_OFFLINE=1\)"):
+        tiny_early_exit_model("bert").push_to_hub("me/m", token="hf_x")
+    with pytest.raises(HubConnectionError, match="offline mode is on"):
+        small_map.push_to_hub("me/map", token="hf_x")

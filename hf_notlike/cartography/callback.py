@@ -9,8 +9,9 @@ How per-example statistics reach a callback that never sees batches or logits:
    `remove_unused_columns` has filtered the dataset and it rides along whatever the sampler does (shuffling,
    `DistributedSampler`/accelerate sharding, `skip_first_batches` on resume), so ids stay right.
 2. **Statistics.** A forward pre-hook on the model pops `cartography_id` from the call (the model never sees it)
-   and keeps the gold labels; a forward hook reads the logits and stores the gold-label probability and whether the
-   argmax is right, on device, without a host sync. Each micro-batch of gradient accumulation is one forward, so
+   and keeps the gold labels; a forward hook reads the logits and stores the gold-label probability, whether the
+   argmax is right, the margin (gold logit minus the largest other logit, for the AUM of Pleiss et al., 2020) and the
+   gold label, on device, without a host sync. Each micro-batch of gradient accumulation is one forward, so
    accumulation needs nothing special; logits are upcast to float32 (mixed precision).
 3. **Epoch end.** Records are gathered across processes (`torch.distributed.all_gather`), duplicated examples
    (the padding that distributed samplers add to even out the last batch) keep their first occurrence, and the epoch
@@ -31,10 +32,13 @@ Requirements (checked, with an error naming the fix): a classification or multip
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
+import time
+import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
@@ -43,13 +47,20 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from ._trainer_internals import iterating_loader, replace_dataset, run_marker, set_run_marker
 from .datamap import DataMap
 
-__all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE"]
+__all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE", "merge_epoch_records"]
 
 logger = logging.getLogger(__name__)
 
 ID_KEY = "cartography_id"
+TASKS = ("auto", "classification", "multi_label", "token_classification", "causal_lm")
+# what each forward records per example (name, dtype for the all-gather); `ranks` is added when gathering
+_RECORD_FIELDS = (
+    ("ids", torch.long), ("probs", torch.float32), ("correct", torch.uint8), ("margins", torch.float32),
+    ("labels", torch.long), ("steps", torch.long),
+)
 STATE_FILE = "cartography_state.safetensors"
 
 _UNSUPPORTED_HEADS = re.compile(
@@ -82,10 +93,25 @@ class CartographyConfig:
                   "`args.output_dir/checkpoint-<step>` or `args.resume_from_checkpoint`."},
     )
     dataset_name: str | None = field(default=None, metadata={"help": "Dataset name stored in the map's metadata."})
+    task: str = field(
+        default="auto",
+        metadata={"help": "What the model is trained for: 'auto' (from the model class and config), 'classification' "
+                  "(single-label sequence classification or multiple choice), 'multi_label', "
+                  "'token_classification' or 'causal_lm'."},
+    )
+    profile: bool = field(
+        default=False,
+        metadata={"help": "Measure the wall time spent in the callback's own code (see `profile_stats`); for "
+                  "benchmarks."},
+    )
 
     def __post_init__(self):
         if self.mode not in ("training", "rescore"):
             raise ValueError(f"`mode` must be 'training' or 'rescore'; got {self.mode!r}.")
+        if self.task not in TASKS:
+            raise ValueError(f"`task` must be one of {list(TASKS)}; got {self.task!r}.")
+        if not isinstance(self.profile, bool):
+            raise ValueError(f"`profile` must be True or False; got {self.profile!r}.")
         if self.id_column is not None and (not isinstance(self.id_column, str) or not self.id_column):
             raise ValueError(f"`id_column` must be a column name or None; got {self.id_column!r}.")
         if not isinstance(self.label_key, str) or not self.label_key:
@@ -98,53 +124,258 @@ class _Tagged(NamedTuple):
     example: Any
 
 
+class _Profile:
+    """Wall time spent in the callback's own code (`CartographyCallback(profile=True)`): calls wrapped with `own`
+    add their duration (the outermost only), calls made from inside them that the stock Trainer makes anyway (the
+    user's dataset and collator, wrapped with `foreign`) subtract theirs."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.calls = 0
+        self._depth = 0
+
+    def own(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            if self._depth:
+                return fn(*args, **kwargs)
+            self._depth += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+                self._depth -= 1
+
+        return wrapped
+
+    def foreign(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            if not self._depth:
+                return fn(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds -= time.perf_counter() - start
+
+        return wrapped
+
+
 class _IndexedDataset(torch.utils.data.Dataset):
     """Wraps a map-style dataset so each item is `(row_index, example)`."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, profile: _Profile | None = None):
         self.dataset = dataset
+        self._profile = profile
+        self._item = profile.own(self._tagged_item) if profile is not None else self._tagged_item
+        self._items = profile.own(self._tagged_items) if profile is not None else self._tagged_items
 
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def _get(self, index):
+        get = self.dataset.__getitem__
+        return self._profile.foreign(get)(index) if self._profile is not None else get(index)
+
     def __getitem__(self, index):
-        return _Tagged(int(index), self.dataset[index])
+        return self._item(index)
 
     def __getitems__(self, indices):
+        return self._items(indices)
+
+    def _tagged_item(self, index):
+        return _Tagged(int(index), self._get(index))
+
+    def _tagged_items(self, indices):
         getitems = getattr(self.dataset, "__getitems__", None)
-        examples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
+        if getitems is not None and self._profile is not None:
+            getitems = self._profile.foreign(getitems)
+        examples = getitems(indices) if getitems is not None else [self._get(i) for i in indices]
         return [_Tagged(int(i), ex) for i, ex in zip(indices, examples)]
 
     def __getattr__(self, name):  # e.g. `set_epoch`, `column_names`
-        if name.startswith("__") or name == "dataset":
+        if name.startswith("__") or name in ("dataset", "_profile", "_item", "_items"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
+
+
+class _LabelCheck:
+    """Checks the gold labels of every collated batch on the host, before the batch reaches the model (no device
+    sync): integer labels of shape [batch] in [0, num_classes) for classification. Small and picklable, so it also
+    runs in dataloader worker processes."""
+
+    def __init__(self, label_key: str, num_classes: int | None):
+        self.label_key = label_key
+        self.num_classes = num_classes
+
+    def __call__(self, batch, indices: list[int]) -> None:
+        labels = batch.get(self.label_key) if hasattr(batch, "get") else None
+        if labels is None:
+            raise ValueError(f"CartographyCallback found no gold labels in the batch under {self.label_key!r} "
+                             f"(batch keys: {sorted(batch.keys())}); pass `label_key=` with the right key.")
+        if not torch.is_tensor(labels) or labels.is_floating_point() or labels.ndim != 1:
+            shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
+            raise ValueError(f"{_SUPPORTED} Got labels of shape {shape}"
+                             f"{' (floating point)' if torch.is_tensor(labels) and labels.is_floating_point() else ''}.")
+        num_classes = self.num_classes
+        if num_classes is None and torch.is_tensor(batch.get("input_ids")) and batch["input_ids"].ndim == 3:
+            num_classes = batch["input_ids"].shape[1]  # multiple choice: one class per choice
+        bad = labels < 0
+        if num_classes is not None:
+            bad |= labels >= num_classes
+        if bool(bad.any()):
+            rows = [indices[i] for i in torch.nonzero(bad).flatten().tolist()[:5]]
+            values = labels[bad].tolist()[:5]
+            raise ValueError(
+                f"CartographyCallback: train examples {rows} (row indices) have gold labels {values}, outside "
+                f"[0, {num_classes if num_classes is not None else 'num_labels'}): a data map needs a gold label for "
+                "every example (a label of -100, ignored by the loss, has no gold-label probability). Filter those "
+                "examples out of the train set or fix their labels."
+            )
 
 
 class _IdCollator:
     """Calls the user's collator on the plain examples and adds the row indices as `batch["cartography_id"]`."""
 
-    def __init__(self, collate_fn):
+    def __init__(self, collate_fn, check: _LabelCheck | None = None, profile: _Profile | None = None):
         self.collate_fn = collate_fn
+        self.check = check
+        self._user = profile.foreign(collate_fn) if profile is not None else collate_fn
+        self._call = profile.own(self._collate) if profile is not None else self._collate
 
     def __call__(self, items):
+        return self._call(items)
+
+    def _collate(self, items):
         if not items or not isinstance(items[0], _Tagged):
-            return self.collate_fn(items)
-        batch = self.collate_fn([item.example for item in items])
+            return self._user(items)
+        batch = self._user([item.example for item in items])
         if not hasattr(batch, "__setitem__") or not hasattr(batch, "keys"):
             raise TypeError(
                 f"CartographyCallback needs the data collator to return a dict of tensors; got {type(batch).__name__}."
             )
-        batch[ID_KEY] = torch.tensor([item.index for item in items], dtype=torch.long)
+        indices = [item.index for item in items]
+        if self.check is not None:
+            self.check(batch, indices)
+        batch[ID_KEY] = torch.tensor(indices, dtype=torch.long)
         return batch
 
 
-def _torch_loader(dataloader):
-    """The `torch.utils.data.DataLoader` that actually iterates: accelerate's `DataLoaderShard` may delegate to a
-    `base_dataloader` (its `DataLoaderAdapter`)."""
-    while "base_dataloader" in vars(dataloader):
-        dataloader = vars(dataloader)["base_dataloader"]
-    return dataloader
+_STATE_FORMAT = "hf_notlike.cartography"
+_STATE_VERSION = 2
+_STATE_PARTIAL = ("ids", "probs", "correct", "margins", "labels", "steps", "ranks")
+_STATE_DTYPES = {  # tensor name -> (dtype kind, ndim)
+    "epoch_gold_probs": ("f", 2), "epoch_correct": ("b", 2), "epoch_margins": ("f", 2), "epoch_complete": ("b", 1),
+    "labels": ("i", 1), "partial_ids": ("i", 1), "partial_probs": ("f", 1), "partial_correct": ("b", 1),
+    "partial_margins": ("f", 1), "partial_labels": ("i", 1), "partial_steps": ("i", 1), "partial_ranks": ("i", 1),
+}
+
+
+def _read_state_metadata(path: str) -> dict[str, str]:
+    """The metadata of a `cartography_state.safetensors`, checked: an error names the file and the field."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{path}: not a readable safetensors file ({error}); the checkpoint is damaged (truncated "
+                         "copy?): resume from another checkpoint.") from None
+    if metadata.get("format") != _STATE_FORMAT:
+        raise ValueError(f"{path}: field 'format' is {metadata.get('format')!r}, not {_STATE_FORMAT!r}: not a "
+                         "CartographyCallback state.")
+    version = metadata.get("format_version")
+    if version != str(_STATE_VERSION):
+        raise ValueError(f"{path}: field 'format_version' is {version!r}; this hf_notlike reads version "
+                         f"{_STATE_VERSION} (a checkpoint of another hf_notlike version: resume with that version or "
+                         "start over).")
+    for name in ("num_examples", "global_step", "epochs_done"):
+        if not str(metadata.get(name, "")).isdigit():
+            raise ValueError(f"{path}: field {name!r} must be a non-negative integer; got {metadata.get(name)!r}.")
+    return metadata
+
+
+def _read_state_tensors(path: str, num_examples: int) -> dict[str, np.ndarray]:
+    """The tensors of a `cartography_state.safetensors`, checked for presence, dtype, shape and consistency."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{path}: cannot read the tensors ({error}); the checkpoint is damaged (truncated copy?): "
+                         "resume from another checkpoint.") from None
+    kinds = {"f": "float", "b": "bool", "i": "integer"}
+    for name, (kind, ndim) in _STATE_DTYPES.items():
+        if name not in tensors:
+            raise ValueError(f"{path}: tensor {name!r} is missing.")
+        array = tensors[name]
+        if array.ndim != ndim or (kind == "i" and array.dtype.kind not in "iu") or (
+            kind != "i" and array.dtype.kind != kind
+        ):
+            raise ValueError(f"{path}: tensor {name!r} has dtype {array.dtype} and shape {array.shape}; expected "
+                             f"{kinds[kind]} with {ndim} dimension(s).")
+    epochs = len(tensors["epoch_complete"])
+    for name in ("epoch_gold_probs", "epoch_correct", "epoch_margins"):
+        if tensors[name].shape != (epochs, num_examples):
+            raise ValueError(f"{path}: tensor {name!r} has shape {tensors[name].shape}; expected ({epochs}, "
+                             f"{num_examples}) (epochs x examples).")
+    if len(tensors["labels"]) not in (0, num_examples):
+        raise ValueError(f"{path}: tensor 'labels' has {len(tensors['labels'])} values for {num_examples} examples.")
+    lengths = {len(tensors[f"partial_{key}"]) for key in _STATE_PARTIAL}
+    if len(lengths) != 1:
+        raise ValueError(f"{path}: the partial_* tensors have different lengths ({sorted(lengths)}).")
+    ids = tensors["partial_ids"]
+    if len(ids) and (ids.min() < 0 or ids.max() >= num_examples):
+        raise ValueError(f"{path}: tensor 'partial_ids' holds ids outside [0, {num_examples}).")
+    return tensors
+
+
+def _to_numpy(key: str, tensor: torch.Tensor) -> np.ndarray:
+    array = tensor.cpu().numpy()
+    if key == "correct":
+        return array.astype(bool)
+    return array.astype(np.float32 if key in ("probs", "margins") else np.int64)
+
+
+def merge_epoch_records(records: dict[str, np.ndarray], num_examples: int) -> dict[str, np.ndarray]:
+    """Merge one epoch of per-forward records (from every process) into one value per example.
+
+    An example recorded more than once keeps its first occurrence: earliest `steps`, then lowest `ranks` (distributed
+    samplers pad the last batch with the first examples of the epoch). Public so that benchmarks can time this step
+    (`examples/bench_cartography.py`).
+
+    Args:
+        records (`dict[str, np.ndarray]`): Equal-length 1-D arrays: `ids` (row index of the example), `steps`
+            (micro-step), `ranks` (process), and the recorded values (`probs`, `correct`, `margins`, `labels`, ...).
+        num_examples (`int`): Size of the train set.
+
+    Returns:
+        `dict[str, np.ndarray]`: for each recorded value, an array of length `num_examples` (NaN / 0 / False for
+        examples not seen), plus `seen` (bool).
+    """
+    ids = records["ids"]
+    if len(ids) and (ids.min() < 0 or ids.max() >= num_examples):
+        raise RuntimeError(f"CartographyCallback recorded example ids outside [0, {num_examples}); the train "
+                           "dataloader was changed after training began.")
+    order = np.lexsort((records["ranks"], records["steps"], ids))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ids[order][1:] != ids[order][:-1]
+    keep = order[first]
+    kept_ids = ids[keep]
+    merged = {"seen": np.zeros(num_examples, dtype=bool)}
+    merged["seen"][kept_ids] = True
+    for key, values in records.items():
+        if key in ("ids", "steps", "ranks"):
+            continue
+        fill = np.nan if values.dtype.kind == "f" else 0
+        out = np.full(num_examples, fill, dtype=values.dtype)
+        out[kept_ids] = values[keep]
+        merged[key] = out
+    return merged
 
 
 # ---------------------------------------------------------------------------------------------------- distributed
@@ -199,6 +430,11 @@ class CartographyCallback(TrainerCallback):
         resume_from_checkpoint (`str`, *optional*):
             Where to reload the callback state from when resuming from a checkpoint outside `args.output_dir`.
         dataset_name (`str`, *optional*): Dataset name for the map's metadata.
+        task (`str`, *optional*, defaults to `"auto"`):
+            `"classification"`, `"multi_label"`, `"token_classification"` or `"causal_lm"`; `"auto"` reads it from the
+            model class and `config.problem_type`. Pass it for a custom model whose class name does not say.
+        profile (`bool`, *optional*, defaults to `False`):
+            Measure the wall time spent in the callback's own code, readable from [`profile_stats`] (benchmarks).
 
     Example:
 
@@ -221,16 +457,24 @@ class CartographyCallback(TrainerCallback):
         label_key: str = "labels",
         resume_from_checkpoint: str | None = None,
         dataset_name: str | None = None,
+        task: str = "auto",
+        profile: bool = False,
     ):
         self.config = CartographyConfig(
             mode=mode, id_column=id_column, label_key=label_key, resume_from_checkpoint=resume_from_checkpoint,
-            dataset_name=dataset_name,
+            dataset_name=dataset_name, task=task, profile=profile,
         )
+        self._profile = _Profile() if profile else None
+        if self._profile is not None:
+            for name in ("on_init_end", "on_train_begin", "on_step_end", "on_epoch_begin", "on_epoch_end",
+                         "on_train_end", "on_save", "_pre_forward", "_post_forward"):
+                setattr(self, name, self._profile.own(getattr(self, name)))
         self._reset(num_examples=None)
         self._handles: list[Any] = []
         self._model_name: str | None = None
         self._dataset_name: str | None = dataset_name
         self._train_ids: np.ndarray | None = None
+        self._run_token: str | None = None
 
     # ------------------------------------------------------------------ state
     def _reset(self, num_examples: int | None) -> None:
@@ -239,11 +483,23 @@ class CartographyCallback(TrainerCallback):
         self._epoch_correct: list[np.ndarray] = []  # one bool [N] per finished epoch
         self._epoch_complete: list[bool] = []
         self.epoch_log: list[dict[str, int]] = []  # per epoch: records gathered (duplicates included), examples kept
-        self._buffer: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]] = []  # (ids, prob, correct, step)
+        self._epoch_margins: list[np.ndarray] = []  # one float32 [N] per finished epoch
+        self._labels: np.ndarray | None = None  # gold label per example (from the last complete epoch)
+        self._buffer: list[dict[str, torch.Tensor]] = []  # per forward: ids, probs, correct, margins, labels, steps
         self._restored: dict[str, np.ndarray] | None = None  # current-epoch records reloaded from a checkpoint
         self._micro_step = 0
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
         self._checked = False
+
+    @property
+    def profile_stats(self) -> dict[str, float]:
+        """With `profile=True`: `{"seconds": ..., "calls": ...}`, the wall time spent in the callback's own code
+        (event handlers, forward hooks, the id-tagging dataset and collator wrappers), not counting the user's dataset
+        and collator that a stock `Trainer` calls anyway. Collator time is only seen with
+        `dataloader_num_workers=0` (workers run in other processes)."""
+        if self._profile is None:
+            raise ValueError("Profiling is off: create the callback with `CartographyCallback(profile=True)`.")
+        return {"seconds": self._profile.seconds, "calls": self._profile.calls}
 
     @property
     def epochs_recorded(self) -> int:
@@ -276,7 +532,7 @@ class CartographyCallback(TrainerCallback):
         if model is None or train_dataloader is None:
             raise ValueError("CartographyCallback needs the Trainer's model and train dataloader (use a stock "
                              "`transformers.Trainer` with a `train_dataset`).")
-        loader = _torch_loader(train_dataloader)
+        loader = iterating_loader(train_dataloader)
         dataset = loader.dataset
         if isinstance(dataset, _IndexedDataset):  # a second `train()` on the same dataloader
             dataset = dataset.dataset
@@ -287,6 +543,10 @@ class CartographyCallback(TrainerCallback):
             raise ValueError("`dataloader_drop_last=True` drops examples from every epoch, so no epoch of the data "
                              "map would be complete: set `dataloader_drop_last=False` (or use mode='rescore').")
         self._label_key = self.config.label_key
+        num_classes = None
+        if type(model).__name__.endswith("ForSequenceClassification"):
+            num_classes = getattr(getattr(model, "config", None), "num_labels", None)
+        self._label_check = _LabelCheck(self._label_key, num_classes)
         self._device = args.device
         self._model_name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__
         if self._dataset_name is None:
@@ -296,20 +556,28 @@ class CartographyCallback(TrainerCallback):
         column_names = getattr(dataset, "column_names", None) or []
         if self.config.id_column is not None and self.config.id_column in column_names:
             self._train_ids = np.asarray(dataset[self.config.id_column])
+            _check_unique_ids(self._train_ids, self.config.id_column, where="the train dataset")
         self._train_dataset = dataset
         self._collate_fn = loader.collate_fn
         if isinstance(self._collate_fn, _IdCollator):
             self._collate_fn = self._collate_fn.collate_fn
+        if self._epoch_probs and state.global_step == 0:
+            warnings.warn(
+                f"CartographyCallback: a new `train()` starts a new data map; the {len(self._epoch_probs)} epoch(s) "
+                "recorded by the previous `train()` call are discarded. Call `data_map()` before training again to "
+                "keep them.", stacklevel=2,
+            )
         self._reset(num_examples=len(dataset))
+        self._run_token = None
         if state.global_step > 0:
             self._load_state(args, state)
+        self._run_token = run_marker(state)[0] if state.global_step > 0 and run_marker(state)[0] else uuid.uuid4().hex
+        set_run_marker(state, self._run_token, None)
 
         self._remove_hooks()
         if self.config.mode == "training":
-            # `dataset` cannot be reassigned through DataLoader.__setattr__ once initialised; the loader is the
-            # Trainer's private object for this `train()` call, so bypassing the guard is contained.
-            object.__setattr__(loader, "dataset", _IndexedDataset(dataset))
-            loader.collate_fn = _IdCollator(self._collate_fn)
+            replace_dataset(loader, _IndexedDataset(dataset, self._profile))
+            loader.collate_fn = _IdCollator(self._collate_fn, self._label_check, self._profile)
             self._handles = [
                 model.register_forward_pre_hook(self._pre_forward, with_kwargs=True),
                 model.register_forward_hook(self._post_forward),
@@ -348,7 +616,14 @@ class CartographyCallback(TrainerCallback):
         probs = logits.softmax(dim=-1)
         gold = probs.gather(1, labels.view(-1, 1)).squeeze(1)
         correct = logits.argmax(dim=-1) == labels
-        self._buffer.append((ids.detach(), gold, correct, self._micro_step))
+        # margin (Pleiss et al., 2020): gold logit minus the largest other logit
+        gold_logit = logits.gather(1, labels.view(-1, 1)).squeeze(1)
+        other = logits.scatter(1, labels.view(-1, 1), float("-inf")).amax(dim=-1)
+        ids = ids.detach().reshape(-1).to(logits.device).long()
+        self._buffer.append({
+            "ids": ids, "probs": gold, "correct": correct.to(torch.uint8), "margins": gold_logit - other,
+            "labels": labels, "steps": torch.full_like(ids, self._micro_step),
+        })
         self._micro_step += 1
 
     def _check_batch(self, ids, labels, logits) -> None:
@@ -362,10 +637,6 @@ class CartographyCallback(TrainerCallback):
                              f"{' (floating point)' if torch.is_tensor(labels) and labels.is_floating_point() else ''}.")
         if labels.shape[0] != logits.shape[0] or ids.shape[0] != logits.shape[0]:
             raise ValueError(f"{_SUPPORTED} Got {logits.shape[0]} rows of logits for {labels.shape[0]} labels.")
-        if int(labels.min()) < 0 or int(labels.max()) >= logits.shape[-1]:
-            raise ValueError(f"Gold labels must lie in [0, {logits.shape[-1] - 1}]; got values in "
-                             f"[{int(labels.min())}, {int(labels.max())}] (ignored labels such as -100 are not "
-                             "supported).")
 
     def _remove_hooks(self) -> None:
         for handle in self._handles:
@@ -373,68 +644,46 @@ class CartographyCallback(TrainerCallback):
         self._handles = []
 
     # ------------------------------------------------------------------ epoch bookkeeping
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.num_examples is not None and args.save_strategy != "no":
+            # a checkpoint saved after this step lands here; recorded in its trainer_state.json for the resume
+            set_run_marker(state, self._run_token, os.path.abspath(os.path.join(
+                args.output_dir, f"checkpoint-{state.global_step}")))
+
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._checked = False  # validate the first batch of every epoch
 
     def _local_records(self) -> list[torch.Tensor]:
         if self._buffer:
-            ids = torch.cat([b[0].reshape(-1).to(self._device) for b in self._buffer])
-            probs = torch.cat([b[1] for b in self._buffer])
-            correct = torch.cat([b[2] for b in self._buffer]).to(torch.uint8)
-            steps = torch.cat([torch.full((len(b[0]),), b[3], dtype=torch.long, device=b[1].device)
-                               for b in self._buffer])
-        else:
-            ids = torch.zeros(0, dtype=torch.long, device=self._device)
-            probs = torch.zeros(0, dtype=torch.float32, device=self._device)
-            correct = torch.zeros(0, dtype=torch.uint8, device=self._device)
-            steps = torch.zeros(0, dtype=torch.long, device=self._device)
-        return [ids.long(), probs.float(), correct, steps.to(ids.device)]
+            return [torch.cat([b[key].to(self._device) for b in self._buffer]).to(dtype)
+                    for key, dtype in _RECORD_FIELDS]
+        return [torch.zeros(0, dtype=dtype, device=self._device) for _, dtype in _RECORD_FIELDS]
 
     def _gathered_records(self) -> dict[str, np.ndarray]:
         """All records of the current epoch so far, from every process (plus those reloaded from a checkpoint)."""
         local = [t.to(self._device) for t in self._local_records()]
-        (ids, probs, correct, steps), ranks = _all_gather(local, self._device)
-        records = {
-            "ids": ids.cpu().numpy().astype(np.int64),
-            "probs": probs.cpu().numpy().astype(np.float32),
-            "correct": correct.cpu().numpy().astype(bool),
-            "steps": steps.cpu().numpy().astype(np.int64),
-            "ranks": ranks.cpu().numpy().astype(np.int64),
-        }
+        gathered, ranks = _all_gather(local, self._device)
+        records = {key: _to_numpy(key, tensor) for (key, _), tensor in zip(_RECORD_FIELDS, gathered)}
+        records["ranks"] = ranks.cpu().numpy().astype(np.int64)
         if self._restored is not None:
             records = {key: np.concatenate([self._restored[key], records[key]]) for key in records}
         return records
 
     def _finish_epoch(self, records: dict[str, np.ndarray]) -> None:
         n = self.num_examples
-        ids = records["ids"]
-        if len(ids) and (ids.min() < 0 or ids.max() >= n):
-            raise RuntimeError(f"CartographyCallback recorded example ids outside [0, {n}); the train dataloader was "
-                               "changed after training began.")
-        probs = np.full(n, np.nan, dtype=np.float32)
-        correct = np.zeros(n, dtype=bool)
-        counts = np.bincount(ids, minlength=n)
-        probs[ids] = records["probs"]
-        correct[ids] = records["correct"]
-        repeated = np.flatnonzero(counts[ids] > 1)
-        if len(repeated):
-            # an example seen twice keeps its first occurrence: earliest step, then lowest rank (distributed
-            # samplers pad the last batch with the first examples of the epoch)
-            order = repeated[np.lexsort((records["ranks"][repeated], records["steps"][repeated], ids[repeated]))]
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = ids[order][1:] != ids[order][:-1]
-            keep = order[first]
-            probs[ids[keep]] = records["probs"][keep]
-            correct[ids[keep]] = records["correct"][keep]
-        kept = int((counts > 0).sum())
+        merged = merge_epoch_records(records, n)
+        kept = int(merged["seen"].sum())
         complete = kept == n
         if not complete:
             logger.warning(f"CartographyCallback: epoch {len(self._epoch_probs)} saw {kept} of {n} examples "
                            "(training stopped mid-epoch?); it is left out of the data map.")
-        self._epoch_probs.append(probs)
-        self._epoch_correct.append(correct)
+        else:
+            self._labels = merged["labels"]
+        self._epoch_probs.append(merged["probs"])
+        self._epoch_correct.append(merged["correct"])
+        self._epoch_margins.append(merged["margins"])
         self._epoch_complete.append(complete)
-        self.epoch_log.append({"records": int(len(ids)), "examples": kept})
+        self.epoch_log.append({"records": int(len(records["ids"])), "examples": kept})
         self._buffer = []
         self._restored = None
         self._micro_step = 0
@@ -454,7 +703,7 @@ class CartographyCallback(TrainerCallback):
         indices = list(range(rank, self.num_examples, world))
         loader = torch.utils.data.DataLoader(
             _IndexedDataset(self._train_dataset), batch_size=args.per_device_eval_batch_size, sampler=indices,
-            collate_fn=_IdCollator(self._collate_fn), num_workers=args.dataloader_num_workers,
+            collate_fn=_IdCollator(self._collate_fn, self._label_check), num_workers=args.dataloader_num_workers,
         )
         was_training = model.training
         model.eval()
@@ -496,51 +745,56 @@ class CartographyCallback(TrainerCallback):
         tensors = {
             "epoch_gold_probs": np.stack(self._epoch_probs) if done else np.zeros((0, n), np.float32),
             "epoch_correct": np.stack(self._epoch_correct) if done else np.zeros((0, n), bool),
+            "epoch_margins": np.stack(self._epoch_margins) if done else np.zeros((0, n), np.float32),
             "epoch_complete": np.asarray(self._epoch_complete, dtype=bool),
-            "partial_ids": records["ids"],
-            "partial_probs": records["probs"],
-            "partial_correct": records["correct"],
-            "partial_steps": records["steps"],
-            "partial_ranks": records["ranks"],
+            "labels": self._labels if self._labels is not None else np.zeros(0, np.int64),
+            **{f"partial_{key}": records[key] for key in _STATE_PARTIAL},
         }
         metadata = {
-            "format": "hf_notlike.cartography",
-            "format_version": "1",
+            "format": _STATE_FORMAT,
+            "format_version": str(_STATE_VERSION),
             "config": json.dumps(asdict(self.config)),
             "num_examples": str(n),
             "global_step": str(state.global_step),
             "epochs_done": str(done),
+            "run": self._run_token or "",
         }
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, os.path.join(folder, STATE_FILE),
                   metadata=metadata)
 
     def _load_state(self, args, state) -> None:
-        from safetensors import safe_open
-        from safetensors.numpy import load_file
-
+        token, saved_in = run_marker(state)
         candidates = [self.config.resume_from_checkpoint, args.resume_from_checkpoint,
                       os.path.join(args.output_dir, f"checkpoint-{state.global_step}")]
-        tried = []
+        if saved_in:  # where the checkpoint being resumed was written (it may have been passed from elsewhere)
+            candidates.append(saved_in)
+        tried, rejected = [], []
         for folder in candidates:
             if not folder or not isinstance(folder, str):
                 continue
             path = os.path.join(folder, STATE_FILE)
+            if path in tried:
+                continue
             tried.append(path)
             if not os.path.isfile(path):
                 continue
-            with safe_open(path, framework="numpy") as handle:
-                metadata = handle.metadata() or {}
-            if metadata.get("format") != "hf_notlike.cartography" or int(metadata["global_step"]) != state.global_step:
+            metadata = _read_state_metadata(path)
+            if int(metadata["global_step"]) != state.global_step:
+                rejected.append(f"{path} (step {metadata['global_step']})")
+                continue
+            if token is not None and metadata.get("run") != token:
+                rejected.append(f"{path} (another training run)")
                 continue
             if int(metadata["num_examples"]) != self.num_examples:
-                raise ValueError(f"The cartography state in {folder} is for {metadata['num_examples']} examples but "
+                raise ValueError(f"The cartography state in {path} is for {metadata['num_examples']} examples but "
                                  f"the train set has {self.num_examples}: resume with the same train dataset.")
-            tensors = load_file(path)
+            tensors = _read_state_tensors(path, self.num_examples)
             self._epoch_probs = list(tensors["epoch_gold_probs"])
-            self._epoch_correct = list(tensors["epoch_correct"].astype(bool))
+            self._epoch_correct = list(tensors["epoch_correct"])
+            self._epoch_margins = list(tensors["epoch_margins"])
             self._epoch_complete = [bool(x) for x in tensors["epoch_complete"]]
-            partial = {key: tensors[f"partial_{key}"] for key in ("ids", "probs", "correct", "steps", "ranks")}
-            partial["correct"] = partial["correct"].astype(bool)
+            self._labels = tensors["labels"] if len(tensors["labels"]) else None
+            partial = {key: tensors[f"partial_{key}"] for key in _STATE_PARTIAL}
             if len(np.unique(partial["ids"])) == self.num_examples:
                 # saved at the last step of an epoch (save_strategy="steps" saves before `on_epoch_end`): that epoch
                 # is finished and the resumed run starts the next one
@@ -555,13 +809,15 @@ class CartographyCallback(TrainerCallback):
             return
         raise ValueError(
             f"Training resumes at step {state.global_step} but no CartographyCallback state "
-            f"({STATE_FILE}) for that step was found (looked in: {tried}). The data map would miss the epochs "
-            "before the checkpoint: pass `CartographyCallback(resume_from_checkpoint=<checkpoint folder>)`, or "
-            "start the run from scratch with the callback attached."
+            f"({STATE_FILE}) of this checkpoint was found (looked in: {tried}"
+            + (f"; rejected: {rejected}" if rejected else "")
+            + "). The data map would miss the epochs before the checkpoint: pass "
+            "`CartographyCallback(resume_from_checkpoint=<the checkpoint folder you resume from>)`, or start the run "
+            "from scratch with the callback attached."
         )
 
     # ------------------------------------------------------------------ result
-    def data_map(self, dataset=None, *, include_incomplete: bool = False) -> DataMap:
+    def data_map(self, dataset=None, *, include_incomplete: bool = False, by_row_index: bool = False) -> DataMap:
         """Build the [`DataMap`] of the epochs recorded so far.
 
         Args:
@@ -569,42 +825,81 @@ class CartographyCallback(TrainerCallback):
                 The train dataset. Checked against the recorded examples (same number of rows) and, with
                 `id_column`, the source of the example ids when `remove_unused_columns` dropped that column.
             include_incomplete (`bool`, *optional*, defaults to `False`):
-                Raise instead of silently dropping epochs that did not see every example.
+                By default only complete epochs (every example seen, e.g. not the epoch a run stopped in) enter the
+                map, with a warning naming how many were left out. With `True`, incomplete epochs are included too,
+                and the map then holds only the examples seen in every included epoch (keyed by row index when some
+                are left out; a warning says how many).
+            by_row_index (`bool`, *optional*, defaults to `False`):
+                Key the map by row index even when the callback has an `id_column` (e.g. when that column holds
+                duplicate values: the recorded epochs stay usable).
 
         Raises:
-            `ValueError` when nothing was recorded yet, on a dataset mismatch, or when ids are missing.
+            `ValueError` when nothing was recorded yet, on a dataset mismatch, or when ids are missing or duplicated.
         """
+        if not isinstance(include_incomplete, bool) or not isinstance(by_row_index, bool):
+            raise ValueError("`include_incomplete` and `by_row_index` must be True or False.")
         if self.num_examples is None or not self._epoch_probs:
             raise ValueError("CartographyCallback has no finished epoch yet: call `trainer.train()` with the callback "
                              "attached (at least one full epoch) before `data_map()`.")
-        keep = [i for i, complete in enumerate(self._epoch_complete) if complete]
-        if include_incomplete and len(keep) != len(self._epoch_complete):
-            raise ValueError("Some recorded epochs are incomplete (training stopped mid-epoch).")
-        if not keep:
-            raise ValueError("No recorded epoch saw every training example (training stopped before the end of the "
-                             "first epoch?); train for at least one full epoch.")
-        if len(keep) != len(self._epoch_complete):
-            warnings.warn(f"CartographyCallback: {len(self._epoch_complete) - len(keep)} incomplete epoch(s) left out "
-                          "of the data map.", stacklevel=2)
+        if include_incomplete:
+            keep = list(range(len(self._epoch_complete)))
+        else:
+            keep = [i for i, complete in enumerate(self._epoch_complete) if complete]
+            if not keep:
+                raise ValueError("No recorded epoch saw every training example (training stopped before the end of "
+                                 "the first epoch?); train for at least one full epoch, or pass "
+                                 "`include_incomplete=True` for a map of the examples seen so far.")
+            if len(keep) != len(self._epoch_complete):
+                warnings.warn(f"CartographyCallback: {len(self._epoch_complete) - len(keep)} incomplete epoch(s) left "
+                              "out of the data map (pass `include_incomplete=True` to include them).", stacklevel=2)
         probs = np.stack([self._epoch_probs[i] for i in keep], axis=1)
         correct = np.stack([self._epoch_correct[i] for i in keep], axis=1)
-        ids = self._train_ids
+        margins = np.stack([self._epoch_margins[i] for i in keep], axis=1)
+        labels = self._labels
+        seen = np.isfinite(probs).all(axis=1)
+        rows = np.flatnonzero(seen)
+        if not len(rows):
+            raise ValueError("No example was seen in every included epoch; pass `include_incomplete=False`.")
+        if len(rows) < self.num_examples:
+            warnings.warn(f"CartographyCallback: {self.num_examples - len(rows)} example(s) missed by an incomplete "
+                          "epoch are left out of the data map.", stacklevel=2)
+            if labels is None:  # no complete epoch: take the labels recorded in the included epochs
+                labels = None
+        id_column = None if by_row_index else self.config.id_column
+        ids = None if by_row_index else self._train_ids
         dataset_name = self._dataset_name
         if dataset is not None:
             if len(dataset) != self.num_examples:
                 raise ValueError(f"The dataset has {len(dataset)} rows but the callback recorded {self.num_examples} "
                                  "training examples: pass the train dataset the Trainer was trained on.")
-            if self.config.id_column is not None:
+            if id_column is not None:
                 columns = getattr(dataset, "column_names", None) or []
-                if self.config.id_column not in columns:
-                    raise ValueError(f"`id_column={self.config.id_column!r}` is not a column of the dataset "
+                if id_column not in columns:
+                    raise ValueError(f"`id_column={id_column!r}` is not a column of the dataset "
                                      f"(columns: {columns}).")
-                ids = np.asarray(dataset[self.config.id_column])
+                ids = np.asarray(dataset[id_column])
             if dataset_name is None:
                 info = getattr(dataset, "info", None)
                 dataset_name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
-        if self.config.id_column is not None and ids is None:
-            raise ValueError(f"`id_column={self.config.id_column!r}` was dropped from the train set by "
+        if id_column is not None and ids is None:
+            raise ValueError(f"`id_column={id_column!r}` was dropped from the train set by "
                              "`remove_unused_columns`; pass the train dataset: `callback.data_map(dataset=train)`.")
-        return DataMap(probs, correct, ids, id_column=self.config.id_column, model_name=self._model_name,
-                       dataset_name=dataset_name, mode=self.config.mode)
+        if id_column is not None:
+            _check_unique_ids(ids, id_column, where="the train dataset")
+            ids = ids[rows]
+        elif len(rows) < self.num_examples:
+            ids = rows.astype(np.int64)
+        return DataMap(probs[rows], correct[rows], ids, margins=margins[rows],
+                       labels=None if labels is None else labels[rows], id_column=id_column,
+                       model_name=self._model_name, dataset_name=dataset_name, mode=self.config.mode)
+
+
+def _check_unique_ids(ids: np.ndarray, id_column: str, where: str) -> None:
+    values, counts = np.unique(ids, return_counts=True)
+    if len(values) != len(ids):
+        duplicated = values[counts > 1][:5].tolist()
+        raise ValueError(
+            f"`id_column={id_column!r}` holds duplicate values in {where} (e.g. {duplicated}); each example needs its "
+            "own id. Fix the column, or use row indices (`CartographyCallback(id_column=None)`, or "
+            "`callback.data_map(by_row_index=True)` for epochs already recorded)."
+        )

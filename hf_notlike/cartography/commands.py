@@ -5,87 +5,151 @@
 hf-notlike datamap show MAP_DIR
 hf-notlike datamap plot MAP_DIR [--output data_map.png] [--kind auto|scatter|hexbin] [--epochs K]
 hf-notlike datamap select MAP_DIR --region ambiguous --fraction 0.33 [--output ids.json] [--epochs K] [--seed 0]
+hf-notlike datamap html MAP_DIR [--output map.html] [--data train.csv --text-column text] [--max-points N]
 ```
 
-`MAP_DIR` is a folder written by `DataMap.save_pretrained` or a Hub dataset repo id.
+`MAP_DIR` is a folder written by `DataMap.save_pretrained`, or the id (`user/name`) of a Hub dataset repo. A path
+that does not exist and cannot be a repo id (absolute, `./...`, several `/`) is reported as missing without any
+network request.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from .datamap import REGIONS, DataMap
+from ..cli_utils import (
+    Command,
+    CommandError,
+    CommandGroup,
+    check_fraction,
+    check_input_file,
+    check_output_file,
+    check_positive,
+    looks_like_repo_id,
+)
+from .datamap import DATA_MAP_FILE, METADATA_FILE, PLOT_FILE, REGIONS, DataMap
+from .interactive import DEFAULT_MAX_POINTS
 
-__all__ = ["register_commands"]
+__all__ = ["COMMANDS", "ShowArguments", "PlotArguments", "SelectArguments", "HtmlArguments"]
+
+Region = Literal[REGIONS]
+_MAP_DIR_HELP = "folder saved by DataMap.save_pretrained, or a Hub dataset repo id (user/name)"
 
 
-def register_commands(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "datamap", help="plot or select from a dataset-cartography data map",
-        description="Dataset cartography (Swayamdipta et al., 2020): plot a saved data map or select a region of it.",
+def _check_map_dir(map_dir: str) -> None:
+    folder = Path(map_dir)
+    if folder.is_dir():
+        missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
+        if missing:
+            raise CommandError(
+                f"MAP_DIR {map_dir} is not a saved data map: {' and '.join(missing)} missing "
+                "(write one with `DataMap.save_pretrained`)."
+            )
+    elif folder.exists():
+        raise CommandError(f"MAP_DIR {map_dir} is a file; give the folder written by `DataMap.save_pretrained`.")
+    elif not looks_like_repo_id(map_dir) or map_dir.count("/") != 1:
+        raise CommandError(f"MAP_DIR {map_dir} does not exist (a folder written by `DataMap.save_pretrained`).")
+
+
+@dataclass
+class ShowArguments:
+    """Options of `hf-notlike datamap show`."""
+
+    map_dir: str = field(metadata={"positional": True, "help": _MAP_DIR_HELP})
+
+    def __post_init__(self):
+        _check_map_dir(self.map_dir)
+
+
+@dataclass
+class _EpochsArguments:
+    map_dir: str = field(metadata={"positional": True, "help": _MAP_DIR_HELP})
+    epochs: int | None = field(default=None, metadata={"help": "use only the first K epochs"})
+
+    def __post_init__(self):
+        _check_map_dir(self.map_dir)
+        check_positive(self.epochs, "--epochs")
+
+
+@dataclass
+class PlotArguments(_EpochsArguments):
+    """Options of `hf-notlike datamap plot`."""
+
+    output: str | None = field(
+        default=None,
+        metadata={"aliases": ["-o"], "help": "image file, .png or .pdf (default: MAP_DIR/data_map.png for a folder)"},
     )
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
-    commands = parser.add_subparsers(dest="datamap_command", metavar="COMMAND")
+    kind: Literal["auto", "scatter", "hexbin"] = field(
+        default="auto", metadata={"help": "scatter, hexbin, or auto (hexbin above --max-points examples)"}
+    )
+    max_points: int = field(default=25_000, metadata={"help": "scatter size limit"})
 
-    show = commands.add_parser("show", help="print a summary of a data map")
-    show.add_argument("map_dir", metavar="MAP_DIR", help="folder saved by DataMap.save_pretrained, or a Hub repo id")
-    show.set_defaults(func=_show)
-
-    plot = commands.add_parser("plot", help="draw the data map (PNG or PDF)")
-    plot.add_argument("map_dir", metavar="MAP_DIR", help="folder saved by DataMap.save_pretrained, or a Hub repo id")
-    plot.add_argument("--output", "-o", default=None,
-                      help="image file, .png or .pdf (default: MAP_DIR/data_map.png for a folder)")
-    plot.add_argument("--kind", choices=("auto", "scatter", "hexbin"), default="auto",
-                      help="scatter, hexbin, or auto (hexbin above --max-points examples)")
-    plot.add_argument("--max-points", type=int, default=25_000, help="scatter size limit (default 25000)")
-    plot.add_argument("--epochs", type=int, default=None, help="use only the first K epochs")
-    plot.set_defaults(func=_plot)
-
-    select = commands.add_parser("select", help="print (or write) the ids of a region of the map")
-    select.add_argument("map_dir", metavar="MAP_DIR", help="folder saved by DataMap.save_pretrained, or a Hub repo id")
-    select.add_argument("--region", required=True, choices=REGIONS, help="region to select")
-    select.add_argument("--fraction", type=float, required=True, help="share of the examples, in (0, 1]")
-    select.add_argument("--epochs", type=int, default=None, help="use only the first K epochs")
-    select.add_argument("--seed", type=int, default=0, help="seed of the random region (default 0)")
-    select.add_argument("--output", "-o", default=None,
-                        help="write the ids to this file (.json: a list; otherwise one id per line) instead of stdout")
-    select.set_defaults(func=_select)
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive(self.max_points, "--max-points")
+        if self.output is None and not Path(self.map_dir).is_dir():
+            raise CommandError("Pass --output for a map loaded from the Hub.")
+        check_output_file(self.output, "--output", (".png", ".pdf"))
 
 
-def _load(map_dir: str) -> DataMap:
-    return DataMap.from_pretrained(map_dir)
+@dataclass
+class SelectArguments(_EpochsArguments):
+    """Options of `hf-notlike datamap select`."""
+
+    region: Region = field(kw_only=True, metadata={"help": "region to select"})
+    fraction: float = field(kw_only=True, metadata={"help": "share of the examples, in (0, 1]"})
+    seed: int = field(default=0, metadata={"help": "seed of the random region"})
+    output: str | None = field(
+        default=None,
+        metadata={
+            "aliases": ["-o"],
+            "help": "write the ids to this file (.json: a list; otherwise one id per line) instead of stdout",
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fraction(self.fraction, "--fraction")
+        check_output_file(self.output, "--output")
 
 
-def _show(args: argparse.Namespace) -> int:
-    data_map = _load(args.map_dir)
+def _load(args) -> DataMap:
+    data_map = DataMap.from_pretrained(args.map_dir)
+    epochs = getattr(args, "epochs", None)
+    if epochs is not None and epochs > data_map.num_epochs:
+        raise CommandError(f"--epochs {epochs} is more than the {data_map.num_epochs} epochs the map recorded.")
+    return data_map
+
+
+def show_command(args: ShowArguments) -> int:
+    """Prints a summary of the map."""
+    data_map = _load(args)
     print(data_map)
     print(data_map.to_pandas().drop(columns="id").describe().to_string())
     return 0
 
 
-def _plot(args: argparse.Namespace) -> int:
-    data_map = _load(args.map_dir)
-    output = args.output
-    if output is None:
-        if not Path(args.map_dir).is_dir():
-            raise ValueError("Pass --output for a map loaded from the Hub.")
-        output = str(Path(args.map_dir) / "data_map.png")
+def plot_command(args: PlotArguments) -> int:
+    """Draws the data map."""
+    data_map = _load(args)
+    output = args.output or str(Path(args.map_dir) / PLOT_FILE)
     data_map.plot(output, kind=args.kind, max_points=args.max_points, epochs=args.epochs)
     print(f"wrote {output}", file=sys.stderr)
     return 0
 
 
-def _select(args: argparse.Namespace) -> int:
-    data_map = _load(args.map_dir)
+def select_command(args: SelectArguments) -> int:
+    """Prints or writes the ids of a region."""
+    data_map = _load(args)
     ids = data_map.select(args.region, args.fraction, epochs=args.epochs, seed=args.seed).ids.tolist()
     if args.output is None:
         sys.stdout.write("".join(f"{i}\n" for i in ids))
     else:
         path = Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".json":
             path.write_text(json.dumps(ids) + "\n")
         else:
@@ -93,3 +157,98 @@ def _select(args: argparse.Namespace) -> int:
     print(f"selected {len(ids)} of {data_map.num_examples} examples ({args.region}, fraction {args.fraction})",
           file=sys.stderr)
     return 0
+
+
+@dataclass
+class HtmlArguments(_EpochsArguments):
+    """Options of `hf-notlike datamap html`."""
+
+    output: str | None = field(
+        default=None,
+        metadata={"aliases": ["-o"], "help": "the .html file to write (default: MAP_DIR/data_map.html for a folder)"},
+    )
+    data: str | None = field(
+        default=None,
+        metadata={"help": "the training data the map was recorded on (.csv, .tsv, .json, .jsonl or .parquet, same "
+                          "rows; with the map's id column in any order): its text and labels are shown on hover"},
+    )
+    text_column: str | None = field(
+        default=None, metadata={"help": "column of --data with the text (default: text, sentence, ... if present)"}
+    )
+    label_column: str | None = field(
+        default=None, metadata={"help": "column of --data with the gold label (default: label or labels if present)"}
+    )
+    max_points: int = field(
+        default=DEFAULT_MAX_POINTS,
+        metadata={"help": "above this many examples, draw a sample over a heatmap (selections still cover all)"},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive(self.max_points, "--max-points")
+        if self.output is None and not Path(self.map_dir).is_dir():
+            raise CommandError("Pass --output for a map loaded from the Hub.")
+        check_output_file(self.output, "--output", (".html", ".htm"))
+        if self.data is not None:
+            check_input_file(self.data, "--data", _DATA_FORMATS)
+        elif self.text_column is not None or self.label_column is not None:
+            raise CommandError("--text-column / --label-column need --data (the training data of the map).")
+
+
+_DATA_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+def _read_data(path: str):
+    """A local data file as a `datasets.Dataset` (no network request)."""
+    import datasets
+    import pyarrow as pa
+
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            from pyarrow import csv
+
+            options = csv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
+            table = csv.read_csv(path, parse_options=options)
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()] if suffix == ".jsonl" else json.loads(text)
+            if isinstance(rows, dict):
+                table = pa.table(rows)
+            elif isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
+                table = pa.Table.from_pylist(rows)
+            else:
+                raise CommandError(f"--data {path} must hold a list of row objects or an object of columns.")
+    except (json.JSONDecodeError, UnicodeDecodeError, pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise CommandError(f"--data {path} could not be read ({' '.join(str(error).split())}).") from None
+    return datasets.Dataset(datasets.table.InMemoryTable(table))
+
+
+def html_command(args: HtmlArguments) -> int:
+    """Writes the interactive data map."""
+    data_map = _load(args)
+    dataset = _read_data(args.data) if args.data is not None else None
+    output = args.output or str(Path(args.map_dir) / "data_map.html")
+    data_map.to_html(
+        output, dataset=dataset, text_column=args.text_column, label_column=args.label_column,
+        max_points=args.max_points, epochs=args.epochs,
+    )
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = [
+    CommandGroup(
+        "datamap", help="plot or select from a dataset-cartography data map",
+        description="Dataset cartography (Swayamdipta et al., 2020): plot a saved data map or select a region of it.",
+    ),
+    Command("datamap show", ShowArguments, show_command, help="print a summary of a data map"),
+    Command("datamap plot", PlotArguments, plot_command, help="draw the data map (PNG or PDF)"),
+    Command("datamap select", SelectArguments, select_command, help="print (or write) the ids of a region of the map"),
+    Command("datamap html", HtmlArguments, html_command,
+            help="write the interactive map: one self-contained HTML page (hover text, box/lasso selection as ids)"),
+]

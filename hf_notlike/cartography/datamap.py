@@ -1,16 +1,18 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
 """`DataMap`: per-example training dynamics (Swayamdipta et al., EMNLP 2020, "Dataset Cartography").
 
-A data map holds, for every training example and every epoch, the probability the model gave the gold label and
-whether its argmax was correct. From that matrix it derives the four per-example statistics of the paper (plus the
-forgetting events of Toneva et al., ICLR 2019), selects regions, plots the map, and saves it as Parquet + JSON.
+A data map holds, for every training example and every epoch, the probability the model gave the gold label,
+whether its argmax was correct and (when recorded) the margin of the gold logit. From these matrices it derives the
+per-example statistics of the paper (plus the forgetting events of Toneva et al., ICLR 2019, and the area under the
+margin of Pleiss et al., NeurIPS 2020), selects regions, plots the map, and saves it as Parquet + JSON.
 
 Save-folder layout (`DataMap.save_pretrained(folder)`), all of it plain files, no pickle:
 
 ```
 folder/
   data_map.parquet   one row per example: id, confidence, variability, correctness, forgetfulness,
-                     gold_prob (list of float32, one per epoch), correct (list of bool, one per epoch)
+                     gold_prob (list of float32, one per epoch), correct (list of bool, one per epoch),
+                     and when recorded: aum, margin (list of float32, one per epoch), label (the gold label)
   data_map.json      metadata: format_version, model, dataset, num_examples, num_epochs, id_column, mode,
                      library_version, columns
   data_map.png       the plot (`save_pretrained(..., plot=True)`, the default)
@@ -18,10 +20,8 @@ folder/
 ```
 
 The card writer is a module-level hook: `save_pretrained(..., card=True)` calls `_write_card(data_map, folder,
-repo_id=None)`. By default it uses `hf_notlike.hub.write_data_map_card` (which renders the fields that
-`hf_notlike.cartography.card.data_map_card` collects) when the Hub module and its template are present, and
-otherwise writes a small built-in card; replacing `hf_notlike.cartography.datamap._write_card` changes it for every
-save.
+repo_id=None)`, which renders the card of `hf_notlike.cartography.card`; replacing
+`hf_notlike.cartography.datamap._write_card` changes it for every save.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DataMap", "DataMapSelection", "REGIONS", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE"]
 
-REGIONS = ("ambiguous", "hard_to_learn", "easy_to_learn", "random")
+REGIONS = ("ambiguous", "hard_to_learn", "easy_to_learn", "random", "low_aum")
 DATA_MAP_FILE = "data_map.parquet"
 METADATA_FILE = "data_map.json"
 PLOT_FILE = "data_map.png"
@@ -72,6 +72,12 @@ class DataMap:
     std, as in the paper); correctness = fraction of epochs whose argmax was the gold label; forgetfulness = number of
     correct -> incorrect transitions between consecutive epochs (forgetting events, Toneva et al., 2019).
 
+    With margins recorded (the callback records them in the same forward pass), the margin of example i at epoch e is
+    M_{i,e} = z_{i,e}[y_i] - max_{k != y_i} z_{i,e}[k], the gold logit minus the largest other logit, and the area under
+    the margin is AUM_i = (1/E) sum_e M_{i,e} (Pleiss et al., NeurIPS 2020, *Identifying Mislabeled Data using the Area
+    Under the Margin Ranking*, Eq. 1-2; they average over every epoch an example is trained on, as here). A negative AUM
+    means the model kept preferring another class: the typical signature of a mislabeled example.
+
     Args:
         gold_probs (`array-like` of shape `(num_examples, num_epochs)`):
             Probability of the gold label for each example at each epoch, in [0, 1].
@@ -79,6 +85,11 @@ class DataMap:
             Whether the argmax prediction was the gold label (bool or 0/1).
         ids (`array-like` of shape `(num_examples,)`, *optional*):
             Stable example ids (unique). Defaults to the row index `0 .. num_examples - 1`.
+        margins (`array-like` of shape `(num_examples, num_epochs)`, *optional*):
+            The margin M_{i,e} above (finite floats). Needed for `aum` and `select("low_aum", ...)`.
+        labels (`array-like` of shape `(num_examples,)`, *optional*):
+            The gold label of each example (integers or strings). Needed for `select(..., class_balanced=True)` and
+            `class_balance`.
         id_column (`str`, *optional*):
             Dataset column the ids come from; `None` means the ids are row indices.
         model_name (`str`, *optional*): Model the dynamics were recorded with (metadata).
@@ -92,11 +103,12 @@ class DataMap:
     ```python
     >>> import numpy as np
     >>> from hf_notlike.cartography import DataMap
-    >>> dm = DataMap(gold_probs=[[0.2, 0.8], [0.9, 0.9]], correct=[[False, True], [True, True]])
-    >>> dm.confidence.tolist(), dm.variability.tolist()
-    ([0.5, 0.8999999761581421], [0.30000001192092896, 0.0])
-    >>> dm.select("ambiguous", 0.5).ids.tolist()
-    [0]
+    >>> dm = DataMap(gold_probs=[[0.2, 0.8], [0.9, 0.9]], correct=[[False, True], [True, True]],
+    ...              margins=[[-1.0, 2.0], [3.0, 3.0]], labels=[0, 1])
+    >>> dm.confidence.tolist(), dm.variability.tolist(), dm.aum.tolist()
+    ([0.5, 0.8999999761581421], [0.30000001192092896, 0.0], [0.5, 3.0])
+    >>> dm.select("ambiguous", 0.5).ids.tolist(), dm.select("low_aum", 0.5).ids.tolist()
+    ([0], [0])
     ```
     """
 
@@ -106,6 +118,8 @@ class DataMap:
         correct: Any,
         ids: Any | None = None,
         *,
+        margins: Any | None = None,
+        labels: Any | None = None,
         id_column: str | None = None,
         model_name: str | None = None,
         dataset_name: str | None = None,
@@ -129,6 +143,28 @@ class DataMap:
         if self.gold_probs.min() < 0 or self.gold_probs.max() > 1:
             raise ValueError("`gold_probs` must be probabilities in [0, 1]; pass softmax outputs, not logits.")
         n = self.gold_probs.shape[0]
+        self.margins = None
+        if margins is not None:
+            margin_array = np.asarray(margins)
+            if margin_array.dtype.kind not in "iuf":
+                raise ValueError(f"`margins` must hold numbers; got dtype {margin_array.dtype}.")
+            self.margins = _as_matrix(margin_array, "margins", np.float32)
+            if self.margins.shape != self.gold_probs.shape:
+                raise ValueError(
+                    f"`margins` must have the shape of `gold_probs`, {self.gold_probs.shape}; got {self.margins.shape}."
+                )
+            if not np.isfinite(self.margins).all():
+                raise ValueError("`margins` contains NaN or infinite values; every example needs a finite margin.")
+        self.labels = None
+        if labels is not None:
+            self.labels = np.asarray(labels)
+            if self.labels.shape != (n,):
+                raise ValueError(f"`labels` must have shape ({n},) (one gold label per example); got "
+                                 f"{self.labels.shape}.")
+            if self.labels.dtype.kind not in "iuUSb" and not (
+                self.labels.dtype == object and all(isinstance(x, (str, int, np.integer)) for x in self.labels)
+            ):
+                raise ValueError(f"`labels` must hold integers or strings; got dtype {self.labels.dtype}.")
         if ids is None:
             if id_column is not None:
                 raise ValueError(f"`id_column={id_column!r}` was given without `ids`; pass the ids of that column.")
@@ -137,10 +173,17 @@ class DataMap:
             self.ids = np.asarray(ids)
             if self.ids.shape != (n,):
                 raise ValueError(f"`ids` must have shape ({n},) (one per example); got {self.ids.shape}.")
+            if self.ids.dtype.kind not in "iuUS" and not (
+                self.ids.dtype == object and all(isinstance(x, (str, int, np.integer)) for x in self.ids)
+            ):
+                raise ValueError(f"`ids` must hold integers or strings; got dtype {self.ids.dtype}.")
             if len(np.unique(self.ids)) != n:
                 raise ValueError("`ids` must be unique: each example needs its own id.")
         if mode not in ("training", "rescore"):
             raise ValueError(f"`mode` must be 'training' or 'rescore'; got {mode!r}.")
+        for name, value in (("id_column", id_column), ("model_name", model_name), ("dataset_name", dataset_name)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"`{name}` must be a string or None; got {type(value).__name__}.")
         self.id_column = id_column
         self.model_name = model_name
         self.dataset_name = dataset_name
@@ -202,6 +245,21 @@ class DataMap:
             self._cache["forgetfulness"] = (c[:, :-1] & ~c[:, 1:]).sum(axis=1).astype(np.int32)
         return self._cache["forgetfulness"]
 
+    @property
+    def aum(self) -> np.ndarray:
+        """Area under the margin (Pleiss et al., 2020): the mean over epochs of the gold logit minus the largest other
+        logit, shape `(num_examples,)`. Low (negative) values flag likely label errors.
+
+        Raises:
+            `ValueError` when the map has no margins (recorded before they existed, or built without `margins=`).
+        """
+        if self.margins is None:
+            raise ValueError("This data map has no margins (it was built without `margins=` or saved by an older "
+                             "hf_notlike): record it again with `CartographyCallback` to get the AUM.")
+        if "aum" not in self._cache:
+            self._cache["aum"] = self.margins.astype(np.float64).mean(axis=1).astype(np.float32)
+        return self._cache["aum"]
+
     def first_epochs(self, k: int) -> DataMap:
         """The map restricted to its first `k` epochs (the paper notes that a few early epochs already give a
         usable map)."""
@@ -210,35 +268,49 @@ class DataMap:
         if k == self.num_epochs:
             return self
         return DataMap(
-            self.gold_probs[:, :k], self.correct[:, :k], self.ids, id_column=self.id_column,
-            model_name=self.model_name, dataset_name=self.dataset_name, mode=self.mode,
+            self.gold_probs[:, :k], self.correct[:, :k], self.ids,
+            margins=None if self.margins is None else self.margins[:, :k], labels=self.labels,
+            id_column=self.id_column, model_name=self.model_name, dataset_name=self.dataset_name, mode=self.mode,
         )
 
     def to_pandas(self):
-        """One row per example: `id`, `confidence`, `variability`, `correctness`, `forgetfulness`."""
+        """One row per example: `id`, `confidence`, `variability`, `correctness`, `forgetfulness`, and `aum` and
+        `label` when the map has them."""
         import pandas as pd
 
-        return pd.DataFrame(
-            {
-                "id": self.ids,
-                "confidence": self.confidence,
-                "variability": self.variability,
-                "correctness": self.correctness,
-                "forgetfulness": self.forgetfulness,
-            }
-        )
+        columns = {
+            "id": self.ids,
+            "confidence": self.confidence,
+            "variability": self.variability,
+            "correctness": self.correctness,
+            "forgetfulness": self.forgetfulness,
+        }
+        if self.margins is not None:
+            columns["aum"] = self.aum
+        if self.labels is not None:
+            columns["label"] = self.labels
+        return pd.DataFrame(columns)
 
     # ------------------------------------------------------------------ selection
     def positions(self, dataset: datasets.Dataset) -> np.ndarray:
         """Row positions in `dataset` of this map's examples (in map order).
 
-        With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows. With an
-        id column, `dataset[id_column]` must hold exactly this map's ids (any order).
+        With `id_column=None` the ids are row indices and the dataset must have exactly `num_examples` rows (or, for a
+        map of some of the rows, more rows than the largest index). With an id column, `dataset[id_column]` must hold
+        exactly this map's ids (any order).
 
         Raises:
             `ValueError` when the map and the dataset do not match (size, missing column or different ids).
         """
         n_rows = len(dataset)
+        if self.id_column is None and self.ids.dtype.kind in "iu" and not np.array_equal(
+            self.ids, np.arange(self.num_examples)
+        ):
+            # a map of some of the rows (e.g. `data_map(include_incomplete=True)`): its ids are row indices
+            if self.ids.min() < 0 or self.ids.max() >= n_rows:
+                raise ValueError(f"This data map holds row indices up to {int(self.ids.max())} but the dataset has "
+                                 f"{n_rows} rows: pass the dataset the map was recorded on.")
+            return self.ids.astype(np.int64)
         if n_rows != self.num_examples:
             raise ValueError(
                 f"This data map has {self.num_examples} examples but the dataset has {n_rows} rows: apply a map to "
@@ -276,13 +348,15 @@ class DataMap:
         dataset: datasets.Dataset | None = None,
         epochs: int | None = None,
         seed: int = 0,
+        class_balanced: bool = False,
     ) -> DataMapSelection:
         """Select the `fraction` of examples in a region of the map (Swayamdipta et al., 2020, Sec. 3-4).
 
         Args:
             region (`str`):
                 `"ambiguous"` (highest variability), `"easy_to_learn"` (highest confidence), `"hard_to_learn"`
-                (lowest confidence) or `"random"` (a seeded uniform sample).
+                (lowest confidence), `"low_aum"` (lowest area under the margin, Pleiss et al., 2020: likely label
+                errors; needs margins) or `"random"` (a seeded uniform sample).
             fraction (`float`):
                 Share of the examples to keep, in (0, 1]; the count is `round(fraction * num_examples)` (at least 1).
             dataset (`datasets.Dataset`, *optional*):
@@ -292,40 +366,117 @@ class DataMap:
                 Use only the first `epochs` epochs of the map.
             seed (`int`, *optional*, defaults to 0):
                 Seed of the `"random"` region.
+            class_balanced (`bool`, *optional*, defaults to `False`):
+                Select within each gold class separately, `round(fraction * class size)` examples per class (largest
+                remainders rounded up so the total is the same as without it), so the subset keeps the class
+                proportions of the whole map. Needs the map's `labels`. Check the result with [`class_balance`].
 
         Returns:
             [`DataMapSelection`]: `(ids, dataset)`, ids in dataset order; `dataset` is `None` when none was given.
+
+        Raises:
+            `ValueError` for an unknown region, a fraction outside (0, 1], `"ambiguous"` on a one-epoch map (its
+            variability is 0 everywhere, so the ranking would be arbitrary), `"low_aum"` without margins, or
+            `class_balanced=True` without labels.
 
         Example:
 
         ```python
         >>> ids, subset = data_map.select("ambiguous", 0.33, dataset=train_dataset)  # doctest: +SKIP
+        >>> data_map.class_balance(ids)  # doctest: +SKIP
+        {0: 1480, 1: 1478}
         ```
         """
         if region not in REGIONS:
             raise ValueError(f"Unknown region {region!r}; choose one of {list(REGIONS)}.")
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction <= 1:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) or not (
+            0 < fraction <= 1
+        ):
             raise ValueError(f"`fraction` must be a number in (0, 1]; got {fraction!r}.")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"`seed` must be an integer; got {seed!r}.")
+        if not isinstance(class_balanced, bool):
+            raise ValueError(f"`class_balanced` must be True or False; got {class_balanced!r}.")
         data_map = self if epochs is None else self.first_epochs(epochs)
+        if region == "ambiguous" and data_map.num_epochs < 2:
+            raise ValueError(
+                "The 'ambiguous' region ranks examples by variability across epochs, which is 0 for every example of "
+                "a one-epoch map (the selection would be the first rows in order): record at least 2 epochs, or "
+                "select 'hard_to_learn' / 'easy_to_learn' / 'low_aum'."
+            )
+        if region == "low_aum" and data_map.margins is None:
+            raise ValueError("The 'low_aum' region needs margins, which this map lacks: record it again with "
+                             "`CartographyCallback` (it records margins in the training pass).")
+        if class_balanced and data_map.labels is None:
+            raise ValueError("`class_balanced=True` needs the gold labels, which this map lacks: record it with "
+                             "`CartographyCallback` (it keeps the labels) or build it with `labels=`.")
         positions = data_map.positions(dataset) if dataset is not None else None
         n = data_map.num_examples
         count = max(1, int(round(float(fraction) * n)))
+        rng = np.random.default_rng(seed)
         if region == "random":
-            chosen = np.random.default_rng(seed).choice(n, size=count, replace=False)
+            key = None
+        elif region == "ambiguous":
+            key = -data_map.variability
+        elif region == "easy_to_learn":
+            key = -data_map.confidence
+        elif region == "hard_to_learn":
+            key = data_map.confidence
         else:
-            if region == "ambiguous":
-                key = -data_map.variability
-            elif region == "easy_to_learn":
-                key = -data_map.confidence
-            else:
-                key = data_map.confidence
-            chosen = _smallest(key, count)
+            key = data_map.aum
+        if class_balanced:
+            classes, inverse = np.unique(data_map.labels, return_inverse=True)
+            members = [np.flatnonzero(inverse == c) for c in range(len(classes))]
+            quotas = _quotas(np.array([len(m) for m in members]), count)
+            chosen = np.concatenate(
+                [_pick(key, m, q, rng) for m, q in zip(members, quotas) if q > 0] or [np.zeros(0, np.int64)]
+            )
+        else:
+            chosen = _pick(key, np.arange(n), count, rng)
         if positions is None:
             chosen = np.sort(chosen)
             return DataMapSelection(data_map.ids[chosen], None)
         rows = positions[chosen]
         order = np.argsort(rows, kind="stable")
         return DataMapSelection(data_map.ids[chosen][order], dataset.select(rows[order].tolist()))
+
+    def class_balance(self, ids: Any | None = None) -> dict[Any, int]:
+        """Number of examples per gold label, in the whole map or among `ids` (e.g. a selection's ids).
+
+        Args:
+            ids (`array-like`, *optional*): Example ids of this map (as returned by [`select`]); all examples when
+                omitted.
+
+        Returns:
+            `dict`: label -> count, sorted by label; labels absent from the selection count 0.
+
+        Example:
+
+        ```python
+        >>> dm = DataMap([[0.9], [0.2], [0.4]], [[True], [False], [False]], labels=[0, 1, 1])
+        >>> dm.class_balance(), dm.class_balance([0, 2])
+        ({0: 1, 1: 2}, {0: 1, 1: 1})
+        ```
+        """
+        if self.labels is None:
+            raise ValueError("This data map has no gold labels: record it with `CartographyCallback` (it keeps the "
+                             "labels) or build it with `labels=`.")
+        classes = np.unique(self.labels)
+        if ids is None:
+            labels = self.labels
+        else:
+            wanted = np.asarray(ids)
+            order = np.argsort(self.ids, kind="stable")
+            found = np.clip(np.searchsorted(self.ids[order], wanted), 0, self.num_examples - 1)
+            hit = self.ids[order][found] == wanted if len(wanted) else np.zeros(0, bool)
+            if not np.all(hit):
+                raise ValueError(f"Some ids are not in this data map (e.g. {wanted[~hit][:5].tolist()}).")
+            labels = self.labels[order[found]]
+        counts = {_plain(c): 0 for c in classes}
+        values, numbers = np.unique(labels, return_counts=True)
+        for value, number in zip(values, numbers):
+            counts[_plain(value)] = int(number)
+        return counts
 
     # ------------------------------------------------------------------ plotting
     def plot(self, path: str | os.PathLike | None = None, **kwargs: Any) -> Figure:
@@ -336,9 +487,17 @@ class DataMap:
 
         return plot_data_map(self, path=path, **kwargs)
 
+    def to_html(self, path: str | os.PathLike, **kwargs: Any) -> Path:
+        """Write the map as one self-contained interactive HTML page (hover text, shaded regions, box/lasso selection
+        exported as ids); see [`~hf_notlike.cartography.interactive.write_data_map_html`] for the options
+        (`dataset=`, `text_column=`, ...). Needs Plotly (`pip install "hf_notlike[interactive]"`)."""
+        from .interactive import write_data_map_html
+
+        return write_data_map_html(self, path, **kwargs)
+
     # ------------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
-        from .. import __version__
+        from ..version import __version__
 
         return {
             "format_version": FORMAT_VERSION,
@@ -350,28 +509,39 @@ class DataMap:
             "num_epochs": self.num_epochs,
             "id_column": self.id_column,
             "mode": self.mode,
-            "columns": ["id", "confidence", "variability", "correctness", "forgetfulness", "gold_prob", "correct"],
+            "columns": list(self.to_arrow_columns()),
         }
+
+    def to_arrow_columns(self) -> tuple[str, ...]:
+        """Names of the columns of `data_map.parquet` for this map."""
+        columns = ("id", "confidence", "variability", "correctness", "forgetfulness", "gold_prob", "correct")
+        if self.margins is not None:
+            columns += ("aum", "margin")
+        if self.labels is not None:
+            columns += ("label",)
+        return columns
 
     def to_arrow(self):
         """The map as a `pyarrow.Table` (the content of `data_map.parquet`)."""
         import pyarrow as pa
 
         n, e = self.gold_probs.shape
-        offsets = pa.array(np.arange(0, (n + 1) * e, e, dtype=np.int32))
-        gold = pa.ListArray.from_arrays(offsets, pa.array(self.gold_probs.reshape(-1)))
-        correct = pa.ListArray.from_arrays(offsets, pa.array(self.correct.reshape(-1)))
-        return pa.table(
-            {
-                "id": pa.array(self.ids),
-                "confidence": pa.array(self.confidence),
-                "variability": pa.array(self.variability),
-                "correctness": pa.array(self.correctness),
-                "forgetfulness": pa.array(self.forgetfulness),
-                "gold_prob": gold,
-                "correct": correct,
-            }
-        )
+        offsets = pa.array(np.arange(0, (n + 1) * e, e, dtype=np.int64))
+        columns = {
+            "id": pa.array(self.ids),
+            "confidence": pa.array(self.confidence),
+            "variability": pa.array(self.variability),
+            "correctness": pa.array(self.correctness),
+            "forgetfulness": pa.array(self.forgetfulness),
+            "gold_prob": pa.LargeListArray.from_arrays(offsets, pa.array(self.gold_probs.reshape(-1))),
+            "correct": pa.LargeListArray.from_arrays(offsets, pa.array(self.correct.reshape(-1))),
+        }
+        if self.margins is not None:
+            columns["aum"] = pa.array(self.aum)
+            columns["margin"] = pa.LargeListArray.from_arrays(offsets, pa.array(self.margins.reshape(-1)))
+        if self.labels is not None:
+            columns["label"] = pa.array(self.labels)
+        return pa.table(columns)
 
     def save_pretrained(
         self, save_directory: str | os.PathLike, *, card: bool = True, plot: bool = True, repo_id: str | None = None
@@ -428,51 +598,39 @@ class DataMap:
         >>> data_map = DataMap.from_pretrained("me/rotten-tomatoes-data-map")  # a dataset repo  # doctest: +SKIP
         ```
         """
-        import pyarrow.parquet as pq
-
+        if not isinstance(path_or_repo_id, (str, os.PathLike)) or not str(path_or_repo_id).strip():
+            raise ValueError(f"`path_or_repo_id` must be a folder or a Hub repo id; got {path_or_repo_id!r}.")
         folder = Path(path_or_repo_id)
         if not folder.is_dir():
             if folder.exists() or os.path.isabs(str(path_or_repo_id)) or str(path_or_repo_id).startswith("."):
                 raise ValueError(f"{str(path_or_repo_id)!r} is not a data-map folder (no such directory).")
             from huggingface_hub import snapshot_download
 
-            folder = Path(
-                snapshot_download(
-                    str(path_or_repo_id), repo_type="dataset", revision=revision, token=token, cache_dir=cache_dir,
-                    allow_patterns=[DATA_MAP_FILE, METADATA_FILE, "*.md", "*.png", "*.pdf"],
+            from ..hub import hub_call
+
+            with hub_call("download the data map", str(path_or_repo_id), "dataset"):
+                folder = Path(
+                    snapshot_download(
+                        str(path_or_repo_id), repo_type="dataset", revision=revision, token=token, cache_dir=cache_dir,
+                        allow_patterns=[DATA_MAP_FILE, METADATA_FILE, "*.md", "*.png", "*.pdf"],
+                    )
                 )
-            )
         missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
         if missing:
             raise ValueError(
                 f"{str(path_or_repo_id)!r} is not a saved data map: missing {missing} (write one with "
                 "`DataMap.save_pretrained`)."
             )
+        meta = _read_metadata(folder / METADATA_FILE)
+        arrays = _read_table(folder / DATA_MAP_FILE, meta)
         try:
-            meta = json.loads((folder / METADATA_FILE).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{str(path_or_repo_id)!r}: {METADATA_FILE} is not valid JSON ({error}).") from None
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"This data map has format_version {meta['format_version']}; this hf_notlike reads up to "
-                f"{FORMAT_VERSION}: upgrade hf_notlike."
+            return cls(
+                arrays["gold_prob"], arrays["correct"], arrays["id"], margins=arrays.get("margin"),
+                labels=arrays.get("label"), id_column=meta.get("id_column"), model_name=meta.get("model"),
+                dataset_name=meta.get("dataset"), mode=meta.get("mode", "training"),
             )
-        table = pq.read_table(folder / DATA_MAP_FILE, columns=["id", "gold_prob", "correct"])
-        n, e = table.num_rows, int(meta["num_epochs"])
-        gold = table.column("gold_prob").combine_chunks()
-        correct = table.column("correct").combine_chunks()
-        gold_values = gold.flatten().to_numpy(zero_copy_only=False)
-        correct_values = correct.flatten().to_numpy(zero_copy_only=False)
-        if n != int(meta["num_examples"]) or gold_values.size != n * e or correct_values.size != n * e:
-            raise ValueError(
-                f"{str(path_or_repo_id)!r}: data_map.parquet does not match data_map.json ({n} rows, "
-                f"{gold_values.size} probabilities for {meta['num_examples']} examples x {e} epochs)."
-            )
-        return cls(
-            gold_values.reshape(n, e), correct_values.reshape(n, e), table.column("id").to_numpy(zero_copy_only=False),
-            id_column=meta.get("id_column"), model_name=meta.get("model"), dataset_name=meta.get("dataset"),
-            mode=meta.get("mode", "training"),
-        )
+        except ValueError as error:
+            raise ValueError(f"{folder / DATA_MAP_FILE}: {error}") from None
 
     def push_to_hub(
         self,
@@ -499,18 +657,120 @@ class DataMap:
         Returns:
             `str`: the URL of the commit.
         """
-        from huggingface_hub import HfApi
+        from ..hub import push_folder
 
         if not isinstance(repo_id, str) or not repo_id.strip():
             raise ValueError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
-        api = HfApi(endpoint=endpoint, token=token)
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, card=card, plot=plot, repo_id=repo_id)
-            info = api.upload_folder(
-                repo_id=repo_id, repo_type="dataset", folder_path=tmp, commit_message=commit_message
+            return push_folder(
+                tmp, repo_id, repo_type="dataset", what="data map", token=token, private=private,
+                commit_message=commit_message, endpoint=endpoint,
             )
-        return str(getattr(info, "commit_url", info))
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """Read and check `data_map.json`: every field with its type, with an error naming the file and the field."""
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object with the map's metadata; got a {type(meta).__name__}.")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"{path}: field 'format_version' must be a non-negative integer; got {version!r}.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: this data map has format_version {version}; this hf_notlike reads up to {FORMAT_VERSION}: "
+            "upgrade hf_notlike."
+        )
+    for name in ("num_examples", "num_epochs"):
+        value = meta.get(name)
+        if value is None:
+            raise ValueError(f"{path}: field {name!r} is missing.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{path}: field {name!r} must be a positive integer; got {value!r}.")
+    for name in ("id_column", "model", "dataset"):
+        if meta.get(name) is not None and not isinstance(meta[name], str):
+            raise ValueError(f"{path}: field {name!r} must be a string or null; got {meta[name]!r}.")
+    if meta.get("mode", "training") not in ("training", "rescore"):
+        raise ValueError(f"{path}: field 'mode' must be 'training' or 'rescore'; got {meta.get('mode')!r}.")
+    return meta
+
+
+def _read_table(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Read `data_map.parquet` into arrays (id, gold_prob, correct, and margin / label when present), checking each
+    column's type, nulls and lengths against `data_map.json`, with an error naming the file and the column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
+    required = ["id", "gold_prob", "correct"]
+    missing = [name for name in required if name not in schema.names]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing (columns: {schema.names}).")
+    wanted = required + [name for name in ("margin", "label") if name in schema.names]
+    try:
+        table = pq.read_table(path, columns=wanted)
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{path}: cannot read columns {wanted} ({error}).") from None
+    n, e = meta["num_examples"], meta["num_epochs"]
+    if table.num_rows != n:
+        raise ValueError(f"{path} does not match {METADATA_FILE}: {table.num_rows} rows for num_examples={n}.")
+    arrays: dict[str, np.ndarray] = {}
+    for name in wanted:
+        column = table.column(name).combine_chunks()
+        if column.null_count:
+            raise ValueError(f"{path}: column {name!r} has {column.null_count} null value(s).")
+        kind = column.type
+        if name in ("gold_prob", "correct", "margin"):
+            if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+                raise ValueError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
+                                 f"got type {kind}.")
+            values = column.flatten()
+            lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+            if values.null_count or (lengths != e).any():
+                raise ValueError(f"{path}: column {name!r} must hold exactly {e} non-null values per example "
+                                 f"(num_epochs in {METADATA_FILE}).")
+            value_kind = values.type
+            expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
+            if not (expected(value_kind) or (name == "correct" and pa.types.is_integer(value_kind))):
+                raise ValueError(f"{path}: column {name!r} has values of type {value_kind}; expected "
+                                 f"{'bool' if name == 'correct' else 'float'}.")
+            arrays[name] = values.to_numpy(zero_copy_only=False).reshape(n, e)
+        else:
+            if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                raise ValueError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
+            arrays[name] = column.to_numpy(zero_copy_only=False)
+    return arrays
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _quotas(sizes: np.ndarray, count: int) -> np.ndarray:
+    """Split `count` over classes proportionally to `sizes` (largest remainder), never above a class's size."""
+    exact = sizes * (count / sizes.sum())
+    quotas = np.minimum(np.floor(exact).astype(np.int64), sizes)
+    remainder = exact - quotas
+    for c in np.argsort(-remainder, kind="stable"):
+        if quotas.sum() >= count:
+            break
+        if quotas[c] < sizes[c]:
+            quotas[c] += 1
+    return quotas
+
+
+def _pick(key: np.ndarray | None, members: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` of `members`: those with the smallest `key` (ties by position), or a seeded sample when `key` is None."""
+    if key is None:
+        return members[rng.choice(len(members), size=count, replace=False)]
+    return members[_smallest(key[members], count)]
 
 
 def _smallest(key: np.ndarray, k: int) -> np.ndarray:
@@ -524,56 +784,12 @@ def _smallest(key: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([better, ties[: k - len(better)]])
 
 
-def _default_card(data_map: DataMap, folder: Path) -> None:
-    confidence, variability = data_map.confidence, data_map.variability
-    lines = [
-        "---",
-        "tags:",
-        "- dataset-cartography",
-        "- hf_notlike",
-        "configs:",
-        "- config_name: default",
-        f"  data_files: {DATA_MAP_FILE}",
-        "---",
-        "",
-        "# Data map",
-        "",
-        "Training dynamics (Swayamdipta et al., EMNLP 2020, *Dataset Cartography*) recorded with "
-        "`hf_notlike.CartographyCallback`.",
-        "",
-        "| field | value |",
-        "|---|---|",
-        f"| model | {data_map.model_name or 'unknown'} |",
-        f"| dataset | {data_map.dataset_name or 'unknown'} |",
-        f"| examples | {data_map.num_examples} |",
-        f"| epochs | {data_map.num_epochs} |",
-        f"| id column | {data_map.id_column or '(row index)'} |",
-        f"| mode | {data_map.mode} |",
-        f"| mean confidence | {float(confidence.mean()):.4f} |",
-        f"| mean variability | {float(variability.mean()):.4f} |",
-        "",
-        "```python",
-        "from hf_notlike import DataMap",
-        "data_map = DataMap.from_pretrained(\"<this repo or folder>\")",
-        "ids, subset = data_map.select(\"ambiguous\", 0.33, dataset=train_dataset)",
-        "```",
-        "",
-    ]
-    (folder / "README.md").write_text("\n".join(lines))
-
-
 def _write_card(data_map: DataMap, folder: Path, repo_id: str | None = None) -> None:
-    """Write `folder/README.md`, the dataset card of `data_map` (the card hook of [`DataMap.save_pretrained`]).
+    """Write `folder/README.md`, the dataset card of `data_map` (the card hook of [`DataMap.save_pretrained`]), with
+    `hf_notlike.cartography.card.write_data_map_card`. Replace this module-level function to customise the card of
+    every save."""
+    from .card import write_data_map_card
 
-    Uses `hf_notlike.hub.write_data_map_card` (rendered from `hf_notlike/templates/data_map_card.md` with the fields
-    of `hf_notlike.cartography.card.data_map_card`) when the Hub module and its template are present, else a small
-    built-in card. Replace this module-level function to customise the card of every save.
-    """
-    try:
-        from ..hub import DATA_MAP_TEMPLATE, write_data_map_card
-    except ImportError:
-        write_data_map_card = None
-    if write_data_map_card is not None and Path(DATA_MAP_TEMPLATE).is_file():
-        write_data_map_card(data_map, folder, repo_id=repo_id)
-    else:
-        _default_card(data_map, folder)
+    write_data_map_card(
+        data_map, folder, repo_id=repo_id, table_file=DATA_MAP_FILE, metadata_file=METADATA_FILE, plot_file=PLOT_FILE
+    )

@@ -123,6 +123,8 @@ def plot_data_map(
 
 
 def _default_title(data_map: DataMap) -> str:
-    parts = [p for p in (data_map.model_name, data_map.dataset_name) if p]
-    name = " on ".join(os.path.basename(str(p).rstrip("/")) or str(p) for p in parts)
+    from ..hub import display_name
+
+    # meaningful names only: no local paths, no builder names such as "csv"
+    name = " on ".join(p for p in (display_name(data_map.model_name), display_name(data_map.dataset_name)) if p)
     return f"Data map{': ' + name if name else ''} ({data_map.num_examples:,} examples, {data_map.num_epochs} epochs)"

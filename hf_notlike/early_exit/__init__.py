@@ -7,22 +7,36 @@ Importing this package registers the configurations and models with `AutoConfig`
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from .calibration import CalibrationResult, calibrate_temperatures, collect_exit_logits, expected_calibration_error
-from .configuration import EarlyExitBertConfig, EarlyExitConfigMixin, EarlyExitRobertaConfig
+from .configuration import (
+    EarlyExitBertConfig,
+    EarlyExitConfigMixin,
+    EarlyExitDistilBertConfig,
+    EarlyExitElectraConfig,
+    EarlyExitRobertaConfig,
+    EarlyExitXLMRobertaConfig,
+)
+from .evaluation import EarlyExitMetrics
+from .model_card import EarlyExitCardCallback, EarlyExitModelCardData, check_early_exit_card, load_sweep
 from .modeling import (
+    EARLY_EXIT_MODELS,
     EarlyExitBertForSequenceClassification,
     EarlyExitClassifier,
+    EarlyExitDistilBertForSequenceClassification,
+    EarlyExitElectraForSequenceClassification,
     EarlyExitModelMixin,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitSequenceClassifierOutput,
+    EarlyExitXLMRobertaForSequenceClassification,
+    early_exit_from_classifier,
     exit_confidences,
+    register_card_data,
     select_exits,
 )
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
+from .training import EarlyExitTrainer, early_exit_optimizer, exit_parameter_groups
 
-for _config, _model in (
-    (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),
-    (EarlyExitRobertaConfig, EarlyExitRobertaForSequenceClassification),
-):
+for _model in EARLY_EXIT_MODELS.values():
+    _config = _model.config_class
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModelForSequenceClassification.register(_config, _model, exist_ok=True)
     # saved models carry `auto_map` and copies of configuration.py / modeling.py: they load with
@@ -30,25 +44,39 @@ for _config, _model in (
     _config.register_for_auto_class("AutoConfig")
     _model.register_for_auto_class("AutoModelForSequenceClassification")
 
-from ..hub import write_early_exit_card as _write_early_exit_card  # noqa: E402
-
-EarlyExitModelMixin.model_card_hook = _write_early_exit_card
+# every early-exit model holds an `EarlyExitModelCardData` as `model.card_data` (see modeling.register_card_data)
+register_card_data(EarlyExitModelCardData)
 
 __all__ = [
     "EarlyExitBertConfig",
     "EarlyExitRobertaConfig",
+    "EarlyExitXLMRobertaConfig",
+    "EarlyExitElectraConfig",
+    "EarlyExitDistilBertConfig",
     "EarlyExitConfigMixin",
     "EarlyExitBertForSequenceClassification",
     "EarlyExitRobertaForSequenceClassification",
+    "EarlyExitXLMRobertaForSequenceClassification",
+    "EarlyExitElectraForSequenceClassification",
+    "EarlyExitDistilBertForSequenceClassification",
+    "early_exit_from_classifier",
+    "EarlyExitTrainer",
+    "early_exit_optimizer",
+    "exit_parameter_groups",
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",
+    "EarlyExitModelCardData",
+    "EarlyExitCardCallback",
+    "check_early_exit_card",
+    "load_sweep",
     "exit_confidences",
     "select_exits",
     "CalibrationResult",
     "calibrate_temperatures",
     "collect_exit_logits",
     "expected_calibration_error",
+    "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",
     "stock_model_for",

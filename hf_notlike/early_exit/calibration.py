@@ -20,11 +20,13 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch.nn import functional as F
 
+from .model_card import record_on_card
 from .modeling import EarlyExitModelMixin
 
 __all__ = [
@@ -37,9 +39,18 @@ __all__ = [
     "fit_temperature",
     "check_early_exit_model",
     "check_eval_dataset",
+    "check_positive_int",
+    "CalibrationWarning",
 ]
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+WORSE_TOLERANCE = 1e-3
+"""How much an exit's ECE (or NLL) may rise on the calibration split before [`calibrate_temperatures`] warns."""
+
+
+class CalibrationWarning(UserWarning):
+    """Calibration made an exit worse (higher ECE or NLL) on the very split it was fitted on."""
+
 LABEL_COLUMNS = ("label", "labels")
 
 
@@ -68,11 +79,35 @@ def _label_column(dataset) -> str:
     )
 
 
-def check_eval_dataset(dataset) -> str:
+def check_positive_int(value, name: str) -> int:
+    """Returns `value` if it is a positive `int` (not a bool); raises a `ValueError` naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return value
+
+
+def _max_length(config, model) -> int | None:
+    """The longest input the backbone's absolute position embeddings allow (None when not known)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    prefix = getattr(model, "base_model_prefix", "")
+    if not isinstance(limit, int) or prefix not in ("bert", "roberta", "distilbert", "electra", "xlm_roberta"):
+        return None
+    if "roberta" in prefix:  # RoBERTa's positions start after the padding index
+        limit -= (config.pad_token_id if config.pad_token_id is not None else 1) + 1
+    return limit
+
+
+def check_eval_dataset(dataset, model=None) -> str:
     """Checks that `dataset` is a non-empty tokenized `datasets.Dataset` with labels; returns the label column.
 
+    With `model`, also checks every row against it (this reads the columns once, which costs far less than a pass):
+    `input_ids` non-empty lists of token ids in `[0, vocab_size)` no longer than the position embeddings allow,
+    `attention_mask` / `token_type_ids` of the same lengths with valid values, and labels that are integer class
+    indices in `[0, num_labels)`.
+
     Raises:
-        `TypeError` when it is not a `datasets.Dataset`; `ValueError` when it is empty, not tokenized or unlabelled.
+        `TypeError` when it is not a `datasets.Dataset`; `ValueError` when it is empty, not tokenized, unlabelled, or
+        (with `model`) a row does not fit the model; each message names the column and the first bad row.
     """
     import datasets
 
@@ -88,7 +123,59 @@ def check_eval_dataset(dataset) -> str:
             f"`eval_dataset` is not tokenized (no 'input_ids' column; it has {dataset.column_names}). Tokenize it "
             "first, e.g. `dataset.map(lambda b: tokenizer(b['text'], truncation=True), batched=True)`."
         )
-    return _label_column(dataset)
+    label_column = _label_column(dataset)
+    if model is not None:
+        _check_rows(dataset, label_column, model)
+    return label_column
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_rows(dataset, label_column: str, model) -> None:
+    config = model.config
+    columns = [name for name in MODEL_INPUTS if name in dataset.column_names]
+    data = dataset.select_columns(columns + [label_column]).to_dict()
+    vocab_size = config.vocab_size
+    max_length = _max_length(config, model)
+    type_vocab_size = getattr(config, "type_vocab_size", None)
+    for i, ids in enumerate(data["input_ids"]):
+        if not isinstance(ids, (list, tuple)) or len(ids) == 0:
+            raise ValueError(
+                f"`eval_dataset` row {i}: 'input_ids' must be a non-empty list of token ids, got {ids!r}. Drop empty "
+                "texts before tokenizing, e.g. `dataset.filter(lambda row: row['text'].strip() != '')`."
+            )
+        if not all(_is_int(t) and 0 <= t < vocab_size for t in ids):
+            bad = next(t for t in ids if not (_is_int(t) and 0 <= t < vocab_size))
+            raise ValueError(
+                f"`eval_dataset` row {i}: 'input_ids' holds {bad!r}; token ids must be integers in [0, {vocab_size}) "
+                "(the model's vocab_size). Tokenize with the model's own tokenizer."
+            )
+        if max_length is not None and len(ids) > max_length:
+            raise ValueError(
+                f"`eval_dataset` row {i} has {len(ids)} tokens; this model takes at most {max_length} (its position "
+                "embeddings). Tokenize with `truncation=True, max_length=...`."
+            )
+        for name, allowed in (("attention_mask", 2), ("token_type_ids", type_vocab_size)):
+            if name not in data:
+                continue
+            values = data[name][i]
+            if not isinstance(values, (list, tuple)) or len(values) != len(ids):
+                raise ValueError(
+                    f"`eval_dataset` row {i}: '{name}' must have one value per token ({len(ids)}), got {values!r}."
+                )
+            if allowed is not None and not all(_is_int(v) and 0 <= v < allowed for v in values):
+                raise ValueError(f"`eval_dataset` row {i}: '{name}' values must be integers in [0, {allowed}).")
+            if name == "attention_mask" and not any(values):
+                raise ValueError(f"`eval_dataset` row {i}: 'attention_mask' masks every token; drop the row.")
+    num_labels = config.num_labels
+    for i, label in enumerate(data[label_column]):
+        if not _is_int(label) or not 0 <= label < num_labels:
+            raise ValueError(
+                f"The labels of `eval_dataset` must be class indices in [0, {num_labels - 1}] "
+                f"(num_labels={num_labels}); row {i} has {label!r} in column '{label_column}'."
+            )
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
@@ -151,16 +238,10 @@ def collect_exit_logits(
     from tqdm.auto import tqdm
 
     check_early_exit_model(model)
-    label_column = check_eval_dataset(eval_dataset)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    check_positive_int(batch_size, "batch_size")
+    label_column = check_eval_dataset(eval_dataset, model)
     labels = torch.tensor(eval_dataset[label_column], dtype=torch.long)
     num_labels = model.config.num_labels
-    if labels.min() < 0 or labels.max() >= num_labels:
-        raise ValueError(
-            f"The labels of `eval_dataset` must be class indices in [0, {num_labels - 1}] (num_labels={num_labels}), "
-            f"found values in [{int(labels.min())}, {int(labels.max())}]."
-        )
     model.eval()
     device = next(model.parameters()).device
     pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
@@ -294,6 +375,34 @@ class CalibrationResult:
             )
         ]
 
+    @property
+    def worse_exits(self) -> list[int]:
+        """The exit layers whose ECE or NLL on the calibration split rose with the fitted temperature (by more than
+        `WORSE_TOLERANCE`). Temperature scaling minimises NLL, not ECE, so ECE can rise, typically when a model has
+        not learned (its confidence carries little information about being right)."""
+        return [
+            row["exit_layer"] for row in self.rows
+            if row["ece_after"] > row["ece_before"] + WORSE_TOLERANCE
+            or row["nll_after"] > row["nll_before"] + WORSE_TOLERANCE
+        ]
+
+    def worse_message(self) -> str | None:
+        """A sentence on the exits calibration made worse, with what to check; None when there are none."""
+        worse = self.worse_exits
+        if not worse:
+            return None
+        details = ", ".join(
+            f"exit {row['exit_layer']} (ECE {row['ece_before']:.3f} -> {row['ece_after']:.3f}, NLL "
+            f"{row['nll_before']:.3f} -> {row['nll_after']:.3f}, accuracy {row['accuracy']:.3f})"
+            for row in self.rows if row["exit_layer"] in worse
+        )
+        return (
+            f"Calibration made {len(worse)} exit(s) worse on the split it was fitted on: {details}. This happens when "
+            "a model has not learned (confidence says little about being right): check the training (accuracy, "
+            "loss, labels) before trusting the thresholds, or give more held-out rows. To keep an exit "
+            "uncalibrated, set its entry of `model.config.temperatures` back to 1.0."
+        )
+
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (the per-exit lists and `num_examples`)."""
         data = asdict(self)
@@ -303,25 +412,42 @@ class CalibrationResult:
     def __str__(self) -> str:
         header = f"{'exit':>4} {'T':>6} {'acc':>6} {'ECE before':>10} {'ECE after':>9} {'NLL before':>10} {'NLL after':>9}"
         lines = [f"Temperature calibration on {self.num_examples} examples", header]
+        worse = self.worse_exits
         for row in self.rows:
             lines.append(
                 f"{row['exit_layer']:>4} {row['temperature']:>6.3f} {row['accuracy']:>6.4f} {row['ece_before']:>10.4f} "
                 f"{row['ece_after']:>9.4f} {row['nll_before']:>10.4f} {row['nll_after']:>9.4f}"
+                + ("  <- worse after calibration" if row["exit_layer"] in worse else "")
             )
+        message = self.worse_message()
+        if message:
+            lines.append("WARNING: " + message)
         return "\n".join(lines)
 
 
 def calibrate_from_logits(exit_logits: torch.Tensor, labels: torch.Tensor, exit_layers: list[int], num_bins: int = 15,
                           max_iter: int = 100) -> CalibrationResult:
     """Fits one temperature per exit on precomputed `exit_logits` `(num_rows, num_exits, num_labels)`; see
-    [`calibrate_temperatures`]. Does not touch any model."""
-    if exit_logits.ndim != 3 or exit_logits.shape[0] != labels.shape[0]:
+    [`calibrate_temperatures`]. Does not touch any model. Warns ([`CalibrationWarning`]) when an exit gets worse on
+    these rows."""
+    check_positive_int(num_bins, "num_bins")
+    check_positive_int(max_iter, "max_iter")
+    if not isinstance(exit_logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
+        raise TypeError("`exit_logits` and `labels` must be torch tensors (see `collect_exit_logits`).")
+    if exit_logits.ndim != 3 or labels.ndim != 1 or exit_logits.shape[0] != labels.shape[0]:
         raise ValueError(
             f"`exit_logits` must have shape (num_rows, num_exits, num_labels) with num_rows = len(labels); got "
             f"{tuple(exit_logits.shape)} and {tuple(labels.shape)}."
         )
     if exit_logits.shape[1] != len(exit_layers):
         raise ValueError(f"{exit_logits.shape[1]} exits in `exit_logits` but {len(exit_layers)} `exit_layers`.")
+    if exit_logits.shape[0] == 0 or exit_logits.shape[2] < 2:
+        raise ValueError(f"Calibration needs at least one row and two classes; `exit_logits` has shape "
+                         f"{tuple(exit_logits.shape)}.")
+    if not torch.isfinite(exit_logits).all():
+        raise ValueError("`exit_logits` contain NaN or inf: the model diverged or overflowed; nothing to calibrate.")
+    if labels.dtype.is_floating_point or labels.min() < 0 or labels.max() >= exit_logits.shape[2]:
+        raise ValueError(f"`labels` must be integer class indices in [0, {exit_logits.shape[2] - 1}].")
     temperatures, ece_before, ece_after, nll_before, nll_after, accuracy = [], [], [], [], [], []
     for k in range(exit_logits.shape[1]):
         logits = exit_logits[:, k]
@@ -332,10 +458,14 @@ def calibrate_from_logits(exit_logits: torch.Tensor, labels: torch.Tensor, exit_
         ece_after.append(expected_calibration_error(logits / t, labels, num_bins))
         nll_before.append(_nll(logits, labels))
         nll_after.append(_nll(logits, labels, t))
-    return CalibrationResult(
+    result = CalibrationResult(
         exit_layers=list(exit_layers), temperatures=temperatures, ece_before=ece_before, ece_after=ece_after,
         nll_before=nll_before, nll_after=nll_after, accuracy=accuracy, num_examples=int(labels.shape[0]),
     )
+    message = result.worse_message()
+    if message:
+        warnings.warn(message, CalibrationWarning, stacklevel=3)
+    return result
 
 
 def calibrate_temperatures(
@@ -366,7 +496,12 @@ def calibrate_temperatures(
 
     Raises:
         `TypeError` for a model without exits or an `eval_dataset` that is not a `datasets.Dataset`;
-        `ValueError` for an unlabelled or untokenized dataset or a regression model.
+        `ValueError` for an unlabelled or untokenized dataset, rows that do not fit the model (token ids, lengths,
+        labels), a regression model, or a non-positive `batch_size` / `num_bins` / `max_iter`; all before any pass.
+
+    Warns:
+        [`CalibrationWarning`] when an exit's ECE or NLL rises on `eval_dataset` itself (see
+        [`CalibrationResult.worse_exits`]); `print(result)` marks those exits too.
 
     Example:
 
@@ -379,10 +514,12 @@ def calibrate_temperatures(
     ```
     """
     check_early_exit_model(model)
-    check_eval_dataset(eval_dataset)
-    exit_logits, labels = collect_exit_logits(
+    for value, name in ((batch_size, "batch_size"), (num_bins, "num_bins"), (max_iter, "max_iter")):
+        check_positive_int(value, name)
+    exit_logits, labels = collect_exit_logits(  # checks the dataset against the model before the pass
         model, eval_dataset, batch_size=batch_size, show_progress=show_progress, desc="Calibration pass"
     )
     result = calibrate_from_logits(exit_logits, labels, model.config.exit_layers, num_bins=num_bins, max_iter=max_iter)
     model.config.temperatures = [float(t) for t in result.temperatures]
+    record_on_card(model, calibration=result.to_dict())  # the model card says on how many examples
     return result

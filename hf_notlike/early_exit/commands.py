@@ -1,25 +1,53 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
 """`hf-notlike early-exit calibrate` and `hf-notlike early-exit sweep`: calibration and the speed/accuracy sweep of a
-saved early-exit model over a labelled data file (CSV, TSV, JSON / JSON Lines or Parquet with a text and a label
-column).
+saved early-exit model over a labelled local data file (CSV, TSV, JSON / JSON Lines or Parquet with a text and a
+label column). The file is read locally (no network service is contacted).
 
 ```bash
 hf-notlike early-exit calibrate outputs/early_exit/rt/model --data dev.csv
-hf-notlike early-exit sweep outputs/early_exit/rt/model --data test.csv --timed 0.9 --plot curve.png
+hf-notlike early-exit sweep outputs/early_exit/rt/model --data dev.csv --batch-sizes --max-accuracy-drop 0.01
+hf-notlike early-exit sweep outputs/early_exit/rt/model --data test.csv --timed 0.9
 ```
+
+The first sweep times nothing (`--batch-sizes` with no value) and writes the threshold with the fewest mean layers
+within one accuracy point of the full model on the validation file into the model's config (`--mean-layers 2.0`
+chooses by layer budget instead); the second reports the test curve and times it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["register_commands", "load_labelled_file"]
+from ..cli_utils import (
+    TABLE_FORMATS,
+    Command,
+    CommandError,
+    CommandGroup,
+    check_input_file,
+    check_model_dir,
+    check_output_dir,
+    check_output_file,
+    check_positive,
+    read_table_file,
+)
 
-_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+__all__ = [
+    "COMMANDS",
+    "CalibrateArguments",
+    "SweepArguments",
+    "calibrate_command",
+    "sweep_command",
+    "load_labelled_file",
+    "read_table_file",
+]
+
 DEFAULT_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999, 1.0]
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+DEFAULT_PLOT_NAME = "speed_accuracy.png"  # = tradeoff.DEFAULT_PLOT_NAME (kept here so that --help imports no torch)
+# files of a saved tokenizer (any one is enough for AutoTokenizer)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 
 
 def load_labelled_file(
@@ -31,11 +59,11 @@ def load_labelled_file(
     max_length: int | None = None,
     limit: int | None = None,
 ):
-    """Reads a labelled data file into a tokenized `datasets.Dataset` with `input_ids`, `attention_mask` (and
+    """Reads a labelled local data file into a tokenized `datasets.Dataset` with `input_ids`, `attention_mask` (and
     `token_type_ids`) and an integer `label` column.
 
     Args:
-        path (`str`): a `.csv`, `.tsv`, `.json`, `.jsonl` or `.parquet` file.
+        path (`str`): a `.csv`, `.tsv`, `.json`, `.jsonl` or `.parquet` file (read locally, see [`read_table_file`]).
         tokenizer: the model's tokenizer.
         label2id (`dict[str, int]`, *optional*): maps label names to class indices when the labels are strings
             (the model's `config.label2id`).
@@ -45,21 +73,20 @@ def load_labelled_file(
         limit (`int`, *optional*): keep only the first `limit` rows.
 
     Raises:
-        `ValueError` for an unknown file type, a missing column, or label names the model does not know.
+        `ValueError` for an unreadable file, a missing column, or label names the model does not know.
     """
+    data = read_table_file(path)
+    return _tokenize(_label_ids(data, str(path), label2id, text_column, label_column, limit), tokenizer, text_column,
+                     max_length)
+
+
+def _label_ids(data, path: str, label2id, text_column: str, label_column: str, limit: int | None):
+    """Checks the columns and turns label names into class indices (an integer `label` column)."""
     import datasets
 
-    file = Path(path)
-    suffix = file.suffix.lower()
-    if suffix not in _FORMATS:
-        raise ValueError(f"Cannot read {path!r}: use one of {sorted(_FORMATS)} (a text and a label column).")
-    if not file.is_file():
-        raise ValueError(f"Data file {path!r} does not exist.")
-    kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
-    data = datasets.load_dataset(_FORMATS[suffix], data_files=str(file), split="train", **kwargs)
     for column, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
         if column not in data.column_names:
-            raise ValueError(f"{path!r} has no column {column!r} (it has {data.column_names}); name it with {flag}.")
+            raise CommandError(f"{path!r} has no column {column!r} (it has {data.column_names}); name it with {flag}.")
     if limit:
         data = data.select(range(min(limit, len(data))))
     feature = data.features[label_column]
@@ -67,7 +94,7 @@ def load_labelled_file(
         known = dict(label2id or {})
         unknown = sorted({str(v) for v in data[label_column]} - set(known))
         if unknown:
-            raise ValueError(
+            raise CommandError(
                 f"Labels {unknown[:5]} in {path!r} are not among the model's labels {sorted(known)}; use integer "
                 "class indices or the names in the model's `config.label2id`."
             )
@@ -75,48 +102,136 @@ def load_labelled_file(
         data = data.remove_columns(label_column).rename_column("label_id", "label")
     elif label_column != "label":
         data = data.rename_column(label_column, "label")
-    texts = text_column
-    data = data.map(
-        lambda batch: tokenizer(batch[texts], truncation=True, max_length=max_length),
+    return data.select_columns([text_column, "label"])
+
+
+def _tokenize(data, tokenizer, text_column: str, max_length: int | None):
+    return data.map(
+        lambda batch: tokenizer([str(t) for t in batch[text_column]], truncation=True, max_length=max_length),
         batched=True,
-        remove_columns=[c for c in data.column_names if c != "label"],
+        remove_columns=[text_column],
     )
-    return data
 
 
-def _load(args):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+@dataclass
+class _EarlyExitDataArguments:
+    model_dir: str = field(
+        metadata={"positional": True, "help": "a saved early-exit model folder (with its tokenizer)"}
+    )
+    data: str = field(metadata={"help": "labelled local .csv/.tsv/.json/.jsonl/.parquet file"})
+    text_column: str = field(default="text", metadata={"help": "column holding the texts"})
+    label_column: str = field(
+        default="label", metadata={"help": "column holding integer class indices or the model's label names"}
+    )
+    tokenizer: str | None = field(default=None, metadata={"help": "tokenizer folder (default: MODEL_DIR)"})
+    max_length: int | None = field(default=None, metadata={"help": "truncate texts to this many tokens"})
+    batch_size: int = field(default=32, metadata={"help": "batch size of the all-exits pass"})
+    limit: int | None = field(default=None, metadata={"help": "use only the first N rows"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
+    output_dir: str | None = field(default=None, metadata={"help": "where to write (default: MODEL_DIR)"})
 
-    import hf_notlike  # noqa: F401  (registers the Auto classes)
+    def __post_init__(self):
+        folder = check_model_dir(self.model_dir, "MODEL_DIR")
+        if self.tokenizer is None and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+            raise CommandError(
+                f"MODEL_DIR {self.model_dir} has no tokenizer files (e.g. tokenizer.json): save the tokenizer next to "
+                "the model with `tokenizer.save_pretrained(MODEL_DIR)`, or pass --tokenizer."
+            )
+        if self.tokenizer is not None and not Path(self.tokenizer).is_dir():
+            raise CommandError(f"--tokenizer {self.tokenizer} is not a folder (a folder written by save_pretrained).")
+        check_input_file(self.data, "--data", TABLE_FORMATS)
+        for flag, value in (("--max-length", self.max_length), ("--batch-size", self.batch_size),
+                            ("--limit", self.limit), ("--threads", self.threads)):
+            check_positive(value, flag)
+        check_output_dir(self.output_dir, "--output-dir")
+
+
+@dataclass
+class CalibrateArguments(_EarlyExitDataArguments):
+    """Options of `hf-notlike early-exit calibrate`."""
+
+
+@dataclass
+class SweepArguments(_EarlyExitDataArguments):
+    """Options of `hf-notlike early-exit sweep`."""
+
+    thresholds: list[float] = field(
+        default_factory=lambda: list(DEFAULT_THRESHOLDS), metadata={"help": "exit thresholds of the exact curve"}
+    )
+    timed: list[float] | None = field(
+        default=None, metadata={"nargs": "*", "help": "thresholds to time (default: all; 1.0 is always timed)"}
+    )
+    batch_sizes: list[int] = field(
+        default_factory=lambda: [1, 32], metadata={"nargs": "*", "help": "batch sizes to time (none: no timing)"}
+    )
+    timing_examples: int = field(default=64, metadata={"help": "rows of the timing subset"})
+    repeats: int = field(default=2, metadata={"help": "timing rounds (the fastest is kept)"})
+    no_stock: bool = field(default=False, metadata={"help": "do not time the stock transformers classifier"})
+    plot: str | None = field(
+        default=None, metadata={"help": f"plot path, .png/.pdf/.svg (default: OUTPUT_DIR/{DEFAULT_PLOT_NAME})"}
+    )
+    max_accuracy_drop: float | None = field(
+        default=None,
+        metadata={"help": "choose the threshold with the fewest mean layers within this accuracy drop of the full "
+                          "model (0.01 = 1 point) on --data (a validation file) and save it as the exit_threshold"},
+    )
+    mean_layers: float | None = field(
+        default=None,
+        metadata={"help": "choose the most accurate threshold using at most this many layers on average on --data "
+                          "(a validation file) and save it as the exit_threshold"},
+    )
+
+    def __post_init__(self):
+        from .tradeoff import check_thresholds
+
+        super().__post_init__()
+        try:
+            self.thresholds = check_thresholds(self.thresholds, "--thresholds")
+            self.timed = None if self.timed is None else check_thresholds(self.timed, "--timed")
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        for size in self.batch_sizes:
+            check_positive(size, "--batch-sizes")
+        check_positive(self.timing_examples, "--timing-examples")
+        check_positive(self.repeats, "--repeats")
+        check_output_file(self.plot, "--plot", PLOT_SUFFIXES)
+        if self.max_accuracy_drop is not None and self.mean_layers is not None:
+            raise CommandError("Give one of --max-accuracy-drop and --mean-layers, not both.")
+        if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop < 1:
+            raise CommandError(f"--max-accuracy-drop must be a fraction in [0, 1) (0.01 = one accuracy point), got "
+                               f"{self.max_accuracy_drop}.")
+        if self.mean_layers is not None and not self.mean_layers > 0:
+            raise CommandError(f"--mean-layers must be a positive number of layers, got {self.mean_layers}.")
+
+
+def _load(args: _EarlyExitDataArguments):
+    """Reads and checks the data against the model's config, then loads the model and tokenizer (local files only)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from .calibration import check_early_exit_model
 
-    model = AutoModelForSequenceClassification.from_pretrained(args.model_dir)
-    check_early_exit_model(model)
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model_dir)
-    data = load_labelled_file(
-        args.data, tokenizer, model.config.label2id, args.text_column, args.label_column, args.max_length, args.limit
-    )
-    return model, tokenizer, data
-
-
-def _set_threads(args):
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    table = read_table_file(args.data, "--data")
+    config = AutoConfig.from_pretrained(args.model_dir, local_files_only=True)
+    if not hasattr(config, "exit_layers"):
+        raise CommandError(f"MODEL_DIR {args.model_dir} holds a {config.model_type!r} model, not an early-exit model.")
+    data = _label_ids(table, args.data, config.label2id, args.text_column, args.label_column, args.limit)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model_dir, local_files_only=True)
+    check_early_exit_model(model)
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model_dir, local_files_only=True)
+    return model, tokenizer, _tokenize(data, tokenizer, args.text_column, args.max_length)
 
 
-def calibrate_command(args) -> int:
+def calibrate_command(args: CalibrateArguments) -> int:
+    """Fits one temperature per exit on `--data` and saves them in the model's config (in `--output-dir`, with the
+    tokenizer, or in MODEL_DIR)."""
     from .calibration import calibrate_temperatures
 
-    _set_threads(args)
-    try:
-        model, tokenizer, data = _load(args)
-        result = calibrate_temperatures(model, data, batch_size=args.batch_size)
-    except (TypeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    model, tokenizer, data = _load(args)
+    result = calibrate_temperatures(model, data, batch_size=args.batch_size)
     print(result)
     output = Path(args.output_dir or args.model_dir)
     model.save_pretrained(output)
@@ -127,66 +242,42 @@ def calibrate_command(args) -> int:
     return 0
 
 
-def sweep_command(args) -> int:
-    from .tradeoff import check_thresholds, speed_accuracy_curve
+def sweep_command(args: SweepArguments) -> int:
+    """Accuracy, mean layers and measured speed-up per threshold on `--data`; writes sweep.json and a plot."""
+    from .tradeoff import speed_accuracy_curve
 
-    _set_threads(args)
-    try:
-        thresholds = check_thresholds(args.thresholds)
-        timed = None if args.timed is None else check_thresholds(args.timed, "--timed")
-        model, _, data = _load(args)
-        result = speed_accuracy_curve(
-            model, data, thresholds, timed_thresholds=timed, batch_sizes=args.batch_sizes,
-            num_timing_examples=args.timing_examples, repeats=args.repeats, stock_model=not args.no_stock,
-            eval_batch_size=args.batch_size, print_table=True,
-        )
-    except (TypeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    model, tokenizer, data = _load(args)
+    result = speed_accuracy_curve(
+        model, data, args.thresholds, timed_thresholds=args.timed, batch_sizes=args.batch_sizes,
+        num_timing_examples=args.timing_examples, repeats=args.repeats, stock_model=not args.no_stock,
+        eval_batch_size=args.batch_size, print_table=True,
+    )
     output = Path(args.output_dir or args.model_dir)
     output.mkdir(parents=True, exist_ok=True)
+    if args.max_accuracy_drop is not None or args.mean_layers is not None:
+        threshold = result.apply_threshold(model, max_accuracy_drop=args.max_accuracy_drop,
+                                           mean_layers=args.mean_layers)
+        chosen = next(r for r in result.rows if r["kind"] == "early_exit" and r["threshold"] == threshold)
+        model.save_pretrained(output)
+        if args.output_dir:
+            tokenizer.save_pretrained(output)
+        print(f"Chose threshold {threshold:g} on {args.data} (accuracy {100 * chosen['accuracy']:.2f}%, "
+              f"{chosen['mean_layers']:.2f} layers on average) and saved it as exit_threshold in {output}/config.json")
     result.to_json(str(output / "sweep.json"))
-    plot = args.plot or str(output / "tradeoff.png")
+    plot = args.plot or str(output / DEFAULT_PLOT_NAME)
     result.plot(plot)
     print(f"Saved {output / 'sweep.json'} and {plot}")
     return 0
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model_dir", metavar="MODEL_DIR", help="a saved early-exit model (with its tokenizer)")
-    parser.add_argument("--data", required=True, help="labelled .csv/.tsv/.json/.jsonl/.parquet file")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--label-column", default="label", help="integer class indices or the model's label names")
-    parser.add_argument("--tokenizer", default=None, help="tokenizer path (default: MODEL_DIR)")
-    parser.add_argument("--max-length", type=int, default=None, help="truncate texts to this many tokens")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size of the all-exits pass")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N rows")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--output-dir", default=None, help="where to write (default: MODEL_DIR)")
-
-
-def register_commands(subparsers) -> None:
-    """Adds `early-exit calibrate` and `early-exit sweep` to the `hf-notlike` command line."""
-    early_exit = subparsers.add_parser("early-exit", help="calibrate an early-exit model and sweep its thresholds")
-    commands = early_exit.add_subparsers(dest="early_exit_command", metavar="COMMAND")
-    early_exit.set_defaults(func=lambda args: early_exit.print_help() or 2)
-
-    calibrate = commands.add_parser(
-        "calibrate", help="fit one temperature per exit on a held-out file and save them in the model's config"
-    )
-    _common(calibrate)
-    calibrate.set_defaults(func=calibrate_command)
-
-    sweep = commands.add_parser(
-        "sweep", help="accuracy, mean layers and measured speed-up per threshold; writes sweep.json and a plot"
-    )
-    _common(sweep)
-    sweep.add_argument("--thresholds", type=float, nargs="+", default=DEFAULT_THRESHOLDS)
-    sweep.add_argument("--timed", type=float, nargs="*", default=None,
-                       help="thresholds to time (default: all; 1.0 is always timed)")
-    sweep.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 32])
-    sweep.add_argument("--timing-examples", type=int, default=256)
-    sweep.add_argument("--repeats", type=int, default=3)
-    sweep.add_argument("--no-stock", action="store_true", help="do not time the stock transformers classifier")
-    sweep.add_argument("--plot", default=None, help="plot path (default: OUTPUT_DIR/tradeoff.png)")
-    sweep.set_defaults(func=sweep_command)
+COMMANDS = [
+    CommandGroup("early-exit", help="calibrate an early-exit model and sweep its thresholds"),
+    Command(
+        "early-exit calibrate", CalibrateArguments, calibrate_command,
+        help="fit one temperature per exit on a held-out file and save them in the model's config",
+    ),
+    Command(
+        "early-exit sweep", SweepArguments, sweep_command,
+        help="accuracy, mean layers and measured speed-up per threshold; writes sweep.json and a plot",
+    ),
+]

@@ -1,6 +1,12 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
 """Configurations of the early-exit models (Schwartz et al., ACL 2020, "The Right Tool for the Job").
 
+Every early-exit configuration is its backbone's configuration class plus the fields of [`EarlyExitConfigMixin`],
+under transformers' `@strict` dataclass validation: the early-exit fields are checked by one class validator,
+`validate_early_exit`, which runs when the configuration is built (including on load), before it is saved, and on
+every forward pass of the model (so that a field changed after building, e.g. `config.temperatures = [0.0]`, fails
+clearly instead of silently changing results).
+
 This file imports only `transformers`, so that it can be copied into a Hub repository and loaded with
 `trust_remote_code=True` where `hf_notlike` is not installed.
 """
@@ -9,38 +15,37 @@ import math
 from dataclasses import dataclass
 
 from huggingface_hub.dataclasses import strict
-from transformers import BertConfig, RobertaConfig
+from transformers import BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig, XLMRobertaConfig
 
 EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")
-EARLY_EXIT_FIELDS = ("exit_layers", "exit_threshold", "temperatures", "exit_loss_weights", "exit_input")
+EARLY_EXIT_FIELDS = (
+    "exit_layers",
+    "exit_threshold",
+    "temperatures",
+    "exit_loss_weights",
+    "exit_input",
+    "head_from_classifier",
+    "freeze_backbone",
+    "distillation_weight",
+    "distillation_temperature",
+    "exit_learning_rate_multiplier",
+)
 
 
-def _per_exit_values(name: str, values, exit_layers: list[int], positive: bool) -> list[float]:
-    """One finite float per exit (default 1.0 each), each > 0 (`positive`) or >= 0."""
-    n_exits = len(exit_layers)
-    values = [1.0] * n_exits if values is None else [float(v) for v in values]
-    allowed = "> 0" if positive else ">= 0"
-    if len(values) != n_exits:
-        raise ValueError(
-            f"`{name}` has {len(values)} values but there are {n_exits} exits (after layers {exit_layers}); "
-            f"give one finite value {allowed} per exit."
-        )
-    if not all(math.isfinite(v) and (v > 0 if positive else v >= 0) for v in values):
-        raise ValueError(f"`{name}` must all be finite and {allowed}, got {values}.")
-    return values
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(kw_only=True, repr=False)
 class EarlyExitConfigMixin:
     r"""
-    The fields shared by every early-exit configuration. They are validated when the configuration is built, so
-    that a bad value fails before any weight is loaded.
+    The fields shared by every early-exit configuration.
 
     Args:
         exit_layers (`list[int]`, *optional*):
             The (1-based) encoder layers after which a classifier ("exit") sits, strictly increasing, each in
-            `[1, num_hidden_layers]`. The last layer always has an exit: it is appended when missing. Defaults to
-            an exit after every layer.
+            `[1, num_hidden_layers]`. The last layer always has an exit: it is appended when missing at build time.
+            Defaults to an exit after every layer.
         exit_threshold (`float`, *optional*, defaults to 1.0):
             At inference, a row leaves at the first exit whose calibrated confidence `max softmax(logits / T)` is
             at least this value. Must lie in `(0, 1]`; `1.0` means "never leave early" (the full model).
@@ -51,41 +56,81 @@ class EarlyExitConfigMixin:
             One non-negative weight per exit for the training loss. Defaults to all `1.0`, the plain sum of the
             paper.
         exit_input (`str`, *optional*, defaults to `"weighted_cls"`):
-            What an exit reads. `"weighted_cls"` (the paper): the pooled [CLS] state of every layer up to the exit,
-            mixed by a learned softmax-normalised weighted sum. `"cls"`: the pooled [CLS] state of the exit's own
-            layer only. `"weighted_mean"` / `"mean"`: the same with the attention-masked mean of the layer's tokens
-            (through the same pooler) instead of [CLS]; use them for checkpoints trained with mean pooling, such as
-            sentence-transformers models, whose lower-layer [CLS] states barely depend on the input.
+            What an exit reads. `"weighted_cls"` (the paper): the pooled first-token state of every layer up to the
+            exit, mixed by a learned softmax-normalised weighted sum. `"cls"`: the pooled first-token state of the
+            exit's own layer only. `"weighted_mean"` / `"mean"`: the same with the attention-masked mean of the
+            layer's tokens (through the same pooler) instead of the first token; use them for checkpoints trained
+            with mean pooling, such as sentence-transformers models.
+        head_from_classifier (`bool`, *optional*, defaults to `False`):
+            The last exit is the head of a fine-tuned classifier (see `from_classifier`): it reads the last layer
+            only, exactly as the original head does, whatever `exit_input` says for the other exits.
+        freeze_backbone (`bool`, *optional*, defaults to `False`):
+            Train the intermediate exits only: the backbone, the pooler and the last exit are frozen
+            (`requires_grad=False`), the second stage of DeeBERT (Xin et al., ACL 2020).
+        distillation_weight (`float`, *optional*, defaults to 0.0):
+            Self-distillation: each exit but the last is trained on `(1 - w) * CE(gold) + w * T^2 * KL(teacher ||
+            exit)`, where the teacher is the last exit's softened prediction (detached), Hinton et al. (2015); in
+            `[0, 1]`, 0 trains on the gold labels only, 1 on the teacher only.
+        distillation_temperature (`float`, *optional*, defaults to 1.0):
+            The softmax temperature `T > 0` of self-distillation.
+        exit_learning_rate_multiplier (`float`, *optional*, defaults to 30.0):
+            The exits' (and the pooler's, when it is not the backbone's own) learning rate relative to the
+            backbone's, used by [`~hf_notlike.early_exit_optimizer`] and [`~hf_notlike.EarlyExitTrainer`]. Freshly
+            initialised exits on a pretrained backbone need a learning rate 20-40x higher than the backbone's
+            fine-tuning rate to become useful.
 
     Regression (`num_labels == 1`) is trained with one MSE term per exit, but has no confidence to exit on:
     it always runs the full model, and an `exit_threshold` below 1.0 is rejected.
+
+    Invalid values raise `huggingface_hub.errors.StrictDataclassClassValidationError` (as transformers' own
+    configurations do) whose message names the field and the fix.
     """
 
-    # Trainer.predict / evaluate hand `compute_metrics` only the logits
-    keys_to_ignore_at_inference = ["exit_layer", "exit_logits", "hidden_states", "attentions"]
+    # Trainer.predict / evaluate hand `compute_metrics` `(logits, exit_layer[, exit_logits])`: exit_logits come with
+    # labels (the all-exits path), for per-exit metrics (`hf_notlike.early_exit.evaluation`)
+    keys_to_ignore_at_inference = ["hidden_states", "attentions", "training_loss", "exit_losses"]
 
     exit_layers: list[int] | None = None
     exit_threshold: float | int = 1.0
     temperatures: list[float | int] | None = None
     exit_loss_weights: list[float | int] | None = None
     exit_input: str = "weighted_cls"
+    head_from_classifier: bool = False
+    freeze_backbone: bool = False
+    distillation_weight: float | int = 0.0
+    distillation_temperature: float | int = 1.0
+    exit_learning_rate_multiplier: float | int = 30.0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        self._init_early_exit()
+        self._fill_early_exit_defaults()
 
-
-    def _init_early_exit(self) -> None:
-        """Fills in the defaults and validates the early-exit fields (called by `__post_init__`)."""
-        exit_layers, exit_threshold = self.exit_layers, self.exit_threshold
-        temperatures, exit_loss_weights, exit_input = self.temperatures, self.exit_loss_weights, self.exit_input
+    def _fill_early_exit_defaults(self) -> None:
+        """Fills in the defaults of the early-exit fields at build time (validation is `validate_early_exit`)."""
         n_layers = self.num_hidden_layers
-        if exit_layers is None:
-            exit_layers = list(range(1, n_layers + 1))
-        exit_layers = list(exit_layers)
-        if len(exit_layers) == 0:
+        if self.exit_layers is None:
+            self.exit_layers = list(range(1, n_layers + 1))
+        elif (
+            isinstance(n_layers, int)
+            and self.exit_layers
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in self.exit_layers)
+            and self.exit_layers[-1] < n_layers
+        ):
+            self.exit_layers = [*self.exit_layers, n_layers]  # the last layer always has an exit
+        n_exits = len(self.exit_layers)
+        if self.temperatures is None:
+            self.temperatures = [1.0] * n_exits
+        if self.exit_loss_weights is None:
+            self.exit_loss_weights = [1.0] * n_exits
+
+    def validate_early_exit(self) -> None:
+        """Part of the `@strict` validation (on build, load and save, and on every forward pass): checks every
+        early-exit field and their consistency with `num_hidden_layers` and each other."""
+        n_layers = self.num_hidden_layers
+        exit_layers = self.exit_layers
+        if not isinstance(exit_layers, list) or len(exit_layers) == 0:
             raise ValueError(
-                f"`exit_layers` is empty; give the 1-based layers to put an exit after, e.g. "
+                f"`exit_layers` is {exit_layers!r}; give the 1-based layers to put an exit after, e.g. "
                 f"{list(range(1, n_layers + 1))}, or leave it unset for an exit after every layer."
             )
         for layer in exit_layers:
@@ -99,40 +144,60 @@ class EarlyExitConfigMixin:
         if exit_layers != sorted(exit_layers):
             raise ValueError(f"`exit_layers` {exit_layers} is not sorted; give them in increasing order.")
         if exit_layers[-1] != n_layers:
-            exit_layers.append(n_layers)  # the last layer always has an exit
-
-        temperatures = _per_exit_values("temperatures", temperatures, exit_layers, positive=True)
-        weights = _per_exit_values("exit_loss_weights", exit_loss_weights, exit_layers, positive=False)
-        if sum(weights) <= 0:
-            raise ValueError(f"`exit_loss_weights` must not all be 0, got {weights}.")
-
-        if exit_input not in EXIT_INPUTS:
-            raise ValueError(f"`exit_input` must be one of {EXIT_INPUTS}, got {exit_input!r}.")
-
-        self.exit_layers = exit_layers
-        self.exit_threshold = self.check_exit_threshold(exit_threshold)
-        self.temperatures = temperatures
-        self.exit_loss_weights = weights
-        self.exit_input = exit_input
+            raise ValueError(
+                f"`exit_layers` {exit_layers} has no exit after the last layer ({n_layers}); the last layer always "
+                f"has one: use {[*exit_layers, n_layers]}."
+            )
+        for name, positive in (("temperatures", True), ("exit_loss_weights", False)):
+            values = getattr(self, name)
+            allowed = "> 0" if positive else ">= 0"
+            if not isinstance(values, list) or len(values) != len(exit_layers):
+                count = len(values) if isinstance(values, list) else type(values).__name__
+                raise ValueError(
+                    f"`{name}` has {count} values but there are {len(exit_layers)} exits (after layers "
+                    f"{exit_layers}); give one finite value {allowed} per exit."
+                )
+            if not all(_is_number(v) and (v > 0 if positive else v >= 0) for v in values):
+                raise ValueError(f"`{name}` must all be finite and {allowed}, got {values}.")
+        if sum(self.exit_loss_weights) <= 0:
+            raise ValueError(f"`exit_loss_weights` must not all be 0, got {self.exit_loss_weights}.")
+        if self.exit_input not in EXIT_INPUTS:
+            raise ValueError(f"`exit_input` must be one of {EXIT_INPUTS}, got {self.exit_input!r}.")
+        self.check_exit_threshold(self.exit_threshold)
+        if not _is_number(self.distillation_weight) or not 0.0 <= self.distillation_weight <= 1.0:
+            raise ValueError(f"`distillation_weight` must lie in [0, 1], got {self.distillation_weight!r}.")
+        if not _is_number(self.distillation_temperature) or self.distillation_temperature <= 0:
+            raise ValueError(f"`distillation_temperature` must be finite and > 0, got {self.distillation_temperature!r}.")
+        if self.distillation_weight > 0 and self.num_labels == 1:
+            raise ValueError("`distillation_weight` > 0 needs a classification head (num_labels >= 2), not regression.")
+        multiplier = self.exit_learning_rate_multiplier
+        if not _is_number(multiplier) or multiplier <= 0:
+            raise ValueError(f"`exit_learning_rate_multiplier` must be finite and > 0, got {multiplier!r}.")
+        if self.problem_type == "multi_label_classification":
+            raise ValueError(
+                "Early-exit models support single-label classification and regression, not "
+                "`problem_type`='multi_label_classification'."
+            )
 
     @classmethod
-    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
-        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
-        if config_dict.get("model_type") == super().model_type:
-            # a plain BERT / RoBERTa checkpoint: its backbone is ours, the exits get initialised
-            config_dict = {**config_dict, "model_type": cls.model_type}
-        return config_dict, kwargs
-
-    @classmethod
-    def from_dict(cls, config_dict, **kwargs):
-        # early-exit fields given to `from_pretrained` are validated with the rest, not set after validation
-        config_dict = dict(config_dict)
-        for key in EARLY_EXIT_FIELDS:
-            if key in kwargs:
-                config_dict[key] = kwargs.pop(key)
-        if "num_hidden_layers" in kwargs:
-            config_dict["num_hidden_layers"] = kwargs.pop("num_hidden_layers")
-        return super().from_dict(config_dict, **kwargs)
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Loads an early-exit configuration, or the configuration of a plain checkpoint of the same backbone (e.g.
+        a BERT checkpoint for [`EarlyExitBertConfig`]), whose exits then get initialised. Early-exit fields given
+        as keyword arguments are validated with the rest, before any weight is loaded."""
+        return_unused_kwargs = kwargs.pop("return_unused_kwargs", False)
+        overrides = {key: kwargs.pop(key) for key in (*EARLY_EXIT_FIELDS, "num_hidden_layers") if key in kwargs}
+        config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
+        model_type = config_dict.get("model_type")
+        if model_type not in (cls.model_type, cls.backbone_model_type, None):
+            raise ValueError(
+                f"{str(pretrained_model_name_or_path)!r} holds a `{model_type}` model, but {cls.__name__} loads "
+                f"`{cls.backbone_model_type}` (or `{cls.model_type}`) checkpoints; use the early-exit class of that "
+                "architecture."
+            )
+        config_dict = {**config_dict, **overrides, "model_type": cls.model_type}
+        if model_type == cls.backbone_model_type:
+            config_dict.pop("auto_map", None)
+        return cls.from_dict(config_dict, return_unused_kwargs=return_unused_kwargs, **kwargs)
 
     @property
     def num_exits(self) -> int:
@@ -151,38 +216,74 @@ class EarlyExitConfigMixin:
         return float(threshold)
 
 
+def _doc(backbone: str, model: str, example: str) -> str:
+    return (
+        f"\n    Configuration of [`{model}`]: a [`~transformers.{backbone}`] plus the early-exit fields documented in\n"
+        f"    [`EarlyExitConfigMixin`].\n\n    Example:\n\n    ```python\n{example}    ```\n"
+    )
+
+
 @strict
 class EarlyExitBertConfig(EarlyExitConfigMixin, BertConfig):
-    r"""
-    Configuration of [`EarlyExitBertForSequenceClassification`]: a [`~transformers.BertConfig`] plus the early-exit
-    fields documented in [`EarlyExitConfigMixin`].
-
-    Example:
-
-    ```python
-    >>> from hf_notlike import EarlyExitBertConfig
-    >>> config = EarlyExitBertConfig(num_hidden_layers=6, exit_layers=[1, 3], num_labels=2)
-    >>> config.exit_layers, config.temperatures
-    ([1, 3, 6], [1.0, 1.0, 1.0])
-    ```
-    """
-
+    __doc__ = _doc(
+        "BertConfig",
+        "EarlyExitBertForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitBertConfig\n"
+        "    >>> config = EarlyExitBertConfig(num_hidden_layers=6, exit_layers=[1, 3], num_labels=2)\n"
+        "    >>> config.exit_layers, config.temperatures\n"
+        "    ([1, 3, 6], [1.0, 1.0, 1.0])\n",
+    )
     model_type = "hf_notlike_early_exit_bert"
+    backbone_model_type = "bert"
 
 
 @strict
 class EarlyExitRobertaConfig(EarlyExitConfigMixin, RobertaConfig):
-    r"""
-    Configuration of [`EarlyExitRobertaForSequenceClassification`]: a [`~transformers.RobertaConfig`] plus the
-    early-exit fields documented in [`EarlyExitConfigMixin`].
-
-    Example:
-
-    ```python
-    >>> from hf_notlike import EarlyExitRobertaConfig
-    >>> EarlyExitRobertaConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers
-    [2, 4]
-    ```
-    """
-
+    __doc__ = _doc(
+        "RobertaConfig",
+        "EarlyExitRobertaForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitRobertaConfig\n"
+        "    >>> EarlyExitRobertaConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
     model_type = "hf_notlike_early_exit_roberta"
+    backbone_model_type = "roberta"
+
+
+@strict
+class EarlyExitXLMRobertaConfig(EarlyExitConfigMixin, XLMRobertaConfig):
+    __doc__ = _doc(
+        "XLMRobertaConfig",
+        "EarlyExitXLMRobertaForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitXLMRobertaConfig\n"
+        "    >>> EarlyExitXLMRobertaConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_xlm_roberta"
+    backbone_model_type = "xlm-roberta"
+
+
+@strict
+class EarlyExitElectraConfig(EarlyExitConfigMixin, ElectraConfig):
+    __doc__ = _doc(
+        "ElectraConfig",
+        "EarlyExitElectraForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitElectraConfig\n"
+        "    >>> EarlyExitElectraConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_electra"
+    backbone_model_type = "electra"
+
+
+@strict
+class EarlyExitDistilBertConfig(EarlyExitConfigMixin, DistilBertConfig):
+    __doc__ = _doc(
+        "DistilBertConfig",
+        "EarlyExitDistilBertForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitDistilBertConfig\n"
+        "    >>> EarlyExitDistilBertConfig(n_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_distilbert"
+    backbone_model_type = "distilbert"

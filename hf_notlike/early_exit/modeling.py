@@ -1,5 +1,5 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
-"""Early-exit BERT and RoBERTa for sequence classification.
+"""Early-exit encoders for sequence classification: BERT, RoBERTa, XLM-RoBERTa, ELECTRA and DistilBERT.
 
 Schwartz, Stanovsky, Swayamdipta, Dodge and Smith (ACL 2020), "The Right Tool for the Job: Matching Model and
 Instance Complexities": a small classifier ("exit") sits after several encoder layers, all exits are trained
@@ -7,21 +7,81 @@ jointly, and at inference each instance leaves at the first exit whose temperatu
 `max softmax(z / T_k)` reaches one threshold. Unlike the paper's code, batches are supported: rows that have left are
 dropped from the batch before the next layer, and the sequence is trimmed to the columns the remaining rows use.
 
-This file imports only `torch`, `transformers` and its sibling `configuration.py`, so that it can be copied into a
-Hub repository and loaded with `trust_remote_code=True` where `hf_notlike` is not installed.
+Exits can also be added to a fine-tuned classifier, whose own head becomes the last exit while the backbone stays
+frozen (`from_classifier`, the second stage of DeeBERT, Xin et al., ACL 2020), and trained on the last exit's soft
+predictions (self-distillation).
+
+The exit loop is written once, in [`EarlyExitModelMixin`]; what differs between architectures lives in the small
+adapters of `adapters.py`. This file imports only `torch`, `transformers` and its siblings `configuration.py` and
+`adapters.py`, so that it can be copied into a Hub repository and loaded with `trust_remote_code=True` where
+`hf_notlike` is not installed.
 """
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.nn import functional as F
-from transformers import BertModel, BertPreTrainedModel, RobertaModel, RobertaPreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    BertModel,
+    BertPreTrainedModel,
+    DistilBertModel,
+    DistilBertPreTrainedModel,
+    ElectraModel,
+    ElectraPreTrainedModel,
+    RobertaModel,
+    RobertaPreTrainedModel,
+    XLMRobertaModel,
+    XLMRobertaPreTrainedModel,
+)
 from transformers import initialization as init
-from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import ModelOutput
+from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple
 
-from .configuration import EarlyExitBertConfig, EarlyExitRobertaConfig
+from .adapters import (
+    BertAdapter,
+    DistilBertAdapter,
+    EarlyExitPooler,
+    ElectraAdapter,
+    EncoderAdapter,
+    RobertaAdapter,
+)
+from .configuration import (
+    EarlyExitBertConfig,
+    EarlyExitDistilBertConfig,
+    EarlyExitElectraConfig,
+    EarlyExitRobertaConfig,
+    EarlyExitXLMRobertaConfig,
+)
+
+logger = logging.get_logger(__name__)
+
+# the class of `model.card_data` (see `register_card_data`); None in the self-contained Hub copy of this file
+_CARD_DATA_CLASS = None
+_PUSH_KWARGS = ("repo_id", "commit_message", "commit_description", "private", "revision", "create_pr")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
+
+
+def register_card_data(card_data_class) -> None:
+    """Sets the class of `model.card_data`, the object that writes the model card of every early-exit model.
+
+    `hf_notlike.early_exit` registers `EarlyExitModelCardData` when imported. This file must stay self-contained (it
+    is copied into Hub repos and loaded with `trust_remote_code=True` where hf_notlike is absent), so it only relies
+    on this duck-typed protocol: the class is built with no arguments, and provides
+    `write_card(model, save_directory, repo_id=None)` (writes README.md into a saved folder),
+    `record_source(name_or_path)` (called by `from_pretrained`) and a `tags` list.
+
+    Args:
+        card_data_class (`type` or `None`): the class; None stops card writing.
+    """
+    global _CARD_DATA_CLASS
+    _CARD_DATA_CLASS = card_data_class
 
 
 @dataclass
@@ -31,7 +91,9 @@ class EarlyExitSequenceClassifierOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
-            The weighted sum over exits of each exit's loss (cross-entropy; MSE for regression).
+            In training mode, the training objective (`training_loss`). In eval mode, the loss of the last exit
+            alone (cross-entropy; MSE for regression), which is what a stock `*ForSequenceClassification` of the
+            same backbone reports, so that `eval_loss` can be compared with a stock model's.
         logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
             For each row, the (uncalibrated) logits of the exit it left at.
         exit_layer (`torch.LongTensor` of shape `(batch_size,)`):
@@ -39,12 +101,28 @@ class EarlyExitSequenceClassifierOutput(ModelOutput):
         exit_logits (`torch.FloatTensor` of shape `(batch_size, num_exits, num_labels)`, *optional*):
             The logits of every exit for every row; returned in training, when `labels` are given, or with
             `output_all_exits=True`.
+        training_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+            The training objective in both modes: the `exit_loss_weights`-weighted sum over exits of each exit's
+            loss (with self-distillation mixed into the intermediate exits' terms when `distillation_weight > 0`).
+        exit_losses (`torch.FloatTensor` of shape `(num_exits,)`, *optional*, returned when `labels` is provided):
+            Each exit's own loss on the gold labels (unweighted, no distillation).
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned with `output_hidden_states=True`):
+            As the stock model gives them, for the layers that ran: the embedding output, then one
+            `(batch_size, sequence_length, hidden_size)` tensor per layer up to the deepest layer any row ran.
+            In the early-exit path, the rows that had already left hold zeros in the later layers.
+        attentions (`tuple(torch.FloatTensor)`, *optional*, returned with `output_attentions=True`):
+            As the stock model gives them (needs `attn_implementation="eager"`), for the layers that ran; rows
+            that had already left hold zeros, as for `hidden_states`.
     """
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     exit_layer: torch.LongTensor | None = None
     exit_logits: torch.FloatTensor | None = None
+    training_loss: torch.FloatTensor | None = None
+    exit_losses: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 def exit_confidences(exit_logits: torch.Tensor, temperatures: torch.Tensor | list[float]) -> torch.Tensor:
@@ -80,13 +158,11 @@ def select_exits(exit_logits: torch.Tensor, temperatures: torch.Tensor | list[fl
 
 
 class EarlyExitClassifier(nn.Module):
-    """One exit: mixes the pooled [CLS] states it reads, then dropout and a linear layer."""
+    """One exit: mixes the pooled states it reads (when `weighted`), then dropout and a linear layer."""
 
-    def __init__(self, config, num_inputs: int):
+    def __init__(self, config, num_inputs: int, weighted: bool, dropout: float):
         super().__init__()
-        weighted = config.exit_input.startswith("weighted_")
         self.mix_logits = nn.Parameter(torch.zeros(num_inputs)) if weighted else None
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
@@ -100,40 +176,183 @@ class EarlyExitClassifier(nn.Module):
         return self.classifier(self.dropout(features))
 
 
+def _bad(kind: type[Exception], message: str):
+    raise kind(message)
+
+
 class EarlyExitModelMixin:
-    """The shared machinery of exits, loss and the exit loop; subclasses only provide the backbone."""
+    """The shared machinery of exits, loss and the exit loop; each architecture gives its backbone and an adapter
+    (`adapters.py`)."""
 
-    # `hook(model, save_directory)` writing the model card (README.md) of a saved model; `hf_notlike.hub` sets it.
-    # It stays None in the self-contained Hub copy of this file (loaded with trust_remote_code): no card is written.
-    model_card_hook = None
+    adapter: EncoderAdapter = BertAdapter()
+    # the loss is a mean over the batch: the Trainer normalises it under gradient accumulation
+    accepts_loss_kwargs = False
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
+    # --- saving, loading and pushing (the model card is written through `card_data`, see `register_card_data`) ---
+
+    @property
+    def card_data(self):
+        """What the model card says beyond the configuration: an instance of the class given to
+        [`register_card_data`] (`hf_notlike.early_exit.EarlyExitModelCardData` when hf_notlike is imported), created
+        with the model; None where nothing is registered (the Hub copy of this file): then no card is written."""
+        data = self.__dict__.get("_card_data")
+        if data is None and _CARD_DATA_CLASS is not None:
+            data = self.__dict__["_card_data"] = _CARD_DATA_CLASS()
+        return data
+
+    @card_data.setter
+    def card_data(self, value) -> None:
+        self.__dict__["_card_data"] = value
+
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
+        """`PreTrainedModel.save_pretrained`, then the model card (README.md) from `card_data`. With
+        `push_to_hub=True` the saved folder is uploaded as by [`push_to_hub`] (keyword arguments `repo_id`,
+        `commit_message`, `commit_description`, `private`, `revision`, `create_pr`; `token` is used for both)."""
+        hub_kwargs = {key: kwargs.pop(key) for key in _PUSH_KWARGS if key in kwargs}
+        repo_id = hub_kwargs.pop("repo_id", None)
         output = super().save_pretrained(save_directory, *args, **kwargs)
-        if self.model_card_hook is not None and kwargs.get("is_main_process", True):
-            self.model_card_hook(save_directory, repo_id=kwargs.get("repo_id"))
+        if not kwargs.get("is_main_process", True):
+            return output
+        if push_to_hub:
+            repo_id = repo_id or os.path.basename(os.path.normpath(os.fspath(save_directory)))
+            return self._push_folder(save_directory, repo_id, token=kwargs.get("token"), **hub_kwargs)
+        if self.card_data is not None:
+            self.card_data.write_card(self, save_directory, repo_id=repo_id)
         return output
 
-    def _upload_modified_files(self, working_dir, repo_id, *args, **kwargs):
-        # `push_to_hub` writes transformers' generic README.md after `save_pretrained`: put ours back before uploading
-        if self.model_card_hook is not None:
-            self.model_card_hook(working_dir, repo_id=repo_id)
-        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ) -> str:
+        """Saves the model (weights, config, the remote-code files and the model card) into a temporary folder and
+        uploads it with `huggingface_hub.HfApi.upload_folder` (the repo is created if needed).
+
+        Args:
+            repo_id (`str`): `"user/name"` of the model repo.
+            commit_message (`str`, *optional*), commit_description (`str`, *optional*): the commit.
+            private (`bool`, *optional*): visibility of a new repo.
+            token (`bool` or `str`, *optional*): Hub token (default: the logged-in one).
+            revision (`str`, *optional*): branch to push to.
+            create_pr (`bool`, *optional*, defaults to `False`): open a pull request instead of committing.
+            max_shard_size (`int` or `str`, *optional*, defaults to `"50GB"`): shard size of the weights.
+            tags (`list[str]`, *optional*): extra tags for the model card.
+
+        Returns:
+            `str`: the URL of the commit.
+
+        Raises:
+            `OSError` naming the repo, the endpoint and what to check when the Hub cannot be reached or refuses the
+            token.
+        """
+        with tempfile.TemporaryDirectory() as folder:
+            super().save_pretrained(folder, max_shard_size=max_shard_size)
+            return self._push_folder(
+                folder, repo_id, token=token, commit_message=commit_message, commit_description=commit_description,
+                private=private, revision=revision, create_pr=create_pr, tags=tags,
+            )
+
+    def _push_folder(self, folder, repo_id: str, token=None, tags=None, commit_message=None, **upload_kwargs) -> str:
+        """Writes the card for `repo_id` into `folder` and uploads the folder; network failures name what to check."""
+        from huggingface_hub import HfApi, constants
+        from huggingface_hub.errors import HfHubHTTPError, HTTPError, OfflineModeIsEnabled
+
+        if not isinstance(repo_id, str) or not repo_id.strip():
+            raise ValueError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
+        if self.card_data is not None:
+            if tags:
+                self.card_data.tags = list(dict.fromkeys([*(self.card_data.tags or []), *tags]))
+            self.card_data.write_card(self, folder, repo_id=repo_id)
+        api = HfApi(token=token)
+        private = upload_kwargs.pop("private", None)
+        where = f"the model repo {repo_id!r} on {constants.ENDPOINT}"
+        try:
+            repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+            info = api.upload_folder(
+                repo_id=repo_id, folder_path=os.fspath(folder), commit_message=commit_message or "Upload model",
+                **upload_kwargs,
+            )
+        except OfflineModeIsEnabled as error:
+            raise OSError(f"Could not push the model to {where}: offline mode is on (HF_HUB_OFFLINE=1).") from error
+        except HfHubHTTPError as error:
+            if getattr(getattr(error, "response", None), "status_code", None) not in (401, 403):
+                raise
+            raise OSError(
+                f"Could not push the model to {where}: the Hub refused the token. Check your token (`hf auth login`, "
+                "HF_TOKEN or `token=`) and its write access to the repo."
+            ) from error
+        except HTTPError as error:  # no answer at all: DNS, refused connection, timeout, proxy
+            raise OSError(
+                f"Could not push the model to {where}: the Hub did not answer ({' '.join(str(error).split())}). "
+                "Check your network connection (and proxy), the endpoint (HF_ENDPOINT) and your token."
+            ) from error
+        return str(getattr(info, "commit_url", info))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, with a clear error for a truncated weights file, a warning when a local
+        folder has no tokenizer files, and the source recorded in `card_data` (base model, earlier card)."""
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        except Exception as error:
-            if type(error).__name__ != "SafetensorError":
-                raise
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as error:
             raise OSError(
                 f"Could not read the weights file `model.safetensors` of {str(pretrained_model_name_or_path)!r} "
                 f"({error}): it is truncated or not a safetensors file. Save or download the model again."
             ) from error
+        loaded = model[0] if isinstance(model, tuple) else model  # output_loading_info=True
+        source = os.fspath(pretrained_model_name_or_path)
+        if os.path.isdir(source) and not any(os.path.isfile(os.path.join(source, n)) for n in _TOKENIZER_FILES):
+            logger.warning(
+                f"{source} has no tokenizer files, so `AutoTokenizer.from_pretrained` and `pipeline(..., "
+                f"model={source!r})` cannot load a tokenizer from it: save one there with "
+                "`tokenizer.save_pretrained(folder)`, or pass `tokenizer=` to `pipeline`."
+            )
+        if loaded.card_data is not None:
+            loaded.card_data.record_source(source)
+        return model
+
+    # ---------------------------------------------------------------------------------------------------- building
 
     def _init_exits(self) -> None:
-        self.num_labels = self.config.num_labels
-        self.exits = nn.ModuleList(EarlyExitClassifier(self.config, layer) for layer in self.config.exit_layers)
+        """Builds the exits (and the pooler, for backbones without one) and applies `freeze_backbone`; called by
+        each architecture's `__init__` after the backbone, before `post_init()`."""
+        config = self.config
+        config.validate_early_exit()
+        self.num_labels = config.num_labels
+        if self.adapter.own_pooler_activation is not None:
+            self.pooler = EarlyExitPooler(config.hidden_size, self.adapter.own_pooler_activation)
+        weighted = config.exit_input.startswith("weighted_")
+        dropout = self.adapter.classifier_dropout(config)
+        last = config.num_exits - 1
+        self.exits = nn.ModuleList(
+            EarlyExitClassifier(config, layer, weighted and not (k == last and config.head_from_classifier), dropout)
+            for k, layer in enumerate(config.exit_layers)
+        )
+        if config.freeze_backbone:
+            for module in self._frozen_modules():
+                module.requires_grad_(False)
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        """What `freeze_backbone` freezes: the backbone, the pooler and the last exit."""
+        return [self.backbone, self.adapter.pooler(self), self.exits[-1]]
+
+    def train(self, mode: bool = True):
+        """As `nn.Module.train`; with `freeze_backbone`, the frozen parts also get `requires_grad=False` (again:
+        loading weights builds new parameters; `from_pretrained` ends with `eval()`) and run as at inference."""
+        super().train(mode)
+        if self.config.freeze_backbone:
+            for module in self._frozen_modules():
+                module.requires_grad_(False)
+                module.eval()
+        return self
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -144,6 +363,186 @@ class EarlyExitModelMixin:
     def backbone(self) -> nn.Module:
         return getattr(self, self.base_model_prefix)
 
+    @classmethod
+    def from_classifier(
+        cls, pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs
+    ) -> "EarlyExitModelMixin":
+        r"""
+        Adds exits to a fine-tuned `*ForSequenceClassification` checkpoint of this class's architecture: its own head
+        becomes the last exit (same weights, same predictions at `exit_threshold=1.0`), the backbone and that head
+        are frozen, and only the new intermediate exits train (DeeBERT's second stage, Xin et al., ACL 2020).
+        [`hf_notlike.early_exit_from_classifier`] picks the class from the checkpoint.
+
+        Args:
+            pretrained_model_name_or_path (`str` or `os.PathLike`): the fine-tuned classifier (folder or Hub id).
+            exit_layers (`list[int]`, *optional*): where the new exits go (1-based; the last layer is the
+                original head). Defaults to every layer.
+            kwargs: other early-exit fields (e.g. `exit_input`, `distillation_weight`), and keyword arguments of
+                `from_pretrained` (`revision`, `token`, `dtype`, ...).
+
+        Raises:
+            `ValueError`: before any weight is loaded, when the checkpoint is of another architecture, its head is not
+            sequence classification, or an exit layer is beyond the backbone's depth.
+
+        Example:
+
+        ```python
+        >>> from hf_notlike import EarlyExitBertForSequenceClassification
+        >>> model = EarlyExitBertForSequenceClassification.from_classifier(  # doctest: +SKIP
+        ...     "path/to/fine-tuned-bert-classifier", exit_layers=[2, 4])
+        ```
+        """
+        early_fields = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.config_class.__dataclass_fields__
+                        and key in _EARLY_EXIT_KWARGS}
+        hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
+        stock_config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        backbone_type = cls.config_class.backbone_model_type
+        if stock_config.model_type != backbone_type:
+            raise ValueError(
+                f"{str(pretrained_model_name_or_path)!r} is a `{stock_config.model_type}` checkpoint; "
+                f"{cls.__name__}.from_classifier loads fine-tuned `{backbone_type}` classifiers. "
+                "Use `hf_notlike.early_exit_from_classifier`, which picks the class from the checkpoint."
+            )
+        architectures = stock_config.architectures or []
+        if not any(name.endswith("ForSequenceClassification") for name in architectures):
+            raise ValueError(
+                f"{str(pretrained_model_name_or_path)!r} holds {architectures or 'no recorded architecture'}, not a "
+                "fine-tuned `*ForSequenceClassification` head; from_classifier needs a sequence classifier. For a "
+                f"plain backbone, use {cls.__name__}.from_pretrained(path, num_labels=..., exit_layers=...)."
+            )
+        values = {key: value for key, value in stock_config.to_dict().items()
+                  if key not in ("model_type", "architectures", "transformers_version", "auto_map")}
+        values.update(early_fields)
+        values.update(exit_layers=exit_layers, head_from_classifier=True, freeze_backbone=True)
+        config = cls.config_class(**values)  # validated here: exit layers beyond the depth fail before loading
+        stock = AutoModelForSequenceClassification.from_pretrained(
+            pretrained_model_name_or_path, **hub_kwargs, **kwargs
+        )
+        model = cls(config)
+        state = {}
+        last = config.num_exits - 1
+        for key, tensor in stock.state_dict().items():
+            for old, new in model.adapter.classifier_keys.items():
+                if key.startswith(old):
+                    key = new.format(last=last, prefix=cls.base_model_prefix) + key[len(old) :]
+                    break
+            state[key] = tensor
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [key for key in missing if not key.startswith("exits.") or key.startswith(f"exits.{last}.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"The weights of {str(pretrained_model_name_or_path)!r} do not map onto {cls.__name__}: missing "
+                f"{missing}, unexpected {list(unexpected)}."
+            )
+        model.to(dtype=next(stock.parameters()).dtype)
+        return model.eval()
+
+    # ------------------------------------------------------------------------------------------------------ checks
+
+    def check_exits_match_config(self) -> None:
+        """Raises a `ValueError` when `config` was changed after building so that it no longer describes the exits
+        (e.g. `config.exit_layers` set to fewer layers), and validates every early-exit field of the config."""
+        self.config.validate()
+        built = [exit_.mix_logits.numel() if exit_.mix_logits is not None else None for exit_ in self.exits]
+        layers = self.config.exit_layers
+        if len(layers) != len(self.exits) or any(n is not None and n != layer for n, layer in zip(built, layers)):
+            raise ValueError(
+                f"`config.exit_layers` is {layers} but this model was built with {len(self.exits)} exits"
+                f"{'' if None in built else f' after layers {built}'}; exits cannot be moved after building. "
+                "Restore `config.exit_layers`, or build a new model with the new exit layers."
+            )
+
+    def _check_inputs(self, inputs: dict, labels) -> tuple[dict, torch.Tensor | None]:
+        """Type, shape and value checks of every tensor input, with errors that name the input and the fix.
+
+        Raises `TypeError` (not a tensor, wrong dtype) or `ValueError` (shapes that disagree across inputs, values
+        out of range)."""
+        config, adapter = self.config, self.adapter
+        for name in ("token_type_ids",):
+            if inputs.get(name) is not None and name not in adapter.input_names:
+                _bad(ValueError, f"`{name}` is not an input of {type(self.backbone).__name__}; leave it out.")
+        given = {name: value for name, value in inputs.items() if value is not None}
+        for name, value in given.items():
+            if not isinstance(value, torch.Tensor):
+                _bad(TypeError, f"`{name}` must be a torch.Tensor, got {type(value).__name__}.")
+        if ("input_ids" in given) == ("inputs_embeds" in given):
+            _bad(ValueError, "You must specify exactly one of input_ids or inputs_embeds")
+        if "input_ids" in given:
+            ids = given["input_ids"]
+            if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+                _bad(TypeError, f"`input_ids` must hold integer token ids, got dtype {ids.dtype}.")
+            if ids.dim() != 2:
+                _bad(ValueError, f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(ids.shape)}; "
+                     "add a batch dimension with `input_ids[None]` for one sequence.")
+            shape = tuple(ids.shape)
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= config.vocab_size):
+                _bad(ValueError, f"`input_ids` holds ids outside [0, {config.vocab_size}) (vocab_size); "
+                     f"got min {int(ids.min())}, max {int(ids.max())}. Use the tokenizer of this model.")
+        else:
+            embeds = given["inputs_embeds"]
+            size = adapter.embedding_size(self.backbone)
+            if not embeds.dtype.is_floating_point:
+                _bad(TypeError, f"`inputs_embeds` must be floating point, got dtype {embeds.dtype}.")
+            if embeds.dim() != 3 or embeds.shape[-1] != size:
+                _bad(ValueError, f"`inputs_embeds` must have shape (batch_size, sequence_length, {size}), got "
+                     f"{tuple(embeds.shape)}.")
+            shape = tuple(embeds.shape[:2])
+        if shape[0] == 0 or shape[1] == 0:
+            _bad(ValueError, f"The batch is empty (shape {shape}); give at least one row of at least one token.")
+        if shape[1] > adapter.max_positions(config):
+            _bad(ValueError, f"The sequences are {shape[1]} tokens long, more than this model's "
+                 f"{adapter.max_positions(config)} positions; truncate them (tokenizer(..., truncation=True)).")
+        mask = given.get("attention_mask")
+        if mask is not None:
+            if tuple(mask.shape) != shape:
+                _bad(ValueError, f"`attention_mask` has shape {tuple(mask.shape)} but the inputs have {shape}; "
+                     "give one 0/1 value per token.")
+            if mask.dtype.is_complex or not bool(((mask == 0) | (mask == 1)).all()):
+                _bad(ValueError, "`attention_mask` must hold only 0 (padding) and 1 (token).")
+            nonempty = mask.bool().any(dim=1)
+            if bool((nonempty & ~mask[:, 0].bool()).any()):
+                _bad(ValueError, "`attention_mask` shows left padding; the exits read the first token, so pad on "
+                     "the right (tokenizer.padding_side = 'right', the default of these models).")
+        types = given.get("token_type_ids")
+        if types is not None:
+            if types.dtype.is_floating_point or types.dtype == torch.bool or tuple(types.shape) != shape:
+                _bad(ValueError, f"`token_type_ids` must be integers of shape {shape}, got {types.dtype} "
+                     f"{tuple(types.shape)}.")
+            n_types = getattr(config, "type_vocab_size", 1)
+            if int(types.min()) < 0 or int(types.max()) >= n_types:
+                _bad(ValueError, f"`token_type_ids` must lie in [0, {n_types}) (type_vocab_size).")
+        positions = given.get("position_ids")
+        if positions is not None:
+            if positions.dtype.is_floating_point or positions.dtype == torch.bool or positions.dim() != 2 or (
+                positions.shape[0] not in (1, shape[0]) or positions.shape[1] != shape[1]
+            ):
+                _bad(ValueError, f"`position_ids` must be integers of shape {shape} (or (1, {shape[1]})), got "
+                     f"{positions.dtype} {tuple(positions.shape)}.")
+            if int(positions.min()) < 0 or int(positions.max()) >= config.max_position_embeddings:
+                _bad(ValueError, f"`position_ids` must lie in [0, {config.max_position_embeddings}).")
+        if labels is not None:
+            if not isinstance(labels, torch.Tensor):
+                _bad(TypeError, f"`labels` must be a torch.Tensor, got {type(labels).__name__}.")
+            if labels.dim() > 2 or labels.numel() != shape[0] or (labels.dim() == 2 and labels.shape[1] != 1):
+                _bad(ValueError, f"`labels` must have shape ({shape[0]},): one label per row, got "
+                     f"{tuple(labels.shape)}.")
+            labels = labels.reshape(-1)
+            if self.num_labels == 1:
+                if not labels.dtype.is_floating_point:
+                    labels = labels.float()
+            else:
+                if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.dtype.is_complex:
+                    _bad(TypeError, f"`labels` of a {self.num_labels}-class classifier must be integer class "
+                         f"indices, got dtype {labels.dtype}.")
+                valid = (labels >= 0) & (labels < self.num_labels) | (labels == -100)
+                if not bool(valid.all()):
+                    _bad(ValueError, f"`labels` must be class indices in [0, {self.num_labels}) (or -100 to "
+                         f"ignore a row), got {sorted(set(labels[~valid].tolist()))[:5]}.")
+        return given, labels
+
+    # ----------------------------------------------------------------------------------------------------- forward
+
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -154,24 +553,33 @@ class EarlyExitModelMixin:
         labels: torch.Tensor | None = None,
         exit_threshold: float | None = None,
         output_all_exits: bool | None = None,
-        return_dict: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs,
     ) -> tuple | EarlyExitSequenceClassifierOutput:
         r"""
         Args:
             input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds:
-                As for the backbone (`BertModel` / `RobertaModel`). Padding must be on the right (the default of
-                BERT and RoBERTa tokenizers), as for the stock classifiers, which read the first token.
+                As for the backbone (`BertModel`, `RobertaModel`, ...; DistilBERT takes no `token_type_ids`).
+                Padding must be on the right (the default of these tokenizers): the exits read the first token.
             labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-                Class indices (or float targets when `num_labels == 1`). The loss is the weighted sum over exits of
-                each exit's loss, weighted by `config.exit_loss_weights`.
+                Class indices (or float targets when `num_labels == 1`). See the output's `loss`,
+                `training_loss` and `exit_losses`.
             exit_threshold (`float`, *optional*):
                 Overrides `config.exit_threshold` for this call; in `(0, 1]`, 1.0 runs the full model.
             output_all_exits (`bool`, *optional*):
                 Run every layer and return `exit_logits` for every exit and row (calibration, sweeps). Implied in
                 training mode and when `labels` are given; `logits` and `exit_layer` then apply the exit rule to
                 those logits.
+            output_hidden_states (`bool`, *optional*), output_attentions (`bool`, *optional*):
+                As for the stock model, for the layers that ran (see [`EarlyExitSequenceClassifierOutput`]).
             return_dict (`bool`, *optional*): Return an [`EarlyExitSequenceClassifierOutput`] instead of a tuple.
+            kwargs: passed on to the backbone's layers (e.g. attention kwargs).
+
+        Raises:
+            `TypeError` / `ValueError`: inputs of the wrong type, shape or values (the message names the input and
+            the fix); `ValueError` or `huggingface_hub.errors.StrictDataclassClassValidationError`: a configuration
+            changed after building into an invalid or inconsistent one.
 
         Example:
 
@@ -186,42 +594,54 @@ class EarlyExitModelMixin:
         (torch.Size([1, 3]), [1])
         ```
         """
-        if return_dict is None:
-            return_dict = getattr(self.config, "return_dict", True)
-        if self.config.problem_type == "multi_label_classification":
+        config = self.config
+        self.check_exits_match_config()
+        threshold = config.check_exit_threshold(config.exit_threshold if exit_threshold is None else exit_threshold)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+                  "position_ids": position_ids, "inputs_embeds": inputs_embeds}
+        inputs, labels = self._check_inputs(inputs, labels)
+        kwargs.pop("num_items_in_batch", None)
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        if output_attentions and config._attn_implementation not in ("eager", None):
             raise ValueError(
-                "Early-exit models support single-label classification and regression, not "
-                "problem_type='multi_label_classification'."
+                f"`output_attentions=True` needs the eager attention, but this model uses "
+                f"{config._attn_implementation!r}; load it with attn_implementation='eager'."
             )
-        threshold = self.config.check_exit_threshold(
-            self.config.exit_threshold if exit_threshold is None else exit_threshold
-        )
-        inputs = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-            "position_ids": position_ids,
-            "inputs_embeds": inputs_embeds,
-        }
+
         exit_logits = None
         if output_all_exits or self.training or labels is not None:
-            exit_logits = self._all_exits(inputs, **kwargs)
-            exit_index = select_exits(exit_logits, self.config.temperatures, threshold)
+            exit_logits, hidden_states, attentions = self._all_exits(
+                inputs, output_hidden_states, output_attentions, **kwargs
+            )
+            exit_index = select_exits(exit_logits, config.temperatures, threshold)
             logits = exit_logits[torch.arange(exit_logits.shape[0], device=exit_logits.device), exit_index]
         else:
-            logits, exit_index = self._early_exit(inputs, threshold)
-        layers = torch.tensor(self.config.exit_layers, device=exit_index.device)
-        exit_layer = layers[exit_index]
+            logits, exit_index, hidden_states, attentions = self._early_exit(
+                inputs, threshold, output_hidden_states, output_attentions, **kwargs
+            )
+        layers = torch.tensor(config.exit_layers, device=exit_index.device)
 
-        loss = self._exit_loss(exit_logits, labels) if labels is not None else None
-        output = EarlyExitSequenceClassifierOutput(
-            loss=loss, logits=logits, exit_layer=exit_layer, exit_logits=exit_logits
+        loss = training_loss = exit_losses = None
+        if labels is not None:
+            training_loss, exit_losses = self._exit_loss(exit_logits, labels)
+            loss = training_loss if self.training else exit_losses[-1]
+        return EarlyExitSequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            exit_layer=layers[exit_index],
+            exit_logits=exit_logits,
+            training_loss=training_loss,
+            exit_losses=exit_losses,
+            hidden_states=hidden_states,
+            attentions=attentions,
         )
-        return output if return_dict else output.to_tuple()
+
+    # ----------------------------------------------------------------------------------------------- the exit loop
 
     def _token_weights(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         """For the `*mean` exit inputs, `(batch, seq, 1)` weights that average a layer over its unmasked tokens;
-        None for the [CLS] inputs. Computed once per set of rows, not per layer."""
+        None for the first-token inputs. Computed once per set of rows, not per layer."""
         if not self.config.exit_input.endswith("mean"):
             return None
         if attention_mask is None:
@@ -231,97 +651,208 @@ class EarlyExitModelMixin:
 
     @staticmethod
     def _summary(hidden: torch.Tensor, token_weights: torch.Tensor | None) -> torch.Tensor:
-        """One layer's `(batch, hidden)` summary: its [CLS] state, or its attention-masked token mean."""
+        """One layer's `(batch, hidden)` summary: its first-token state, or its attention-masked token mean."""
         return hidden[:, 0] if token_weights is None else (hidden * token_weights).sum(dim=1)
 
     def _pool(self, summaries: list[torch.Tensor]) -> list[torch.Tensor]:
-        """What the exits read: the backbone's pooler (dense + tanh) over layer summaries, all layers in one call."""
-        pooler = self.backbone.pooler
+        """What the exits read: the pooler (dense + activation) over layer summaries, all layers in one call."""
+        pooler = self.adapter.pooler(self)
         if len(summaries) == 1:
             return [pooler.activation(pooler.dense(summaries[0]))]
         return list(pooler.activation(pooler.dense(torch.stack(summaries))).unbind(0))
 
-    def _all_exits(self, inputs: dict, **kwargs) -> torch.Tensor:
-        """Runs every layer with the backbone's own forward; returns `(batch, num_exits, num_labels)` logits."""
-        outputs = self.backbone(**inputs, output_hidden_states=True, return_dict=True, **kwargs)
-        hidden_states = outputs.hidden_states[1:]  # [0] is the embedding output
-        token_weights = self._token_weights(hidden_states[0], inputs["attention_mask"])
-        pooled = self._pool([self._summary(h, token_weights) for h in hidden_states])
-        exit_logits = [exit_(pooled[:layer]) for exit_, layer in zip(self.exits, self.config.exit_layers)]
-        return torch.stack(exit_logits, dim=1)
+    def _head_pool(self, hidden: torch.Tensor) -> list[torch.Tensor]:
+        """The last exit's input when it is a classifier's own head: the pooled first token of the last layer,
+        computed exactly as the stock head does."""
+        return self._pool([hidden[:, 0]])
 
-    def _early_exit(self, inputs: dict, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch.
+    def _all_exits(self, inputs: dict, output_hidden_states: bool, output_attentions: bool, **kwargs):
+        """Runs every layer with the backbone's own forward; returns `(batch, num_exits, num_labels)` logits and the
+        backbone's hidden states and attentions when asked for."""
+        frozen = self.config.freeze_backbone and torch.is_grad_enabled()
+        with torch.no_grad() if frozen else _no_context():
+            outputs = self.backbone(
+                **inputs, output_hidden_states=True, output_attentions=output_attentions, return_dict=True, **kwargs
+            )
+            hidden_states = outputs.hidden_states[1:]  # [0] is the embedding output
+            token_weights = self._token_weights(hidden_states[0], inputs.get("attention_mask"))
+            pooled = self._pool([self._summary(h, token_weights) for h in hidden_states])
+            head_pooled = self._head_pool(hidden_states[-1]) if self.config.head_from_classifier else None
+        exit_logits = []
+        for k, (exit_, layer) in enumerate(zip(self.exits, self.config.exit_layers)):
+            reads = head_pooled if head_pooled is not None and k == len(self.exits) - 1 else pooled[:layer]
+            exit_logits.append(exit_(reads))
+        return (
+            torch.stack(exit_logits, dim=1),
+            outputs.hidden_states if output_hidden_states else None,
+            outputs.attentions if output_attentions else None,
+        )
+
+    def _early_exit(self, inputs: dict, threshold: float, output_hidden_states: bool, output_attentions: bool,
+                    **kwargs):
+        """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch, and the
+        sequence is trimmed to the columns the remaining rows use (not when hidden states or attentions are asked
+        for, nor while a remaining row is all padding, so that every row's result equals the all-exits path's).
 
         Layer summaries are put through the pooler only when an exit is evaluated (at threshold 1.0: once, for the
         last exit), so that the loop adds as few small operations per layer as possible to the backbone's work."""
-        backbone = self.backbone
-        hidden = backbone.embeddings(
-            input_ids=inputs["input_ids"],
-            token_type_ids=inputs["token_type_ids"],
-            position_ids=inputs["position_ids"],
-            inputs_embeds=inputs["inputs_embeds"],
-        )
+        backbone, adapter, config = self.backbone, self.adapter, self.config
+        hidden = adapter.embed(backbone, inputs)
         batch_size, seq_len = hidden.shape[:2]
-        mask_2d = inputs["attention_mask"]
+        mask_2d = inputs.get("attention_mask")
         if mask_2d is None:
             mask_2d = torch.ones(batch_size, seq_len, dtype=torch.long, device=hidden.device)
-        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask_2d)
+        mask = adapter.attention_mask(backbone, hidden, mask_2d)
         token_weights = self._token_weights(hidden, mask_2d)
+        keep_shape = output_hidden_states or output_attentions
 
-        exit_at = {layer: k for k, layer in enumerate(self.config.exit_layers)}
+        exit_at = {layer: k for k, layer in enumerate(config.exit_layers)}
         last_exit = len(self.exits) - 1
-        temperatures = torch.as_tensor(self.config.temperatures, dtype=hidden.dtype, device=hidden.device)
-        weighted = self.config.exit_input.startswith("weighted_")
+        temperatures = torch.as_tensor(config.temperatures, dtype=hidden.dtype, device=hidden.device)
+        weighted = config.exit_input.startswith("weighted_")
         rows = torch.arange(batch_size, device=hidden.device)  # original index of each row still running
         logits = hidden.new_empty(batch_size, self.num_labels)
         exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
         pooled: list[torch.Tensor] = []  # what the exits read, per layer kept (all layers for `weighted_*`)
         pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
+        all_hidden = [hidden] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
+        recorder = _AttentionRecorder(backbone) if output_attentions else None
 
-        for layer_number, layer in enumerate(backbone.encoder.layer, start=1):
-            hidden = layer(hidden, mask)
-            k = exit_at.get(layer_number)
-            if weighted or k is not None:
-                pending.append(self._summary(hidden, token_weights))
-            if k is None or (k != last_exit and threshold >= 1.0):
-                continue
-            pooled += self._pool(pending)
-            pending = []
-            exit_logits = self.exits[k](pooled)
-            if k == last_exit:
-                logits[rows] = exit_logits.to(logits.dtype)
-                exit_index[rows] = k
-                break
-            done = exit_confidences(exit_logits[:, None], temperatures[k : k + 1])[:, 0] >= threshold
-            if not done.any():
-                continue
-            logits[rows[done]] = exit_logits[done].to(logits.dtype)
-            exit_index[rows[done]] = k
-            if done.all():
-                break
-            keep = ~done
-            rows, hidden, mask_2d = rows[keep], hidden[keep], mask_2d[keep]
-            pooled = [p[keep] for p in pooled]
-            used_columns = mask_2d.bool().any(dim=0)
-            if not used_columns.all():  # trim padding no remaining row needs
-                hidden, mask_2d = hidden[:, used_columns], mask_2d[:, used_columns]
-            mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=mask_2d)
-            token_weights = self._token_weights(hidden, mask_2d)
-        return logits, exit_index
+        try:
+            for layer_number, layer in enumerate(adapter.layers(backbone), start=1):
+                hidden = adapter.call_layer(layer, hidden, mask, **kwargs)
+                if all_hidden is not None:
+                    all_hidden.append(_scatter_rows(hidden, rows, batch_size))
+                if recorder is not None:
+                    all_attentions.append(_scatter_rows(recorder.pop(), rows, batch_size))
+                k = exit_at.get(layer_number)
+                if weighted or k is not None:
+                    pending.append(self._summary(hidden, token_weights))
+                if k is None or (k != last_exit and threshold >= 1.0):
+                    continue
+                if k == last_exit:
+                    if config.head_from_classifier:
+                        exit_logits = self.exits[k](self._head_pool(hidden))
+                    else:
+                        pooled += self._pool(pending)
+                        exit_logits = self.exits[k](pooled)
+                    logits[rows] = exit_logits.to(logits.dtype)
+                    exit_index[rows] = k
+                    break
+                pooled += self._pool(pending)
+                pending = []
+                exit_logits = self.exits[k](pooled)
+                done = exit_confidences(exit_logits[:, None], temperatures[k : k + 1])[:, 0] >= threshold
+                if not done.any():
+                    continue
+                logits[rows[done]] = exit_logits[done].to(logits.dtype)
+                exit_index[rows[done]] = k
+                if done.all():
+                    break
+                keep = ~done
+                rows, hidden, mask_2d = rows[keep], hidden[keep], mask_2d[keep]
+                pooled = [p[keep] for p in pooled]
+                if "position_ids" in kwargs:
+                    kwargs["position_ids"] = kwargs["position_ids"][keep]
+                used_columns = mask_2d.bool().any(dim=0)
+                all_padding_row = not bool(mask_2d.bool().any(dim=1).all())
+                if not (keep_shape or all_padding_row or used_columns.all()):  # trim padding no remaining row needs
+                    hidden, mask_2d = hidden[:, used_columns], mask_2d[:, used_columns]
+                mask = adapter.attention_mask(backbone, hidden, mask_2d)
+                token_weights = self._token_weights(hidden, mask_2d)
+        finally:
+            if recorder is not None:
+                recorder.remove()
+        return (
+            logits,
+            exit_index,
+            tuple(all_hidden) if all_hidden is not None else None,
+            tuple(all_attentions) if all_attentions is not None else None,
+        )
 
-    def _exit_loss(self, exit_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Weighted sum over exits of each exit's loss (Schwartz et al., 2020, Sec. 3: a plain sum by default)."""
+    # ------------------------------------------------------------------------------------------------------- loss
+
+    def _exit_loss(self, exit_logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training objective and each exit's gold-label loss.
+
+        The objective is the `exit_loss_weights`-weighted sum over exits of each exit's loss (Schwartz et al., 2020,
+        Sec. 3: a plain sum by default). With `distillation_weight = w > 0`, each exit but the last is trained on
+        `(1 - w) * CE(z_k, y) + w * T^2 * KL(softmax(z_L / T) || softmax(z_k / T))`, the last exit's detached soft
+        prediction as teacher (Hinton et al., 2015; self-distillation of exits as in Phuong & Lampert, ICCV 2019)."""
+        config = self.config
         labels = labels.to(exit_logits.device)
-        if self.config.problem_type is None:
-            self.config.problem_type = "regression" if self.num_labels == 1 else "single_label_classification"
-        weights = self.config.exit_loss_weights
-        if self.config.problem_type == "regression":
+        if config.problem_type is None:
+            config.problem_type = "regression" if self.num_labels == 1 else "single_label_classification"
+        num_exits = exit_logits.shape[1]
+        if config.problem_type == "regression":
             targets = labels.view(-1).to(exit_logits.dtype)
-            losses = [F.mse_loss(exit_logits[:, k, 0], targets) for k in range(len(weights))]
+            losses = [F.mse_loss(exit_logits[:, k, 0], targets) for k in range(num_exits)]
         else:
-            losses = [F.cross_entropy(exit_logits[:, k], labels.view(-1)) for k in range(len(weights))]
-        return sum(w * loss for w, loss in zip(weights, losses))
+            losses = [F.cross_entropy(exit_logits[:, k], labels.view(-1)) for k in range(num_exits)]
+        exit_losses = torch.stack(losses)
+        terms = list(losses)
+        w, temperature = config.distillation_weight, config.distillation_temperature
+        if w > 0 and num_exits > 1:
+            teacher = F.softmax(exit_logits[:, -1].detach() / temperature, dim=-1)
+            keep = labels.view(-1) != -100
+            for k in range(num_exits - 1):
+                student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
+                kl = F.kl_div(student, teacher[keep], reduction="batchmean") * temperature**2
+                terms[k] = (1 - w) * losses[k] + w * kl
+        training_loss = sum(weight * term for weight, term in zip(config.exit_loss_weights, terms))
+        return training_loss, exit_losses
+
+
+class _no_context:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *args):
+        return False
+
+
+def _scatter_rows(values: torch.Tensor, rows: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """`values` of the rows still running, put back at their original batch index (zeros for the other rows)."""
+    if values.shape[0] == batch_size:
+        return values
+    full = values.new_zeros((batch_size, *values.shape[1:]))
+    full[rows] = values
+    return full
+
+
+class _AttentionRecorder:
+    """Records the attention weights of each layer that runs, with forward hooks on the attention modules that the
+    backbone declares in `_can_record_outputs["attentions"]` (the mechanism transformers itself uses)."""
+
+    def __init__(self, backbone: nn.Module):
+        spec = type(backbone)._can_record_outputs["attentions"]
+        target, self.index = (spec, 1) if isinstance(spec, type) else (spec.target_class, spec.index)
+        self.weights: list[torch.Tensor] = []
+        self.handles = [
+            module.register_forward_hook(lambda m, a, output: self.weights.append(output[self.index]))
+            for module in backbone.modules()
+            if isinstance(module, target)
+        ]
+
+    def pop(self) -> torch.Tensor:
+        weights, self.weights = self.weights, []
+        return weights[-1]
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+_EARLY_EXIT_KWARGS = (
+    "exit_threshold", "temperatures", "exit_loss_weights", "exit_input", "distillation_weight",
+    "distillation_temperature", "exit_learning_rate_multiplier",
+)
+_HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "subfolder",
+               "trust_remote_code")
+
+
+# ----------------------------------------------------------------------------------------------- the architectures
 
 
 class EarlyExitBertForSequenceClassification(EarlyExitModelMixin, BertPreTrainedModel):
@@ -339,6 +870,7 @@ class EarlyExitBertForSequenceClassification(EarlyExitModelMixin, BertPreTrained
 
     config_class = EarlyExitBertConfig
     config: EarlyExitBertConfig
+    adapter = BertAdapter()
 
     def __init__(self, config: EarlyExitBertConfig):
         super().__init__(config)
@@ -355,9 +887,99 @@ class EarlyExitRobertaForSequenceClassification(EarlyExitModelMixin, RobertaPreT
 
     config_class = EarlyExitRobertaConfig
     config: EarlyExitRobertaConfig
+    adapter = RobertaAdapter()
 
     def __init__(self, config: EarlyExitRobertaConfig):
         super().__init__(config)
         self.roberta = RobertaModel(config, add_pooling_layer=True)
         self._init_exits()
         self.post_init()
+
+
+class EarlyExitXLMRobertaForSequenceClassification(EarlyExitModelMixin, XLMRobertaPreTrainedModel):
+    r"""XLM-RoBERTa with an exit after each of `config.exit_layers` (see [`EarlyExitXLMRobertaConfig`])."""
+
+    config_class = EarlyExitXLMRobertaConfig
+    config: EarlyExitXLMRobertaConfig
+    adapter = RobertaAdapter()
+
+    def __init__(self, config: EarlyExitXLMRobertaConfig):
+        super().__init__(config)
+        self.roberta = XLMRobertaModel(config, add_pooling_layer=True)
+        self._init_exits()
+        self.post_init()
+
+
+class EarlyExitElectraForSequenceClassification(EarlyExitModelMixin, ElectraPreTrainedModel):
+    r"""ELECTRA (discriminator) with an exit after each of `config.exit_layers` (see [`EarlyExitElectraConfig`]);
+    the exits share a pooler shaped like ELECTRA's classification head (dense + GELU)."""
+
+    config_class = EarlyExitElectraConfig
+    config: EarlyExitElectraConfig
+    adapter = ElectraAdapter()
+
+    def __init__(self, config: EarlyExitElectraConfig):
+        super().__init__(config)
+        self.electra = ElectraModel(config)
+        self._init_exits()
+        self.post_init()
+
+
+class EarlyExitDistilBertForSequenceClassification(EarlyExitModelMixin, DistilBertPreTrainedModel):
+    r"""DistilBERT with an exit after each of `config.exit_layers` (see [`EarlyExitDistilBertConfig`]); the exits
+    share a pooler shaped like DistilBERT's classification head (`pre_classifier` + ReLU)."""
+
+    config_class = EarlyExitDistilBertConfig
+    config: EarlyExitDistilBertConfig
+    adapter = DistilBertAdapter()
+
+    def __init__(self, config: EarlyExitDistilBertConfig):
+        super().__init__(config)
+        self.distilbert = DistilBertModel(config)
+        self._init_exits()
+        self.post_init()
+
+
+EARLY_EXIT_MODELS = {
+    model.config_class.backbone_model_type: model
+    for model in (
+        EarlyExitBertForSequenceClassification,
+        EarlyExitRobertaForSequenceClassification,
+        EarlyExitXLMRobertaForSequenceClassification,
+        EarlyExitElectraForSequenceClassification,
+        EarlyExitDistilBertForSequenceClassification,
+    )
+}
+"""The early-exit class of each supported backbone `model_type`."""
+
+
+def early_exit_from_classifier(pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs):
+    r"""
+    Adds exits to any supported fine-tuned `*ForSequenceClassification` checkpoint (BERT, RoBERTa, XLM-RoBERTa,
+    ELECTRA, DistilBERT): the class is picked from its `model_type`, then see
+    [`EarlyExitModelMixin.from_classifier`].
+
+    Args:
+        pretrained_model_name_or_path (`str` or `os.PathLike`): the fine-tuned classifier.
+        exit_layers (`list[int]`, *optional*): where the new exits go; defaults to every layer.
+        kwargs: as for `from_classifier`.
+
+    Raises:
+        `ValueError`: before any weight is loaded, for an unsupported architecture (the message lists the supported
+        ones), a head that is not sequence classification, or exit layers beyond the depth.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike import early_exit_from_classifier
+    >>> model = early_exit_from_classifier("path/to/classifier", exit_layers=[2, 4])  # doctest: +SKIP
+    ```
+    """
+    hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
+    model_type = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs).model_type
+    if model_type not in EARLY_EXIT_MODELS:
+        raise ValueError(
+            f"{str(pretrained_model_name_or_path)!r} is a `{model_type}` checkpoint, which early exit does not "
+            f"support; supported: {sorted(EARLY_EXIT_MODELS)}."
+        )
+    return EARLY_EXIT_MODELS[model_type].from_classifier(pretrained_model_name_or_path, exit_layers, **kwargs)

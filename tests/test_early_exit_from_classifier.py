@@ -1,0 +1,108 @@
+"""Exits added to a fine-tuned classifier (`from_classifier`, DeeBERT stage 2): the original head is the last exit, at
+threshold 1.0 the model is the original classifier exactly, only the new exits train; bad checkpoints fail before
+any weight is loaded."""
+
+import pytest
+import torch
+from test_early_exit_models import ARCH_EXTRA, ARCHS, CONFIG_ERRORS, TINY, padded_batch, toy_dataset
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    Trainer,
+    TrainingArguments,
+)
+
+from hf_notlike import (
+    EarlyExitBertForSequenceClassification,
+    EarlyExitRobertaForSequenceClassification,
+    early_exit_from_classifier,
+)
+
+BACKBONE_TYPE = {arch: model.config_class.backbone_model_type for arch, (_, model) in ARCHS.items()}
+
+
+def stock_classifier(arch: str, folder, num_labels: int = 3, seed: int = 0):
+    """A tiny random fine-tuned `*ForSequenceClassification` of `arch`, saved in `folder`."""
+    config = AutoConfig.for_model(BACKBONE_TYPE[arch], **TINY, **ARCH_EXTRA[arch], vocab_size=100,
+                                  max_position_embeddings=64, num_labels=num_labels, initializer_range=0.5)
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    model.save_pretrained(folder)
+    return model
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_threshold_one_is_the_original_classifier_exactly(arch, tmp_path):
+    stock = stock_classifier(arch, tmp_path)
+    model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2])
+    assert type(model) is ARCHS[arch][1]
+    assert model.config.exit_layers == [1, 2, 4] and model.config.head_from_classifier
+    assert not model.training
+    ids, mask = padded_batch(model)
+    with torch.no_grad():
+        expected = stock(ids, attention_mask=mask).logits
+        got = model(ids, attention_mask=mask, exit_threshold=1.0)
+        all_exits = model(ids, attention_mask=mask, output_all_exits=True)
+        single = model(ids[:1], attention_mask=mask[:1])
+        single_stock = stock(ids[:1], attention_mask=mask[:1]).logits
+    assert torch.equal(got.logits, expected), (got.logits - expected).abs().max()
+    assert torch.equal(got.logits.argmax(-1), expected.argmax(-1))
+    assert got.exit_layer.tolist() == [4] * 8
+    assert torch.equal(single.logits, single_stock)
+    torch.testing.assert_close(all_exits.exit_logits[:, -1], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_only_the_new_exits_train(arch, tmp_path):
+    stock = stock_classifier(arch, tmp_path / "stock", num_labels=2)
+    model = ARCHS[arch][1].from_classifier(tmp_path / "stock", exit_layers=[1, 2], distillation_weight=0.5)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith(("exits.0.", "exits.1.")) for name in trainable), trainable
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), per_device_train_batch_size=16, learning_rate=1e-2,
+                             num_train_epochs=2, save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True)
+    Trainer(model=model.train(), args=args, train_dataset=toy_dataset()).train()
+    for name, p in model.named_parameters():
+        if name not in trainable:
+            assert torch.equal(p.detach(), before[name]), f"frozen {name} changed"
+    assert any(not torch.equal(p.detach(), before[n]) for n, p in model.named_parameters() if n in trainable)
+    model.eval()
+    ids, mask = padded_batch(model)
+    with torch.no_grad():
+        assert torch.equal(model(ids, attention_mask=mask).logits, stock(ids, attention_mask=mask).logits)
+    # saved and reloaded through the Auto classes: still frozen, still the original at threshold 1.0
+    model.save_pretrained(tmp_path / "ee")
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "ee").eval()
+    assert type(loaded) is type(model) and loaded.config.freeze_backbone
+    assert {n for n, p in loaded.named_parameters() if p.requires_grad} == trainable
+    with torch.no_grad():
+        assert torch.equal(loaded(ids, attention_mask=mask).logits, stock(ids, attention_mask=mask).logits)
+
+
+def test_unsupported_architecture_fails_before_loading_weights(tmp_path):
+    AutoConfig.for_model("albert", num_hidden_layers=2, architectures=["AlbertForSequenceClassification"]
+                         ).save_pretrained(tmp_path)  # a config and no weights: loading them would fail differently
+    with pytest.raises(ValueError, match=r"`albert`.*supported: \['bert', 'distilbert'"):
+        early_exit_from_classifier(tmp_path)
+
+
+def test_head_that_is_not_sequence_classification(tmp_path):
+    AutoConfig.for_model("bert", **TINY, architectures=["BertForMaskedLM"]).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"BertForMaskedLM.*ForSequenceClassification"):
+        early_exit_from_classifier(tmp_path, exit_layers=[1])
+    AutoConfig.for_model("bert", **TINY).save_pretrained(tmp_path / "none")
+    with pytest.raises(ValueError, match="no recorded architecture"):
+        EarlyExitBertForSequenceClassification.from_classifier(tmp_path / "none")
+
+
+@pytest.mark.parametrize("exit_layers", [[5], [0, 2], [2, 9]])
+def test_exit_layers_beyond_the_depth(exit_layers, tmp_path):
+    AutoConfig.for_model("bert", **TINY, architectures=["BertForSequenceClassification"]).save_pretrained(tmp_path)
+    with pytest.raises(CONFIG_ERRORS, match=r"`exit_layers`.*\[1, 4\]"):
+        early_exit_from_classifier(tmp_path, exit_layers=exit_layers)
+
+
+def test_class_of_another_architecture(tmp_path):
+    AutoConfig.for_model("bert", **TINY, architectures=["BertForSequenceClassification"]).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="is a `bert` checkpoint.*early_exit_from_classifier"):
+        EarlyExitRobertaForSequenceClassification.from_classifier(tmp_path)

@@ -1,0 +1,122 @@
+"""The package's import graph (every import statement, also those inside functions; `if TYPE_CHECKING:` blocks
+excepted): no cycle, no module importing the package root from inside, shared modules import no method, methods do
+not import each other, and the early-exit files copied into Hub repos import only torch / transformers."""
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "hf_notlike"
+METHODS = ("hf_notlike.early_exit", "hf_notlike.cartography", "hf_notlike.masking")
+SHARED = ("hf_notlike.hub", "hf_notlike.cli_utils", "hf_notlike.version")
+# the files `register_for_auto_class` copies into Hub repos (loaded with trust_remote_code=True)
+SELF_CONTAINED = ("hf_notlike.early_exit.configuration", "hf_notlike.early_exit.modeling")
+SELF_CONTAINED_ALLOWED = {"torch", "transformers", "safetensors", "huggingface_hub", "__future__"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_package(name: str) -> bool:
+    return (PACKAGE_DIR.parent / name.replace(".", "/") / "__init__.py").is_file()
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute names of the modules `path` imports (a `from X import y` counts as X.y when that is a module)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module
+            for alias in node.names:
+                candidate = f"{target}.{alias.name}"
+                is_module = (PACKAGE_DIR.parent / (candidate.replace(".", "/") + ".py")).is_file() or is_package(
+                    candidate
+                )
+                found.add(candidate if is_module else target)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE_DIR.rglob("*.py")}
+    return {name: {i for i in imports_of(path) if i in modules} for name, path in modules.items()}, modules
+
+
+def test_no_import_cycle():
+    edges, _ = graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    sys.setrecursionlimit(10_000)
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+
+
+def test_layering():
+    edges, modules = graph()
+    problems = []
+    for name, targets in edges.items():
+        if name != "hf_notlike" and "hf_notlike" in targets:
+            problems.append(f"{name} imports the package root")
+        own = next((m for m in METHODS if name == m or name.startswith(m + ".")), None)
+        for target in targets:
+            other = next((m for m in METHODS if target == m or target.startswith(m + ".")), None)
+            if name in SHARED and other:
+                problems.append(f"shared module {name} imports the method {target}")
+            if own and other and other != own:
+                problems.append(f"method module {name} imports another method, {target}")
+    # the Hub copies: modeling / configuration and every package module they reach import only torch & co.
+    reached, todo = set(), list(SELF_CONTAINED)
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        for target in imports_of(modules[name]):
+            if target.startswith("hf_notlike"):
+                if target.rsplit(".", 1)[0] != "hf_notlike.early_exit" or target == "hf_notlike.early_exit":
+                    problems.append(f"{name} must stay self-contained (a sibling file at most) but imports {target}")
+                elif target in modules:
+                    todo.append(target)
+            elif target.split(".")[0] not in SELF_CONTAINED_ALLOWED | set(sys.stdlib_module_names):
+                problems.append(f"{name} must stay self-contained but imports {target}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checker_sees_imports(tmp_path):
+    """The walker resolves relative imports, `from . import module` and function-level imports."""
+    edges, _ = graph()
+    assert "hf_notlike.hub" in edges["hf_notlike.early_exit.model_card"]
+    assert "hf_notlike.early_exit.configuration" in edges["hf_notlike.early_exit.modeling"]
+    assert "hf_notlike.cartography.card" in edges["hf_notlike.cartography.datamap"]  # inside a function
+    assert "hf_notlike.cartography.datamap" not in edges["hf_notlike.cartography.plotting"]  # TYPE_CHECKING only
