@@ -259,7 +259,7 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
                              "ticktext": [f"{t / levels:.2f}".rstrip("0").rstrip(".") for t in range(levels + 1)]},
             },
             "selected": {"marker": {"opacity": 1.0}},
-            "unselected": {"marker": {"opacity": 0.15}},
+            "unselected": {"marker": {"opacity": 0.35}},
         }
     )
     if title is None:
