@@ -15,6 +15,7 @@ from .configuration import (
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
+from .evaluation import EarlyExitMetrics
 from .model_card import EarlyExitCardCallback, EarlyExitModelCardData, check_early_exit_card, load_sweep
 from .modeling import (
     EARLY_EXIT_MODELS,
@@ -32,6 +33,7 @@ from .modeling import (
     select_exits,
 )
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
+from .training import EarlyExitTrainer, early_exit_optimizer, exit_parameter_groups
 
 for _model in EARLY_EXIT_MODELS.values():
     _config = _model.config_class
@@ -58,6 +60,9 @@ __all__ = [
     "EarlyExitElectraForSequenceClassification",
     "EarlyExitDistilBertForSequenceClassification",
     "early_exit_from_classifier",
+    "EarlyExitTrainer",
+    "early_exit_optimizer",
+    "exit_parameter_groups",
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",
@@ -71,6 +76,7 @@ __all__ = [
     "calibrate_temperatures",
     "collect_exit_logits",
     "expected_calibration_error",
+    "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",
     "stock_model_for",
