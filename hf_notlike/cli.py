@@ -30,6 +30,7 @@ __all__ = ["COMMAND_MODULES", "main", "commands", "make_parser"]
 COMMAND_MODULES = [
     "hf_notlike.demo",
     "hf_notlike.early_exit.commands",
+    "hf_notlike.early_exit.add_exits",
     "hf_notlike.cartography.commands",
     "hf_notlike.masking.commands",
 ]

@@ -364,6 +364,43 @@ class EarlyExitModelMixin:
         return getattr(self, self.base_model_prefix)
 
     @classmethod
+    def classifier_config(cls, pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs):
+        r"""
+        The early-exit configuration [`from_classifier`] builds for a fine-tuned classifier, from its config only
+        (no weight is read): the checks of `from_classifier` without the loading.
+
+        Args:
+            pretrained_model_name_or_path (`str` or `os.PathLike`): the fine-tuned classifier.
+            exit_layers (`list[int]`, *optional*): where the new exits go.
+            kwargs: early-exit fields, and `revision` / `token` / `local_files_only` / ... for the Hub.
+
+        Raises:
+            `ValueError`: another architecture, or a head that is not sequence classification;
+            `StrictDataclassClassValidationError`: exit layers beyond the depth or other invalid fields.
+        """
+        hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
+        stock_config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        backbone_type = cls.config_class.backbone_model_type
+        if stock_config.model_type != backbone_type:
+            raise ValueError(
+                f"{str(pretrained_model_name_or_path)!r} is a `{stock_config.model_type}` checkpoint; "
+                f"{cls.__name__}.from_classifier loads fine-tuned `{backbone_type}` classifiers. "
+                "Use `hf_notlike.early_exit_from_classifier`, which picks the class from the checkpoint."
+            )
+        architectures = stock_config.architectures or []
+        if not any(name.endswith("ForSequenceClassification") for name in architectures):
+            raise ValueError(
+                f"{str(pretrained_model_name_or_path)!r} holds {architectures or 'no recorded architecture'}, not a "
+                "fine-tuned `*ForSequenceClassification` head; from_classifier needs a sequence classifier. For a "
+                f"plain backbone, use {cls.__name__}.from_pretrained(path, num_labels=..., exit_layers=...)."
+            )
+        values = {key: value for key, value in stock_config.to_dict().items()
+                  if key not in ("model_type", "architectures", "transformers_version", "auto_map")}
+        values.update(kwargs)
+        values.update(exit_layers=exit_layers, head_from_classifier=True, freeze_backbone=True)
+        return cls.config_class(**values)  # validated here: exit layers beyond the depth fail before loading
+
+    @classmethod
     def from_classifier(
         cls, pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs
     ) -> "EarlyExitModelMixin":
@@ -392,29 +429,9 @@ class EarlyExitModelMixin:
         ...     "path/to/fine-tuned-bert-classifier", exit_layers=[2, 4])
         ```
         """
-        early_fields = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.config_class.__dataclass_fields__
-                        and key in _EARLY_EXIT_KWARGS}
         hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
-        stock_config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
-        backbone_type = cls.config_class.backbone_model_type
-        if stock_config.model_type != backbone_type:
-            raise ValueError(
-                f"{str(pretrained_model_name_or_path)!r} is a `{stock_config.model_type}` checkpoint; "
-                f"{cls.__name__}.from_classifier loads fine-tuned `{backbone_type}` classifiers. "
-                "Use `hf_notlike.early_exit_from_classifier`, which picks the class from the checkpoint."
-            )
-        architectures = stock_config.architectures or []
-        if not any(name.endswith("ForSequenceClassification") for name in architectures):
-            raise ValueError(
-                f"{str(pretrained_model_name_or_path)!r} holds {architectures or 'no recorded architecture'}, not a "
-                "fine-tuned `*ForSequenceClassification` head; from_classifier needs a sequence classifier. For a "
-                f"plain backbone, use {cls.__name__}.from_pretrained(path, num_labels=..., exit_layers=...)."
-            )
-        values = {key: value for key, value in stock_config.to_dict().items()
-                  if key not in ("model_type", "architectures", "transformers_version", "auto_map")}
-        values.update(early_fields)
-        values.update(exit_layers=exit_layers, head_from_classifier=True, freeze_backbone=True)
-        config = cls.config_class(**values)  # validated here: exit layers beyond the depth fail before loading
+        early_fields = {key: kwargs.pop(key) for key in _EARLY_EXIT_KWARGS if key in kwargs}
+        config = cls.classifier_config(pretrained_model_name_or_path, exit_layers, **early_fields, **hub_kwargs)
         stock = AutoModelForSequenceClassification.from_pretrained(
             pretrained_model_name_or_path, **hub_kwargs, **kwargs
         )
@@ -975,6 +992,14 @@ def early_exit_from_classifier(pretrained_model_name_or_path, exit_layers: list[
     >>> model = early_exit_from_classifier("path/to/classifier", exit_layers=[2, 4])  # doctest: +SKIP
     ```
     """
+    return early_exit_class_for(pretrained_model_name_or_path, **kwargs).from_classifier(
+        pretrained_model_name_or_path, exit_layers, **kwargs
+    )
+
+
+def early_exit_class_for(pretrained_model_name_or_path, **kwargs) -> type[EarlyExitModelMixin]:
+    """The early-exit class of a checkpoint's architecture (read from its config only); `ValueError` listing the
+    supported architectures otherwise. `kwargs` may hold Hub arguments (`revision`, `local_files_only`, ...)."""
     hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
     model_type = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs).model_type
     if model_type not in EARLY_EXIT_MODELS:
@@ -982,4 +1007,4 @@ def early_exit_from_classifier(pretrained_model_name_or_path, exit_layers: list[
             f"{str(pretrained_model_name_or_path)!r} is a `{model_type}` checkpoint, which early exit does not "
             f"support; supported: {sorted(EARLY_EXIT_MODELS)}."
         )
-    return EARLY_EXIT_MODELS[model_type].from_classifier(pretrained_model_name_or_path, exit_layers, **kwargs)
+    return EARLY_EXIT_MODELS[model_type]
