@@ -14,6 +14,8 @@ from cartography_helpers import SCALE_FREE, tiny_dataset, train
 
 from hf_notlike.cartography import DataMap
 
+pytestmark = pytest.mark.slow  # torchrun with several processes
+
 HERE = Path(__file__).parent
 
 

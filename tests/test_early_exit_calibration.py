@@ -16,15 +16,6 @@ from hf_notlike import (
 from hf_notlike.early_exit.calibration import calibrate_from_logits, fit_temperature
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and OpenMP threads on a shared 2-core CPU thrash (40x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(num_labels=3, exit_layers=(1, 2, 4), scale=1.0, seed=0, **kwargs):
     torch.manual_seed(seed)
     config = EarlyExitBertConfig(
