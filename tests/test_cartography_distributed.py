@@ -50,4 +50,6 @@ def test_two_processes_count_every_example_once_and_match_one_process(ddp_run, t
     epochs = 2 if n % 8 == 0 else 1
     np.testing.assert_allclose(ddp_map.gold_probs[:, :epochs], single_map.gold_probs[:, :epochs], atol=1e-5)
     np.testing.assert_array_equal(ddp_map.correct[:, :epochs], single_map.correct[:, :epochs])
+    np.testing.assert_allclose(ddp_map.margins[:, :epochs], single_map.margins[:, :epochs], atol=1e-4)
+    assert ddp_map.labels.tolist() == single_map.labels.tolist()
     assert np.abs(single_map.gold_probs[:, 1] - single_map.gold_probs[:, 0]).max() > 1e-3  # it trained

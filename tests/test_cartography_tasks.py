@@ -157,6 +157,8 @@ def test_causal_lm_with_the_stock_trainer(tmp_path):
     table = data_map.token_table()
     assert len(table) == int((labels[:, 1:] != -100).sum())
     assert table.groupby("id")["position"].min().min() == 3  # the first completion token
+    data_map.plot(tmp_path / "lm.png")  # fractional correctness plots like the others
+    assert (tmp_path / "lm.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_causal_lm_with_trl_sft_trainer(tmp_path, bert_tokenizer):

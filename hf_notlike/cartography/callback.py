@@ -25,9 +25,16 @@ How per-example statistics reach a callback that never sees batches or logits:
 `mode="rescore"` instead re-scores the whole train set in eval mode (no dropout) at each epoch end: one extra
 inference pass per epoch, and the statistics of the model *after* the epoch rather than during it.
 
-Requirements (checked, with an error naming the fix): a classification or multiple-choice model (logits
-`[batch, num_labels]`, integer labels `[batch]` in the batch under `labels`), a map-style train dataset (with
-`__len__`), and `dataloader_drop_last=False` in the default mode.
+Tasks (`task=`, read from the model by default): single-label classification and multiple choice (softmax probability
+of the gold label), multi-label classification (mean sigmoid probability of the gold values, plus the per-(example,
+label) matrix), token classification (mean gold-label probability over labelled tokens, plus a per-token table) and
+causal-LM fine-tuning (geometric mean of the gold-token probabilities over the completion tokens, with the stock
+`Trainer` or TRL's `SFTTrainer`, whose fused LM head returns per-token log-probabilities instead of logits). Other
+models get one error at `Trainer` build / `on_train_begin`, before any step.
+
+Requirements (checked, with an error naming the fix): gold labels in the batch under `labels`, a map-style train
+dataset (with `__len__`), and `dataloader_drop_last=False` in the default mode. What touches transformers' and
+accelerate's internals lives in `_trainer_internals.py`.
 """
 
 from __future__ import annotations
@@ -592,7 +599,8 @@ def _all_gather(arrays: list[torch.Tensor], device: torch.device) -> tuple[list[
 class CartographyCallback(TrainerCallback):
     """Record per-example training dynamics with a stock [`~transformers.Trainer`] and build a [`DataMap`].
 
-    Add it to any `Trainer` training a sequence-classification or multiple-choice model; nothing else changes (keep
+    Add it to any `Trainer` training a classification, multiple-choice, multi-label, token-classification or causal
+    language model (also TRL's `SFTTrainer`); nothing else changes (keep
     `remove_unused_columns=True`, any collator, any sampler, DDP through `torchrun`/`accelerate`, gradient
     accumulation, fp16/bf16, checkpoints and `resume_from_checkpoint`). See the module docstring for how it works.
 

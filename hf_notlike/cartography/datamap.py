@@ -13,6 +13,9 @@ folder/
   data_map.parquet   one row per example: id, confidence, variability, correctness, forgetfulness,
                      gold_prob (list of float32, one per epoch), correct (list of bool, one per epoch),
                      and when recorded: aum, margin (list of float32, one per epoch), label (the gold label)
+  data_map_tokens.parquet / data_map_labels.parquet
+                     per-token (token classification, causal LM) / per-(example, label) (multi-label) statistics:
+                     id, index, label, position, gold_prob and correct (one per epoch), when recorded
   data_map.json      metadata: format_version, model, dataset, num_examples, num_epochs, id_column, mode,
                      library_version, columns
   data_map.png       the plot (`save_pretrained(..., plot=True)`, the default)
@@ -438,8 +441,7 @@ class DataMap:
 
         ```python
         >>> ids, subset = data_map.select("ambiguous", 0.33, dataset=train_dataset)  # doctest: +SKIP
-        >>> data_map.class_balance(ids)  # doctest: +SKIP
-        {0: 1480, 1: 1478}
+        >>> data_map.class_balance(ids)  # label -> count in the selection  # doctest: +SKIP
         ```
         """
         if region not in REGIONS:
