@@ -23,7 +23,6 @@ python examples/bench_cartography.py --repeats 7 --layers 4 --hidden 256
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import statistics
 import tempfile
@@ -66,76 +65,7 @@ def make_data(args):
     )
 
 
-class OwnTime:
-    """Accumulates the wall time spent in the callback's own code: calls wrapped with `own` add their duration,
-    calls made from inside them that the stock Trainer makes anyway (wrapped with `foreign`) subtract theirs."""
-
-    def __init__(self):
-        self.seconds = 0.0
-        self.calls = 0
-
-    def _timed(self, fn, sign: int):
-        @functools.wraps(fn)
-        def wrapped(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += sign * (time.perf_counter() - start)
-                self.calls += sign > 0
-
-        return wrapped
-
-    def own(self, fn):
-        return self._timed(fn, +1)
-
-    def foreign(self, fn):
-        return self._timed(fn, -1)
-
-
-class _ForeignDataset:
-    """The user's train dataset, with its item access counted as foreign (the stock Trainer reads it too)."""
-
-    def __init__(self, dataset, timer: OwnTime):
-        self.dataset = dataset
-        self.__getitem__ = timer.foreign(dataset.__getitem__)
-        if hasattr(dataset, "__getitems__"):
-            self.__getitems__ = timer.foreign(dataset.__getitems__)
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getattr__(self, name):
-        return getattr(self.dataset, name)
-
-
-def instrument(callback, timer: OwnTime):
-    """Time every event handler and hook of `callback`, and the id wrapping it installs on the train dataloader."""
-    from hf_notlike.cartography import callback as callback_module
-    from hf_notlike.cartography._trainer_internals import iterating_loader
-
-    for name, member in vars(type(callback)).items():
-        if callable(member) and (name.startswith("on_") or name in ("_pre_forward", "_post_forward")):
-            setattr(callback, name, timer.own(getattr(callback, name)))
-    begin = callback.on_train_begin
-
-    def on_train_begin(args, state, control, **kwargs):
-        result = begin(args, state, control, **kwargs)
-        loader = iterating_loader(kwargs["train_dataloader"])
-        if isinstance(loader.collate_fn, callback_module._IdCollator):
-            wrapper = loader.collate_fn
-            wrapper.collate_fn = timer.foreign(wrapper.collate_fn)
-            loader.collate_fn = timer.own(wrapper)
-            indexed = loader.dataset
-            indexed.dataset = _ForeignDataset(indexed.dataset, timer)
-            for name in ("__getitem__", "__getitems__"):
-                setattr(indexed, name, timer.own(getattr(indexed, name)))
-        return result
-
-    callback.on_train_begin = on_train_begin
-
-
-def train_once(args, dataset, callback, timer: OwnTime | None = None) -> float:
+def train_once(args, dataset, callback) -> float:
     from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 
     torch.manual_seed(0)
@@ -150,8 +80,6 @@ def train_once(args, dataset, callback, timer: OwnTime | None = None) -> float:
         )
         trainer = Trainer(model=model, args=training_args, train_dataset=dataset,
                           callbacks=[callback] if callback is not None else None)
-        if callback is not None and timer is not None:
-            instrument(callback, timer)
         gc.collect()
         start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train()
@@ -173,22 +101,23 @@ def bench_training(args) -> list[dict]:
         for repeat in range(args.repeats):
             pair = {}
             order = ("stock", "callback") if repeat % 2 == 0 else ("callback", "stock")
-            timer = OwnTime()
             for variant in order:
-                callback = CartographyCallback(mode=mode) if variant == "callback" else None
-                pair[variant] = train_once(args, dataset, callback, timer)
+                if variant == "callback":
+                    # profile=True: the callback times its own code (public `profile_stats`)
+                    callback = CartographyCallback(mode=mode, profile=True)
+                pair[variant] = train_once(args, dataset, callback if variant == "callback" else None)
+            own = callback.profile_stats
             steps = -(-args.examples // args.batch_size) * args.epochs
-            if mode == "training" and timer.calls < 3 * steps:  # two forward hooks and one collator call per step
-                raise RuntimeError(f"only {timer.calls} calls of the callback's code were timed for {steps} steps: "
-                                   "`instrument` no longer matches CartographyCallback's internals")
-            own_shares.append(timer.seconds / pair["callback"][0])
+            if mode == "training" and own["calls"] < 3 * steps:  # two forward hooks and one collator call per step
+                raise RuntimeError(f"only {own['calls']} calls of the callback's code were timed for {steps} steps")
+            own_shares.append(own["seconds"] / pair["callback"][0])
             stock.append(pair["stock"][0])
             with_cb.append(pair["callback"][0])
             ratios.append(pair["callback"][0] / pair["stock"][0])
             cpu_ratios.append(pair["callback"][1] / pair["stock"][1])
             print(f"  {mode} repeat {repeat}: stock {pair['stock'][0]:.2f} s (cpu {pair['stock'][1]:.2f} s), "
                   f"callback {pair['callback'][0]:.2f} s (cpu {pair['callback'][1]:.2f} s), of which "
-                  f"{timer.seconds * 1000:.1f} ms in {timer.calls} calls of the callback's own code")
+                  f"{own['seconds'] * 1000:.1f} ms in {own['calls']} calls of the callback's own code")
         rows.append(
             {
                 "mode": mode,
@@ -204,7 +133,8 @@ def bench_training(args) -> list[dict]:
 
 
 def bench_map(args) -> list[dict]:
-    from hf_notlike.cartography import CartographyCallback, DataMap
+    from hf_notlike.cartography import DataMap
+    from hf_notlike.cartography.callback import merge_epoch_records
 
     n, e = args.map_examples, args.map_epochs
     rng = np.random.default_rng(0)
@@ -236,8 +166,6 @@ def bench_map(args) -> list[dict]:
     measure("select('ambiguous', 0.33)", lambda: dm.select("ambiguous", 0.33))
     measure("select('random', 0.33)", lambda: dm.select("random", 0.33))
 
-    callback = CartographyCallback()
-    callback._reset(num_examples=n)
     # one epoch of records as two processes would send them: shuffled, plus 1% padding duplicates
     order = rng.permutation(n)
     dup = order[: n // 100]
@@ -250,7 +178,7 @@ def bench_map(args) -> list[dict]:
         "steps": np.concatenate([np.arange(n) // 64, np.full(len(dup), n // 64)]).astype(np.int64),
         "ranks": (np.arange(n + len(dup)) % 2).astype(np.int64),
     }
-    measure(f"callback epoch merge ({n + len(dup):,} records, 1% duplicates)", lambda: callback._finish_epoch(records))
+    measure(f"callback epoch merge ({n + len(dup):,} records, 1% duplicates)", lambda: merge_epoch_records(records, n))
     rows.append({"operation": "total (map + statistics + ambiguous selection)",
                  "wall seconds": rows[0]["wall seconds"] + rows[1]["wall seconds"],
                  "CPU seconds": rows[0]["CPU seconds"] + rows[1]["CPU seconds"],

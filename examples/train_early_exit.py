@@ -15,6 +15,21 @@ For each dataset:
 5. save the model (with its temperatures), `calibration.json`, `sweep.json` (next to the model, for its card), the
    table (`sweep.md`) and the plot (`tradeoff.png`) under `--output-dir`, and copy the plot to `docs/images/`.
 
+`--variants` runs the protocol of "exits on the models people already have" instead (issue 15), one JSON per finished
+run under `outputs/results/early_exit/<dataset>/<variant>_seed<seed>.json` (finished runs are skipped, so an
+interrupted protocol resumes where it stopped; the models live under `--output-dir`/variants):
+
+- (a) a plain fine-tuned `BertForSequenceClassification` (the user's starting point);
+- (b) exits added to (a) with `from_classifier` and trained alone (backbone and head frozen, DeeBERT stage 2);
+- (c) (b) with self-distillation from the last exit (`distillation_weight`, `distillation_temperature`);
+- (d) joint training of all exits from the pretrained backbone (`EarlyExitTrainer`, exits at `--exit-lr-multiplier`
+  times the backbone's rate);
+- (e) (d) with self-distillation.
+
+For each: the full model's test accuracy; temperatures calibrated on validation; the fastest threshold whose
+*validation* accuracy is within `--max-drop` points of (a)'s, with its test accuracy, mean layers and wall-clock
+speed-up over (a) at batch sizes 1 and 32.
+
 The CPU here is small and shared: by default training runs with one thread, on a subsample of the training sets
 (`--train-size`), sequences are cut at 64 (RT) / 128 (20NG) tokens, and batches are grouped by length.
 
@@ -23,6 +38,7 @@ python examples/train_early_exit.py                       # both datasets
 python examples/train_early_exit.py --datasets rt --epochs 2 --train-size 4000
 python examples/train_early_exit.py --datasets rt --quick # a 1-minute smoke run (tiny subsets, no plot copy)
 python examples/train_early_exit.py --datasets rt --train-size 0 --sweep-only --repeats 7  # re-time a finished run
+python examples/train_early_exit.py --variants a b c d e --datasets rt --train-size 0 --max-drop 1 --seeds 1 2 3
 ```
 """
 
@@ -46,7 +62,12 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from hf_notlike import EarlyExitBertForSequenceClassification, collect_exit_logits, speed_accuracy_curve
+from hf_notlike import (
+    EarlyExitBertForSequenceClassification,
+    EarlyExitTrainer,
+    collect_exit_logits,
+    speed_accuracy_curve,
+)
 from hf_notlike.early_exit.calibration import calibrate_from_logits
 from hf_notlike.early_exit.tradeoff import curve_from_logits
 from hf_notlike.resources import load_20newsgroups, load_rotten_tomatoes, minilm_path
@@ -57,6 +78,13 @@ DATASETS = {
     # name: (loader, max_length, learning rate, default train size, timing examples, title)
     "rt": (load_rotten_tomatoes, 64, 1e-4, 2000, 256, "Rotten Tomatoes"),
     "20ng": (load_20newsgroups, 128, 2e-4, 1500, 128, "20 Newsgroups"),
+}
+VARIANTS = {
+    "a": "plain fine-tuned classifier",
+    "b": "exits added (exits-only)",
+    "c": "exits added + self-distillation",
+    "d": "joint training",
+    "e": "joint training + self-distillation",
 }
 THRESHOLDS = [0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0]
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +117,18 @@ def parse_args(argv=None):
                         help="reuse the model and baselines an earlier run saved under --output-dir (same data "
                              "options) and only redo the sweep, e.g. to re-time on a quieter machine")
     parser.add_argument("--no-copy-plots", action="store_true", help="do not copy plots to docs/images/")
+    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=None,
+                        help="run the exits-on-a-classifier protocol for these variants (see the module docstring)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="--variants: one run per seed")
+    parser.add_argument("--exit-epochs", type=float, default=1.0, help="--variants (b), (c): epochs of exits-only "
+                        "training")
+    parser.add_argument("--exit-lr-multiplier", type=float, default=20.0,
+                        help="--variants: the exits' learning rate relative to the backbone's "
+                             "(config.exit_learning_rate_multiplier)")
+    parser.add_argument("--distillation-weight", type=float, default=0.5, help="--variants (c), (e)")
+    parser.add_argument("--distillation-temperature", type=float, default=2.0, help="--variants (c), (e)")
+    parser.add_argument("--results-dir", default=str(REPO_ROOT / "outputs" / "results" / "early_exit"),
+                        help="--variants: where each finished run's JSON goes")
     return parser.parse_args(argv)
 
 
@@ -140,13 +180,10 @@ def choose_threshold(rows: list[dict], max_drop_points: float) -> float:
     return min(ok, key=lambda r: (r["mean_layers"], -r["threshold"]))["threshold"]
 
 
-def run_dataset(name: str, args) -> dict:
-    loader, max_length, lr, default_train_size, timing_examples, title = DATASETS[name]
-    lr = args.learning_rate or lr
-    out = Path(args.output_dir) / name
-    out.mkdir(parents=True, exist_ok=True)
-    path = minilm_path()
-    tokenizer = AutoTokenizer.from_pretrained(path)
+def prepare_splits(name: str, args):
+    """The tokenized splits of dataset `name` (subsampled as the options say) and the tokenizer."""
+    loader, max_length, _, default_train_size, _, title = DATASETS[name]
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     splits = loader()
     num_labels = splits["train"].features["label"].num_classes
     train_size = default_train_size if args.train_size is None else args.train_size
@@ -158,9 +195,20 @@ def run_dataset(name: str, args) -> dict:
         splits["test"] = splits["test"].shuffle(seed=args.seed).select(range(args.test_size))
     if train_size and train_size < len(splits["train"]):
         splits["train"] = splits["train"].shuffle(seed=args.seed).select(range(train_size))
+    label_names = splits["train"].features["label"].names
     splits = tokenize(splits, tokenizer, max_length)
     logger.info("%s: %s, %d labels, max_length %d", title, {k: len(v) for k, v in splits.items()}, num_labels,
                 max_length)
+    return splits, tokenizer, num_labels, label_names
+
+
+def run_dataset(name: str, args) -> dict:
+    _, max_length, lr, _, timing_examples, title = DATASETS[name]
+    lr = args.learning_rate or lr
+    out = Path(args.output_dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    path = minilm_path()
+    splits, tokenizer, num_labels, _ = prepare_splits(name, args)
     summary = {"dataset": title, "num_labels": num_labels, "max_length": max_length, "learning_rate": lr,
                "head_learning_rate": args.head_learning_rate, "batch_size": args.batch_size,
                "epochs": args.epochs, "train_examples": len(splits["train"]),
@@ -246,14 +294,169 @@ def train_and_calibrate(out: Path, splits, tokenizer, path: str, num_labels: int
     return model, baselines, summary
 
 
+# ------------------------------------------------------------------------------- exits on an existing classifier
+
+
+def trainer_args(args, output_dir: Path, learning_rate: float, epochs: float, seed: int) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(output_dir), per_device_train_batch_size=args.batch_size, learning_rate=learning_rate,
+        num_train_epochs=epochs, warmup_steps=0.1, weight_decay=0.01, train_sampling_strategy="group_by_length",
+        logging_steps=25, save_strategy="no", report_to="none", seed=seed, use_cpu=True, disable_tqdm=False,
+    )
+
+
+def classifier_accuracy(model, dataset) -> float:
+    """Accuracy of a stock classifier (or of an early-exit model at its configured threshold)."""
+    from hf_notlike.early_exit.tradeoff import _accuracy
+
+    return _accuracy(model.eval(), dataset, 32, model.config.pad_token_id, torch.device("cpu"))
+
+
+def fastest_within(rows: list[dict], reference_accuracy: float, max_drop_points: float) -> dict | None:
+    """The row with the fewest mean layers whose accuracy is within `max_drop_points` of `reference_accuracy`."""
+    ok = [r for r in rows if r["accuracy"] >= reference_accuracy - max_drop_points / 100 - 1e-12]
+    return min(ok, key=lambda r: (r["mean_layers"], -r["threshold"])) if ok else None
+
+
+def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names, lr: float, args, seed: int,
+                  models: Path):
+    """Trains variant `variant` (or loads it when an earlier, interrupted run saved it) and returns it."""
+    folder = models / variant
+    if (folder / "model.safetensors").is_file():
+        logger.info("(%s) reusing the model saved in %s", variant, folder)
+        cls = BertForSequenceClassification if variant == "a" else EarlyExitBertForSequenceClassification
+        return cls.from_pretrained(folder).eval(), None
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    id2label = dict(enumerate(label_names))
+    distill = dict(distillation_weight=args.distillation_weight,
+                   distillation_temperature=args.distillation_temperature) if variant in ("c", "e") else {}
+    collator = DataCollatorWithPadding(tokenizer)
+    if variant == "a":
+        model = BertForSequenceClassification.from_pretrained(minilm_path(), num_labels=num_labels, id2label=id2label,
+                                                              label2id={v: k for k, v in id2label.items()})
+        # a careful user's fine-tune: the new head at the example's head learning rate (see `train`)
+        args_a = argparse.Namespace(**{**vars(args), "seed": seed})
+        train(model, splits["train"], tokenizer, args_a, lr, folder)
+    elif variant in ("b", "c"):
+        model = EarlyExitBertForSequenceClassification.from_classifier(
+            models / "a", exit_layers=list(range(1, 6)), exit_input=args.exit_input,
+            exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
+        )
+        EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.exit_epochs, seed),
+                         train_dataset=splits["train"], data_collator=collator).train()
+    else:
+        model = EarlyExitBertForSequenceClassification.from_pretrained(
+            minilm_path(), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+            exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
+        )
+        EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.epochs, seed),
+                         train_dataset=splits["train"], data_collator=collator).train()
+    seconds = time.perf_counter() - start
+    shutil.rmtree(folder / "trainer", ignore_errors=True)
+    model.eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model, seconds
+
+
+def run_variants(name: str, args) -> None:
+    """The (a)-(e) protocol on dataset `name`; one JSON per finished (variant, seed) run, finished runs skipped."""
+    _, max_length, lr, _, timing_examples, title = DATASETS[name]
+    lr = args.learning_rate or lr
+    results = Path(args.results_dir) / name
+    results.mkdir(parents=True, exist_ok=True)
+    splits = None
+    for seed in args.seeds:
+        models = Path(args.output_dir) / "variants" / name / f"seed{seed}"
+        for variant in sorted(set(args.variants) | ({"a"} if set(args.variants) & {"b", "c", "d", "e"} else set())):
+            result_file = results / f"{variant}_seed{seed}.json"
+            if result_file.is_file():
+                logger.info("%s (%s) seed %d: done already (%s)", title, variant, seed, result_file)
+                continue
+            if splits is None:
+                splits, tokenizer, num_labels, label_names = prepare_splits(name, args)
+            model, train_seconds = train_variant(variant, splits, tokenizer, num_labels, label_names, lr, args, seed,
+                                                 models)
+            record = {"dataset": title, "variant": variant, "description": VARIANTS[variant], "seed": seed,
+                      "train_examples": len(splits["train"]), "validation_examples": len(splits["validation"]),
+                      "test_examples": len(splits["test"]), "max_length": max_length, "learning_rate": lr,
+                      "epochs": args.epochs if variant in "ade" else args.exit_epochs, "batch_size": args.batch_size,
+                      "train_seconds": train_seconds, "threads": torch.get_num_threads(),
+                      "command": "python examples/train_early_exit.py " + " ".join(args.argv)}
+            if variant == "a":
+                record["validation_accuracy"] = classifier_accuracy(model, splits["validation"])
+                record["test_accuracy"] = classifier_accuracy(model, splits["test"])
+            else:
+                record.update(evaluate_variant(variant, model, splits, results / f"a_seed{seed}.json", models / "a",
+                                               args, timing_examples))
+            result_file.write_text(json.dumps(record, indent=2) + "\n")
+            logger.info("%s (%s) seed %d: %s", title, variant, seed,
+                        {k: v for k, v in record.items() if "accuracy" in k or "speedup" in k})
+
+
+def evaluate_variant(variant: str, model, splits, reference_file: Path, reference_dir: Path, args,
+                     timing_examples: int) -> dict:
+    """Calibration on validation, the threshold within `--max-drop` of (a) on validation, the test curve, timing."""
+    reference = json.loads(reference_file.read_text())
+    val_logits, val_labels = collect_exit_logits(model, splits["validation"], desc="Validation pass")
+    calibration = calibrate_from_logits(val_logits, val_labels, model.config.exit_layers)
+    model.config.temperatures = calibration.temperatures
+    val_curve = curve_from_logits(val_logits, val_labels, model.config.exit_layers, model.config.temperatures,
+                                  THRESHOLDS)
+    test_logits, test_labels = collect_exit_logits(model, splits["test"], desc="Test pass")
+    test_curve = curve_from_logits(test_logits, test_labels, model.config.exit_layers, model.config.temperatures,
+                                   THRESHOLDS)
+    full = next(r for r in test_curve if r["threshold"] == 1.0)
+    chosen_row = fastest_within(val_curve, reference["validation_accuracy"], args.max_drop)
+    chosen = chosen_row["threshold"] if chosen_row else 1.0
+    model.config.exit_threshold = chosen
+    test_at_chosen = next(r for r in test_curve if r["threshold"] == chosen)
+    oracle = fastest_within(test_curve, reference["test_accuracy"], args.max_drop)
+    stock = BertForSequenceClassification.from_pretrained(reference_dir).eval()
+    timed = speed_accuracy_curve(
+        model, splits["test"], [chosen, 1.0], timed_thresholds=[chosen], batch_sizes=(1, 32),
+        num_timing_examples=args.timing_examples or (64 if args.quick else timing_examples), repeats=args.repeats,
+        stock_model=stock, print_table=False, show_progress=False,
+    )
+    record = {
+        "test_accuracy_full_model": full["accuracy"],
+        "reference_test_accuracy": reference["test_accuracy"],
+        "reference_validation_accuracy": reference["validation_accuracy"],
+        "equals_reference_at_threshold_1": bool(variant in "bc" and abs(full["accuracy"] - reference["test_accuracy"])
+                                                < 1e-12) if variant in "bc" else None,
+        "temperatures": calibration.temperatures,
+        "max_drop_points": args.max_drop,
+        "chosen_threshold": chosen,
+        "test_accuracy_at_chosen": test_at_chosen["accuracy"],
+        "mean_layers_at_chosen": test_at_chosen["mean_layers"],
+        "layer_speedup_at_chosen": model.config.num_hidden_layers / test_at_chosen["mean_layers"],
+        "test_oracle_threshold": oracle["threshold"] if oracle else None,
+        "test_oracle_mean_layers": oracle["mean_layers"] if oracle else None,
+        "test_curve": test_curve,
+        "validation_curve": val_curve,
+        "timing": timed.to_dict(),
+    }
+    for row in timed.to_dict()["rows"]:
+        if row.get("threshold") == chosen and row.get("kind") == "early_exit":
+            for size in (1, 32):
+                for key in (f"speedup_vs_stock_bs{size}", f"speedup_bs{size}"):
+                    if key in row:
+                        record[f"wallclock_{key}"] = row[key]
+    return record
+
+
 def main(argv=None):
     args = parse_args(argv)
+    args.argv = list(argv) if argv is not None else __import__("sys").argv[1:]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     for name in args.datasets:
+        if args.variants is not None:
+            run_variants(name, args)
+            continue
         run_dataset(name, args)
         logger.info("%s done after %.1f min in all", name, (time.perf_counter() - start) / 60)
 

@@ -22,7 +22,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from .cli_utils import Command, CommandGroup, _UsageError, build_parser, parse_command
+from .cli_utils import Command, CommandGroup, UsageError, build_parser, parse_command
 
 __all__ = ["COMMAND_MODULES", "main", "commands", "make_parser"]
 
@@ -30,6 +30,7 @@ __all__ = ["COMMAND_MODULES", "main", "commands", "make_parser"]
 COMMAND_MODULES = [
     "hf_notlike.demo",
     "hf_notlike.early_exit.commands",
+    "hf_notlike.early_exit.add_exits",
     "hf_notlike.cartography.commands",
     "hf_notlike.masking.commands",
 ]
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             leaf.print_help(sys.stderr)
             return 2
         return int(command.run(options) or 0)
-    except _UsageError as error:
+    except UsageError as error:
         print(f"{error.prog}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, OSError) as error:

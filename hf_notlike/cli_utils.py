@@ -50,6 +50,7 @@ __all__ = [
     "CommandGroup",
     "CommandError",
     "CommandParser",
+    "UsageError",
     "check_positive",
     "check_fraction",
     "check_model_dir",
@@ -96,8 +97,9 @@ class CommandGroup:
     description: str | None = None
 
 
-class _UsageError(Exception):
-    """Raised by [`CommandParser.error`] so that `main` can print one line and return 2 instead of exiting."""
+class UsageError(Exception):
+    """A command line that does not parse or whose options fail their checks; `main` prints it as one line and
+    returns 2 (raised instead of argparse's exit)."""
 
     def __init__(self, prog: str, message: str):
         super().__init__(message)
@@ -168,7 +170,7 @@ class CommandParser(HfArgumentParser):
             parser.add_argument(*options, *field.metadata.get("aliases", []), **kwargs)
 
     def error(self, message: str):
-        raise _UsageError(self.prog, f"{message} (see `{self.prog} --help`)")
+        raise UsageError(self.prog, f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser(prog: str, description: str, commands: Sequence[Command | CommandGroup], version: str) -> CommandParser:
@@ -208,7 +210,7 @@ def parse_command(parser: CommandParser, argv: Sequence[str] | None) -> tuple[Co
     try:
         options = command.arguments(**{name: getattr(namespace, name) for name in names})
     except (ValueError, TypeError, OSError) as error:  # the options' own checks (`__post_init__`)
-        raise _UsageError(leaf.prog, str(error)) from None
+        raise UsageError(leaf.prog, str(error)) from None
     return command, options, leaf
 
 

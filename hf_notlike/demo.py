@@ -1,6 +1,8 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
 """`hf-notlike demo`: a small, real end-to-end run on the shipped MiniLM checkpoint and Rotten Tomatoes.
 
+Demo support, not library API: nothing here is exported by `hf_notlike`, and it may change without notice.
+
 It fine-tunes an early-exit MiniLM (an exit after each of its 6 layers) with a stock `Trainer`, calibrates one
 temperature per exit on a validation split, saves the model (with its card), reloads it with
 `AutoModelForSequenceClassification` and `pipeline`, and prints the speed/accuracy table of the one trained model:
@@ -66,6 +68,9 @@ def run_demo(
         minilm_path(), num_labels=2, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
         exit_input="weighted_mean",
     )
+    # the shipped folder is a copy of this Hub checkpoint: the card names it and the data, never the local path
+    model.card_data.update(base_model="sentence-transformers/all-MiniLM-L6-v2", dataset_name="Rotten Tomatoes",
+                           dataset_split="test", language="en")
     with tempfile.TemporaryDirectory(prefix="hf_notlike_demo_") as scratch:  # the Trainer's output_dir: nothing kept
         args = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=32, learning_rate=5e-5,
@@ -105,6 +110,8 @@ def run_demo(
         model, tokenized["test"], DEMO_THRESHOLDS, timed_thresholds=timed, num_timing_examples=200,
         repeats=2, plot_path=str(plot_path), seed=seed,
     )
+    result.info.update(exit_threshold=threshold, threshold_chosen_on="validation",
+                       threshold_rule=f"fewest mean layers within {MAX_ACCURACY_DROP:g} accuracy of the full model")
     result.to_json(str(output / "model" / "sweep.json"))
     full = next(r for r in result.rows if r["kind"] == "early_exit" and r["threshold"] == 1.0)
     chosen = next(r for r in result.rows if r["kind"] == "early_exit" and r["threshold"] == threshold)

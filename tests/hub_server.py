@@ -21,6 +21,21 @@ implemented: clients must run with `HF_HUB_DISABLE_XET=1` so that LFS files take
 
 Point a client at it with `HF_ENDPOINT=<server.url>` (set before `huggingface_hub` is imported) and
 `HF_TOKEN=<server.token>`; see [`LocalHub.client_env`].
+
+Why it exists, and what it does and does not prove:
+
+- It is kept because it is still the cheapest honest way to test the write path offline: nothing can reach the real
+  Hub here, `olah` (the only local Hub server on PyPI) serves read-only mirrors, and mocking `HfApi` would test our
+  calls against our own idea of the client. With this server the *real* `huggingface_hub` client runs unmodified:
+  its repo creation, pre-upload, LFS batch upload and commit for `upload_folder` (early-exit `push_to_hub`,
+  `save_pretrained(push_to_hub=True)`, `DataMap.push_to_hub`), its downloads and cache for `from_pretrained`,
+  `snapshot_download` and `datasets.load_dataset(repo_id)`, `trust_remote_code` loading of the pushed remote code in
+  a process where hf_notlike cannot be imported, errors for missing / malformed files in a repo, and the 401 answer to
+  a wrong token (tests/test_hub_roundtrip.py, tests/test_hub_errors.py).
+- Only the real-Hub tests (tests/test_hub_real.py, `pytest -m hub` with a write `HF_TOKEN`) cover what this mirror
+  cannot: real authentication and permissions, Xet storage (clients here run with `HF_HUB_DISABLE_XET=1`), the Hub's
+  own server-side validation of card metadata and `model-index` beyond the YAML check done here, redirects / CDN
+  downloads, rate limits, and the way the Hub renders the cards.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the benchmark scripts run in subprocesses
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -16,6 +16,7 @@ from cartography_helpers import (
 from transformers import Trainer, TrainerCallback
 
 from hf_notlike.cartography import STATE_FILE, CartographyCallback, DataMap
+from hf_notlike.cartography.callback import merge_epoch_records
 
 torch.set_num_threads(1)
 
@@ -157,17 +158,29 @@ def test_mixed_precision_bf16(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- bad input
-def test_regression_and_token_level_models_are_rejected(tmp_path):
+def test_models_the_callback_cannot_map_are_rejected_before_any_step(tmp_path):
+    # issue 14.5: regression, question answering (another head) and an unknown custom head: one error naming what is
+    # supported, before the first training step
     from cartography_helpers import tiny_bert_config
-    from transformers import BertForTokenClassification
+    from transformers import BertForQuestionAnswering
 
     dataset = tiny_dataset(8)
+    for model, match in [
+        (tiny_model(num_labels=1), "regression"),
+        (BertForQuestionAnswering(tiny_bert_config()), "BertForQuestionAnswering"),
+        (_TokenLevel(), "cannot tell what `_TokenLevel` is trained for"),
+    ]:
+        with pytest.raises(ValueError, match=match) as error:
+            Trainer(model=model, args=training_args(str(tmp_path)), train_dataset=dataset,
+                    callbacks=[CartographyCallback()])
+        assert "supports single-label sequence classification" in str(error.value)
+    # also at on_train_begin when the model is swapped after the Trainer was built
+    trainer = Trainer(model=tiny_model(), args=training_args(str(tmp_path)), train_dataset=dataset,
+                      callbacks=[CartographyCallback()])
+    trainer.model = trainer.model_wrapped = tiny_model(num_labels=1)
     with pytest.raises(ValueError, match="regression"):
-        Trainer(model=tiny_model(num_labels=1), args=training_args(str(tmp_path)), train_dataset=dataset,
-                callbacks=[CartographyCallback()])
-    with pytest.raises(ValueError, match="token-level"):
-        Trainer(model=BertForTokenClassification(tiny_bert_config()), args=training_args(str(tmp_path)),
-                train_dataset=dataset, callbacks=[CartographyCallback()])
+        trainer.train()
+    assert trainer.state.global_step == 0
 
 
 class _TokenLevel(torch.nn.Module):
@@ -185,8 +198,9 @@ class _TokenLevel(torch.nn.Module):
 
 
 def test_token_level_logits_are_rejected_at_the_first_batch(tmp_path):
+    # a custom model declared as a classifier whose logits are per token
     with pytest.raises(ValueError, match=r"logits of shape \(4, 8, 3\)"):
-        train(str(tmp_path), tiny_dataset(8), model=_TokenLevel())
+        train(str(tmp_path), tiny_dataset(8), model=_TokenLevel(), callback=CartographyCallback(task="classification"))
 
 
 def test_bad_setups_are_rejected_before_training(tmp_path):
@@ -210,8 +224,6 @@ def test_training_stopped_mid_epoch_leaves_the_partial_epoch_out(tmp_path):
 
 
 def test_epoch_merge_keeps_the_first_occurrence_of_repeated_examples():
-    callback = CartographyCallback()
-    callback._reset(num_examples=4)
     records = {  # example 0 seen at step 0 (rank 1) and again as padding at step 2; example 2 twice at step 1
         "ids": np.array([3, 0, 1, 2, 0, 2]),
         "probs": np.array([0.3, 0.1, 0.2, 0.9, 0.7, 0.4], dtype=np.float32),
@@ -221,10 +233,19 @@ def test_epoch_merge_keeps_the_first_occurrence_of_repeated_examples():
         "steps": np.array([1, 0, 1, 1, 2, 1]),
         "ranks": np.array([0, 1, 0, 1, 0, 0]),
     }
-    callback._finish_epoch(records)
-    assert callback.epoch_log == [{"records": 6, "examples": 4}]
-    np.testing.assert_array_equal(callback._epoch_probs[0], np.array([0.1, 0.2, 0.4, 0.3], dtype=np.float32))
-    assert callback._epoch_correct[0].tolist() == [False, False, False, False]
-    np.testing.assert_array_equal(callback._epoch_margins[0], np.array([-2.0, -1.5, -0.5, -1.0], dtype=np.float32))
-    callback._finish_epoch({key: value[:2] for key, value in records.items()})  # examples 1 and 2 missing
-    assert callback._epoch_complete == [True, False] and np.isnan(callback._epoch_probs[1][[1, 2]]).all()
+    merged = merge_epoch_records(records, 4)
+    np.testing.assert_array_equal(merged["probs"], np.array([0.1, 0.2, 0.4, 0.3], dtype=np.float32))
+    assert merged["correct"].tolist() == [False, False, False, False] and merged["labels"].tolist() == [1, 2, 2, 0]
+    np.testing.assert_array_equal(merged["margins"], np.array([-2.0, -1.5, -0.5, -1.0], dtype=np.float32))
+    partial = merge_epoch_records({key: value[:2] for key, value in records.items()}, 4)  # examples 1, 2 missing
+    assert partial["seen"].tolist() == [True, False, False, True] and np.isnan(partial["probs"][[1, 2]]).all()
+
+
+def test_profile_counts_the_callbacks_own_calls(tmp_path):
+    dataset = tiny_dataset(16)  # 4 steps per epoch, 2 epochs
+    cartography, _ = train(str(tmp_path), dataset, callback=CartographyCallback(profile=True), num_train_epochs=2)
+    stats = cartography.profile_stats
+    # per step: the two forward hooks, the collator wrapper and the dataset wrapper; plus the event handlers
+    assert stats["calls"] >= 4 * 8 and stats["seconds"] < 60
+    with pytest.raises(ValueError, match="profile=True"):
+        CartographyCallback().profile_stats  # noqa: B018

@@ -3,8 +3,6 @@ push_to_hub round trips, the card hook, and the errors for bad input."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -105,7 +103,7 @@ def test_map_dataset_mismatch_is_a_clear_error():
         (dict(gold_probs=np.zeros((0, 3)), correct=np.zeros((0, 3), bool)), "empty"),
         (dict(gold_probs=GOLD * 3, correct=CORRECT), r"\[0, 1\]"),
         (dict(gold_probs=np.where(GOLD > 0.8, np.nan, GOLD), correct=CORRECT), "NaN"),
-        (dict(gold_probs=GOLD, correct=GOLD), "booleans"),
+        (dict(gold_probs=GOLD, correct=GOLD * 3), "booleans"),
         (dict(gold_probs=GOLD, correct=CORRECT, ids=[1, 1, 2, 3]), "unique"),
         (dict(gold_probs=GOLD, correct=CORRECT, ids=[1, 2]), "shape"),
         (dict(gold_probs=GOLD, correct=CORRECT, id_column="uid"), "without `ids`"),
@@ -215,28 +213,3 @@ def test_card_hook_can_be_replaced(tmp_path, monkeypatch):
     assert seen == [(dm, folder)] and not (folder / "README.md").exists()
     dm.save_pretrained(tmp_path / "nocard", card=False, plot=False)
     assert len(seen) == 1
-
-
-PUSH_SCRIPT = """
-import sys, numpy as np
-from hf_notlike.cartography import DataMap
-gold = np.array([[0.9, 0.8], [0.2, 0.7], [0.4, 0.1]], dtype=np.float32)
-dm = DataMap(gold, gold > 0.5, model_name="m/n")
-print(dm.push_to_hub("hf-notlike-tester/rt-map"))
-loaded = DataMap.from_pretrained("hf-notlike-tester/rt-map", cache_dir=sys.argv[1])
-assert np.array_equal(loaded.gold_probs, gold) and loaded.model_name == "m/n", loaded
-print("ROUND TRIP OK")
-"""
-
-
-def test_push_to_hub_and_load_back_through_a_local_hub(tmp_path):
-    from hub_server import LocalHub
-
-    with LocalHub() as hub:
-        env = {**os.environ, **hub.client_env(), "HF_HOME": str(tmp_path / "home")}
-        result = subprocess.run([sys.executable, "-c", PUSH_SCRIPT, str(tmp_path / "cache")], env=env,
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-        assert "ROUND TRIP OK" in result.stdout
-        files = hub.files("hf-notlike-tester/rt-map", repo_type="dataset")
-        assert {DATA_MAP_FILE, METADATA_FILE, "README.md", "data_map.png"} <= set(files)

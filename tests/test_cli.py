@@ -169,6 +169,7 @@ def test_mask_and_demo_failures(minilm_path, tmp_path, capsys):
     assert_one_line_error(["no-such-command"], capsys, "invalid choice")
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_console_script_exit_code(tmp_path):
     """The installed entry point: one line on stderr and exit status 2 in a real process."""
     result = subprocess.run(
@@ -186,7 +187,7 @@ def test_a_command_is_a_dataclass_and_a_function(capsys):
     """How a part adds a sub-command (hf_notlike.cli_utils): the parser comes from the dataclass alone."""
     from dataclasses import dataclass, field
 
-    from hf_notlike.cli_utils import Command, CommandGroup, _UsageError, build_parser, check_positive, parse_command
+    from hf_notlike.cli_utils import Command, CommandGroup, UsageError, build_parser, check_positive, parse_command
 
     @dataclass
     class GreetArguments:
@@ -210,7 +211,23 @@ def test_a_command_is_a_dataclass_and_a_function(capsys):
     assert capsys.readouterr().out == "HELLO ANN HELLO BOB HELLO ANN HELLO BOB\n"
     help_text = leaf.format_help()
     assert "how often (default: 1)" in help_text and "--shout" in help_text and "NAMES" in help_text
-    with pytest.raises(_UsageError, match="--times must be a positive number"):
+    with pytest.raises(UsageError, match="--times must be a positive number"):
         parse_command(parser, ["say", "greet", "ann", "--times", "0"])
     with pytest.raises(ValueError, match="Register the command group"):
         build_parser("prog", "test", [Command("say greet", GreetArguments, greet, help="greet")], "0")
+
+
+def test_datamap_select_class_balanced(tmp_path, capsys):
+    """`--class-balanced` keeps the class proportions (easiest 3 of 6: two of class 0, one of class 1); a map saved
+    without labels gives a one-line error."""
+    gold = np.array([[0.9, 0.9], [0.8, 0.9], [0.7, 0.6], [0.2, 0.3], [0.95, 0.9], [0.99, 0.99]])
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    folder = DataMap(gold, gold > 0.5, labels=labels).save_pretrained(tmp_path / "map", card=False, plot=False)
+    argv = ["datamap", "select", str(folder), "--region", "easy_to_learn", "--fraction", "0.5"]
+    assert main(argv) == 0
+    assert sorted(int(i) for i in capsys.readouterr().out.split()) == [0, 4, 5]  # the 3 most confident
+    assert main(argv + ["--class-balanced"]) == 0
+    assert sorted(int(i) for i in capsys.readouterr().out.split()) == [0, 1, 5]
+    plain = DataMap(gold, gold > 0.5).save_pretrained(tmp_path / "plain", card=False, plot=False)
+    assert_one_line_error(["datamap", "select", plain, "--region", "easy_to_learn", "--fraction", "0.5",
+                           "--class-balanced"], capsys, "label")

@@ -338,7 +338,7 @@ def test_data_map_names_never_show_paths_or_builder_names(tmp_path):
     assert "| model | minilm-rt |" in card.text and " csv" not in card.text
     assert_no_local_path(str(card), tmp_path)
     figure = data_map.plot()
-    assert figure._suptitle.get_text() == "Data map: minilm-rt (3 examples, 2 epochs)"
+    assert figure.get_suptitle() == "Data map: minilm-rt (3 examples, 2 epochs)"
     hub_named = DataMap(gold, gold > 0.5, model_name="org/bert-base", dataset_name="org/reviews")
     hub_named.save_pretrained(tmp_path / "hub-map", plot=False)
     card = DatasetCard.load(tmp_path / "hub-map" / "README.md")

