@@ -6,7 +6,7 @@ against a direct computation."""
 import numpy as np
 import pytest
 import torch
-from cartography_helpers import VOCAB, tiny_bert_config, tiny_dataset, train, training_args
+from cartography_helpers import VOCAB, tiny_bert_config, tiny_dataset, tiny_token_dataset, train, training_args
 from transformers import Trainer
 
 from hf_notlike.cartography import CartographyCallback, DataMap
@@ -53,20 +53,12 @@ def test_multi_label_classification(tmp_path):
         data_map.token_table()
 
 
-def _token_dataset(n=18, num_labels=5):
-    dataset = tiny_dataset(n)
-    ids, mask = np.asarray(dataset["input_ids"]), np.asarray(dataset["attention_mask"])
-    labels = np.where(mask == 1, ids % num_labels, -100)
-    labels[:, 0] = -100  # like [CLS]
-    return dataset.remove_columns("label").add_column("labels", labels.tolist())
-
-
 def test_token_classification_with_a_token_table(tmp_path):
     from transformers import BertForTokenClassification
 
     torch.manual_seed(0)
     model = BertForTokenClassification(tiny_bert_config(num_labels=5))
-    dataset = _token_dataset()
+    dataset = tiny_token_dataset()
     cartography, _ = train(str(tmp_path), dataset, model=model, learning_rate=0.0, num_train_epochs=2)
     data_map = cartography.data_map()
     model.eval()
@@ -106,7 +98,7 @@ def test_token_classification_resume_keeps_the_token_table(tmp_path):
         torch.manual_seed(0)
         return BertForTokenClassification(tiny_bert_config(num_labels=5))
 
-    dataset = _token_dataset(20)  # 5 steps per epoch: the checkpoint at 7 is inside epoch 2
+    dataset = tiny_token_dataset(20)  # 5 steps per epoch: the checkpoint at 7 is inside epoch 2
     options = dict(num_train_epochs=3, learning_rate=2e-2, save_strategy="steps", save_steps=7)
     full, _ = train(str(tmp_path / "full"), dataset, model=model(), **options)
     trainer = Trainer(model=model(), args=training_args(str(tmp_path / "run"), **options), train_dataset=dataset,

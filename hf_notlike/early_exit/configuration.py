@@ -15,7 +15,15 @@ import math
 from dataclasses import dataclass
 
 from huggingface_hub.dataclasses import strict
-from transformers import BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig, XLMRobertaConfig
+from transformers import (
+    BertConfig,
+    DebertaV2Config,
+    DistilBertConfig,
+    ElectraConfig,
+    ModernBertConfig,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
 
 EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")
 EARLY_EXIT_FIELDS = (
@@ -287,3 +295,29 @@ class EarlyExitDistilBertConfig(EarlyExitConfigMixin, DistilBertConfig):
     )
     model_type = "hf_notlike_early_exit_distilbert"
     backbone_model_type = "distilbert"
+
+
+@strict
+class EarlyExitDebertaV2Config(EarlyExitConfigMixin, DebertaV2Config):
+    __doc__ = _doc(
+        "DebertaV2Config",
+        "EarlyExitDebertaV2ForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitDebertaV2Config\n"
+        "    >>> EarlyExitDebertaV2Config(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_deberta_v2"
+    backbone_model_type = "deberta-v2"
+
+
+@strict
+class EarlyExitModernBertConfig(EarlyExitConfigMixin, ModernBertConfig):
+    __doc__ = _doc(
+        "ModernBertConfig",
+        "EarlyExitModernBertForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitModernBertConfig\n"
+        "    >>> EarlyExitModernBertConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_modernbert"
+    backbone_model_type = "modernbert"
