@@ -242,10 +242,11 @@ class TradeoffResult:
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        return (
-            f"Speed/accuracy trade-off ({self.num_examples} examples; timing on {self.num_timing_examples}, best of "
-            f"{self.repeats} rounds per interleaved chunk)\n" + self.to_markdown()
+        timing = (
+            f"timing on {self.num_timing_examples}, best of {self.repeats} rounds per interleaved chunk"
+            if self.batch_sizes else "not timed"
         )
+        return f"Speed/accuracy trade-off ({self.num_examples} examples; {timing})\n" + self.to_markdown()
 
     # ----- choosing a threshold (Schwartz et al., 2020, Sec. 4: chosen on the development set) -----
 
