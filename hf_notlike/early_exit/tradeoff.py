@@ -548,15 +548,9 @@ class _Sweep:
     baselines: dict[str, torch.nn.Module]
 
 
-def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples, repeats,
-                 stock_model, baselines, eval_batch_size, seed, plot_path) -> _Sweep:
-    """Step 0: every argument checked, before any pass over the data."""
-    from pathlib import Path
-
-    check_early_exit_model(model)
-    thresholds = check_thresholds(thresholds)
-    if isinstance(timed_thresholds, (str, bytes)) or isinstance(batch_sizes, (str, bytes)):
-        raise ValueError("`timed_thresholds` and `batch_sizes` must be lists of numbers, not strings.")
+def _check_batch_sizes(batch_sizes) -> list[int]:
+    if isinstance(batch_sizes, (str, bytes)):
+        raise ValueError("`batch_sizes` must be a list of positive integers, not a string.")
     try:
         batch_sizes = list(batch_sizes)
     except TypeError:
@@ -566,32 +560,34 @@ def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes,
             raise ValueError(f"`batch_sizes` holds {size!r}; every batch size must be a positive integer.")
     if len(set(batch_sizes)) != len(batch_sizes):
         raise ValueError(f"`batch_sizes` {batch_sizes} has duplicates.")
-    check_positive_int(repeats, "repeats")
-    check_positive_int(num_timing_examples, "num_timing_examples")
-    check_positive_int(eval_batch_size, "eval_batch_size")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"`seed` must be an integer, got {seed!r}.")
+    return batch_sizes
+
+
+def _check_timed(timed_thresholds, thresholds: list[float], batch_sizes: list[int]) -> list[float]:
+    """The thresholds to time, descending, 1.0 included; none when nothing is timed."""
     if timed_thresholds is None:
         timed = list(thresholds)
+    elif isinstance(timed_thresholds, (str, bytes)):
+        raise ValueError("`timed_thresholds` must be a list of thresholds in (0, 1], not a string.")
     else:
         try:
-            timed = list(timed_thresholds)
+            timed = check_thresholds(list(timed_thresholds) + [1.0], "timed_thresholds")
         except TypeError:
             raise ValueError(f"`timed_thresholds` must be a list of thresholds, got {timed_thresholds!r}.") from None
-        timed = check_thresholds(timed + [1.0], "timed_thresholds")
-    timed = sorted(set(timed) | {1.0}, reverse=True) if batch_sizes else []
-    if plot_path is not None and not Path(plot_path).parent.is_dir():
-        raise ValueError(f"`plot_path` {str(plot_path)!r} is in a folder that does not exist; create it first.")
+    return sorted(set(timed) | {1.0}, reverse=True) if batch_sizes else []
 
-    check_eval_dataset(eval_dataset, model)
-    if stock_model is True and batch_sizes:
-        stock = stock_model_for(model)
-    elif isinstance(stock_model, torch.nn.Module):
-        stock = stock_model.eval()
-    elif stock_model is False or stock_model is True or stock_model is None:
-        stock = None
-    else:
-        raise ValueError(f"`stock_model` must be True, False or a model, got {type(stock_model).__name__}.")
+
+def _check_stock_model(model, stock_model, timing: bool) -> torch.nn.Module | None:
+    if isinstance(stock_model, torch.nn.Module):
+        return stock_model.eval()
+    if stock_model is True:
+        return stock_model_for(model) if timing else None
+    if stock_model is False or stock_model is None:
+        return None
+    raise ValueError(f"`stock_model` must be True, False or a model, got {type(stock_model).__name__}.")
+
+
+def _check_baselines(model, baselines) -> dict[str, torch.nn.Module]:
     if baselines is not None and not isinstance(baselines, dict):
         raise ValueError(f"`baselines` must be a dict of name -> model, got {type(baselines).__name__}.")
     baselines = dict(baselines or {})
@@ -604,10 +600,31 @@ def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes,
                 f"Baseline {name!r} must be a sequence classifier with a `config.num_hidden_layers` and the same "
                 f"num_labels as the model ({model.config.num_labels})."
             )
+    return baselines
+
+
+def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples, repeats,
+                 stock_model, baselines, eval_batch_size, seed, plot_path) -> _Sweep:
+    """Step 0: every argument checked, before any pass over the data (the stock model is built last)."""
+    from pathlib import Path
+
+    check_early_exit_model(model)
+    thresholds = check_thresholds(thresholds)
+    batch_sizes = _check_batch_sizes(batch_sizes)
+    timed = _check_timed(timed_thresholds, thresholds, batch_sizes)
+    for value, name in ((repeats, "repeats"), (num_timing_examples, "num_timing_examples"),
+                        (eval_batch_size, "eval_batch_size")):
+        check_positive_int(value, name)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"`seed` must be an integer, got {seed!r}.")
+    if plot_path is not None and not Path(plot_path).parent.is_dir():
+        raise ValueError(f"`plot_path` {str(plot_path)!r} is in a folder that does not exist; create it first.")
+    baselines = _check_baselines(model, baselines)
+    check_eval_dataset(eval_dataset, model)
     return _Sweep(
         thresholds=sorted(set(thresholds) | set(timed), reverse=True), timed=timed, batch_sizes=batch_sizes,
         num_timing_examples=num_timing_examples, repeats=repeats, eval_batch_size=eval_batch_size, seed=seed,
-        stock=stock, baselines=baselines,
+        stock=_check_stock_model(model, stock_model, bool(batch_sizes)), baselines=baselines,
     )
 
 
