@@ -91,6 +91,13 @@ def test_region_shading_follows_select_cutoffs(tmp_path):
     assert len(ambiguous ^ inside_ambiguous) <= 1
 
 
+def test_one_epoch_map_has_no_ambiguous_region(tmp_path):
+    data_map = DataMap([[0.2], [0.9], [0.6]], [[False], [True], [True]])
+    figure = _script_json(data_map.to_html(tmp_path / "map.html").read_text(), "datamap-figure")
+    assert [shape["name"] for shape in figure["layout"]["shapes"]] == ["easy-to-learn", "hard-to-learn"]
+    assert "ambiguous" not in [a["text"] for a in figure["layout"]["annotations"]]
+
+
 def test_text_is_escaped_and_class_names_shown(tmp_path):
     dataset = _text_dataset(10)
     page = _synthetic_map(10).to_html(tmp_path / "map.html", dataset=dataset).read_text()

@@ -624,6 +624,9 @@ class CartographyCallback(TrainerCallback):
         profile (`bool`, *optional*, defaults to `False`):
             Measure the wall time spent in the callback's own code, readable from [`profile_stats`] (benchmarks).
 
+    One `train()` call is one data map: calling `trainer.train()` again (not a resume) starts a new map, with a warning
+    that the epochs of the previous call are discarded; call [`data_map`] before training again to keep them.
+
     Example:
 
     ```python

@@ -259,7 +259,7 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
                              "ticktext": [f"{t / levels:.2f}".rstrip("0").rstrip(".") for t in range(levels + 1)]},
             },
             "selected": {"marker": {"opacity": 1.0}},
-            "unselected": {"marker": {"opacity": 0.15}},
+            "unselected": {"marker": {"opacity": 0.35}},
         }
     )
     if title is None:
@@ -277,8 +277,8 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         "plot_bgcolor": "white",
         "showlegend": False,
-        "shapes": _region_shapes(x, y, x_max, region_fraction),
-        "annotations": _region_labels(x_max),
+        "shapes": _region_shapes(x, y, x_max, region_fraction, ambiguous=levels > 1),
+        "annotations": _region_labels(x_max, ambiguous=levels > 1),
     }
     config = {"displaylogo": False, "responsive": True, "scrollZoom": True}
     points = {
@@ -288,30 +288,32 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
     return {"data": data, "layout": layout, "config": config}, points
 
 
-def _region_shapes(x: np.ndarray, y: np.ndarray, x_max: float, fraction: float) -> list[dict[str, Any]]:
+def _region_shapes(
+    x: np.ndarray, y: np.ndarray, x_max: float, fraction: float, ambiguous: bool = True
+) -> list[dict[str, Any]]:
+    """The paper's three regions; a one-epoch map has no variability, hence no ambiguous region."""
     easy_y = float(np.quantile(y, 1 - fraction))
     hard_y = float(np.quantile(y, fraction))
-    ambiguous_x = float(np.quantile(x, 1 - fraction))
+    ambiguous_x = float(np.quantile(x, 1 - fraction)) if ambiguous else x_max
 
     def rect(name, x0, x1, y0, y1):
         return {"type": "rect", "layer": "below", "xref": "x", "yref": "y", "x0": x0, "x1": x1, "y0": y0, "y1": y1,
                 "fillcolor": _REGION_STYLE[name], "line": {"width": 0}, "name": name}
 
-    return [
-        rect("easy-to-learn", 0, ambiguous_x, easy_y, 1.02),
-        rect("hard-to-learn", 0, ambiguous_x, -0.02, hard_y),
-        rect("ambiguous", ambiguous_x, x_max, -0.02, 1.02),
-    ]
+    shapes = [rect("easy-to-learn", 0, ambiguous_x, easy_y, 1.02), rect("hard-to-learn", 0, ambiguous_x, -0.02, hard_y)]
+    return shapes + [rect("ambiguous", ambiguous_x, x_max, -0.02, 1.02)] if ambiguous else shapes
 
 
-def _region_labels(x_max: float) -> list[dict[str, Any]]:
+def _region_labels(x_max: float, ambiguous: bool = True) -> list[dict[str, Any]]:
     box = {"bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#888", "borderwidth": 1, "showarrow": False,
            "xref": "x", "yref": "y", "font": {"size": 13}}
-    return [
+    labels = [
         {**box, "text": "easy-to-learn", "x": 0.02 * x_max, "y": 0.97, "xanchor": "left", "yanchor": "top"},
         {**box, "text": "hard-to-learn", "x": 0.02 * x_max, "y": 0.03, "xanchor": "left", "yanchor": "bottom"},
-        {**box, "text": "ambiguous", "x": 0.97 * x_max, "y": 0.5, "xanchor": "right", "yanchor": "middle"},
     ]
+    if ambiguous:
+        labels.append({**box, "text": "ambiguous", "x": 0.97 * x_max, "y": 0.5, "xanchor": "right", "yanchor": "middle"})
+    return labels
 
 
 def _heatmap(x: np.ndarray, y: np.ndarray, c: np.ndarray, x_max: float) -> dict[str, Any]:
