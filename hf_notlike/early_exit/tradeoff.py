@@ -123,32 +123,41 @@ def curve_from_logits(
 
 
 def stock_model_for(model):
-    """The stock `transformers` classifier of the same backbone as an early-exit model (`BertForSequenceClassification`
-    or `RobertaForSequenceClassification`), with the early-exit model's backbone weights, in eval mode.
+    """The stock `transformers` classifier of the same backbone as an early-exit model (for every architecture with
+    an early-exit class: the `AutoModelForSequenceClassification` class of the config's `backbone_model_type`, e.g.
+    `BertForSequenceClassification`, `DebertaV2ForSequenceClassification`), with the early-exit model's backbone
+    weights, in eval mode, on its device and dtype.
 
     Its classification head is freshly initialised: it serves as the speed reference, not for accuracy.
+
+    Raises:
+        `TypeError` for a model without exits or whose config names no backbone model type (pass `stock_model=` to
+        [`speed_accuracy_curve`] then); `RuntimeError` when the backbone weights do not fit the stock model.
     """
-    from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     check_early_exit_model(model)
-    if model.base_model_prefix == "roberta":
-        config_class, model_class = RobertaConfig, RobertaForSequenceClassification
-    elif model.base_model_prefix == "bert":
-        config_class, model_class = BertConfig, BertForSequenceClassification
-    else:
-        raise TypeError(f"No stock classifier known for backbone {model.base_model_prefix!r}; pass `stock_model=`.")
-    own = model.config.to_dict()
-    keys = set(config_class().to_dict()) - {"model_type", "transformers_version", "architectures", "auto_map"}
-    config = config_class(**{k: v for k, v in own.items() if k in keys})
+    backbone_type = getattr(model.config, "backbone_model_type", None)
+    if backbone_type not in CONFIG_MAPPING:
+        raise TypeError(
+            f"No stock classifier known for {type(model).__name__} (backbone model type {backbone_type!r}); pass "
+            "`stock_model=` (a model) or `stock_model=False` to `speed_accuracy_curve`."
+        )
+    from .configuration import EARLY_EXIT_FIELDS
+
+    # the backbone's fields are all the config's fields but the early-exit ones
+    skip = {*EARLY_EXIT_FIELDS, "model_type", "transformers_version", "architectures", "auto_map"}
+    config = CONFIG_MAPPING[backbone_type](**{k: v for k, v in model.config.to_dict().items() if k not in skip})
     config._attn_implementation = model.config._attn_implementation
-    stock = model_class(config)
-    # RobertaForSequenceClassification has no pooler (its head pools); everything else must match
+    stock = AutoModelForSequenceClassification.from_config(config)
+    # the stock heads that pool themselves (RoBERTa, ELECTRA, DeBERTa, ...) have no pooler in their base model
     missing, unexpected = stock.base_model.load_state_dict(model.backbone.state_dict(), strict=False)
     if missing or any(not key.startswith("pooler.") for key in unexpected):
-        raise RuntimeError(f"Backbone weights do not fit {model_class.__name__}: missing {missing}, "
+        raise RuntimeError(f"Backbone weights do not fit {type(stock).__name__}: missing {missing}, "
                            f"unexpected {unexpected}.")
-    device = next(model.parameters()).device
-    return stock.to(device=device, dtype=next(model.parameters()).dtype).eval()
+    parameter = next(model.parameters())
+    return stock.to(device=parameter.device, dtype=parameter.dtype).eval()
 
 
 @torch.inference_mode()
