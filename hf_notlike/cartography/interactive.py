@@ -26,6 +26,7 @@ import html
 import json
 import os
 import textwrap
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,7 @@ def write_data_map_html(
             shown on hover. Without it, hover shows the id, the statistics and the map's own gold labels (if any).
         text_column (`str`, *optional*):
             Column of `dataset` with the text; defaults to the first of `text`, `sentence`, `content`, `review`,
-            `question`, `prompt` that the dataset has.
+            `question`, `prompt` that the dataset has (none: a warning, and hover shows no text).
         label_column (`str`, *optional*):
             Column with the gold label; defaults to `label` or `labels` when present. `ClassLabel` features are shown by
             name.
@@ -156,12 +157,15 @@ def write_data_map_html(
 # ---------------------------------------------------------------------------------------------------- data
 def _dataset_columns(
     dataset: datasets.Dataset, positions: np.ndarray, text_column: str | None, label_column: str | None
-) -> tuple[list[str], list[str] | None]:
+) -> tuple[list[str] | None, list[str] | None]:
     columns = list(getattr(dataset, "column_names", None) or [])
     if text_column is None:
         text_column = next((c for c in _TEXT_COLUMNS if c in columns), None)
         if text_column is None:
-            raise ValueError(f"Pass `text_column`: none of {list(_TEXT_COLUMNS)} is a column of the dataset ({columns}).")
+            warnings.warn(
+                f"No text shown on hover: none of {list(_TEXT_COLUMNS)} is a column of the dataset ({columns}); pass "
+                "`text_column=` (e.g. keep the raw text column when tokenising).", stacklevel=3,
+            )
     elif text_column not in columns:
         raise ValueError(f"`text_column={text_column!r}` is not a column of the dataset (columns: {columns}).")
     if label_column is None:
@@ -169,7 +173,7 @@ def _dataset_columns(
     elif label_column not in columns:
         raise ValueError(f"`label_column={label_column!r}` is not a column of the dataset (columns: {columns}).")
     rows = positions.tolist()
-    texts = [_as_text(t) for t in _take(dataset, text_column, rows)]
+    texts = [_as_text(t) for t in _take(dataset, text_column, rows)] if text_column is not None else None
     labels = None
     if label_column is not None:
         feature = getattr(dataset, "features", {}).get(label_column)
