@@ -216,6 +216,7 @@ class EarlyExitModelMixin:
         """`PreTrainedModel.save_pretrained`, then the model card (README.md) from `card_data`. With
         `push_to_hub=True` the saved folder is uploaded as by [`push_to_hub`] (keyword arguments `repo_id`,
         `commit_message`, `commit_description`, `private`, `revision`, `create_pr`; `token` is used for both)."""
+        self.check_exits_match_config()  # never write a checkpoint that will not reload
         hub_kwargs = {key: kwargs.pop(key) for key in _PUSH_KWARGS if key in kwargs}
         repo_id = hub_kwargs.pop("repo_id", None)
         output = super().save_pretrained(save_directory, *args, **kwargs)
@@ -261,6 +262,7 @@ class EarlyExitModelMixin:
             `OSError` naming the repo, the endpoint and what to check when the Hub cannot be reached or refuses the
             token.
         """
+        self.check_exits_match_config()
         with tempfile.TemporaryDirectory() as folder:
             super().save_pretrained(folder, max_shard_size=max_shard_size)
             return self._push_folder(
