@@ -291,7 +291,8 @@ def test_timing_plan_is_printed_before_the_timing_and_kept(capsys):
     result = speed_accuracy_curve(model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4),
                                   num_timing_examples=8, repeats=1, print_table=False, show_progress=True)
     out = capsys.readouterr().out
-    # 8 rows x 3 contenders (1.0, 0.5, stock) x 2 batch sizes x (1 round + warm-up + layer check)
-    assert "Timing plan: 8 rows x 3 contenders" in out and "= 144 row passes, about" in out
+    # per batch size: 8 rows x 3 contenders (1.0, 0.5, stock) x 1 round + 8 x 2 (layer check of the early-exit
+    # contenders) + 8 x 3 (warm-up chunk); x 2 batch sizes
+    assert "Timing plan: 8 rows x 3 contenders" in out and "= 128 row passes, about" in out
     assert result.info["timing_plan"] in out
     assert result.info["estimated_timing_s"] > 0 and result.info["timing_s"] > 0

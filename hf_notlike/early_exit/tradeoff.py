@@ -508,23 +508,28 @@ class TimingPlan:
 
     @property
     def forward_rows(self) -> int:
-        """Rows run through a model in the timing (rounds, plus one warm-up and one layer-check pass)."""
-        return self.num_examples * len(self.contenders) * len(self.batch_sizes) * (self.repeats + 2)
+        """Rows run through a model in the timing: per batch size, every contender on every row in each round, the
+        early-exit contenders once more (the layer check), and every contender on one chunk (the warm-up)."""
+        early_exit = sum(1 for name in self.contenders if name.startswith("early exit"))
+        per_size = self.num_examples * (len(self.contenders) * self.repeats + early_exit)
+        per_size += min(self.num_examples, CHUNK_EXAMPLES) * len(self.contenders)
+        return per_size * len(self.batch_sizes)
 
     @property
     def estimated_seconds(self) -> float | None:
-        """Estimated wall-clock seconds of the timing, from the probe; None before it."""
+        """Estimated wall-clock seconds of the timing (the rows of `forward_rows`, each at its contender's relative
+        cost, at the probed seconds per example of each batch size); None before the probe."""
         if not self.seconds_per_example:
             return None
-        total = 0.0
-        for size in self.batch_sizes:
-            total += self.seconds_per_example[size] * self.num_examples * (self.repeats + 2) * sum(self.relative_cost)
-        return total
+        early_exit = [cost for name, cost in zip(self.contenders, self.relative_cost) if name.startswith("early exit")]
+        units = self.num_examples * (self.repeats * sum(self.relative_cost) + sum(early_exit))
+        units += min(self.num_examples, CHUNK_EXAMPLES) * sum(self.relative_cost)
+        return sum(self.seconds_per_example[size] * units for size in self.batch_sizes)
 
     def __str__(self) -> str:
         text = (
             f"Timing plan: {self.num_examples} rows x {len(self.contenders)} contenders ({', '.join(self.contenders)}) "
-            f"x batch sizes {self.batch_sizes} x ({self.repeats} rounds + warm-up + layer check) = "
+            f"x batch sizes {self.batch_sizes} x {self.repeats} rounds (+ layer check and warm-up) = "
             f"{self.forward_rows:,} row passes"
         )
         seconds = self.estimated_seconds
