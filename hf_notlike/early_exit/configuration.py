@@ -207,6 +207,13 @@ class EarlyExitConfigMixin:
             config_dict.pop("auto_map", None)
         return cls.from_dict(config_dict, return_unused_kwargs=return_unused_kwargs, **kwargs)
 
+    def early_exit_fingerprint(self) -> tuple:
+        """The values `validate_early_exit` reads (lists copied), so that a model re-validates only when they change."""
+        values = self.__dict__  # read directly: cheap enough for every forward pass
+        layers = type(self).attribute_map.get("num_hidden_layers", "num_hidden_layers")
+        names = (*EARLY_EXIT_FIELDS, layers, "id2label", "problem_type")
+        return tuple(list(v) if isinstance(v, list) else v for v in (values.get(name) for name in names))
+
     @property
     def num_exits(self) -> int:
         return len(self.exit_layers)

@@ -216,6 +216,7 @@ class EarlyExitModelMixin:
         """`PreTrainedModel.save_pretrained`, then the model card (README.md) from `card_data`. With
         `push_to_hub=True` the saved folder is uploaded as by [`push_to_hub`] (keyword arguments `repo_id`,
         `commit_message`, `commit_description`, `private`, `revision`, `create_pr`; `token` is used for both)."""
+        self.check_exits_match_config()  # never write a checkpoint that will not reload
         hub_kwargs = {key: kwargs.pop(key) for key in _PUSH_KWARGS if key in kwargs}
         repo_id = hub_kwargs.pop("repo_id", None)
         output = super().save_pretrained(save_directory, *args, **kwargs)
@@ -261,6 +262,7 @@ class EarlyExitModelMixin:
             `OSError` naming the repo, the endpoint and what to check when the Hub cannot be reached or refuses the
             token.
         """
+        self.check_exits_match_config()
         with tempfile.TemporaryDirectory() as folder:
             super().save_pretrained(folder, max_shard_size=max_shard_size)
             return self._push_folder(
@@ -467,7 +469,10 @@ class EarlyExitModelMixin:
     def check_exits_match_config(self) -> None:
         """Raises a `ValueError` when `config` was changed after building so that it no longer describes the exits
         (e.g. `config.exit_layers` set to fewer layers), and validates every early-exit field of the config."""
-        self.config.validate()
+        fingerprint = self.config.early_exit_fingerprint()
+        if self.__dict__.get("_checked_fingerprint") == fingerprint:  # unchanged since the last check
+            return
+        self.config.validate_early_exit()
         built = [exit_.mix_logits.numel() if exit_.mix_logits is not None else None for exit_ in self.exits]
         layers = self.config.exit_layers
         if len(layers) != len(self.exits) or any(n is not None and n != layer for n, layer in zip(built, layers)):
@@ -476,6 +481,7 @@ class EarlyExitModelMixin:
                 f"{'' if None in built else f' after layers {built}'}; exits cannot be moved after building. "
                 "Restore `config.exit_layers`, or build a new model with the new exit layers."
             )
+        self.__dict__["_checked_fingerprint"] = fingerprint
 
     def _check_inputs(self, inputs: dict, labels) -> tuple[dict, torch.Tensor | None]:
         """Type, shape and value checks of every tensor input, with errors that name the input and the fix.
