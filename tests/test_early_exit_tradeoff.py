@@ -5,6 +5,7 @@ import json
 
 import early_exit_helpers
 import pytest
+import test_early_exit_models
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
@@ -111,14 +112,23 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
     assert "| early exit @ 0.5 |" in result.to_markdown(timed_only=True)
 
 
-@pytest.mark.parametrize("arch", ["bert", "roberta"])
+@pytest.mark.parametrize("arch", list(test_early_exit_models.ARCHS))
 def test_stock_model_has_the_same_backbone(arch):
-    model = tiny_model(arch)
+    from transformers import AutoModelForSequenceClassification
+
+    model = test_early_exit_models.tiny_model(arch)
     stock = stock_model_for(model)
-    assert type(stock).__name__ == ("BertForSequenceClassification" if arch == "bert" else
-                                    "RobertaForSequenceClassification")
-    ids = torch.tensor([[0, 7, 9, 11, 2]])
-    torch.testing.assert_close(stock.base_model(ids).last_hidden_state, model.backbone(ids).last_hidden_state)
+    expected = AutoModelForSequenceClassification._model_mapping[type(stock.config)]
+    assert type(stock) is expected and stock.config.model_type == arch
+    ids = torch.tensor([[2, 7, 9, 11, 5, 3]])
+    mask = torch.ones_like(ids)
+    torch.testing.assert_close(stock.base_model(ids, attention_mask=mask).last_hidden_state,
+                               model.backbone(ids, attention_mask=mask).last_hidden_state)
+    # and the sweep times it
+    data = token_dataset(8)
+    result = speed_accuracy_curve(model, data, [0.9], timed_thresholds=[], batch_sizes=(2,), num_timing_examples=4,
+                                  repeats=1, print_table=False, show_progress=False)
+    assert result.rows[-1]["name"] == f"stock {expected.__name__}"
 
 
 def test_bad_input_raises_before_any_pass():
@@ -281,7 +291,8 @@ def test_timing_plan_is_printed_before_the_timing_and_kept(capsys):
     result = speed_accuracy_curve(model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4),
                                   num_timing_examples=8, repeats=1, print_table=False, show_progress=True)
     out = capsys.readouterr().out
-    # 8 rows x 3 contenders (1.0, 0.5, stock) x 2 batch sizes x (1 round + warm-up + layer check)
-    assert "Timing plan: 8 rows x 3 contenders" in out and "= 144 row passes, about" in out
+    # per batch size: 8 rows x 3 contenders (1.0, 0.5, stock) x 1 round + 8 x 2 (layer check of the early-exit
+    # contenders) + 8 x 3 (warm-up chunk); x 2 batch sizes
+    assert "Timing plan: 8 rows x 3 contenders" in out and "= 128 row passes, about" in out
     assert result.info["timing_plan"] in out
     assert result.info["estimated_timing_s"] > 0 and result.info["timing_s"] > 0

@@ -68,14 +68,14 @@ TEXTS = ["a gorgeous, witty film", "dull and far too long", "the cast is superb"
          "The movie was awesome.", "tedious and joyless", "warm, funny and wise", "I want my two hours back"]
 
 
-def labelled(tokenizer, n: int, offset: int = 0, padding: bool | str = False):
+def labelled(tokenizer, n: int, offset: int = 0, padding: bool | str = False, keep_text: bool = False):
     import datasets
 
     rows = {"text": [TEXTS[(i + offset) % len(TEXTS)] + f" {i}" for i in range(n)],
             "label": [((i + offset) % len(TEXTS)) in (0, 2, 4, 6) for i in range(n)]}
     data = datasets.Dataset.from_dict({"text": rows["text"], "label": [int(y) for y in rows["label"]]})
     return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=32, padding=padding), batched=True,
-                    remove_columns=["text"])
+                    remove_columns=[] if keep_text else ["text"])
 
 
 def reader_names(section: str, tmp: Path, tokenizer) -> dict:
@@ -98,7 +98,7 @@ def reader_names(section: str, tmp: Path, tokenizer) -> dict:
         torch.manual_seed(0)
         config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=37, num_labels=2)
-        return {"model": BertForSequenceClassification(config), "train": labelled(tokenizer, 16, padding="max_length"),  # no collator in the snippet
+        return {"model": BertForSequenceClassification(config), "train": labelled(tokenizer, 16, padding="max_length", keep_text=True),  # no collator in the snippet
                 "args": TrainingArguments("out", num_train_epochs=2, per_device_train_batch_size=4, report_to=[])}
     if section == "Masking for vision-and-language MLM":
         import datasets

@@ -31,8 +31,9 @@ Composing with other metrics: [`unpack_eval_prediction`] gives the arrays, [`Ear
 
 ```python
 >>> import evaluate
+>>> from hf_notlike.early_exit.evaluation import unpack_eval_prediction
 >>> f1 = evaluate.load("f1")  # doctest: +SKIP
->>> early_exit_metrics = EarlyExitMetrics(model)
+>>> early_exit_metrics = EarlyExitMetrics(model)  # doctest: +SKIP
 >>> def compute_metrics(eval_prediction):
 ...     outputs = unpack_eval_prediction(eval_prediction)
 ...     f1_score = f1.compute(predictions=outputs.predictions, references=outputs.labels)  # doctest: +SKIP
