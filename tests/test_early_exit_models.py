@@ -335,6 +335,7 @@ def test_pipeline_runs_the_early_exit_model(arch, tmp_path, bert_tokenizer):
         assert prediction["score"] == pytest.approx(probs.max().item(), abs=1e-5)
 
 
+@pytest.mark.slow  # a fresh Python process per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 def test_remote_code_loads_without_the_library(arch, tmp_path):
     """The saved folder carries the modeling code: a process where hf_notlike cannot be imported loads it with
