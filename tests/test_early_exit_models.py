@@ -421,6 +421,7 @@ def toy_dataset(n: int = 64, vocab_size: int = 100, seq_len: int = 8, seed: int 
                               "labels": labels.tolist()})
 
 
+@pytest.mark.slow  # Trainer runs of 10 epochs per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):
