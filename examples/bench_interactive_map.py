@@ -82,7 +82,7 @@ def measure_page(browser: Chromium, path: Path, data_map: DataMap, drawn: np.nda
         start = time.perf_counter()
         browser.mouse("mouseMoved", *_pixel(area, float(data_map.variability[i]), float(data_map.confidence[i])))
         try:
-            browser.wait_until("document.querySelector('#datamap-plot .hoverlayer .hovertext')", timeout=60, poll=0.01)
+            browser.wait_until("!!document.querySelector('#datamap-plot .hoverlayer .hovertext')", timeout=60, poll=0.01)
             hovers.append(time.perf_counter() - start)
         except TimeoutError:
             hovers.append(float("nan"))
@@ -174,9 +174,10 @@ def screenshot(args) -> None:
         corner = (area["left"] + 0.02 * area["width"], area["top"] + 0.62 * area["height"])
         browser.drag(corner, (area["left"] + 0.45 * area["width"], area["top"] + 0.97 * area["height"]))
         browser.wait_until("document.getElementById('datamap-selected').value !== ''")
-        i = int(np.argmax(data_map.variability))
+        upper = np.flatnonzero(data_map.confidence > np.quantile(data_map.confidence, 0.8))
+        i = int(upper[np.argmax(data_map.variability[upper])])  # an upper-right point: its label hides no region name
         browser.mouse("mouseMoved", *_pixel(area, float(data_map.variability[i]), float(data_map.confidence[i])))
-        browser.wait_until("document.querySelector('#datamap-plot .hoverlayer .hovertext')")
+        browser.wait_until("!!document.querySelector('#datamap-plot .hoverlayer .hovertext')")
         time.sleep(0.5)
         Path(args.image).parent.mkdir(parents=True, exist_ok=True)
         browser.screenshot(args.image)

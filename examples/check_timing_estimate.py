@@ -36,17 +36,18 @@ def main():
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     splits = load_rotten_tomatoes(seed=42)
-    sizes = {"train": args.train_size, "validation": args.eval_size, "test": args.eval_size}
+    sizes = {"train": max(args.train_size, 1), "validation": args.eval_size, "test": args.eval_size}
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     data = {name: splits[name].shuffle(seed=0).select(range(n)).map(
         lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True, remove_columns=["text"])
         for name, n in sizes.items()}
     model = EarlyExitBertForSequenceClassification.from_pretrained(minilm_path(), num_labels=2,
                                                                    exit_input="weighted_mean")
-    with tempfile.TemporaryDirectory() as scratch:
-        targs = TrainingArguments(scratch, per_device_train_batch_size=32, learning_rate=5e-5, num_train_epochs=1,
-                                  save_strategy="no", report_to=[], use_cpu=True, seed=0)
-        Trainer(model=model, args=targs, train_dataset=data["train"], processing_class=tokenizer).train()
+    if args.train_size > 0:  # --train-size 0: untrained exits (it is the timing estimate that is checked)
+        with tempfile.TemporaryDirectory() as scratch:
+            targs = TrainingArguments(scratch, per_device_train_batch_size=32, learning_rate=5e-5, num_train_epochs=1,
+                                      save_strategy="no", report_to=[], use_cpu=True, seed=0)
+            Trainer(model=model, args=targs, train_dataset=data["train"], processing_class=tokenizer).train()
     model.eval()
     print(calibrate_temperatures(model, data["validation"], show_progress=False))
     dev = speed_accuracy_curve(model, data["validation"], [0.6, 0.8, 0.9, 0.95, 0.99, 1.0], batch_sizes=(),

@@ -127,6 +127,8 @@ def parse_args(argv=None):
                              "(config.exit_learning_rate_multiplier)")
     parser.add_argument("--distillation-weight", type=float, default=0.5, help="--variants (c), (e)")
     parser.add_argument("--distillation-temperature", type=float, default=2.0, help="--variants (c), (e)")
+    parser.add_argument("--summarize", action="store_true",
+                        help="--variants: print the markdown table of the finished runs under --results-dir and exit")
     parser.add_argument("--results-dir", default=str(REPO_ROOT / "outputs" / "results" / "early_exit"),
                         help="--variants: where each finished run's JSON goes")
     return parser.parse_args(argv)
@@ -445,6 +447,38 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     return record
 
 
+def summarize_variants(name: str, args) -> str:
+    """The markdown table of the finished (variant, seed) runs of dataset `name` (mean over seeds, with the count)."""
+    results = Path(args.results_dir) / name
+    runs: dict[str, list[dict]] = {}
+    for file in sorted(results.glob("*_seed*.json")):
+        record = json.loads(file.read_text())
+        runs.setdefault(record["variant"], []).append(record)
+
+    def mean(records, key):
+        values = [r[key] for r in records if r.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    def fmt(value, spec):
+        return "–" if value is None else format(value, spec)
+
+    lines = ["| variant | seeds | train examples | full model: test acc. | threshold (dev) | test acc. at it | "
+             "mean layers | layer speed-up | wall-clock vs (a), bs 1 | bs 32 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for variant in sorted(runs):
+        records = runs[variant]
+        full = mean(records, "test_accuracy" if variant == "a" else "test_accuracy_full_model")
+        lines.append(
+            f"| ({variant}) {VARIANTS[variant]} | {len(records)} | {records[0]['train_examples']} | "
+            f"{fmt(100 * full, '.2f')}% | {fmt(mean(records, 'chosen_threshold'), 'g')} | "
+            f"{fmt(None if variant == 'a' else 100 * mean(records, 'test_accuracy_at_chosen'), '.2f')} | "
+            f"{fmt(mean(records, 'mean_layers_at_chosen'), '.2f')} | {fmt(mean(records, 'layer_speedup_at_chosen'), '.2f')}"
+            f" | {fmt(mean(records, 'wallclock_speedup_vs_stock_bs1'), '.2f')} | "
+            f"{fmt(mean(records, 'wallclock_speedup_vs_stock_bs32'), '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None):
     args = parse_args(argv)
     args.argv = list(argv) if argv is not None else __import__("sys").argv[1:]
@@ -454,6 +488,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     for name in args.datasets:
+        if args.variants is not None and args.summarize:
+            print(summarize_variants(name, args))
+            continue
         if args.variants is not None:
             run_variants(name, args)
             continue

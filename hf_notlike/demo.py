@@ -110,6 +110,8 @@ def run_demo(
         model, tokenized["test"], DEMO_THRESHOLDS, timed_thresholds=timed, num_timing_examples=200,
         repeats=2, plot_path=str(plot_path), seed=seed,
     )
+    result.info.update(exit_threshold=threshold, threshold_chosen_on="validation",
+                       threshold_rule=f"fewest mean layers within {MAX_ACCURACY_DROP:g} accuracy of the full model")
     result.to_json(str(output / "model" / "sweep.json"))
     full = next(r for r in result.rows if r["kind"] == "early_exit" and r["threshold"] == 1.0)
     chosen = next(r for r in result.rows if r["kind"] == "early_exit" and r["threshold"] == threshold)

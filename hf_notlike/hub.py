@@ -194,7 +194,7 @@ def check_card(
         configs = metadata.get("configs") or []
         if not configs or not all(isinstance(c, dict) and c.get("data_files") for c in configs):
             problems.append("configs with data_files (the per-example table) are missing")
-    if re.search(r"(?<![\w.])(/home/|/tmp/|/root/|/Users/|[A-Z]:\\)", text):
+    if re.search(r"(?<![\w.:/~-])/[\w.-]+/[\w.-]+|(?<![\w])[A-Za-z]:\\[\w.-]", text):  # /a/b/..., C:\x
         problems.append("the card holds a local absolute path")
     if not parsed.text.strip():
         problems.append("the card has no body")

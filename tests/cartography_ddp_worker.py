@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from cartography_helpers import SCALE_FREE, tiny_dataset, train
+from cartography_helpers import SCALE_FREE, tiny_dataset, tiny_token_dataset, tiny_token_model, train
 
 torch.set_num_threads(1)
 
@@ -23,6 +23,11 @@ def main(out: str) -> None:
             data_map.save_pretrained(out / f"map{n}", card=False, plot=False)
         summary[n] = {"world_size": dist.get_world_size(), "epoch_log": callback.epoch_log,
                       "rank": dist.get_rank()}
+    # token classification, last batch padded: each token is counted once (the units of the kept occurrence)
+    callback, trainer = train(str(out / "tokens"), tiny_token_dataset(30), model=tiny_token_model(),
+                              per_device_train_batch_size=4, learning_rate=0.0, num_train_epochs=2)
+    if trainer.is_world_process_zero():
+        callback.data_map().save_pretrained(out / "tokens30", card=False, plot=False)
     if dist.get_rank() == 0:
         (out / "summary.json").write_text(json.dumps(summary))
 

@@ -66,6 +66,23 @@ def tiny_choice_dataset(n: int = 24, num_choices: int = 3, seed: int = 0):
     )
 
 
+def tiny_token_dataset(n: int = 18, num_labels: int = 5):
+    """Token classification: one label per attended token (the token id modulo `num_labels`), -100 on padding and on
+    the first token (like [CLS])."""
+    dataset = tiny_dataset(n)
+    ids, mask = np.asarray(dataset["input_ids"]), np.asarray(dataset["attention_mask"])
+    labels = np.where(mask == 1, ids % num_labels, -100)
+    labels[:, 0] = -100
+    return dataset.remove_columns("label").add_column("labels", labels.tolist())
+
+
+def tiny_token_model(num_labels: int = 5, seed: int = 0):
+    from transformers import BertForTokenClassification
+
+    torch.manual_seed(seed)
+    return BertForTokenClassification(tiny_bert_config(num_labels=num_labels))
+
+
 def training_args(output_dir: str, **overrides):
     from transformers import TrainingArguments
 

@@ -158,17 +158,29 @@ def test_mixed_precision_bf16(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- bad input
-def test_regression_and_token_level_models_are_rejected(tmp_path):
+def test_models_the_callback_cannot_map_are_rejected_before_any_step(tmp_path):
+    # issue 14.5: regression, question answering (another head) and an unknown custom head: one error naming what is
+    # supported, before the first training step
     from cartography_helpers import tiny_bert_config
-    from transformers import BertForTokenClassification
+    from transformers import BertForQuestionAnswering
 
     dataset = tiny_dataset(8)
+    for model, match in [
+        (tiny_model(num_labels=1), "regression"),
+        (BertForQuestionAnswering(tiny_bert_config()), "BertForQuestionAnswering"),
+        (_TokenLevel(), "cannot tell what `_TokenLevel` is trained for"),
+    ]:
+        with pytest.raises(ValueError, match=match) as error:
+            Trainer(model=model, args=training_args(str(tmp_path)), train_dataset=dataset,
+                    callbacks=[CartographyCallback()])
+        assert "supports single-label sequence classification" in str(error.value)
+    # also at on_train_begin when the model is swapped after the Trainer was built
+    trainer = Trainer(model=tiny_model(), args=training_args(str(tmp_path)), train_dataset=dataset,
+                      callbacks=[CartographyCallback()])
+    trainer.model = trainer.model_wrapped = tiny_model(num_labels=1)
     with pytest.raises(ValueError, match="regression"):
-        Trainer(model=tiny_model(num_labels=1), args=training_args(str(tmp_path)), train_dataset=dataset,
-                callbacks=[CartographyCallback()])
-    with pytest.raises(ValueError, match="token-level"):
-        Trainer(model=BertForTokenClassification(tiny_bert_config()), args=training_args(str(tmp_path)),
-                train_dataset=dataset, callbacks=[CartographyCallback()])
+        trainer.train()
+    assert trainer.state.global_step == 0
 
 
 class _TokenLevel(torch.nn.Module):
@@ -186,8 +198,9 @@ class _TokenLevel(torch.nn.Module):
 
 
 def test_token_level_logits_are_rejected_at_the_first_batch(tmp_path):
+    # a custom model declared as a classifier whose logits are per token
     with pytest.raises(ValueError, match=r"logits of shape \(4, 8, 3\)"):
-        train(str(tmp_path), tiny_dataset(8), model=_TokenLevel())
+        train(str(tmp_path), tiny_dataset(8), model=_TokenLevel(), callback=CartographyCallback(task="classification"))
 
 
 def test_bad_setups_are_rejected_before_training(tmp_path):

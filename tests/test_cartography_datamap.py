@@ -103,7 +103,7 @@ def test_map_dataset_mismatch_is_a_clear_error():
         (dict(gold_probs=np.zeros((0, 3)), correct=np.zeros((0, 3), bool)), "empty"),
         (dict(gold_probs=GOLD * 3, correct=CORRECT), r"\[0, 1\]"),
         (dict(gold_probs=np.where(GOLD > 0.8, np.nan, GOLD), correct=CORRECT), "NaN"),
-        (dict(gold_probs=GOLD, correct=GOLD), "booleans"),
+        (dict(gold_probs=GOLD, correct=GOLD * 3), "booleans"),
         (dict(gold_probs=GOLD, correct=CORRECT, ids=[1, 1, 2, 3]), "unique"),
         (dict(gold_probs=GOLD, correct=CORRECT, ids=[1, 2]), "shape"),
         (dict(gold_probs=GOLD, correct=CORRECT, id_column="uid"), "without `ids`"),

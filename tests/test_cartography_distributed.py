@@ -50,4 +50,20 @@ def test_two_processes_count_every_example_once_and_match_one_process(ddp_run, t
     epochs = 2 if n % 8 == 0 else 1
     np.testing.assert_allclose(ddp_map.gold_probs[:, :epochs], single_map.gold_probs[:, :epochs], atol=1e-5)
     np.testing.assert_array_equal(ddp_map.correct[:, :epochs], single_map.correct[:, :epochs])
+    np.testing.assert_allclose(ddp_map.margins[:, :epochs], single_map.margins[:, :epochs], atol=1e-4)
+    assert ddp_map.labels.tolist() == single_map.labels.tolist()
     assert np.abs(single_map.gold_probs[:, 1] - single_map.gold_probs[:, 0]).max() > 1e-3  # it trained
+
+
+def test_two_processes_token_table_matches_one_process(ddp_run, tmp_path):
+    from cartography_helpers import tiny_token_dataset, tiny_token_model
+
+    ddp_map = DataMap.from_pretrained(ddp_run / "tokens30")
+    single, _ = train(str(tmp_path), tiny_token_dataset(30), model=tiny_token_model(), per_device_train_batch_size=8,
+                      learning_rate=0.0, num_train_epochs=2)
+    ddp_table, single_table = ddp_map.token_table(), single.data_map().token_table()
+    assert len(ddp_table) == len(single_table)  # the padded duplicates' tokens are dropped
+    assert ddp_table["id"].tolist() == single_table["id"].tolist()
+    assert ddp_table["position"].tolist() == single_table["position"].tolist()
+    np.testing.assert_allclose(np.stack(ddp_table["gold_prob"]), np.stack(single_table["gold_prob"]), atol=1e-5)
+    np.testing.assert_allclose(ddp_map.confidence, single.data_map().confidence, atol=1e-5)

@@ -91,6 +91,13 @@ def test_region_shading_follows_select_cutoffs(tmp_path):
     assert len(ambiguous ^ inside_ambiguous) <= 1
 
 
+def test_one_epoch_map_has_no_ambiguous_region(tmp_path):
+    data_map = DataMap([[0.2], [0.9], [0.6]], [[False], [True], [True]])
+    figure = _script_json(data_map.to_html(tmp_path / "map.html").read_text(), "datamap-figure")
+    assert [shape["name"] for shape in figure["layout"]["shapes"]] == ["easy-to-learn", "hard-to-learn"]
+    assert "ambiguous" not in [a["text"] for a in figure["layout"]["annotations"]]
+
+
 def test_text_is_escaped_and_class_names_shown(tmp_path):
     dataset = _text_dataset(10)
     page = _synthetic_map(10).to_html(tmp_path / "map.html", dataset=dataset).read_text()
@@ -120,27 +127,32 @@ def test_large_map_draws_a_sample_over_a_heatmap_but_keeps_every_id(tmp_path):
         (dict(text_column="text"), "without `dataset`"),
         (dict(dataset="other"), "not a column of the dataset"),
         (dict(dataset="small"), "has 10 examples but the dataset has 9 rows"),
-        (dict(dataset="no_text"), "Pass `text_column`"),
         (dict(max_points=0), "`max_points` must be a positive integer"),
         (dict(region_fraction=0.7), "`region_fraction` must be a number in (0, 0.5)"),
     ],
 )
 def test_bad_input_is_named_before_any_work(tmp_path, kwargs, message):
-    import datasets
-
     data_map = _synthetic_map(10)
     choice = kwargs.pop("dataset", None)
     if choice == "other":
         kwargs.update(dataset=_text_dataset(10), text_column="sentence")
     elif choice == "small":
         kwargs.update(dataset=_text_dataset(9))
-    elif choice == "no_text":
-        kwargs.update(dataset=datasets.Dataset.from_dict({"body": ["a"] * 10}))
     path = tmp_path / kwargs.pop("path", "map.html")
     with pytest.raises(ValueError) as error:
         data_map.to_html(path, **kwargs)
     assert message in str(error.value)
     assert not path.exists()
+
+
+def test_dataset_without_text_warns_and_shows_labels(tmp_path):
+    import datasets
+
+    dataset = datasets.Dataset.from_dict({"input_ids": [[1, 2]] * 10, "label": [0, 1] * 5})
+    with pytest.warns(UserWarning, match="pass `text_column=`"):
+        page = _synthetic_map(10).to_html(tmp_path / "map.html", dataset=dataset).read_text()
+    hover = _script_json(page, "datamap-figure")["data"][0]["hovertext"]
+    assert hover[1] == f"<b>id</b> 1 · <b>gold</b> 1<br>{hover[1].split('<br>')[1]}"
 
 
 def test_missing_plotly_names_the_extra(tmp_path, monkeypatch):

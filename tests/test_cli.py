@@ -113,6 +113,7 @@ def test_early_exit_folder_without_tokenizer(model_dir, data_csv, tmp_path, caps
                           capsys, "--tokenizer")
 
 
+@pytest.mark.slow  # five end-to-end calibrations
 def test_early_exit_commands_read_local_files_offline(model_dir, data_csv, tmp_path, capsys, no_network):
     """Every supported format is read without a network request (the socket is closed), labels by name or index."""
     rows = [{"text": f"review {i}", "label": i % 2} for i in range(6)]
@@ -215,3 +216,19 @@ def test_a_command_is_a_dataclass_and_a_function(capsys):
         parse_command(parser, ["say", "greet", "ann", "--times", "0"])
     with pytest.raises(ValueError, match="Register the command group"):
         build_parser("prog", "test", [Command("say greet", GreetArguments, greet, help="greet")], "0")
+
+
+def test_datamap_select_class_balanced(tmp_path, capsys):
+    """`--class-balanced` keeps the class proportions (easiest 3 of 6: two of class 0, one of class 1); a map saved
+    without labels gives a one-line error."""
+    gold = np.array([[0.9, 0.9], [0.8, 0.9], [0.7, 0.6], [0.2, 0.3], [0.95, 0.9], [0.99, 0.99]])
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    folder = DataMap(gold, gold > 0.5, labels=labels).save_pretrained(tmp_path / "map", card=False, plot=False)
+    argv = ["datamap", "select", str(folder), "--region", "easy_to_learn", "--fraction", "0.5"]
+    assert main(argv) == 0
+    assert sorted(int(i) for i in capsys.readouterr().out.split()) == [0, 4, 5]  # the 3 most confident
+    assert main(argv + ["--class-balanced"]) == 0
+    assert sorted(int(i) for i in capsys.readouterr().out.split()) == [0, 1, 5]
+    plain = DataMap(gold, gold > 0.5).save_pretrained(tmp_path / "plain", card=False, plot=False)
+    assert_one_line_error(["datamap", "select", plain, "--region", "easy_to_learn", "--fraction", "0.5",
+                           "--class-balanced"], capsys, "label")

@@ -1,6 +1,7 @@
 """Temperature calibration of early-exit models (hf_notlike.early_exit.calibration)."""
 
 import datasets
+import early_exit_helpers
 import pytest
 import torch
 from early_exit_helpers import token_dataset
@@ -17,16 +18,9 @@ from hf_notlike.early_exit.calibration import calibrate_from_logits, fit_tempera
 
 
 def tiny_model(num_labels=3, exit_layers=(1, 2, 4), scale=1.0, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    config = EarlyExitBertConfig(
-        vocab_size=64, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37,
-        exit_layers=list(exit_layers), num_labels=num_labels, **kwargs,
+    return early_exit_helpers.tiny_model(
+        num_labels=num_labels, seed=seed, exit_scale=scale, exit_layers=list(exit_layers), **kwargs
     )
-    model = EarlyExitBertForSequenceClassification(config).eval()
-    with torch.no_grad():  # spread the logits so that confidences vary
-        for exit_ in model.exits:
-            exit_.classifier.weight.mul_(scale)
-    return model
 
 
 def sample_labels(logits, seed=0):

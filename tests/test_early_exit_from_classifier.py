@@ -52,6 +52,7 @@ def test_threshold_one_is_the_original_classifier_exactly(arch, tmp_path):
     torch.testing.assert_close(all_exits.exit_logits[:, -1], expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # a Trainer run per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 def test_only_the_new_exits_train(arch, tmp_path):
     stock = stock_classifier(arch, tmp_path / "stock", num_labels=2)
@@ -82,7 +83,7 @@ def test_only_the_new_exits_train(arch, tmp_path):
 def test_unsupported_architecture_fails_before_loading_weights(tmp_path):
     AutoConfig.for_model("albert", num_hidden_layers=2, architectures=["AlbertForSequenceClassification"]
                          ).save_pretrained(tmp_path)  # a config and no weights: loading them would fail differently
-    with pytest.raises(ValueError, match=r"`albert`.*supported: \['bert', 'distilbert'"):
+    with pytest.raises(ValueError, match=r"`albert`.*supported: \['bert', 'deberta-v2', 'distilbert'"):
         early_exit_from_classifier(tmp_path)
 
 
@@ -106,3 +107,17 @@ def test_class_of_another_architecture(tmp_path):
     AutoConfig.for_model("bert", **TINY, architectures=["BertForSequenceClassification"]).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="is a `bert` checkpoint.*early_exit_from_classifier"):
         EarlyExitRobertaForSequenceClassification.from_classifier(tmp_path)
+
+
+def test_modernbert_mean_pooling_head_is_kept_exactly(tmp_path):
+    """ModernBERT classifiers may pool by the masked mean: the last exit pools as the original head does."""
+    config = AutoConfig.for_model("modernbert", **TINY, **ARCH_EXTRA["modernbert"], vocab_size=100,
+                                  max_position_embeddings=64, num_labels=3, initializer_range=0.5,
+                                  classifier_pooling="mean")
+    torch.manual_seed(0)
+    stock = AutoModelForSequenceClassification.from_config(config).eval()
+    stock.save_pretrained(tmp_path)
+    model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2], exit_input="cls")
+    ids, mask = padded_batch(model)
+    with torch.no_grad():
+        assert torch.equal(model(ids, attention_mask=mask).logits, stock(ids, attention_mask=mask).logits)

@@ -153,8 +153,12 @@ def test_inputs_embeds_equal_input_ids(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_invalid_temperatures_fail_on_use_and_before_save(arch, tmp_path):
     model = tiny_model(arch, exit_layers=[1, 3])
-    model.config.temperatures = [0.0, 0.0, 0.0]
     ids, mask = padded_batch(model)
+    model(ids, attention_mask=mask)  # checked and remembered as valid ...
+    model.config.temperatures[1] = -1.0  # ... then changed in place: still caught
+    with pytest.raises(CONFIG_ERRORS, match="`temperatures`"):
+        model(ids, attention_mask=mask)
+    model.config.temperatures = [0.0, 0.0, 0.0]
     with pytest.raises(CONFIG_ERRORS, match="`temperatures`"):
         model(ids, attention_mask=mask)
     with pytest.raises(CONFIG_ERRORS, match="`temperatures`"):

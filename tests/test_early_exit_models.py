@@ -21,10 +21,14 @@ from transformers import (
 from hf_notlike import (
     EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
+    EarlyExitDebertaV2Config,
+    EarlyExitDebertaV2ForSequenceClassification,
     EarlyExitDistilBertConfig,
     EarlyExitDistilBertForSequenceClassification,
     EarlyExitElectraConfig,
     EarlyExitElectraForSequenceClassification,
+    EarlyExitModernBertConfig,
+    EarlyExitModernBertForSequenceClassification,
     EarlyExitRobertaConfig,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitXLMRobertaConfig,
@@ -38,6 +42,8 @@ ARCHS = {
     "xlm-roberta": (EarlyExitXLMRobertaConfig, EarlyExitXLMRobertaForSequenceClassification),
     "electra": (EarlyExitElectraConfig, EarlyExitElectraForSequenceClassification),
     "distilbert": (EarlyExitDistilBertConfig, EarlyExitDistilBertForSequenceClassification),
+    "deberta-v2": (EarlyExitDebertaV2Config, EarlyExitDebertaV2ForSequenceClassification),
+    "modernbert": (EarlyExitModernBertConfig, EarlyExitModernBertForSequenceClassification),
 }
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37)
 # what differs per architecture in a tiny random config
@@ -47,6 +53,13 @@ ARCH_EXTRA = {
     "xlm-roberta": {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
     "electra": {"embedding_size": 16},  # exercises the embedding projection
     "distilbert": {"hidden_dim": 37},
+    # DeBERTa-v3's shape: relative attention with buckets, no absolute positions, no token types
+    "deberta-v2": {"pooler_hidden_size": 32, "relative_attention": True, "position_buckets": 8,
+                   "max_relative_positions": 64, "position_biased_input": False, "type_vocab_size": 0,
+                   "pos_att_type": ["p2c", "c2p"], "norm_rel_ebd": "layer_norm"},
+    # alternating global / sliding-window (4 tokens) layers; special tokens inside the tiny vocabulary
+    "modernbert": {"global_attn_every_n_layers": 2, "local_attention": 4, "pad_token_id": 0, "bos_token_id": 2,
+                   "eos_token_id": 3, "cls_token_id": 2, "sep_token_id": 3},
 }
 # errors a configuration changed into an invalid one raises (transformers' `@strict` validation, or ours)
 CONFIG_ERRORS = (ValueError, StrictDataclassClassValidationError)
@@ -322,6 +335,7 @@ def test_pipeline_runs_the_early_exit_model(arch, tmp_path, bert_tokenizer):
         assert prediction["score"] == pytest.approx(probs.max().item(), abs=1e-5)
 
 
+@pytest.mark.slow  # a fresh Python process per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 def test_remote_code_loads_without_the_library(arch, tmp_path):
     """The saved folder carries the modeling code: a process where hf_notlike cannot be imported loads it with
@@ -407,6 +421,7 @@ def toy_dataset(n: int = 64, vocab_size: int = 100, seq_len: int = 8, seed: int 
                               "labels": labels.tolist()})
 
 
+@pytest.mark.slow  # Trainer runs of 10 epochs per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):

@@ -5,14 +5,11 @@ import json
 
 import early_exit_helpers
 import pytest
+import test_early_exit_models
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from hf_notlike import (
-    EarlyExitBertConfig,
-    EarlyExitBertForSequenceClassification,
-    EarlyExitRobertaConfig,
-    EarlyExitRobertaForSequenceClassification,
     TradeoffResult,
     collect_exit_logits,
     speed_accuracy_curve,
@@ -25,16 +22,9 @@ from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, stock_model_for
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37, initializer_range=0.5)
 
 
-def tiny_model(arch="bert", num_labels=3, vocab_size=64, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    if arch == "bert":
-        config = EarlyExitBertConfig(vocab_size=vocab_size, num_labels=num_labels, **TINY, **kwargs)
-        model = EarlyExitBertForSequenceClassification(config)
-    else:
-        config = EarlyExitRobertaConfig(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=1,
-                                        max_position_embeddings=40, **TINY, **kwargs)
-        model = EarlyExitRobertaForSequenceClassification(config)
-    return model.eval()
+def tiny_model(arch="bert", **kwargs):
+    # a wide initialisation makes a random model's confidences depend on its input, so thresholds move rows around
+    return early_exit_helpers.tiny_model(arch, initializer_range=0.5, **kwargs)
 
 
 def token_dataset(n, num_labels=3, seed=0, with_labels=True):
@@ -90,7 +80,7 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
                                                                                          "num_hidden_layers": 1}))
     result = speed_accuracy_curve(
         model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4), num_timing_examples=8,
-        repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / "curve.png"), print_table=False,
+        repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / DEFAULT_PLOT_NAME), print_table=False,
         show_progress=False,
     )
     by_name = {row["name"]: row for row in result.rows}
@@ -113,7 +103,7 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
         predictions = [baseline(input_ids=torch.tensor([row["input_ids"]])).logits.argmax(-1).item() for row in data]
     assert base["mean_layers"] == 1.0
     assert base["accuracy"] == pytest.approx(sum(p == row["label"] for p, row in zip(predictions, data)) / len(data))
-    assert (tmp_path / "curve.png").stat().st_size > 0
+    assert (tmp_path / DEFAULT_PLOT_NAME).stat().st_size > 0
 
     result.to_json(str(tmp_path / "sweep.json"))
     again = TradeoffResult.from_json(str(tmp_path / "sweep.json"))
@@ -122,14 +112,23 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
     assert "| early exit @ 0.5 |" in result.to_markdown(timed_only=True)
 
 
-@pytest.mark.parametrize("arch", ["bert", "roberta"])
+@pytest.mark.parametrize("arch", list(test_early_exit_models.ARCHS))
 def test_stock_model_has_the_same_backbone(arch):
-    model = tiny_model(arch)
+    from transformers import AutoModelForSequenceClassification
+
+    model = test_early_exit_models.tiny_model(arch)
     stock = stock_model_for(model)
-    assert type(stock).__name__ == ("BertForSequenceClassification" if arch == "bert" else
-                                    "RobertaForSequenceClassification")
-    ids = torch.tensor([[0, 7, 9, 11, 2]])
-    torch.testing.assert_close(stock.base_model(ids).last_hidden_state, model.backbone(ids).last_hidden_state)
+    expected = AutoModelForSequenceClassification._model_mapping[type(stock.config)]
+    assert type(stock) is expected and stock.config.model_type == arch
+    ids = torch.tensor([[2, 7, 9, 11, 5, 3]])
+    mask = torch.ones_like(ids)
+    torch.testing.assert_close(stock.base_model(ids, attention_mask=mask).last_hidden_state,
+                               model.backbone(ids, attention_mask=mask).last_hidden_state)
+    # and the sweep times it
+    data = token_dataset(8)
+    result = speed_accuracy_curve(model, data, [0.9], timed_thresholds=[], batch_sizes=(2,), num_timing_examples=4,
+                                  repeats=1, print_table=False, show_progress=False)
+    assert result.rows[-1]["name"] == f"stock {expected.__name__}"
 
 
 def test_bad_input_raises_before_any_pass():
@@ -292,7 +291,8 @@ def test_timing_plan_is_printed_before_the_timing_and_kept(capsys):
     result = speed_accuracy_curve(model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4),
                                   num_timing_examples=8, repeats=1, print_table=False, show_progress=True)
     out = capsys.readouterr().out
-    # 8 rows x 3 contenders (1.0, 0.5, stock) x 2 batch sizes x (1 round + warm-up + layer check)
-    assert "Timing plan: 8 rows x 3 contenders" in out and "= 144 row passes, about" in out
+    # per batch size: 8 rows x 3 contenders (1.0, 0.5, stock) x 1 round + 8 x 2 (layer check of the early-exit
+    # contenders) + 8 x 3 (warm-up chunk); x 2 batch sizes
+    assert "Timing plan: 8 rows x 3 contenders" in out and "= 128 row passes, about" in out
     assert result.info["timing_plan"] in out
     assert result.info["estimated_timing_s"] > 0 and result.info["timing_s"] > 0

@@ -378,3 +378,20 @@ def test_render_model_cards_script(tmp_path):
     assert not (cards / "minilm-l6-early-exit-20newsgroups").exists()  # no artifact: skipped
     check_data_map_card(cards / "data-map-rotten-tomatoes" / "README.md")
     assert (cards / "data-map-rotten-tomatoes" / "data_map.png").is_file()
+
+
+def test_card_names_every_backbone():
+    from hf_notlike import EarlyExitDistilBertConfig, EarlyExitElectraConfig, EarlyExitXLMRobertaConfig
+
+    tiny = dict(vocab_size=100, num_labels=2)
+    for config, name in (
+        (EarlyExitElectraConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                                embedding_size=16, **tiny), "ELECTRA"),
+        (EarlyExitDistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=37, **tiny), "DistilBERT"),
+        (EarlyExitXLMRobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                                   **tiny), "XLM-RoBERTa"),
+    ):
+        card = EarlyExitModelCardData().to_card(config, repo_id="me/m")
+        assert f"An early-exit {name} sequence classifier" in str(card)
+        assert card.data.tags[:4] == ["hf_notlike", "early-exit", "text-classification", name.lower()]
+

@@ -2,8 +2,8 @@
 """Dataset cartography (Swayamdipta et al., EMNLP 2020): record training dynamics with a stock `Trainer`
 ([`CartographyCallback`]) and plot, select from and share the resulting [`DataMap`]."""
 
-from .callback import ID_KEY, STATE_FILE, CartographyCallback, CartographyConfig
-from .datamap import DATA_MAP_FILE, METADATA_FILE, REGIONS, DataMap, DataMapSelection
+from .callback import ID_KEY, STATE_FILE, TASKS, CartographyCallback, CartographyConfig
+from .datamap import DATA_MAP_FILE, METADATA_FILE, REGIONS, UNIT_FILES, DataMap, DataMapSelection
 from .plotting import plot_data_map
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "DataMapSelection",
     "plot_data_map",
     "REGIONS",
+    "TASKS",
+    "UNIT_FILES",
     "ID_KEY",
     "STATE_FILE",
     "DATA_MAP_FILE",

@@ -25,9 +25,16 @@ How per-example statistics reach a callback that never sees batches or logits:
 `mode="rescore"` instead re-scores the whole train set in eval mode (no dropout) at each epoch end: one extra
 inference pass per epoch, and the statistics of the model *after* the epoch rather than during it.
 
-Requirements (checked, with an error naming the fix): a classification or multiple-choice model (logits
-`[batch, num_labels]`, integer labels `[batch]` in the batch under `labels`), a map-style train dataset (with
-`__len__`), and `dataloader_drop_last=False` in the default mode.
+Tasks (`task=`, read from the model by default): single-label classification and multiple choice (softmax probability
+of the gold label), multi-label classification (mean sigmoid probability of the gold values, plus the per-(example,
+label) matrix), token classification (mean gold-label probability over labelled tokens, plus a per-token table) and
+causal-LM fine-tuning (geometric mean of the gold-token probabilities over the completion tokens, with the stock
+`Trainer` or TRL's `SFTTrainer`, whose fused LM head returns per-token log-probabilities instead of logits). Other
+models get one error at `Trainer` build / `on_train_begin`, before any step.
+
+Requirements (checked, with an error naming the fix): gold labels in the batch under `labels`, a map-style train
+dataset (with `__len__`), and `dataloader_drop_last=False` in the default mode. What touches transformers' and
+accelerate's internals lives in `_trainer_internals.py`.
 """
 
 from __future__ import annotations
@@ -58,19 +65,54 @@ ID_KEY = "cartography_id"
 TASKS = ("auto", "classification", "multi_label", "token_classification", "causal_lm")
 # what each forward records per example (name, dtype for the all-gather); `ranks` is added when gathering
 _RECORD_FIELDS = (
-    ("ids", torch.long), ("probs", torch.float32), ("correct", torch.uint8), ("margins", torch.float32),
+    ("ids", torch.long), ("probs", torch.float32), ("correct", torch.float32), ("margins", torch.float32),
     ("labels", torch.long), ("steps", torch.long),
+)
+# per-unit records (multi-label: one per example and label; token tasks: one per scored token)
+_UNIT_FIELDS = (
+    ("ids", torch.long), ("index", torch.long), ("label", torch.long), ("position", torch.long),
+    ("probs", torch.float32), ("correct", torch.uint8), ("steps", torch.long),
 )
 STATE_FILE = "cartography_state.safetensors"
 
-_UNSUPPORTED_HEADS = re.compile(
-    r"For(TokenClassification|QuestionAnswering|CausalLM|MaskedLM|Seq2SeqLM|PreTraining|ConditionalGeneration|"
-    r"ImageSegmentation|SemanticSegmentation|ObjectDetection|CTC|AudioFrameClassification|DepthEstimation)"
-)
 _SUPPORTED = (
-    "CartographyCallback supports sequence classification and multiple choice (single-label): logits of shape "
-    "[batch, num_labels] and integer gold labels of shape [batch]."
+    "CartographyCallback supports single-label sequence classification and multiple choice (task='classification'), "
+    "multi-label sequence classification (problem_type='multi_label_classification', task='multi_label'), token "
+    "classification (task='token_classification') and causal language model fine-tuning (task='causal_lm', e.g. "
+    "TRL's SFTTrainer)."
 )
+_NOT_MAPPABLE = re.compile(
+    r"For(QuestionAnswering|MaskedLM|Seq2SeqLM|PreTraining|ConditionalGeneration|ImageSegmentation|"
+    r"SemanticSegmentation|ObjectDetection|CTC|AudioFrameClassification|DepthEstimation|SpeechSeq2Seq|"
+    r"ImageTextToText|Regression)"
+)
+
+
+def resolve_task(model: Any, task: str = "auto") -> str:
+    """The task the callback records for `model`: `task` itself unless `"auto"`, else read from the model class name
+    and `config.problem_type`. Raises one `ValueError` naming what is supported for a model it cannot map
+    (regression, seq2seq, question answering, masked LM, an unknown head)."""
+    if task != "auto":
+        return task
+    name = type(model).__name__
+    config = getattr(model, "config", None)
+    if name.endswith("ForSequenceClassification") or "ForSequenceClassification" in name:
+        problem_type = getattr(config, "problem_type", None)
+        if problem_type == "regression" or getattr(config, "num_labels", 2) == 1:
+            raise ValueError(f"{_SUPPORTED} `{name}` is set up for regression (num_labels=1 or "
+                             "problem_type='regression'), which has no gold-label probability.")
+        return "multi_label" if problem_type == "multi_label_classification" else "classification"
+    if "ForMultipleChoice" in name:
+        return "classification"
+    if "ForTokenClassification" in name:
+        return "token_classification"
+    if "ForCausalLM" in name:
+        return "causal_lm"
+    if _NOT_MAPPABLE.search(name):
+        raise ValueError(f"{_SUPPORTED} `{name}` (seq2seq, question answering, masked LM, regression or another "
+                         "head) is not supported.")
+    raise ValueError(f"{_SUPPORTED} CartographyCallback cannot tell what `{name}` is trained for: pass "
+                     "`CartographyCallback(task=...)` for a custom model with one of those output shapes.")
 
 
 @dataclass
@@ -99,6 +141,11 @@ class CartographyConfig:
                   "(single-label sequence classification or multiple choice), 'multi_label', "
                   "'token_classification' or 'causal_lm'."},
     )
+    token_table: bool = field(
+        default=False,
+        metadata={"help": "For causal LMs, also keep per-token statistics (`DataMap.token_table()`); token "
+                  "classification always keeps them."},
+    )
     profile: bool = field(
         default=False,
         metadata={"help": "Measure the wall time spent in the callback's own code (see `profile_stats`); for "
@@ -110,8 +157,9 @@ class CartographyConfig:
             raise ValueError(f"`mode` must be 'training' or 'rescore'; got {self.mode!r}.")
         if self.task not in TASKS:
             raise ValueError(f"`task` must be one of {list(TASKS)}; got {self.task!r}.")
-        if not isinstance(self.profile, bool):
-            raise ValueError(f"`profile` must be True or False; got {self.profile!r}.")
+        if not isinstance(self.profile, bool) or not isinstance(self.token_table, bool):
+            raise ValueError(f"`profile` and `token_table` must be True or False; got {self.profile!r}, "
+                             f"{self.token_table!r}.")
         if self.id_column is not None and (not isinstance(self.id_column, str) or not self.id_column):
             raise ValueError(f"`id_column` must be a column name or None; got {self.id_column!r}.")
         if not isinstance(self.label_key, str) or not self.label_key:
@@ -204,37 +252,67 @@ class _IndexedDataset(torch.utils.data.Dataset):
 
 class _LabelCheck:
     """Checks the gold labels of every collated batch on the host, before the batch reaches the model (no device
-    sync): integer labels of shape [batch] in [0, num_classes) for classification. Small and picklable, so it also
-    runs in dataloader worker processes."""
+    sync), for the task: integer labels `[batch]` in [0, num_classes) for classification; 0/1 labels
+    `[batch, num_labels]` for multi-label; integer labels `[batch, length]` in [0, num_classes) or -100 (ignored),
+    with at least one scored token per example, for token tasks. Small and picklable (runs in dataloader workers)."""
 
-    def __init__(self, label_key: str, num_classes: int | None):
+    def __init__(self, label_key: str, num_classes: int | None, task: str = "classification"):
         self.label_key = label_key
         self.num_classes = num_classes
+        self.task = task
+
+    def _fail(self, indices, rows, message):
+        named = [indices[i] for i in torch.nonzero(rows).flatten().tolist()[:5]]
+        raise ValueError(f"CartographyCallback: train examples {named} (row indices) {message}")
 
     def __call__(self, batch, indices: list[int]) -> None:
         labels = batch.get(self.label_key) if hasattr(batch, "get") else None
         if labels is None:
             raise ValueError(f"CartographyCallback found no gold labels in the batch under {self.label_key!r} "
                              f"(batch keys: {sorted(batch.keys())}); pass `label_key=` with the right key.")
-        if not torch.is_tensor(labels) or labels.is_floating_point() or labels.ndim != 1:
-            shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
-            raise ValueError(f"{_SUPPORTED} Got labels of shape {shape}"
-                             f"{' (floating point)' if torch.is_tensor(labels) and labels.is_floating_point() else ''}.")
+        shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
+        floating = torch.is_tensor(labels) and labels.is_floating_point()
+        if self.task == "multi_label":
+            if not torch.is_tensor(labels) or labels.ndim != 2 or (
+                self.num_classes is not None and labels.shape[1] != self.num_classes
+            ):
+                raise ValueError(f"{_SUPPORTED} Multi-label needs labels of shape [batch, {self.num_classes}]; got "
+                                 f"{shape}.")
+            bad = ((labels != 0) & (labels != 1)).any(dim=1)
+            if bool(bad.any()):
+                self._fail(indices, bad, "have multi-label targets other than 0/1.")
+            return
+        expected_ndim = 1 if self.task == "classification" else 2
+        if not torch.is_tensor(labels) or floating or labels.ndim != expected_ndim:
+            raise ValueError(f"{_SUPPORTED} The {self.task} task needs integer labels of "
+                             f"{'[batch]' if expected_ndim == 1 else '[batch, length]'}; got {shape}"
+                             f"{' (floating point)' if floating else ''}.")
         num_classes = self.num_classes
-        if num_classes is None and torch.is_tensor(batch.get("input_ids")) and batch["input_ids"].ndim == 3:
-            num_classes = batch["input_ids"].shape[1]  # multiple choice: one class per choice
-        bad = labels < 0
+        if self.task == "classification":
+            if num_classes is None and torch.is_tensor(batch.get("input_ids")) and batch["input_ids"].ndim == 3:
+                num_classes = batch["input_ids"].shape[1]  # multiple choice: one class per choice
+            bad = labels < 0
+            if num_classes is not None:
+                bad |= labels >= num_classes
+            if bool(bad.any()):
+                values = labels[bad].tolist()[:5]
+                self._fail(indices, bad, (
+                    f"have gold labels {values}, outside [0, {num_classes if num_classes is not None else 'num_labels'}"
+                    "): a data map needs a gold label for every example (a label of -100, ignored by the loss, has "
+                    "no gold-label probability). Filter those examples out of the train set or fix their labels."))
+            return
+        scored = labels != -100
+        bad = (labels < 0) & scored
         if num_classes is not None:
             bad |= labels >= num_classes
         if bool(bad.any()):
-            rows = [indices[i] for i in torch.nonzero(bad).flatten().tolist()[:5]]
-            values = labels[bad].tolist()[:5]
-            raise ValueError(
-                f"CartographyCallback: train examples {rows} (row indices) have gold labels {values}, outside "
-                f"[0, {num_classes if num_classes is not None else 'num_labels'}): a data map needs a gold label for "
-                "every example (a label of -100, ignored by the loss, has no gold-label probability). Filter those "
-                "examples out of the train set or fix their labels."
-            )
+            self._fail(indices, bad.any(dim=1), f"have labels outside [0, {num_classes}) other than -100.")
+        if self.task == "causal_lm":
+            scored = scored[:, 1:]  # the loss predicts token t+1 from position t: the first label is never scored
+        empty = ~scored.any(dim=1)
+        if bool(empty.any()):
+            self._fail(indices, empty, "have no scored token (every label is -100, e.g. a prompt truncated before "
+                       "its completion): they get no statistics. Filter them out or raise the maximum length.")
 
 
 class _IdCollator:
@@ -267,9 +345,11 @@ class _IdCollator:
 _STATE_FORMAT = "hf_notlike.cartography"
 _STATE_VERSION = 2
 _STATE_PARTIAL = ("ids", "probs", "correct", "margins", "labels", "steps", "ranks")
+_UNIT_KEYS = ("ids", "index", "label", "position", "probs", "correct")  # per finished epoch
+_UNIT_PARTIAL = (*_UNIT_KEYS, "steps", "ranks")
 _STATE_DTYPES = {  # tensor name -> (dtype kind, ndim)
-    "epoch_gold_probs": ("f", 2), "epoch_correct": ("b", 2), "epoch_margins": ("f", 2), "epoch_complete": ("b", 1),
-    "labels": ("i", 1), "partial_ids": ("i", 1), "partial_probs": ("f", 1), "partial_correct": ("b", 1),
+    "epoch_gold_probs": ("f", 2), "epoch_correct": ("f", 2), "epoch_margins": ("f", 2), "epoch_complete": ("b", 1),
+    "labels": ("i", 1), "partial_ids": ("i", 1), "partial_probs": ("f", 1), "partial_correct": ("f", 1),
     "partial_margins": ("f", 1), "partial_labels": ("i", 1), "partial_steps": ("i", 1), "partial_ranks": ("i", 1),
 }
 
@@ -331,14 +411,115 @@ def _read_state_tensors(path: str, num_examples: int) -> dict[str, np.ndarray]:
     ids = tensors["partial_ids"]
     if len(ids) and (ids.min() < 0 or ids.max() >= num_examples):
         raise ValueError(f"{path}: tensor 'partial_ids' holds ids outside [0, {num_examples}).")
+    for prefix, keys in (("epoch_unit_", ("epoch", *_UNIT_KEYS)), ("partial_unit_", _UNIT_PARTIAL)):
+        present = [key for key in keys if prefix + key in tensors]
+        if present and len(present) != len(keys):
+            raise ValueError(f"{path}: some {prefix}* tensors are missing ({sorted(set(keys) - set(present))}).")
+        if present and len({tensors[prefix + key].shape for key in keys}) != 1:
+            raise ValueError(f"{path}: the {prefix}* tensors have different shapes.")
+        if present and any(tensors[prefix + key].ndim != 1 for key in keys):
+            raise ValueError(f"{path}: the {prefix}* tensors must be 1-D.")
     return tensors
 
 
 def _to_numpy(key: str, tensor: torch.Tensor) -> np.ndarray:
     array = tensor.cpu().numpy()
-    if key == "correct":
+    if array.dtype == np.uint8:
         return array.astype(bool)
-    return array.astype(np.float32 if key in ("probs", "margins") else np.int64)
+    return array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
+
+
+def _margin(logits: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """Gold logit minus the largest other logit (Pleiss et al., 2020), along the last dimension."""
+    gold_logit = logits.gather(-1, gold.unsqueeze(-1)).squeeze(-1)
+    other = logits.scatter(-1, gold.unsqueeze(-1), float("-inf")).amax(dim=-1)
+    return gold_logit - other
+
+
+def _classification(logits, labels, attention_mask):
+    logits, labels = logits.float(), labels.long()
+    gold = logits.log_softmax(dim=-1).gather(1, labels.view(-1, 1)).squeeze(1).exp()
+    correct = (logits.argmax(dim=-1) == labels).float()
+    return {"probs": gold, "correct": correct, "margins": _margin(logits, labels), "labels": labels}, None
+
+
+def _multi_label(logits, labels, attention_mask):
+    # per label: probability of the gold value (sigmoid), right at 0.5, margin = signed logit (the two-class margin)
+    logits, target = logits.float(), labels.float() > 0.5
+    prob = torch.sigmoid(logits)
+    gold = torch.where(target, prob, 1 - prob)
+    right = (logits > 0) == target
+    margin = torch.where(target, logits, -logits)
+    batch, num_labels = logits.shape
+    example = {"probs": gold.mean(dim=1), "correct": right.all(dim=1).float(), "margins": margin.mean(dim=1),
+               "labels": torch.full((batch,), -1, dtype=torch.long, device=logits.device)}
+    units = {
+        "row": torch.arange(batch, device=logits.device).repeat_interleave(num_labels),
+        "index": torch.arange(num_labels, device=logits.device).repeat(batch),
+        "label": target.long().reshape(-1), "position": torch.full((batch * num_labels,), -1, device=logits.device),
+        "probs": gold.reshape(-1), "correct": right.reshape(-1).to(torch.uint8),
+    }
+    return example, units
+
+
+def _token_level(logits, labels, attention_mask, causal: bool):
+    if causal:  # position t predicts token t+1, as the loss shifts them
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    scored = labels != -100
+    rows, cols = torch.nonzero(scored, as_tuple=True)
+    selected = logits[rows, cols].float()  # only the scored tokens: [num_tokens, classes]
+    gold_label = labels[rows, cols].long()
+    log_prob = selected.log_softmax(dim=-1).gather(1, gold_label.view(-1, 1)).squeeze(1)
+    right = selected.argmax(dim=-1) == gold_label
+    example, units = _per_token(rows, cols, scored, log_prob, right, _margin(selected, gold_label), attention_mask,
+                                causal)
+    units["label"] = gold_label
+    return example, units
+
+
+def _per_token(rows, cols, scored, log_prob, right, margin, attention_mask, causal):
+    """Per-example aggregates and per-token records of the scored tokens (`rows`, `cols` index `scored`)."""
+    batch = scored.shape[0]
+    counts = scored.sum(dim=1).clamp(min=1).float()
+
+    def per_example(values):
+        return torch.zeros(batch, device=values.device).index_add_(0, rows, values.float()) / counts
+
+    # causal LM: geometric mean of the gold-token probabilities; token classification: their arithmetic mean
+    example = {
+        "probs": per_example(log_prob).exp() if causal else per_example(log_prob.exp()),
+        "correct": per_example(right),
+        "margins": per_example(margin) if margin is not None else torch.full((batch,), float("nan"),
+                                                                            device=log_prob.device),
+        "labels": torch.full((batch,), -1, dtype=torch.long, device=log_prob.device),
+    }
+    rank = (scored.cumsum(dim=1) - 1)[rows, cols]
+    if attention_mask is not None and tuple(attention_mask.shape) == (batch, scored.shape[1] + int(causal)):
+        attended = attention_mask.long().cumsum(dim=1) - 1
+        position = attended[:, 1:][rows, cols] if causal else attended[rows, cols]
+    else:
+        position = cols + int(causal)
+    units = {"row": rows, "index": rank, "position": position, "probs": log_prob.exp(),
+             "correct": right.to(torch.uint8)}
+    return example, units
+
+
+def _fused_causal(log_probs, is_top1, label_mask, attention_mask):
+    """Causal-LM statistics from TRL's fused LM head output (no logits, so no margin)."""
+    scored = label_mask.bool()
+    rows, cols = torch.nonzero(scored, as_tuple=True)
+    example, units = _per_token(rows, cols, scored, log_probs[rows, cols].float(), is_top1[rows, cols].bool(), None,
+                                attention_mask, causal=True)
+    units["label"] = torch.full_like(rows, -1)  # the fused head does not return the gold token ids
+    return example, units
+
+
+_STATISTICS = {
+    "classification": _classification,
+    "multi_label": _multi_label,
+    "token_classification": lambda logits, labels, mask: _token_level(logits, labels, mask, causal=False),
+    "causal_lm": lambda logits, labels, mask: _token_level(logits, labels, mask, causal=True),
+}
 
 
 def merge_epoch_records(records: dict[str, np.ndarray], num_examples: int) -> dict[str, np.ndarray]:
@@ -355,7 +536,7 @@ def merge_epoch_records(records: dict[str, np.ndarray], num_examples: int) -> di
 
     Returns:
         `dict[str, np.ndarray]`: for each recorded value, an array of length `num_examples` (NaN / 0 / False for
-        examples not seen), plus `seen` (bool).
+        examples not seen), plus `seen` (bool) and the `kept_steps` / `kept_ranks` of the occurrence kept (-1).
     """
     ids = records["ids"]
     if len(ids) and (ids.min() < 0 or ids.max() >= num_examples):
@@ -366,8 +547,11 @@ def merge_epoch_records(records: dict[str, np.ndarray], num_examples: int) -> di
     first[1:] = ids[order][1:] != ids[order][:-1]
     keep = order[first]
     kept_ids = ids[keep]
-    merged = {"seen": np.zeros(num_examples, dtype=bool)}
+    merged = {"seen": np.zeros(num_examples, dtype=bool), "kept_steps": np.full(num_examples, -1, np.int64),
+              "kept_ranks": np.full(num_examples, -1, np.int64)}
     merged["seen"][kept_ids] = True
+    merged["kept_steps"][kept_ids] = records["steps"][keep]
+    merged["kept_ranks"][kept_ids] = records["ranks"][keep]
     for key, values in records.items():
         if key in ("ids", "steps", "ranks"):
             continue
@@ -415,7 +599,8 @@ def _all_gather(arrays: list[torch.Tensor], device: torch.device) -> tuple[list[
 class CartographyCallback(TrainerCallback):
     """Record per-example training dynamics with a stock [`~transformers.Trainer`] and build a [`DataMap`].
 
-    Add it to any `Trainer` training a sequence-classification or multiple-choice model; nothing else changes (keep
+    Add it to any `Trainer` training a classification, multiple-choice, multi-label, token-classification or causal
+    language model (also TRL's `SFTTrainer`); nothing else changes (keep
     `remove_unused_columns=True`, any collator, any sampler, DDP through `torchrun`/`accelerate`, gradient
     accumulation, fp16/bf16, checkpoints and `resume_from_checkpoint`). See the module docstring for how it works.
 
@@ -433,8 +618,14 @@ class CartographyCallback(TrainerCallback):
         task (`str`, *optional*, defaults to `"auto"`):
             `"classification"`, `"multi_label"`, `"token_classification"` or `"causal_lm"`; `"auto"` reads it from the
             model class and `config.problem_type`. Pass it for a custom model whose class name does not say.
+        token_table (`bool`, *optional*, defaults to `False`):
+            For causal LMs, also keep per-token statistics ([`DataMap.token_table`]); token classification always
+            keeps them, multi-label classification keeps the per-(example, label) matrix ([`DataMap.label_table`]).
         profile (`bool`, *optional*, defaults to `False`):
             Measure the wall time spent in the callback's own code, readable from [`profile_stats`] (benchmarks).
+
+    One `train()` call is one data map: calling `trainer.train()` again (not a resume) starts a new map, with a warning
+    that the epochs of the previous call are discarded; call [`data_map`] before training again to keep them.
 
     Example:
 
@@ -458,12 +649,15 @@ class CartographyCallback(TrainerCallback):
         resume_from_checkpoint: str | None = None,
         dataset_name: str | None = None,
         task: str = "auto",
+        token_table: bool = False,
         profile: bool = False,
     ):
         self.config = CartographyConfig(
             mode=mode, id_column=id_column, label_key=label_key, resume_from_checkpoint=resume_from_checkpoint,
-            dataset_name=dataset_name, task=task, profile=profile,
+            dataset_name=dataset_name, task=task, token_table=token_table, profile=profile,
         )
+        self._task = "classification" if task == "auto" else task
+        self._record_units = False
         self._profile = _Profile() if profile else None
         if self._profile is not None:
             for name in ("on_init_end", "on_train_begin", "on_step_end", "on_epoch_begin", "on_epoch_end",
@@ -486,6 +680,9 @@ class CartographyCallback(TrainerCallback):
         self._epoch_margins: list[np.ndarray] = []  # one float32 [N] per finished epoch
         self._labels: np.ndarray | None = None  # gold label per example (from the last complete epoch)
         self._buffer: list[dict[str, torch.Tensor]] = []  # per forward: ids, probs, correct, margins, labels, steps
+        self._unit_buffer: list[dict[str, torch.Tensor]] = []  # per forward: the per-label / per-token records
+        self._epoch_units: list[dict[str, np.ndarray] | None] = []  # per finished epoch, sorted by (id, index)
+        self._restored_units: dict[str, np.ndarray] | None = None
         self._restored: dict[str, np.ndarray] | None = None  # current-epoch records reloaded from a checkpoint
         self._micro_step = 0
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -507,28 +704,12 @@ class CartographyCallback(TrainerCallback):
         return len(self._epoch_probs)
 
     # ------------------------------------------------------------------ checks
-    def _check_model(self, model) -> None:
-        if model is None:
-            return
-        name = type(model).__name__
-        if _UNSUPPORTED_HEADS.search(name):
-            raise ValueError(f"{_SUPPORTED} `{name}` is token-level or generative; use a ...ForSequenceClassification "
-                             "or ...ForMultipleChoice model.")
-        config = getattr(model, "config", None)
-        if config is not None and name.endswith("ForSequenceClassification"):
-            problem_type = getattr(config, "problem_type", None)
-            if problem_type == "regression" or getattr(config, "num_labels", 2) == 1:
-                raise ValueError(f"{_SUPPORTED} `{name}` is set up for regression (num_labels=1 or "
-                                 "problem_type='regression'), which has no gold-label probability.")
-            if problem_type == "multi_label_classification":
-                raise ValueError(f"{_SUPPORTED} `{name}` is set up for multi-label classification.")
-
     def on_init_end(self, args, state, control, model=None, **kwargs):
-        self._check_model(model)
+        if model is not None:
+            resolve_task(model, self.config.task)
 
     # ------------------------------------------------------------------ training begins
     def on_train_begin(self, args, state, control, model=None, train_dataloader=None, **kwargs):
-        self._check_model(model)
         if model is None or train_dataloader is None:
             raise ValueError("CartographyCallback needs the Trainer's model and train dataloader (use a stock "
                              "`transformers.Trainer` with a `train_dataset`).")
@@ -543,10 +724,16 @@ class CartographyCallback(TrainerCallback):
             raise ValueError("`dataloader_drop_last=True` drops examples from every epoch, so no epoch of the data "
                              "map would be complete: set `dataloader_drop_last=False` (or use mode='rescore').")
         self._label_key = self.config.label_key
+        self._task = resolve_task(model, self.config.task)  # before any step: one error naming what is supported
+        config = getattr(model, "config", None)
         num_classes = None
-        if type(model).__name__.endswith("ForSequenceClassification"):
-            num_classes = getattr(getattr(model, "config", None), "num_labels", None)
-        self._label_check = _LabelCheck(self._label_key, num_classes)
+        if self._task == "causal_lm":
+            num_classes = getattr(config, "vocab_size", None)
+        elif "ForMultipleChoice" not in type(model).__name__:
+            num_classes = getattr(config, "num_labels", None) if config is not None else None
+        self._label_check = _LabelCheck(self._label_key, num_classes, self._task)
+        self._record_units = self._task in ("multi_label", "token_classification") or (
+            self._task == "causal_lm" and self.config.token_table)
         self._device = args.device
         self._model_name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__
         if self._dataset_name is None:
@@ -594,49 +781,75 @@ class CartographyCallback(TrainerCallback):
         if labels is None:
             raise ValueError(f"CartographyCallback found no gold labels in the batch under {self._label_key!r} "
                              f"(batch keys: {sorted(kwargs)}); pass `label_key=` with the right key.")
-        self._pending = (ids, labels) if module.training else None
+        self._pending = (ids, labels, kwargs.get("attention_mask")) if module.training else None
         return args, kwargs
 
     def _post_forward(self, module, args, output):
         if self._pending is None:
             return None
-        ids, labels = self._pending
+        ids, labels, attention_mask = self._pending
         self._pending = None
+        if self._task == "causal_lm" and getattr(output, "log_probs", None) is not None and getattr(
+            output, "logits", None
+        ) is None:
+            # TRL's fused LM head (SFTTrainer): per-token gold log-probabilities instead of logits
+            self._record_fused(ids, output, attention_mask)
+            return None
         logits = output.logits if hasattr(output, "logits") else (output[1] if len(output) > 1 else output[0])
-        self._record(ids, labels, logits)
+        self._record(ids, labels, logits, attention_mask)
         return None
 
     @torch.no_grad()
-    def _record(self, ids: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> None:
+    def _record_fused(self, ids, output, attention_mask) -> None:
+        log_probs, label_mask, is_top1 = output.log_probs, output.label_mask, output.is_top1
+        if not self._checked:
+            if label_mask is None or is_top1 is None or log_probs.ndim != 2 or label_mask.shape != log_probs.shape:
+                raise ValueError("CartographyCallback reads TRL's fused LM head output through `log_probs`, "
+                                 "`label_mask` and `is_top1` of shape [batch, length - 1]; this TRL version returns "
+                                 "another output. Pin a TRL version the callback supports or disable the fused head.")
+            self._checked = True
+        ids = ids.detach().reshape(-1).to(log_probs.device).long()
+        if attention_mask is not None:
+            attention_mask = attention_mask.detach().to(log_probs.device)
+        example, units = _fused_causal(log_probs.detach(), is_top1.detach(), label_mask.detach(), attention_mask)
+        step = torch.full_like(ids, self._micro_step)
+        self._buffer.append({"ids": ids, "steps": step, **example})
+        if self._record_units:
+            rows = units.pop("row")
+            self._unit_buffer.append({"ids": ids[rows], "steps": step[rows], **units})
+        self._micro_step += 1
+
+    @torch.no_grad()
+    def _record(self, ids: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, attention_mask=None) -> None:
         if not self._checked:
             self._check_batch(ids, labels, logits)
             self._checked = True
-        logits = logits.detach().float()
-        labels = labels.detach().to(logits.device).long()
-        probs = logits.softmax(dim=-1)
-        gold = probs.gather(1, labels.view(-1, 1)).squeeze(1)
-        correct = logits.argmax(dim=-1) == labels
-        # margin (Pleiss et al., 2020): gold logit minus the largest other logit
-        gold_logit = logits.gather(1, labels.view(-1, 1)).squeeze(1)
-        other = logits.scatter(1, labels.view(-1, 1), float("-inf")).amax(dim=-1)
+        logits = logits.detach()
         ids = ids.detach().reshape(-1).to(logits.device).long()
-        self._buffer.append({
-            "ids": ids, "probs": gold, "correct": correct.to(torch.uint8), "margins": gold_logit - other,
-            "labels": labels, "steps": torch.full_like(ids, self._micro_step),
-        })
+        labels = labels.detach().to(logits.device)
+        if attention_mask is not None:
+            attention_mask = attention_mask.detach().to(logits.device)
+        example, units = _STATISTICS[self._task](logits, labels, attention_mask)
+        step = torch.full_like(ids, self._micro_step)
+        self._buffer.append({"ids": ids, "steps": step, **example})
+        if self._record_units:
+            rows = units.pop("row")
+            self._unit_buffer.append({"ids": ids[rows], "steps": step[rows], **units})
         self._micro_step += 1
 
     def _check_batch(self, ids, labels, logits) -> None:
-        if not torch.is_tensor(logits) or logits.ndim != 2 or logits.shape[-1] < 2:
-            shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
-            raise ValueError(f"{_SUPPORTED} Got logits of shape {shape}: regression (one output) and token-level "
-                             "models are not supported.")
-        if not torch.is_tensor(labels) or labels.ndim != 1 or labels.is_floating_point():
-            shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
-            raise ValueError(f"{_SUPPORTED} Got labels of shape {shape}"
-                             f"{' (floating point)' if torch.is_tensor(labels) and labels.is_floating_point() else ''}.")
-        if labels.shape[0] != logits.shape[0] or ids.shape[0] != logits.shape[0]:
-            raise ValueError(f"{_SUPPORTED} Got {logits.shape[0]} rows of logits for {labels.shape[0]} labels.")
+        shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
+        label_shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
+        ndim = 3 if self._task in ("token_classification", "causal_lm") else 2
+        if not torch.is_tensor(logits) or logits.ndim != ndim or logits.shape[-1] < (1 if ndim == 2 and
+                                                                                   self._task == "multi_label" else 2):
+            raise ValueError(f"{_SUPPORTED} The {self._task} task needs logits of shape "
+                             f"{'[batch, length, classes]' if ndim == 3 else '[batch, num_labels]'}; got logits of "
+                             f"shape {shape} (regression and other heads are not supported; pass the right `task=`).")
+        expected = tuple(logits.shape[:-1]) if self._task != "multi_label" else tuple(logits.shape)
+        if not torch.is_tensor(labels) or tuple(labels.shape) != expected or ids.shape[0] != logits.shape[0]:
+            raise ValueError(f"{_SUPPORTED} Got labels of shape {label_shape} for logits of shape {shape} "
+                             f"({len(ids)} examples).")
 
     def _remove_hooks(self) -> None:
         for handle in self._handles:
@@ -653,39 +866,57 @@ class CartographyCallback(TrainerCallback):
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._checked = False  # validate the first batch of every epoch
 
-    def _local_records(self) -> list[torch.Tensor]:
-        if self._buffer:
-            return [torch.cat([b[key].to(self._device) for b in self._buffer]).to(dtype)
-                    for key, dtype in _RECORD_FIELDS]
-        return [torch.zeros(0, dtype=dtype, device=self._device) for _, dtype in _RECORD_FIELDS]
+    def _local(self, buffer, fields) -> list[torch.Tensor]:
+        if buffer:
+            return [torch.cat([b[key].to(self._device) for b in buffer]).to(dtype) for key, dtype in fields]
+        return [torch.zeros(0, dtype=dtype, device=self._device) for _, dtype in fields]
 
     def _gathered_records(self) -> dict[str, np.ndarray]:
-        """All records of the current epoch so far, from every process (plus those reloaded from a checkpoint)."""
-        local = [t.to(self._device) for t in self._local_records()]
-        gathered, ranks = _all_gather(local, self._device)
-        records = {key: _to_numpy(key, tensor) for (key, _), tensor in zip(_RECORD_FIELDS, gathered)}
-        records["ranks"] = ranks.cpu().numpy().astype(np.int64)
-        if self._restored is not None:
-            records = {key: np.concatenate([self._restored[key], records[key]]) for key in records}
+        """All records of the current epoch so far, from every process (plus those reloaded from a checkpoint);
+        per-unit records under `unit_<field>` keys."""
+        records = {}
+        streams = [("", self._buffer, _RECORD_FIELDS, self._restored)]
+        if self._record_units:
+            streams.append(("unit_", self._unit_buffer, _UNIT_FIELDS, self._restored_units))
+        for prefix, buffer, fields, restored in streams:
+            gathered, ranks = _all_gather(self._local(buffer, fields), self._device)
+            part = {key: _to_numpy(key, tensor) for (key, _), tensor in zip(fields, gathered)}
+            part["ranks"] = ranks.cpu().numpy().astype(np.int64)
+            if restored is not None:
+                part = {key: np.concatenate([restored[key], part[key]]) for key in part}
+            records.update({prefix + key: value for key, value in part.items()})
         return records
 
     def _finish_epoch(self, records: dict[str, np.ndarray]) -> None:
         n = self.num_examples
-        merged = merge_epoch_records(records, n)
+        merged = merge_epoch_records({k: v for k, v in records.items() if not k.startswith("unit_")}, n)
         kept = int(merged["seen"].sum())
         complete = kept == n
         if not complete:
             logger.warning(f"CartographyCallback: epoch {len(self._epoch_probs)} saw {kept} of {n} examples "
                            "(training stopped mid-epoch?); it is left out of the data map.")
-        else:
+        elif self._task == "classification":
             self._labels = merged["labels"]
+        units = None
+        if "unit_ids" in records:
+            # the units of the occurrence kept for each example, sorted by (example, index)
+            uid = records["unit_ids"]
+            keep = (merged["kept_steps"][uid] == records["unit_steps"]) & (
+                merged["kept_ranks"][uid] == records["unit_ranks"])
+            order = np.flatnonzero(keep)
+            order = order[np.lexsort((records["unit_index"][order], uid[order]))]
+            units = {key: records[f"unit_{key}"][order] for key in ("ids", "index", "label", "position", "probs",
+                                                                    "correct")}
+        self._epoch_units.append(units)
         self._epoch_probs.append(merged["probs"])
         self._epoch_correct.append(merged["correct"])
         self._epoch_margins.append(merged["margins"])
         self._epoch_complete.append(complete)
         self.epoch_log.append({"records": int(len(records["ids"])), "examples": kept})
         self._buffer = []
+        self._unit_buffer = []
         self._restored = None
+        self._restored_units = None
         self._micro_step = 0
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
@@ -717,7 +948,7 @@ class CartographyCallback(TrainerCallback):
                                      f"{self._label_key!r} (batch keys: {sorted(batch)}); pass `label_key=`.")
                 output = model(**batch)
                 logits = output.logits if hasattr(output, "logits") else output[1]
-                self._record(ids.to(args.device), batch[self._label_key], logits)
+                self._record(ids.to(args.device), batch[self._label_key], logits, batch.get("attention_mask"))
         finally:
             model.train(was_training)
 
@@ -744,12 +975,21 @@ class CartographyCallback(TrainerCallback):
         done = len(self._epoch_probs)
         tensors = {
             "epoch_gold_probs": np.stack(self._epoch_probs) if done else np.zeros((0, n), np.float32),
-            "epoch_correct": np.stack(self._epoch_correct) if done else np.zeros((0, n), bool),
+            "epoch_correct": np.stack(self._epoch_correct) if done else np.zeros((0, n), np.float32),
             "epoch_margins": np.stack(self._epoch_margins) if done else np.zeros((0, n), np.float32),
             "epoch_complete": np.asarray(self._epoch_complete, dtype=bool),
             "labels": self._labels if self._labels is not None else np.zeros(0, np.int64),
             **{f"partial_{key}": records[key] for key in _STATE_PARTIAL},
         }
+        if self._record_units:
+            epochs = [(e, u) for e, u in enumerate(self._epoch_units) if u is not None]
+            tensors["epoch_unit_epoch"] = np.concatenate(
+                [np.full(len(u["ids"]), e, np.int64) for e, u in epochs] or [np.zeros(0, np.int64)])
+            for key in _UNIT_KEYS:
+                tensors[f"epoch_unit_{key}"] = np.concatenate(
+                    [u[key] for _, u in epochs] or [records[f"unit_{key}"][:0]])
+            for key in _UNIT_PARTIAL:
+                tensors[f"partial_unit_{key}"] = records[f"unit_{key}"]
         metadata = {
             "format": _STATE_FORMAT,
             "format_version": str(_STATE_VERSION),
@@ -795,13 +1035,27 @@ class CartographyCallback(TrainerCallback):
             self._epoch_complete = [bool(x) for x in tensors["epoch_complete"]]
             self._labels = tensors["labels"] if len(tensors["labels"]) else None
             partial = {key: tensors[f"partial_{key}"] for key in _STATE_PARTIAL}
+            if self._record_units:
+                if "epoch_unit_epoch" not in tensors:
+                    raise ValueError(f"{path}: the per-unit tensors (epoch_unit_*) are missing: the checkpoint was "
+                                     f"saved for another task than {self._task!r}.")
+                which = tensors["epoch_unit_epoch"]
+                self._epoch_units = [
+                    {key: tensors[f"epoch_unit_{key}"][which == e] for key in _UNIT_KEYS}
+                    for e in range(len(self._epoch_probs))
+                ]
+                partial.update({f"unit_{key}": tensors[f"partial_unit_{key}"] for key in _UNIT_PARTIAL})
+            else:
+                self._epoch_units = [None] * len(self._epoch_probs)
             if len(np.unique(partial["ids"])) == self.num_examples:
                 # saved at the last step of an epoch (save_strategy="steps" saves before `on_epoch_end`): that epoch
                 # is finished and the resumed run starts the next one
                 self._finish_epoch(partial)
             elif len(partial["ids"]):
                 # every process holds the same copy; duplicates are dropped when the epoch is finished
-                self._restored = partial
+                self._restored = {key: partial[key] for key in _STATE_PARTIAL}
+                if self._record_units:
+                    self._restored_units = {key: partial[f"unit_{key}"] for key in _UNIT_PARTIAL}
                 # new forwards continue the per-process micro-step count of the interrupted epoch
                 self._micro_step = int(partial["steps"].max()) + 1
             logger.info(f"CartographyCallback: resumed {len(self._epoch_probs)} epochs and "
@@ -889,9 +1143,35 @@ class CartographyCallback(TrainerCallback):
             ids = ids[rows]
         elif len(rows) < self.num_examples:
             ids = rows.astype(np.int64)
-        return DataMap(probs[rows], correct[rows], ids, margins=margins[rows],
-                       labels=None if labels is None else labels[rows], id_column=id_column,
+        units, unit_kind = self._units_for(keep, rows)
+        margins = margins[rows] if np.isfinite(margins[rows]).all() else None  # TRL's fused head: no logits
+        return DataMap(probs[rows], correct[rows], ids, margins=margins,
+                       labels=None if labels is None else labels[rows], units=units, unit_kind=unit_kind,
+                       id_column=id_column,
                        model_name=self._model_name, dataset_name=dataset_name, mode=self.config.mode)
+
+
+    def _units_for(self, keep: list[int], rows: np.ndarray):
+        """The per-unit statistics of the epochs `keep` for the examples `rows` (map order), or (None, None)."""
+        if not self._record_units:
+            return None, None
+        chosen = [self._epoch_units[i] for i in keep]
+        first = chosen[0]
+        if any(u is None for u in chosen) or any(
+            len(u["ids"]) != len(first["ids"]) or not np.array_equal(u["ids"], first["ids"])
+            or not np.array_equal(u["index"], first["index"]) for u in chosen
+        ):
+            warnings.warn("CartographyCallback: the scored tokens / labels differ between epochs (random truncation "
+                          "or augmentation, or an incomplete epoch): the map has no per-unit table.", stacklevel=3)
+            return None, None
+        inside = np.isin(first["ids"], rows)
+        units = {
+            "example": np.searchsorted(rows, first["ids"][inside]),
+            **{key: first[key][inside] for key in ("index", "label", "position")},
+            "gold_prob": np.stack([u["probs"][inside] for u in chosen], axis=1),
+            "correct": np.stack([u["correct"][inside] for u in chosen], axis=1),
+        }
+        return units, "label" if self._task == "multi_label" else "token"
 
 
 def _check_unique_ids(ids: np.ndarray, id_column: str, where: str) -> None:

@@ -103,6 +103,9 @@ class SelectArguments(_EpochsArguments):
     region: Region = field(kw_only=True, metadata={"help": "region to select"})
     fraction: float = field(kw_only=True, metadata={"help": "share of the examples, in (0, 1]"})
     seed: int = field(default=0, metadata={"help": "seed of the random region"})
+    class_balanced: bool = field(
+        default=False, metadata={"help": "per-class quotas in the class proportions (maps recorded with labels)"}
+    )
     output: str | None = field(
         default=None,
         metadata={
@@ -145,7 +148,10 @@ def plot_command(args: PlotArguments) -> int:
 def select_command(args: SelectArguments) -> int:
     """Prints or writes the ids of a region."""
     data_map = _load(args)
-    ids = data_map.select(args.region, args.fraction, epochs=args.epochs, seed=args.seed).ids.tolist()
+    selection = data_map.select(
+        args.region, args.fraction, epochs=args.epochs, seed=args.seed, class_balanced=args.class_balanced
+    )
+    ids = selection.ids.tolist()
     if args.output is None:
         sys.stdout.write("".join(f"{i}\n" for i in ids))
     else:

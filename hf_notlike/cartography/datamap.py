@@ -13,6 +13,9 @@ folder/
   data_map.parquet   one row per example: id, confidence, variability, correctness, forgetfulness,
                      gold_prob (list of float32, one per epoch), correct (list of bool, one per epoch),
                      and when recorded: aum, margin (list of float32, one per epoch), label (the gold label)
+  data_map_tokens.parquet / data_map_labels.parquet
+                     per-token (token classification, causal LM) / per-(example, label) (multi-label) statistics:
+                     id, index, label, position, gold_prob and correct (one per epoch), when recorded
   data_map.json      metadata: format_version, model, dataset, num_examples, num_epochs, id_column, mode,
                      library_version, columns
   data_map.png       the plot (`save_pretrained(..., plot=True)`, the default)
@@ -44,6 +47,7 @@ REGIONS = ("ambiguous", "hard_to_learn", "easy_to_learn", "random", "low_aum")
 DATA_MAP_FILE = "data_map.parquet"
 METADATA_FILE = "data_map.json"
 PLOT_FILE = "data_map.png"
+UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
 FORMAT_VERSION = 1
 
 
@@ -82,7 +86,9 @@ class DataMap:
         gold_probs (`array-like` of shape `(num_examples, num_epochs)`):
             Probability of the gold label for each example at each epoch, in [0, 1].
         correct (`array-like` of shape `(num_examples, num_epochs)`):
-            Whether the argmax prediction was the gold label (bool or 0/1).
+            Whether the argmax prediction was the gold label (bool or 0/1), or for token-level tasks the share of
+            tokens predicted exactly (floats in [0, 1]; an epoch then counts as correct for forgetfulness when the
+            share is at least 0.5).
         ids (`array-like` of shape `(num_examples,)`, *optional*):
             Stable example ids (unique). Defaults to the row index `0 .. num_examples - 1`.
         margins (`array-like` of shape `(num_examples, num_epochs)`, *optional*):
@@ -90,6 +96,13 @@ class DataMap:
         labels (`array-like` of shape `(num_examples,)`, *optional*):
             The gold label of each example (integers or strings). Needed for `select(..., class_balanced=True)` and
             `class_balance`.
+        units (`dict`, *optional*):
+            Per-label (multi-label classification) or per-token (token classification, causal LM) statistics, one row
+            per unit: `example` (row of this map), `index` (label index, or the token's rank among the example's
+            scored tokens), `label` (gold value / gold label / gold token id), `position` (token position among the
+            example's attended tokens; -1 for labels), `gold_prob` and `correct` (shape `(num_units, num_epochs)`).
+            Read them with [`token_table`] / [`label_table`].
+        unit_kind (`str`, *optional*): `"label"` or `"token"`, what `units` describes.
         id_column (`str`, *optional*):
             Dataset column the ids come from; `None` means the ids are row indices.
         model_name (`str`, *optional*): Model the dynamics were recorded with (metadata).
@@ -120,6 +133,8 @@ class DataMap:
         *,
         margins: Any | None = None,
         labels: Any | None = None,
+        units: dict[str, Any] | None = None,
+        unit_kind: str | None = None,
         id_column: str | None = None,
         model_name: str | None = None,
         dataset_name: str | None = None,
@@ -127,9 +142,15 @@ class DataMap:
     ):
         self.gold_probs = _as_matrix(gold_probs, "gold_probs", np.float32)
         correct_array = np.asarray(correct)
-        if correct_array.dtype != bool and not np.isin(correct_array, (0, 1)).all():
-            raise ValueError("`correct` must hold booleans (or 0/1).")
-        self.correct = _as_matrix(correct_array, "correct", bool)
+        if correct_array.dtype == bool or (correct_array.dtype.kind in "iuf" and np.isin(correct_array, (0, 1)).all()):
+            self.correct = _as_matrix(correct_array, "correct", bool)
+        elif correct_array.dtype.kind == "f" and np.isfinite(correct_array).all() and (
+            (correct_array >= 0) & (correct_array <= 1)
+        ).all():
+            # a share of correct predictions per epoch (token-level tasks): in [0, 1]
+            self.correct = _as_matrix(correct_array, "correct", np.float32)
+        else:
+            raise ValueError("`correct` must hold booleans (or 0/1), or shares of correct predictions in [0, 1].")
         if self.correct.shape != self.gold_probs.shape:
             raise ValueError(
                 f"`gold_probs` and `correct` must have the same shape; got {self.gold_probs.shape} and "
@@ -181,6 +202,7 @@ class DataMap:
                 raise ValueError("`ids` must be unique: each example needs its own id.")
         if mode not in ("training", "rescore"):
             raise ValueError(f"`mode` must be 'training' or 'rescore'; got {mode!r}.")
+        self.units, self.unit_kind = _check_units(units, unit_kind, n, self.num_epochs)
         for name, value in (("id_column", id_column), ("model_name", model_name), ("dataset_name", dataset_name)):
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"`{name}` must be a string or None; got {type(value).__name__}.")
@@ -241,7 +263,7 @@ class DataMap:
     def forgetfulness(self) -> np.ndarray:
         """Number of correct -> incorrect transitions between consecutive epochs, shape `(num_examples,)`."""
         if "forgetfulness" not in self._cache:
-            c = self.correct
+            c = self.correct >= 0.5  # a share of correct tokens counts as correct from one half up
             self._cache["forgetfulness"] = (c[:, :-1] & ~c[:, 1:]).sum(axis=1).astype(np.int32)
         return self._cache["forgetfulness"]
 
@@ -260,6 +282,39 @@ class DataMap:
             self._cache["aum"] = self.margins.astype(np.float64).mean(axis=1).astype(np.float32)
         return self._cache["aum"]
 
+    def token_table(self):
+        """Per-token statistics (token classification, causal LM), one row per scored token: `id` (example id),
+        `token` (rank among the example's scored tokens), `position` (among its attended tokens), `label` (gold label
+        or gold token id), `confidence`, `variability`, `correctness` (over epochs) and `gold_prob` (one per epoch).
+        Sort by `confidence` to find likely mislabeled tokens and spans. Saved as `data_map_tokens.parquet`."""
+        return self._unit_frame("token")
+
+    def label_table(self):
+        """Per-(example, label) statistics (multi-label classification), one row per example and label: `id`,
+        `label_index`, `gold` (0/1), `confidence` (mean probability of the gold value), `variability`,
+        `correctness` and `gold_prob` (one per epoch). Saved as `data_map_labels.parquet`."""
+        return self._unit_frame("label")
+
+    def _unit_frame(self, kind: str):
+        import pandas as pd
+
+        if self.units is None or self.unit_kind != kind:
+            raise ValueError(f"This data map has no per-{kind} statistics (it holds "
+                             f"{'per-' + self.unit_kind if self.unit_kind else 'no per-unit'} statistics); they are "
+                             f"recorded for {'multi-label classification' if kind == 'label' else 'token classification and causal LMs'}.")
+        units = self.units
+        probs = units["gold_prob"].astype(np.float64)
+        frame = {"id": self.ids[units["example"]]}
+        if kind == "token":
+            frame.update(token=units["index"], position=units["position"], label=units["label"])
+        else:
+            frame.update(label_index=units["index"], gold=units["label"])
+        frame.update(
+            confidence=probs.mean(axis=1).astype(np.float32), variability=probs.std(axis=1).astype(np.float32),
+            correctness=units["correct"].mean(axis=1).astype(np.float32), gold_prob=list(units["gold_prob"]),
+        )
+        return pd.DataFrame(frame)
+
     def first_epochs(self, k: int) -> DataMap:
         """The map restricted to its first `k` epochs (the paper notes that a few early epochs already give a
         usable map)."""
@@ -270,6 +325,9 @@ class DataMap:
         return DataMap(
             self.gold_probs[:, :k], self.correct[:, :k], self.ids,
             margins=None if self.margins is None else self.margins[:, :k], labels=self.labels,
+            units=None if self.units is None else {
+                **self.units, "gold_prob": self.units["gold_prob"][:, :k], "correct": self.units["correct"][:, :k]
+            }, unit_kind=self.unit_kind,
             id_column=self.id_column, model_name=self.model_name, dataset_name=self.dataset_name, mode=self.mode,
         )
 
@@ -383,8 +441,7 @@ class DataMap:
 
         ```python
         >>> ids, subset = data_map.select("ambiguous", 0.33, dataset=train_dataset)  # doctest: +SKIP
-        >>> data_map.class_balance(ids)  # doctest: +SKIP
-        {0: 1480, 1: 1478}
+        >>> data_map.class_balance(ids)  # label -> count in the selection  # doctest: +SKIP
         ```
         """
         if region not in REGIONS:
@@ -509,6 +566,7 @@ class DataMap:
             "num_epochs": self.num_epochs,
             "id_column": self.id_column,
             "mode": self.mode,
+            "unit_kind": self.unit_kind,
             "columns": list(self.to_arrow_columns()),
         }
 
@@ -543,6 +601,21 @@ class DataMap:
             columns["label"] = pa.array(self.labels)
         return pa.table(columns)
 
+    def _units_arrow(self):
+        import pyarrow as pa
+
+        units = self.units
+        m, e = units["gold_prob"].shape
+        offsets = pa.array(np.arange(0, (m + 1) * e, e, dtype=np.int64))
+        return pa.table({
+            "id": pa.array(self.ids[units["example"]]),
+            "index": pa.array(units["index"]),
+            "label": pa.array(units["label"]),
+            "position": pa.array(units["position"]),
+            "gold_prob": pa.LargeListArray.from_arrays(offsets, pa.array(units["gold_prob"].reshape(-1))),
+            "correct": pa.LargeListArray.from_arrays(offsets, pa.array(units["correct"].reshape(-1))),
+        })
+
     def save_pretrained(
         self, save_directory: str | os.PathLike, *, card: bool = True, plot: bool = True, repo_id: str | None = None
     ) -> Path:
@@ -565,6 +638,8 @@ class DataMap:
             raise ValueError(f"`save_directory` {str(folder)!r} is a file; pass a folder.")
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(self.to_arrow(), folder / DATA_MAP_FILE)
+        if self.units is not None:
+            pq.write_table(self._units_arrow(), folder / UNIT_FILES[self.unit_kind])
         (folder / METADATA_FILE).write_text(json.dumps(self.metadata(), indent=2) + "\n")
         if plot:
             self.plot(folder / PLOT_FILE)
@@ -612,7 +687,7 @@ class DataMap:
                 folder = Path(
                     snapshot_download(
                         str(path_or_repo_id), repo_type="dataset", revision=revision, token=token, cache_dir=cache_dir,
-                        allow_patterns=[DATA_MAP_FILE, METADATA_FILE, "*.md", "*.png", "*.pdf"],
+                        allow_patterns=[DATA_MAP_FILE, METADATA_FILE, *UNIT_FILES.values(), "*.md", "*.png", "*.pdf"],
                     )
                 )
         missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
@@ -623,10 +698,14 @@ class DataMap:
             )
         meta = _read_metadata(folder / METADATA_FILE)
         arrays = _read_table(folder / DATA_MAP_FILE, meta)
+        units = None
+        if meta.get("unit_kind") is not None:
+            units = _read_units(folder / UNIT_FILES[meta["unit_kind"]], meta, arrays["id"])
         try:
             return cls(
                 arrays["gold_prob"], arrays["correct"], arrays["id"], margins=arrays.get("margin"),
-                labels=arrays.get("label"), id_column=meta.get("id_column"), model_name=meta.get("model"),
+                labels=arrays.get("label"), units=units, unit_kind=meta.get("unit_kind"),
+                id_column=meta.get("id_column"), model_name=meta.get("model"),
                 dataset_name=meta.get("dataset"), mode=meta.get("mode", "training"),
             )
         except ValueError as error:
@@ -694,6 +773,8 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     for name in ("id_column", "model", "dataset"):
         if meta.get(name) is not None and not isinstance(meta[name], str):
             raise ValueError(f"{path}: field {name!r} must be a string or null; got {meta[name]!r}.")
+    if meta.get("unit_kind") not in (None, *UNIT_FILES):
+        raise ValueError(f"{path}: field 'unit_kind' must be null, 'token' or 'label'; got {meta.get('unit_kind')!r}.")
     if meta.get("mode", "training") not in ("training", "rescore"):
         raise ValueError(f"{path}: field 'mode' must be 'training' or 'rescore'; got {meta.get('mode')!r}.")
     return meta
@@ -738,7 +819,9 @@ def _read_table(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
                                  f"(num_epochs in {METADATA_FILE}).")
             value_kind = values.type
             expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
-            if not (expected(value_kind) or (name == "correct" and pa.types.is_integer(value_kind))):
+            if not (expected(value_kind) or (name == "correct" and (
+                pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
+            ))):
                 raise ValueError(f"{path}: column {name!r} has values of type {value_kind}; expected "
                                  f"{'bool' if name == 'correct' else 'float'}.")
             arrays[name] = values.to_numpy(zero_copy_only=False).reshape(n, e)
@@ -747,6 +830,81 @@ def _read_table(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
                 raise ValueError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
             arrays[name] = column.to_numpy(zero_copy_only=False)
     return arrays
+
+
+def _check_units(units: Any, kind: Any, n: int, e: int) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    if units is None:
+        if kind is not None:
+            raise ValueError("`unit_kind` was given without `units`.")
+        return None, None
+    if kind not in UNIT_FILES:
+        raise ValueError(f"`unit_kind` must be 'token' or 'label' with `units`; got {kind!r}.")
+    if not isinstance(units, dict):
+        raise ValueError(f"`units` must be a dict of arrays; got {type(units).__name__}.")
+    missing = [k for k in ("example", "index", "label", "position", "gold_prob", "correct") if k not in units]
+    if missing:
+        raise ValueError(f"`units` lacks {missing}.")
+    out = {k: np.asarray(units[k]) for k in ("example", "index", "label", "position")}
+    m = len(out["example"])
+    for key, value in out.items():
+        if value.shape != (m,) or value.dtype.kind not in "iu":
+            raise ValueError(f"`units[{key!r}]` must be a 1-D integer array of length {m}; got {value.dtype} "
+                             f"{value.shape}.")
+        out[key] = value.astype(np.int64)
+    if m and (out["example"].min() < 0 or out["example"].max() >= n):
+        raise ValueError(f"`units['example']` must be rows of the map, in [0, {n}).")
+    gold = np.asarray(units["gold_prob"], dtype=np.float32)
+    correct = np.asarray(units["correct"])
+    if gold.shape != (m, e) or correct.shape != (m, e):
+        raise ValueError(f"`units['gold_prob']` and `units['correct']` must have shape ({m}, {e}); got {gold.shape} "
+                         f"and {correct.shape}.")
+    if not np.isfinite(gold).all() or (gold < 0).any() or (gold > 1).any():
+        raise ValueError("`units['gold_prob']` must be probabilities in [0, 1].")
+    if correct.dtype != bool and not np.isin(correct, (0, 1)).all():
+        raise ValueError("`units['correct']` must hold booleans (or 0/1).")
+    out["gold_prob"], out["correct"] = gold, correct.astype(bool)
+    return out, kind
+
+
+def _read_units(path: Path, meta: dict[str, Any], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Read a per-token / per-label Parquet table back into `units` arrays, checked against the map."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise ValueError(f"{path} is missing (the map's {METADATA_FILE} says unit_kind={meta['unit_kind']!r}).")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
+    needed = ["id", "index", "label", "position", "gold_prob", "correct"]
+    missing = [name for name in needed if name not in table.column_names]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing.")
+    e = meta["num_epochs"]
+    out: dict[str, np.ndarray] = {}
+    for name in needed:
+        column = table.column(name).combine_chunks()
+        if column.null_count:
+            raise ValueError(f"{path}: column {name!r} has null values.")
+        if name in ("gold_prob", "correct"):
+            if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)) or (
+                column.value_lengths().to_numpy(zero_copy_only=False) != e
+            ).any():
+                raise ValueError(f"{path}: column {name!r} must hold {e} values per row (one per epoch).")
+            out[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, e)
+        else:
+            out[name] = column.to_numpy(zero_copy_only=False)
+    order = np.argsort(ids, kind="stable")
+    found = np.clip(np.searchsorted(ids[order], out["id"]), 0, len(ids) - 1)
+    if len(out["id"]) and not (ids[order][found] == out["id"]).all():
+        raise ValueError(f"{path}: column 'id' holds ids that are not in {DATA_MAP_FILE}.")
+    out["example"] = order[found].astype(np.int64)
+    for name in ("index", "label", "position"):
+        if out[name].dtype.kind not in "iu":
+            raise ValueError(f"{path}: column {name!r} must hold integers; got {out[name].dtype}.")
+    del out["id"]
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -13,11 +13,11 @@ ships plotly.js, which is inlined so the file opens offline; and it needs two sm
 built as plain JSON here (no `plotly.graph_objects` validation pass, which is slow for large maps); only plotly.js
 comes from the package. Plotly is an optional dependency: `pip install "hf_notlike[interactive]"`.
 
-Large maps: above `max_points` examples (default [`DEFAULT_MAX_POINTS`], the size measured in
-`examples/bench_interactive_map.py` where the page still opens in about a second in headless Chromium and the file
-stays under ~10 MB) the page draws a seeded sample of `max_points` examples with their hover text over a binned
-heatmap of all examples (mean correctness per cell, count on hover); a selection still returns the ids of *all*
-examples inside it, because the coordinates and ids of every example are embedded (compactly, without text).
+Large maps: above `max_points` examples (default [`DEFAULT_MAX_POINTS`] = 20,000; the page is about 11 MB there,
+mostly hover text, see the load and hover times measured with `examples/bench_interactive_map.py` in the README) the
+page draws a seeded sample of `max_points` examples with their hover text over a binned heatmap of all examples (mean
+correctness per cell, count on hover); a selection still returns the ids of *all* examples inside it, because the
+coordinates and ids of every example are embedded (compactly, without text).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import html
 import json
 import os
 import textwrap
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,7 @@ def write_data_map_html(
             shown on hover. Without it, hover shows the id, the statistics and the map's own gold labels (if any).
         text_column (`str`, *optional*):
             Column of `dataset` with the text; defaults to the first of `text`, `sentence`, `content`, `review`,
-            `question`, `prompt` that the dataset has.
+            `question`, `prompt` that the dataset has (none: a warning, and hover shows no text).
         label_column (`str`, *optional*):
             Column with the gold label; defaults to `label` or `labels` when present. `ClassLabel` features are shown by
             name.
@@ -156,12 +157,15 @@ def write_data_map_html(
 # ---------------------------------------------------------------------------------------------------- data
 def _dataset_columns(
     dataset: datasets.Dataset, positions: np.ndarray, text_column: str | None, label_column: str | None
-) -> tuple[list[str], list[str] | None]:
+) -> tuple[list[str] | None, list[str] | None]:
     columns = list(getattr(dataset, "column_names", None) or [])
     if text_column is None:
         text_column = next((c for c in _TEXT_COLUMNS if c in columns), None)
         if text_column is None:
-            raise ValueError(f"Pass `text_column`: none of {list(_TEXT_COLUMNS)} is a column of the dataset ({columns}).")
+            warnings.warn(
+                f"No text shown on hover: none of {list(_TEXT_COLUMNS)} is a column of the dataset ({columns}); pass "
+                "`text_column=` (e.g. keep the raw text column when tokenising).", stacklevel=3,
+            )
     elif text_column not in columns:
         raise ValueError(f"`text_column={text_column!r}` is not a column of the dataset (columns: {columns}).")
     if label_column is None:
@@ -169,7 +173,7 @@ def _dataset_columns(
     elif label_column not in columns:
         raise ValueError(f"`label_column={label_column!r}` is not a column of the dataset (columns: {columns}).")
     rows = positions.tolist()
-    texts = [_as_text(t) for t in _take(dataset, text_column, rows)]
+    texts = [_as_text(t) for t in _take(dataset, text_column, rows)] if text_column is not None else None
     labels = None
     if label_column is not None:
         feature = getattr(dataset, "features", {}).get(label_column)
@@ -259,7 +263,7 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
                              "ticktext": [f"{t / levels:.2f}".rstrip("0").rstrip(".") for t in range(levels + 1)]},
             },
             "selected": {"marker": {"opacity": 1.0}},
-            "unselected": {"marker": {"opacity": 0.15}},
+            "unselected": {"marker": {"opacity": 0.35}},
         }
     )
     if title is None:
@@ -277,8 +281,8 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         "plot_bgcolor": "white",
         "showlegend": False,
-        "shapes": _region_shapes(x, y, x_max, region_fraction),
-        "annotations": _region_labels(x_max),
+        "shapes": _region_shapes(x, y, x_max, region_fraction, ambiguous=levels > 1),
+        "annotations": _region_labels(x_max, ambiguous=levels > 1),
     }
     config = {"displaylogo": False, "responsive": True, "scrollZoom": True}
     points = {
@@ -288,30 +292,32 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
     return {"data": data, "layout": layout, "config": config}, points
 
 
-def _region_shapes(x: np.ndarray, y: np.ndarray, x_max: float, fraction: float) -> list[dict[str, Any]]:
+def _region_shapes(
+    x: np.ndarray, y: np.ndarray, x_max: float, fraction: float, ambiguous: bool = True
+) -> list[dict[str, Any]]:
+    """The paper's three regions; a one-epoch map has no variability, hence no ambiguous region."""
     easy_y = float(np.quantile(y, 1 - fraction))
     hard_y = float(np.quantile(y, fraction))
-    ambiguous_x = float(np.quantile(x, 1 - fraction))
+    ambiguous_x = float(np.quantile(x, 1 - fraction)) if ambiguous else x_max
 
     def rect(name, x0, x1, y0, y1):
         return {"type": "rect", "layer": "below", "xref": "x", "yref": "y", "x0": x0, "x1": x1, "y0": y0, "y1": y1,
                 "fillcolor": _REGION_STYLE[name], "line": {"width": 0}, "name": name}
 
-    return [
-        rect("easy-to-learn", 0, ambiguous_x, easy_y, 1.02),
-        rect("hard-to-learn", 0, ambiguous_x, -0.02, hard_y),
-        rect("ambiguous", ambiguous_x, x_max, -0.02, 1.02),
-    ]
+    shapes = [rect("easy-to-learn", 0, ambiguous_x, easy_y, 1.02), rect("hard-to-learn", 0, ambiguous_x, -0.02, hard_y)]
+    return shapes + [rect("ambiguous", ambiguous_x, x_max, -0.02, 1.02)] if ambiguous else shapes
 
 
-def _region_labels(x_max: float) -> list[dict[str, Any]]:
+def _region_labels(x_max: float, ambiguous: bool = True) -> list[dict[str, Any]]:
     box = {"bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#888", "borderwidth": 1, "showarrow": False,
            "xref": "x", "yref": "y", "font": {"size": 13}}
-    return [
+    labels = [
         {**box, "text": "easy-to-learn", "x": 0.02 * x_max, "y": 0.97, "xanchor": "left", "yanchor": "top"},
         {**box, "text": "hard-to-learn", "x": 0.02 * x_max, "y": 0.03, "xanchor": "left", "yanchor": "bottom"},
-        {**box, "text": "ambiguous", "x": 0.97 * x_max, "y": 0.5, "xanchor": "right", "yanchor": "middle"},
     ]
+    if ambiguous:
+        labels.append({**box, "text": "ambiguous", "x": 0.97 * x_max, "y": 0.5, "xanchor": "right", "yanchor": "middle"})
+    return labels
 
 
 def _heatmap(x: np.ndarray, y: np.ndarray, c: np.ndarray, x_max: float) -> dict[str, Any]:

@@ -13,19 +13,20 @@ and loaded with `trust_remote_code=True` where `hf_notlike` is not installed.
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
-from transformers.masking_utils import create_bidirectional_mask
+from transformers.masking_utils import create_bidirectional_mask, create_bidirectional_sliding_window_mask
 
 
 class EarlyExitPooler(nn.Module):
     """`activation(dense(x))`: the pooling part of a stock classification head (shared by every exit)."""
 
-    def __init__(self, hidden_size: int, activation: str):
+    def __init__(self, hidden_size: int, activation: str, bias: bool = True, norm: nn.Module | None = None):
         super().__init__()
-        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dense = nn.Linear(hidden_size, hidden_size, bias=bias)
         self.activation = ACT2FN[activation]
+        self.norm = norm if norm is not None else nn.Identity()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.dense(features))
+        return self.norm(self.activation(self.dense(features)))
 
 
 class EncoderAdapter:
@@ -38,7 +39,13 @@ class EncoderAdapter:
             otherwise the activation of the pooler the early-exit model adds (`model.pooler`), which mirrors the
             dense layer + activation of the stock classification head.
         classifier_keys (`dict[str, str]`): how the weights of the stock `*ForSequenceClassification` head map onto
-            the early-exit model (`"{last}"` stands for the index of the last exit).
+            the early-exit model (`"{last}"` stands for the index of the last exit, `"{prefix}"` for the backbone's
+            attribute name).
+
+    Methods the exit loop calls: `embed`, `layers`, `attention_mask` (whatever `call_layer` needs besides the hidden
+    states, rebuilt when rows or columns are dropped), `call_layer`, `attention_module_class`, `normed_states` /
+    `final_hidden` (a final norm, ModernBERT) and `head_input` (how the stock head pools), plus `pooler_activation` /
+    `build_pooler` / `pooler` and `classifier_dropout` for building the exits.
     """
 
     input_names: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
@@ -60,13 +67,47 @@ class EncoderAdapter:
         return backbone.embeddings.word_embeddings.embedding_dim
 
     def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+        """What every layer call needs besides the hidden states (rebuilt when rows or columns are dropped)."""
         return create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden, attention_mask=mask_2d)
 
-    def call_layer(self, layer: nn.Module, hidden: torch.Tensor, mask, **kwargs) -> torch.Tensor:
-        return layer(hidden, mask, **kwargs)
+    def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,
+                   **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Runs layer `index` (0-based); returns its output and, where the layer returns them rather than
+        `_can_record_outputs` hooks recording them, its attention weights."""
+        return self.layers(backbone)[index](hidden, mask, **kwargs), None
+
+    def attention_module_class(self, backbone: nn.Module):
+        """The module class whose second output is the attention weights (`_can_record_outputs["attentions"]`), or
+        None when `call_layer` returns them itself."""
+        spec = getattr(type(backbone), "_can_record_outputs", {}).get("attentions")
+        return spec if spec is None or isinstance(spec, type) else spec.target_class
+
+    def pooler_activation(self, config) -> str | None:
+        """`None` when the backbone has its own pooler; else the activation of the pooler the model adds."""
+        return self.own_pooler_activation
+
+    def build_pooler(self, config) -> nn.Module:
+        """The pooler the model adds when the backbone has none (`pooler_activation` is not None)."""
+        return EarlyExitPooler(config.hidden_size, self.pooler_activation(config))
 
     def pooler(self, model: nn.Module) -> nn.Module:
-        return model.backbone.pooler if self.own_pooler_activation is None else model.pooler
+        return model.backbone.pooler if self.pooler_activation(model.config) is None else model.pooler
+
+    def normed_states(self, backbone: nn.Module, hidden_states: list[torch.Tensor], last_is_normed: bool):
+        """The layer outputs as the stock head reads them (ModernBERT: after its final norm); `last_is_normed`: the
+        last one already is (the backbone's own `hidden_states`)."""
+        return hidden_states
+
+    def final_hidden(self, backbone: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+        """The last layer's output as the stock backbone returns it in `hidden_states`."""
+        return hidden
+
+    def head_input(self, hidden: torch.Tensor, mask_2d: torch.Tensor | None, config) -> torch.Tensor:
+        """What the stock head pools from the last layer's (normed) output: its first token."""
+        return hidden[:, 0]
+
+    def token_type_count(self, config) -> int:
+        return getattr(config, "type_vocab_size", 1) or 1
 
     def classifier_dropout(self, config) -> float:
         dropout = getattr(config, "classifier_dropout", None)
@@ -121,3 +162,107 @@ class DistilBertAdapter(EncoderAdapter):
 
     def classifier_dropout(self, config) -> float:
         return config.seq_classif_dropout
+
+
+class DebertaV2Adapter(EncoderAdapter):
+    """DeBERTa-v2 / v3: embeddings zero the padding (`mask=`), layers take the 4-D 0/1 mask, the relative positions
+    and the relative embeddings (and the first layer's output goes through the optional `ConvLayer`); the stock head
+    is `ContextPooler` (`dense` + `pooler_hidden_act` on [CLS]) -> dropout -> `classifier`."""
+
+    classifier_keys = {"pooler.dense.": "pooler.dense.", "classifier.": "exits.{last}.classifier."}
+
+    def embed(self, backbone: nn.Module, inputs: dict) -> torch.Tensor:
+        mask = inputs.get("attention_mask")
+        reference = inputs.get("input_ids") if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
+        if mask is None:
+            mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
+        types = inputs.get("token_type_ids")
+        if types is None:
+            types = torch.zeros(reference.shape[:2], dtype=torch.long, device=reference.device)
+        return backbone.embeddings(input_ids=inputs.get("input_ids"), token_type_ids=types,
+                                   position_ids=inputs.get("position_ids"), mask=mask,
+                                   inputs_embeds=inputs.get("inputs_embeds"))
+
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+        encoder = backbone.encoder
+        return {"attention_mask": encoder.get_attention_mask(mask_2d), "input_mask": mask_2d,
+                "relative_pos": encoder.get_rel_pos(hidden), "rel_embeddings": encoder.get_rel_embedding()}
+
+    def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,
+                   **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        encoder = backbone.encoder
+        output, attentions = encoder.layer[index](
+            hidden, mask["attention_mask"], relative_pos=mask["relative_pos"], rel_embeddings=mask["rel_embeddings"],
+            output_attentions=output_attentions,
+        )
+        if index == 0 and encoder.conv is not None:
+            output = encoder.conv(hidden, output, mask["input_mask"])
+        return output, attentions
+
+    def attention_module_class(self, backbone: nn.Module):
+        return None
+
+    def pooler_activation(self, config) -> str | None:
+        return config.pooler_hidden_act
+
+    def classifier_dropout(self, config) -> float:
+        dropout = getattr(config, "cls_dropout", None)
+        return dropout if dropout is not None else config.hidden_dropout_prob
+
+
+class ModernBertAdapter(EncoderAdapter):
+    """ModernBERT: `embeddings(input_ids, inputs_embeds)`, `layers`, global and sliding-window layers with their own
+    masks and rotary embeddings, a final norm; the stock head pools ([CLS] or the masked mean, `classifier_pooling`)
+    the normed last layer, then `head` (dense, activation, norm) -> dropout -> `classifier`. The exits read every
+    layer through the same final norm and a pooler shaped like `head`."""
+
+    input_names = ("input_ids", "attention_mask", "inputs_embeds")
+    classifier_keys = {"head.": "pooler.", "classifier.": "exits.{last}.classifier."}
+
+    def layers(self, backbone: nn.Module) -> nn.ModuleList:
+        return backbone.layers
+
+    def embed(self, backbone: nn.Module, inputs: dict) -> torch.Tensor:
+        return backbone.embeddings(input_ids=inputs.get("input_ids"), inputs_embeds=inputs.get("inputs_embeds"))
+
+    def embedding_size(self, backbone: nn.Module) -> int:
+        return backbone.embeddings.tok_embeddings.embedding_dim
+
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+        kwargs = {"config": backbone.config, "inputs_embeds": hidden, "attention_mask": mask_2d}
+        masks = {"full_attention": create_bidirectional_mask(**kwargs),
+                 "sliding_attention": create_bidirectional_sliding_window_mask(**kwargs)}
+        positions = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0)
+        rotary = {kind: backbone.rotary_emb(hidden, positions, kind) for kind in set(backbone.config.layer_types)}
+        return masks, rotary
+
+    def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,
+                   **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        layer = backbone.layers[index]
+        masks, rotary = mask
+        kind = layer.attention_type
+        return layer(hidden, attention_mask=masks[kind], position_embeddings=rotary[kind], **kwargs), None
+
+    def pooler_activation(self, config) -> str | None:
+        return config.classifier_activation
+
+    def build_pooler(self, config) -> nn.Module:
+        norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
+        return EarlyExitPooler(config.hidden_size, config.classifier_activation, bias=config.classifier_bias, norm=norm)
+
+    def classifier_dropout(self, config) -> float:
+        return config.classifier_dropout
+
+    def normed_states(self, backbone: nn.Module, hidden_states: list[torch.Tensor], last_is_normed: bool):
+        states = [backbone.final_norm(h) for h in (hidden_states[:-1] if last_is_normed else hidden_states)]
+        return states + ([hidden_states[-1]] if last_is_normed else [])
+
+    def final_hidden(self, backbone: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+        return backbone.final_norm(hidden)
+
+    def head_input(self, hidden: torch.Tensor, mask_2d: torch.Tensor | None, config) -> torch.Tensor:
+        if config.classifier_pooling == "cls":
+            return hidden[:, 0]
+        if mask_2d is None:
+            mask_2d = torch.ones(hidden.shape[:2], device=hidden.device, dtype=torch.bool)
+        return (hidden * mask_2d.unsqueeze(-1)).sum(dim=1) / mask_2d.sum(dim=1, keepdim=True)  # as the stock head

@@ -41,7 +41,7 @@ class AddExitsArguments:
     """Options of `hf-notlike early-exit add-exits`."""
 
     model: str = field(metadata={"positional": True, "help": "a fine-tuned *ForSequenceClassification folder "
-                                                            "(BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT)"})
+                                                            "(BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT, DeBERTa-v2/v3, ModernBERT)"})
     data: str = field(metadata={"help": "labelled local training file (.csv/.tsv/.json/.jsonl/.parquet)"})
     output_dir: str = field(metadata={"help": "where to save the early-exit model (and the tokenizer)"})
     validation: str | None = field(

@@ -15,7 +15,15 @@ import math
 from dataclasses import dataclass
 
 from huggingface_hub.dataclasses import strict
-from transformers import BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig, XLMRobertaConfig
+from transformers import (
+    BertConfig,
+    DebertaV2Config,
+    DistilBertConfig,
+    ElectraConfig,
+    ModernBertConfig,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
 
 EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")
 EARLY_EXIT_FIELDS = (
@@ -199,6 +207,13 @@ class EarlyExitConfigMixin:
             config_dict.pop("auto_map", None)
         return cls.from_dict(config_dict, return_unused_kwargs=return_unused_kwargs, **kwargs)
 
+    def early_exit_fingerprint(self) -> tuple:
+        """The values `validate_early_exit` reads (lists copied), so that a model re-validates only when they change."""
+        values = self.__dict__  # read directly: cheap enough for every forward pass
+        layers = type(self).attribute_map.get("num_hidden_layers", "num_hidden_layers")
+        names = (*EARLY_EXIT_FIELDS, layers, "id2label", "problem_type")
+        return tuple(list(v) if isinstance(v, list) else v for v in (values.get(name) for name in names))
+
     @property
     def num_exits(self) -> int:
         return len(self.exit_layers)
@@ -287,3 +302,29 @@ class EarlyExitDistilBertConfig(EarlyExitConfigMixin, DistilBertConfig):
     )
     model_type = "hf_notlike_early_exit_distilbert"
     backbone_model_type = "distilbert"
+
+
+@strict
+class EarlyExitDebertaV2Config(EarlyExitConfigMixin, DebertaV2Config):
+    __doc__ = _doc(
+        "DebertaV2Config",
+        "EarlyExitDebertaV2ForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitDebertaV2Config\n"
+        "    >>> EarlyExitDebertaV2Config(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_deberta_v2"
+    backbone_model_type = "deberta-v2"
+
+
+@strict
+class EarlyExitModernBertConfig(EarlyExitConfigMixin, ModernBertConfig):
+    __doc__ = _doc(
+        "ModernBertConfig",
+        "EarlyExitModernBertForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitModernBertConfig\n"
+        "    >>> EarlyExitModernBertConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_modernbert"
+    backbone_model_type = "modernbert"

@@ -55,6 +55,9 @@ SWEEP_COLUMNS = {
     "mean_layers": (("mean_layers", "avg_layers", "mean_layer", "layers_used", "mean_exit_layer"), "mean layers"),
     "speedup": (("speedup", "speed_up", "speed-up", "wall_clock_speedup"), "speed-up"),
 }
+# display names of the backbones (others show their transformers model_type)
+_BACKBONE_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa", "electra": "ELECTRA",
+                   "distilbert": "DistilBERT", "deberta-v2": "DeBERTa-v2", "modernbert": "ModernBERT"}
 # card fields kept from an earlier hf_notlike card in the folder a model was loaded from
 _KEPT_FROM_CARD = ("base_model", "datasets", "license", "language", "model_name")
 
@@ -188,9 +191,8 @@ class EarlyExitModelCardData:
             )
         model_name = self.default_model_name(save_directory, repo_id)
         repo = repo_id or model_name
-        backbone = {"roberta": "RoBERTa", "bert": "BERT"}.get(
-            next((k for k in ("roberta", "bert") if k in config.model_type), ""), config.model_type
-        )
+        backbone_type = getattr(config, "backbone_model_type", None) or config.model_type
+        backbone = _BACKBONE_NAMES.get(backbone_type, backbone_type)
         datasets = [d for d in (self.datasets or []) if is_hub_repo_id(d)] or None
         dataset_id = self.dataset_id or (datasets[0] if datasets else None)
         dataset_name = display_name(self.dataset_name) or display_name(dataset_id)

@@ -1,5 +1,6 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
-"""Early-exit encoders for sequence classification: BERT, RoBERTa, XLM-RoBERTa, ELECTRA and DistilBERT.
+"""Early-exit encoders for sequence classification: BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT, DeBERTa-v2/v3
+and ModernBERT.
 
 Schwartz, Stanovsky, Swayamdipta, Dodge and Smith (ACL 2020), "The Right Tool for the Job: Matching Model and
 Instance Complexities": a small classifier ("exit") sits after several encoder layers, all exits are trained
@@ -30,10 +31,14 @@ from transformers import (
     AutoModelForSequenceClassification,
     BertModel,
     BertPreTrainedModel,
+    DebertaV2Model,
+    DebertaV2PreTrainedModel,
     DistilBertModel,
     DistilBertPreTrainedModel,
     ElectraModel,
     ElectraPreTrainedModel,
+    ModernBertModel,
+    ModernBertPreTrainedModel,
     RobertaModel,
     RobertaPreTrainedModel,
     XLMRobertaModel,
@@ -46,16 +51,19 @@ from transformers.utils.generic import can_return_tuple
 
 from .adapters import (
     BertAdapter,
+    DebertaV2Adapter,
     DistilBertAdapter,
-    EarlyExitPooler,
     ElectraAdapter,
     EncoderAdapter,
+    ModernBertAdapter,
     RobertaAdapter,
 )
 from .configuration import (
     EarlyExitBertConfig,
+    EarlyExitDebertaV2Config,
     EarlyExitDistilBertConfig,
     EarlyExitElectraConfig,
+    EarlyExitModernBertConfig,
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
@@ -208,6 +216,7 @@ class EarlyExitModelMixin:
         """`PreTrainedModel.save_pretrained`, then the model card (README.md) from `card_data`. With
         `push_to_hub=True` the saved folder is uploaded as by [`push_to_hub`] (keyword arguments `repo_id`,
         `commit_message`, `commit_description`, `private`, `revision`, `create_pr`; `token` is used for both)."""
+        self.check_exits_match_config()  # never write a checkpoint that will not reload
         hub_kwargs = {key: kwargs.pop(key) for key in _PUSH_KWARGS if key in kwargs}
         repo_id = hub_kwargs.pop("repo_id", None)
         output = super().save_pretrained(save_directory, *args, **kwargs)
@@ -253,6 +262,7 @@ class EarlyExitModelMixin:
             `OSError` naming the repo, the endpoint and what to check when the Hub cannot be reached or refuses the
             token.
         """
+        self.check_exits_match_config()
         with tempfile.TemporaryDirectory() as folder:
             super().save_pretrained(folder, max_shard_size=max_shard_size)
             return self._push_folder(
@@ -327,8 +337,8 @@ class EarlyExitModelMixin:
         config = self.config
         config.validate_early_exit()
         self.num_labels = config.num_labels
-        if self.adapter.own_pooler_activation is not None:
-            self.pooler = EarlyExitPooler(config.hidden_size, self.adapter.own_pooler_activation)
+        if self.adapter.pooler_activation(config) is not None:
+            self.pooler = self.adapter.build_pooler(config)
         weighted = config.exit_input.startswith("weighted_")
         dropout = self.adapter.classifier_dropout(config)
         last = config.num_exits - 1
@@ -459,7 +469,10 @@ class EarlyExitModelMixin:
     def check_exits_match_config(self) -> None:
         """Raises a `ValueError` when `config` was changed after building so that it no longer describes the exits
         (e.g. `config.exit_layers` set to fewer layers), and validates every early-exit field of the config."""
-        self.config.validate()
+        fingerprint = self.config.early_exit_fingerprint()
+        if self.__dict__.get("_checked_fingerprint") == fingerprint:  # unchanged since the last check
+            return
+        self.config.validate_early_exit()
         built = [exit_.mix_logits.numel() if exit_.mix_logits is not None else None for exit_ in self.exits]
         layers = self.config.exit_layers
         if len(layers) != len(self.exits) or any(n is not None and n != layer for n, layer in zip(built, layers)):
@@ -468,6 +481,7 @@ class EarlyExitModelMixin:
                 f"{'' if None in built else f' after layers {built}'}; exits cannot be moved after building. "
                 "Restore `config.exit_layers`, or build a new model with the new exit layers."
             )
+        self.__dict__["_checked_fingerprint"] = fingerprint
 
     def _check_inputs(self, inputs: dict, labels) -> tuple[dict, torch.Tensor | None]:
         """Type, shape and value checks of every tensor input, with errors that name the input and the fix.
@@ -475,8 +489,8 @@ class EarlyExitModelMixin:
         Raises `TypeError` (not a tensor, wrong dtype) or `ValueError` (shapes that disagree across inputs, values
         out of range)."""
         config, adapter = self.config, self.adapter
-        for name in ("token_type_ids",):
-            if inputs.get(name) is not None and name not in adapter.input_names:
+        for name, value in inputs.items():
+            if value is not None and name not in adapter.input_names:
                 _bad(ValueError, f"`{name}` is not an input of {type(self.backbone).__name__}; leave it out.")
         given = {name: value for name, value in inputs.items() if value is not None}
         for name, value in given.items():
@@ -525,7 +539,7 @@ class EarlyExitModelMixin:
             if types.dtype.is_floating_point or types.dtype == torch.bool or tuple(types.shape) != shape:
                 _bad(ValueError, f"`token_type_ids` must be integers of shape {shape}, got {types.dtype} "
                      f"{tuple(types.shape)}.")
-            n_types = getattr(config, "type_vocab_size", 1)
+            n_types = adapter.token_type_count(config)
             if int(types.min()) < 0 or int(types.max()) >= n_types:
                 _bad(ValueError, f"`token_type_ids` must lie in [0, {n_types}) (type_vocab_size).")
         positions = given.get("position_ids")
@@ -674,14 +688,17 @@ class EarlyExitModelMixin:
     def _pool(self, summaries: list[torch.Tensor]) -> list[torch.Tensor]:
         """What the exits read: the pooler (dense + activation) over layer summaries, all layers in one call."""
         pooler = self.adapter.pooler(self)
+        norm = getattr(pooler, "norm", None)
         if len(summaries) == 1:
-            return [pooler.activation(pooler.dense(summaries[0]))]
-        return list(pooler.activation(pooler.dense(torch.stack(summaries))).unbind(0))
+            pooled = pooler.activation(pooler.dense(summaries[0]))
+            return [pooled if norm is None else norm(pooled)]
+        pooled = pooler.activation(pooler.dense(torch.stack(summaries)))
+        return list((pooled if norm is None else norm(pooled)).unbind(0))
 
-    def _head_pool(self, hidden: torch.Tensor) -> list[torch.Tensor]:
-        """The last exit's input when it is a classifier's own head: the pooled first token of the last layer,
-        computed exactly as the stock head does."""
-        return self._pool([hidden[:, 0]])
+    def _head_pool(self, hidden: torch.Tensor, mask_2d: torch.Tensor | None) -> list[torch.Tensor]:
+        """The last exit's input when it is a classifier's own head: the last layer's (normed) output pooled exactly
+        as the stock head pools it."""
+        return self._pool([self.adapter.head_input(hidden, mask_2d, self.config)])
 
     def _all_exits(self, inputs: dict, output_hidden_states: bool, output_attentions: bool, **kwargs):
         """Runs every layer with the backbone's own forward; returns `(batch, num_exits, num_labels)` logits and the
@@ -691,10 +708,14 @@ class EarlyExitModelMixin:
             outputs = self.backbone(
                 **inputs, output_hidden_states=True, output_attentions=output_attentions, return_dict=True, **kwargs
             )
-            hidden_states = outputs.hidden_states[1:]  # [0] is the embedding output
+            # [0] is the embedding output; the last one is already what the stock head reads
+            hidden_states = self.adapter.normed_states(self.backbone, list(outputs.hidden_states[1:]), True)
             token_weights = self._token_weights(hidden_states[0], inputs.get("attention_mask"))
             pooled = self._pool([self._summary(h, token_weights) for h in hidden_states])
-            head_pooled = self._head_pool(hidden_states[-1]) if self.config.head_from_classifier else None
+            head_pooled = (
+                self._head_pool(hidden_states[-1], inputs.get("attention_mask"))
+                if self.config.head_from_classifier else None
+            )
         exit_logits = []
         for k, (exit_, layer) in enumerate(zip(self.exits, self.config.exit_layers)):
             reads = head_pooled if head_pooled is not None and k == len(self.exits) - 1 else pooled[:layer]
@@ -734,23 +755,28 @@ class EarlyExitModelMixin:
         pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
         all_hidden = [hidden] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
-        recorder = _AttentionRecorder(backbone) if output_attentions else None
+        attention_class = adapter.attention_module_class(backbone) if output_attentions else None
+        recorder = _AttentionRecorder(backbone, attention_class) if attention_class is not None else None
 
         try:
-            for layer_number, layer in enumerate(adapter.layers(backbone), start=1):
-                hidden = adapter.call_layer(layer, hidden, mask, **kwargs)
+            num_layers = len(adapter.layers(backbone))
+            for layer_number in range(1, num_layers + 1):
+                hidden, attentions = adapter.call_layer(backbone, layer_number - 1, hidden, mask,
+                                                        output_attentions, **kwargs)
                 if all_hidden is not None:
-                    all_hidden.append(_scatter_rows(hidden, rows, batch_size))
-                if recorder is not None:
-                    all_attentions.append(_scatter_rows(recorder.pop(), rows, batch_size))
+                    shown = adapter.final_hidden(backbone, hidden) if layer_number == num_layers else hidden
+                    all_hidden.append(_scatter_rows(shown, rows, batch_size))
+                if output_attentions:
+                    attentions = recorder.pop() if recorder is not None else attentions
+                    all_attentions.append(_scatter_rows(attentions, rows, batch_size))
                 k = exit_at.get(layer_number)
                 if weighted or k is not None:
-                    pending.append(self._summary(hidden, token_weights))
+                    pending.append(self._summary(adapter.normed_states(backbone, [hidden], False)[0], token_weights))
                 if k is None or (k != last_exit and threshold >= 1.0):
                     continue
                 if k == last_exit:
                     if config.head_from_classifier:
-                        exit_logits = self.exits[k](self._head_pool(hidden))
+                        exit_logits = self.exits[k](self._head_pool(adapter.final_hidden(backbone, hidden), mask_2d))
                     else:
                         pooled += self._pool(pending)
                         exit_logits = self.exits[k](pooled)
@@ -842,9 +868,9 @@ class _AttentionRecorder:
     """Records the attention weights of each layer that runs, with forward hooks on the attention modules that the
     backbone declares in `_can_record_outputs["attentions"]` (the mechanism transformers itself uses)."""
 
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: nn.Module, target: type):
         spec = type(backbone)._can_record_outputs["attentions"]
-        target, self.index = (spec, 1) if isinstance(spec, type) else (spec.target_class, spec.index)
+        self.index = 1 if isinstance(spec, type) else spec.index
         self.weights: list[torch.Tensor] = []
         self.handles = [
             module.register_forward_hook(lambda m, a, output: self.weights.append(output[self.index]))
@@ -957,6 +983,37 @@ class EarlyExitDistilBertForSequenceClassification(EarlyExitModelMixin, DistilBe
         self.post_init()
 
 
+class EarlyExitDebertaV2ForSequenceClassification(EarlyExitModelMixin, DebertaV2PreTrainedModel):
+    r"""DeBERTa-v2 / DeBERTa-v3 with an exit after each of `config.exit_layers` (see [`EarlyExitDebertaV2Config`]);
+    the exits share a pooler shaped like DeBERTa's `ContextPooler` (dense + `pooler_hidden_act` on [CLS])."""
+
+    config_class = EarlyExitDebertaV2Config
+    config: EarlyExitDebertaV2Config
+    adapter = DebertaV2Adapter()
+
+    def __init__(self, config: EarlyExitDebertaV2Config):
+        super().__init__(config)
+        self.deberta = DebertaV2Model(config)
+        self._init_exits()
+        self.post_init()
+
+
+class EarlyExitModernBertForSequenceClassification(EarlyExitModelMixin, ModernBertPreTrainedModel):
+    r"""ModernBERT with an exit after each of `config.exit_layers` (see [`EarlyExitModernBertConfig`]); the exits
+    read every layer through the backbone's final norm and share a pooler shaped like ModernBERT's `head` (dense,
+    activation, norm). From a classifier, its `classifier_pooling` ([CLS] or mean) is kept for the last exit."""
+
+    config_class = EarlyExitModernBertConfig
+    config: EarlyExitModernBertConfig
+    adapter = ModernBertAdapter()
+
+    def __init__(self, config: EarlyExitModernBertConfig):
+        super().__init__(config)
+        self.model = ModernBertModel(config)
+        self._init_exits()
+        self.post_init()
+
+
 EARLY_EXIT_MODELS = {
     model.config_class.backbone_model_type: model
     for model in (
@@ -965,6 +1022,8 @@ EARLY_EXIT_MODELS = {
         EarlyExitXLMRobertaForSequenceClassification,
         EarlyExitElectraForSequenceClassification,
         EarlyExitDistilBertForSequenceClassification,
+        EarlyExitDebertaV2ForSequenceClassification,
+        EarlyExitModernBertForSequenceClassification,
     )
 }
 """The early-exit class of each supported backbone `model_type`."""
@@ -973,7 +1032,7 @@ EARLY_EXIT_MODELS = {
 def early_exit_from_classifier(pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs):
     r"""
     Adds exits to any supported fine-tuned `*ForSequenceClassification` checkpoint (BERT, RoBERTa, XLM-RoBERTa,
-    ELECTRA, DistilBERT): the class is picked from its `model_type`, then see
+    ELECTRA, DistilBERT, DeBERTa-v2/v3, ModernBERT): the class is picked from its `model_type`, then see
     [`EarlyExitModelMixin.from_classifier`].
 
     Args:

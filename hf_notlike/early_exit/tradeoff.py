@@ -123,32 +123,41 @@ def curve_from_logits(
 
 
 def stock_model_for(model):
-    """The stock `transformers` classifier of the same backbone as an early-exit model (`BertForSequenceClassification`
-    or `RobertaForSequenceClassification`), with the early-exit model's backbone weights, in eval mode.
+    """The stock `transformers` classifier of the same backbone as an early-exit model (for every architecture with
+    an early-exit class: the `AutoModelForSequenceClassification` class of the config's `backbone_model_type`, e.g.
+    `BertForSequenceClassification`, `DebertaV2ForSequenceClassification`), with the early-exit model's backbone
+    weights, in eval mode, on its device and dtype.
 
     Its classification head is freshly initialised: it serves as the speed reference, not for accuracy.
+
+    Raises:
+        `TypeError` for a model without exits or whose config names no backbone model type (pass `stock_model=` to
+        [`speed_accuracy_curve`] then); `RuntimeError` when the backbone weights do not fit the stock model.
     """
-    from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     check_early_exit_model(model)
-    if model.base_model_prefix == "roberta":
-        config_class, model_class = RobertaConfig, RobertaForSequenceClassification
-    elif model.base_model_prefix == "bert":
-        config_class, model_class = BertConfig, BertForSequenceClassification
-    else:
-        raise TypeError(f"No stock classifier known for backbone {model.base_model_prefix!r}; pass `stock_model=`.")
-    own = model.config.to_dict()
-    keys = set(config_class().to_dict()) - {"model_type", "transformers_version", "architectures", "auto_map"}
-    config = config_class(**{k: v for k, v in own.items() if k in keys})
+    backbone_type = getattr(model.config, "backbone_model_type", None)
+    if backbone_type not in CONFIG_MAPPING:
+        raise TypeError(
+            f"No stock classifier known for {type(model).__name__} (backbone model type {backbone_type!r}); pass "
+            "`stock_model=` (a model) or `stock_model=False` to `speed_accuracy_curve`."
+        )
+    from .configuration import EARLY_EXIT_FIELDS
+
+    # the backbone's fields are all the config's fields but the early-exit ones
+    skip = {*EARLY_EXIT_FIELDS, "model_type", "transformers_version", "architectures", "auto_map"}
+    config = CONFIG_MAPPING[backbone_type](**{k: v for k, v in model.config.to_dict().items() if k not in skip})
     config._attn_implementation = model.config._attn_implementation
-    stock = model_class(config)
-    # RobertaForSequenceClassification has no pooler (its head pools); everything else must match
+    stock = AutoModelForSequenceClassification.from_config(config)
+    # the stock heads that pool themselves (RoBERTa, ELECTRA, DeBERTa, ...) have no pooler in their base model
     missing, unexpected = stock.base_model.load_state_dict(model.backbone.state_dict(), strict=False)
     if missing or any(not key.startswith("pooler.") for key in unexpected):
-        raise RuntimeError(f"Backbone weights do not fit {model_class.__name__}: missing {missing}, "
+        raise RuntimeError(f"Backbone weights do not fit {type(stock).__name__}: missing {missing}, "
                            f"unexpected {unexpected}.")
-    device = next(model.parameters()).device
-    return stock.to(device=device, dtype=next(model.parameters()).dtype).eval()
+    parameter = next(model.parameters())
+    return stock.to(device=parameter.device, dtype=parameter.dtype).eval()
 
 
 @torch.inference_mode()
@@ -242,10 +251,11 @@ class TradeoffResult:
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        return (
-            f"Speed/accuracy trade-off ({self.num_examples} examples; timing on {self.num_timing_examples}, best of "
-            f"{self.repeats} rounds per interleaved chunk)\n" + self.to_markdown()
+        timing = (
+            f"timing on {self.num_timing_examples}, best of {self.repeats} rounds per interleaved chunk"
+            if self.batch_sizes else "not timed"
         )
+        return f"Speed/accuracy trade-off ({self.num_examples} examples; {timing})\n" + self.to_markdown()
 
     # ----- choosing a threshold (Schwartz et al., 2020, Sec. 4: chosen on the development set) -----
 
@@ -498,23 +508,28 @@ class TimingPlan:
 
     @property
     def forward_rows(self) -> int:
-        """Rows run through a model in the timing (rounds, plus one warm-up and one layer-check pass)."""
-        return self.num_examples * len(self.contenders) * len(self.batch_sizes) * (self.repeats + 2)
+        """Rows run through a model in the timing: per batch size, every contender on every row in each round, the
+        early-exit contenders once more (the layer check), and every contender on one chunk (the warm-up)."""
+        early_exit = sum(1 for name in self.contenders if name.startswith("early exit"))
+        per_size = self.num_examples * (len(self.contenders) * self.repeats + early_exit)
+        per_size += min(self.num_examples, CHUNK_EXAMPLES) * len(self.contenders)
+        return per_size * len(self.batch_sizes)
 
     @property
     def estimated_seconds(self) -> float | None:
-        """Estimated wall-clock seconds of the timing, from the probe; None before it."""
+        """Estimated wall-clock seconds of the timing (the rows of `forward_rows`, each at its contender's relative
+        cost, at the probed seconds per example of each batch size); None before the probe."""
         if not self.seconds_per_example:
             return None
-        total = 0.0
-        for size in self.batch_sizes:
-            total += self.seconds_per_example[size] * self.num_examples * (self.repeats + 2) * sum(self.relative_cost)
-        return total
+        early_exit = [cost for name, cost in zip(self.contenders, self.relative_cost) if name.startswith("early exit")]
+        units = self.num_examples * (self.repeats * sum(self.relative_cost) + sum(early_exit))
+        units += min(self.num_examples, CHUNK_EXAMPLES) * sum(self.relative_cost)
+        return sum(self.seconds_per_example[size] * units for size in self.batch_sizes)
 
     def __str__(self) -> str:
         text = (
             f"Timing plan: {self.num_examples} rows x {len(self.contenders)} contenders ({', '.join(self.contenders)}) "
-            f"x batch sizes {self.batch_sizes} x ({self.repeats} rounds + warm-up + layer check) = "
+            f"x batch sizes {self.batch_sizes} x {self.repeats} rounds (+ layer check and warm-up) = "
             f"{self.forward_rows:,} row passes"
         )
         seconds = self.estimated_seconds
@@ -547,15 +562,9 @@ class _Sweep:
     baselines: dict[str, torch.nn.Module]
 
 
-def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples, repeats,
-                 stock_model, baselines, eval_batch_size, seed, plot_path) -> _Sweep:
-    """Step 0: every argument checked, before any pass over the data."""
-    from pathlib import Path
-
-    check_early_exit_model(model)
-    thresholds = check_thresholds(thresholds)
-    if isinstance(timed_thresholds, (str, bytes)) or isinstance(batch_sizes, (str, bytes)):
-        raise ValueError("`timed_thresholds` and `batch_sizes` must be lists of numbers, not strings.")
+def _check_batch_sizes(batch_sizes) -> list[int]:
+    if isinstance(batch_sizes, (str, bytes)):
+        raise ValueError("`batch_sizes` must be a list of positive integers, not a string.")
     try:
         batch_sizes = list(batch_sizes)
     except TypeError:
@@ -565,32 +574,34 @@ def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes,
             raise ValueError(f"`batch_sizes` holds {size!r}; every batch size must be a positive integer.")
     if len(set(batch_sizes)) != len(batch_sizes):
         raise ValueError(f"`batch_sizes` {batch_sizes} has duplicates.")
-    check_positive_int(repeats, "repeats")
-    check_positive_int(num_timing_examples, "num_timing_examples")
-    check_positive_int(eval_batch_size, "eval_batch_size")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"`seed` must be an integer, got {seed!r}.")
+    return batch_sizes
+
+
+def _check_timed(timed_thresholds, thresholds: list[float], batch_sizes: list[int]) -> list[float]:
+    """The thresholds to time, descending, 1.0 included; none when nothing is timed."""
     if timed_thresholds is None:
         timed = list(thresholds)
+    elif isinstance(timed_thresholds, (str, bytes)):
+        raise ValueError("`timed_thresholds` must be a list of thresholds in (0, 1], not a string.")
     else:
         try:
-            timed = list(timed_thresholds)
+            timed = check_thresholds(list(timed_thresholds) + [1.0], "timed_thresholds")
         except TypeError:
             raise ValueError(f"`timed_thresholds` must be a list of thresholds, got {timed_thresholds!r}.") from None
-        timed = check_thresholds(timed + [1.0], "timed_thresholds")
-    timed = sorted(set(timed) | {1.0}, reverse=True) if batch_sizes else []
-    if plot_path is not None and not Path(plot_path).parent.is_dir():
-        raise ValueError(f"`plot_path` {str(plot_path)!r} is in a folder that does not exist; create it first.")
+    return sorted(set(timed) | {1.0}, reverse=True) if batch_sizes else []
 
-    check_eval_dataset(eval_dataset, model)
-    if stock_model is True and batch_sizes:
-        stock = stock_model_for(model)
-    elif isinstance(stock_model, torch.nn.Module):
-        stock = stock_model.eval()
-    elif stock_model is False or stock_model is True or stock_model is None:
-        stock = None
-    else:
-        raise ValueError(f"`stock_model` must be True, False or a model, got {type(stock_model).__name__}.")
+
+def _check_stock_model(model, stock_model, timing: bool) -> torch.nn.Module | None:
+    if isinstance(stock_model, torch.nn.Module):
+        return stock_model.eval()
+    if stock_model is True:
+        return stock_model_for(model) if timing else None
+    if stock_model is False or stock_model is None:
+        return None
+    raise ValueError(f"`stock_model` must be True, False or a model, got {type(stock_model).__name__}.")
+
+
+def _check_baselines(model, baselines) -> dict[str, torch.nn.Module]:
     if baselines is not None and not isinstance(baselines, dict):
         raise ValueError(f"`baselines` must be a dict of name -> model, got {type(baselines).__name__}.")
     baselines = dict(baselines or {})
@@ -603,10 +614,31 @@ def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes,
                 f"Baseline {name!r} must be a sequence classifier with a `config.num_hidden_layers` and the same "
                 f"num_labels as the model ({model.config.num_labels})."
             )
+    return baselines
+
+
+def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples, repeats,
+                 stock_model, baselines, eval_batch_size, seed, plot_path) -> _Sweep:
+    """Step 0: every argument checked, before any pass over the data (the stock model is built last)."""
+    from pathlib import Path
+
+    check_early_exit_model(model)
+    thresholds = check_thresholds(thresholds)
+    batch_sizes = _check_batch_sizes(batch_sizes)
+    timed = _check_timed(timed_thresholds, thresholds, batch_sizes)
+    for value, name in ((repeats, "repeats"), (num_timing_examples, "num_timing_examples"),
+                        (eval_batch_size, "eval_batch_size")):
+        check_positive_int(value, name)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"`seed` must be an integer, got {seed!r}.")
+    if plot_path is not None and not Path(plot_path).parent.is_dir():
+        raise ValueError(f"`plot_path` {str(plot_path)!r} is in a folder that does not exist; create it first.")
+    baselines = _check_baselines(model, baselines)
+    check_eval_dataset(eval_dataset, model)
     return _Sweep(
         thresholds=sorted(set(thresholds) | set(timed), reverse=True), timed=timed, batch_sizes=batch_sizes,
         num_timing_examples=num_timing_examples, repeats=repeats, eval_batch_size=eval_batch_size, seed=seed,
-        stock=stock, baselines=baselines,
+        stock=_check_stock_model(model, stock_model, bool(batch_sizes)), baselines=baselines,
     )
 
 

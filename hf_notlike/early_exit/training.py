@@ -60,7 +60,7 @@ def exit_parameter_groups(
     if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not multiplier > 0:
         raise ValueError(f"`multiplier` must be > 0, got {multiplier!r}.")
     decay = set(get_parameter_names(model, [torch.nn.LayerNorm], _NO_DECAY_NAMES))
-    head_prefixes = ("exits.",) + (("pooler.",) if model.adapter.own_pooler_activation is not None else ())
+    head_prefixes = ("exits.",) + (("pooler.",) if model.adapter.pooler_activation(model.config) is not None else ())
     groups: dict[tuple[bool, bool], list] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
