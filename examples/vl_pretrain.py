@@ -169,7 +169,7 @@ def region_features(rows: dict) -> dict:
     return {"visual_feats": feats, "visual_pos": positions}
 
 
-def image_features(root: Path, cache: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def image_features(root: Path, cache: Path, max_images: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per split, (visual_feats, visual_pos) tensors indexed by image id; computed once into Arrow files."""
     import datasets
 
@@ -181,6 +181,7 @@ def image_features(root: Path, cache: Path) -> dict[str, tuple[torch.Tensor, tor
             data = datasets.Dataset.from_file(str(arrow))
         else:
             files = sorted((root / split / "images").glob("*.png"), key=lambda p: int(p.stem))
+            files = files[:max_images] if max_images else files
             data = datasets.Dataset.from_dict({"image_id": [int(p.stem) for p in files], "path": [str(p) for p in files]})
             data = data.map(
                 region_features, batched=True, batch_size=100, remove_columns=["path"], cache_file_name=str(arrow),
@@ -190,7 +191,10 @@ def image_features(root: Path, cache: Path) -> dict[str, tuple[torch.Tensor, tor
         if not torch.equal(columns["image_id"], torch.arange(len(data))):
             raise SystemExit(f"{arrow}: image ids are not 0..{len(data) - 1}; delete the cache folder.")
         out[split] = (columns["visual_feats"].float(), columns["visual_pos"].float())
-    return out
+    # standardise every feature with the training images' mean and std (dims that never vary stay 0)
+    mean = out["train"][0].mean(dim=(0, 1))
+    std = out["train"][0].std(dim=(0, 1)).clamp(min=1e-3)
+    return {split: ((feats - mean) / std, pos) for split, (feats, pos) in out.items()}
 
 
 def train_tokenizer(texts: list[str], cache: Path):
@@ -218,12 +222,13 @@ def train_tokenizer(texts: list[str], cache: Path):
 class PairedQuestions(torch.utils.data.Dataset):
     """Tagged questions with their image's regions (looked up by image id, so features are stored once per image).
 
-    `image_map` replaces each question's image by another (the shuffled-image control)."""
+    LXMERT gets `visual_feats` and `visual_pos`; VisualBERT gets `visual_embeds` (features and box together)."""
 
-    def __init__(self, rows, feats, pos, keys, image_map: torch.Tensor | None = None):
+    def __init__(self, rows, feats, pos, keys, model: str = "lxmert"):
         self.columns = rows.select_columns(list(keys)).to_dict()
         self.image_ids = list(rows["image_id"])
-        self.feats, self.pos, self.image_map = feats, pos, image_map
+        self.feats, self.pos, self.model = feats, pos, model
+        self.embeds = torch.cat([feats, pos], dim=-1)  # VisualBERT: one vector per region, box included
 
     def __len__(self):
         return len(self.image_ids)
@@ -231,22 +236,29 @@ class PairedQuestions(torch.utils.data.Dataset):
     def __getitem__(self, index):
         item = {key: values[index] for key, values in self.columns.items()}
         image = self.image_ids[index]
-        if self.image_map is not None:
-            image = int(self.image_map[image])
-        item["visual_feats"], item["visual_pos"] = self.feats[image], self.pos[image]
+        if self.model == "visualbert":
+            item["visual_embeds"] = self.embeds[image]
+        else:
+            item["visual_feats"], item["visual_pos"] = self.feats[image], self.pos[image]
         return item
 
 
-def qa_collate(tokenizer):
+def qa_collate(tokenizer, model: str = "lxmert", num_labels: int = 0):
+    """Batches for answer classification: LXMERT takes the answer id; VisualBERT's head (a KL divergence to a target
+    distribution) takes the one-hot answer, which makes it the cross-entropy."""
+
     def collate(rows):
         text = tokenizer.pad([{"input_ids": r["input_ids"]} for r in rows], return_tensors="pt")
-        return {
-            "input_ids": text["input_ids"],
-            "attention_mask": text["attention_mask"],
-            "visual_feats": torch.stack([r["visual_feats"] for r in rows]),
-            "visual_pos": torch.stack([r["visual_pos"] for r in rows]),
-            "labels": torch.tensor([r["answer"] for r in rows]),
-        }
+        answers = torch.tensor([r["answer"] for r in rows])
+        batch = {"input_ids": text["input_ids"], "attention_mask": text["attention_mask"]}
+        if model == "visualbert":
+            batch["visual_embeds"] = torch.stack([r["visual_embeds"] for r in rows])
+            batch["labels"] = torch.nn.functional.one_hot(answers, num_labels).float()
+        else:
+            batch["visual_feats"] = torch.stack([r["visual_feats"] for r in rows])
+            batch["visual_pos"] = torch.stack([r["visual_pos"] for r in rows])
+            batch["labels"] = answers
+        return batch
 
     return collate
 
@@ -261,16 +273,21 @@ class Experiment:
         self.cache = Path(args.cache_dir)
         root = easy_vqa_root()
         t0 = time.time()
-        self.features = image_features(root, self.cache / "features")
+        self.features = image_features(root, self.cache / "features", args.max_images)
         train, self.answers = load_questions(root, "train")
         test, _ = load_questions(root, "test")
+        if args.max_images:  # the small version (tests): the questions about the first images only
+            train = train.filter(lambda row: row["image_id"] < args.max_images)
+            test = test.filter(lambda row: row["image_id"] < args.max_images)
         self.tokenizer = train_tokenizer(train["text"], self.cache)
         self.lexicon = VLLexicon(concreteness=concreteness_path())
         from hf_notlike.masking import DataCollatorForVLMasking
 
         tagger = DataCollatorForVLMasking(self.tokenizer, "top_concrete", lexicon=self.lexicon).tagger()
-        self.train = train.map(tagger, batched=True, desc="tagging train")
-        self.test = test.map(tagger, batched=True, desc="tagging test")
+        tagged = self.cache / "tagged"
+        tagged.mkdir(parents=True, exist_ok=True)
+        self.train = train.map(tagger, batched=True, desc="tagging train", cache_file_name=str(tagged / "train.arrow"))
+        self.test = test.map(tagger, batched=True, desc="tagging test", cache_file_name=str(tagged / "test.arrow"))
         if args.test_size:
             self.test = self.test.shuffle(seed=0).select(range(min(args.test_size, len(self.test))))
         self.tag_keys = [k for k in self.train.column_names if k not in ("text", "answer", "image_id", "object_labels")]
@@ -326,15 +343,37 @@ class Experiment:
 
     # models ----------------------------------------------------------------------------------------------------------
     def config(self):
+        a = self.args
+        if a.model == "visualbert":
+            from transformers import VisualBertConfig
+
+            return VisualBertConfig(
+                vocab_size=len(self.tokenizer), hidden_size=a.hidden, num_hidden_layers=a.layers,
+                num_attention_heads=4, intermediate_size=2 * a.hidden, visual_embedding_dim=FEATURE_DIM + 4,
+                num_labels=len(self.answers), pad_token_id=self.tokenizer.pad_token_id,
+            )
         from transformers import LxmertConfig
 
-        a = self.args
         return LxmertConfig(
             vocab_size=len(self.tokenizer), hidden_size=a.hidden, num_attention_heads=4,
             intermediate_size=2 * a.hidden, l_layers=a.l_layers, x_layers=a.x_layers, r_layers=a.r_layers,
             visual_feat_dim=FEATURE_DIM, visual_pos_dim=4, num_qa_labels=len(self.answers),
             task_matched=False, task_obj_predict=False, task_qa=False, pad_token_id=self.tokenizer.pad_token_id,
         )
+
+    def model_class(self, task: str):
+        import transformers
+
+        names = {
+            ("lxmert", "pretrain"): "LxmertForPreTraining", ("lxmert", "qa"): "LxmertForQuestionAnswering",
+            ("visualbert", "pretrain"): "VisualBertForPreTraining", ("visualbert", "qa"): "VisualBertForQuestionAnswering",
+        }
+        return getattr(transformers, names[(self.args.model, task)])
+
+    def visual_inputs(self, feats, pos, images) -> dict:
+        if self.args.model == "visualbert":
+            return {"visual_embeds": torch.cat([feats[images], pos[images]], dim=-1)}
+        return {"visual_feats": feats[images], "visual_pos": pos[images]}
 
     def training_args(self, output_dir, steps, batch_size, lr, seed):
         from transformers import TrainingArguments
@@ -347,7 +386,7 @@ class Experiment:
         )
 
     def pretrain(self, strategy: str, seed: int) -> tuple[Path, float]:
-        from transformers import LxmertForPreTraining, Trainer
+        from transformers import Trainer
 
         from hf_notlike.masking import DataCollatorForVLMasking
 
@@ -355,12 +394,12 @@ class Experiment:
         if (folder / "model.safetensors").exists():
             return folder, json.loads((folder / "train.json").read_text())["loss"]
         torch.manual_seed(seed)
-        model = LxmertForPreTraining(self.config())
+        model = self.model_class("pretrain")(self.config())
         collator = DataCollatorForVLMasking(self.tokenizer, strategy, mlm_probability=self.rates[strategy],
-                                            seed=seed, lexicon=self.lexicon, model_family="lxmert")
+                                            seed=seed, lexicon=self.lexicon, model_family=self.args.model)
         feats, pos = self.features["train"]
         keys = ["input_ids", "attention_mask", "special_tokens_mask", *self.tag_keys]
-        data = PairedQuestions(self.train, feats, pos, list(dict.fromkeys(keys)))
+        data = PairedQuestions(self.train, feats, pos, list(dict.fromkeys(keys)), self.args.model)
         a = self.args
         args = self.training_args(folder / "tmp", a.pretrain_steps, a.batch_size, a.pretrain_lr, seed)
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator)
@@ -373,9 +412,7 @@ class Experiment:
     @torch.no_grad()
     def probe(self, folder: Path, seed: int) -> dict:
         """Masked shape/colour-word accuracy on held-out questions, own image vs another image."""
-        from transformers import LxmertForPreTraining
-
-        model = LxmertForPreTraining.from_pretrained(folder).eval()
+        model = self.model_class("pretrain").from_pretrained(folder).eval()
         tokens = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
         kind = {i: ("shape" if t.lstrip("Ġ") in SHAPES else "colour") for i, t in enumerate(tokens)
                 if t.lstrip("Ġ") in SHAPES + COLOURS}
@@ -404,8 +441,8 @@ class Experiment:
             ids[torch.arange(len(rows)), positions] = self.tokenizer.mask_token_id
             images = torch.tensor([test_images[r] for r, _, _ in chunk])
             for view, imgs in (("own", images), ("shuffled", other[images])):
-                logits = model(input_ids=ids, attention_mask=mask, visual_feats=feats[imgs],
-                               visual_pos=pos[imgs]).prediction_logits
+                logits = model(input_ids=ids, attention_mask=mask, **self.visual_inputs(feats, pos, imgs))
+                logits = logits.prediction_logits[:, : ids.shape[1]]
                 hit = logits[torch.arange(len(rows)), positions].argmax(-1) == target
                 for h, (_, _, k) in zip(hit.tolist(), chunk):
                     right[(view, k)] += int(h)
@@ -422,36 +459,41 @@ class Experiment:
         return out
 
     def finetune(self, folder: Path | None, seed: int, fraction: float) -> dict:
-        from transformers import LxmertForQuestionAnswering, Trainer
+        from transformers import Trainer
 
         torch.manual_seed(seed)
+        qa_class = self.model_class("qa")
         if folder is None:
-            model = LxmertForQuestionAnswering(self.config())
+            model = qa_class(self.config())
         else:
-            model = LxmertForQuestionAnswering.from_pretrained(folder, num_qa_labels=len(self.answers))
+            labels_key = "num_labels" if self.args.model == "visualbert" else "num_qa_labels"
+            model = qa_class.from_pretrained(folder, **{labels_key: len(self.answers)})
         train = self.train
         if fraction < 1:
             train = train.shuffle(seed=seed).select(range(int(fraction * len(train))))  # same subset per seed
         feats, pos = self.features["train"]
-        data = PairedQuestions(train, feats, pos, ["input_ids", "answer"])
+        data = PairedQuestions(train, feats, pos, ["input_ids", "answer"], self.args.model)
         a = self.args
         steps = a.finetune_steps_small if fraction < 1 else a.finetune_steps_full
         output = self.cache / "tmp-finetune"
         args = self.training_args(output, steps, a.batch_size, a.finetune_lr, seed)
-        trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=qa_collate(self.tokenizer))
+        collate = qa_collate(self.tokenizer, self.args.model, len(self.answers))
+        trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
         trainer.train()
         shutil.rmtree(output, ignore_errors=True)
         # test accuracy
         model.eval()
         tfeats, tpos = self.features["test"]
-        test = PairedQuestions(self.test, tfeats, tpos, ["input_ids", "answer"])
-        collate = qa_collate(self.tokenizer)
+        test = PairedQuestions(self.test, tfeats, tpos, ["input_ids", "answer"], self.args.model)
         right = 0
         with torch.no_grad():
             for start in range(0, len(test), 512):
                 batch = collate([test[i] for i in range(start, min(start + 512, len(test)))])
                 labels = batch.pop("labels")
-                right += int((model(**batch).question_answering_score.argmax(-1) == labels).sum())
+                labels = labels.argmax(-1) if labels.dim() == 2 else labels
+                output = model(**batch)
+                scores = output.logits if self.args.model == "visualbert" else output.question_answering_score
+                right += int((scores.argmax(-1) == labels).sum())
         return {"accuracy": right / len(test), "train_questions": len(train), "steps": steps,
                 "epochs": steps * a.batch_size / len(train)}
 
@@ -475,8 +517,8 @@ class Experiment:
 
 
 def settings(args) -> dict:
-    keys = ("hidden", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size", "pretrain_lr",
-            "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size")
+    keys = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size", "pretrain_lr",
+            "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size", "max_images")
     return {key: getattr(args, key) for key in keys}
 
 
@@ -558,6 +600,26 @@ def draw(by: dict, order: list[str], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def claim(path: Path) -> bool:
+    """Take the run whose result goes to `path` (a lock file with this process id), so that two processes can share
+    the protocol (`one torch thread per run, two runs side by side`); a lock left by a dead process is taken over."""
+    lock = path.with_suffix(".lock")
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or 0), 0)
+                return False  # another live process runs it
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)
+                continue
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(str(os.getpid()))
+        return True
+    return False
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--strategies", nargs="+", default=list(RUN_ORDER), choices=["none", *STRATEGIES])
@@ -569,7 +631,9 @@ def parse_args(argv=None):
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
     parser.add_argument("--random-rate", type=float, default=0.15, help="random's per-token rate; others matched")
+    parser.add_argument("--model", default="lxmert", choices=["lxmert", "visualbert"])
     parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=3, help="VisualBERT's layers")
     parser.add_argument("--l-layers", type=int, default=2)
     parser.add_argument("--x-layers", type=int, default=1)
     parser.add_argument("--r-layers", type=int, default=1)
@@ -579,6 +643,7 @@ def parse_args(argv=None):
     parser.add_argument("--results-dir", default="outputs/results/vl_pretrain")
     parser.add_argument("--cache-dir", default="outputs/vl_pretrain_cache")
     parser.add_argument("--plot", default=None, help="where to draw the plot (default: <results-dir>/<tag>/plot.png)")
+    parser.add_argument("--max-images", type=int, default=0, help="use only the first N images per split (tests)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
@@ -593,11 +658,14 @@ def main(argv=None) -> dict:
     plot = Path(args.plot) if args.plot else results_dir / "plot.png"
     if not args.report_only:
         experiment = None
-        for seed in args.seeds:
-            for strategy in args.strategies:
-                path = results_dir / f"{strategy}-seed{seed}.json"
-                if path.exists():
-                    continue
+        # the pre-training strategies seed by seed, then the no-pre-training baseline
+        runs = [(strategy, seed) for seed in args.seeds for strategy in args.strategies if strategy != "none"]
+        runs += [("none", seed) for seed in args.seeds if "none" in args.strategies]
+        for strategy, seed in runs:
+            path = results_dir / f"{strategy}-seed{seed}.json"
+            if path.exists() or not claim(path):
+                continue
+            try:
                 if experiment is None:
                     experiment = Experiment(args)
                     (results_dir / "settings.json").write_text(
@@ -607,6 +675,8 @@ def main(argv=None) -> dict:
                 result["settings"] = settings(args)
                 path.write_text(json.dumps(result, indent=1))
                 print(f"{strategy} seed {seed}: {json.dumps(result)}", flush=True)
+            finally:
+                path.with_suffix(".lock").unlink(missing_ok=True)
     table = report(results_dir, plot)
     print(table)
     return {"results_dir": str(results_dir), "table": table}

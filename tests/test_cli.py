@@ -113,6 +113,7 @@ def test_early_exit_folder_without_tokenizer(model_dir, data_csv, tmp_path, caps
                           capsys, "--tokenizer")
 
 
+@pytest.mark.slow  # five end-to-end calibrations
 def test_early_exit_commands_read_local_files_offline(model_dir, data_csv, tmp_path, capsys, no_network):
     """Every supported format is read without a network request (the socket is closed), labels by name or index."""
     rows = [{"text": f"review {i}", "label": i % 2} for i in range(6)]

@@ -36,6 +36,7 @@ def write_csv(path, rows):
     return str(path)
 
 
+@pytest.mark.slow  # end-to-end training through the CLI
 def test_add_exits_trains_exits_and_keeps_the_classifier(classifier, tmp_path, bert_tokenizer):
     stock, folder = classifier
     data = write_csv(tmp_path / "train.csv", [(t, "pos" if i % 2 == 0 else "neg") for i, t in enumerate(TEXTS)])

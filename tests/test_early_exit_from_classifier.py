@@ -52,6 +52,7 @@ def test_threshold_one_is_the_original_classifier_exactly(arch, tmp_path):
     torch.testing.assert_close(all_exits.exit_logits[:, -1], expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # a Trainer run per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 def test_only_the_new_exits_train(arch, tmp_path):
     stock = stock_classifier(arch, tmp_path / "stock", num_labels=2)

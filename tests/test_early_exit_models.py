@@ -335,6 +335,7 @@ def test_pipeline_runs_the_early_exit_model(arch, tmp_path, bert_tokenizer):
         assert prediction["score"] == pytest.approx(probs.max().item(), abs=1e-5)
 
 
+@pytest.mark.slow  # a fresh Python process per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 def test_remote_code_loads_without_the_library(arch, tmp_path):
     """The saved folder carries the modeling code: a process where hf_notlike cannot be imported loads it with
@@ -420,6 +421,7 @@ def toy_dataset(n: int = 64, vocab_size: int = 100, seq_len: int = 8, seed: int 
                               "labels": labels.tolist()})
 
 
+@pytest.mark.slow  # Trainer runs of 10 epochs per architecture
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):

@@ -80,7 +80,7 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
                                                                                          "num_hidden_layers": 1}))
     result = speed_accuracy_curve(
         model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4), num_timing_examples=8,
-        repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / "curve.png"), print_table=False,
+        repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / DEFAULT_PLOT_NAME), print_table=False,
         show_progress=False,
     )
     by_name = {row["name"]: row for row in result.rows}
@@ -103,7 +103,7 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
         predictions = [baseline(input_ids=torch.tensor([row["input_ids"]])).logits.argmax(-1).item() for row in data]
     assert base["mean_layers"] == 1.0
     assert base["accuracy"] == pytest.approx(sum(p == row["label"] for p, row in zip(predictions, data)) / len(data))
-    assert (tmp_path / "curve.png").stat().st_size > 0
+    assert (tmp_path / DEFAULT_PLOT_NAME).stat().st_size > 0
 
     result.to_json(str(tmp_path / "sweep.json"))
     again = TradeoffResult.from_json(str(tmp_path / "sweep.json"))

@@ -132,6 +132,7 @@ def train_toy(tmp_path, how: str):
     return model, trainer, sum(losses[-4:]) / 4
 
 
+@pytest.mark.slow  # three Trainer runs
 def test_one_line_recipe_trains_exits_faster_than_one_learning_rate(tmp_path):
     _, _, stock_loss = train_toy(tmp_path, "stock")
     for how in ("trainer_subclass", "optimizers_pair"):

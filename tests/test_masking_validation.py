@@ -154,7 +154,7 @@ def test_visual_fields_must_agree_on_boxes(bert_tokenizer):
     [
         ("input_ids", "a dog", r"'input_ids' holds text in row 1 of the batch"),
         ("input_ids", 101, "'input_ids' must hold one sequence of numbers per example; row 1 holds int"),
-        ("input_ids", [101, 2.5, 102], r"'input_ids' must hold one flat sequence of booleans or integers.*float64"),
+        ("input_ids", [101, 2.5, 102], r"'input_ids' must hold one flat sequence of booleans or integers per example; found fractions"),
         ("input_ids", [101, [7], 102], "'input_ids' must hold one flat sequence"),
         ("input_ids", [101, -5, 102], "'input_ids' holds -5, below its smallest valid value 0"),
         ("input_ids", [101, 10**6, 102], r"id 1000000 in row 1 .*outside the tokenizer's vocabulary"),

@@ -39,7 +39,13 @@ class EncoderAdapter:
             otherwise the activation of the pooler the early-exit model adds (`model.pooler`), which mirrors the
             dense layer + activation of the stock classification head.
         classifier_keys (`dict[str, str]`): how the weights of the stock `*ForSequenceClassification` head map onto
-            the early-exit model (`"{last}"` stands for the index of the last exit).
+            the early-exit model (`"{last}"` stands for the index of the last exit, `"{prefix}"` for the backbone's
+            attribute name).
+
+    Methods the exit loop calls: `embed`, `layers`, `attention_mask` (whatever `call_layer` needs besides the hidden
+    states, rebuilt when rows or columns are dropped), `call_layer`, `attention_module_class`, `normed_states` /
+    `final_hidden` (a final norm, ModernBERT) and `head_input` (how the stock head pools), plus `pooler_activation` /
+    `build_pooler` / `pooler` and `classifier_dropout` for building the exits.
     """
 
     input_names: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")

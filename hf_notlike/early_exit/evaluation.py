@@ -13,8 +13,10 @@ model returns, besides the loss, `logits` (of the exit each row took at the conf
 
 The numbers come from two `evaluate` metric modules shipped inside this package (`EXIT_ACCURACY`,
 `EARLY_EXIT_ACCURACY`: folders under `hf_notlike/early_exit/metrics/`), so `evaluate.load` reads them from disk,
-offline. `eval_loss` is whatever loss the model returns in eval mode (see `EarlyExitSequenceClassifierOutput.loss`);
-these metrics do not depend on it: they score predictions, exit by exit.
+offline. They complement `eval_loss`, which is the loss the model returns in eval mode: the last exit's
+cross-entropy, comparable with a stock classifier's (the summed training objective over all exits is returned
+beside it as `training_loss` and is not what the Trainer reports; see `EarlyExitSequenceClassifierOutput`). The
+metrics do not read any loss: they score predictions, exit by exit.
 
 Example:
 

@@ -12,7 +12,6 @@ Bansal, 2019) on VQA, GQA and NLVR2, most of all with little pre-training data.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,12 +83,18 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
     `None` in some rows only, or that holds text in some rows and numbers in others raises a `ValueError` naming
     the field and the rows: a batch is never collated by dropping some rows' data."""
     first = features[0].keys()
-    if all(feature.keys() == first for feature in features):  # the usual case: one key set
+    uniform = all(feature.keys() == first for feature in features)  # the usual case: one key set
+    if uniform:
         keys = list(first)
     else:
         keys = list(dict.fromkeys(key for feature in features for key in feature))
     fields = {}
     for key in keys:
+        if uniform:
+            values = [feature[key] for feature in features]
+            if key in _COLUMN_RULES and set(map(type, values)) == {list}:
+                fields[key] = "values"  # a per-token column of lists: its items are checked when it is padded
+                continue
         missing = [i for i, feature in enumerate(features) if key not in feature]
         if missing:
             present = [i for i in range(len(features)) if i not in set(missing)]
@@ -108,9 +113,6 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
                 f"The field {key!r} is None in {_rows(nones)} of the batch and set in the others: every example must "
                 "carry a value (or every example None)."
             )
-        if key in _COLUMN_RULES and all(type(value) is list for value in values):
-            fields[key] = "values"  # a per-token column of lists: its items are checked when it is padded
-            continue
         text = [i for i, value in enumerate(values) if _is_text_value(value)]
         if text:
             numeric = [i for i, value in enumerate(values) if not _is_text_value(value) and not _is_empty_list(value)]
@@ -481,7 +483,7 @@ class DataCollatorForVLMasking:
             if isinstance(features, (list, tuple)):
                 raise ValueError("DataCollatorForVLMasking received an empty batch.")
             raise TypeError(f"DataCollatorForVLMasking expects a list of dicts, got {type(features).__name__}.")
-        if not all(isinstance(feature, Mapping) for feature in features):
+        if set(map(type, features)) != {dict} and not all(isinstance(feature, Mapping) for feature in features):
             bad = next(feature for feature in features if not isinstance(feature, Mapping))
             raise TypeError(
                 "DataCollatorForVLMasking expects a list of dicts (dataset rows with `input_ids`), got "
@@ -648,7 +650,7 @@ class DataCollatorForVLMasking:
     @staticmethod
     def _row_lengths(features: list[Mapping[str, Any]], key: str) -> np.ndarray:
         values = [feature[key] for feature in features]
-        if all(type(value) is list for value in values):  # the usual case (dataset rows), checked cheaply
+        if set(map(type, values)) == {list}:  # the usual case (dataset rows), checked cheaply
             lengths = np.array([len(value) for value in values], dtype=np.int64)
         else:
             lengths = np.zeros(len(values), dtype=np.int64)
@@ -669,7 +671,7 @@ class DataCollatorForVLMasking:
         """One per-token column padded to `length`: the rows are checked (one flat sequence of numbers of the kind
         the column holds, as long as `input_ids`), joined and placed in one vectorised assignment."""
         sizes = lengths if key == "input_ids" else self._row_lengths(features, key)
-        changed = (sizes != lengths).nonzero()[0]
+        changed = [] if sizes is lengths or np.array_equal(sizes, lengths) else (sizes != lengths).nonzero()[0]
         if len(changed):
             row = int(changed[0])
             raise ValueError(
@@ -678,27 +680,35 @@ class DataCollatorForVLMasking:
             )
         values = [feature[key] for feature in features]
         kinds, lowest = _COLUMN_RULES[key]
-        try:
-            if isinstance(values[0], (torch.Tensor, np.ndarray)):
-                flat = np.concatenate([np.asarray(value).reshape(-1) for value in values if len(value)] or [[]])
-                if any(np.ndim(value) != 1 for value in values):
-                    raise ValueError("not one flat sequence")
-            else:
-                flat = np.array(list(itertools.chain.from_iterable(values)))
-        except (ValueError, TypeError):
-            flat = None
-        if flat is None or flat.ndim != 1 or (flat.size and flat.dtype.kind not in kinds):
-            what = " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
+        what = " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
+        # rows are placed one by one into a float array (as fast as the stock padding), then checked at once
+        out = np.full((len(values), length), fill, dtype=np.float64)
+        left = self.tokenizer.padding_side == "left"
+        for row, (value, size) in enumerate(zip(values, sizes.tolist())):
+            if not size:
+                continue
+            try:
+                if left:
+                    out[row, length - size :] = value
+                else:
+                    out[row, :size] = value
+            except (ValueError, TypeError):
+                raise ValueError(
+                    f"The column {key!r} must hold one flat sequence of {what} per example; row {row} holds "
+                    f"{value!r:.60}."
+                ) from None
+        converted = out.astype(dtype)
+        if "f" in kinds:
+            if not np.isfinite(converted).all():
+                raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
+        elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
             raise ValueError(
-                f"The column {key!r} must hold one flat sequence of {what} per example"
-                + (f"; found {flat.dtype} values." if flat is not None and flat.ndim == 1 else " (found nested or mixed values).")
+                f"The column {key!r} must hold one flat sequence of {what} per example; found fractions, NaN, None "
+                "or infinite values."
             )
-        if flat.size and lowest is not None and flat.min() < lowest:
-            raise ValueError(f"The column {key!r} holds {flat.min()}, below its smallest valid value {lowest}.")
-        if flat.size and flat.dtype.kind == "f" and not np.isfinite(flat).all():
-            raise ValueError(f"The column {key!r} holds a NaN or infinite value.")
-        out = np.full((len(values), length), fill, dtype=dtype)
-        out[self._positions(sizes, length)] = flat
+        if lowest is not None and converted.size and converted.min() < lowest:
+            raise ValueError(f"The column {key!r} holds {converted.min():g}, below its smallest valid value {lowest}.")
+        out = converted
         return torch.from_numpy(out)
 
     def _word_mask(

@@ -1,0 +1,65 @@
+"""The V&L pre-training experiment (`examples/vl_pretrain.py`, issue 10) in a small version: the first 40 easy-VQA
+images of each split, a few steps per stage. It asserts that the pipeline trains with every stage, computes every
+metric, writes one JSON per run, resumes without recomputing, and reports a table and a plot."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PIL")
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "vl_pretrain.py"
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("vl_pretrain", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_small_vl_pretraining_protocol(tmp_path):
+    vl = load_example()
+    try:
+        vl.easy_vqa_root()
+    except SystemExit:
+        pytest.skip("easy-vqa is not installed (pip install --no-deps easy-vqa==1.0)")
+    argv = [
+        "--strategies", "random", "objects", "none", "--seeds", "0", "--pretrain-steps", "4",
+        "--finetune-steps-small", "2", "--finetune-steps-full", "3", "--batch-size", "8", "--hidden", "16",
+        "--max-images", "40", "--test-size", "60", "--probe-size", "30", "--tag", "small",
+        "--results-dir", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"),
+    ]
+    out = vl.main(argv)
+    results = tmp_path / "results" / "small"
+    files = sorted(path.name for path in results.glob("*-seed0.json"))
+    assert files == ["none-seed0.json", "objects-seed0.json", "random-seed0.json"]
+    objects = json.loads((results / "objects-seed0.json").read_text())
+    assert math.isfinite(objects["pretrain_loss"]) and objects["pretrain_loss"] > 0
+    probe = objects["probe"]
+    assert sum(probe["items"].values()) == 30
+    for key in ("shape_own", "shape_shuffled", "colour_own", "colour_shuffled", "all_own", "all_shuffled"):
+        assert 0 <= probe[key] <= 1
+    assert probe["all_gap"] == pytest.approx(probe["all_own"] - probe["all_shuffled"])
+    stats = objects["collator_stats"]
+    assert stats["no_masked_token"] == 0 and stats["masked_stop_or_punct"] == 0  # objects masks words, not stop-words
+    random_stats = json.loads((results / "random-seed0.json").read_text())["collator_stats"]
+    assert random_stats["masked_tokens_per_question"] > 0
+    for name in ("vqa_10", "vqa_100"):
+        assert objects[name]["steps"] in (2, 3) and 0 <= objects[name]["accuracy"] <= 1
+    none = json.loads((results / "none-seed0.json").read_text())
+    assert "probe" not in none and "vqa_10" in none
+    # features and tagging cached as Arrow; the pre-trained models kept for resumption
+    cache = tmp_path / "cache"
+    assert (cache / "features" / "features-train.arrow").exists()
+    assert (cache / "pretrained" / "small" / "objects-seed0" / "model.safetensors").exists()
+    rates = json.loads((cache / "rates.json").read_text())
+    assert set(rates) == {"random", "content_words", "objects", "top_concrete", "stop_words"}
+    assert "| objects | 1 |" in out["table"] and (results / "plot.png").stat().st_size > 0
+    # resumable: a second call finds every result and trains nothing
+    before = {path: path.stat().st_mtime_ns for path in results.glob("*-seed0.json")}
+    vl.main(argv)
+    assert {path: path.stat().st_mtime_ns for path in results.glob("*-seed0.json")} == before
