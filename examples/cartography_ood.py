@@ -441,7 +441,7 @@ def protocol(args) -> None:
                 model, seconds = train(args, train_tok, tokenizer, num_labels, seed, work / "runs" / f"map{seed}",
                                        callbacks=[callback])
                 data_map = callback.data_map(train_tok)
-                data_map.model_name = run_config(args)["model"]
+                data_map.model_name = args.model or "sentence-transformers/all-MiniLM-L6-v2"
                 data_map.save_pretrained(map_dir, card=False, plot=False)
                 ids = data_map.ids
                 info = {"region": "all", "fraction": 1.0}
