@@ -13,7 +13,7 @@ For each dataset:
    wall-clock time at batch sizes 1 and 32 for a few thresholds, against the same model at threshold 1.0, the stock
    `BertForSequenceClassification` of the same size and the truncated baselines, all in the same run;
 5. save the model (with its temperatures), `calibration.json`, `sweep.json` (next to the model, for its card), the
-   table (`sweep.md`) and the plot (`tradeoff.png`) under `--output-dir`, and copy the plot to `docs/images/`.
+   table (`sweep.md`) and the plot (`speed_accuracy.png`) under `--output-dir`, and copy the plot to `docs/images/`.
 
 `--variants` runs the protocol of "exits on the models people already have" instead (issue 15), one JSON per finished
 run under `outputs/results/early_exit/<dataset>/<variant>_seed<seed>.json` (finished runs are skipped, so an
@@ -69,7 +69,7 @@ from hf_notlike import (
     speed_accuracy_curve,
 )
 from hf_notlike.early_exit.calibration import calibrate_from_logits
-from hf_notlike.early_exit.tradeoff import curve_from_logits
+from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, curve_from_logits
 from hf_notlike.resources import load_20newsgroups, load_rotten_tomatoes, minilm_path
 
 logger = logging.getLogger("train_early_exit")
@@ -228,16 +228,16 @@ def run_dataset(name: str, args) -> dict:
     result = speed_accuracy_curve(
         model, splits["test"], THRESHOLDS, timed_thresholds=timed, batch_sizes=(1, 32),
         num_timing_examples=args.timing_examples or (64 if args.quick else timing_examples), repeats=args.repeats,
-        baselines=baselines, plot_path=str(out / "tradeoff.png"),
+        baselines=baselines, plot_path=str(out / DEFAULT_PLOT_NAME),
     )
     result.info = {**summary, **result.info}  # what the sweep itself records (threads, temperatures) wins
-    result.plot(str(out / "tradeoff.png"), title=f"{title}: early-exit MiniLM-L6 (threshold chosen on dev: {chosen:g})")
+    result.plot(str(out / DEFAULT_PLOT_NAME), title=f"{title}: early-exit MiniLM-L6 (threshold chosen on dev: {chosen:g})")
     result.to_json(str(out / "model" / "sweep.json"))
     (out / "sweep.md").write_text(result.to_markdown() + "\n")
     if not (args.quick or args.no_copy_plots):
         images = REPO_ROOT / "docs" / "images"
         images.mkdir(parents=True, exist_ok=True)
-        shutil.copy(out / "tradeoff.png", images / f"early_exit_{name}.png")
+        shutil.copy(out / DEFAULT_PLOT_NAME, images / f"early_exit_{name}.png")
     return result.to_dict()
 
 
