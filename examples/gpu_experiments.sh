@@ -57,7 +57,7 @@ while true; do
   for p in "${pids[@]}"; do kill -0 $p 2>/dev/null && running=$((running + 1)); done
   [ $running -eq 0 ] && break
   if [ "$DEADLINE" -gt 0 ] && [ $((SECONDS - start)) -ge "$DEADLINE" ]; then
-    echo "deadline: stopping $running process(es)"; kill "${pids[@]}" 2>/dev/null; pkill -f examples/ 2>/dev/null; break
+    echo "deadline: stopping $running process(es)"; kill "${pids[@]}" 2>/dev/null; pkill -f "examples/(train_early_exit|cartography_ood)" 2>/dev/null; break
   fi
   snapshot; sleep 20
   echo "$((SECONDS - start)) s: $running running; $(ls outputs/results/early_exit/*/*.json $CO/seed*/*.json $CO/*/seed*/*.json $CO/label_noise/*.json 2>/dev/null | wc -l) results"
