@@ -420,7 +420,12 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     model.config.exit_threshold = chosen
     test_at_chosen = next(r for r in test_curve if r["threshold"] == chosen)
     oracle = fastest_within(test_curve, reference["test_accuracy"], args.max_drop)
-    stock = BertForSequenceClassification.from_pretrained(reference_dir).eval()
+    if (reference_dir / "config.json").is_file():
+        stock, timing_reference = BertForSequenceClassification.from_pretrained(reference_dir).eval(), "(a)"
+    else:  # (a) was trained on another machine: time against the same architecture (the speed does not depend on
+        # the weights), the pretrained backbone with a fresh head
+        stock = BertForSequenceClassification.from_pretrained(minilm_path(), num_labels=model.config.num_labels).eval()
+        timing_reference = "stock BertForSequenceClassification of (a)'s architecture (the (a) weights were not here)"
     # wall-clock timing on the CPU (whatever --device trained the model), on the first test examples only: the
     # accuracies above come from the full test pass
     num_timing = min(len(splits["test"]), args.timing_examples or (64 if args.quick else timing_examples))
@@ -446,6 +451,7 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
         "test_curve": test_curve,
         "validation_curve": val_curve,
         "timing": timed.to_dict(),
+        "timing_reference": timing_reference,
     }
     for row in timed.to_dict()["rows"]:
         if row.get("threshold") == chosen and row.get("kind") == "early_exit":
