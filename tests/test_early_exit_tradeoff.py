@@ -114,11 +114,11 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
 
 @pytest.mark.parametrize("arch", list(test_early_exit_models.ARCHS))
 def test_stock_model_has_the_same_backbone(arch):
-    from transformers import AutoModelForSequenceClassification
+    from transformers import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
     model = test_early_exit_models.tiny_model(arch)
     stock = stock_model_for(model)
-    expected = AutoModelForSequenceClassification._model_mapping[type(stock.config)]
+    expected = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(stock.config)]
     assert type(stock) is expected and stock.config.model_type == arch
     ids = torch.tensor([[2, 7, 9, 11, 5, 3]])
     mask = torch.ones_like(ids)
