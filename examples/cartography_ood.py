@@ -74,6 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument("--results-dir", default=RESULTS_DIR, help="result JSONs and maps (committed)")
         p.add_argument("--work-dir", default=WORK_DIR, help="caches and scratch (not committed)")
         p.add_argument("--threads", type=int, default=1, help="torch threads")
+        p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where training and evaluation run")
         p.add_argument("--eval-batch-size", type=int, default=128)
 
     protocol = sub.add_parser("protocol", help="map runs + retrains on regions, ID and OOD evaluation")
@@ -284,7 +285,8 @@ def train(args, train_dataset, tokenizer, num_labels: int, seed: int, run_dir: P
     training_args = TrainingArguments(
         output_dir=str(run_dir), per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs,
         learning_rate=args.learning_rate, warmup_steps=0.1, weight_decay=0.01, train_sampling_strategy="group_by_length",
-        save_strategy="no", logging_strategy="no", report_to=[], seed=seed, use_cpu=True, disable_tqdm=True,
+        save_strategy="no", logging_strategy="no", report_to=[], seed=seed, use_cpu=args.device == "cpu",
+        disable_tqdm=True,
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=train_dataset, processing_class=tokenizer,
                       data_collator=DataCollatorWithPadding(tokenizer),
@@ -305,12 +307,14 @@ def predict(model, dataset, tokenizer, batch_size: int) -> np.ndarray:
     rows = dataset.select_columns(["input_ids", "attention_mask"] +
                                   (["token_type_ids"] if "token_type_ids" in dataset.column_names else []))
     predictions = np.empty(len(dataset), dtype=np.int64)
+    device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
             batch = collator([rows[int(i)] for i in index])
-            predictions[index] = model(**batch).logits.argmax(-1).numpy()
+            batch = {k: v.to(device) for k, v in batch.items()}
+            predictions[index] = model(**batch).logits.argmax(-1).cpu().numpy()
     return predictions
 
 
@@ -332,8 +336,12 @@ def write_json(path: Path, payload: dict) -> None:
 
 
 def run_config(args) -> dict:
-    keys = ("model", "epochs", "batch_size", "max_length", "learning_rate", "train_size")
+    keys = ("model", "epochs", "batch_size", "max_length", "learning_rate", "train_size", "device")
     config = {k: getattr(args, k) for k in keys}
+    if args.device == "cuda":
+        import torch
+
+        config["gpu"] = torch.cuda.get_device_name()
     config["model"] = config["model"] or "sentence-transformers/all-MiniLM-L6-v2 (shipped)"
     return config
 
@@ -495,7 +503,7 @@ class LogitRecorder:
     def _post(self, module, args, output):
         if self._ids is None:
             return
-        logits = output.logits.detach().float().numpy()
+        logits = output.logits.detach().float().cpu().numpy()
         for i, row in zip(self._ids.tolist(), logits):
             self.current[int(i)] = row
         self._ids = None

@@ -109,6 +109,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-drop", type=float, default=0.5,
                         help="accuracy points below the full model allowed on validation when choosing the threshold")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="--variants: where training and the calibration / accuracy passes run; wall-clock "
+                             "timing always runs on the CPU, with --threads threads")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (best kept)")
     parser.add_argument("--timing-examples", type=int, default=None)
     parser.add_argument("--seed", type=int, default=42)
@@ -155,7 +158,7 @@ def train(model, train_set, tokenizer, args, learning_rate: float, output_dir: P
         save_strategy="no",
         report_to="none",
         seed=args.seed,
-        use_cpu=True,
+        use_cpu=getattr(args, "device", "cpu") == "cpu",
         disable_tqdm=False,
     )
     # The new heads read pooled [CLS] states that vary little between inputs in the lower layers of this checkpoint
@@ -303,7 +306,8 @@ def trainer_args(args, output_dir: Path, learning_rate: float, epochs: float, se
     return TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=args.batch_size, learning_rate=learning_rate,
         num_train_epochs=epochs, warmup_steps=0.1, weight_decay=0.01, train_sampling_strategy="group_by_length",
-        logging_steps=25, save_strategy="no", report_to="none", seed=seed, use_cpu=True, disable_tqdm=False,
+        logging_steps=25, save_strategy="no", report_to="none", seed=seed, use_cpu=args.device == "cpu",
+        disable_tqdm=False,
     )
 
 
@@ -311,7 +315,7 @@ def classifier_accuracy(model, dataset) -> float:
     """Accuracy of a stock classifier (or of an early-exit model at its configured threshold)."""
     from hf_notlike.early_exit.tradeoff import _accuracy
 
-    return _accuracy(model.eval(), dataset, 32, model.config.pad_token_id, torch.device("cpu"))
+    return _accuracy(model.eval(), dataset, 32, model.config.pad_token_id, next(model.parameters()).device)
 
 
 def fastest_within(rows: list[dict], reference_accuracy: float, max_drop_points: float) -> dict | None:
@@ -379,11 +383,13 @@ def run_variants(name: str, args) -> None:
                 splits, tokenizer, num_labels, label_names = prepare_splits(name, args)
             model, train_seconds = train_variant(variant, splits, tokenizer, num_labels, label_names, lr, args, seed,
                                                  models)
+            model.to(args.device)
             record = {"dataset": title, "variant": variant, "description": VARIANTS[variant], "seed": seed,
                       "train_examples": len(splits["train"]), "validation_examples": len(splits["validation"]),
                       "test_examples": len(splits["test"]), "max_length": max_length, "learning_rate": lr,
                       "epochs": args.epochs if variant in "ade" else args.exit_epochs, "batch_size": args.batch_size,
-                      "train_seconds": train_seconds, "threads": torch.get_num_threads(),
+                      "train_seconds": train_seconds, "threads": torch.get_num_threads(), "device": args.device,
+                      **({"gpu": torch.cuda.get_device_name()} if args.device == "cuda" else {}),
                       "command": "python examples/train_early_exit.py " + " ".join(args.argv)}
             if variant == "a":
                 record["validation_accuracy"] = classifier_accuracy(model, splits["validation"])
@@ -415,10 +421,13 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     test_at_chosen = next(r for r in test_curve if r["threshold"] == chosen)
     oracle = fastest_within(test_curve, reference["test_accuracy"], args.max_drop)
     stock = BertForSequenceClassification.from_pretrained(reference_dir).eval()
+    # wall-clock timing on the CPU (whatever --device trained the model), on the first test examples only: the
+    # accuracies above come from the full test pass
+    num_timing = min(len(splits["test"]), args.timing_examples or (64 if args.quick else timing_examples))
     timed = speed_accuracy_curve(
-        model, splits["test"], [chosen, 1.0], timed_thresholds=[chosen], batch_sizes=(1, 32),
-        num_timing_examples=args.timing_examples or (64 if args.quick else timing_examples), repeats=args.repeats,
-        stock_model=stock, print_table=False, show_progress=False,
+        model.cpu(), splits["test"].select(range(num_timing)), [chosen, 1.0], timed_thresholds=[chosen],
+        batch_sizes=(1, 32), num_timing_examples=num_timing, repeats=args.repeats, stock_model=stock,
+        print_table=False, show_progress=False,
     )
     record = {
         "test_accuracy_full_model": full["accuracy"],
