@@ -95,6 +95,8 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path, early_exit_model, b
     assert again.rows == json.loads(json.dumps(result.rows))
     assert len(result.to_dataset()) == len(result.rows)
     assert "| early exit @ 0.5 |" in result.to_markdown(timed_only=True)
+    table = result.to_markdown().splitlines()  # the cards' table format: first column left, numbers right-aligned
+    assert table[1] == "|---|" + "---:|" * 12 and len(table) == 2 + len(result.rows)
 
 
 @pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
