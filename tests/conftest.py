@@ -1,5 +1,6 @@
-"""Shared pytest fixtures. Each part of the library keeps its own helpers in its test modules; only what several
-parts need lives here."""
+"""Shared pytest fixtures: the offline MiniLM checkpoint, the local Hub server, one torch thread, and the tiny
+early-exit models and data of `early_exit_helpers.py` (builders handed out as fixtures; no test module imports
+another). Test modules parametrize over the supported backbones with `hf_notlike.early_exit.EARLY_EXIT_MODELS`."""
 
 import os
 
@@ -47,3 +48,81 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------------- tiny early-exit models and data
+
+
+@pytest.fixture(scope="session")
+def early_exit_model():
+    """`early_exit_model(arch="bert", seed=0, vocab_size=100, exit_scale=None, **config)`: a tiny random early-exit
+    model (4 layers, hidden 32, 3 labels, an exit after every layer) in eval mode."""
+    from early_exit_helpers import early_exit_model
+
+    return early_exit_model
+
+
+@pytest.fixture(scope="session")
+def early_exit_config():
+    """`early_exit_config(arch="bert", vocab_size=100, **overrides)`: the configuration of `early_exit_model`."""
+    from early_exit_helpers import early_exit_config
+
+    return early_exit_config
+
+
+@pytest.fixture(scope="session")
+def backbone_config():
+    """`backbone_config(arch="bert", vocab_size=100, **overrides)`: the stock configuration of the same shape."""
+    from early_exit_helpers import backbone_config
+
+    return backbone_config
+
+
+@pytest.fixture(scope="session")
+def stock_classifier():
+    """`stock_classifier(arch, folder, num_labels=3, seed=0)`: a tiny random stock `*ForSequenceClassification`,
+    saved in `folder`."""
+    from early_exit_helpers import stock_classifier
+
+    return stock_classifier
+
+
+@pytest.fixture(scope="session")
+def padded_batch():
+    """`padded_batch(model, batch_size=8, seq_len=12, seed=1) -> (input_ids, attention_mask)`, right-padded."""
+    from early_exit_helpers import padded_batch
+
+    return padded_batch
+
+
+@pytest.fixture(scope="session")
+def all_exit_confidences():
+    """`all_exit_confidences(model, ids, mask) -> (exit_logits, confidences)` of the all-exits pass."""
+    from early_exit_helpers import all_exit_confidences
+
+    return all_exit_confidences
+
+
+@pytest.fixture(scope="session")
+def toy_dataset():
+    """`toy_dataset(n=64, vocab_size=100, seq_len=8, seed=0)`: a learnable two-class task for the Trainer."""
+    from early_exit_helpers import toy_dataset
+
+    return toy_dataset
+
+
+@pytest.fixture(scope="session")
+def token_dataset():
+    """`token_dataset(n, num_labels=3, seed=0, with_labels=True, bos=2, eos=3, max_length=12)`: random tokenized
+    rows of different lengths with a `label` column."""
+    from early_exit_helpers import token_dataset
+
+    return token_dataset
+
+
+@pytest.fixture(scope="session")
+def config_errors():
+    """The exceptions an invalid early-exit configuration raises: `ValueError` and transformers' `@strict` error."""
+    from early_exit_helpers import CONFIG_ERRORS
+
+    return CONFIG_ERRORS

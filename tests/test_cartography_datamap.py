@@ -1,5 +1,5 @@
 """DataMap: metrics against a hand-computed example, region selection, plotting, save / load / from_pretrained /
-push_to_hub round trips, the card hook, and the errors for bad input."""
+push_to_hub round trips, the card, and the errors for bad input."""
 
 import json
 import os
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from hf_notlike.cartography import DATA_MAP_FILE, METADATA_FILE, DataMap
-from hf_notlike.cartography import datamap as datamap_module
 
 HERE = Path(__file__).parent
 
@@ -205,11 +204,14 @@ def test_from_pretrained_fetches_a_hub_dataset_repo(tmp_path, monkeypatch):
     np.testing.assert_array_equal(loaded.gold_probs, GOLD)
 
 
-def test_card_hook_can_be_replaced(tmp_path, monkeypatch):
-    seen = []
-    monkeypatch.setattr(datamap_module, "_write_card", lambda dm, folder, repo_id=None: seen.append((dm, folder)))
+def test_card_is_written_unless_card_false(tmp_path):
+    from hf_notlike.cartography.card import write_data_map_card
+
     dm = make_map()
     folder = dm.save_pretrained(tmp_path / "map", plot=False)
-    assert seen == [(dm, folder)] and not (folder / "README.md").exists()
-    dm.save_pretrained(tmp_path / "nocard", card=False, plot=False)
-    assert len(seen) == 1
+    (tmp_path / "by_hand").mkdir()
+    expected = write_data_map_card(dm, tmp_path / "by_hand", repo_id="map", table_file=DATA_MAP_FILE,
+                                   metadata_file=METADATA_FILE)
+    assert (folder / "README.md").read_text() == expected.read_text()
+    folder = dm.save_pretrained(tmp_path / "nocard", card=False, plot=False)
+    assert not (folder / "README.md").exists()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from cartography_helpers import SCALE_FREE, tiny_dataset, train
 
 from hf_notlike.cartography import DataMap
@@ -33,7 +32,6 @@ def ddp_run(tmp_path_factory):
 
 @pytest.mark.parametrize("n", [32, 30])
 def test_two_processes_count_every_example_once_and_match_one_process(ddp_run, tmp_path, n):
-    torch.set_num_threads(1)
     summary = json.loads((ddp_run / "summary.json").read_text())[str(n)]
     assert summary["world_size"] == 2
     padded = -(-n // 8) * 8  # the sampler shards whole batches of 4 over 2 processes and repeats examples to fill

@@ -1,14 +1,11 @@
 """Temperature calibration of early-exit models (hf_notlike.early_exit.calibration)."""
 
 import datasets
-import early_exit_helpers
 import pytest
 import torch
-from early_exit_helpers import token_dataset
 from transformers import BertConfig, BertForSequenceClassification
 
 from hf_notlike import (
-    EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
     calibrate_temperatures,
     collect_exit_logits,
@@ -16,11 +13,8 @@ from hf_notlike import (
 )
 from hf_notlike.early_exit.calibration import calibrate_from_logits, fit_temperature
 
-
-def tiny_model(num_labels=3, exit_layers=(1, 2, 4), scale=1.0, seed=0, **kwargs):
-    return early_exit_helpers.tiny_model(
-        num_labels=num_labels, seed=seed, exit_scale=scale, exit_layers=list(exit_layers), **kwargs
-    )
+# three exits (after layers 1, 2 and 4) on BERT's own initialisation and position table, a vocabulary of 64
+SHAPE = dict(exit_layers=[1, 2, 4], initializer_range=0.02, vocab_size=64, max_position_embeddings=512)
 
 
 def sample_labels(logits, seed=0):
@@ -63,8 +57,9 @@ def test_expected_calibration_error_by_hand():
     assert expected_calibration_error(p.log(), labels) == pytest.approx(expected, abs=1e-6)
 
 
-def test_calibrate_temperatures_recovers_per_exit_temperatures_and_saves_them(tmp_path):
-    model = tiny_model(num_labels=3, scale=40.0)
+def test_calibrate_temperatures_recovers_per_exit_temperatures_and_saves_them(tmp_path, early_exit_model,
+                                                                              token_dataset):
+    model = early_exit_model(**SHAPE, exit_scale=40.0)
     data = token_dataset(3000, with_labels=False)
     exit_logits, _ = collect_exit_logits(model, data.add_column("label", [0] * len(data)), show_progress=False)
     true_t = torch.tensor([0.5, 2.0, 4.0])  # exit k is over/under-confident by T_k; labels follow the truth
@@ -83,8 +78,8 @@ def test_calibrate_temperatures_recovers_per_exit_temperatures_and_saves_them(tm
     assert reloaded.config.temperatures == pytest.approx(model.config.temperatures)
 
 
-def test_collect_exit_logits_keeps_dataset_order():
-    model = tiny_model()
+def test_collect_exit_logits_keeps_dataset_order(early_exit_model, token_dataset):
+    model = early_exit_model(**SHAPE)
     data = token_dataset(20)
     exit_logits, labels = collect_exit_logits(model, data, batch_size=8, show_progress=False)
     assert exit_logits.shape == (20, 3, 3)
@@ -94,8 +89,8 @@ def test_collect_exit_logits_keeps_dataset_order():
         torch.testing.assert_close(exit_logits[i], alone, atol=1e-5, rtol=1e-4)
 
 
-def test_bad_input_raises_clear_errors():
-    model = tiny_model()
+def test_bad_input_raises_clear_errors(early_exit_model, token_dataset):
+    model = early_exit_model(**SHAPE)
     with pytest.raises(ValueError, match="no label column"):
         calibrate_temperatures(model, token_dataset(10, with_labels=False), show_progress=False)
     with pytest.raises(ValueError, match="not tokenized"):
@@ -109,7 +104,7 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(TypeError, match="no exits"):
         calibrate_temperatures(stock, token_dataset(10), show_progress=False)
     with pytest.raises(ValueError, match="regression"):
-        calibrate_temperatures(tiny_model(num_labels=1), token_dataset(10), show_progress=False)
+        calibrate_temperatures(early_exit_model(**SHAPE, num_labels=1), token_dataset(10), show_progress=False)
 
 
 def labels_calibrated_per_bin_with_the_right_rows_least_confident(logits, num_bins=15):
@@ -128,13 +123,10 @@ def labels_calibrated_per_bin_with_the_right_rows_least_confident(logits, num_bi
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_calibration_that_makes_an_exit_worse_warns_and_says_so(seed):
+def test_calibration_that_makes_an_exit_worse_warns_and_says_so(seed, early_exit_model, token_dataset):
     from hf_notlike.early_exit.calibration import CalibrationWarning
 
-    torch.manual_seed(seed)
-    config = EarlyExitBertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                                 intermediate_size=37, initializer_range=0.5, exit_layers=[2, 4], num_labels=2)
-    model = EarlyExitBertForSequenceClassification(config).eval()  # untrained
+    model = early_exit_model(seed=seed, vocab_size=64, max_position_embeddings=512, exit_layers=[2, 4], num_labels=2)
     data = token_dataset(300, num_labels=2, seed=seed)
     exit_logits, _ = collect_exit_logits(model, data, show_progress=False)
     labels = labels_calibrated_per_bin_with_the_right_rows_least_confident(exit_logits[:, -1])
@@ -160,8 +152,8 @@ def test_calibration_that_helps_does_not_warn():
     assert result.worse_exits == [] and "WARNING" not in str(result)
 
 
-def test_rows_that_do_not_fit_the_model_are_named_before_the_pass():
-    model = tiny_model()
+def test_rows_that_do_not_fit_the_model_are_named_before_the_pass(early_exit_model, token_dataset):
+    model = early_exit_model(**SHAPE)
     calls = []
     model.register_forward_pre_hook(lambda *args: calls.append(1))
     data = token_dataset(10)

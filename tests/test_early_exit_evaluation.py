@@ -8,28 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from early_exit_helpers import token_dataset
 from transformers import EvalPrediction, Trainer, TrainingArguments
 
 from hf_notlike import (
-    EarlyExitBertConfig,
-    EarlyExitBertForSequenceClassification,
     EarlyExitMetrics,
     collect_exit_logits,
 )
 from hf_notlike.early_exit.evaluation import EARLY_EXIT_ACCURACY, EXIT_ACCURACY, unpack_eval_prediction
 from hf_notlike.early_exit.tradeoff import curve_from_logits
 
-
-def tiny_model(exit_threshold=0.6, seed=0):
-    torch.manual_seed(seed)
-    config = EarlyExitBertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                                 intermediate_size=37, exit_layers=[1, 2, 4], num_labels=3,
-                                 exit_threshold=exit_threshold)
-    return EarlyExitBertForSequenceClassification(config)
+# three exits (after layers 1, 2 and 4) on BERT's own initialisation and position table, a vocabulary of 64
+SHAPE = dict(exit_layers=[1, 2, 4], initializer_range=0.02, vocab_size=64, max_position_embeddings=512)
 
 
-def learnable_dataset(n, seed=0):
+def learnable_dataset(token_dataset, n, seed=0):
     """Every inner token's id is congruent to the label mod 3 (learnable in a few dozen steps)."""
     def relabel(row):
         ids = row["input_ids"]
@@ -49,9 +41,9 @@ def collate(rows):
     }
 
 
-def test_trainer_evaluate_reports_every_exit_and_the_configured_threshold(tmp_path):
-    model = tiny_model(exit_threshold=0.9)
-    train, dev = learnable_dataset(192, seed=1), learnable_dataset(60, seed=2)
+def test_trainer_evaluate_reports_every_exit_and_the_configured_threshold(tmp_path, early_exit_model, token_dataset):
+    model = early_exit_model(**SHAPE, exit_threshold=0.9).train()
+    train, dev = learnable_dataset(token_dataset, 192, seed=1), learnable_dataset(token_dataset, 60, seed=2)
     metrics = EarlyExitMetrics(model, thresholds=[0.5, 0.7])
     args = TrainingArguments(str(tmp_path), per_device_train_batch_size=16, per_device_eval_batch_size=16,
                              learning_rate=5e-3, num_train_epochs=5, eval_strategy="epoch", save_strategy="no",
@@ -122,8 +114,8 @@ def prediction(n=6, exits=3, labels=3, seed=0):
                           label_ids=g.integers(0, labels, size=n))
 
 
-def test_composing_with_other_metrics_and_ignored_rows():
-    config = tiny_model().config
+def test_composing_with_other_metrics_and_ignored_rows(early_exit_config):
+    config = early_exit_config(**SHAPE, exit_threshold=0.6)
     metrics = EarlyExitMetrics(config)
     p = prediction()
     p.label_ids[0] = -100  # ignored, as by the loss
@@ -133,8 +125,8 @@ def test_composing_with_other_metrics_and_ignored_rows():
     assert combined["accuracy"] == combined["f1_like"]
 
 
-def test_what_the_metrics_refuse():
-    config = tiny_model().config
+def test_what_the_metrics_refuse(early_exit_config):
+    config = early_exit_config(**SHAPE, exit_threshold=0.6)
     metrics = EarlyExitMetrics(config)
     p = prediction()
     with pytest.raises(ValueError, match="dropped `exit_layer` and `exit_logits`"):

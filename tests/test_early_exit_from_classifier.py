@@ -4,7 +4,6 @@ any weight is loaded."""
 
 import pytest
 import torch
-from test_early_exit_models import ARCH_EXTRA, ARCHS, CONFIG_ERRORS, TINY, padded_batch, toy_dataset
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -17,25 +16,14 @@ from hf_notlike import (
     EarlyExitRobertaForSequenceClassification,
     early_exit_from_classifier,
 )
-
-BACKBONE_TYPE = {arch: model.config_class.backbone_model_type for arch, (_, model) in ARCHS.items()}
-
-
-def stock_classifier(arch: str, folder, num_labels: int = 3, seed: int = 0):
-    """A tiny random fine-tuned `*ForSequenceClassification` of `arch`, saved in `folder`."""
-    config = AutoConfig.for_model(BACKBONE_TYPE[arch], **TINY, **ARCH_EXTRA[arch], vocab_size=100,
-                                  max_position_embeddings=64, num_labels=num_labels, initializer_range=0.5)
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_config(config).eval()
-    model.save_pretrained(folder)
-    return model
+from hf_notlike.early_exit import EARLY_EXIT_MODELS
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_threshold_one_is_the_original_classifier_exactly(arch, tmp_path):
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_threshold_one_is_the_original_classifier_exactly(arch, tmp_path, stock_classifier, padded_batch):
     stock = stock_classifier(arch, tmp_path)
     model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2])
-    assert type(model) is ARCHS[arch][1]
+    assert type(model) is EARLY_EXIT_MODELS[arch]
     assert model.config.exit_layers == [1, 2, 4] and model.config.head_from_classifier
     assert not model.training
     ids, mask = padded_batch(model)
@@ -53,10 +41,10 @@ def test_threshold_one_is_the_original_classifier_exactly(arch, tmp_path):
 
 
 @pytest.mark.slow  # a Trainer run per architecture
-@pytest.mark.parametrize("arch", ARCHS)
-def test_only_the_new_exits_train(arch, tmp_path):
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_only_the_new_exits_train(arch, tmp_path, stock_classifier, padded_batch, toy_dataset):
     stock = stock_classifier(arch, tmp_path / "stock", num_labels=2)
-    model = ARCHS[arch][1].from_classifier(tmp_path / "stock", exit_layers=[1, 2], distillation_weight=0.5)
+    model = EARLY_EXIT_MODELS[arch].from_classifier(tmp_path / "stock", exit_layers=[1, 2], distillation_weight=0.5)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith(("exits.0.", "exits.1.")) for name in trainable), trainable
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -87,33 +75,31 @@ def test_unsupported_architecture_fails_before_loading_weights(tmp_path):
         early_exit_from_classifier(tmp_path)
 
 
-def test_head_that_is_not_sequence_classification(tmp_path):
-    AutoConfig.for_model("bert", **TINY, architectures=["BertForMaskedLM"]).save_pretrained(tmp_path)
+def test_head_that_is_not_sequence_classification(tmp_path, backbone_config):
+    backbone_config("bert", architectures=["BertForMaskedLM"]).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match=r"BertForMaskedLM.*ForSequenceClassification"):
         early_exit_from_classifier(tmp_path, exit_layers=[1])
-    AutoConfig.for_model("bert", **TINY).save_pretrained(tmp_path / "none")
+    backbone_config("bert").save_pretrained(tmp_path / "none")
     with pytest.raises(ValueError, match="no recorded architecture"):
         EarlyExitBertForSequenceClassification.from_classifier(tmp_path / "none")
 
 
 @pytest.mark.parametrize("exit_layers", [[5], [0, 2], [2, 9]])
-def test_exit_layers_beyond_the_depth(exit_layers, tmp_path):
-    AutoConfig.for_model("bert", **TINY, architectures=["BertForSequenceClassification"]).save_pretrained(tmp_path)
-    with pytest.raises(CONFIG_ERRORS, match=r"`exit_layers`.*\[1, 4\]"):
+def test_exit_layers_beyond_the_depth(exit_layers, tmp_path, backbone_config, config_errors):
+    backbone_config("bert", architectures=["BertForSequenceClassification"]).save_pretrained(tmp_path)
+    with pytest.raises(config_errors, match=r"`exit_layers`.*\[1, 4\]"):
         early_exit_from_classifier(tmp_path, exit_layers=exit_layers)
 
 
-def test_class_of_another_architecture(tmp_path):
-    AutoConfig.for_model("bert", **TINY, architectures=["BertForSequenceClassification"]).save_pretrained(tmp_path)
+def test_class_of_another_architecture(tmp_path, backbone_config):
+    backbone_config("bert", architectures=["BertForSequenceClassification"]).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="is a `bert` checkpoint.*early_exit_from_classifier"):
         EarlyExitRobertaForSequenceClassification.from_classifier(tmp_path)
 
 
-def test_modernbert_mean_pooling_head_is_kept_exactly(tmp_path):
+def test_modernbert_mean_pooling_head_is_kept_exactly(tmp_path, backbone_config, padded_batch):
     """ModernBERT classifiers may pool by the masked mean: the last exit pools as the original head does."""
-    config = AutoConfig.for_model("modernbert", **TINY, **ARCH_EXTRA["modernbert"], vocab_size=100,
-                                  max_position_embeddings=64, num_labels=3, initializer_range=0.5,
-                                  classifier_pooling="mean")
+    config = backbone_config("modernbert", classifier_pooling="mean")
     torch.manual_seed(0)
     stock = AutoModelForSequenceClassification.from_config(config).eval()
     stock.save_pretrained(tmp_path)

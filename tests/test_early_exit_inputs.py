@@ -5,17 +5,18 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_early_exit_models import ARCHS, CONFIG_ERRORS, confidences_of, padded_batch, tiny_model
+
+from hf_notlike.early_exit import EARLY_EXIT_MODELS
 
 # ------------------------------------------------------------------------------------ 11.1: all-padding rows
 
 
 @pytest.mark.parametrize("arch", ["bert", "roberta"])
 @pytest.mark.parametrize("exit_input", ["weighted_cls", "mean"])
-def test_rows_left_running_that_are_all_padding(arch, exit_input):
+def test_rows_left_running_that_are_all_padding(arch, exit_input, early_exit_model):
     """Row 0 leaves at the first exit; the only row left is all padding (trimming would drop every column)."""
     for seed in range(50):  # a model whose first exit is more confident on row 0 than on the padding row
-        model = tiny_model(arch, seed=seed, exit_input=exit_input)
+        model = early_exit_model(arch, seed=seed, exit_input=exit_input)
         pad = model.config.pad_token_id
         ids = torch.tensor([[10, 23, 20, 12], [pad] * 4])
         mask = torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0]])
@@ -36,9 +37,9 @@ def test_rows_left_running_that_are_all_padding(arch, exit_input):
 # ------------------------------------------------------------------------ 11.2 / 15.4: hidden states, attentions
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_output_hidden_states_with_labels_and_in_training(arch):
-    model = tiny_model(arch)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_output_hidden_states_with_labels_and_in_training(arch, early_exit_model, padded_batch):
+    model = early_exit_model(arch)
     ids, mask = padded_batch(model)
     labels = torch.arange(8) % 3
     model.train()
@@ -50,12 +51,13 @@ def test_output_hidden_states_with_labels_and_in_training(arch):
     assert len(out.hidden_states) == 5
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_hidden_states_and_attentions_match_the_stock_backbone(arch):
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_hidden_states_and_attentions_match_the_stock_backbone(arch, early_exit_model, padded_batch,
+                                                               all_exit_confidences):
     """In eval without labels (the early-exit path) the layers that ran give what the stock backbone gives."""
-    model = tiny_model(arch, attn_implementation="eager")
+    model = early_exit_model(arch, attn_implementation="eager")
     ids, mask = padded_batch(model)
-    _, conf = confidences_of(model, ids, mask)
+    _, conf = all_exit_confidences(model, ids, mask)
     threshold = float(conf[:, 1].median())
     with torch.no_grad():
         stock = model.backbone(ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
@@ -83,16 +85,16 @@ def test_hidden_states_and_attentions_match_the_stock_backbone(arch):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
 
 
-def test_output_attentions_needs_eager_attention():
-    model = tiny_model("bert", attn_implementation="sdpa")
+def test_output_attentions_needs_eager_attention(early_exit_model, padded_batch):
+    model = early_exit_model("bert", attn_implementation="sdpa")
     ids, mask = padded_batch(model)
     with pytest.raises(ValueError, match="attn_implementation='eager'"):
         model(ids, attention_mask=mask, output_attentions=True)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_return_dict_false_with_labels_gives_a_tuple(arch):
-    model = tiny_model(arch).eval()
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_return_dict_false_with_labels_gives_a_tuple(arch, early_exit_model, padded_batch):
+    model = early_exit_model(arch).eval()
     ids, mask = padded_batch(model)
     labels = torch.arange(8) % 3
     out = model(ids, attention_mask=mask, labels=labels, return_dict=False)
@@ -102,9 +104,9 @@ def test_return_dict_false_with_labels_gives_a_tuple(arch):
     torch.testing.assert_close(out[1], as_dict.logits)
 
 
-def test_backbone_kwargs_are_passed_on():
+def test_backbone_kwargs_are_passed_on(early_exit_model, padded_batch):
     """Keyword arguments reach the layers (here a keyword every layer rejects: the error proves it was passed)."""
-    model = tiny_model("bert")
+    model = early_exit_model("bert")
     ids, mask = padded_batch(model)
     for extra in ({}, {"output_all_exits": True}):
         calls = []
@@ -122,10 +124,10 @@ def test_backbone_kwargs_are_passed_on():
 # ------------------------------------------------------------------------------------------ 11.3: missing inputs
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
 @pytest.mark.parametrize("training", [False, True])
-def test_neither_input_ids_nor_inputs_embeds(arch, training):
-    model = tiny_model(arch).train(training)
+def test_neither_input_ids_nor_inputs_embeds(arch, training, early_exit_model, padded_batch):
+    model = early_exit_model(arch).train(training)
     with pytest.raises(ValueError, match="exactly one of input_ids or inputs_embeds"):
         model(attention_mask=torch.ones(2, 4, dtype=torch.long))
     ids, _ = padded_batch(model)
@@ -134,11 +136,11 @@ def test_neither_input_ids_nor_inputs_embeds(arch, training):
         model(ids, inputs_embeds=embeds)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_inputs_embeds_equal_input_ids(arch):
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_inputs_embeds_equal_input_ids(arch, early_exit_model, padded_batch):
     if arch in ("roberta", "xlm-roberta"):
         pytest.skip("RoBERTa derives positions from input_ids (padding-aware) and from embeddings sequentially")
-    model = tiny_model(arch)
+    model = early_exit_model(arch)
     ids, mask = padded_batch(model)
     embeds = model.backbone.get_input_embeddings()(ids)
     with torch.no_grad():
@@ -150,31 +152,32 @@ def test_inputs_embeds_equal_input_ids(arch):
 # ------------------------------------------------------------------------ 11.4: configs changed after building
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_invalid_temperatures_fail_on_use_and_before_save(arch, tmp_path):
-    model = tiny_model(arch, exit_layers=[1, 3])
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_invalid_temperatures_fail_on_use_and_before_save(arch, tmp_path, early_exit_model, padded_batch,
+                                                          config_errors):
+    model = early_exit_model(arch, exit_layers=[1, 3])
     ids, mask = padded_batch(model)
     model(ids, attention_mask=mask)  # checked and remembered as valid ...
     model.config.temperatures[1] = -1.0  # ... then changed in place: still caught
-    with pytest.raises(CONFIG_ERRORS, match="`temperatures`"):
+    with pytest.raises(config_errors, match="`temperatures`"):
         model(ids, attention_mask=mask)
     model.config.temperatures = [0.0, 0.0, 0.0]
-    with pytest.raises(CONFIG_ERRORS, match="`temperatures`"):
+    with pytest.raises(config_errors, match="`temperatures`"):
         model(ids, attention_mask=mask)
-    with pytest.raises(CONFIG_ERRORS, match="`temperatures`"):
+    with pytest.raises(config_errors, match="`temperatures`"):
         model.save_pretrained(tmp_path)
     assert not (tmp_path / "model.safetensors").exists()
     model.config.temperatures = [1.0, 1.0]  # wrong length
-    with pytest.raises(CONFIG_ERRORS, match="`temperatures` has 2 values but there are 3 exits"):
+    with pytest.raises(config_errors, match="`temperatures` has 2 values but there are 3 exits"):
         model(ids, attention_mask=mask)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_exit_layers_changed_after_building(arch):
-    model = tiny_model(arch, exit_layers=[1, 3])
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_exit_layers_changed_after_building(arch, early_exit_model, padded_batch, config_errors):
+    model = early_exit_model(arch, exit_layers=[1, 3])
     ids, mask = padded_batch(model)
     model.config.exit_layers = [1]  # no last-layer exit, wrong count
-    with pytest.raises(CONFIG_ERRORS, match="`exit_layers`"):
+    with pytest.raises(config_errors, match="`exit_layers`"):
         model(ids, attention_mask=mask)
     model.config.exit_layers = [2, 4]  # valid alone, but not what the model was built with
     model.config.temperatures = [1.0, 1.0]
@@ -190,20 +193,20 @@ def test_exit_layers_changed_after_building(arch):
     model(ids, attention_mask=mask)  # restored: works again
 
 
-def test_exit_threshold_set_to_nonsense_fails_on_use(tmp_path):
-    model = tiny_model("bert")
+def test_exit_threshold_set_to_nonsense_fails_on_use(tmp_path, early_exit_model, padded_batch, config_errors):
+    model = early_exit_model("bert")
     model.config.exit_threshold = 0.0
     ids, mask = padded_batch(model)
-    with pytest.raises(CONFIG_ERRORS, match="`exit_threshold`"):
+    with pytest.raises(config_errors, match="`exit_threshold`"):
         model(ids, attention_mask=mask)
-    with pytest.raises(CONFIG_ERRORS, match="`exit_threshold`"):
+    with pytest.raises(config_errors, match="`exit_threshold`"):
         model.save_pretrained(tmp_path)
 
 
 # ------------------------------------------------------------------ beyond the list: every tensor input is checked
 
 
-def bad_inputs(model):
+def bad_inputs(model, padded_batch):
     ids, mask = padded_batch(model, batch_size=4, seq_len=6)
     vocab = model.config.vocab_size
     cases = {
@@ -235,11 +238,11 @@ def bad_inputs(model):
     return cases
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
 @pytest.mark.parametrize("training", [False, True])
-def test_bad_tensor_inputs_name_the_problem(arch, training):
-    model = tiny_model(arch).train(training)
-    for name, (inputs, error, message) in bad_inputs(model).items():
+def test_bad_tensor_inputs_name_the_problem(arch, training, early_exit_model, padded_batch):
+    model = early_exit_model(arch).train(training)
+    for name, (inputs, error, message) in bad_inputs(model, padded_batch).items():
         with pytest.raises(error, match=message):
             model(**inputs)
             pytest.fail(f"{name} was accepted")
@@ -247,22 +250,21 @@ def test_bad_tensor_inputs_name_the_problem(arch, training):
 
 # ------------------------------------------------------------------------- property test of the forward pass
 
-MODEL = {}
+VOCAB = 100  # the vocabulary of the `early_exit_model` fixture's models
 
 
-def cached_model(arch):
-    if arch not in MODEL:
-        MODEL[arch] = tiny_model(arch, exit_input="weighted_mean" if arch == "electra" else "weighted_cls")
-    return MODEL[arch]
+@pytest.fixture(scope="module")
+def models(early_exit_model):
+    return {arch: early_exit_model(arch, vocab_size=VOCAB, exit_input="weighted_mean" if arch == "electra"
+                                   else "weighted_cls") for arch in EARLY_EXIT_MODELS}
 
 
 @st.composite
 def hostile_batches(draw):
-    arch = draw(st.sampled_from(sorted(ARCHS)))
-    model = cached_model(arch)
+    arch = draw(st.sampled_from(sorted(EARLY_EXIT_MODELS)))
     batch = draw(st.integers(0, 5))
     length = draw(st.integers(0, 8)) if draw(st.booleans()) else draw(st.integers(60, 70))
-    vocab = model.config.vocab_size
+    vocab = VOCAB
     ids = torch.tensor(draw(st.lists(st.lists(st.integers(-3, vocab + 3), min_size=length, max_size=length),
                                      min_size=batch, max_size=batch)), dtype=torch.long).reshape(batch, length)
     if draw(st.booleans()):
@@ -289,15 +291,15 @@ def hostile_batches(draw):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hostile_batches())
-def test_forward_property_documented_error_or_correct_result(case):
+def test_forward_property_documented_error_or_correct_result(models, config_errors, case):
     """Generated hostile inputs: either a TypeError / ValueError (or a config validation error) with a message, or
     the early-exit path's answer equals the all-exits path's rule."""
     arch, inputs, training = case
-    model = cached_model(arch).train(training)
+    model = models[arch].train(training)
     try:
         try:
             out = model(**inputs)
-        except (TypeError, ValueError, *CONFIG_ERRORS) as error:
+        except (TypeError, ValueError, *config_errors) as error:
             assert str(error).strip(), "errors must carry a message"
             return
         assert out.logits.shape == (inputs["input_ids"].shape[0], model.config.num_labels)

@@ -5,13 +5,10 @@ import logging
 
 import pytest
 import torch
-from datasets import Dataset
-from huggingface_hub.errors import StrictDataclassClassValidationError
 from torch.nn import functional as F
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
-    BertConfig,
     BertModel,
     Trainer,
     TrainingArguments,
@@ -19,77 +16,9 @@ from transformers import (
 )
 
 from hf_notlike import (
-    EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
-    EarlyExitDebertaV2Config,
-    EarlyExitDebertaV2ForSequenceClassification,
-    EarlyExitDistilBertConfig,
-    EarlyExitDistilBertForSequenceClassification,
-    EarlyExitElectraConfig,
-    EarlyExitElectraForSequenceClassification,
-    EarlyExitModernBertConfig,
-    EarlyExitModernBertForSequenceClassification,
-    EarlyExitRobertaConfig,
-    EarlyExitRobertaForSequenceClassification,
-    EarlyExitXLMRobertaConfig,
-    EarlyExitXLMRobertaForSequenceClassification,
 )
-from hf_notlike.early_exit import select_exits
-
-ARCHS = {
-    "bert": (EarlyExitBertConfig, EarlyExitBertForSequenceClassification),
-    "roberta": (EarlyExitRobertaConfig, EarlyExitRobertaForSequenceClassification),
-    "xlm-roberta": (EarlyExitXLMRobertaConfig, EarlyExitXLMRobertaForSequenceClassification),
-    "electra": (EarlyExitElectraConfig, EarlyExitElectraForSequenceClassification),
-    "distilbert": (EarlyExitDistilBertConfig, EarlyExitDistilBertForSequenceClassification),
-    "deberta-v2": (EarlyExitDebertaV2Config, EarlyExitDebertaV2ForSequenceClassification),
-    "modernbert": (EarlyExitModernBertConfig, EarlyExitModernBertForSequenceClassification),
-}
-TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37)
-# what differs per architecture in a tiny random config
-ARCH_EXTRA = {
-    "bert": {},
-    "roberta": {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
-    "xlm-roberta": {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
-    "electra": {"embedding_size": 16},  # exercises the embedding projection
-    "distilbert": {"hidden_dim": 37},
-    # DeBERTa-v3's shape: relative attention with buckets, no absolute positions, no token types
-    "deberta-v2": {"pooler_hidden_size": 32, "relative_attention": True, "position_buckets": 8,
-                   "max_relative_positions": 64, "position_biased_input": False, "type_vocab_size": 0,
-                   "pos_att_type": ["p2c", "c2p"], "norm_rel_ebd": "layer_norm"},
-    # alternating global / sliding-window (4 tokens) layers; special tokens inside the tiny vocabulary
-    "modernbert": {"global_attn_every_n_layers": 2, "local_attention": 4, "pad_token_id": 0, "bos_token_id": 2,
-                   "eos_token_id": 3, "cls_token_id": 2, "sep_token_id": 3},
-}
-# errors a configuration changed into an invalid one raises (transformers' `@strict` validation, or ours)
-CONFIG_ERRORS = (ValueError, StrictDataclassClassValidationError)
-
-
-def tiny_config(arch: str, vocab_size: int = 100, **overrides):
-    config_class, _ = ARCHS[arch]
-    kwargs = dict(TINY, vocab_size=vocab_size, num_labels=3, initializer_range=0.5, max_position_embeddings=64)
-    kwargs.update(ARCH_EXTRA[arch])
-    kwargs.update(overrides)
-    return config_class(**kwargs)
-
-
-def tiny_model(arch: str, seed: int = 0, vocab_size: int = 100, **overrides):
-    _, model_class = ARCHS[arch]
-    config = tiny_config(arch, vocab_size=vocab_size, **overrides)
-    torch.manual_seed(seed)
-    return model_class(config).eval()
-
-
-def padded_batch(model, batch_size: int = 8, seq_len: int = 12, seed: int = 1):
-    """Random ids, right-padded to different lengths (row 0 full length)."""
-    generator = torch.Generator().manual_seed(seed)
-    pad = model.config.pad_token_id
-    ids = torch.randint(5, model.config.vocab_size, (batch_size, seq_len), generator=generator)
-    lengths = torch.randint(2, seq_len + 1, (batch_size,), generator=generator)
-    lengths[0] = seq_len
-    mask = (torch.arange(seq_len)[None, :] < lengths[:, None]).long()
-    ids[mask == 0] = pad
-    return ids, mask
+from hf_notlike.early_exit import EARLY_EXIT_MODELS, select_exits
 
 
 def encoder_layers(model):
@@ -110,7 +39,7 @@ def count_rows_per_layer(model):
 # --------------------------------------------------------------------------------------------------- configuration
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
 @pytest.mark.parametrize(
     "kwargs, field",
     [
@@ -131,24 +60,24 @@ def count_rows_per_layer(model):
         (dict(num_labels=1, exit_threshold=0.9), "exit_threshold"),
     ],
 )
-def test_config_rejects_bad_values(arch, kwargs, field):
-    with pytest.raises(CONFIG_ERRORS, match=f"`{field}`"):
-        tiny_config(arch, **kwargs)
+def test_config_rejects_bad_values(arch, kwargs, field, early_exit_config, config_errors):
+    with pytest.raises(config_errors, match=f"`{field}`"):
+        early_exit_config(arch, **kwargs)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_config_defaults_and_last_layer_exit(arch):
-    config = tiny_config(arch)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_config_defaults_and_last_layer_exit(arch, early_exit_config):
+    config = early_exit_config(arch)
     assert config.exit_layers == [1, 2, 3, 4]
     assert config.temperatures == [1.0] * 4 and config.exit_loss_weights == [1.0] * 4
     assert config.exit_threshold == 1.0 and config.exit_input == "weighted_cls"
-    config = tiny_config(arch, exit_layers=[1, 3])
+    config = early_exit_config(arch, exit_layers=[1, 3])
     assert config.exit_layers == [1, 3, 4] and config.num_exits == 3
     assert config.model_type.startswith("hf_notlike_early_exit_")
 
 
-def test_forward_rejects_bad_threshold_override():
-    model = tiny_model("bert")
+def test_forward_rejects_bad_threshold_override(early_exit_model, padded_batch):
+    model = early_exit_model("bert")
     ids, mask = padded_batch(model)
     with pytest.raises(ValueError, match="exit_threshold"):
         model(ids, attention_mask=mask, exit_threshold=1.5)
@@ -157,10 +86,10 @@ def test_forward_rejects_bad_threshold_override():
 # ------------------------------------------------------------------------------------------------- training / loss
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_training_computes_every_exit_and_weighted_loss(arch):
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_training_computes_every_exit_and_weighted_loss(arch, early_exit_model, padded_batch):
     weights = [0.5, 1.0, 2.0, 0.25]
-    model = tiny_model(arch, exit_loss_weights=weights).train()
+    model = early_exit_model(arch, exit_loss_weights=weights).train()
     ids, mask = padded_batch(model)
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     torch.manual_seed(3)
@@ -174,8 +103,8 @@ def test_training_computes_every_exit_and_weighted_loss(arch):
         assert exit_.mix_logits.grad is not None
 
 
-def test_regression_trains_with_mse_and_runs_the_full_model():
-    model = tiny_model("bert", num_labels=1).train()
+def test_regression_trains_with_mse_and_runs_the_full_model(early_exit_model, padded_batch):
+    model = early_exit_model("bert", num_labels=1).train()
     ids, mask = padded_batch(model)
     targets = torch.linspace(-1, 1, 8)
     out = model(ids, attention_mask=mask, labels=targets)
@@ -185,24 +114,17 @@ def test_regression_trains_with_mse_and_runs_the_full_model():
     assert model(ids, attention_mask=mask).exit_layer.tolist() == [4] * 8
 
 
-def test_multi_label_is_rejected():
-    with pytest.raises(CONFIG_ERRORS, match="single-label classification and regression"):
-        tiny_model("bert", problem_type="multi_label_classification")
-    model = tiny_model("bert")
+def test_multi_label_is_rejected(early_exit_model, padded_batch, config_errors):
+    with pytest.raises(config_errors, match="single-label classification and regression"):
+        early_exit_model("bert", problem_type="multi_label_classification")
+    model = early_exit_model("bert")
     model.config.problem_type = "multi_label_classification"  # changed after building: caught on use
     ids, mask = padded_batch(model)
-    with pytest.raises(CONFIG_ERRORS, match="single-label classification and regression"):
+    with pytest.raises(config_errors, match="single-label classification and regression"):
         model(ids, attention_mask=mask)
 
 
 # ------------------------------------------------------------------------------------------------------ inference
-
-
-def confidences_of(model, ids, mask):
-    with torch.no_grad():
-        exit_logits = model(ids, attention_mask=mask, output_all_exits=True).exit_logits
-    temps = torch.tensor(model.config.temperatures)
-    return exit_logits, torch.softmax(exit_logits / temps[None, :, None], -1).amax(-1)
 
 
 def thresholds_away_from_confidences(conf: torch.Tensor, n: int = 6) -> list[float]:
@@ -213,12 +135,13 @@ def thresholds_away_from_confidences(conf: torch.Tensor, n: int = 6) -> list[flo
     return mids[::step][:n] + [1.0]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
 @pytest.mark.parametrize("exit_input", ["weighted_cls", "cls", "weighted_mean", "mean"])
-def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input):
-    model = tiny_model(arch, exit_input=exit_input, temperatures=[1.5, 1.0, 0.7, 1.0])
+def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input, early_exit_model, padded_batch,
+                                                           all_exit_confidences):
+    model = early_exit_model(arch, exit_input=exit_input, temperatures=[1.5, 1.0, 0.7, 1.0])
     ids, mask = padded_batch(model)
-    exit_logits, conf = confidences_of(model, ids, mask)
+    exit_logits, conf = all_exit_confidences(model, ids, mask)
     thresholds = thresholds_away_from_confidences(conf)
     seen_layers = set()
     with torch.no_grad():
@@ -244,9 +167,9 @@ def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input):
     assert len(seen_layers) >= 3, "the thresholds should exercise several exits"
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_low_threshold_runs_fewer_layers(arch):
-    model = tiny_model(arch)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_low_threshold_runs_fewer_layers(arch, early_exit_model, padded_batch, all_exit_confidences):
+    model = early_exit_model(arch)
     ids, mask = padded_batch(model, batch_size=16)
     counts, handles = count_rows_per_layer(model)
     try:
@@ -254,7 +177,7 @@ def test_low_threshold_runs_fewer_layers(arch):
             full = model(ids, attention_mask=mask, exit_threshold=1.0)
             assert counts == [16, 16, 16, 16] and full.exit_layer.tolist() == [4] * 16
             counts[:] = [0] * 4
-            _, conf = confidences_of(model, ids, mask)
+            _, conf = all_exit_confidences(model, ids, mask)
             counts[:] = [0] * 4
             threshold = float(conf[:, 0].median())  # about half the rows leave at the first exit
             early = model(ids, attention_mask=mask, exit_threshold=threshold)
@@ -268,11 +191,11 @@ def test_low_threshold_runs_fewer_layers(arch):
         assert counts[layer] == int((early.exit_layer > layer).sum())
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_dropped_rows_trim_the_sequence(arch):
-    model = tiny_model(arch)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_dropped_rows_trim_the_sequence(arch, early_exit_model, padded_batch, all_exit_confidences):
+    model = early_exit_model(arch)
     ids, mask = padded_batch(model, batch_size=16, seq_len=20)
-    _, conf = confidences_of(model, ids, mask)
+    _, conf = all_exit_confidences(model, ids, mask)
     threshold = float(conf[:, 0].median())
     lengths_seen = []
     handle = encoder_layers(model)[1].register_forward_hook(lambda m, a, o: lengths_seen.append(a[0].shape[1]))
@@ -283,9 +206,9 @@ def test_dropped_rows_trim_the_sequence(arch):
     assert lengths_seen == [int(mask[remaining].sum(1).max())]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_tuple_output_when_return_dict_false(arch):
-    model = tiny_model(arch)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_tuple_output_when_return_dict_false(arch, early_exit_model, padded_batch):
+    model = early_exit_model(arch)
     ids, mask = padded_batch(model)
     out = model(ids, attention_mask=mask, return_dict=False)
     assert isinstance(out, tuple) and out[0].shape == (8, 3) and out[1].shape == (8,)
@@ -294,9 +217,9 @@ def test_tuple_output_when_return_dict_false(arch):
 # ----------------------------------------------------------------------------------------- save / load / Auto / pipeline
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_save_and_load_round_trip_through_auto_classes(arch, tmp_path):
-    model = tiny_model(arch, exit_layers=[1, 3], temperatures=[2.0, 0.5, 1.0], exit_threshold=0.8)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_save_and_load_round_trip_through_auto_classes(arch, tmp_path, early_exit_model, padded_batch):
+    model = early_exit_model(arch, exit_layers=[1, 3], temperatures=[2.0, 0.5, 1.0], exit_threshold=0.8)
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     config = AutoConfig.from_pretrained(tmp_path)
@@ -313,10 +236,10 @@ def test_save_and_load_round_trip_through_auto_classes(arch, tmp_path):
             assert torch.equal(a.exit_layer, b.exit_layer)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_pipeline_runs_the_early_exit_model(arch, tmp_path, bert_tokenizer):
-    model = tiny_model(arch, vocab_size=bert_tokenizer.vocab_size, id2label={0: "neg", 1: "neu", 2: "pos"},
-                       label2id={"neg": 0, "neu": 1, "pos": 2}, max_position_embeddings=128)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_pipeline_runs_the_early_exit_model(arch, tmp_path, bert_tokenizer, early_exit_model):
+    model = early_exit_model(arch, vocab_size=bert_tokenizer.vocab_size, id2label={0: "neg", 1: "neu", 2: "pos"},
+                             label2id={"neg": 0, "neu": 1, "pos": 2}, max_position_embeddings=128)
     model.save_pretrained(tmp_path)
     tokenizer = bert_tokenizer
     if "token_type_ids" not in model.adapter.input_names:
@@ -336,17 +259,17 @@ def test_pipeline_runs_the_early_exit_model(arch, tmp_path, bert_tokenizer):
 
 
 @pytest.mark.slow  # a fresh Python process per architecture
-@pytest.mark.parametrize("arch", ARCHS)
-def test_remote_code_loads_without_the_library(arch, tmp_path):
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_remote_code_loads_without_the_library(arch, tmp_path, early_exit_model, padded_batch, all_exit_confidences):
     """The saved folder carries the modeling code: a process where hf_notlike cannot be imported loads it with
     trust_remote_code=True and gives the same logits and exits."""
     import json
 
     from hub_helpers import BLOCK_HF_NOTLIKE, child_env, run_python
 
-    model = tiny_model(arch, exit_layers=[1, 2])
+    model = early_exit_model(arch, exit_layers=[1, 2])
     ids, mask = padded_batch(model, batch_size=6)
-    _, conf = confidences_of(model, ids, mask)
+    _, conf = all_exit_confidences(model, ids, mask)
     model.config.exit_threshold = float(conf[:, 0].median())
     folder = tmp_path / "model"
     model.save_pretrained(folder)
@@ -375,9 +298,9 @@ save_file({{"logits": out.logits, "exit_layer": out.exit_layer}}, {str(tmp_path 
     torch.testing.assert_close(got["logits"], expected.logits, rtol=0, atol=1e-6)
 
 
-def test_from_plain_bert_checkpoint_loads_backbone(tmp_path):
+def test_from_plain_bert_checkpoint_loads_backbone(tmp_path, backbone_config):
     torch.manual_seed(0)
-    plain = BertModel(BertConfig(vocab_size=100, **TINY))
+    plain = BertModel(backbone_config("bert"))
     plain.save_pretrained(tmp_path)
     model, info = EarlyExitBertForSequenceClassification.from_pretrained(
         tmp_path, exit_layers=[2], num_labels=2, output_loading_info=True
@@ -411,22 +334,12 @@ def test_real_minilm_checkpoint(minilm_path, bert_tokenizer, caplog):
 # ------------------------------------------------------------------------------------------------------------ Trainer
 
 
-def toy_dataset(n: int = 64, vocab_size: int = 100, seq_len: int = 8, seed: int = 0) -> Dataset:
-    """Label = whether token 7 appears: learnable by the first layers."""
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(10, vocab_size, (n, seq_len), generator=generator)
-    labels = torch.arange(n) % 2
-    ids[labels == 1, 3] = 7
-    return Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": [[1] * seq_len] * n,
-                              "labels": labels.tolist()})
-
-
 @pytest.mark.slow  # Trainer runs of 10 epochs per architecture
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
 @pytest.mark.parametrize("checkpointing", [False, True])
-def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):
-    model = tiny_model(arch, num_labels=2, initializer_range=0.02, hidden_dropout_prob=0.0,
-                       attention_probs_dropout_prob=0.0).train()
+def test_trainer_trains_unchanged(arch, checkpointing, tmp_path, early_exit_model, toy_dataset):
+    model = early_exit_model(arch, num_labels=2, initializer_range=0.02, hidden_dropout_prob=0.0,
+                             attention_probs_dropout_prob=0.0).train()
     data = toy_dataset()
     args = TrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=16, learning_rate=3e-3, num_train_epochs=10,
@@ -448,8 +361,8 @@ def test_trainer_trains_unchanged(arch, checkpointing, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_damaged_weights_file_is_named(damage, tmp_path):
-    tiny_model("bert").save_pretrained(tmp_path)
+def test_damaged_weights_file_is_named(damage, tmp_path, early_exit_model):
+    early_exit_model("bert").save_pretrained(tmp_path)
     weights = tmp_path / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 3] if damage == "truncate" else b"not a safetensors file")

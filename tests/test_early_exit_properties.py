@@ -17,7 +17,6 @@ from transformers import EvalPrediction
 
 from hf_notlike import (
     EarlyExitBertConfig,
-    EarlyExitBertForSequenceClassification,
     EarlyExitMetrics,
     calibrate_temperatures,
     collect_exit_logits,
@@ -28,16 +27,13 @@ from hf_notlike.early_exit.tradeoff import curve_from_logits
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DOCUMENTED = (ValueError, TypeError)
 
-CONFIG = dict(vocab_size=64, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=20,
-              max_position_embeddings=16, initializer_range=0.5, exit_layers=[1, 2], num_labels=3)  # + an exit after layer 3
 
+@pytest.fixture(scope="module")
+def model(early_exit_model):
+    """A tiny random BERT (3 layers, hidden 16, 3 labels, vocabulary 64) with exits after layers 1, 2 and 3."""
+    return early_exit_model(vocab_size=64, hidden_size=16, num_hidden_layers=3, intermediate_size=20,
+                            max_position_embeddings=16, exit_layers=[1, 2])
 
-def tiny_model():
-    torch.manual_seed(0)
-    return EarlyExitBertForSequenceClassification(EarlyExitBertConfig(**CONFIG)).eval()
-
-
-MODEL = tiny_model()
 
 TOKEN = st.one_of(st.integers(5, 63), st.integers(-3, 70), st.none(), st.floats(allow_nan=True), st.text(max_size=2))
 ROW = st.one_of(st.lists(st.integers(5, 63), min_size=1, max_size=8), st.lists(TOKEN, max_size=20), st.none())
@@ -101,13 +97,13 @@ def rows_fit(data) -> bool:
     return True
 
 
-def reference_exit_logits(data):
+def reference_exit_logits(model, data):
     """Every exit's logits, one row at a time (no batching, no padding)."""
     out = []
     for row in data:
         inputs = {k: torch.tensor([row[k]]) for k in ("input_ids", "attention_mask", "token_type_ids") if k in row}
         with torch.no_grad():
-            out.append(MODEL(**inputs, output_all_exits=True).exit_logits[0])
+            out.append(model(**inputs, output_all_exits=True).exit_logits[0])
     return torch.stack(out)
 
 
@@ -118,16 +114,16 @@ POSITIVE_INT = st.one_of(st.integers(1, 8), st.integers(-3, 0), st.none(), st.fl
 @SETTINGS
 @given(data=hostile_datasets(), batch_size=st.one_of(st.integers(1, 4), POSITIVE_INT),
        num_bins=st.one_of(st.just(15), POSITIVE_INT))
-def test_calibrate_temperatures_on_hostile_input(data, batch_size, num_bins):
-    before = list(MODEL.config.temperatures)
+def test_calibrate_temperatures_on_hostile_input(model, data, batch_size, num_bins):
+    before = list(model.config.temperatures)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = calibrate_temperatures(MODEL, data, batch_size=batch_size, num_bins=num_bins, show_progress=False)
+            result = calibrate_temperatures(model, data, batch_size=batch_size, num_bins=num_bins, show_progress=False)
     except DOCUMENTED as error:
         event(f"refused: {type(error).__name__}")
         assert str(error)
-        assert MODEL.config.temperatures == before  # nothing changed on failure
+        assert model.config.temperatures == before  # nothing changed on failure
         assert not (rows_fit(data) and isinstance(batch_size, int) and not isinstance(batch_size, bool)
                     and batch_size > 0 and isinstance(num_bins, int) and not isinstance(num_bins, bool)
                     and num_bins > 0), f"valid input refused: {error}"
@@ -136,13 +132,13 @@ def test_calibrate_temperatures_on_hostile_input(data, batch_size, num_bins):
     try:
         assert rows_fit(data), "invalid input accepted"
         labels = torch.tensor(data["label" if "label" in data.column_names else "labels"])
-        exit_logits = reference_exit_logits(data)
+        exit_logits = reference_exit_logits(model, data)
         assert len(result.temperatures) == 3 and all(0.01 <= t <= 100 for t in result.temperatures)
-        assert MODEL.config.temperatures == result.temperatures
+        assert model.config.temperatures == result.temperatures
         expected = (exit_logits.argmax(-1) == labels[:, None]).double().mean(0).tolist()
         assert result.accuracy == pytest.approx(expected)
     finally:
-        MODEL.config.temperatures = before
+        model.config.temperatures = before
 
 
 THRESHOLD = st.one_of(st.floats(0.34, 1.0), st.floats(allow_nan=True, allow_infinity=True), st.integers(-1, 2),
@@ -169,14 +165,14 @@ HOSTILE_SWEEP = dict(
 
 @SETTINGS
 @given(data=hostile_datasets(), choice=st.data())
-def test_speed_accuracy_curve_on_hostile_input(data, choice):
+def test_speed_accuracy_curve_on_hostile_input(model, data, choice):
     hostile = choice.draw(st.sampled_from([None, None, *HOSTILE_SWEEP]))  # at most one hostile argument
     args = {name: choice.draw(HOSTILE_SWEEP[name] if name == hostile else VALID_SWEEP[name]) for name in VALID_SWEEP}
     thresholds, timed, batch_sizes = args["thresholds"], args["timed"], args["batch_sizes"]
     num_timing_examples, repeats = args["num_timing_examples"], args["repeats"]
     stock_model, baselines = args["stock_model"], args["baselines"]
     try:
-        result = speed_accuracy_curve(MODEL, data, thresholds, timed_thresholds=timed, batch_sizes=batch_sizes,
+        result = speed_accuracy_curve(model, data, thresholds, timed_thresholds=timed, batch_sizes=batch_sizes,
                                       num_timing_examples=num_timing_examples, repeats=repeats,
                                       stock_model=stock_model, baselines=baselines, print_table=False,
                                       show_progress=False)
@@ -198,8 +194,8 @@ def test_speed_accuracy_curve_on_hostile_input(data, choice):
         assert 1.0 in {row["threshold"] for row in timed_rows}
         wanted = set(map(float, asked)) if timed is None else set(map(float, timed))
         assert {row["threshold"] for row in timed_rows} == wanted | {1.0}
-    exit_logits, labels = collect_exit_logits(MODEL, data, show_progress=False)
-    reference = curve_from_logits(exit_logits, labels, [1, 2, 3], MODEL.config.temperatures,
+    exit_logits, labels = collect_exit_logits(model, data, show_progress=False)
+    reference = curve_from_logits(exit_logits, labels, [1, 2, 3], model.config.temperatures,
                                   [row["threshold"] for row in ee], 3)
     for row, ref in zip(ee, reference):
         assert row["accuracy"] == pytest.approx(ref["accuracy"]) and row["mean_layers"] == ref["mean_layers"]

@@ -3,11 +3,9 @@
 import csv
 import json
 
-import early_exit_helpers
 import pytest
-import test_early_exit_models
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from hf_notlike import (
     TradeoffResult,
@@ -15,20 +13,8 @@ from hf_notlike import (
     speed_accuracy_curve,
 )
 from hf_notlike.cli import main as cli_main
-from hf_notlike.early_exit import commands, exit_confidences
+from hf_notlike.early_exit import EARLY_EXIT_MODELS, commands, exit_confidences
 from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, stock_model_for
-
-# a wide initialisation makes a random model's confidences depend on its input, so thresholds move rows around
-TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37, initializer_range=0.5)
-
-
-def tiny_model(arch="bert", **kwargs):
-    # a wide initialisation makes a random model's confidences depend on its input, so thresholds move rows around
-    return early_exit_helpers.tiny_model(arch, initializer_range=0.5, **kwargs)
-
-
-def token_dataset(n, num_labels=3, seed=0, with_labels=True):
-    return early_exit_helpers.token_dataset(n, num_labels, seed, with_labels, bos=0, eos=2, max_length=14)
 
 
 def safe_thresholds(model, data, count=5):
@@ -47,8 +33,8 @@ def safe_thresholds(model, data, count=5):
 
 
 @pytest.mark.parametrize("arch", ["bert", "roberta"])
-def test_curve_equals_brute_force_run_at_each_threshold(arch):
-    model = tiny_model(arch, exit_layers=[1, 2, 4], temperatures=[1.7, 0.8, 1.2])
+def test_curve_equals_brute_force_run_at_each_threshold(arch, early_exit_model, token_dataset):
+    model = early_exit_model(arch, exit_layers=[1, 2, 4], temperatures=[1.7, 0.8, 1.2])
     data = token_dataset(40)
     thresholds = safe_thresholds(model, data)
     assert len(thresholds) >= 4
@@ -72,12 +58,11 @@ def test_curve_equals_brute_force_run_at_each_threshold(arch):
     assert len(seen_layers) == 3  # the thresholds really move rows between exits
 
 
-def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
-    model = tiny_model(exit_layers=[1, 2, 3, 4])
+def test_timed_sweep_with_stock_model_and_baseline(tmp_path, early_exit_model, backbone_config, token_dataset):
+    model = early_exit_model(exit_layers=[1, 2, 3, 4])
     data = token_dataset(24)
     torch.manual_seed(0)
-    baseline = BertForSequenceClassification(BertConfig(vocab_size=64, num_labels=3, **{**TINY,
-                                                                                         "num_hidden_layers": 1}))
+    baseline = BertForSequenceClassification(backbone_config(num_hidden_layers=1))
     result = speed_accuracy_curve(
         model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4), num_timing_examples=8,
         repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / DEFAULT_PLOT_NAME), print_table=False,
@@ -110,15 +95,17 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path):
     assert again.rows == json.loads(json.dumps(result.rows))
     assert len(result.to_dataset()) == len(result.rows)
     assert "| early exit @ 0.5 |" in result.to_markdown(timed_only=True)
+    table = result.to_markdown().splitlines()  # the cards' table format: first column left, numbers right-aligned
+    assert table[1] == "|---|" + "---:|" * 12 and len(table) == 2 + len(result.rows)
 
 
-@pytest.mark.parametrize("arch", list(test_early_exit_models.ARCHS))
-def test_stock_model_has_the_same_backbone(arch):
-    from transformers import AutoModelForSequenceClassification
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_stock_model_has_the_same_backbone(arch, early_exit_model, token_dataset):
+    from transformers import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
-    model = test_early_exit_models.tiny_model(arch)
+    model = early_exit_model(arch)
     stock = stock_model_for(model)
-    expected = AutoModelForSequenceClassification._model_mapping[type(stock.config)]
+    expected = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(stock.config)]
     assert type(stock) is expected and stock.config.model_type == arch
     ids = torch.tensor([[2, 7, 9, 11, 5, 3]])
     mask = torch.ones_like(ids)
@@ -131,8 +118,8 @@ def test_stock_model_has_the_same_backbone(arch):
     assert result.rows[-1]["name"] == f"stock {expected.__name__}"
 
 
-def test_bad_input_raises_before_any_pass():
-    model = tiny_model()
+def test_bad_input_raises_before_any_pass(early_exit_model, backbone_config, token_dataset):
+    model = early_exit_model()
     calls = []
     model.register_forward_pre_hook(lambda *args: calls.append(1))
     data = token_dataset(8)
@@ -145,14 +132,14 @@ def test_bad_input_raises_before_any_pass():
         speed_accuracy_curve(model, token_dataset(8, with_labels=False), [0.9], show_progress=False)
     with pytest.raises(ValueError, match="batch size"):
         speed_accuracy_curve(model, data, [0.9], batch_sizes=(0,), show_progress=False)
-    stock = BertForSequenceClassification(BertConfig(vocab_size=64, **TINY))
+    stock = BertForSequenceClassification(backbone_config())
     with pytest.raises(TypeError, match="no exits"):
         speed_accuracy_curve(stock, data, [0.9], show_progress=False)
     assert calls == []
 
 
-def test_cli_calibrate_and_sweep(tmp_path, bert_tokenizer, capsys):
-    model = tiny_model(num_labels=2, vocab_size=bert_tokenizer.vocab_size)
+def test_cli_calibrate_and_sweep(tmp_path, bert_tokenizer, capsys, early_exit_model):
+    model = early_exit_model(num_labels=2, vocab_size=bert_tokenizer.vocab_size)
     model.config.id2label, model.config.label2id = {0: "rotten", 1: "fresh"}, {"rotten": 0, "fresh": 1}
     model.save_pretrained(tmp_path / "model")
     bert_tokenizer.save_pretrained(tmp_path / "model")
@@ -235,18 +222,22 @@ def test_plot_labels_never_overprint(tmp_path):
 
 
 def test_one_default_plot_name():
+    import dataclasses
+
     assert commands.DEFAULT_PLOT_NAME == DEFAULT_PLOT_NAME == "speed_accuracy.png"
-    assert DEFAULT_PLOT_NAME in commands.SweepArguments.__dataclass_fields__["plot"].metadata["help"]
+    plot = next(f for f in dataclasses.fields(commands.SweepArguments) if f.name == "plot")
+    assert DEFAULT_PLOT_NAME in plot.metadata["help"]
 
 
 def test_plot_leaves_the_matplotlib_backend_alone(tmp_path):
     import subprocess
     import sys
 
+    crowded_result().to_json(str(tmp_path / "sweep.json"))
     code = (
-        "import sys; sys.path.insert(0, 'tests'); import matplotlib\n"
-        "from test_early_exit_tradeoff import crowded_result\n"
-        f"crowded_result().plot({str(tmp_path / 'p.png')!r})\n"
+        "import sys; import matplotlib\n"
+        "from hf_notlike import TradeoffResult\n"
+        f"TradeoffResult.from_json({str(tmp_path / 'sweep.json')!r}).plot({str(tmp_path / 'p.png')!r})\n"
         "assert matplotlib.get_backend().lower() == 'svg', matplotlib.get_backend()\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
     )
@@ -254,7 +245,7 @@ def test_plot_leaves_the_matplotlib_backend_alone(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=__import__("pathlib").Path(__file__).parents[1])
 
 
-def test_threshold_for_a_budget_and_written_into_the_config():
+def test_threshold_for_a_budget_and_written_into_the_config(early_exit_model, token_dataset):
     curve = crowded_result(batch_sizes=())
     assert curve.threshold_for(max_accuracy_drop=0.01) == 0.8  # 75.0 >= 76.0 - 1, with the fewest layers
     assert curve.threshold_for(max_accuracy_drop=0.0) == 1.0
@@ -271,7 +262,7 @@ def test_threshold_for_a_budget_and_written_into_the_config():
         with pytest.raises(ValueError, match="max_accuracy_drop"):
             curve.threshold_for(max_accuracy_drop=bad)
 
-    model = tiny_model(exit_layers=[1, 2, 4])
+    model = early_exit_model(exit_layers=[1, 2, 4])
     data = token_dataset(40)
     dev = speed_accuracy_curve(model, data, safe_thresholds(model, data), batch_sizes=(), stock_model=False,
                                print_table=False, show_progress=False)
@@ -280,13 +271,13 @@ def test_threshold_for_a_budget_and_written_into_the_config():
     assert model.config.exit_threshold == chosen == dev.threshold_for(mean_layers=3.0)
     layers = [int(model(torch.tensor([row["input_ids"]])).exit_layer) for row in data]  # the real loop, configured
     assert sum(layers) / len(layers) <= 3.0
-    other = tiny_model(exit_layers=[2, 4])
+    other = early_exit_model(exit_layers=[2, 4])
     with pytest.raises(ValueError, match="exits after layers"):
         dev.apply_threshold(other, mean_layers=3.0)
 
 
-def test_timing_plan_is_printed_before_the_timing_and_kept(capsys):
-    model = tiny_model(exit_layers=[1, 2, 4])
+def test_timing_plan_is_printed_before_the_timing_and_kept(capsys, early_exit_model, token_dataset):
+    model = early_exit_model(exit_layers=[1, 2, 4])
     data = token_dataset(24)
     result = speed_accuracy_curve(model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4),
                                   num_timing_examples=8, repeats=1, print_table=False, show_progress=True)

@@ -3,13 +3,11 @@ model's, and the library's optimizer recipe (exits at a higher learning rate).""
 
 import pytest
 import torch
-from test_early_exit_from_classifier import stock_classifier
-from test_early_exit_models import ARCHS, CONFIG_ERRORS, padded_batch, tiny_model, toy_dataset
 from torch.nn import functional as F
 from transformers import Trainer, TrainingArguments
 
 from hf_notlike import EarlyExitTrainer, early_exit_from_classifier, early_exit_optimizer
-from hf_notlike.early_exit import exit_parameter_groups
+from hf_notlike.early_exit import EARLY_EXIT_MODELS, exit_parameter_groups
 
 LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
 
@@ -17,11 +15,11 @@ LABELS = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
 
 
 @pytest.mark.parametrize("weight, temperature", [(0.5, 2.0), (1.0, 1.0)])
-def test_self_distillation_loss(weight, temperature):
+def test_self_distillation_loss(weight, temperature, early_exit_model, padded_batch):
     weights = [0.5, 1.0, 2.0, 1.0]
-    model = tiny_model("bert", exit_loss_weights=weights, distillation_weight=weight,
-                       distillation_temperature=temperature, hidden_dropout_prob=0.0,
-                       attention_probs_dropout_prob=0.0).train()
+    model = early_exit_model("bert", exit_loss_weights=weights, distillation_weight=weight,
+                             distillation_temperature=temperature, hidden_dropout_prob=0.0,
+                             attention_probs_dropout_prob=0.0).train()
     ids, mask = padded_batch(model)
     out = model(ids, attention_mask=mask, labels=LABELS)
     z = out.exit_logits
@@ -43,8 +41,8 @@ def test_self_distillation_loss(weight, temperature):
     torch.testing.assert_close(model.exits[-1].classifier.weight.grad, grad)
 
 
-def test_no_distillation_is_the_plain_weighted_sum():
-    model = tiny_model("bert", distillation_weight=0.0).train()
+def test_no_distillation_is_the_plain_weighted_sum(early_exit_model, padded_batch):
+    model = early_exit_model("bert", distillation_weight=0.0).train()
     ids, mask = padded_batch(model)
     out = model(ids, attention_mask=mask, labels=LABELS)
     torch.testing.assert_close(out.loss, out.exit_losses.sum())
@@ -53,13 +51,13 @@ def test_no_distillation_is_the_plain_weighted_sum():
 @pytest.mark.parametrize("kwargs", [dict(distillation_weight=1.5), dict(distillation_weight=-0.1),
                                     dict(distillation_temperature=0.0), dict(exit_learning_rate_multiplier=0),
                                     dict(num_labels=1, distillation_weight=0.5)])
-def test_bad_training_fields(kwargs):
-    with pytest.raises(CONFIG_ERRORS, match="`(distillation_weight|distillation_temperature|exit_learning_rate)"):
-        tiny_model("bert", **kwargs)
+def test_bad_training_fields(kwargs, early_exit_model, config_errors):
+    with pytest.raises(config_errors, match="`(distillation_weight|distillation_temperature|exit_learning_rate)"):
+        early_exit_model("bert", **kwargs)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_eval_loss_is_the_last_exits_and_equals_the_stock_classifiers(arch, tmp_path):
+@pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
+def test_eval_loss_is_the_last_exits_and_equals_the_stock_classifiers(arch, tmp_path, stock_classifier, padded_batch):
     """In eval, `loss` is what the stock classifier reports (here: exactly, on the same weights)."""
     stock = stock_classifier(arch, tmp_path)
     model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2])
@@ -87,8 +85,8 @@ def training_args(tmp_path, **kwargs):
 
 
 @pytest.mark.parametrize("arch", ["bert", "electra"])
-def test_parameter_groups(arch):
-    model = tiny_model(arch, exit_learning_rate_multiplier=25)
+def test_parameter_groups(arch, early_exit_model):
+    model = early_exit_model(arch, exit_learning_rate_multiplier=25)
     groups = exit_parameter_groups(model, 1e-4, weight_decay=0.01)
     by_id = {id(p): g for g in groups for p in g["params"]}
     assert len(by_id) == sum(p.numel() > 0 for p in model.parameters())
@@ -99,7 +97,7 @@ def test_parameter_groups(arch):
         assert group["weight_decay"] == (0.0 if ("bias" in name or "LayerNorm" in name) else 0.01), name
 
 
-def test_frozen_parameters_are_left_out(tmp_path):
+def test_frozen_parameters_are_left_out(tmp_path, stock_classifier):
     stock_classifier("bert", tmp_path)
     model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2])
     params = [p for g in exit_parameter_groups(model, 1e-4) for p in g["params"]]
@@ -116,9 +114,9 @@ def test_optimizer_rejects_other_models():
                               1e-4)
 
 
-def train_toy(tmp_path, how: str):
-    model = tiny_model("bert", num_labels=2, exit_learning_rate_multiplier=30,
-                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+def train_toy(tmp_path, how: str, early_exit_model, toy_dataset):
+    model = early_exit_model("bert", num_labels=2, exit_learning_rate_multiplier=30,
+                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
     args = training_args(tmp_path / how, learning_rate=3e-4, num_train_epochs=6)
     data = toy_dataset()
     if how == "trainer_subclass":
@@ -133,10 +131,10 @@ def train_toy(tmp_path, how: str):
 
 
 @pytest.mark.slow  # three Trainer runs
-def test_one_line_recipe_trains_exits_faster_than_one_learning_rate(tmp_path):
-    _, _, stock_loss = train_toy(tmp_path, "stock")
+def test_one_line_recipe_trains_exits_faster_than_one_learning_rate(tmp_path, early_exit_model, toy_dataset):
+    _, _, stock_loss = train_toy(tmp_path, "stock", early_exit_model, toy_dataset)
     for how in ("trainer_subclass", "optimizers_pair"):
-        model, trainer, loss = train_toy(tmp_path, how)
+        model, trainer, loss = train_toy(tmp_path, how, early_exit_model, toy_dataset)
         assert len(trainer.optimizer.param_groups) == 4
         head = [g for g in trainer.optimizer.param_groups
                 if any(p is model.exits[0].classifier.weight for p in g["params"])]

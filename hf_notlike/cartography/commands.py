@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..cli_utils import (
+    TABLE_FORMATS,
     Command,
     CommandError,
     CommandGroup,
@@ -30,6 +31,7 @@ from ..cli_utils import (
     check_output_file,
     check_positive,
     looks_like_repo_id,
+    read_table_file,
 )
 from .datamap import DATA_MAP_FILE, METADATA_FILE, PLOT_FILE, REGIONS, DataMap
 from .interactive import DEFAULT_MAX_POINTS
@@ -196,48 +198,15 @@ class HtmlArguments(_EpochsArguments):
             raise CommandError("Pass --output for a map loaded from the Hub.")
         check_output_file(self.output, "--output", (".html", ".htm"))
         if self.data is not None:
-            check_input_file(self.data, "--data", _DATA_FORMATS)
+            check_input_file(self.data, "--data", TABLE_FORMATS)
         elif self.text_column is not None or self.label_column is not None:
             raise CommandError("--text-column / --label-column need --data (the training data of the map).")
-
-
-_DATA_FORMATS = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
-
-
-def _read_data(path: str):
-    """A local data file as a `datasets.Dataset` (no network request)."""
-    import datasets
-    import pyarrow as pa
-
-    suffix = Path(path).suffix.lower()
-    try:
-        if suffix in (".csv", ".tsv"):
-            from pyarrow import csv
-
-            options = csv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True)
-            table = csv.read_csv(path, parse_options=options)
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(path)
-        else:
-            text = Path(path).read_text(encoding="utf-8")
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()] if suffix == ".jsonl" else json.loads(text)
-            if isinstance(rows, dict):
-                table = pa.table(rows)
-            elif isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
-                table = pa.Table.from_pylist(rows)
-            else:
-                raise CommandError(f"--data {path} must hold a list of row objects or an object of columns.")
-    except (json.JSONDecodeError, UnicodeDecodeError, pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise CommandError(f"--data {path} could not be read ({' '.join(str(error).split())}).") from None
-    return datasets.Dataset(datasets.table.InMemoryTable(table))
 
 
 def html_command(args: HtmlArguments) -> int:
     """Writes the interactive data map."""
     data_map = _load(args)
-    dataset = _read_data(args.data) if args.data is not None else None
+    dataset = read_table_file(args.data, "--data") if args.data is not None else None
     output = args.output or str(Path(args.map_dir) / "data_map.html")
     data_map.to_html(
         output, dataset=dataset, text_column=args.text_column, label_column=args.label_column,

@@ -19,12 +19,12 @@ folder/
   data_map.json      metadata: format_version, model, dataset, num_examples, num_epochs, id_column, mode,
                      library_version, columns
   data_map.png       the plot (`save_pretrained(..., plot=True)`, the default)
-  README.md          the dataset card (written by `_write_card`, see below)
+  README.md          the dataset card (`save_pretrained(..., card=True)`, the default; see below)
 ```
 
-The card writer is a module-level hook: `save_pretrained(..., card=True)` calls `_write_card(data_map, folder,
-repo_id=None)`, which renders the card of `hf_notlike.cartography.card`; replacing
-`hf_notlike.cartography.datamap._write_card` changes it for every save.
+The card is rendered by `hf_notlike.cartography.card.write_data_map_card`. For a card of your own, save with
+`card=False` and write `README.md` into the folder yourself (e.g. from `data_map_card(...)`, edited), then upload
+the folder with `huggingface_hub.HfApi.upload_folder(repo_type="dataset")`.
 """
 
 from __future__ import annotations
@@ -624,7 +624,8 @@ class DataMap:
 
         Args:
             save_directory (`str` or `os.PathLike`): Folder to write (created if needed).
-            card (`bool`, *optional*, defaults to `True`): Also write a dataset card through `_write_card`.
+            card (`bool`, *optional*, defaults to `True`): Also write the dataset card, `README.md`
+                ([`~hf_notlike.cartography.card.write_data_map_card`]).
             plot (`bool`, *optional*, defaults to `True`): Also write the plot, `data_map.png`.
             repo_id (`str`, *optional*): Repo id the card refers to (set by [`push_to_hub`]).
 
@@ -943,9 +944,8 @@ def _smallest(key: np.ndarray, k: int) -> np.ndarray:
 
 
 def _write_card(data_map: DataMap, folder: Path, repo_id: str | None = None) -> None:
-    """Write `folder/README.md`, the dataset card of `data_map` (the card hook of [`DataMap.save_pretrained`]), with
-    `hf_notlike.cartography.card.write_data_map_card`. Replace this module-level function to customise the card of
-    every save."""
+    """Write `folder/README.md`, the dataset card of `data_map` (for [`DataMap.save_pretrained`]), with
+    `hf_notlike.cartography.card.write_data_map_card`."""
     from .card import write_data_map_card
 
     write_data_map_card(

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .plotting import CORRECTNESS_COLORMAP, REGION_LABELS
+
 if TYPE_CHECKING:
     import datasets
 
@@ -49,14 +51,6 @@ _REGION_STYLE = {
     "hard-to-learn": "rgba(215, 48, 39, 0.10)",
     "ambiguous": "rgba(117, 107, 177, 0.12)",
 }
-# matplotlib's RdYlBu (as in the static plot): 0 = red (never correct) ... 1 = blue (always correct); plotly.js has
-# no RdYlBu of its own, so the stops are spelled out
-_COLORSCALE = [
-    [0.0, "#a50026"], [0.1, "#d73027"], [0.2, "#f46d43"], [0.3, "#fdae61"], [0.4, "#fee090"], [0.5, "#ffffbf"],
-    [0.6, "#e0f3f8"], [0.7, "#abd9e9"], [0.8, "#74add1"], [0.9, "#4575b4"], [1.0, "#313695"],
-]
-
-
 def _require_plotly():
     try:
         import plotly.offline
@@ -252,7 +246,7 @@ def _figure(data_map, texts, labels, max_points, region_fraction, title, max_tex
             "hovertemplate": "%{hovertext}<extra></extra>",
             "marker": {
                 "color": np.round(c[shown], 4).tolist(),
-                "colorscale": _COLORSCALE,
+                "colorscale": _colorscale(),
                 "cmin": 0,
                 "cmax": 1,
                 "size": float(np.clip(120 / np.sqrt(max(len(shown), 1)), 3, 10)),
@@ -309,15 +303,24 @@ def _region_shapes(
 
 
 def _region_labels(x_max: float, ambiguous: bool = True) -> list[dict[str, Any]]:
+    """The labels of the static plot (`plotting.REGION_LABELS`), as plotly annotations."""
     box = {"bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#888", "borderwidth": 1, "showarrow": False,
            "xref": "x", "yref": "y", "font": {"size": 13}}
-    labels = [
-        {**box, "text": "easy-to-learn", "x": 0.02 * x_max, "y": 0.97, "xanchor": "left", "yanchor": "top"},
-        {**box, "text": "hard-to-learn", "x": 0.02 * x_max, "y": 0.03, "xanchor": "left", "yanchor": "bottom"},
+    return [
+        {**box, "text": text, "x": x_fraction * x_max, "y": y, "xanchor": ha,
+         "yanchor": "middle" if va == "center" else va}
+        for text, x_fraction, y, ha, va in REGION_LABELS
+        if ambiguous or text != "ambiguous"
     ]
-    if ambiguous:
-        labels.append({**box, "text": "ambiguous", "x": 0.97 * x_max, "y": 0.5, "xanchor": "right", "yanchor": "middle"})
-    return labels
+
+
+def _colorscale() -> list[list[Any]]:
+    """The static plot's colormap (`plotting.CORRECTNESS_COLORMAP`) as plotly colour stops (plotly.js has none of
+    matplotlib's colormaps)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps[CORRECTNESS_COLORMAP]
+    return [[i / 10, matplotlib.colors.to_hex(cmap(i / 10))] for i in range(11)]
 
 
 def _heatmap(x: np.ndarray, y: np.ndarray, c: np.ndarray, x_max: float) -> dict[str, Any]:
@@ -336,7 +339,7 @@ def _heatmap(x: np.ndarray, y: np.ndarray, c: np.ndarray, x_max: float) -> dict[
         "z": z,
         "customdata": counts.astype(np.int64).tolist(),
         "hovertemplate": "%{customdata:,} examples<br>mean correctness %{z:.2f}<extra></extra>",
-        "colorscale": _COLORSCALE,
+        "colorscale": _colorscale(),
         "zmin": 0,
         "zmax": 1,
         "opacity": 0.85,

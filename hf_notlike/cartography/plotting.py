@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 __all__ = ["plot_data_map"]
 
 _FORMATS = (".png", ".pdf")
+# the colours of correctness in both plots (this one and `DataMap.to_html`'s): matplotlib's RdYlBu, 0 = red (never
+# correct) ... 1 = blue (always correct)
+CORRECTNESS_COLORMAP = "RdYlBu"
+# the paper's three regions as both plots label them: (text, x as a fraction of the x range, y, horizontal and
+# vertical alignment)
+REGION_LABELS = (
+    ("easy-to-learn", 0.02, 0.96, "left", "top"),
+    ("hard-to-learn", 0.02, 0.04, "left", "bottom"),
+    ("ambiguous", 0.97, 0.5, "right", "center"),
+)
 
 
 def plot_data_map(
@@ -78,7 +88,7 @@ def plot_data_map(
     ax = fig.add_subplot(grid[1, 0])
     ax_top = fig.add_subplot(grid[0, 0], sharex=ax)
     ax_right = fig.add_subplot(grid[1, 1], sharey=ax)
-    cmap = matplotlib.colormaps["RdYlBu"]
+    cmap = matplotlib.colormaps[CORRECTNESS_COLORMAP]
 
     if kind == "scatter":
         shown = np.arange(n)
@@ -104,9 +114,8 @@ def plot_data_map(
     ax.set_xlim(0, x_max)
     ax.set_ylim(-0.02, 1.02)
     box = dict(boxstyle="round,pad=0.3", fc="white", ec="0.5", alpha=0.85)
-    ax.text(0.02 * x_max, 0.96, "easy-to-learn", ha="left", va="top", fontsize=10, bbox=box)
-    ax.text(0.02 * x_max, 0.04, "hard-to-learn", ha="left", va="bottom", fontsize=10, bbox=box)
-    ax.text(0.97 * x_max, 0.5, "ambiguous", ha="right", va="center", fontsize=10, bbox=box)
+    for text, x_fraction, y_label, ha, va in REGION_LABELS:
+        ax.text(x_fraction * x_max, y_label, text, ha=ha, va=va, fontsize=10, bbox=box)
 
     ax_top.hist(x, bins=np.linspace(0.0, x_max, 51), color="0.4")  # fixed edges: a zero-width range is fine
     ax_top.set_ylabel("count")

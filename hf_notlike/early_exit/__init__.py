@@ -52,6 +52,7 @@ for _model in EARLY_EXIT_MODELS.values():
 register_card_data(EarlyExitModelCardData)
 
 __all__ = [
+    "EARLY_EXIT_MODELS",
     "EarlyExitBertConfig",
     "EarlyExitRobertaConfig",
     "EarlyExitXLMRobertaConfig",

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..hub import markdown_table
 from .calibration import (
     check_early_exit_model,
     check_eval_dataset,
@@ -219,36 +220,30 @@ class TradeoffResult:
             return cls(**json.load(handle))
 
     def to_markdown(self, timed_only: bool = False) -> str:
-        """The table in Markdown (all rows, or only the timed ones)."""
-        b = self.batch_sizes
-        header = ["model", "threshold", "accuracy", "mean layers", "ideal speed-up"]
-        for size in b:
-            header += [f"ms/ex (bs {size})", f"speed-up (bs {size})", f"vs stock (bs {size})", f"eff. (bs {size})"]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        """The table in Markdown (all rows, or only the timed ones), rendered by `hf_notlike.hub.markdown_table`:
+        accuracy in %, the threshold with 3 significant digits, the rest with 2 decimals."""
+        sizes = self.batch_sizes
+        columns = [("name", "model"), ("threshold", "threshold"), ("accuracy", "accuracy"),
+                   ("mean_layers", "mean layers"), ("ideal_speedup", "ideal speed-up")]
+        for size in sizes:
+            columns += [(f"ms_per_example_bs{size}", f"ms/ex (bs {size})"),
+                        (f"speedup_bs{size}", f"speed-up (bs {size})"),
+                        (f"speedup_vs_stock_bs{size}", f"vs stock (bs {size})"),
+                        (f"efficiency_bs{size}", f"eff. (bs {size})")]
 
         def fmt(value, spec):
-            return "" if value is None else format(value, spec)
+            return None if value is None else format(value, spec)
 
+        rows = []
         for row in self.rows:
-            timed = bool(b) and row.get(f"ms_per_example_bs{b[0]}") is not None
-            if timed_only and not timed:
+            if timed_only and not (sizes and row.get(f"ms_per_example_bs{sizes[0]}") is not None):
                 continue
-            cells = [
-                row["name"],
-                fmt(row["threshold"], ".3g"),
-                fmt(100 * row["accuracy"] if row["accuracy"] is not None else None, ".2f"),
-                fmt(row["mean_layers"], ".2f"),
-                fmt(row["ideal_speedup"], ".2f"),
-            ]
-            for size in b:
-                cells += [
-                    fmt(row.get(f"ms_per_example_bs{size}"), ".2f"),
-                    fmt(row.get(f"speedup_bs{size}"), ".2f"),
-                    fmt(row.get(f"speedup_vs_stock_bs{size}"), ".2f"),
-                    fmt(row.get(f"efficiency_bs{size}"), ".2f"),
-                ]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+            cells = {key: fmt(row.get(key), ".2f") for key, _ in columns[3:]}
+            accuracy = row["accuracy"]
+            cells.update(name=row["name"], threshold=fmt(row["threshold"], ".3g"),
+                         accuracy=fmt(100 * accuracy if accuracy is not None else None, ".2f"))
+            rows.append(cells)
+        return markdown_table(rows, columns)
 
     def __str__(self) -> str:
         timing = (

