@@ -477,19 +477,32 @@ def summarize_variants(name: str, args) -> str:
     def fmt(value, spec):
         return "–" if value is None else format(value, spec)
 
-    lines = ["| variant | seeds | train examples | full model: test acc. | threshold (dev) | test acc. at it | "
-             "mean layers | layer speed-up | wall-clock vs (a), bs 1 | bs 32 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    def span(records, key, spec):
+        values = sorted({r[key] for r in records if r.get(key) is not None})
+        return "–" if not values else (format(values[0], spec) if len(values) == 1
+                                       else f"{format(values[0], spec)}-{format(values[-1], spec)}")
+
+    lines = ["| variant | seeds | train examples | device | full model: test acc. | threshold (dev) | test acc. at it | "
+             "vs (a), points | mean layers | layer speed-up | wall-clock vs (a), bs 1 | bs 32 | "
+             "layer speed-up within 1 point on test (oracle) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant in sorted(runs):
         records = runs[variant]
         full = mean(records, "test_accuracy" if variant == "a" else "test_accuracy_full_model")
+        drop = None if variant == "a" else mean(
+            [{"d": r["test_accuracy_at_chosen"] - r["reference_test_accuracy"]} for r in records], "d")
+        oracle = None if variant == "a" else mean(
+            [{"s": r["test_curve"][-1]["mean_layers"] / r["test_oracle_mean_layers"]} for r in records
+             if r.get("test_oracle_mean_layers")], "s")
         lines.append(
             f"| ({variant}) {VARIANTS[variant]} | {len(records)} | {records[0]['train_examples']} | "
-            f"{fmt(100 * full, '.2f')}% | {fmt(mean(records, 'chosen_threshold'), 'g')} | "
+            f"{'/'.join(sorted({r.get('device', 'cpu') for r in records}))} | "
+            f"{fmt(100 * full, '.2f')}% | {span(records, 'chosen_threshold', 'g')} | "
             f"{fmt(None if variant == 'a' else 100 * mean(records, 'test_accuracy_at_chosen'), '.2f')} | "
+            f"{fmt(None if drop is None else 100 * drop, '+.2f')} | "
             f"{fmt(mean(records, 'mean_layers_at_chosen'), '.2f')} | {fmt(mean(records, 'layer_speedup_at_chosen'), '.2f')}"
             f" | {fmt(mean(records, 'wallclock_speedup_vs_stock_bs1'), '.2f')} | "
-            f"{fmt(mean(records, 'wallclock_speedup_vs_stock_bs32'), '.2f')} |"
+            f"{fmt(mean(records, 'wallclock_speedup_vs_stock_bs32'), '.2f')} | {fmt(oracle, '.2f')} |"
         )
     return "\n".join(lines)
 
