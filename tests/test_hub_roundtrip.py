@@ -22,15 +22,14 @@ def test_early_exit_model_round_trip(local_hub, tmp_path, arch, via):
     model_round_trip(arch, repo_id, env, tmp_path, via=via)
 
     files = local_hub.files(repo_id)
-    assert {"config.json", "model.safetensors", "README.md", "modeling.py", "configuration.py", "sweep.json"} <= set(
-        files
-    )
+    assert {"config.json", "model.safetensors", "README.md", "modeling.py", "configuration.py", "adapters.py",
+            "sweep.json"} <= set(files)
     assert not [name for name in files if name.endswith((".bin", ".pkl", ".pickle", ".pt", ".pth"))]
     # the weights went through the LFS batch API, as on the Hub
     assert local_hub.repos[("model", repo_id)].head.files["model.safetensors"].lfs_sha256 is not None
     assert any(path.endswith(".git/info/lfs/objects/batch") for _, path, _ in local_hub.requests)
     # the remote code is the package's own, self-contained source
-    for name in ("modeling.py", "configuration.py"):
+    for name in ("modeling.py", "configuration.py", "adapters.py"):
         assert files[name] == (PACKAGE / "early_exit" / name).read_bytes()
     config = json.loads(files["config.json"])
     prefix = "Bert" if arch == "bert" else "Roberta"
