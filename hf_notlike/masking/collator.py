@@ -12,6 +12,7 @@ Bansal, 2019) on VQA, GQA and NLVR2, most of all with little pre-training data.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ _COLUMN_RULES = {
     CONCRETENESS_COLUMN: ("biuf", None),
 }
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}
+
+
+def _kinds_text(kinds: str) -> str:
+    return " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
 
 
 def _rows(rows: list[int]) -> str:
@@ -680,9 +685,35 @@ class DataCollatorForVLMasking:
             )
         values = [feature[key] for feature in features]
         kinds, lowest = _COLUMN_RULES[key]
-        what = " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
-        # rows are placed one by one into a float array (as fast as the stock padding), then checked at once
+        out = self._place_rows(values, key, kinds, length, fill, sizes)
+        converted = out.astype(dtype)
+        if "f" in kinds:
+            if not np.isfinite(converted).all():
+                raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
+        elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
+            raise ValueError(
+                f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; found "
+                "fractions, NaN, None or infinite values."
+            )
+        if lowest is not None and converted.size and converted.min() < lowest:
+            raise ValueError(f"The column {key!r} holds {converted.min():g}, below its smallest valid value {lowest}.")
+        return torch.from_numpy(converted)
+
+    def _place_rows(
+        self, values: list, key: str, kinds: str, length: int, fill, sizes: np.ndarray
+    ) -> np.ndarray:
+        """The rows placed into a `(rows, length)` float array filled with `fill`, on the padding side. Rows that are
+        all lists of plain numbers (the usual case) are joined and converted once; anything else is placed row by
+        row, which names the first row that is not one flat sequence of numbers."""
         out = np.full((len(values), length), fill, dtype=np.float64)
+        if all(type(value) is list for value in values):
+            try:
+                flat = np.asarray(list(itertools.chain.from_iterable(values)))
+            except (ValueError, TypeError):
+                flat = None
+            if flat is not None and flat.ndim == 1 and flat.dtype.kind in "biuf" and flat.size == int(sizes.sum()):
+                out[self._positions(sizes, length)] = flat
+                return out
         left = self.tokenizer.padding_side == "left"
         for row, (value, size) in enumerate(zip(values, sizes.tolist())):
             if not size:
@@ -694,22 +725,10 @@ class DataCollatorForVLMasking:
                     out[row, :size] = value
             except (ValueError, TypeError):
                 raise ValueError(
-                    f"The column {key!r} must hold one flat sequence of {what} per example; row {row} holds "
-                    f"{value!r:.60}."
+                    f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; row {row} "
+                    f"holds {value!r:.60}."
                 ) from None
-        converted = out.astype(dtype)
-        if "f" in kinds:
-            if not np.isfinite(converted).all():
-                raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
-        elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
-            raise ValueError(
-                f"The column {key!r} must hold one flat sequence of {what} per example; found fractions, NaN, None "
-                "or infinite values."
-            )
-        if lowest is not None and converted.size and converted.min() < lowest:
-            raise ValueError(f"The column {key!r} holds {converted.min():g}, below its smallest valid value {lowest}.")
-        out = converted
-        return torch.from_numpy(out)
+        return out
 
     def _word_mask(
         self, features: list[Mapping[str, Any]], input_ids: torch.Tensor, special_tokens_mask: torch.Tensor | None
