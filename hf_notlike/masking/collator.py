@@ -67,6 +67,16 @@ def _kinds_text(kinds: str) -> str:
     return " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
 
 
+def _joined(rows: list[list]) -> np.ndarray | None:
+    """The rows joined into one flat NumPy array (its dtype says what they hold), or None when they do not join
+    into one flat array of numbers (nested sequences, text, None: the row-by-row path then names the row)."""
+    try:
+        flat = np.asarray(list(itertools.chain.from_iterable(rows)))
+    except (ValueError, TypeError):
+        return None
+    return flat if flat.ndim == 1 else None
+
+
 def _rows(rows: list[int]) -> str:
     shown = ", ".join(map(str, rows[:5]))
     return f"row {shown}" if len(rows) == 1 else f"rows {shown}" + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
@@ -685,35 +695,40 @@ class DataCollatorForVLMasking:
             )
         values = [feature[key] for feature in features]
         kinds, lowest = _COLUMN_RULES[key]
-        out = self._place_rows(values, key, kinds, length, fill, sizes)
-        converted = out.astype(dtype)
-        if "f" in kinds:
-            if not np.isfinite(converted).all():
+        flat = _joined(values) if set(map(type, values)) == {list} else None
+        if flat is not None and flat.size == int(sizes.sum()) and (
+            (flat.dtype.kind in "biu" and flat.dtype != np.uint64) or (flat.dtype.kind == "f" and "f" in kinds)
+        ):
+            # the usual case: every row a list of plain numbers of the right kind, converted in one call
+            if flat.size == len(values) * length:  # no padding
+                out = flat.reshape(len(values), length).astype(dtype, copy=False)
+            else:
+                out = np.full((len(values), length), fill, dtype=dtype)
+                out[self._positions(sizes, length)] = flat
+            if "f" in kinds and not np.isfinite(out).all():
                 raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
-        elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
-            raise ValueError(
-                f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; found "
-                "fractions, NaN, None or infinite values."
-            )
-        if lowest is not None and converted.size and converted.min() < lowest:
-            raise ValueError(f"The column {key!r} holds {converted.min():g}, below its smallest valid value {lowest}.")
-        return torch.from_numpy(converted)
+        else:
+            out = self._place_rows(values, key, kinds, length, fill, sizes)
+            converted = out.astype(dtype)
+            if "f" in kinds:
+                if not np.isfinite(converted).all():
+                    raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
+            elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
+                raise ValueError(
+                    f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; found "
+                    "fractions, NaN, None or infinite values."
+                )
+            out = converted
+        if lowest is not None and out.size and out.min() < lowest:
+            raise ValueError(f"The column {key!r} holds {out.min():g}, below its smallest valid value {lowest}.")
+        return torch.from_numpy(out)
 
     def _place_rows(
         self, values: list, key: str, kinds: str, length: int, fill, sizes: np.ndarray
     ) -> np.ndarray:
-        """The rows placed into a `(rows, length)` float array filled with `fill`, on the padding side. Rows that are
-        all lists of plain numbers (the usual case) are joined and converted once; anything else is placed row by
-        row, which names the first row that is not one flat sequence of numbers."""
+        """The rows placed one by one into a `(rows, length)` float array filled with `fill`, on the padding side;
+        names the first row that is not one flat sequence of numbers."""
         out = np.full((len(values), length), fill, dtype=np.float64)
-        if all(type(value) is list for value in values):
-            try:
-                flat = np.asarray(list(itertools.chain.from_iterable(values)))
-            except (ValueError, TypeError):
-                flat = None
-            if flat is not None and flat.ndim == 1 and flat.dtype.kind in "biuf" and flat.size == int(sizes.sum()):
-                out[self._positions(sizes, length)] = flat
-                return out
         left = self.tokenizer.padding_side == "left"
         for row, (value, size) in enumerate(zip(values, sizes.tolist())):
             if not size:
