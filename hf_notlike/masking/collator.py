@@ -85,7 +85,9 @@ def _rows(rows: list[int]) -> str:
 def _is_text_value(value: Any) -> bool:
     if isinstance(value, str):
         return True
-    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, str) for item in value)
+    # the first item decides for the usual rows (numbers, or lists of numbers) without a pass over the row
+    return (isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0], str)
+            and all(isinstance(item, str) for item in value))
 
 
 def _is_empty_list(value: Any) -> bool:
@@ -685,17 +687,23 @@ class DataCollatorForVLMasking:
     ) -> torch.Tensor:
         """One per-token column padded to `length`: the rows are checked (one flat sequence of numbers of the kind
         the column holds, as long as `input_ids`), joined and placed in one vectorised assignment."""
-        sizes = lengths if key == "input_ids" else self._row_lengths(features, key)
-        changed = [] if sizes is lengths or np.array_equal(sizes, lengths) else (sizes != lengths).nonzero()[0]
+        values = [feature[key] for feature in features]
+        lists = set(map(type, values)) == {list}  # the usual case (dataset rows)
+        if key == "input_ids":
+            sizes = lengths
+        elif lists:
+            sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        else:
+            sizes = self._row_lengths(features, key)
+        changed = (sizes != lengths).nonzero()[0] if sizes is not lengths else ()
         if len(changed):
             row = int(changed[0])
             raise ValueError(
                 f"Column {key!r} has {sizes[row]} entries but `input_ids` has {lengths[row]} in {_rows(changed.tolist())}: "
                 "the examples were changed after tagging; tag again with VLMaskingTagger after any truncation."
             )
-        values = [feature[key] for feature in features]
         kinds, lowest = _COLUMN_RULES[key]
-        flat = _joined(values) if set(map(type, values)) == {list} else None
+        flat = _joined(values) if lists else None
         if flat is not None and flat.size == int(sizes.sum()) and (
             (flat.dtype.kind in "biu" and flat.dtype != np.uint64) or (flat.dtype.kind == "f" and "f" in kinds)
         ):
@@ -709,7 +717,8 @@ class DataCollatorForVLMasking:
                 raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
         else:
             out = self._place_rows(values, key, kinds, length, fill, sizes)
-            converted = out.astype(dtype)
+            with np.errstate(invalid="ignore"):  # NaN / inf cast to integers: found just below
+                converted = out.astype(dtype)
             if "f" in kinds:
                 if not np.isfinite(converted).all():
                     raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
