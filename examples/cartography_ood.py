@@ -105,7 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     noise.add_argument("--test-size", type=int, default=0, help="test subsample (0: the whole test split)")
 
     summary = sub.add_parser("summary", help="tables and plot from the result JSONs")
-    summary.add_argument("--results-dir", default=RESULTS_DIR)
+    summary.add_argument("--results-dir", action="append", default=None,
+                         help="a results folder (repeatable: one table set and one plot panel per training set-up; "
+                              f"default {RESULTS_DIR}); the label-noise tables come from the first")
     summary.add_argument("--image", default=None, help="where to write the ID vs OOD plot")
     return parser.parse_args(argv)
 
@@ -687,17 +689,39 @@ def summary_tables(results_dir: str | Path) -> str:
                   f"{mean_std([r['metrics'][s]['macro_f1'] for r in rows])}" for s in ood]
         cells.append(mean_std([float(np.mean([r["metrics"][s]["macro_f1"] for s in ood])) for r in rows]))
         lines.append("| " + " | ".join(cells) + " |")
-    pairs = sorted(set(by_run.get("ambiguous", {})) & set(by_run.get("random", {})))
-    if pairs:
-        lines += ["", "Paired difference ambiguous − random (points), per seed:", "",
-                  "| seed | ID test acc | " + " | ".join(f"{s} macro-F1" for s in ood) + " | mean OOD macro-F1 |",
-                  "|" + "---|" * (3 + len(ood))]
-        for seed in pairs:
-            a, r = by_run["ambiguous"][seed]["metrics"], by_run["random"][seed]["metrics"]
-            diffs = [100 * (a[s]["macro_f1"] - r[s]["macro_f1"]) for s in ood]
-            lines.append(f"| {seed} | {100 * (a['test']['accuracy'] - r['test']['accuracy']):+.1f} | "
-                         + " | ".join(f"{d:+.1f}" for d in diffs) + f" | {np.mean(diffs):+.1f} |")
+    lines += paired_tables(by_run, ood)
     return "\n".join(lines)
+
+
+def chosen_on_validation(by_run: dict, seed: int) -> str | None:
+    """Per seed, the ambiguous-based run (33% ambiguous, a mixture, a first-k-epochs map, class-balanced) with the
+    best in-distribution *validation* accuracy: the choice a user can make without looking at the OOD sets."""
+    family = [run for run in by_run if (run.startswith("ambiguous") or run.startswith("mix_ambiguous"))
+              and seed in by_run[run]]
+    return max(family, key=lambda run: by_run[run][seed]["metrics"]["validation"]["accuracy"], default=None)
+
+
+def paired_tables(by_run: dict, ood: list[str]) -> list[str]:
+    """Per-seed paired differences (points): ambiguous − random, ambiguous − 100%, validation-chosen − random."""
+    lines = []
+    comparisons = [("ambiguous", "random"), ("ambiguous", "map"), ("chosen on validation", "random")]
+    for left, right in comparisons:
+        seeds = sorted(set(by_run.get(right, {})) & set(by_run.get(left, {}) if left != "chosen on validation"
+                                                        else {s for runs in by_run.values() for s in runs}))
+        rows = []
+        for seed in seeds:
+            run = chosen_on_validation(by_run, seed) if left == "chosen on validation" else left
+            if run is None or seed not in by_run.get(run, {}):
+                continue
+            a, r = by_run[run][seed]["metrics"], by_run[right][seed]["metrics"]
+            diffs = [100 * (a[s]["macro_f1"] - r[s]["macro_f1"]) for s in ood]
+            rows.append(f"| {seed} | {display_name(run)} | {100 * (a['test']['accuracy'] - r['test']['accuracy']):+.1f} | "
+                        + " | ".join(f"{d:+.1f}" for d in diffs) + f" | {np.mean(diffs):+.1f} |")
+        if rows:
+            lines += ["", f"Paired difference {left} − {display_name(right)} (points), per seed:", "",
+                      "| seed | run | ID test acc | " + " | ".join(f"{s} macro-F1" for s in ood)
+                      + " | mean OOD macro-F1 |", "|" + "---|" * (4 + len(ood)), *rows]
+    return lines
 
 
 def label_noise_tables(results_dir: str | Path) -> str:
@@ -733,48 +757,61 @@ def display_name(run: str) -> str:
     return f"33% {run.replace('_', '-')}"
 
 
-def summary_plot(results_dir: str | Path, path: str | Path):
-    """ID test accuracy vs mean OOD macro-F1 (left) and mean OOD accuracy (right) per training region, mean ± std over
-    seeds; dashed lines: what a constant (majority-class) predictor gets."""
+def setup_name(results_dir: Path) -> str:
+    """`lr 2e-04, 3 epochs`, from the config recorded in the result JSONs of `results_dir`."""
+    for path in sorted(results_dir.glob("seed*/*.json")):
+        config = json.loads(path.read_text())["config"]
+        return f"lr {config['learning_rate']:g}, {config['epochs']} epochs"
+    return results_dir.name
+
+
+def summary_plot(results_dirs: list[str | Path], path: str | Path):
+    """ID test accuracy vs mean OOD macro-F1 per training region, mean ± std over seeds, one panel per set-up
+    (results folder); dashed lines: what a constant (majority-class) predictor gets."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results_dir = Path(results_dir)
-    by_run = load_results(results_dir)
-    info_path = results_dir / "datasets.json"
-    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    dirs = [Path(d) for d in results_dirs]
+    runs = [load_results(d) for d in dirs]
+    names = list(dict.fromkeys(run for by_run in runs for run in by_run))  # one colour / marker per run everywhere
     markers = "osD^vP*XhH<>"
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, metric, label in ((axes[0], "macro_f1", "mean OOD macro-F1"), (axes[1], "accuracy", "mean OOD accuracy")):
-        ood = []
-        for i, (run, seeds) in enumerate(by_run.items()):
+    fig, axes = plt.subplots(1, len(dirs), figsize=(5.2 * len(dirs), 5), squeeze=False)
+    for ax, results_dir, by_run in zip(axes[0], dirs, runs):
+        info_path = results_dir / "datasets.json"
+        info = json.loads(info_path.read_text()) if info_path.exists() else {}
+        ood, lowest = [], np.inf
+        for run, seeds in by_run.items():
+            i = names.index(run)
             rows = list(seeds.values())
             ood = sorted(set(rows[0]["metrics"]) - {"validation", "test"})
             x = [100 * r["metrics"]["test"]["accuracy"] for r in rows]
-            y = [100 * float(np.mean([r["metrics"][s][metric] for s in ood])) for r in rows]
-            xerr = np.std(x, ddof=1) if len(x) > 1 else 0
-            yerr = np.std(y, ddof=1) if len(y) > 1 else 0
-            ax.errorbar(np.mean(x), np.mean(y), xerr=xerr, yerr=yerr, fmt=markers[i % len(markers)], capsize=3,
-                        markersize=8, color=f"C{i % 10}", alpha=0.85,
-                        label=f"{display_name(run)} ({len(rows)} seed{'s' * (len(rows) > 1)})")
-        if info and ood and all(s in info for s in ood):
-            constant = 100 * float(np.mean([info[s]["constant_predictor"][metric] for s in ood]))
+            y = [100 * float(np.mean([r["metrics"][s]["macro_f1"] for s in ood])) for r in rows]
+            ax.errorbar(np.mean(x), np.mean(y), xerr=np.std(x, ddof=1) if len(x) > 1 else 0,
+                        yerr=np.std(y, ddof=1) if len(y) > 1 else 0, fmt=markers[i % len(markers)], capsize=3,
+                        markersize=8, color=f"C{i % 10}", alpha=0.85, label=display_name(run))
+            lowest = min(lowest, float(np.mean(y)))
+        # the constant predictor's line only where some run comes near it (else it would squash the panel)
+        if info and ood and all(s in info for s in ood) and lowest < 100 * float(
+                np.mean([info[s]["constant_predictor"]["macro_f1"] for s in ood])) + 15:
+            constant = 100 * float(np.mean([info[s]["constant_predictor"]["macro_f1"] for s in ood]))
             ax.axhline(constant, color="grey", linestyle="--", linewidth=1)
             ax.text(ax.get_xlim()[0], constant, " constant predictor", va="bottom", fontsize=8, color="grey")
-        if info and "test" in info:
-            ax.axvline(100 * info["test"]["constant_predictor"]["accuracy"], color="grey", linestyle=":",
-                       linewidth=1)
-        ax.set_xlabel("ID: test accuracy (%)")
-        ax.set_ylabel(f"OOD: {label} over {len(ood)} sets (%)")
+        ax.set_xlabel("ID: Rotten Tomatoes test accuracy (%)")
+        seeds = sorted({s for r in by_run.values() for s in r})
+        ax.set_title(f"{setup_name(results_dir)} ({len(seeds)} seeds)", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_title("OOD macro-F1 (judge by this: the OOD sets are imbalanced)", fontsize=10)
-    axes[1].set_title("OOD plain accuracy", fontsize=10)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
-    fig.suptitle("Retraining on data-map regions: in- vs out-of-distribution (mean ± std over seeds)")
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    for ax in axes[0]:
+        ax.set_ylabel("OOD: mean macro-F1 over amazon, nyt, tweets (%)")
+    handles = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=4, fontsize=8)
+    fig.suptitle("Retraining MiniLM on data-map regions of Rotten Tomatoes: in- vs out-of-distribution "
+                 "(mean ± std over seeds; each panel has its own scale)")
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -782,11 +819,14 @@ def summary_plot(results_dir: str | Path, path: str | Path):
 
 
 def summary(args) -> None:
-    print(summary_tables(args.results_dir))
-    print()
-    print(label_noise_tables(args.results_dir))
+    dirs = args.results_dir or [RESULTS_DIR]
+    for results_dir in dirs:
+        print(f"## {setup_name(Path(results_dir))} ({results_dir})\n")
+        print(summary_tables(results_dir))
+        print()
+    print(label_noise_tables(dirs[0]))
     if args.image:
-        print(f"plot: {summary_plot(args.results_dir, args.image)}")
+        print(f"plot: {summary_plot(dirs, args.image)}")
 
 
 def main(argv: list[str] | None = None) -> None:

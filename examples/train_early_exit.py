@@ -420,7 +420,12 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     model.config.exit_threshold = chosen
     test_at_chosen = next(r for r in test_curve if r["threshold"] == chosen)
     oracle = fastest_within(test_curve, reference["test_accuracy"], args.max_drop)
-    stock = BertForSequenceClassification.from_pretrained(reference_dir).eval()
+    if (reference_dir / "config.json").is_file():
+        stock, timing_reference = BertForSequenceClassification.from_pretrained(reference_dir).eval(), "(a)"
+    else:  # (a) was trained on another machine: time against the same architecture (the speed does not depend on
+        # the weights), the pretrained backbone with a fresh head
+        stock = BertForSequenceClassification.from_pretrained(minilm_path(), num_labels=model.config.num_labels).eval()
+        timing_reference = "stock BertForSequenceClassification of (a)'s architecture (the (a) weights were not here)"
     # wall-clock timing on the CPU (whatever --device trained the model), on the first test examples only: the
     # accuracies above come from the full test pass
     num_timing = min(len(splits["test"]), args.timing_examples or (64 if args.quick else timing_examples))
@@ -446,6 +451,7 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
         "test_curve": test_curve,
         "validation_curve": val_curve,
         "timing": timed.to_dict(),
+        "timing_reference": timing_reference,
     }
     for row in timed.to_dict()["rows"]:
         if row.get("threshold") == chosen and row.get("kind") == "early_exit":
@@ -471,19 +477,32 @@ def summarize_variants(name: str, args) -> str:
     def fmt(value, spec):
         return "–" if value is None else format(value, spec)
 
-    lines = ["| variant | seeds | train examples | full model: test acc. | threshold (dev) | test acc. at it | "
-             "mean layers | layer speed-up | wall-clock vs (a), bs 1 | bs 32 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    def span(records, key, spec):
+        values = sorted({r[key] for r in records if r.get(key) is not None})
+        return "–" if not values else (format(values[0], spec) if len(values) == 1
+                                       else f"{format(values[0], spec)}-{format(values[-1], spec)}")
+
+    lines = ["| variant | seeds | train examples | device | full model: test acc. | threshold (dev) | test acc. at it | "
+             "vs (a), points | mean layers | layer speed-up | wall-clock vs (a), bs 1 | bs 32 | "
+             "layer speed-up within 1 point on test (oracle) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant in sorted(runs):
         records = runs[variant]
         full = mean(records, "test_accuracy" if variant == "a" else "test_accuracy_full_model")
+        drop = None if variant == "a" else mean(
+            [{"d": r["test_accuracy_at_chosen"] - r["reference_test_accuracy"]} for r in records], "d")
+        oracle = None if variant == "a" else mean(
+            [{"s": r["test_curve"][-1]["mean_layers"] / r["test_oracle_mean_layers"]} for r in records
+             if r.get("test_oracle_mean_layers")], "s")
         lines.append(
             f"| ({variant}) {VARIANTS[variant]} | {len(records)} | {records[0]['train_examples']} | "
-            f"{fmt(100 * full, '.2f')}% | {fmt(mean(records, 'chosen_threshold'), 'g')} | "
+            f"{'/'.join(sorted({r.get('device', 'cpu') for r in records}))} | "
+            f"{fmt(100 * full, '.2f')}% | {span(records, 'chosen_threshold', 'g')} | "
             f"{fmt(None if variant == 'a' else 100 * mean(records, 'test_accuracy_at_chosen'), '.2f')} | "
+            f"{fmt(None if drop is None else 100 * drop, '+.2f')} | "
             f"{fmt(mean(records, 'mean_layers_at_chosen'), '.2f')} | {fmt(mean(records, 'layer_speedup_at_chosen'), '.2f')}"
             f" | {fmt(mean(records, 'wallclock_speedup_vs_stock_bs1'), '.2f')} | "
-            f"{fmt(mean(records, 'wallclock_speedup_vs_stock_bs32'), '.2f')} |"
+            f"{fmt(mean(records, 'wallclock_speedup_vs_stock_bs32'), '.2f')} | {fmt(oracle, '.2f')} |"
         )
     return "\n".join(lines)
 

@@ -101,9 +101,18 @@ def test_protocol_end_to_end_resumes_and_summarises(ood, tiny_setup, capsys):
     assert {p: p.stat().st_mtime_ns for p in results.glob("seed*/*.json")} == stamps
 
     tables = ood.summary_tables(results)
-    assert "| 33% ambiguous | 20 |" in tables and "Paired difference ambiguous − random" in tables
-    assert tables.count("\n| 0 |") == 1 and tables.count("\n| 1 |") == 1  # one paired row per seed
-    image = ood.summary_plot(results, root / "plot.png")
+    assert "| 33% ambiguous | 20 |" in tables
+    for heading in ("ambiguous − 33% random", "ambiguous − 100% (the map run)", "chosen on validation − 33% random"):
+        assert f"Paired difference {heading}" in tables
+    assert tables.count("\n| 0 |") == 3 and tables.count("\n| 1 |") == 3  # one row per seed and comparison
+    # the run chosen on validation is, per seed, the ambiguous-based run with the best validation accuracy
+    by_run = ood.load_results(results)
+    for seed in (0, 1):
+        family = {run: r[seed]["metrics"]["validation"]["accuracy"] for run, r in by_run.items()
+                  if run.startswith(("ambiguous", "mix_ambiguous"))}
+        assert ood.chosen_on_validation(by_run, seed) in {run for run, acc in family.items()
+                                                          if acc == max(family.values())}
+    image = ood.summary_plot([results, results], root / "plot.png")  # one panel per set-up
     assert Path(image).stat().st_size > 10_000
 
 
