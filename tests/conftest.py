@@ -1,5 +1,5 @@
-"""Shared pytest fixtures: the offline MiniLM checkpoint, the local Hub server, one torch thread, and the tiny
-early-exit models and data of `early_exit_helpers.py` (builders handed out as fixtures; no test module imports
+"""Shared pytest fixtures: the offline MiniLM checkpoint, the local Hub server, one torch thread, a saved data map
+for the CLI tests, and the tiny early-exit models and data of `early_exit_helpers.py` (builders handed out as fixtures; no test module imports
 another). Test modules parametrize over the supported backbones with `hf_notlike.early_exit.EARLY_EXIT_MODELS`."""
 
 import os
@@ -36,6 +36,17 @@ def local_hub():
 
     with LocalHub() as hub:
         yield hub
+
+
+@pytest.fixture
+def map_dir(tmp_path):
+    """A data map of 4 examples over 3 epochs, saved (no card, no plot) in `tmp_path / "map"`: the CLI tests' input."""
+    import numpy as np
+
+    from hf_notlike.cartography import DataMap
+
+    gold = np.array([[0.9, 0.9, 0.9], [0.1, 0.9, 0.1], [0.1, 0.2, 0.1], [0.6, 0.4, 0.8]], dtype=np.float32)
+    return DataMap(gold, gold > 0.5).save_pretrained(tmp_path / "map", card=False, plot=False)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,17 +2,9 @@
 
 import json
 
-import numpy as np
 import pytest
 
-from hf_notlike.cartography import DataMap
 from hf_notlike.cli import main
-
-
-@pytest.fixture
-def map_dir(tmp_path):
-    gold = np.array([[0.9, 0.9, 0.9], [0.1, 0.9, 0.1], [0.1, 0.2, 0.1], [0.6, 0.4, 0.8]], dtype=np.float32)
-    return DataMap(gold, gold > 0.5).save_pretrained(tmp_path / "map", card=False, plot=False)
 
 
 def test_select_prints_or_writes_ids(map_dir, tmp_path, capsys):

@@ -47,12 +47,6 @@ def data_csv(model_dir):
     return path
 
 
-@pytest.fixture(scope="module")
-def map_dir(tmp_path_factory):
-    gold = np.array([[0.9, 0.9], [0.1, 0.9], [0.1, 0.2], [0.6, 0.4]], dtype=np.float32)
-    return DataMap(gold, gold > 0.5).save_pretrained(tmp_path_factory.mktemp("map") / "map", card=False, plot=False)
-
-
 def run(argv, capsys):
     """`main(argv)`: returns (exit code, stderr); the error must be one line."""
     code = main([str(a) for a in argv])
@@ -138,7 +132,7 @@ def test_datamap_failures(map_dir, tmp_path, capsys, no_network):
     (tmp_path / "f.txt").write_text("x")
     assert_one_line_error(["datamap", "show", tmp_path / "f.txt"], capsys, "is a file")
     assert_one_line_error(["datamap", "show", "./not/here"], capsys, "does not exist")
-    assert_one_line_error(["datamap", "plot", map_dir, "--epochs", "3"], capsys, "--epochs 3", "2 epochs")
+    assert_one_line_error(["datamap", "plot", map_dir, "--epochs", "4"], capsys, "--epochs 4", "3 epochs")
     assert_one_line_error(["datamap", "plot", map_dir, "--epochs", "0"], capsys, "--epochs")
     assert_one_line_error(["datamap", "plot", map_dir, "-o", tmp_path / "map.jpg"], capsys, ".png or .pdf")
     assert_one_line_error(["datamap", "plot", map_dir, "-o", tmp_path / "no" / "map.png"], capsys, "does not exist")

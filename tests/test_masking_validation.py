@@ -167,6 +167,7 @@ def test_visual_fields_must_agree_on_boxes(bert_tokenizer):
         ("input_ids", 101, "'input_ids' must hold one sequence of numbers per example; row 1 holds int"),
         ("input_ids", [101, 2.5, 102], r"'input_ids' must hold one flat sequence of booleans or integers per example; found fractions"),
         ("input_ids", [101, [7], 102], "'input_ids' must hold one flat sequence"),
+        ("input_ids", [101, None, 102], "'input_ids' must hold one flat sequence .* found fractions, NaN, None"),
         ("input_ids", [101, -5, 102], "'input_ids' holds -5, below its smallest valid value 0"),
         ("input_ids", [101, 10**6, 102], r"id 1000000 in row 1 .*outside the tokenizer's vocabulary"),
         ("vl_word_ids", [-1, -7, -1], "'vl_word_ids' holds -7"),
@@ -180,6 +181,25 @@ def test_token_columns_are_checked(bert_tokenizer, column, value, message):
     rows[1][column] = value
     with pytest.raises(ValueError, match=message):
         DataCollatorForVLMasking(bert_tokenizer, strategy="content_words", seed=0)(rows)
+
+
+def test_lengths_that_only_add_up_are_caught(bert_tokenizer):
+    rows = tag(bert_tokenizer, CAPTIONS[:2])
+    rows[0]["vl_word_tags"] = rows[0]["vl_word_tags"] + [0]  # one entry too many in row 0 ...
+    rows[1]["vl_word_tags"] = rows[1]["vl_word_tags"][:-1]  # ... one too few in row 1: the batch total is right
+    with pytest.raises(ValueError, match=r"'vl_word_tags' has \d+ entries but `input_ids` has \d+ in rows 0, 1"):
+        DataCollatorForVLMasking(bert_tokenizer, strategy="content_words", seed=0)(rows)
+
+
+def test_integral_floats_and_booleans_collate_as_integers(bert_tokenizer):
+    rows = tag(bert_tokenizer, CAPTIONS[:3])
+    other = [dict(row, input_ids=[float(t) for t in row["input_ids"]], attention_mask=[bool(m) for m in
+                  row["attention_mask"]], vl_word_ids=[float(w) for w in row["vl_word_ids"]]) for row in rows]
+    expected = DataCollatorForVLMasking(bert_tokenizer, strategy="content_words", seed=0)(rows)
+    got = DataCollatorForVLMasking(bert_tokenizer, strategy="content_words", seed=0)(other)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert got[key].dtype == expected[key].dtype and torch.equal(got[key], expected[key]), key
 
 
 def test_non_finite_concreteness_column(bert_tokenizer):

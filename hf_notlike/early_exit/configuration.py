@@ -187,6 +187,14 @@ class EarlyExitConfigMixin:
                 "`problem_type`='multi_label_classification'."
             )
 
+    # Kept on purpose (checked against transformers 5.24): the stock `PreTrainedConfig.from_pretrained` builds the
+    # config from the checkpoint first and only then `setattr`s the keyword arguments, so `__post_init__` and the
+    # `@strict` class validator never see them at build time: `exit_layers=[2]` is not completed to `[2, 4]`, the
+    # default `temperatures` / `exit_loss_weights` keep the checkpoint's exit count (12 for `num_hidden_layers=2` on
+    # a 12-layer checkpoint), the instance keeps the plain checkpoint's `model_type` (saved as "bert", it would no longer load as
+    # an early-exit model) and another backbone's checkpoint loads with a warning only. No public hook folds kwargs in
+    # before construction (`from_dict` does so for a fixed list of fields only), hence this override, which uses only
+    # the public `get_config_dict` / `from_dict`.
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Loads an early-exit configuration, or the configuration of a plain checkpoint of the same backbone (e.g.

@@ -12,6 +12,7 @@ Bansal, 2019) on VQA, GQA and NLVR2, most of all with little pre-training data.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,20 @@ _COLUMN_RULES = {
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}
 
 
+def _kinds_text(kinds: str) -> str:
+    return " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
+
+
+def _joined(rows: list[list]) -> np.ndarray | None:
+    """The rows joined into one flat NumPy array (its dtype says what they hold), or None when they do not join
+    into one flat array of numbers (nested sequences, text, None: the row-by-row path then names the row)."""
+    try:
+        flat = np.asarray(list(itertools.chain.from_iterable(rows)))
+    except (ValueError, TypeError):
+        return None
+    return flat if flat.ndim == 1 else None
+
+
 def _rows(rows: list[int]) -> str:
     shown = ", ".join(map(str, rows[:5]))
     return f"row {shown}" if len(rows) == 1 else f"rows {shown}" + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
@@ -70,7 +85,9 @@ def _rows(rows: list[int]) -> str:
 def _is_text_value(value: Any) -> bool:
     if isinstance(value, str):
         return True
-    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, str) for item in value)
+    # the first item decides for the usual rows (numbers, or lists of numbers) without a pass over the row
+    return (isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0], str)
+            and all(isinstance(item, str) for item in value))
 
 
 def _is_empty_list(value: Any) -> bool:
@@ -670,18 +687,56 @@ class DataCollatorForVLMasking:
     ) -> torch.Tensor:
         """One per-token column padded to `length`: the rows are checked (one flat sequence of numbers of the kind
         the column holds, as long as `input_ids`), joined and placed in one vectorised assignment."""
-        sizes = lengths if key == "input_ids" else self._row_lengths(features, key)
-        changed = [] if sizes is lengths or np.array_equal(sizes, lengths) else (sizes != lengths).nonzero()[0]
+        values = [feature[key] for feature in features]
+        lists = set(map(type, values)) == {list}  # the usual case (dataset rows)
+        if key == "input_ids":
+            sizes = lengths
+        elif lists:
+            sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        else:
+            sizes = self._row_lengths(features, key)
+        changed = (sizes != lengths).nonzero()[0] if sizes is not lengths else ()
         if len(changed):
             row = int(changed[0])
             raise ValueError(
                 f"Column {key!r} has {sizes[row]} entries but `input_ids` has {lengths[row]} in {_rows(changed.tolist())}: "
                 "the examples were changed after tagging; tag again with VLMaskingTagger after any truncation."
             )
-        values = [feature[key] for feature in features]
         kinds, lowest = _COLUMN_RULES[key]
-        what = " or ".join(sorted({_KIND_NAMES[kind] for kind in kinds}))
-        # rows are placed one by one into a float array (as fast as the stock padding), then checked at once
+        flat = _joined(values) if lists else None
+        if flat is not None and flat.size == int(sizes.sum()) and (
+            (flat.dtype.kind in "biu" and flat.dtype != np.uint64) or (flat.dtype.kind == "f" and "f" in kinds)
+        ):
+            # the usual case: every row a list of plain numbers of the right kind, converted in one call
+            if flat.size == len(values) * length:  # no padding
+                out = flat.reshape(len(values), length).astype(dtype, copy=False)
+            else:
+                out = np.full((len(values), length), fill, dtype=dtype)
+                out[self._positions(sizes, length)] = flat
+            if "f" in kinds and not np.isfinite(out).all():
+                raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
+        else:
+            out = self._place_rows(values, key, kinds, length, fill, sizes)
+            with np.errstate(invalid="ignore"):  # NaN / inf cast to integers: found just below
+                converted = out.astype(dtype)
+            if "f" in kinds:
+                if not np.isfinite(converted).all():
+                    raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
+            elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
+                raise ValueError(
+                    f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; found "
+                    "fractions, NaN, None or infinite values."
+                )
+            out = converted
+        if lowest is not None and out.size and out.min() < lowest:
+            raise ValueError(f"The column {key!r} holds {out.min():g}, below its smallest valid value {lowest}.")
+        return torch.from_numpy(out)
+
+    def _place_rows(
+        self, values: list, key: str, kinds: str, length: int, fill, sizes: np.ndarray
+    ) -> np.ndarray:
+        """The rows placed one by one into a `(rows, length)` float array filled with `fill`, on the padding side;
+        names the first row that is not one flat sequence of numbers."""
         out = np.full((len(values), length), fill, dtype=np.float64)
         left = self.tokenizer.padding_side == "left"
         for row, (value, size) in enumerate(zip(values, sizes.tolist())):
@@ -694,22 +749,10 @@ class DataCollatorForVLMasking:
                     out[row, :size] = value
             except (ValueError, TypeError):
                 raise ValueError(
-                    f"The column {key!r} must hold one flat sequence of {what} per example; row {row} holds "
-                    f"{value!r:.60}."
+                    f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; row {row} "
+                    f"holds {value!r:.60}."
                 ) from None
-        converted = out.astype(dtype)
-        if "f" in kinds:
-            if not np.isfinite(converted).all():
-                raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
-        elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
-            raise ValueError(
-                f"The column {key!r} must hold one flat sequence of {what} per example; found fractions, NaN, None "
-                "or infinite values."
-            )
-        if lowest is not None and converted.size and converted.min() < lowest:
-            raise ValueError(f"The column {key!r} holds {converted.min():g}, below its smallest valid value {lowest}.")
-        out = converted
-        return torch.from_numpy(out)
+        return out
 
     def _word_mask(
         self, features: list[Mapping[str, Any]], input_ids: torch.Tensor, special_tokens_mask: torch.Tensor | None
