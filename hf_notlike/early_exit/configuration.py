@@ -223,6 +223,13 @@ class EarlyExitConfigMixin:
         return tuple(list(v) if isinstance(v, list) else v for v in (values.get(name) for name in names))
 
     @property
+    def attention_implementation(self) -> str | None:
+        """The backbone's attention implementation (`"eager"`, `"sdpa"`, ...). transformers keeps it only under the
+        private name `_attn_implementation` (and sets it through the public `attn_implementation=` argument of
+        `from_pretrained` / `from_config`); this property is the one place hf_notlike reads it."""
+        return getattr(self, "_attn_implementation", None)
+
+    @property
     def num_exits(self) -> int:
         return len(self.exit_layers)
 

@@ -634,10 +634,10 @@ class EarlyExitModelMixin:
         kwargs.pop("num_items_in_batch", None)
         output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        if output_attentions and config._attn_implementation not in ("eager", None):
+        if output_attentions and config.attention_implementation not in ("eager", None):
             raise ValueError(
                 f"`output_attentions=True` needs the eager attention, but this model uses "
-                f"{config._attn_implementation!r}; load it with attn_implementation='eager'."
+                f"{config.attention_implementation!r}; load it with attn_implementation='eager'."
             )
 
         exit_logits = None

@@ -150,8 +150,9 @@ def stock_model_for(model):
     # the backbone's fields are all the config's fields but the early-exit ones
     skip = {*EARLY_EXIT_FIELDS, "model_type", "transformers_version", "architectures", "auto_map"}
     config = CONFIG_MAPPING[backbone_type](**{k: v for k, v in model.config.to_dict().items() if k not in skip})
-    config._attn_implementation = model.config._attn_implementation
-    stock = AutoModelForSequenceClassification.from_config(config)
+    stock = AutoModelForSequenceClassification.from_config(
+        config, attn_implementation=model.config.attention_implementation
+    )
     # the stock heads that pool themselves (RoBERTa, ELECTRA, DeBERTa, ...) have no pooler in their base model
     missing, unexpected = stock.base_model.load_state_dict(model.backbone.state_dict(), strict=False)
     if missing or any(not key.startswith("pooler.") for key in unexpected):
