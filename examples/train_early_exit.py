@@ -113,6 +113,9 @@ def parse_args(argv=None):
                         help="--variants: where training and the calibration / accuracy passes run; wall-clock "
                              "timing always runs on the CPU, with --threads threads")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (best kept)")
+    parser.add_argument("--save-steps", type=int, default=0,
+                        help="--variants: save a Trainer checkpoint every N steps (0: none), so that a training "
+                             "interrupted mid-way resumes from its last checkpoint when the command is run again")
     parser.add_argument("--timing-examples", type=int, default=None)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: 200 train / 200 eval examples")
@@ -155,7 +158,7 @@ def train(model, train_set, tokenizer, args, learning_rate: float, output_dir: P
         weight_decay=0.01,
         train_sampling_strategy="group_by_length",
         logging_steps=25,
-        save_strategy="no",
+        **checkpointing(args),
         report_to="none",
         seed=args.seed,
         use_cpu=getattr(args, "device", "cpu") == "cpu",
@@ -173,9 +176,32 @@ def train(model, train_set, tokenizer, args, learning_rate: float, output_dir: P
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set,
                       data_collator=DataCollatorWithPadding(tokenizer), optimizers=(optimizer, None))
     start = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=last_checkpoint(output_dir / "trainer"))
     shutil.rmtree(output_dir / "trainer", ignore_errors=True)
     return time.perf_counter() - start
+
+
+def checkpointing(args) -> dict:
+    """TrainingArguments for `--save-steps`: the last checkpoint only (weights, optimizer, scheduler, RNG states)."""
+    steps = getattr(args, "save_steps", 0)
+    return {"save_strategy": "steps", "save_steps": steps, "save_total_limit": 1} if steps else {"save_strategy": "no"}
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest *complete* `checkpoint-*` folder an interrupted training left in `folder` (None: start from
+    scratch). The Trainer writes `trainer_state.json` last, so a checkpoint cut off while being saved has none (or an
+    unreadable one) and is skipped."""
+    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])
+                         if p.name.rsplit("-", 1)[-1].isdigit() else -1, reverse=True) if folder.is_dir() else []
+    for checkpoint in checkpoints:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            logger.warning("skipping the incomplete checkpoint %s", checkpoint)
+            continue
+        logger.info("resuming the interrupted training from %s", checkpoint)
+        return str(checkpoint)
+    return None
 
 
 def choose_threshold(rows: list[dict], max_drop_points: float) -> float:
@@ -306,7 +332,7 @@ def trainer_args(args, output_dir: Path, learning_rate: float, epochs: float, se
     return TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=args.batch_size, learning_rate=learning_rate,
         num_train_epochs=epochs, warmup_steps=0.1, weight_decay=0.01, train_sampling_strategy="group_by_length",
-        logging_steps=25, save_strategy="no", report_to="none", seed=seed, use_cpu=args.device == "cpu",
+        logging_steps=25, **checkpointing(args), report_to="none", seed=seed, use_cpu=args.device == "cpu",
         disable_tqdm=False,
     )
 
@@ -350,14 +376,16 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
             exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
         )
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.exit_epochs, seed),
-                         train_dataset=splits["train"], data_collator=collator).train()
+                         train_dataset=splits["train"], data_collator=collator).train(
+            resume_from_checkpoint=last_checkpoint(folder / "trainer"))
     else:
         model = EarlyExitBertForSequenceClassification.from_pretrained(
             minilm_path(), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
             exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
         )
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.epochs, seed),
-                         train_dataset=splits["train"], data_collator=collator).train()
+                         train_dataset=splits["train"], data_collator=collator).train(
+            resume_from_checkpoint=last_checkpoint(folder / "trainer"))
     seconds = time.perf_counter() - start
     shutil.rmtree(folder / "trainer", ignore_errors=True)
     model.eval().save_pretrained(folder)
