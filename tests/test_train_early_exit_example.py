@@ -1,0 +1,75 @@
+"""`examples/train_early_exit.py`: an interrupted training resumes from its newest complete checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "train_early_exit.py"
+
+
+@pytest.fixture(scope="module")
+def example():
+    spec = importlib.util.spec_from_file_location("train_early_exit_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_last_checkpoint_skips_incomplete_ones(example, tmp_path):
+    assert example.last_checkpoint(tmp_path / "missing") is None
+    assert example.last_checkpoint(tmp_path) is None
+    for step, state in ((5, '{"global_step": 5}'), (10, '{"global_step": 10}'), (15, '{"global_st'), (20, None)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    # 20: cut off before its state was written; 15: state cut off mid-write; 10 is the newest complete one
+    assert example.last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_training_resumes(example, tmp_path, bert_tokenizer, caplog, monkeypatch):
+    import datasets
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    texts = [f"review number {i} was {'good' if i % 2 else 'bad'}" for i in range(24)]
+    data = datasets.Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(24)]})
+    data = data.map(lambda b: bert_tokenizer(b["text"]), batched=True, remove_columns=["text"])
+    args = argparse.Namespace(batch_size=4, head_learning_rate=1e-3, epochs=2, seed=0, device="cpu", save_steps=2)
+
+    def model():
+        torch.manual_seed(0)
+        return BertForSequenceClassification(BertConfig(
+            vocab_size=len(bert_tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=32, num_labels=2))
+
+    collator = example.DataCollatorWithPadding
+
+    class FailingCollator(collator):  # the "machine" stops a few batches in, after a checkpoint
+        calls = 0
+
+        def __call__(self, features):
+            FailingCollator.calls += 1
+            if FailingCollator.calls == 5:
+                raise Interrupt
+            return super().__call__(features)
+
+    monkeypatch.setattr(example, "DataCollatorWithPadding", FailingCollator)
+    with pytest.raises(Interrupt):
+        example.train(model(), data, bert_tokenizer, args, 1e-3, tmp_path)
+    monkeypatch.setattr(example, "DataCollatorWithPadding", collator)
+    checkpoints = sorted(p.name for p in (tmp_path / "trainer").glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and checkpoints[0] != "checkpoint-12"  # the last one only, mid-run
+    with caplog.at_level(logging.INFO, logger="train_early_exit"):
+        example.train(model(), data, bert_tokenizer, args, 1e-3, tmp_path)
+    assert f"resuming the interrupted training from {tmp_path / 'trainer' / checkpoints[0]}" in caplog.text
+    assert not (tmp_path / "trainer").exists()  # scratch removed once the run finished
