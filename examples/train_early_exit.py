@@ -135,6 +135,8 @@ def parse_args(argv=None):
     parser.add_argument("--distillation-temperature", type=float, default=2.0, help="--variants (c), (e)")
     parser.add_argument("--summarize", action="store_true",
                         help="--variants: print the markdown table of the finished runs under --results-dir and exit")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="--variants --summarize: also draw every variant's test curve (one panel per dataset)")
     parser.add_argument("--results-dir", default=str(REPO_ROOT / "outputs" / "results" / "early_exit"),
                         help="--variants: where each finished run's JSON goes")
     return parser.parse_args(argv)
@@ -535,6 +537,61 @@ def summarize_variants(name: str, args) -> str:
     return "\n".join(lines)
 
 
+VARIANT_STYLES = {"b": ("tab:blue", "-"), "c": ("tab:cyan", "--"), "d": ("tab:orange", "-"), "e": ("tab:red", "--")}
+
+
+def plot_variants(names: list[str], args, path: str):
+    """One panel per dataset: each variant's test accuracy against its layer speed-up over every threshold (means
+    over the seeds, threshold by threshold), (a)'s accuracy and the 1-point band under it, and a star at each
+    variant's threshold chosen on validation (its mean test accuracy and layer speed-up over the seeds)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.2 * len(names), 4.6))
+    FigureCanvasAgg(fig)
+    for index, name in enumerate(names):
+        ax = fig.add_subplot(1, len(names), index + 1)
+        runs: dict[str, list[dict]] = {}
+        for file in sorted((Path(args.results_dir) / name).glob("*_seed*.json")):
+            record = json.loads(file.read_text())
+            runs.setdefault(record["variant"], []).append(record)
+        reference = runs.get("a")
+        if reference:
+            accuracy = 100 * sum(r["test_accuracy"] for r in reference) / len(reference)
+            ax.axhspan(accuracy - args.max_drop, accuracy, color="grey", alpha=0.12,
+                       label=f"(a) plain classifier, and {args.max_drop:g} point below it")
+            ax.axhline(accuracy, color="black", lw=1)
+        for variant, (colour, style) in VARIANT_STYLES.items():
+            records = runs.get(variant)
+            if not records:
+                continue
+            by_threshold: dict[float, list[dict]] = {}
+            for record in records:
+                for row in record["test_curve"]:
+                    by_threshold.setdefault(row["threshold"], []).append(row)
+            rows = [by_threshold[t] for t in sorted(by_threshold) if len(by_threshold[t]) == len(records)]
+            layers = [record["test_curve"][-1]["mean_layers"] for record in records][0]
+            xs = [layers / (sum(r["mean_layers"] for r in group) / len(group)) for group in rows]
+            ys = [100 * sum(r["accuracy"] for r in group) / len(group) for group in rows]
+            ax.plot(xs, ys, style, marker=".", color=colour,
+                    label=f"({variant}) {VARIANTS[variant]}, {len(records)} seed{'s' * (len(records) > 1)}")
+            ax.plot(sum(r["layer_speedup_at_chosen"] for r in records) / len(records),
+                    100 * sum(r["test_accuracy_at_chosen"] for r in records) / len(records), "*", ms=13,
+                    color=colour, mec="black", mew=0.6)
+        ax.plot([], [], "*", color="white", mec="black", ms=11, label="threshold chosen on validation")
+        title = DATASETS[name][5]
+        ax.set_title(f"{title}: test accuracy against layer speed-up")
+        ax.set_xlabel("layer speed-up over the full model (6 / mean layers run)")
+        ax.set_ylabel("test accuracy (%)")
+        if reference:
+            ax.set_ylim(accuracy - 6, accuracy + 0.8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return fig
+
+
 def main(argv=None):
     args = parse_args(argv)
     args.argv = list(argv) if argv is not None else __import__("sys").argv[1:]
@@ -552,6 +609,9 @@ def main(argv=None):
             continue
         run_dataset(name, args)
         logger.info("%s done after %.1f min in all", name, (time.perf_counter() - start) / 60)
+    if args.variants is not None and args.summarize and args.plot:
+        plot_variants(args.datasets, args, args.plot)
+        logger.info("plot written to %s", args.plot)
 
 
 if __name__ == "__main__":

@@ -73,3 +73,25 @@ def test_interrupted_training_resumes(example, tmp_path, bert_tokenizer, caplog,
         example.train(model(), data, bert_tokenizer, args, 1e-3, tmp_path)
     assert f"resuming the interrupted training from {tmp_path / 'trainer' / checkpoints[0]}" in caplog.text
     assert not (tmp_path / "trainer").exists()  # scratch removed once the run finished
+
+
+def test_variant_plot_averages_seeds_threshold_by_threshold(example, tmp_path):
+    import json
+
+    results = tmp_path / "rt"
+    results.mkdir()
+    (results / "a_seed1.json").write_text(json.dumps({"variant": "a", "test_accuracy": 0.80}))
+    for seed, (acc, layers) in enumerate(((0.78, 2.0), (0.76, 4.0)), start=1):
+        curve = [{"threshold": 0.5, "accuracy": acc, "mean_layers": layers},
+                 {"threshold": 1.0, "accuracy": 0.80, "mean_layers": 6.0}]
+        (results / f"b_seed{seed}.json").write_text(json.dumps({
+            "variant": "b", "test_curve": curve, "layer_speedup_at_chosen": 6.0 / layers,
+            "test_accuracy_at_chosen": acc}))
+    args = argparse.Namespace(results_dir=str(tmp_path), max_drop=1.0)
+    fig = example.plot_variants(["rt"], args, str(tmp_path / "plot.png"))
+    assert (tmp_path / "plot.png").stat().st_size > 0
+    curve, star = [line for line in fig.axes[0].lines if line.get_color() == "tab:blue"]
+    # threshold 0.5: mean layers 3 over the two seeds -> 2x; mean accuracy 77%
+    assert list(curve.get_xdata()) == pytest.approx([2.0, 1.0])
+    assert list(curve.get_ydata()) == pytest.approx([77.0, 80.0])
+    assert list(star.get_xdata()) == pytest.approx([(3.0 + 1.5) / 2])
