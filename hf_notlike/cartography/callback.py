@@ -811,13 +811,7 @@ class CartographyCallback(TrainerCallback):
         ids = ids.detach().reshape(-1).to(log_probs.device).long()
         if attention_mask is not None:
             attention_mask = attention_mask.detach().to(log_probs.device)
-        example, units = _fused_causal(log_probs.detach(), is_top1.detach(), label_mask.detach(), attention_mask)
-        step = torch.full_like(ids, self._micro_step)
-        self._buffer.append({"ids": ids, "steps": step, **example})
-        if self._record_units:
-            rows = units.pop("row")
-            self._unit_buffer.append({"ids": ids[rows], "steps": step[rows], **units})
-        self._micro_step += 1
+        self._append(ids, *_fused_causal(log_probs.detach(), is_top1.detach(), label_mask.detach(), attention_mask))
 
     @torch.no_grad()
     def _record(self, ids: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, attention_mask=None) -> None:
@@ -829,7 +823,10 @@ class CartographyCallback(TrainerCallback):
         labels = labels.detach().to(logits.device)
         if attention_mask is not None:
             attention_mask = attention_mask.detach().to(logits.device)
-        example, units = _STATISTICS[self._task](logits, labels, attention_mask)
+        self._append(ids, *_STATISTICS[self._task](logits, labels, attention_mask))
+
+    def _append(self, ids: torch.Tensor, example: dict, units: dict) -> None:
+        """Buffer one micro-batch's per-example statistics (and per-unit ones, with the rows they belong to)."""
         step = torch.full_like(ids, self._micro_step)
         self._buffer.append({"ids": ids, "steps": step, **example})
         if self._record_units:
