@@ -1,5 +1,5 @@
 """Shared pytest fixtures: the offline MiniLM checkpoint, the local Hub server, one torch thread, a saved data map
-for the CLI tests, and the tiny early-exit models and data of `early_exit_helpers.py` (builders handed out as fixtures; no test module imports
+for the CLI tests, the example scripts as modules (`load_example`), and the tiny early-exit models and data of `early_exit_helpers.py` (builders handed out as fixtures; no test module imports
 another). Test modules parametrize over the supported backbones with `hf_notlike.early_exit.EARLY_EXIT_MODELS`."""
 
 import os
@@ -10,6 +10,24 @@ import pytest
 # local server); telemetry would be the only outgoing request.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """`load_example("name")`: the script `examples/name.py` imported as a module (its `main` not run), for tests
+    of the examples' own functions."""
+    import importlib.util
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"example_{name}", examples / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -12,15 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cartography_ood.py"
-
 
 @pytest.fixture(scope="module")
-def ood():
-    spec = importlib.util.spec_from_file_location("cartography_ood_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def ood(load_example):
+    return load_example("cartography_ood")
 
 
 @pytest.fixture(scope="module")
@@ -213,14 +208,12 @@ def test_vader_reader_thresholds_labels(tmp_path):
         load_vader_sentiment("imdb", cache_dir=tmp_path / "cache")
 
 
-def test_reference_card_prefers_the_protocol_map(tmp_path):
+def test_reference_card_prefers_the_protocol_map(tmp_path, load_example):
     """examples/render_model_cards.py renders the data-map card from the protocol's seed-0 map (saved without a plot)
     when it exists, drawing the plot itself, and falls back to examples/cartography.py's map otherwise."""
     from hf_notlike.cartography import DataMap
 
-    spec = importlib.util.spec_from_file_location("render_model_cards", EXAMPLE.parent / "render_model_cards.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("render_model_cards")
     outputs, cards = tmp_path / "outputs", tmp_path / "cards"
     rng = np.random.default_rng(0)
     small, full = rng.uniform(size=(6, 3)), rng.uniform(size=(9, 3))

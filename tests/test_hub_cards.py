@@ -345,15 +345,9 @@ def test_data_map_names_never_show_paths_or_builder_names(tmp_path):
     assert card.data.pretty_name == "Data map of reviews (bert-base)"
 
 
-def test_render_model_cards_script(tmp_path, card_config):
+def test_render_model_cards_script(tmp_path, card_config, load_example):
     """examples/render_model_cards.py renders whatever artifacts exist (here: one model with its sweep, one map)."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "examples" / "render_model_cards.py"
-    spec = importlib.util.spec_from_file_location("render_model_cards", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("render_model_cards")
 
     outputs = tmp_path / "outputs"
     torch.manual_seed(0)

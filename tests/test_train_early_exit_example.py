@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
-from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "train_early_exit.py"
-
 
 @pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("train_early_exit_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def example(load_example):
+    return load_example("train_early_exit")
 
 
 def test_last_checkpoint_skips_incomplete_ones(example, tmp_path):

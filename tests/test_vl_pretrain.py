@@ -2,27 +2,17 @@
 images of each split, a few steps per stage. It asserts that the pipeline trains with every stage, computes every
 metric, writes one JSON per run, resumes without recomputing, and reports a table and a plot."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("PIL")
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "vl_pretrain.py"
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("vl_pretrain", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
-def test_small_vl_pretraining_protocol(tmp_path):
-    vl = load_example()
+def test_small_vl_pretraining_protocol(tmp_path, load_example):
+    vl = load_example("vl_pretrain")
     try:
         vl.easy_vqa_root()
     except SystemExit:
