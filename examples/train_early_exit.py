@@ -24,7 +24,9 @@ interrupted protocol resumes where it stopped; the models live under `--output-d
 - (c) (b) with self-distillation from the last exit (`distillation_weight`, `distillation_temperature`);
 - (d) joint training of all exits from the pretrained backbone (`EarlyExitTrainer`, exits at `--exit-lr-multiplier`
   times the backbone's rate);
-- (e) (d) with self-distillation.
+- (e) (d) with self-distillation;
+- (f) (d) with each exit's loss weighted by its depth (`exit_loss_weights` = the exit layers, as in PABEE, Zhou et
+  al., NeurIPS 2020: the deeper exits, the last one above all, weigh more, so the shared layers serve them more).
 
 For each: the full model's test accuracy; temperatures calibrated on validation; the fastest threshold whose
 *validation* accuracy is within `--max-drop` points of (a)'s, with its test accuracy, mean layers and wall-clock
@@ -85,6 +87,7 @@ VARIANTS = {
     "c": "exits added + self-distillation",
     "d": "joint training",
     "e": "joint training + self-distillation",
+    "f": "joint training, losses weighted by depth",
 }
 THRESHOLDS = [0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0]
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -384,6 +387,7 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
         model = EarlyExitBertForSequenceClassification.from_pretrained(
             minilm_path(), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
             exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
+            **({"exit_loss_weights": list(range(1, 7))} if variant == "f" else {}),
         )
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.epochs, seed),
                          train_dataset=splits["train"], data_collator=collator).train(
@@ -404,7 +408,7 @@ def run_variants(name: str, args) -> None:
     splits = None
     for seed in args.seeds:
         models = Path(args.output_dir) / "variants" / name / f"seed{seed}"
-        for variant in sorted(set(args.variants) | ({"a"} if set(args.variants) & {"b", "c", "d", "e"} else set())):
+        for variant in sorted(set(args.variants) | ({"a"} if set(args.variants) - {"a"} else set())):
             result_file = results / f"{variant}_seed{seed}.json"
             if result_file.is_file():
                 logger.info("%s (%s) seed %d: done already (%s)", title, variant, seed, result_file)
@@ -417,7 +421,7 @@ def run_variants(name: str, args) -> None:
             record = {"dataset": title, "variant": variant, "description": VARIANTS[variant], "seed": seed,
                       "train_examples": len(splits["train"]), "validation_examples": len(splits["validation"]),
                       "test_examples": len(splits["test"]), "max_length": max_length, "learning_rate": lr,
-                      "epochs": args.epochs if variant in "ade" else args.exit_epochs, "batch_size": args.batch_size,
+                      "epochs": args.exit_epochs if variant in "bc" else args.epochs, "batch_size": args.batch_size,
                       "train_seconds": train_seconds, "threads": torch.get_num_threads(), "device": args.device,
                       **({"gpu": torch.cuda.get_device_name()} if args.device == "cuda" else {}),
                       "command": "python examples/train_early_exit.py " + " ".join(args.argv)}
@@ -537,7 +541,8 @@ def summarize_variants(name: str, args) -> str:
     return "\n".join(lines)
 
 
-VARIANT_STYLES = {"b": ("tab:blue", "-"), "c": ("tab:cyan", "--"), "d": ("tab:orange", "-"), "e": ("tab:red", "--")}
+VARIANT_STYLES = {"b": ("tab:blue", "-"), "c": ("tab:cyan", "--"), "d": ("tab:orange", "-"), "e": ("tab:red", "--"),
+                  "f": ("tab:green", "-")}
 
 
 def plot_variants(names: list[str], args, path: str):
