@@ -518,8 +518,8 @@ def summarize_variants(name: str, args) -> str:
 
     lines = ["| variant | seeds | train examples | device | full model: test acc. | threshold (dev) | test acc. at it | "
              "vs (a), points | mean layers | layer speed-up | wall-clock vs (a), bs 1 | bs 32 | "
-             "layer speed-up within 1 point on test (oracle) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "layer speed-up within 1 point of (a) on test (oracle) | same, within 1 point of its own full model |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant in sorted(runs):
         records = runs[variant]
         full = mean(records, "test_accuracy" if variant == "a" else "test_accuracy_full_model")
@@ -528,6 +528,13 @@ def summarize_variants(name: str, args) -> str:
         oracle = None if variant == "a" else mean(
             [{"s": r["test_curve"][-1]["mean_layers"] / r["test_oracle_mean_layers"]} for r in records
              if r.get("test_oracle_mean_layers")], "s")
+        missing = 0 if variant == "a" else sum(not r.get("test_oracle_mean_layers") for r in records)
+        oracle_text = ("none" if missing == len(records) else fmt(oracle, ".2f")
+                       + (f" ({len(records) - missing} of {len(records)} seeds; none in the others)" if missing else ""))
+        own = None if variant == "a" else mean(
+            [{"s": r["test_curve"][-1]["mean_layers"] / fastest_within(
+                r["test_curve"], r["test_curve"][-1]["accuracy"], r["max_drop_points"])["mean_layers"]}
+             for r in records], "s")
         lines.append(
             f"| ({variant}) {VARIANTS[variant]} | {len(records)} | {records[0]['train_examples']} | "
             f"{'/'.join(sorted({r.get('device', 'cpu') for r in records}))} | "
@@ -536,7 +543,8 @@ def summarize_variants(name: str, args) -> str:
             f"{fmt(None if drop is None else 100 * drop, '+.2f')} | "
             f"{fmt(mean(records, 'mean_layers_at_chosen'), '.2f')} | {fmt(mean(records, 'layer_speedup_at_chosen'), '.2f')}"
             f" | {fmt(mean(records, 'wallclock_speedup_vs_stock_bs1'), '.2f')} | "
-            f"{fmt(mean(records, 'wallclock_speedup_vs_stock_bs32'), '.2f')} | {fmt(oracle, '.2f')} |"
+            f"{fmt(mean(records, 'wallclock_speedup_vs_stock_bs32'), '.2f')} | {'–' if variant == 'a' else oracle_text} | "
+            f"{fmt(own, '.2f')} |"
         )
     return "\n".join(lines)
 
