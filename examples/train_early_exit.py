@@ -387,7 +387,7 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
         model = EarlyExitBertForSequenceClassification.from_pretrained(
             minilm_path(), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
             exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
-            **({"exit_loss_weights": list(range(1, 7))} if variant == "f" else {}),
+            **({"exit_loss_weights": list(range(1, 7))} if variant == "f" else {}),  # MiniLM-L6: an exit per layer
         )
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.epochs, seed),
                          train_dataset=splits["train"], data_collator=collator).train(
@@ -583,7 +583,7 @@ def plot_variants(names: list[str], args, path: str):
                 for row in record["test_curve"]:
                     by_threshold.setdefault(row["threshold"], []).append(row)
             rows = [by_threshold[t] for t in sorted(by_threshold) if len(by_threshold[t]) == len(records)]
-            layers = [record["test_curve"][-1]["mean_layers"] for record in records][0]
+            layers = records[0]["test_curve"][-1]["mean_layers"]  # threshold 1.0: every layer
             xs = [layers / (sum(r["mean_layers"] for r in group) / len(group)) for group in rows]
             ys = [100 * sum(r["accuracy"] for r in group) / len(group) for group in rows]
             ax.plot(xs, ys, style, marker=".", color=colour,
