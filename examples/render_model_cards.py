@@ -89,7 +89,7 @@ def retraining_summary(map_dir: Path) -> str | None:
             "evaluated in distribution (Rotten Tomatoes test) and out of distribution (the Amazon, NYT and tweet "
             "snippets of Hutto & Gilbert, ICWSM 2014, judged by macro-F1 as they are class-imbalanced):\n\n"
             + "\n".join(rows) + "\n\nAt lr 2e-4 the same protocol's ambiguous-only training collapses to a constant "
-            "predictor in some seeds; see the hf_notlike README for every configuration tried.")
+            "predictor in some seeds; see the Results pages of the hf_notlike documentation for every configuration tried.")
 
 
 def training_details(info: dict, data_source: str) -> str:

@@ -1,19 +1,21 @@
-"""The README's Python snippets, run exactly as written on tiny models and data.
+"""The Python examples users read, run exactly as written on tiny models and data: every ```python block of
+README.md and of the guides (`docs/guides/*.md`, `docs/hub.md`).
 
-Every ```python block of README.md is extracted and executed in order with `exec`, in the working directory of a
-temporary folder, so relative paths in the snippets ("my-early-exit-model", "out", "speed_accuracy.png", ...) work
-as written. What a reader brings to a snippet (their own data, collator, batch) comes from `READER_NAMES`, and the
-placeholder paths are mapped to tiny saved models by `PLACEHOLDERS` (the only text substitution made):
+Each document's snippets are executed in order with `exec`, in the working directory of a temporary folder, so
+relative paths in the snippets ("my-early-exit-model", "out", "speed_accuracy.png", ...) work as written. What a
+reader brings to a snippet (their own data, collator, batch) comes from `reader_names`, and the placeholder paths
+are mapped to tiny saved models by `placeholders` (the only text substitution made):
 
-| placeholder in README | replaced by |
+| placeholder | replaced by |
 |---|---|
 | `"path/to/bert"` | a tiny 6-layer BERT saved with the MiniLM WordPiece tokenizer |
 | `"path/to/fine-tuned-classifier"` | a tiny 6-layer `BertForSequenceClassification` (+ tokenizer) |
 
-Snippets share one namespace per README section (`## ...`), as a reader's session would. The Hub snippets
-(`model.push_to_hub("my-user/...")`, `from_pretrained("my-user/...")`, `load_dataset("my-user/...")`) run in a child
-process against the local Hub server of `tests/hub_server.py`. A new snippet fails this test until it is covered
-here (or listed in `SKIPPED` with a reason).
+Snippets share one namespace per method (README section or guide), as a reader's session would. The Hub snippets
+(the sections "The Hub path" of the guides and `docs/hub.md`: `push_to_hub("my-user/...")`,
+`from_pretrained("my-user/...")`, `load_dataset("my-user/...")`) run in a child process against the local Hub server
+of `tests/hub_server.py`. A new snippet fails `test_every_snippet_is_covered` until it is covered here (or listed in
+`SKIPPED` with a reason).
 """
 
 from __future__ import annotations
@@ -27,18 +29,34 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-REPO = README.parent
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+DOCS = REPO / "docs"
+
+# README section -> the method (namespace) its snippets belong to
+README_SECTIONS = {
+    "Early-exit inference": "early_exit",
+    "Dataset cartography": "cartography",
+    "Masking for vision-and-language MLM": "masking",
+}
+# guide -> its method; the snippets of a section whose heading mentions the Hub run against the local Hub
+GUIDES = {
+    "guides/early_exit.md": "early_exit",
+    "guides/cartography.md": "cartography",
+    "guides/vl_masking.md": "masking",
+    "hub.md": "hub",
+}
+HUB = "hub"
 
 # snippet (by a line it contains) -> reason it is not run; empty: every snippet runs
 SKIPPED: dict[str, str] = {}
 
 
-def readme_snippets() -> list[tuple[str, str]]:
-    """`(section heading, code)` of every ```python block, in README order."""
+def python_snippets(path: Path) -> list[tuple[str | None, str]]:
+    """`(## section heading, code)` of every ```python block of a Markdown file, in order."""
     snippets, section = [], None
     in_block, lines = False, []
-    for line in README.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not in_block and line.startswith("## "):
             section = line[3:].strip()
         if not in_block and line.strip() == "```python":
@@ -48,6 +66,20 @@ def readme_snippets() -> list[tuple[str, str]]:
             snippets.append((section, "\n".join(lines) + "\n"))
         elif in_block:
             lines.append(line)
+    return snippets
+
+
+def readme_snippets() -> list[tuple[str, str]]:
+    """`(method, code)` of the README's snippets; a section not in `README_SECTIONS` gives method `None`."""
+    return [(README_SECTIONS.get(section), code) for section, code in python_snippets(README)]
+
+
+def guide_snippets() -> list[tuple[str, str]]:
+    """`(method, code)` of the guides' snippets, guide by guide; Hub sections give method `"hub"`."""
+    snippets = []
+    for name, method in GUIDES.items():
+        for section, code in python_snippets(DOCS / name):
+            snippets.append((HUB if section and "Hub" in section else method, code))
     return snippets
 
 
@@ -78,11 +110,11 @@ def labelled(tokenizer, n: int, offset: int = 0, padding: bool | str = False, ke
                     remove_columns=[] if keep_text else ["text"])
 
 
-def reader_names(section: str, tmp: Path, tokenizer) -> dict:
-    """What a reader has at hand before the snippets of `section`: their data, collator, model, ..."""
+def reader_names(method: str, tmp: Path, tokenizer) -> dict:
+    """What a reader has at hand before the snippets of `method`: their data, collator, model, ..."""
     from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, DataCollatorWithPadding
 
-    if section == "Early-exit inference":
+    if method == "early_exit":
         return {
             "tokenizer": tokenizer,
             "train_set": labelled(tokenizer, 16),
@@ -91,7 +123,7 @@ def reader_names(section: str, tmp: Path, tokenizer) -> dict:
             "collator": DataCollatorWithPadding(tokenizer),
             "batch": tokenizer(TEXTS[:3], padding=True, return_tensors="pt"),
         }
-    if section == "Dataset cartography":
+    if method == "cartography":
         import torch
         from transformers import TrainingArguments
 
@@ -100,7 +132,7 @@ def reader_names(section: str, tmp: Path, tokenizer) -> dict:
                             intermediate_size=37, num_labels=2)
         return {"model": BertForSequenceClassification(config), "train": labelled(tokenizer, 16, padding="max_length", keep_text=True),  # no collator in the snippet
                 "args": TrainingArguments("out", num_train_epochs=2, per_device_train_batch_size=4, report_to=[])}
-    if section == "Masking for vision-and-language MLM":
+    if method == "masking":
         import datasets
 
         (tmp / "concreteness.csv").write_text("Word,Conc.M\nhorse,4.9\nbeach,4.8\nidea,1.6\nman,4.8\n")
@@ -109,44 +141,78 @@ def reader_names(section: str, tmp: Path, tokenizer) -> dict:
         captions = ["A man rides a brown horse on the beach.", "Two dogs play with a red ball.",
                     "A woman holds an umbrella in the rain.", "An idea on a plate."]
         return {"model": BertForMaskedLM(config), "dataset": datasets.Dataset.from_dict({"caption": captions})}
-    raise AssertionError(f"README section {section!r} has Python snippets that this test does not cover yet")
+    raise AssertionError(f"snippets of {method!r} are not covered by this test yet")
 
 
-HUB_SECTION = "Share on the Hub"
-
-
-@pytest.mark.slow
-def test_readme_python_snippets_run_as_written(tmp_path, monkeypatch, bert_tokenizer, local_hub):
-    snippets = readme_snippets()
-    assert len(snippets) >= 8
-    placeholders = {
-        '"path/to/bert"': repr(tiny_bert(tmp_path / "bert", bert_tokenizer)),
-        '"path/to/fine-tuned-classifier"': repr(tiny_bert(tmp_path / "classifier", bert_tokenizer, classifier=True)),
-    }
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
+def run_snippets(snippets: list[tuple[str, str]], work: Path, placeholders: dict[str, str], tokenizer,
+                 source: str) -> tuple[dict[str, dict], list[str]]:
+    """Execute the non-Hub snippets in `work`, one namespace per method; return the namespaces and the Hub snippets."""
     namespaces: dict[str, dict] = {}
     hub_snippets = []
-    for section, code in snippets:
+    for method, code in snippets:
         if any(marker in code for marker in SKIPPED):
             continue
         for placeholder, path in placeholders.items():
             code = code.replace(placeholder, path)
-        if section == HUB_SECTION:
+        if method == HUB:
             hub_snippets.append(code)
             continue
-        if section not in namespaces:
-            namespaces[section] = reader_names(section, work, bert_tokenizer)
-        exec(compile(code, f"README.md ({section})", "exec"), namespaces[section])
+        if method not in namespaces:
+            namespaces[method] = reader_names(method, work, tokenizer)
+        exec(compile(code, f"{source} ({method})", "exec"), namespaces[method])
+    return namespaces, hub_snippets
 
-    early_exit = namespaces["Early-exit inference"]
+
+@pytest.fixture
+def placeholders(tmp_path, bert_tokenizer) -> dict[str, str]:
+    return {
+        '"path/to/bert"': repr(tiny_bert(tmp_path / "bert", bert_tokenizer)),
+        '"path/to/fine-tuned-classifier"': repr(tiny_bert(tmp_path / "classifier", bert_tokenizer, classifier=True)),
+    }
+
+
+def check_pipeline_labels(early_exit: dict) -> None:
+    """The early-exit snippets name their labels, so `pipeline` answers with those names, not LABEL_0 / LABEL_1."""
+    (prediction,) = early_exit["prediction"]
+    assert prediction["label"] in {"negative", "positive"}, prediction
+
+
+@pytest.mark.slow
+def test_readme_python_snippets_run_as_written(tmp_path, monkeypatch, bert_tokenizer, placeholders):
+    snippets = readme_snippets()
+    assert {method for method, _ in snippets} == set(README_SECTIONS.values()), "a method lost its README example"
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    namespaces, hub_snippets = run_snippets(snippets, work, placeholders, bert_tokenizer, "README.md")
+    assert hub_snippets == []
+    early_exit = namespaces["early_exit"]
+    check_pipeline_labels(early_exit)
+    assert early_exit["model"].config.id2label == {0: "negative", 1: "positive"}
+    assert early_exit["model"].config.exit_threshold == 0.9
+    assert len(early_exit["model"].config.temperatures) == 6  # calibrated: one temperature per exit
+    assert (work / "outputs" / "rt_map" / "data_map.parquet").exists() and (work / "data_map.png").exists()
+    assert len(namespaces["masking"]["dataset"]) == 4
+
+
+@pytest.mark.slow
+def test_guide_python_snippets_run_as_written(tmp_path, monkeypatch, bert_tokenizer, local_hub, placeholders):
+    snippets = guide_snippets()
+    assert len(snippets) >= 9
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    namespaces, hub_snippets = run_snippets(snippets, work, placeholders, bert_tokenizer, "docs")
+
+    early_exit = namespaces["early_exit"]
+    check_pipeline_labels(early_exit)
     assert early_exit["model"].config.exit_threshold == early_exit["threshold"]  # the chosen threshold was saved
     assert (work / "speed_accuracy.png").stat().st_size > 0 and (work / "my-early-exit-model" / "sweep.json").exists()
     assert (work / "outputs" / "rt_map" / "data_map.parquet").exists()
+    assert (work / "map.html").exists()
 
-    # the Hub snippets, in a child process pointed at the local Hub server, with what the sections above left
-    assert hub_snippets, "the README lost its Hub snippets"
+    # the Hub snippets, in a child process pointed at the local Hub server, with what the guides above left
+    assert hub_snippets, "the guides lost their Hub snippets"
     prelude = textwrap.dedent(
         f"""
         import torch
@@ -157,7 +223,7 @@ def test_readme_python_snippets_run_as_written(tmp_path, monkeypatch, bert_token
         data_map = DataMap.from_pretrained({str(work / "outputs" / "rt_map")!r})
         """
     )
-    script = prelude + "\n".join(f"# --- README snippet {i}\n{code}" for i, code in enumerate(hub_snippets))
+    script = prelude + "\n".join(f"# --- docs snippet {i}\n{code}" for i, code in enumerate(hub_snippets))
     script += "\nprint('rows', len(table), 'exits', model.config.exit_layers)\n"
     (tmp_path / "hub_snippets.py").write_text(script)
     env = {**os.environ, **local_hub.client_env(), "HF_HOME": str(tmp_path / "hf_home"),
@@ -170,6 +236,8 @@ def test_readme_python_snippets_run_as_written(tmp_path, monkeypatch, bert_token
 
 
 def test_every_snippet_is_covered():
-    sections = {section for section, _ in readme_snippets()}
-    covered = {"Early-exit inference", "Dataset cartography", "Masking for vision-and-language MLM", HUB_SECTION}
-    assert sections <= covered, f"uncovered README sections with Python snippets: {sections - covered}"
+    uncovered = [code.splitlines()[0] for method, code in readme_snippets() if method is None]
+    assert uncovered == [], f"README snippets outside the sections this test covers: {uncovered}"
+    with_snippets = {str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md") if python_snippets(path)}
+    assert with_snippets <= set(GUIDES), f"docs pages with Python snippets this test does not run: {with_snippets - set(GUIDES)}"
+    assert {method for method, _ in guide_snippets()} == {"early_exit", "cartography", "masking", HUB}
