@@ -66,6 +66,10 @@ def test_api_reference_documents_every_public_name(site):
                   ("early_exit.html", "cartography.html", "vl_masking.html"))
     missing = [name for name in hf_notlike.__all__ if name != "__version__" and f'id="hf_notlike.{name}"' not in api]
     assert missing == [], f"public names without an entry in docs/api/: {missing}"
+    # transformers-style [`Name`] references in docstrings become links (docs/griffe_hf_style.py), and prose
+    # `Raises:` sections are shown, not dropped
+    assert 'href="#hf_notlike.CalibrationResult"' in api
+    assert "an unlabelled or untokenized dataset" in api
 
 
 def test_strict_build_fails_on_a_broken_link(tmp_path):
