@@ -115,6 +115,7 @@ def test_token_classification_resume_keeps_the_token_table(tmp_path):
     trainer.train()
     resumed, _ = train(str(tmp_path / "run"), dataset, model=model(),
                        resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-7"), **options)
+    # exact: the resumed run replays the same forwards in this process and reloads the saved bits
     np.testing.assert_array_equal(resumed.data_map().gold_probs, full.data_map().gold_probs)
     a, b = resumed.data_map().token_table(), full.data_map().token_table()
     np.testing.assert_array_equal(np.stack(a["gold_prob"]), np.stack(b["gold_prob"]))
