@@ -126,3 +126,21 @@ def direct_gold_probs(model, dataset) -> tuple[np.ndarray, np.ndarray]:
 # Trainer's loss scaling changes under gradient accumulation and across processes (so runs that differ only in how a
 # global batch is split give the same models)
 SCALE_FREE = dict(max_grad_norm=0.0, adam_epsilon=1e-16)
+
+
+# Tolerances for float32 statistics of the tiny models compared with a direct computation of the same quantity (other
+# batch shapes, other kernels: TRL's fused LM head, DDP reductions). float32 resolves ~1.2e-7 relative; a log-softmax
+# over a vocabulary sits at the scale of log(vocab) ~ 10 (so ~1e-6 absolute per operation) and passes through a few
+# dozen reductions whose order depends on the BLAS build and the batch shape. Small probabilities (a geometric mean
+# of token probabilities is ~1e-5) are compared as log-probabilities, where their float32 error is absolute: a relative
+# tolerance on the probability itself holds only on the machine whose kernels happened to agree. A real error (a wrong
+# example id, token or shift) moves a log-probability by O(0.1) or more, far above these.
+LOG_PROB_ATOL = 1e-4
+PROB_ATOL = 1e-5  # probabilities in [0, 1] of moderate size (not near 0): ~80 float32 ulps at 1.0
+
+
+def assert_log_probs_close(actual, expected, atol: float = LOG_PROB_ATOL) -> None:
+    """`actual` and `expected` probabilities agree as log-probabilities within `atol` (absolute)."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert (actual > 0).all() and (expected > 0).all(), "probabilities must be positive to compare their logs"
+    np.testing.assert_allclose(np.log(actual), np.log(expected), rtol=0, atol=atol)

@@ -200,7 +200,8 @@ def assert_same_predictions(
         if exact:
             assert torch.equal(expected[key], got[key]), f"{key} differs: {expected[key]} vs {got[key]}"
         else:
-            torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=f"{key} differs")
+            # float32 logits: a few ulps relative to their magnitude (rtol), plus a floor for logits near 0
+            torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6, msg=f"{key} differs")
 
 
 def model_round_trip(arch: str, repo_id: str, env: dict[str, str], tmp_path: Path, via: str = "push_to_hub") -> dict:

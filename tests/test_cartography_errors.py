@@ -82,6 +82,7 @@ def test_resume_loads_the_state_of_the_checkpoint_actually_resumed(tmp_path):
     _interrupted(tmp_path / "b", dataset, seed=1, **options)
     resumed, _ = train(str(tmp_path / "b"), dataset, model=tiny_model(seed=0),
                        resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-6"), **options)
+    # exact: the resumed run replays the same forwards in this process and reloads the saved bits
     np.testing.assert_array_equal(resumed.data_map().gold_probs, full.data_map().gold_probs)
     np.testing.assert_array_equal(resumed.data_map().margins, full.data_map().margins)
 

@@ -145,6 +145,19 @@ def test_bad_input_is_named_before_any_work(tmp_path, kwargs, message):
     assert not path.exists()
 
 
+def test_dataset_with_other_labels_than_the_map_is_refused(tmp_path):
+    # the map recorded gold labels 0, 1, 0, 1, ...; a dataset whose row 6 says otherwise would show a wrong gold label
+    data_map = _synthetic_map(10, labels=[i % 2 for i in range(10)])
+    dataset = _text_dataset(10)
+    assert data_map.to_html(tmp_path / "ok.html", dataset=dataset).is_file()
+    relabelled = dataset.map(lambda row, i: {"label": 1 - row["label"] if i == 6 else row["label"]},
+                             with_indices=True)
+    with pytest.raises(ValueError, match=r"Row 6 \(counting from 0\) of the dataset has label 1 in column 'label', but "
+                                         r"the map recorded gold label 0 .* `label_column=`"):
+        data_map.to_html(tmp_path / "map.html", dataset=relabelled)
+    assert not (tmp_path / "map.html").exists()
+
+
 def test_dataset_without_text_warns_and_shows_labels(tmp_path):
     import datasets
 

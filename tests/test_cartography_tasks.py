@@ -6,7 +6,16 @@ against a direct computation."""
 import numpy as np
 import pytest
 import torch
-from cartography_helpers import VOCAB, tiny_bert_config, tiny_dataset, tiny_token_dataset, train, training_args
+from cartography_helpers import (
+    PROB_ATOL,
+    VOCAB,
+    assert_log_probs_close,
+    tiny_bert_config,
+    tiny_dataset,
+    tiny_token_dataset,
+    train,
+    training_args,
+)
 from transformers import Trainer
 
 from hf_notlike.cartography import CartographyCallback, DataMap
@@ -40,12 +49,12 @@ def test_multi_label_classification(tmp_path):
     targets = torch.tensor(dataset["labels"]) > 0.5
     prob = torch.sigmoid(logits)
     gold = torch.where(targets, prob, 1 - prob)
-    np.testing.assert_allclose(data_map.confidence, gold.mean(1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(data_map.confidence, gold.mean(1).numpy(), atol=PROB_ATOL)
     assert data_map.correctness.tolist() == ((logits > 0) == targets).all(1).float().tolist()
     np.testing.assert_allclose(data_map.aum, torch.where(targets, logits, -logits).mean(1).numpy(), atol=1e-5)
     table = data_map.label_table()
     assert len(table) == 20 * 4 and table["gold"].tolist() == targets.long().reshape(-1).tolist()
-    np.testing.assert_allclose(table["confidence"], gold.reshape(-1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(table["confidence"], gold.reshape(-1).numpy(), atol=PROB_ATOL)
     loaded = DataMap.from_pretrained(data_map.save_pretrained(tmp_path / "map", plot=False, card=False))
     assert (tmp_path / "map" / "data_map_labels.parquet").is_file()
     np.testing.assert_allclose(loaded.label_table()["confidence"], table["confidence"])
@@ -70,14 +79,14 @@ def test_token_classification_with_a_token_table(tmp_path):
     probs = logits.softmax(-1).gather(-1, labels.clamp(min=0)[..., None]).squeeze(-1)
     right = (logits.argmax(-1) == labels) & scored
     expected = (probs * scored).sum(1) / scored.sum(1)
-    np.testing.assert_allclose(data_map.confidence, expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(data_map.confidence, expected.numpy(), atol=PROB_ATOL)
     np.testing.assert_allclose(data_map.correctness, (right.sum(1) / scored.sum(1)).numpy(), atol=1e-6)
     table = data_map.token_table()
     assert len(table) == int(scored.sum())
     rows, cols = torch.nonzero(scored, as_tuple=True)
     assert table["id"].tolist() == rows.tolist() and table["position"].tolist() == cols.tolist()
     assert table["label"].tolist() == labels[rows, cols].tolist()
-    np.testing.assert_allclose(table["confidence"], probs[rows, cols].numpy(), atol=1e-6)
+    np.testing.assert_allclose(table["confidence"], probs[rows, cols].numpy(), atol=PROB_ATOL)
     folder = data_map.save_pretrained(tmp_path / "map", plot=False, card=False)
     import pyarrow.parquet as pq
 
@@ -106,6 +115,7 @@ def test_token_classification_resume_keeps_the_token_table(tmp_path):
     trainer.train()
     resumed, _ = train(str(tmp_path / "run"), dataset, model=model(),
                        resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-7"), **options)
+    # exact: the resumed run replays the same forwards in this process and reloads the saved bits
     np.testing.assert_array_equal(resumed.data_map().gold_probs, full.data_map().gold_probs)
     a, b = resumed.data_map().token_table(), full.data_map().token_table()
     np.testing.assert_array_equal(np.stack(a["gold_prob"]), np.stack(b["gold_prob"]))
@@ -144,7 +154,7 @@ def test_causal_lm_with_the_stock_trainer(tmp_path):
                            learning_rate=0.0, num_train_epochs=2)
     data_map = cartography.data_map()
     confidence, correctness = _direct_causal(model, torch.tensor(ids), torch.tensor(labels), torch.tensor(mask))
-    np.testing.assert_allclose(data_map.confidence, confidence, rtol=1e-5)
+    assert_log_probs_close(data_map.confidence, confidence)  # geometric means of token probabilities: ~1e-5
     np.testing.assert_allclose(data_map.correctness, correctness, atol=1e-6)
     table = data_map.token_table()
     assert len(table) == int((labels[:, 1:] != -100).sum())
@@ -182,5 +192,7 @@ def test_causal_lm_with_trl_sft_trainer(tmp_path, bert_tokenizer):
         input_ids, labels = torch.tensor([row["input_ids"]]), torch.tensor([row["labels"]])
         assert 0 < (labels[0] != -100).sum() < len(row["input_ids"]) - 2
         expected = _direct_causal(model, input_ids, labels, torch.ones_like(input_ids))
-        np.testing.assert_allclose(confidence, expected[0][0], rtol=1e-5)
+        # TRL's fused LM head (batch of 4, padded) against a plain forward of one row: other kernels, so compare the
+        # log of the ~3e-5 geometric-mean probability with a float32-sized absolute tolerance
+        assert_log_probs_close(confidence, expected[0][0])
         np.testing.assert_allclose(correctness, expected[1][0], atol=1e-6)

@@ -33,11 +33,14 @@ def test_threshold_one_is_the_original_classifier_exactly(arch, tmp_path, stock_
         all_exits = model(ids, attention_mask=mask, output_all_exits=True)
         single = model(ids[:1], attention_mask=mask[:1])
         single_stock = stock(ids[:1], attention_mask=mask[:1]).logits
+    # exact by construction: at threshold 1.0 no example exits early, so the stock layers and the stock classifier run
+    # on the same tensors in the same order (the guarantee of `from_classifier`), batched and for one example alike
     assert torch.equal(got.logits, expected), (got.logits - expected).abs().max()
     assert torch.equal(got.logits.argmax(-1), expected.argmax(-1))
     assert got.exit_layer.tolist() == [4] * 8
     assert torch.equal(single.logits, single_stock)
-    torch.testing.assert_close(all_exits.exit_logits[:, -1], expected, rtol=0, atol=1e-6)
+    # computing every exit is another code path: float32 tolerance relative to the logits' magnitude
+    torch.testing.assert_close(all_exits.exit_logits[:, -1], expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow  # a Trainer run per architecture
@@ -57,7 +60,7 @@ def test_only_the_new_exits_train(arch, tmp_path, stock_classifier, padded_batch
     assert any(not torch.equal(p.detach(), before[n]) for n, p in model.named_parameters() if n in trainable)
     model.eval()
     ids, mask = padded_batch(model)
-    with torch.no_grad():
+    with torch.no_grad():  # exact at threshold 1.0 (the default), as above
         assert torch.equal(model(ids, attention_mask=mask).logits, stock(ids, attention_mask=mask).logits)
     # saved and reloaded through the Auto classes: still frozen, still the original at threshold 1.0
     model.save_pretrained(tmp_path / "ee")

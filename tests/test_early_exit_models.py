@@ -295,7 +295,8 @@ save_file({{"logits": out.logits, "exit_layer": out.exit_layer}}, {str(tmp_path 
     got = load_file(str(tmp_path / "out.safetensors"))
     assert torch.equal(got["exit_layer"], expected.exit_layer)
     assert len(set(expected.exit_layer.tolist())) > 1
-    torch.testing.assert_close(got["logits"], expected.logits, rtol=0, atol=1e-6)
+    # another process (weights loaded at other addresses, so other SIMD paths): float32 tolerance relative to the logits
+    torch.testing.assert_close(got["logits"], expected.logits, rtol=1e-5, atol=1e-6)
 
 
 def test_from_plain_bert_checkpoint_loads_backbone(tmp_path, backbone_config):

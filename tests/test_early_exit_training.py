@@ -65,7 +65,8 @@ def test_eval_loss_is_the_last_exits_and_equals_the_stock_classifiers(arch, tmp_
     with torch.no_grad():
         out = model(ids, attention_mask=mask, labels=LABELS)
         expected = stock(ids, attention_mask=mask, labels=LABELS).loss
-    torch.testing.assert_close(out.loss, expected, rtol=1e-6, atol=1e-7)
+    # a float32 mean cross-entropy of scale ~1: ~80 ulps (the loss may be reduced by another op than the stock one)
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(out.exit_losses[-1], out.loss)
     torch.testing.assert_close(out.training_loss, out.exit_losses.sum())
     model.train()

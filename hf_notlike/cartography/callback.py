@@ -21,6 +21,9 @@ How per-example statistics reach a callback that never sees batches or logits:
    the records of the current epoch so far). A run resumed with `trainer.train(resume_from_checkpoint=...)` reloads
    it, so the resumed map equals the uninterrupted one. The file is looked up in `args.output_dir/checkpoint-<step>`
    and `args.resume_from_checkpoint`; for a checkpoint elsewhere pass `CartographyCallback(resume_from_checkpoint=)`.
+   The state also holds a fingerprint of the train set (a hash of each row's inputs and labels, in order) and of the
+   options that shape the map (`fingerprint.py`): a resume on reshuffled, relabelled or other examples, or with other
+   options, is refused at `on_train_begin` with an error saying what changed, instead of mixing two sets of examples.
 
 `mode="rescore"` instead re-scores the whole train set in eval mode (no dropout) at each epoch end: one extra
 inference pass per epoch, and the statistics of the model *after* the epoch rather than during it.
@@ -56,6 +59,14 @@ from transformers import TrainerCallback
 
 from ._trainer_internals import iterating_loader, replace_dataset, run_marker, set_run_marker
 from .datamap import DataMap
+from .fingerprint import (
+    LABEL_COLUMNS,
+    TrainSetFingerprint,
+    check_resume,
+    map_options,
+    read_fingerprint,
+    train_set_fingerprint,
+)
 
 __all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE", "merge_epoch_records"]
 
@@ -669,6 +680,7 @@ class CartographyCallback(TrainerCallback):
         self._dataset_name: str | None = dataset_name
         self._train_ids: np.ndarray | None = None
         self._run_token: str | None = None
+        self._fingerprint: TrainSetFingerprint | None = None
 
     # ------------------------------------------------------------------ state
     def _reset(self, num_examples: int | None) -> None:
@@ -755,6 +767,7 @@ class CartographyCallback(TrainerCallback):
                 "keep them.", stacklevel=2,
             )
         self._reset(num_examples=len(dataset))
+        self._fingerprint = None  # of the train set and options, computed when a checkpoint needs it
         self._run_token = None
         if state.global_step > 0:
             self._load_state(args, state)
@@ -996,6 +1009,9 @@ class CartographyCallback(TrainerCallback):
             "epochs_done": str(done),
             "run": self._run_token or "",
         }
+        fingerprint_metadata, fingerprint_tensors = self._train_fingerprint().to_state()
+        metadata.update(fingerprint_metadata)
+        tensors.update(fingerprint_tensors)
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, os.path.join(folder, STATE_FILE),
                   metadata=metadata)
 
@@ -1022,6 +1038,11 @@ class CartographyCallback(TrainerCallback):
             if token is not None and metadata.get("run") != token:
                 rejected.append(f"{path} (another training run)")
                 continue
+            saved = read_fingerprint(path, metadata)
+            if saved is None:
+                logger.warning(f"CartographyCallback: {path} has no train-set fingerprint (written by an older "
+                               "hf_notlike): only the size of the train set can be checked on this resume.")
+            check_resume(saved, self._train_fingerprint(), path)  # before anything is reloaded
             if int(metadata["num_examples"]) != self.num_examples:
                 raise ValueError(f"The cartography state in {path} is for {metadata['num_examples']} examples but "
                                  f"the train set has {self.num_examples}: resume with the same train dataset.")
@@ -1066,6 +1087,16 @@ class CartographyCallback(TrainerCallback):
             "`CartographyCallback(resume_from_checkpoint=<the checkpoint folder you resume from>)`, or start the run "
             "from scratch with the callback attached."
         )
+
+    def _train_fingerprint(self) -> TrainSetFingerprint:
+        """The fingerprint of the train set (content and order, as the model sees it) and of the map-shaping
+        options, saved with every checkpoint and checked on resume (computed once per `train()`)."""
+        if self._fingerprint is None:
+            options = map_options(self.config.mode, self.config.id_column, self._label_key, self._task,
+                                  self.config.token_table)
+            self._fingerprint = train_set_fingerprint(self._train_dataset, options,
+                                                      label_columns=(*LABEL_COLUMNS, self._label_key))
+        return self._fingerprint
 
     # ------------------------------------------------------------------ result
     def data_map(self, dataset=None, *, include_incomplete: bool = False, by_row_index: bool = False) -> DataMap:

@@ -34,7 +34,7 @@ from ..cli_utils import (
     read_table_file,
 )
 from .datamap import DATA_MAP_FILE, METADATA_FILE, PLOT_FILE, REGIONS, DataMap
-from .interactive import DEFAULT_MAX_POINTS
+from .interactive import DEFAULT_MAX_POINTS, check_dataset_labels
 
 __all__ = ["COMMANDS", "ShowArguments", "PlotArguments", "SelectArguments", "HtmlArguments"]
 
@@ -203,10 +203,30 @@ class HtmlArguments(_EpochsArguments):
             raise CommandError("--text-column / --label-column need --data (the training data of the map).")
 
 
+def _check_data(data_map: DataMap, dataset, args: HtmlArguments) -> None:
+    """`--data` must be the map's training data: same rows (ids, when the map has an id column) and the gold labels
+    the map recorded, or the page would show another data set's labels as gold labels."""
+    source = f"--data {args.data}"
+    try:
+        positions = data_map.positions(dataset)
+    except ValueError as error:
+        raise CommandError(f"{source} does not match the data map {args.map_dir}: {error}") from None
+    if args.label_column is not None and args.label_column not in dataset.column_names:
+        raise CommandError(f"--label-column {args.label_column!r} is not a column of {source} (columns: "
+                           f"{dataset.column_names}).")
+    try:
+        check_dataset_labels(data_map, dataset, positions, args.label_column, source=source,
+                             column_option="--label-column")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
 def html_command(args: HtmlArguments) -> int:
     """Writes the interactive data map."""
     data_map = _load(args)
     dataset = read_table_file(args.data, "--data") if args.data is not None else None
+    if dataset is not None:
+        _check_data(data_map, dataset, args)
     output = args.output or str(Path(args.map_dir) / "data_map.html")
     data_map.to_html(
         output, dataset=dataset, text_column=args.text_column, label_column=args.label_column,

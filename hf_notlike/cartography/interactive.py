@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from .datamap import DataMap
 
-__all__ = ["DEFAULT_MAX_POINTS", "write_data_map_html"]
+__all__ = ["DEFAULT_MAX_POINTS", "check_dataset_labels", "write_data_map_html"]
 
 DEFAULT_MAX_POINTS = 20_000
 _TEXT_COLUMNS = ("text", "sentence", "content", "review", "question", "prompt")
@@ -130,6 +130,7 @@ def write_data_map_html(
     if dataset is not None:
         positions = data_map.positions(dataset)  # raises when the dataset does not match the map
         texts, labels = _dataset_columns(dataset, positions, text_column, label_column)
+        check_dataset_labels(data_map, dataset, positions, label_column)
     if labels is None and getattr(data_map, "labels", None) is not None:  # gold labels recorded with the map
         labels = [str(v) for v in data_map.labels.tolist()]
     plotly_js = _require_plotly()
@@ -176,6 +177,84 @@ def _dataset_columns(
         labels = [names[v] if names is not None and isinstance(v, int) and 0 <= v < len(names) else _as_text(v)
                   for v in values]
     return texts, labels
+
+
+def check_dataset_labels(
+    data_map: DataMap,
+    dataset: datasets.Dataset,
+    positions: np.ndarray,
+    label_column: str | None = None,
+    source: str = "the dataset",
+    column_option: str = "`label_column=`",
+) -> None:
+    """Check the gold labels of `dataset` against the labels the map recorded, so a page never shows another data
+    set's labels as gold labels. Nothing is checked when the map has no labels or the dataset no label column.
+
+    Integer labels (or digit strings, or `ClassLabel` values) must equal the recorded ones; label names (strings) next
+    to a map of class ids must pair one name with one id throughout (the map does not store the names).
+
+    Args:
+        data_map ([`DataMap`]): The map.
+        dataset (`datasets.Dataset`): The data shown with it.
+        positions (`np.ndarray`): Row of `dataset` of each map example ([`DataMap.positions`]).
+        label_column (`str`, *optional*): The label column; `label` or `labels` when present.
+        source (`str`, *optional*): How to name the dataset in the error.
+        column_option (`str`, *optional*): How to name the label-column option in the error.
+
+    Raises:
+        `ValueError` naming the first row (in dataset order) whose label disagrees with the map.
+    """
+    recorded = getattr(data_map, "labels", None)
+    columns = list(getattr(dataset, "column_names", None) or [])
+    if label_column is None:
+        label_column = next((c for c in _LABEL_COLUMNS if c in columns), None)
+    if recorded is None or label_column is None:
+        return
+    values = _take(dataset, label_column, positions.tolist())  # map order
+    recorded = recorded.tolist()
+    gold = [_int_label(v) for v in recorded]
+    given = [_int_label(v) for v in values]
+    by_names = None not in gold and None in given and all(isinstance(v, str) for v in values)
+    pair_name: dict[str, int] = {}
+    pair_id: dict[int, str] = {}
+    for i in np.argsort(positions, kind="stable").tolist():  # dataset row order: the first bad row is named
+        if by_names:  # label names next to class ids: one name per id throughout
+            name, label = values[i], gold[i]
+            if pair_name.get(name, label) != label:
+                detail = (f"the map recorded gold label {label} for that example while earlier rows labelled "
+                          f"{name!r} have gold label {pair_name[name]}")
+            elif pair_id.get(label, name) != name:
+                detail = (f"the map recorded gold label {label} for that example, which earlier rows call "
+                          f"{pair_id[label]!r}")
+            else:
+                pair_name[name], pair_id[label] = label, name
+                continue
+        else:
+            a, b = given[i], gold[i]
+            if (a == b) if a is not None and b is not None else _as_text(values[i]) == str(recorded[i]):
+                continue
+            detail = f"the map recorded gold label {recorded[i]!r} for that example"
+        key = "" if data_map.id_column is None else f" ({data_map.id_column} {data_map.ids.tolist()[i]!r})"
+        raise ValueError(
+            f"Row {int(positions[i])} (counting from 0) of {source}{key} has label {values[i]!r} in column "
+            f"{label_column!r}, but {detail}: {source} is not the training data the map was recorded on, or its "
+            f"labels were changed, and the page would show wrong gold labels. Pass the data the map was recorded on "
+            f"(same rows and labels{', in any order' if data_map.id_column is not None else ', same order'}), or name "
+            f"the right label column with {column_option}."
+        )
+
+
+def _int_label(value: Any) -> int | None:
+    """An integer class label from an int, an integral float or a digit string; None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
 
 
 def _take(dataset, column: str, rows: list[int]) -> list[Any]:
