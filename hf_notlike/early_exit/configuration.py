@@ -21,6 +21,7 @@ from transformers import (
     DistilBertConfig,
     ElectraConfig,
     ModernBertConfig,
+    MPNetConfig,
     RobertaConfig,
     XLMRobertaConfig,
 )
@@ -343,3 +344,16 @@ class EarlyExitModernBertConfig(EarlyExitConfigMixin, ModernBertConfig):
     )
     model_type = "hf_notlike_early_exit_modernbert"
     backbone_model_type = "modernbert"
+
+
+@strict
+class EarlyExitMPNetConfig(EarlyExitConfigMixin, MPNetConfig):
+    __doc__ = _doc(
+        "MPNetConfig",
+        "EarlyExitMPNetForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitMPNetConfig\n"
+        "    >>> EarlyExitMPNetConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_mpnet"
+    backbone_model_type = "mpnet"

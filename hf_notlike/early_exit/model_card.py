@@ -57,7 +57,8 @@ SWEEP_COLUMNS = {
 }
 # display names of the backbones (others show their transformers model_type)
 _BACKBONE_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa", "electra": "ELECTRA",
-                   "distilbert": "DistilBERT", "deberta-v2": "DeBERTa-v2", "modernbert": "ModernBERT"}
+                   "distilbert": "DistilBERT", "deberta-v2": "DeBERTa-v2", "modernbert": "ModernBERT",
+                   "mpnet": "MPNet"}
 # card fields kept from an earlier hf_notlike card in the folder a model was loaded from
 _KEPT_FROM_CARD = ("base_model", "datasets", "license", "language", "model_name")
 

@@ -1,6 +1,6 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
-"""Early-exit encoders for sequence classification: BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT, DeBERTa-v2/v3
-and ModernBERT.
+"""Early-exit encoders for sequence classification: BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT, DeBERTa-v2/v3,
+ModernBERT and MPNet.
 
 Schwartz, Stanovsky, Swayamdipta, Dodge and Smith (ACL 2020), "The Right Tool for the Job: Matching Model and
 Instance Complexities": a small classifier ("exit") sits after several encoder layers, all exits are trained
@@ -39,6 +39,8 @@ from transformers import (
     ElectraPreTrainedModel,
     ModernBertModel,
     ModernBertPreTrainedModel,
+    MPNetModel,
+    MPNetPreTrainedModel,
     RobertaModel,
     RobertaPreTrainedModel,
     XLMRobertaModel,
@@ -56,6 +58,7 @@ from .adapters import (
     ElectraAdapter,
     EncoderAdapter,
     ModernBertAdapter,
+    MPNetAdapter,
     RobertaAdapter,
 )
 from .configuration import (
@@ -64,6 +67,7 @@ from .configuration import (
     EarlyExitDistilBertConfig,
     EarlyExitElectraConfig,
     EarlyExitModernBertConfig,
+    EarlyExitMPNetConfig,
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
@@ -1014,6 +1018,31 @@ class EarlyExitModernBertForSequenceClassification(EarlyExitModelMixin, ModernBe
         self.post_init()
 
 
+class EarlyExitMPNetForSequenceClassification(EarlyExitModelMixin, MPNetPreTrainedModel):
+    r"""
+    MPNet with an exit after each of `config.exit_layers` (see [`EarlyExitMPNetConfig`]). The exits read MPNet's
+    pooler (dense + tanh on <s>), which plain MPNet checkpoints such as sentence-transformers' all-mpnet-base-v2 carry
+    (it is initialised if one does not); for such mean-pooling sentence encoders, `exit_input="weighted_mean"` (or
+    `"mean"`) matches how they were trained. From a classifier, the stock head's `dense` becomes the pooler.
+
+    ```python
+    >>> from hf_notlike import EarlyExitMPNetForSequenceClassification
+    >>> model = EarlyExitMPNetForSequenceClassification.from_pretrained(  # doctest: +SKIP
+    ...     "path/to/all-mpnet-base-v2", exit_layers=[2, 4, 6, 8, 10], num_labels=2)
+    ```
+    """
+
+    config_class = EarlyExitMPNetConfig
+    config: EarlyExitMPNetConfig
+    adapter = MPNetAdapter()
+
+    def __init__(self, config: EarlyExitMPNetConfig):
+        super().__init__(config)
+        self.mpnet = MPNetModel(config, add_pooling_layer=True)
+        self._init_exits()
+        self.post_init()
+
+
 EARLY_EXIT_MODELS = {
     model.config_class.backbone_model_type: model
     for model in (
@@ -1024,6 +1053,7 @@ EARLY_EXIT_MODELS = {
         EarlyExitDistilBertForSequenceClassification,
         EarlyExitDebertaV2ForSequenceClassification,
         EarlyExitModernBertForSequenceClassification,
+        EarlyExitMPNetForSequenceClassification,
     )
 }
 """The early-exit class of each supported backbone `model_type`."""
@@ -1032,7 +1062,7 @@ EARLY_EXIT_MODELS = {
 def early_exit_from_classifier(pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs):
     r"""
     Adds exits to any supported fine-tuned `*ForSequenceClassification` checkpoint (BERT, RoBERTa, XLM-RoBERTa,
-    ELECTRA, DistilBERT, DeBERTa-v2/v3, ModernBERT): the class is picked from its `model_type`, then see
+    ELECTRA, DistilBERT, DeBERTa-v2/v3, ModernBERT, MPNet): the class is picked from its `model_type`, then see
     [`EarlyExitModelMixin.from_classifier`].
 
     Args:
