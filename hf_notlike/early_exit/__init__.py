@@ -38,6 +38,7 @@ from .modeling import (
     register_card_data,
     select_exits,
 )
+from .thresholds import ThresholdChoice, choose_thresholds
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
 from .training import EarlyExitTrainer, early_exit_optimizer, exit_parameter_groups
 
@@ -92,5 +93,7 @@ __all__ = [
     "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",
+    "ThresholdChoice",
+    "choose_thresholds",
     "stock_model_for",
 ]
