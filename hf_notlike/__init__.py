@@ -2,7 +2,8 @@
 
 - Early-exit inference (Schwartz et al., ACL 2020): [`EarlyExitBertForSequenceClassification`],
   [`EarlyExitRobertaForSequenceClassification`], [`calibrate_temperatures`], [`speed_accuracy_curve`]; importing
-  `hf_notlike` registers the models with the Auto classes.
+  `hf_notlike` registers the models with the Auto classes; [`choose_thresholds`] picks one threshold per exit for an
+  accuracy budget.
 - Dataset cartography (Swayamdipta et al., EMNLP 2020): [`CartographyCallback`], [`DataMap`].
 - Masking for vision-and-language MLM (Bitton et al., Findings of EMNLP 2021): [`DataCollatorForVLMasking`].
 - Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
