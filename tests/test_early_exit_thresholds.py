@@ -93,6 +93,30 @@ def test_margin_tightens_the_choice(per_exit):
     assert reference.target_accuracy == 0.5 and reference.mean_layers <= loose.mean_layers
 
 
+@pytest.mark.parametrize("reference_accuracy", [None, 0.9])
+def test_bootstrap_lower_bound_meets_the_budget(reference_accuracy):
+    logits, labels = synthetic_logits(1, rows=800)
+    temperatures = [1.0] * 4
+    plain = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=reference_accuracy,
+                              max_drop=0.01)
+    safe = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=reference_accuracy,
+                             max_drop=0.01, confidence=0.95, num_bootstrap=400)
+    assert safe.info["bootstrap_lower_bound"] >= safe.target_accuracy - 1e-12
+    assert safe.target_accuracy == plain.target_accuracy and safe.info["bootstrap_extra"] > 0
+    assert safe.accuracy >= plain.accuracy and safe.mean_layers >= plain.mean_layers
+    # the bound is a real bootstrap: recomputed here with the same resamples, paired with the full model or not
+    correct = logits.argmax(-1)[torch.arange(len(labels)), select_exits(logits, temperatures, safe.thresholds)] == (
+        labels)
+    full = logits[:, -1].argmax(-1) == labels
+    values = correct.double() - (full.double() if reference_accuracy is None else 0.0)
+    generator = torch.Generator().manual_seed(0)
+    means = values[torch.randint(len(labels), (400, len(labels)), generator=generator)].mean(dim=1)
+    shift = float(full.double().mean()) if reference_accuracy is None else 0.0
+    assert safe.info["bootstrap_lower_bound"] == pytest.approx(shift + float(torch.quantile(means, 0.05)))
+    with pytest.raises(ValueError, match="`confidence`"):
+        choose_thresholds(logits, labels, LAYERS, temperatures, confidence=1.0)
+
+
 def test_evaluate_gives_another_split_s_result():
     val_logits, val_labels = synthetic_logits(4)
     test_logits, test_labels = synthetic_logits(5)

@@ -248,92 +248,12 @@ class _Evaluator:
                 (base_layers.sum() + cumulative_layers[leaving]) / total)
 
 
-def choose_thresholds(
-    val_logits: torch.Tensor,
-    val_labels: torch.Tensor,
-    exit_layers: Sequence[int],
-    temperatures: Sequence[float],
-    reference_accuracy: float | None = None,
-    max_drop: float = 0.01,
-    margin: float = 0.0,
-    per_exit: bool = True,
-    num_candidates: int = _NUM_CANDIDATES,
-    max_rounds: int = 10,
-    num_layers: int | None = None,
-) -> ThresholdChoice:
-    r"""The fastest exit thresholds (fewest mean layers on validation) whose validation accuracy is at least
-    `reference_accuracy - max_drop + margin`.
-
-    Args:
-        val_logits (`torch.Tensor` of shape `(num_rows, num_exits, num_labels)`): every exit's logits on a
-            validation split, from [`~hf_notlike.collect_exit_logits`].
-        val_labels (`torch.Tensor` of shape `(num_rows,)`): gold class indices.
-        exit_layers (`list[int]`): the (1-based) layer of each exit (`model.config.exit_layers`).
-        temperatures (`list[float]`): one temperature per exit (`model.config.temperatures`, after calibration).
-        reference_accuracy (`float`, *optional*): the accuracy the budget is measured from, as a fraction (e.g. a
-            plain fine-tuned classifier's validation accuracy); defaults to the full model's (the last exit's).
-        max_drop (`float`, *optional*, defaults to 0.01): the accuracy that may be lost, as a fraction (0.01 = one
-            point).
-        margin (`float`, *optional*, defaults to 0.0): a safety margin: ask for this much more validation accuracy
-            than the budget allows, since thresholds chosen on validation tend to lose some accuracy on test
-            (0.005-0.01 is typical).
-        per_exit (`bool`, *optional*, defaults to `True`): search one threshold per exit, starting from the best
-            global one; `False` returns the best global threshold only.
-        num_candidates (`int`, *optional*, defaults to 100): thresholds tried per exit (quantiles of that exit's
-            confidences, plus 1.0); the global search tries the quantiles of all exits' confidences.
-        max_rounds (`int`, *optional*, defaults to 10): passes of coordinate descent over the exits.
-        num_layers (`int`, *optional*): layers of the full model; defaults to the last exit's layer.
-
-    Returns:
-        [`ThresholdChoice`]: the thresholds with their validation accuracy and mean layers, and the best global
-        threshold's for comparison; `apply(model)` writes them into the model's config.
-
-    Raises:
-        `ValueError`, before any search, for logits and labels that do not fit together or the exits, budgets out of
-        range, or when no threshold reaches the target (even the full model): the message gives the full model's
-        accuracy and the target.
-
-    Example:
-
-    ```python
-    >>> import torch
-    >>> from hf_notlike import choose_thresholds
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> labels = torch.randint(0, 2, (500,))
-    >>> logits = torch.randn(500, 3, 2) + 3 * torch.nn.functional.one_hot(labels, 2)[:, None] * torch.tensor(
-    ...     [0.5, 1.0, 2.0])[None, :, None]
-    >>> choice = choose_thresholds(logits, labels, [2, 4, 6], [1.0, 1.0, 1.0], max_drop=0.01)
-    >>> choice.mean_layers <= choice.global_mean_layers and choice.accuracy >= choice.target_accuracy
-    True
-    ```
-    """
-    val_logits, val_labels = _check_logits(val_logits, val_labels, exit_layers, temperatures)
-    max_drop = _fraction(max_drop, "max_drop")
-    margin = _fraction(margin, "margin")
-    if reference_accuracy is not None:
-        reference_accuracy = _fraction(reference_accuracy, "reference_accuracy", upper=1.0 + 1e-12)
-    for value, name in ((num_candidates, "num_candidates"), (max_rounds, "max_rounds")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    temperatures = [float(t) for t in temperatures]
-    exit_layers = [int(layer) for layer in exit_layers]
-    num_exits = len(exit_layers)
-
-    confidences = exit_confidences(val_logits, temperatures)
-    correct = val_logits.argmax(-1) == val_labels[:, None]
-    evaluate = _Evaluator(confidences, correct, exit_layers)
-    full_accuracy = float(correct[:, -1].double().mean())
-    reference = full_accuracy if reference_accuracy is None else reference_accuracy
-    target = reference - max_drop + margin
+def _search(evaluate: _Evaluator, confidences: torch.Tensor, target: float, per_exit: bool, num_candidates: int,
+            max_rounds: int) -> tuple:
+    """The best global threshold for `target`, then (with `per_exit`) coordinate descent from it; returns
+    `(thresholds, accuracy, layers, global_t, global_accuracy, global_layers, rounds)`."""
+    num_exits = confidences.shape[1]
     tolerance = 1e-12
-    if full_accuracy < target - tolerance:
-        raise ValueError(
-            f"No thresholds reach the target validation accuracy {target:.2%} (reference {reference:.2%} - max_drop "
-            f"{max_drop:.2%} + margin {margin:.2%}): even the full model reaches only {full_accuracy:.2%}. Allow a "
-            "larger `max_drop`, a smaller `margin`, or a lower `reference_accuracy`."
-        )
-
     # 1. the best single threshold: fewest mean layers within the target (the higher threshold on a tie)
     intermediate = confidences[:, :-1].reshape(-1)
     global_candidates = (_candidates(intermediate, num_candidates * (num_exits - 1)) if len(intermediate)
@@ -370,6 +290,154 @@ def choose_thresholds(
             if not improved:
                 break
 
+    return thresholds, accuracy, layers, global_t, global_accuracy, global_layers, rounds
+
+
+def _bootstrap_lower_bound(difference: torch.Tensor, confidence: float, num_bootstrap: int, seed: int) -> float:
+    """The one-sided `confidence` lower bound of the mean of per-row values (percentile bootstrap over rows)."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = difference.shape[0]
+    means = torch.empty(num_bootstrap, dtype=torch.float64)
+    chunk = max(1, 2**22 // rows)
+    for start in range(0, num_bootstrap, chunk):
+        size = min(chunk, num_bootstrap - start)
+        sample = torch.randint(rows, (size, rows), generator=generator)
+        means[start : start + size] = difference[sample].mean(dim=1)
+    return float(torch.quantile(means, 1.0 - confidence))
+
+
+def choose_thresholds(
+    val_logits: torch.Tensor,
+    val_labels: torch.Tensor,
+    exit_layers: Sequence[int],
+    temperatures: Sequence[float],
+    reference_accuracy: float | None = None,
+    max_drop: float = 0.01,
+    margin: float = 0.0,
+    per_exit: bool = True,
+    num_candidates: int = _NUM_CANDIDATES,
+    max_rounds: int = 10,
+    num_layers: int | None = None,
+    confidence: float | None = None,
+    num_bootstrap: int = 1000,
+    seed: int = 0,
+) -> ThresholdChoice:
+    r"""The fastest exit thresholds (fewest mean layers on validation) whose validation accuracy is at least
+    `reference_accuracy - max_drop + margin`.
+
+    Args:
+        val_logits (`torch.Tensor` of shape `(num_rows, num_exits, num_labels)`): every exit's logits on a
+            validation split, from [`~hf_notlike.collect_exit_logits`].
+        val_labels (`torch.Tensor` of shape `(num_rows,)`): gold class indices.
+        exit_layers (`list[int]`): the (1-based) layer of each exit (`model.config.exit_layers`).
+        temperatures (`list[float]`): one temperature per exit (`model.config.temperatures`, after calibration).
+        reference_accuracy (`float`, *optional*): the accuracy the budget is measured from, as a fraction (e.g. a
+            plain fine-tuned classifier's validation accuracy); defaults to the full model's (the last exit's).
+        max_drop (`float`, *optional*, defaults to 0.01): the accuracy that may be lost, as a fraction (0.01 = one
+            point).
+        margin (`float`, *optional*, defaults to 0.0): a safety margin: ask for this much more validation accuracy
+            than the budget allows, since thresholds chosen on validation tend to lose some accuracy on test
+            (0.005-0.01 is typical).
+        per_exit (`bool`, *optional*, defaults to `True`): search one threshold per exit, starting from the best
+            global one; `False` returns the best global threshold only.
+        num_candidates (`int`, *optional*, defaults to 100): thresholds tried per exit (quantiles of that exit's
+            confidences, plus 1.0); the global search tries the quantiles of all exits' confidences.
+        max_rounds (`int`, *optional*, defaults to 10): passes of coordinate descent over the exits.
+        num_layers (`int`, *optional*): layers of the full model; defaults to the last exit's layer.
+        confidence (`float`, *optional*): instead of (or besides) a fixed margin, require the one-sided bootstrap
+            lower bound of the validation accuracy at this level (e.g. 0.9) to meet the target: paired with the full
+            model when it is the reference (the lower bound of the accuracy difference), else of the accuracy itself.
+            The search asks for more accuracy until the bound holds; the extra is `info["bootstrap_extra"]`.
+        num_bootstrap (`int`, *optional*, defaults to 1000), seed (`int`, *optional*, defaults to 0): the bootstrap
+            resamples (of validation rows) and their seed.
+
+    Returns:
+        [`ThresholdChoice`]: the thresholds with their validation accuracy and mean layers, and the best global
+        threshold's for comparison; `apply(model)` writes them into the model's config.
+
+    Raises:
+        `ValueError`, before any search, for logits and labels that do not fit together or the exits, budgets out of
+        range, or when no threshold reaches the target (even the full model): the message gives the full model's
+        accuracy and the target.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from hf_notlike import choose_thresholds
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> labels = torch.randint(0, 2, (500,))
+    >>> logits = torch.randn(500, 3, 2) + 3 * torch.nn.functional.one_hot(labels, 2)[:, None] * torch.tensor(
+    ...     [0.5, 1.0, 2.0])[None, :, None]
+    >>> choice = choose_thresholds(logits, labels, [2, 4, 6], [1.0, 1.0, 1.0], max_drop=0.01)
+    >>> choice.mean_layers <= choice.global_mean_layers and choice.accuracy >= choice.target_accuracy
+    True
+    ```
+    """
+    val_logits, val_labels = _check_logits(val_logits, val_labels, exit_layers, temperatures)
+    max_drop = _fraction(max_drop, "max_drop")
+    margin = _fraction(margin, "margin")
+    if reference_accuracy is not None:
+        reference_accuracy = _fraction(reference_accuracy, "reference_accuracy", upper=1.0 + 1e-12)
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+                                   or not 0.5 <= confidence < 1):
+        raise ValueError(f"`confidence` must lie in [0.5, 1) (e.g. 0.9), got {confidence!r}.")
+    for value, name in ((num_candidates, "num_candidates"), (max_rounds, "max_rounds"), (num_bootstrap, "num_bootstrap")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    temperatures = [float(t) for t in temperatures]
+    exit_layers = [int(layer) for layer in exit_layers]
+    num_exits = len(exit_layers)
+
+    confidences = exit_confidences(val_logits, temperatures)
+    correct = val_logits.argmax(-1) == val_labels[:, None]
+    evaluate = _Evaluator(confidences, correct, exit_layers)
+    full_accuracy = float(correct[:, -1].double().mean())
+    reference = full_accuracy if reference_accuracy is None else reference_accuracy
+    target = reference - max_drop + margin
+    tolerance = 1e-12
+    if full_accuracy < target - tolerance:
+        raise ValueError(
+            f"No thresholds reach the target validation accuracy {target:.2%} (reference {reference:.2%} - max_drop "
+            f"{max_drop:.2%} + margin {margin:.2%}): even the full model reaches only {full_accuracy:.2%}. Allow a "
+            "larger `max_drop`, a smaller `margin`, or a lower `reference_accuracy`."
+        )
+
+    search = dict(evaluate=evaluate, confidences=confidences, per_exit=per_exit, num_candidates=num_candidates,
+                  max_rounds=max_rounds)
+    thresholds, accuracy, layers, global_t, global_accuracy, global_layers, rounds = _search(target=target, **search)
+    lower_bound, extra = None, 0.0
+    if confidence is not None:
+        # ask for more validation accuracy until the bootstrap lower bound (paired with the full model when it is the
+        # reference) meets the budget; the full model (all thresholds 1.0) always ends the loop
+        full_correct = correct[:, -1].double()
+        for _ in range(50):
+            chosen_correct = correct[evaluate.rows, evaluate.index(thresholds)].double()
+            if reference_accuracy is None:
+                lower_bound = full_accuracy + _bootstrap_lower_bound(chosen_correct - full_correct, confidence,
+                                                                     num_bootstrap, seed)
+            else:
+                lower_bound = _bootstrap_lower_bound(chosen_correct, confidence, num_bootstrap, seed)
+            shortfall = target - lower_bound
+            if shortfall <= tolerance or bool((thresholds[:-1] >= 1.0).all()):
+                break
+            extra += max(shortfall, 1.0 / len(full_correct))
+            if target + extra >= full_accuracy:  # only the full model is left
+                extra = full_accuracy - target
+                thresholds = torch.ones(len(exit_layers), dtype=confidences.dtype)
+                global_t, accuracy, layers = 1.0, *evaluate(thresholds)
+                global_accuracy, global_layers = accuracy, layers
+                continue
+            thresholds, accuracy, layers, global_t, global_accuracy, global_layers, rounds = _search(
+                target=target + extra, **search)
+        if lower_bound < target - tolerance:
+            raise ValueError(
+                f"Even the full model's {confidence:.0%} bootstrap lower bound of accuracy ({lower_bound:.2%}) is "
+                f"below the target {target:.2%}: allow a larger `max_drop`, a lower `reference_accuracy` or "
+                "`confidence`, or use more validation rows."
+            )
+
     chosen = [float(t) for t in thresholds.tolist()]
     if not per_exit:
         chosen = [float(global_t)] * (num_exits - 1) + [1.0]
@@ -389,5 +457,6 @@ def choose_thresholds(
         exit_layers=exit_layers,
         per_exit=per_exit,
         info={"temperatures": temperatures, "num_layers": num_layers, "max_drop": max_drop, "margin": margin,
-              "num_rows": int(val_logits.shape[0]), "full_accuracy": full_accuracy, "rounds": rounds},
+              "num_rows": int(val_logits.shape[0]), "full_accuracy": full_accuracy, "rounds": rounds,
+              "confidence": confidence, "bootstrap_lower_bound": lower_bound, "bootstrap_extra": extra},
     )
