@@ -233,6 +233,7 @@ def test_early_exit_thresholds_command_saves_per_exit_thresholds(model_dir, data
     base = ["early-exit", "thresholds", model, "--data", data]
     assert_one_line_error(base + ["--max-accuracy-drop", "1.5"], capsys, "--max-accuracy-drop")
     assert_one_line_error(base + ["--margin", "-0.1"], capsys, "--margin")
+    assert_one_line_error(base + ["--confidence", "1"], capsys, "--confidence")
     assert_one_line_error(base + ["--reference-accuracy", "1.01", "--max-accuracy-drop", "0"], capsys,
                           "--reference-accuracy")
     # an unreachable target shows only after the all-exits pass (progress bars above it), still one error line
@@ -250,9 +251,10 @@ def test_early_exit_thresholds_command_saves_per_exit_thresholds(model_dir, data
     assert choice["target_accuracy"] == pytest.approx(choice["reference_accuracy"] - 0.4)
     assert choice["mean_layers"] <= choice["global_mean_layers"]
     assert (out / "tokenizer.json").is_file()
-    code, err = run(base + ["--global-threshold", "--output-dir", tmp_path / "global"], capsys)
+    code, err = run(base + ["--global-threshold", "--confidence", "0.9", "--output-dir", tmp_path / "global"], capsys)
     assert code == 0, err
     saved = json.loads((tmp_path / "global" / "config.json").read_text())
     assert saved["exit_thresholds"] is None
-    assert saved["exit_threshold"] == json.loads((tmp_path / "global" / "thresholds.json").read_text())[
-        "global_threshold"]
+    choice = json.loads((tmp_path / "global" / "thresholds.json").read_text())
+    assert saved["exit_threshold"] == choice["global_threshold"]
+    assert choice["info"]["confidence"] == 0.9 and choice["info"]["bootstrap_lower_bound"] >= choice["target_accuracy"]

@@ -224,6 +224,11 @@ class ThresholdsArguments(_EarlyExitDataArguments):
     reference_accuracy: float | None = field(
         default=None, metadata={"help": "accuracy to measure the drop from (default: the full model's on --data)"}
     )
+    confidence: float | None = field(
+        default=None,
+        metadata={"help": "require the bootstrap lower bound of the accuracy on --data at this level (e.g. 0.9) to "
+                          "meet the budget, instead of the point estimate"},
+    )
     global_threshold: bool = field(
         default=False, metadata={"help": "choose one threshold for every exit instead of one per exit"}
     )
@@ -233,6 +238,8 @@ class ThresholdsArguments(_EarlyExitDataArguments):
         for flag, value in (("--max-accuracy-drop", self.max_accuracy_drop), ("--margin", self.margin)):
             if not 0 <= value < 1:
                 raise CommandError(f"{flag} must be a fraction in [0, 1) (0.01 = one accuracy point), got {value}.")
+        if self.confidence is not None and not 0.5 <= self.confidence < 1:
+            raise CommandError(f"--confidence must lie in [0.5, 1) (e.g. 0.9), got {self.confidence}.")
         if self.reference_accuracy is not None and not 0 <= self.reference_accuracy <= 1:
             raise CommandError(f"--reference-accuracy must be a fraction in [0, 1], got {self.reference_accuracy}.")
 
@@ -315,7 +322,7 @@ def thresholds_command(args: ThresholdsArguments) -> int:
         choice = choose_thresholds(
             exit_logits, labels, model.config.exit_layers, model.config.temperatures,
             reference_accuracy=args.reference_accuracy, max_drop=args.max_accuracy_drop, margin=args.margin,
-            per_exit=not args.global_threshold, num_layers=model.config.num_hidden_layers,
+            per_exit=not args.global_threshold, num_layers=model.config.num_hidden_layers, confidence=args.confidence,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
