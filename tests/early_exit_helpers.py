@@ -28,6 +28,8 @@ ARCH_EXTRA = {
     # alternating global / sliding-window (4 tokens) layers; special tokens inside the tiny vocabulary
     "modernbert": {"global_attn_every_n_layers": 2, "local_attention": 4, "pad_token_id": 0, "bos_token_id": 2,
                    "eos_token_id": 3, "cls_token_id": 2, "sep_token_id": 3},
+    # relative position bias (computed once per forward, shared by the layers), positions after padding index 1
+    "mpnet": {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
 }
 # errors a configuration changed into an invalid one raises (transformers' `@strict` validation, or ours)
 CONFIG_ERRORS = (ValueError, StrictDataclassClassValidationError)

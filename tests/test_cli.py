@@ -226,3 +226,35 @@ def test_datamap_select_class_balanced(tmp_path, capsys):
     plain = DataMap(gold, gold > 0.5).save_pretrained(tmp_path / "plain", card=False, plot=False)
     assert_one_line_error(["datamap", "select", plain, "--region", "easy_to_learn", "--fraction", "0.5",
                            "--class-balanced"], capsys, "label")
+
+
+def test_early_exit_thresholds_command_saves_per_exit_thresholds(model_dir, data_csv, tmp_path, capsys, no_network):
+    model, data = str(model_dir), str(data_csv)
+    base = ["early-exit", "thresholds", model, "--data", data]
+    assert_one_line_error(base + ["--max-accuracy-drop", "1.5"], capsys, "--max-accuracy-drop")
+    assert_one_line_error(base + ["--margin", "-0.1"], capsys, "--margin")
+    assert_one_line_error(base + ["--confidence", "1"], capsys, "--confidence")
+    assert_one_line_error(base + ["--reference-accuracy", "1.01", "--max-accuracy-drop", "0"], capsys,
+                          "--reference-accuracy")
+    # an unreachable target shows only after the all-exits pass (progress bars above it), still one error line
+    code, err = run(base + ["--reference-accuracy", "1.0", "--max-accuracy-drop", "0", "--output-dir",
+                            tmp_path / "never"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "error:" in err.splitlines()[-1] and "even the full model reaches only" in err.splitlines()[-1]
+    assert not (tmp_path / "never").exists()
+    out = tmp_path / "out"
+    code, err = run(base + ["--max-accuracy-drop", "0.5", "--margin", "0.1", "--output-dir", out], capsys)
+    assert code == 0, err
+    saved = json.loads((out / "config.json").read_text())
+    choice = json.loads((out / "thresholds.json").read_text())
+    assert saved["exit_thresholds"] == choice["thresholds"] and len(choice["thresholds"]) == 2
+    assert choice["target_accuracy"] == pytest.approx(choice["reference_accuracy"] - 0.4)
+    assert choice["mean_layers"] <= choice["global_mean_layers"]
+    assert (out / "tokenizer.json").is_file()
+    code, err = run(base + ["--global-threshold", "--confidence", "0.9", "--output-dir", tmp_path / "global"], capsys)
+    assert code == 0, err
+    saved = json.loads((tmp_path / "global" / "config.json").read_text())
+    assert saved["exit_thresholds"] is None
+    choice = json.loads((tmp_path / "global" / "thresholds.json").read_text())
+    assert saved["exit_threshold"] == choice["global_threshold"]
+    assert choice["info"]["confidence"] == 0.9 and choice["info"]["bootstrap_lower_bound"] >= choice["target_accuracy"]

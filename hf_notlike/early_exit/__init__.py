@@ -14,6 +14,7 @@ from .configuration import (
     EarlyExitDistilBertConfig,
     EarlyExitElectraConfig,
     EarlyExitModernBertConfig,
+    EarlyExitMPNetConfig,
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
@@ -28,6 +29,7 @@ from .modeling import (
     EarlyExitElectraForSequenceClassification,
     EarlyExitModelMixin,
     EarlyExitModernBertForSequenceClassification,
+    EarlyExitMPNetForSequenceClassification,
     EarlyExitRobertaForSequenceClassification,
     EarlyExitSequenceClassifierOutput,
     EarlyExitXLMRobertaForSequenceClassification,
@@ -36,6 +38,7 @@ from .modeling import (
     register_card_data,
     select_exits,
 )
+from .thresholds import ThresholdChoice, choose_thresholds
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
 from .training import EarlyExitTrainer, early_exit_optimizer, exit_parameter_groups
 
@@ -60,6 +63,7 @@ __all__ = [
     "EarlyExitDistilBertConfig",
     "EarlyExitDebertaV2Config",
     "EarlyExitModernBertConfig",
+    "EarlyExitMPNetConfig",
     "EarlyExitConfigMixin",
     "EarlyExitBertForSequenceClassification",
     "EarlyExitRobertaForSequenceClassification",
@@ -68,6 +72,7 @@ __all__ = [
     "EarlyExitDistilBertForSequenceClassification",
     "EarlyExitDebertaV2ForSequenceClassification",
     "EarlyExitModernBertForSequenceClassification",
+    "EarlyExitMPNetForSequenceClassification",
     "early_exit_from_classifier",
     "EarlyExitTrainer",
     "early_exit_optimizer",
@@ -88,5 +93,7 @@ __all__ = [
     "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",
+    "ThresholdChoice",
+    "choose_thresholds",
     "stock_model_for",
 ]

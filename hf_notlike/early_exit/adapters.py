@@ -266,3 +266,37 @@ class ModernBertAdapter(EncoderAdapter):
         if mask_2d is None:
             mask_2d = torch.ones(hidden.shape[:2], device=hidden.device, dtype=torch.bool)
         return (hidden * mask_2d.unsqueeze(-1)).sum(dim=1) / mask_2d.sum(dim=1, keepdim=True)  # as the stock head
+
+
+class MPNetAdapter(RobertaAdapter):
+    """MPNet: no token types; positions derived from `input_ids` after the padding index (as RoBERTa); every layer
+    takes the additive attention mask and the relative position bias the encoder computes once per forward
+    (`encoder.compute_position_bias`), recomputed here whenever rows or columns are dropped; layers return their
+    attention weights themselves. The stock head is RoBERTa's: dropout -> `dense` -> tanh -> dropout -> `out_proj` on
+    <s>; its `dense` becomes the backbone's pooler and `out_proj` the last exit."""
+
+    input_names = ("input_ids", "attention_mask", "position_ids", "inputs_embeds")
+
+    def embed(self, backbone: nn.Module, inputs: dict) -> torch.Tensor:
+        return backbone.embeddings(input_ids=inputs.get("input_ids"), position_ids=inputs.get("position_ids"),
+                                   inputs_embeds=inputs.get("inputs_embeds"))
+
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+        mask = create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden, attention_mask=mask_2d)
+        return mask, backbone.encoder.compute_position_bias(hidden)
+
+    def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,
+                   **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention_mask, position_bias = mask
+        outputs = backbone.encoder.layer[index](hidden, attention_mask, position_bias,
+                                                output_attentions=output_attentions, **kwargs)
+        return outputs[0], outputs[1] if output_attentions else None
+
+    def attention_module_class(self, backbone: nn.Module):
+        return None
+
+    def token_type_count(self, config) -> int:
+        return 1
+
+    def max_positions(self, config) -> int:
+        return config.max_position_embeddings - 2  # positions start after padding_idx (1)

@@ -90,9 +90,9 @@ def _max_length(config, model) -> int | None:
     """The longest input the backbone's absolute position embeddings allow (None when not known)."""
     limit = getattr(config, "max_position_embeddings", None)
     prefix = getattr(model, "base_model_prefix", "")
-    if not isinstance(limit, int) or prefix not in ("bert", "roberta", "distilbert", "electra", "xlm_roberta"):
+    if not isinstance(limit, int) or prefix not in ("bert", "roberta", "distilbert", "electra", "xlm_roberta", "mpnet"):
         return None
-    if "roberta" in prefix:  # RoBERTa's positions start after the padding index
+    if "roberta" in prefix or prefix == "mpnet":  # RoBERTa's and MPNet's positions start after the padding index
         limit -= (config.pad_token_id if config.pad_token_id is not None else 1) + 1
     return limit
 

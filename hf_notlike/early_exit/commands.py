@@ -7,11 +7,14 @@ label column). The file is read locally (no network service is contacted).
 hf-notlike early-exit calibrate outputs/early_exit/rt/model --data dev.csv
 hf-notlike early-exit sweep outputs/early_exit/rt/model --data dev.csv --batch-sizes --max-accuracy-drop 0.01
 hf-notlike early-exit sweep outputs/early_exit/rt/model --data test.csv --timed 0.9
+hf-notlike early-exit thresholds outputs/early_exit/rt/model --data dev.csv --max-accuracy-drop 0.01 --margin 0.005
 ```
 
 The first sweep times nothing (`--batch-sizes` with no value) and writes the threshold with the fewest mean layers
 within one accuracy point of the full model on the validation file into the model's config (`--mean-layers 2.0`
-chooses by layer budget instead); the second reports the test curve and times it.
+chooses by layer budget instead); the second reports the test curve and times it. `thresholds` chooses one threshold
+per exit instead (`hf_notlike.choose_thresholds`), within the budget minus a safety margin, and saves them as
+`exit_thresholds`.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ __all__ = [
     "COMMANDS",
     "CalibrateArguments",
     "SweepArguments",
+    "ThresholdsArguments",
     "calibrate_command",
     "sweep_command",
+    "thresholds_command",
     "load_labelled_file",
     "read_table_file",
 ]
@@ -204,6 +209,41 @@ class SweepArguments(_EarlyExitDataArguments):
             raise CommandError(f"--mean-layers must be a positive number of layers, got {self.mean_layers}.")
 
 
+@dataclass
+class ThresholdsArguments(_EarlyExitDataArguments):
+    """Options of `hf-notlike early-exit thresholds`."""
+
+    max_accuracy_drop: float = field(
+        default=0.01, metadata={"help": "accuracy that may be lost against the reference (0.01 = 1 point)"}
+    )
+    margin: float = field(
+        default=0.0,
+        metadata={"help": "safety margin: require this much more accuracy on --data than the budget allows, since "
+                          "thresholds chosen on validation lose some on test (e.g. 0.005)"},
+    )
+    reference_accuracy: float | None = field(
+        default=None, metadata={"help": "accuracy to measure the drop from (default: the full model's on --data)"}
+    )
+    confidence: float | None = field(
+        default=None,
+        metadata={"help": "require the bootstrap lower bound of the accuracy on --data at this level (e.g. 0.9) to "
+                          "meet the budget, instead of the point estimate"},
+    )
+    global_threshold: bool = field(
+        default=False, metadata={"help": "choose one threshold for every exit instead of one per exit"}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        for flag, value in (("--max-accuracy-drop", self.max_accuracy_drop), ("--margin", self.margin)):
+            if not 0 <= value < 1:
+                raise CommandError(f"{flag} must be a fraction in [0, 1) (0.01 = one accuracy point), got {value}.")
+        if self.confidence is not None and not 0.5 <= self.confidence < 1:
+            raise CommandError(f"--confidence must lie in [0.5, 1) (e.g. 0.9), got {self.confidence}.")
+        if self.reference_accuracy is not None and not 0 <= self.reference_accuracy <= 1:
+            raise CommandError(f"--reference-accuracy must be a fraction in [0, 1], got {self.reference_accuracy}.")
+
+
 def _load(args: _EarlyExitDataArguments):
     """Reads and checks the data against the model's config, then loads the model and tokenizer (local files only)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -270,6 +310,34 @@ def sweep_command(args: SweepArguments) -> int:
     return 0
 
 
+def thresholds_command(args: ThresholdsArguments) -> int:
+    """Chooses the exit thresholds (one per exit, or one for all) with the fewest mean layers within the accuracy
+    budget on `--data` (a validation file) and saves them in the model's config; writes thresholds.json."""
+    from .calibration import collect_exit_logits
+    from .thresholds import choose_thresholds
+
+    model, tokenizer, data = _load(args)
+    exit_logits, labels = collect_exit_logits(model, data, batch_size=args.batch_size)
+    try:
+        choice = choose_thresholds(
+            exit_logits, labels, model.config.exit_layers, model.config.temperatures,
+            reference_accuracy=args.reference_accuracy, max_drop=args.max_accuracy_drop, margin=args.margin,
+            per_exit=not args.global_threshold, num_layers=model.config.num_hidden_layers, confidence=args.confidence,
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(choice)
+    choice.apply(model)
+    output = Path(args.output_dir or args.model_dir)
+    model.save_pretrained(output)
+    if args.output_dir:
+        tokenizer.save_pretrained(output)
+    (output / "thresholds.json").write_text(json.dumps(choice.to_dict(), indent=2))
+    field_name = "exit_threshold" if args.global_threshold else "exit_thresholds"
+    print(f"Saved them as {field_name} in {output}/config.json (and {output}/thresholds.json)")
+    return 0
+
+
 COMMANDS = [
     CommandGroup("early-exit", help="calibrate an early-exit model and sweep its thresholds"),
     Command(
@@ -279,5 +347,10 @@ COMMANDS = [
     Command(
         "early-exit sweep", SweepArguments, sweep_command,
         help="accuracy, mean layers and measured speed-up per threshold; writes sweep.json and a plot",
+    ),
+    Command(
+        "early-exit thresholds", ThresholdsArguments, thresholds_command,
+        help="choose the fastest thresholds (one per exit) within an accuracy budget on a validation file and save "
+             "them in the model's config",
     ),
 ]

@@ -21,6 +21,7 @@ from transformers import (
     DistilBertConfig,
     ElectraConfig,
     ModernBertConfig,
+    MPNetConfig,
     RobertaConfig,
     XLMRobertaConfig,
 )
@@ -29,6 +30,7 @@ EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")
 EARLY_EXIT_FIELDS = (
     "exit_layers",
     "exit_threshold",
+    "exit_thresholds",
     "temperatures",
     "exit_loss_weights",
     "exit_input",
@@ -57,6 +59,12 @@ class EarlyExitConfigMixin:
         exit_threshold (`float`, *optional*, defaults to 1.0):
             At inference, a row leaves at the first exit whose calibrated confidence `max softmax(logits / T)` is
             at least this value. Must lie in `(0, 1]`; `1.0` means "never leave early" (the full model).
+        exit_thresholds (`list[float]`, *optional*):
+            One threshold per exit, in `(0, 1]`, overriding `exit_threshold` when set: a row leaves at exit `k` when
+            its calibrated confidence there is at least `exit_thresholds[k]`; an exit whose threshold is 1.0 is never
+            left at early. The last exit's value has no effect (every row still running leaves there). Chosen on
+            validation logits for an accuracy budget by [`~hf_notlike.choose_thresholds`]. `None` (the default): every
+            exit uses `exit_threshold`.
         temperatures (`list[float]`, *optional*):
             One positive temperature per exit (Guo et al., 2017), `1.0` until calibrated with
             [`~hf_notlike.calibrate_temperatures`].
@@ -100,6 +108,7 @@ class EarlyExitConfigMixin:
 
     exit_layers: list[int] | None = None
     exit_threshold: float | int = 1.0
+    exit_thresholds: list[float | int] | None = None
     temperatures: list[float | int] | None = None
     exit_loss_weights: list[float | int] | None = None
     exit_input: str = "weighted_cls"
@@ -172,6 +181,8 @@ class EarlyExitConfigMixin:
         if self.exit_input not in EXIT_INPUTS:
             raise ValueError(f"`exit_input` must be one of {EXIT_INPUTS}, got {self.exit_input!r}.")
         self.check_exit_threshold(self.exit_threshold)
+        if self.exit_thresholds is not None:
+            self.check_exit_thresholds(self.exit_thresholds)
         if not _is_number(self.distillation_weight) or not 0.0 <= self.distillation_weight <= 1.0:
             raise ValueError(f"`distillation_weight` must lie in [0, 1], got {self.distillation_weight!r}.")
         if not _is_number(self.distillation_temperature) or self.distillation_temperature <= 0:
@@ -232,6 +243,37 @@ class EarlyExitConfigMixin:
     @property
     def num_exits(self) -> int:
         return len(self.exit_layers)
+
+    def check_exit_thresholds(self, thresholds, name: str = "exit_thresholds") -> list[float]:
+        """Checks per-exit thresholds (the configured ones or a per-call override): one value in `(0, 1]` per exit;
+        returns them as floats."""
+        if not isinstance(thresholds, (list, tuple)) or len(thresholds) != self.num_exits:
+            count = len(thresholds) if isinstance(thresholds, (list, tuple)) else type(thresholds).__name__
+            raise ValueError(
+                f"`{name}` has {count} values but there are {self.num_exits} exits (after layers "
+                f"{self.exit_layers}); give one threshold in (0, 1] per exit (the last one is not used: 1.0), or "
+                "None to use `exit_threshold` for every exit."
+            )
+        bad = [t for t in thresholds if isinstance(t, bool) or not _is_number(t) or not 0.0 < t <= 1.0]
+        if bad:
+            raise ValueError(f"`{name}` must all lie in (0, 1] (1.0 = never exit there), got {list(thresholds)}.")
+        if self.num_labels == 1 and any(t < 1.0 for t in thresholds[:-1]):
+            raise ValueError(
+                f"`{name}`={list(thresholds)} asks for early exit, but this is a regression model (num_labels=1), "
+                "which has no confidence to exit on. Leave it unset or use 1.0 for every exit."
+            )
+        return [float(t) for t in thresholds]
+
+    def thresholds_for(self, exit_threshold: float | list[float] | None = None) -> list[float]:
+        """The threshold of every exit for one forward pass: the per-call `exit_threshold` when given (one float for
+        every exit, or one per exit), else `exit_thresholds` when set, else `exit_threshold` for every exit."""
+        if exit_threshold is None:
+            if self.exit_thresholds is not None:
+                return self.check_exit_thresholds(self.exit_thresholds)
+            exit_threshold = self.exit_threshold
+        if isinstance(exit_threshold, (list, tuple)):
+            return self.check_exit_thresholds(exit_threshold, name="exit_threshold")
+        return [self.check_exit_threshold(exit_threshold)] * self.num_exits
 
     def check_exit_threshold(self, threshold: float) -> float:
         """Checks a threshold (the configured one or a per-call override) and returns it as a float."""
@@ -343,3 +385,16 @@ class EarlyExitModernBertConfig(EarlyExitConfigMixin, ModernBertConfig):
     )
     model_type = "hf_notlike_early_exit_modernbert"
     backbone_model_type = "modernbert"
+
+
+@strict
+class EarlyExitMPNetConfig(EarlyExitConfigMixin, MPNetConfig):
+    __doc__ = _doc(
+        "MPNetConfig",
+        "EarlyExitMPNetForSequenceClassification",
+        "    >>> from hf_notlike import EarlyExitMPNetConfig\n"
+        "    >>> EarlyExitMPNetConfig(num_hidden_layers=4, exit_layers=[2]).exit_layers\n"
+        "    [2, 4]\n",
+    )
+    model_type = "hf_notlike_early_exit_mpnet"
+    backbone_model_type = "mpnet"

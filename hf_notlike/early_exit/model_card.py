@@ -57,7 +57,8 @@ SWEEP_COLUMNS = {
 }
 # display names of the backbones (others show their transformers model_type)
 _BACKBONE_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa", "electra": "ELECTRA",
-                   "distilbert": "DistilBERT", "deberta-v2": "DeBERTa-v2", "modernbert": "ModernBERT"}
+                   "distilbert": "DistilBERT", "deberta-v2": "DeBERTa-v2", "modernbert": "ModernBERT",
+                   "mpnet": "MPNet"}
 # card fields kept from an earlier hf_notlike card in the folder a model was loaded from
 _KEPT_FROM_CARD = ("base_model", "datasets", "license", "language", "model_name")
 
@@ -198,13 +199,14 @@ class EarlyExitModelCardData:
         dataset_name = display_name(self.dataset_name) or display_name(dataset_id)
         sweep = self.sweep
         eval_results = None
+        per_exit = getattr(config, "exit_thresholds", None)  # when set, they override exit_threshold
         if sweep and dataset_id:
             eval_results = [
                 EvalResult(
                     task_type="text-classification", dataset_type=dataset_id, dataset_name=dataset_name or dataset_id,
                     dataset_split=self.dataset_split, metric_type="accuracy", metric_value=accuracy, metric_name=label,
                 )
-                for label, accuracy in _threshold_accuracies(sweep, config.exit_threshold)
+                for label, accuracy in _threshold_accuracies(sweep, config.exit_threshold if per_exit is None else 1.0)
             ] or None
         all_tags = [LIBRARY_NAME, "early-exit", "text-classification", backbone.lower()]
         all_tags += [tag for tag in self.tags or [] if tag not in all_tags]
@@ -237,7 +239,8 @@ class EarlyExitModelCardData:
             example_text=(self.example_text or "A gripping, beautifully acted film.").replace('"', '\\"'),
             num_exits=config.num_exits,
             num_layers=config.num_hidden_layers,
-            exit_threshold=config.exit_threshold,
+            exit_threshold=config.exit_threshold if per_exit is None else (
+                "one per exit: " + ", ".join(f"{t:.4g}" for t in per_exit[:-1]) + " (the last exit answers the rest)"),
             exit_input=config.exit_input,
             exits=exits,
             calibrated=any(abs(t - 1.0) > 1e-12 for t in config.temperatures),

@@ -1,6 +1,6 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
-"""Early-exit encoders for sequence classification: BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT, DeBERTa-v2/v3
-and ModernBERT.
+"""Early-exit encoders for sequence classification: BERT, RoBERTa, XLM-RoBERTa, ELECTRA, DistilBERT, DeBERTa-v2/v3,
+ModernBERT and MPNet.
 
 Schwartz, Stanovsky, Swayamdipta, Dodge and Smith (ACL 2020), "The Right Tool for the Job: Matching Model and
 Instance Complexities": a small classifier ("exit") sits after several encoder layers, all exits are trained
@@ -39,6 +39,8 @@ from transformers import (
     ElectraPreTrainedModel,
     ModernBertModel,
     ModernBertPreTrainedModel,
+    MPNetModel,
+    MPNetPreTrainedModel,
     RobertaModel,
     RobertaPreTrainedModel,
     XLMRobertaModel,
@@ -56,6 +58,7 @@ from .adapters import (
     ElectraAdapter,
     EncoderAdapter,
     ModernBertAdapter,
+    MPNetAdapter,
     RobertaAdapter,
 )
 from .configuration import (
@@ -64,6 +67,7 @@ from .configuration import (
     EarlyExitDistilBertConfig,
     EarlyExitElectraConfig,
     EarlyExitModernBertConfig,
+    EarlyExitMPNetConfig,
     EarlyExitRobertaConfig,
     EarlyExitXLMRobertaConfig,
 )
@@ -144,23 +148,39 @@ def exit_confidences(exit_logits: torch.Tensor, temperatures: torch.Tensor | lis
     return torch.softmax(exit_logits / temps[None, :, None], dim=-1).amax(dim=-1)
 
 
-def select_exits(exit_logits: torch.Tensor, temperatures: torch.Tensor | list[float], threshold: float) -> torch.Tensor:
-    """The index of the exit every row leaves at: the first whose calibrated confidence is `>= threshold`, else the
-    last one. A threshold of 1.0 (or a single-output regression head) always selects the last exit.
+def select_exits(
+    exit_logits: torch.Tensor, temperatures: torch.Tensor | list[float], threshold: float | list[float] | torch.Tensor
+) -> torch.Tensor:
+    """The index of the exit every row leaves at: the first whose calibrated confidence is `>= threshold` (that exit's
+    threshold, when one is given per exit), else the last one. A threshold of 1.0 never leaves at that exit; a
+    single-output regression head always selects the last exit.
 
     Args:
         exit_logits (`torch.Tensor` of shape `(batch_size, num_exits, num_labels)`): logits of every exit.
         temperatures (`torch.Tensor` or `list[float]` of length `num_exits`): one temperature per exit.
-        threshold (`float`): the exit threshold, in `(0, 1]`.
+        threshold (`float`, or `list[float]` / `torch.Tensor` of length `num_exits`): the exit threshold, in
+            `(0, 1]`, for every exit or one per exit (the last exit's value is not used).
 
     Returns:
         `torch.LongTensor` of shape `(batch_size,)`.
     """
     batch_size, num_exits = exit_logits.shape[:2]
     last = torch.full((batch_size,), num_exits - 1, dtype=torch.long, device=exit_logits.device)
-    if threshold >= 1.0 or exit_logits.shape[-1] == 1:
+    if exit_logits.shape[-1] == 1:
         return last
-    passes = exit_confidences(exit_logits, temperatures) >= threshold
+    if isinstance(threshold, (int, float)):
+        if threshold >= 1.0:
+            return last
+        passes = exit_confidences(exit_logits, temperatures) >= threshold
+    else:
+        if not isinstance(threshold, torch.Tensor):  # float64 first: each value rounds as a Python float would
+            threshold = torch.tensor([float(t) for t in threshold], dtype=torch.float64)
+        per_exit = threshold.to(device=exit_logits.device, dtype=exit_logits.dtype)
+        if per_exit.shape != (num_exits,):
+            raise ValueError(f"Got {tuple(per_exit.shape)} thresholds for {num_exits} exits; give one per exit.")
+        if bool((per_exit[:-1] >= 1.0).all()):
+            return last
+        passes = (exit_confidences(exit_logits, temperatures) >= per_exit) & (per_exit < 1.0)
     passes[:, -1] = True
     return passes.to(torch.long).argmax(dim=-1)  # index of the first True
 
@@ -582,7 +602,7 @@ class EarlyExitModelMixin:
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        exit_threshold: float | None = None,
+        exit_threshold: float | list[float] | None = None,
         output_all_exits: bool | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
@@ -596,8 +616,9 @@ class EarlyExitModelMixin:
             labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
                 Class indices (or float targets when `num_labels == 1`). See the output's `loss`,
                 `training_loss` and `exit_losses`.
-            exit_threshold (`float`, *optional*):
-                Overrides `config.exit_threshold` for this call; in `(0, 1]`, 1.0 runs the full model.
+            exit_threshold (`float` or `list[float]`, *optional*):
+                Overrides `config.exit_threshold` and `config.exit_thresholds` for this call: one threshold in
+                `(0, 1]` for every exit (1.0 runs the full model), or one per exit.
             output_all_exits (`bool`, *optional*):
                 Run every layer and return `exit_logits` for every exit and row (calibration, sweeps). Implied in
                 training mode and when `labels` are given; `logits` and `exit_layer` then apply the exit rule to
@@ -627,7 +648,7 @@ class EarlyExitModelMixin:
         """
         config = self.config
         self.check_exits_match_config()
-        threshold = config.check_exit_threshold(config.exit_threshold if exit_threshold is None else exit_threshold)
+        thresholds = config.thresholds_for(exit_threshold)
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
                   "position_ids": position_ids, "inputs_embeds": inputs_embeds}
         inputs, labels = self._check_inputs(inputs, labels)
@@ -645,11 +666,11 @@ class EarlyExitModelMixin:
             exit_logits, hidden_states, attentions = self._all_exits(
                 inputs, output_hidden_states, output_attentions, **kwargs
             )
-            exit_index = select_exits(exit_logits, config.temperatures, threshold)
+            exit_index = select_exits(exit_logits, config.temperatures, thresholds)
             logits = exit_logits[torch.arange(exit_logits.shape[0], device=exit_logits.device), exit_index]
         else:
             logits, exit_index, hidden_states, attentions = self._early_exit(
-                inputs, threshold, output_hidden_states, output_attentions, **kwargs
+                inputs, thresholds, output_hidden_states, output_attentions, **kwargs
             )
         layers = torch.tensor(config.exit_layers, device=exit_index.device)
 
@@ -726,7 +747,7 @@ class EarlyExitModelMixin:
             outputs.attentions if output_attentions else None,
         )
 
-    def _early_exit(self, inputs: dict, threshold: float, output_hidden_states: bool, output_attentions: bool,
+    def _early_exit(self, inputs: dict, thresholds: list[float], output_hidden_states: bool, output_attentions: bool,
                     **kwargs):
         """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch, and the
         sequence is trimmed to the columns the remaining rows use (not when hidden states or attentions are asked
@@ -772,7 +793,7 @@ class EarlyExitModelMixin:
                 k = exit_at.get(layer_number)
                 if weighted or k is not None:
                     pending.append(self._summary(adapter.normed_states(backbone, [hidden], False)[0], token_weights))
-                if k is None or (k != last_exit and threshold >= 1.0):
+                if k is None or (k != last_exit and thresholds[k] >= 1.0):
                     continue
                 if k == last_exit:
                     if config.head_from_classifier:
@@ -786,7 +807,7 @@ class EarlyExitModelMixin:
                 pooled += self._pool(pending)
                 pending = []
                 exit_logits = self.exits[k](pooled)
-                done = exit_confidences(exit_logits[:, None], temperatures[k : k + 1])[:, 0] >= threshold
+                done = exit_confidences(exit_logits[:, None], temperatures[k : k + 1])[:, 0] >= thresholds[k]
                 if not done.any():
                     continue
                 logits[rows[done]] = exit_logits[done].to(logits.dtype)
@@ -888,7 +909,7 @@ class _AttentionRecorder:
 
 
 _EARLY_EXIT_KWARGS = (
-    "exit_threshold", "temperatures", "exit_loss_weights", "exit_input", "distillation_weight",
+    "exit_threshold", "exit_thresholds", "temperatures", "exit_loss_weights", "exit_input", "distillation_weight",
     "distillation_temperature", "exit_learning_rate_multiplier",
 )
 _HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "subfolder",
@@ -1014,6 +1035,31 @@ class EarlyExitModernBertForSequenceClassification(EarlyExitModelMixin, ModernBe
         self.post_init()
 
 
+class EarlyExitMPNetForSequenceClassification(EarlyExitModelMixin, MPNetPreTrainedModel):
+    r"""
+    MPNet with an exit after each of `config.exit_layers` (see [`EarlyExitMPNetConfig`]). The exits read MPNet's
+    pooler (dense + tanh on <s>), which plain MPNet checkpoints such as sentence-transformers' all-mpnet-base-v2 carry
+    (it is initialised if one does not); for such mean-pooling sentence encoders, `exit_input="weighted_mean"` (or
+    `"mean"`) matches how they were trained. From a classifier, the stock head's `dense` becomes the pooler.
+
+    ```python
+    >>> from hf_notlike import EarlyExitMPNetForSequenceClassification
+    >>> model = EarlyExitMPNetForSequenceClassification.from_pretrained(  # doctest: +SKIP
+    ...     "path/to/all-mpnet-base-v2", exit_layers=[2, 4, 6, 8, 10], num_labels=2)
+    ```
+    """
+
+    config_class = EarlyExitMPNetConfig
+    config: EarlyExitMPNetConfig
+    adapter = MPNetAdapter()
+
+    def __init__(self, config: EarlyExitMPNetConfig):
+        super().__init__(config)
+        self.mpnet = MPNetModel(config, add_pooling_layer=True)
+        self._init_exits()
+        self.post_init()
+
+
 EARLY_EXIT_MODELS = {
     model.config_class.backbone_model_type: model
     for model in (
@@ -1024,6 +1070,7 @@ EARLY_EXIT_MODELS = {
         EarlyExitDistilBertForSequenceClassification,
         EarlyExitDebertaV2ForSequenceClassification,
         EarlyExitModernBertForSequenceClassification,
+        EarlyExitMPNetForSequenceClassification,
     )
 }
 """The early-exit class of each supported backbone `model_type`."""
@@ -1032,7 +1079,7 @@ EARLY_EXIT_MODELS = {
 def early_exit_from_classifier(pretrained_model_name_or_path, exit_layers: list[int] | None = None, **kwargs):
     r"""
     Adds exits to any supported fine-tuned `*ForSequenceClassification` checkpoint (BERT, RoBERTa, XLM-RoBERTa,
-    ELECTRA, DistilBERT, DeBERTa-v2/v3, ModernBERT): the class is picked from its `model_type`, then see
+    ELECTRA, DistilBERT, DeBERTa-v2/v3, ModernBERT, MPNet): the class is picked from its `model_type`, then see
     [`EarlyExitModelMixin.from_classifier`].
 
     Args:

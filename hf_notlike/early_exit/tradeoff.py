@@ -327,7 +327,8 @@ class TradeoffResult:
     def apply_threshold(
         self, model, *, max_accuracy_drop: float | None = None, mean_layers: float | None = None
     ) -> float:
-        """[`threshold_for`] and write the choice into `model.config.exit_threshold` (saved with the model).
+        """[`threshold_for`] and write the choice into `model.config.exit_threshold` (saved with the model; any
+        per-exit `exit_thresholds` are cleared).
 
         Args:
             model ([`EarlyExitModelMixin`] or its config): the model the curve was computed on.
@@ -347,6 +348,7 @@ class TradeoffResult:
             )
         threshold = self.threshold_for(max_accuracy_drop=max_accuracy_drop, mean_layers=mean_layers)
         config.exit_threshold = threshold
+        config.exit_thresholds = None  # per-exit thresholds would override the one chosen here
         return threshold
 
     # ----- the plot -----
