@@ -8,11 +8,15 @@
 - Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
   `DataMap.from_pretrained`; each method renders its own card, `hf_notlike.hub` holds the shared helpers.
 
+Logging: every module logs through the `hf_notlike` logger; `hf_notlike.logging.set_verbosity_info()` (or
+`_warning`, `_error`, `_debug`, or the environment variable `HF_NOTLIKE_VERBOSITY`) sets how much is shown.
+
 Low-level helpers stay in their subpackages (`hf_notlike.early_exit.select_exits`, `exit_confidences`, ...). The
 demo support modules `hf_notlike.demo` and `hf_notlike.resources` (where the offline demo data lives) are not part of
 the library API.
 """
 
+from . import logging
 from .cartography import CartographyCallback, DataMap, DataMapSelection
 from .early_exit import (
     CalibrationResult,
@@ -48,6 +52,7 @@ from .version import __version__
 
 __all__ = [
     "__version__",
+    "logging",
     "CartographyCallback",
     "DataMap",
     "DataMapSelection",

@@ -174,7 +174,7 @@ def test_speed_accuracy_curve_on_hostile_input(model, data, choice):
     try:
         result = speed_accuracy_curve(model, data, thresholds, timed_thresholds=timed, batch_sizes=batch_sizes,
                                       num_timing_examples=num_timing_examples, repeats=repeats,
-                                      stock_model=stock_model, baselines=baselines, print_table=False,
+                                      stock_model=stock_model, baselines=baselines,
                                       show_progress=False)
     except DOCUMENTED as error:
         event(f"refused: {type(error).__name__}")

@@ -250,8 +250,9 @@ def sweep_command(args: SweepArguments) -> int:
     result = speed_accuracy_curve(
         model, data, args.thresholds, timed_thresholds=args.timed, batch_sizes=args.batch_sizes,
         num_timing_examples=args.timing_examples, repeats=args.repeats, stock_model=not args.no_stock,
-        eval_batch_size=args.batch_size, print_table=True,
+        eval_batch_size=args.batch_size,
     )
+    print(result)
     output = Path(args.output_dir or args.model_dir)
     output.mkdir(parents=True, exist_ok=True)
     if args.max_accuracy_drop is not None or args.mean_layers is not None:
