@@ -506,13 +506,18 @@ def check_exits_learned(
     return messages
 
 
+ECE_NOISE_FACTOR = 1.5
+"""An ECE rise counts as calibration making an exit worse only beyond this many times the rows' ECE noise
+([`ece_noise`]). Temperature scaling minimises NLL, not ECE: on a few hundred rows a good model's binned ECE moves
+by up to about one noise unit either way with the fitted temperature (e.g. when a few confident mistakes dominate
+the NLL), which is not a failure."""
+
+
 def _ece_rose(row: dict) -> bool:
-    """Whether calibration raised an exit's ECE beyond noise: by more than half the ECE noise of the rows (and
-    `WORSE_TOLERANCE`), to a value above the ECE a perfectly calibrated exit shows by chance (0.8 x the noise: the
-    mean absolute deviation of a normal variable)."""
+    """Whether calibration raised an exit's ECE beyond noise (by more than `ECE_NOISE_FACTOR` x its noise on these
+    rows, and more than `WORSE_TOLERANCE`)."""
     noise = row.get("ece_noise") or 0.0
-    return (row["ece_after"] > row["ece_before"] + max(WORSE_TOLERANCE, 0.5 * noise)
-            and row["ece_after"] > 0.8 * noise)
+    return row["ece_after"] > row["ece_before"] + max(WORSE_TOLERANCE, ECE_NOISE_FACTOR * noise)
 
 
 @dataclass
@@ -567,8 +572,8 @@ class CalibrationResult:
     def worse_exits(self) -> list[int]:
         """The exit layers that calibration made worse on its own rows: NLL up by more than `WORSE_TOLERANCE`
         (the fit failed: `T = 1` was in reach), or ECE up beyond the noise of binned ECE on this many rows
-        ([`ece_noise`]: up by more than half of it, to more than a calibrated exit shows by chance), so that a small
-        wobble of a good model is not called a failure."""
+        ([`ece_noise`]: up by more than `ECE_NOISE_FACTOR` times it), so that a wobble of a good model is not called
+        a failure."""
         return [
             row["exit_layer"] for row in self.rows
             if _ece_rose(row)
