@@ -725,22 +725,26 @@ def calibrate_from_logits(exit_logits: torch.Tensor, labels: torch.Tensor, exit_
 
 
 def _check_texts(dataset) -> None:
-    """Rows of at most two tokens hold no text (only the special tokens, e.g. `[CLS] [SEP]` of an empty string):
-    raises when every row is such (or every row is the same), warns when more than a tenth are."""
+    """Raises when every row is the same token sequence (e.g. all texts empty: each row only `[CLS] [SEP]`); warns
+    when more than a tenth of the rows are one and the same sequence of at most two tokens (empty texts)."""
+    from collections import Counter
+
     ids = dataset["input_ids"]
-    empty = sum(len(row) <= 2 for row in ids)
-    if empty == len(ids) or (len(ids) > 1 and len({tuple(row) for row in ids}) == 1):
+    counts = Counter(tuple(row) for row in ids)
+    if len(ids) > 1 and len(counts) == 1:
+        only = next(iter(counts))
         raise ValueError(
-            f"`eval_dataset` holds no text: all {len(ids)} rows are "
-            + ("only special tokens (empty texts?)" if empty == len(ids) else "the same token sequence")
-            + ", so every exit gives every row the same logits and the temperatures would sit at a search bound. "
-            "Check the text column you tokenized, and drop empty texts, e.g. "
-            "`dataset.filter(lambda row: row['text'].strip() != '')`."
+            f"`eval_dataset` holds no text to calibrate on: all {len(ids)} rows are the same token sequence "
+            f"{list(only)}" + (" (empty texts: only the special tokens)" if len(only) <= 2 else "") + ", so every "
+            "exit gives every row the same logits and the temperatures would sit at a search bound. Check the text "
+            "column you tokenized, and drop empty texts, e.g. `dataset.filter(lambda row: row['text'].strip() != '')`."
         )
-    if empty > len(ids) / 10:
+    empty = max((count for row, count in counts.items() if len(row) <= 2), default=0)
+    if empty >= 2 and empty > len(ids) / 10:
         warnings.warn(
-            f"{empty} of {len(ids)} calibration rows hold no text (only the special tokens): they pull every "
-            "temperature towards the exits' answer on an empty input. Drop empty texts before tokenizing.",
+            f"{empty} of {len(ids)} calibration rows hold no text (one and the same sequence of at most two tokens, "
+            "e.g. empty strings tokenized): they pull every temperature towards the exits' answer on an "
+            "empty input. Drop empty texts before tokenizing.",
             CalibrationWarning, stacklevel=3,
         )
 
