@@ -8,6 +8,9 @@
 - Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
   `DataMap.from_pretrained`; each method renders its own card, `hf_notlike.hub` holds the shared helpers.
 
+Errors: input the library rejects raises `hf_notlike.errors.HfNotlikeInputError` (a `ValueError`; its
+`HfNotlikeTypeError` / `HfNotlikeFileNotFoundError` flavours are also `TypeError` / `FileNotFoundError`).
+
 Logging: every module logs through the `hf_notlike` logger; `hf_notlike.logging.set_verbosity_info()` (or
 `_warning`, `_error`, `_debug`, or the environment variable `HF_NOTLIKE_VERBOSITY`) sets how much is shown.
 
@@ -16,10 +19,11 @@ demo support modules `hf_notlike.demo` and `hf_notlike.resources` (where the off
 the library API.
 """
 
-from . import logging
+from . import errors, logging
 from .cartography import CartographyCallback, DataMap, DataMapSelection
 from .early_exit import (
     CalibrationResult,
+    CalibrationWarning,
     EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
     EarlyExitCardCallback,
@@ -41,6 +45,7 @@ from .early_exit import (
     EarlyExitXLMRobertaForSequenceClassification,
     TradeoffResult,
     calibrate_temperatures,
+    check_exits_learned,
     collect_exit_logits,
     early_exit_from_classifier,
     early_exit_optimizer,
@@ -52,6 +57,7 @@ from .version import __version__
 
 __all__ = [
     "__version__",
+    "errors",
     "logging",
     "CartographyCallback",
     "DataMap",
@@ -77,9 +83,11 @@ __all__ = [
     "EarlyExitModelCardData",
     "EarlyExitCardCallback",
     "CalibrationResult",
+    "CalibrationWarning",
     "EarlyExitMetrics",
     "TradeoffResult",
     "calibrate_temperatures",
+    "check_exits_learned",
     "collect_exit_logits",
     "expected_calibration_error",
     "speed_accuracy_curve",
