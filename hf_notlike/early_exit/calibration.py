@@ -396,9 +396,9 @@ def _at_prior_reason(logits: torch.Tensor, labels: torch.Tensor, temperature: fl
     noise = 2 * math.sqrt(majority * (1 - majority) / n)  # two standard errors of an accuracy at the majority rate
     margin = max(0.01, 0.02 * entropy)
     if accuracy <= majority + noise and nll >= entropy - margin:
-        return (f"its accuracy {100 * accuracy:.1f}% is within noise of always predicting the majority class "
-                f"({100 * majority:.1f}% on {n} rows), and its calibrated NLL {nll:.3f} is no better than the label "
-                f"prior's {entropy:.3f}")
+        return (f"its accuracy {100 * accuracy:.1f}% is no better than always predicting the majority class "
+                f"({100 * majority:.1f}% on {n} rows, up to noise), and its calibrated NLL {nll:.3f} no better than "
+                f"the label prior's {entropy:.3f}")
     return None
 
 
