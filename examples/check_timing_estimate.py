@@ -51,7 +51,7 @@ def main():
     model.eval()
     print(calibrate_temperatures(model, data["validation"], show_progress=False))
     dev = speed_accuracy_curve(model, data["validation"], [0.6, 0.8, 0.9, 0.95, 0.99, 1.0], batch_sizes=(),
-                               print_table=False, show_progress=False)
+                               show_progress=False)
     chosen = dev.apply_threshold(model, max_accuracy_drop=0.01)
     start = time.perf_counter()
     result = speed_accuracy_curve(model, data["test"], [0.6, 0.8, 0.9, 0.95, 0.99, 1.0],

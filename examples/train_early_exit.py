@@ -466,7 +466,7 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     timed = speed_accuracy_curve(
         model.cpu(), splits["test"].select(range(num_timing)), [chosen, 1.0], timed_thresholds=[chosen],
         batch_sizes=(1, 32), num_timing_examples=num_timing, repeats=args.repeats, stock_model=stock,
-        print_table=False, show_progress=False,
+        show_progress=False,
     )
     record = {
         "test_accuracy_full_model": full["accuracy"],

@@ -9,14 +9,22 @@
 - Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
   `DataMap.from_pretrained`; each method renders its own card, `hf_notlike.hub` holds the shared helpers.
 
+Errors: input the library rejects raises `hf_notlike.errors.HfNotlikeInputError` (a `ValueError`; its
+`HfNotlikeTypeError` / `HfNotlikeFileNotFoundError` flavours are also `TypeError` / `FileNotFoundError`).
+
+Logging: every module logs through the `hf_notlike` logger; `hf_notlike.logging.set_verbosity_info()` (or
+`_warning`, `_error`, `_debug`, or the environment variable `HF_NOTLIKE_VERBOSITY`) sets how much is shown.
+
 Low-level helpers stay in their subpackages (`hf_notlike.early_exit.select_exits`, `exit_confidences`, ...). The
 demo support modules `hf_notlike.demo` and `hf_notlike.resources` (where the offline demo data lives) are not part of
 the library API.
 """
 
+from . import errors, logging
 from .cartography import CartographyCallback, DataMap, DataMapSelection
 from .early_exit import (
     CalibrationResult,
+    CalibrationWarning,
     EarlyExitBertConfig,
     EarlyExitBertForSequenceClassification,
     EarlyExitCardCallback,
@@ -41,6 +49,7 @@ from .early_exit import (
     ThresholdChoice,
     TradeoffResult,
     calibrate_temperatures,
+    check_exits_learned,
     choose_thresholds,
     collect_exit_logits,
     early_exit_from_classifier,
@@ -53,6 +62,8 @@ from .version import __version__
 
 __all__ = [
     "__version__",
+    "errors",
+    "logging",
     "CartographyCallback",
     "DataMap",
     "DataMapSelection",
@@ -79,11 +90,13 @@ __all__ = [
     "EarlyExitModelCardData",
     "EarlyExitCardCallback",
     "CalibrationResult",
+    "CalibrationWarning",
     "EarlyExitMetrics",
     "TradeoffResult",
     "ThresholdChoice",
     "choose_thresholds",
     "calibrate_temperatures",
+    "check_exits_learned",
     "collect_exit_logits",
     "expected_calibration_error",
     "speed_accuracy_curve",

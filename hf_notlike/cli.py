@@ -12,17 +12,23 @@ hf-notlike datamap --help
 hf-notlike mask --help
 ```
 
-Every failure the user can fix (a missing file, a wrong option, unreadable data) is printed as one line
-`hf-notlike <command>: error: <what is wrong>` with exit code 2, before the work starts where it can be checked.
+Every failure the user can fix (a missing file, a wrong option, unreadable data: a
+[`~hf_notlike.errors.HfNotlikeInputError`] or a command-line [`~hf_notlike.cli_utils.UsageError`]) is printed as one
+line `hf-notlike <command>: error: <what is wrong>` with exit code 2, before the work starts where it can be checked.
+Anything else (a bug, an environment problem) keeps its traceback and exits with code 1, so it can be reported.
+Library messages (e.g. a sweep's timing plan) are shown at INFO level unless `HF_NOTLIKE_VERBOSITY` says otherwise.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from . import logging
 from .cli_utils import Command, CommandGroup, UsageError, build_parser, parse_command
+from .errors import HfNotlikeInputError
 
 __all__ = ["COMMAND_MODULES", "main", "commands", "make_parser"]
 
@@ -54,9 +60,16 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs `hf-notlike` with `argv` (default: `sys.argv[1:]`); returns the exit code (0 done, 2 a usage error)."""
+    """Runs `hf-notlike` with `argv` (default: `sys.argv[1:]`); returns the exit code (0 done, 2 a usage error).
+
+    Only input errors ([`~hf_notlike.errors.HfNotlikeInputError`], `UsageError`) become a one-line message and exit
+    code 2; any other exception propagates with its traceback (the console script then exits with code 1).
+    """
     parser = make_parser()
     leaf = parser
+    verbosity = logging.get_verbosity()
+    if logging.ENV_VARIABLE not in os.environ:
+        logging.set_verbosity_info()
     try:
         command, options, leaf = parse_command(parser, argv)
         if command is None:
@@ -66,9 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"{error.prog}: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, OSError) as error:
+    except HfNotlikeInputError as error:
         print(f"{leaf.prog}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ Field conventions (on top of `HfArgumentParser`'s): `metadata={"positional": Tru
 (with `nargs` from the metadata, `"+"` for a list); `metadata={"nargs": "*"}` on a list field allows an empty list;
 `metadata={"aliases": ["-o"]}` adds short flags. Options are spelt `--kebab-case` (and `--snake_case`).
 
-Errors: the option checks raise [`CommandError`] (a `ValueError`); `hf_notlike.cli.main` prints any `ValueError`,
-`TypeError` or `OSError` raised by a command as one line `hf-notlike <command>: error: <message>` and returns 2.
+Errors: the option checks raise [`CommandError`] (a [`~hf_notlike.errors.HfNotlikeInputError`], so a `ValueError`);
+`hf_notlike.cli.main` prints any `HfNotlikeInputError` raised by a command (the library raises them for every input
+it rejects) as one line `hf-notlike <command>: error: <message>` and returns 2. Any other exception is a bug or an
+environment problem and keeps its traceback: do not turn it into a usage error.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from transformers import HfArgumentParser
+
+from .errors import HfNotlikeInputError
 
 __all__ = [
     "Command",
@@ -64,7 +68,7 @@ __all__ = [
 ]
 
 
-class CommandError(ValueError):
+class CommandError(HfNotlikeInputError):
     """A wrong command-line option or input, found before the work starts; printed as one line, exit code 2."""
 
 
@@ -209,7 +213,7 @@ def parse_command(parser: CommandParser, argv: Sequence[str] | None) -> tuple[Co
     get_type_hints(command.arguments)  # fail early on an unresolvable annotation
     try:
         options = command.arguments(**{name: getattr(namespace, name) for name in names})
-    except (ValueError, TypeError, OSError) as error:  # the options' own checks (`__post_init__`)
+    except HfNotlikeInputError as error:  # the options' own checks (`__post_init__`)
         raise UsageError(leaf.prog, str(error)) from None
     return command, options, leaf
 

@@ -124,19 +124,22 @@ def labels_calibrated_per_bin_with_the_right_rows_least_confident(logits, num_bi
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_calibration_that_makes_an_exit_worse_warns_and_says_so(seed, early_exit_model, token_dataset):
+    """A random model whose confidence ranks right and wrong rows backwards: calibration raises its ECE far beyond
+    the noise of 3000 rows, and the warning names the exit and what to do."""
     from hf_notlike.early_exit.calibration import CalibrationWarning
 
     model = early_exit_model(seed=seed, vocab_size=64, max_position_embeddings=512, exit_layers=[2, 4], num_labels=2)
-    data = token_dataset(300, num_labels=2, seed=seed)
+    data = token_dataset(3000, num_labels=2, seed=seed)
     exit_logits, _ = collect_exit_logits(model, data, show_progress=False)
     labels = labels_calibrated_per_bin_with_the_right_rows_least_confident(exit_logits[:, -1])
     data = data.remove_columns("label").add_column("label", labels.tolist())
-    with pytest.warns(CalibrationWarning, match=r"exit 4 \(ECE 0\.0\d\d -> 0\.0\d\d"):
+    with pytest.warns(CalibrationWarning, match=r"exit 4 \(ECE 0\.0\d\d -> 0\.0\d\d.*beyond its noise on 3000 rows"):
         result = calibrate_temperatures(model, data, show_progress=False)
-    assert result.ece_after[-1] > result.ece_before[-1] + 0.02  # really worse, on the very rows it was fitted on
-    assert result.worse_exits == [4]
-    printed = str(result)
-    assert "worse after calibration" in printed.splitlines()[-2] and printed.splitlines()[-1].startswith("WARNING")
+    assert result.ece_after[-1] > result.ece_before[-1] + 0.04  # really worse, on the very rows it was fitted on
+    assert 4 in result.worse_exits and 4 in result.failed_exits
+    printed = str(result).splitlines()
+    assert any(line.startswith("   4 ") and "see the warning below" in line for line in printed)
+    assert printed[-1].startswith("WARNING")
 
 
 def test_calibration_that_helps_does_not_warn():

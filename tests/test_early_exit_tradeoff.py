@@ -38,7 +38,7 @@ def test_curve_equals_brute_force_run_at_each_threshold(arch, early_exit_model, 
     data = token_dataset(40)
     thresholds = safe_thresholds(model, data)
     assert len(thresholds) >= 4
-    result = speed_accuracy_curve(model, data, thresholds, batch_sizes=(), stock_model=False, print_table=False,
+    result = speed_accuracy_curve(model, data, thresholds, batch_sizes=(), stock_model=False,
                                   show_progress=False)
     rows = {row["threshold"]: row for row in result.rows}
     seen_layers = set()
@@ -65,7 +65,7 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path, early_exit_model, b
     baseline = BertForSequenceClassification(backbone_config(num_hidden_layers=1))
     result = speed_accuracy_curve(
         model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4), num_timing_examples=8,
-        repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / DEFAULT_PLOT_NAME), print_table=False,
+        repeats=2, baselines={"1-layer": baseline}, plot_path=str(tmp_path / DEFAULT_PLOT_NAME),
         show_progress=False,
     )
     by_name = {row["name"]: row for row in result.rows}
@@ -114,7 +114,7 @@ def test_stock_model_has_the_same_backbone(arch, early_exit_model, token_dataset
     # and the sweep times it
     data = token_dataset(8)
     result = speed_accuracy_curve(model, data, [0.9], timed_thresholds=[], batch_sizes=(2,), num_timing_examples=4,
-                                  repeats=1, print_table=False, show_progress=False)
+                                  repeats=1, show_progress=False)
     assert result.rows[-1]["name"] == f"stock {expected.__name__}"
 
 
@@ -265,7 +265,7 @@ def test_threshold_for_a_budget_and_written_into_the_config(early_exit_model, to
     model = early_exit_model(exit_layers=[1, 2, 4])
     data = token_dataset(40)
     dev = speed_accuracy_curve(model, data, safe_thresholds(model, data), batch_sizes=(), stock_model=False,
-                               print_table=False, show_progress=False)
+                               show_progress=False)
     assert dev.num_timing_examples == 0 and all(row.get("ms_per_example_bs1") is None for row in dev.rows)
     chosen = dev.apply_threshold(model, mean_layers=3.0)
     assert model.config.exit_threshold == chosen == dev.threshold_for(mean_layers=3.0)
@@ -276,12 +276,21 @@ def test_threshold_for_a_budget_and_written_into_the_config(early_exit_model, to
         dev.apply_threshold(other, mean_layers=3.0)
 
 
-def test_timing_plan_is_printed_before_the_timing_and_kept(capsys, early_exit_model, token_dataset):
+def test_timing_plan_is_logged_before_the_timing_and_kept(capsys, early_exit_model, token_dataset):
+    """The plan is an INFO message of the `hf_notlike` logger (stderr), the table is returned, never printed."""
+    import hf_notlike
+
     model = early_exit_model(exit_layers=[1, 2, 4])
     data = token_dataset(24)
-    result = speed_accuracy_curve(model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4),
-                                  num_timing_examples=8, repeats=1, print_table=False, show_progress=True)
-    out = capsys.readouterr().out
+    hf_notlike.logging.set_verbosity_info()
+    try:
+        result = speed_accuracy_curve(model, data, [0.5, 0.9, 1.0], timed_thresholds=[0.5], batch_sizes=(1, 4),
+                                      num_timing_examples=8, repeats=1, show_progress=True)
+    finally:
+        hf_notlike.logging.set_verbosity_warning()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    out = captured.err
     # per batch size: 8 rows x 3 contenders (1.0, 0.5, stock) x 1 round + 8 x 2 (layer check of the early-exit
     # contenders) + 8 x 3 (warm-up chunk); x 2 batch sizes
     assert "Timing plan: 8 rows x 3 contenders" in out and "= 128 row passes, about" in out

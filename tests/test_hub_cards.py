@@ -246,7 +246,7 @@ def test_card_filled_by_calibration_and_sweep(tmp_path, token_dataset, card_conf
     calibrate_temperatures(model, data, show_progress=False)
     assert model.card_data.calibration["num_examples"] == 40
     result = speed_accuracy_curve(model, data, [0.6, 1.0], batch_sizes=[1], num_timing_examples=4, repeats=1,
-                                  stock_model=False, print_table=False, show_progress=False)
+                                  stock_model=False, show_progress=False)
     assert model.card_data.sweep == result.to_dict()
     model.save_pretrained(tmp_path / "calibrated")
     text = card_text(tmp_path / "calibrated")

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import re
 import time
@@ -57,6 +56,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from ..logging import get_logger
 from ._trainer_internals import iterating_loader, replace_dataset, run_marker, set_run_marker
 from .datamap import DataMap
 from .fingerprint import (
@@ -70,7 +70,7 @@ from .fingerprint import (
 
 __all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE", "merge_epoch_records"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 ID_KEY = "cartography_id"
 TASKS = ("auto", "classification", "multi_label", "token_classification", "causal_lm")

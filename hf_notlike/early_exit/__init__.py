@@ -6,7 +6,14 @@ Importing this package registers the configurations and models with `AutoConfig`
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from .calibration import CalibrationResult, calibrate_temperatures, collect_exit_logits, expected_calibration_error
+from .calibration import (
+    CalibrationResult,
+    CalibrationWarning,
+    calibrate_temperatures,
+    check_exits_learned,
+    collect_exit_logits,
+    expected_calibration_error,
+)
 from .configuration import (
     EarlyExitBertConfig,
     EarlyExitConfigMixin,
@@ -90,6 +97,8 @@ __all__ = [
     "calibrate_temperatures",
     "collect_exit_logits",
     "expected_calibration_error",
+    "CalibrationWarning",
+    "check_exits_learned",
     "EarlyExitMetrics",
     "TradeoffResult",
     "speed_accuracy_curve",

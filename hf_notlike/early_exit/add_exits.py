@@ -111,6 +111,10 @@ def add_exits_command(args: AddExitsArguments) -> int:
         model_class.classifier_config(args.model, args.exit_layers, **fields)
     except StrictDataclassClassValidationError as error:
         raise CommandError(" ".join(str(error.__cause__ or error).split())) from None
+    except (OSError, ValueError) as error:  # the config-only checks of the checkpoint the user named (its type, head)
+        if isinstance(error, CommandError):
+            raise
+        raise CommandError(f"MODEL {args.model}: {' '.join(str(error).split())}") from None
     config = AutoConfig.from_pretrained(args.model, local_files_only=True)
     train_table = read_table_file(args.data, "--data")
     train = _label_ids(train_table, args.data, config.label2id, args.text_column, args.label_column, args.limit)

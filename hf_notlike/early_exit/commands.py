@@ -255,7 +255,10 @@ def _load(args: _EarlyExitDataArguments):
 
         torch.set_num_threads(args.threads)
     table = read_table_file(args.data, "--data")
-    config = AutoConfig.from_pretrained(args.model_dir, local_files_only=True)
+    try:
+        config = AutoConfig.from_pretrained(args.model_dir, local_files_only=True)
+    except (OSError, ValueError) as error:  # an unknown model_type or an unreadable config.json of the user's folder
+        raise CommandError(f"MODEL_DIR {args.model_dir}: its config.json could not be loaded ({error}).") from None
     if not hasattr(config, "exit_layers"):
         raise CommandError(f"MODEL_DIR {args.model_dir} holds a {config.model_type!r} model, not an early-exit model.")
     data = _label_ids(table, args.data, config.label2id, args.text_column, args.label_column, args.limit)
@@ -290,8 +293,9 @@ def sweep_command(args: SweepArguments) -> int:
     result = speed_accuracy_curve(
         model, data, args.thresholds, timed_thresholds=args.timed, batch_sizes=args.batch_sizes,
         num_timing_examples=args.timing_examples, repeats=args.repeats, stock_model=not args.no_stock,
-        eval_batch_size=args.batch_size, print_table=True,
+        eval_batch_size=args.batch_size,
     )
+    print(result)
     output = Path(args.output_dir or args.model_dir)
     output.mkdir(parents=True, exist_ok=True)
     if args.max_accuracy_drop is not None or args.mean_layers is not None:

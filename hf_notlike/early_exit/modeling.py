@@ -18,6 +18,7 @@ adapters of `adapters.py`. This file imports only `torch`, `transformers` and it
 `hf_notlike` is not installed.
 """
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -48,7 +49,6 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
-from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 
 from .adapters import (
@@ -72,7 +72,9 @@ from .configuration import (
     EarlyExitXLMRobertaConfig,
 )
 
-logger = logging.get_logger(__name__)
+# a child of the `hf_notlike` logger (`hf_notlike.logging` sets its level); stdlib only: this file is copied into
+# Hub repos and imports nothing of the package
+logger = logging.getLogger(__name__)
 
 # the class of `model.card_data` (see `register_card_data`); None in the self-contained Hub copy of this file
 _CARD_DATA_CLASS = None

@@ -29,12 +29,14 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from ..hub import markdown_table
+from ..logging import get_logger
 from .calibration import (
     check_early_exit_model,
     check_eval_dataset,
@@ -55,6 +57,8 @@ __all__ = [
     "stock_model_for",
     "time_forward",
 ]
+
+logger = get_logger(__name__)
 
 DEFAULT_PLOT_NAME = "speed_accuracy.png"
 """The file name the demo, the command line and the examples give the speed/accuracy plot."""
@@ -785,7 +789,7 @@ def speed_accuracy_curve(
     stock_model: bool | torch.nn.Module = True,
     baselines: dict[str, torch.nn.Module] | None = None,
     plot_path: str | None = None,
-    print_table: bool = True,
+    print_table: bool | None = None,
     eval_batch_size: int = 32,
     seed: int = 0,
     show_progress: bool = True,
@@ -801,8 +805,8 @@ def speed_accuracy_curve(
        (baselines are evaluated on `eval_dataset`).
     3. `_contenders`: the timed thresholds (1.0, the full model, always among them), the stock model, the baselines.
     4. `_timing_plan`: what the timing will cost (rows x contenders x batch sizes x rounds) and, from a probe of a
-       few rows, about how long it will take; printed before the timing starts (with `show_progress` or
-       `print_table`) and kept in `result.info`.
+       few rows, about how long it will take; logged at INFO level before the timing starts
+       (`hf_notlike.logging.set_verbosity_info()` shows it) and kept in `result.info`.
     5. `_time_batch_size`: per batch size, on a seeded random subset of `num_timing_examples` rows (pre-tokenized,
        on the device), the real early-exit loop and the others are timed interleaved on chunks of about 8 examples,
        keeping each chunk's fastest round, so that contenders share the machine's load within seconds.
@@ -827,10 +831,11 @@ def speed_accuracy_curve(
             layers and fine-tuned alone), evaluated on `eval_dataset` and timed the same way.
         plot_path (`str`, *optional*): where to save the plot ([`TradeoffResult.plot`]; `DEFAULT_PLOT_NAME` is the
             file name the library's tools use).
-        print_table (`bool`, *optional*, defaults to `True`): print the timing plan and the table.
+        print_table (`bool`, *optional*): deprecated and ignored; nothing is printed. Show the table with
+            `print(result)` or `result.to_markdown()`.
         eval_batch_size (`int`, *optional*, defaults to 32): batch size of the all-exits pass.
         seed (`int`, *optional*, defaults to 0): seed of the timing subset.
-        show_progress (`bool`, *optional*, defaults to `True`): progress bars (and the timing plan).
+        show_progress (`bool`, *optional*, defaults to `True`): progress bars.
 
     Returns:
         [`TradeoffResult`] with `rows` (one per threshold, then the stock model and the baselines); `info` holds the
@@ -849,6 +854,9 @@ def speed_accuracy_curve(
     >>> result.to_json("outputs/rt/model/sweep.json")  # doctest: +SKIP
     ```
     """
+    if print_table is not None:
+        warnings.warn("speed_accuracy_curve(print_table=...) is deprecated and ignored: the table is returned, not "
+                      "printed. Use print(result) or result.to_markdown().", FutureWarning, stacklevel=2)
     sweep = _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples,
                          repeats, stock_model, baselines, eval_batch_size, seed, plot_path)
     model.eval()
@@ -862,8 +870,7 @@ def speed_accuracy_curve(
         subset = eval_dataset.select(torch.randperm(len(eval_dataset), generator=generator)[:n_timed].tolist())
         contenders = _contenders(model, rows, sweep)
         plan = _timing_plan(model, subset, contenders, sweep)
-        if show_progress or print_table:
-            print(plan)
+        logger.info(str(plan))
         start = time.perf_counter()
         for size in sweep.batch_sizes:
             _time_batch_size(model, subset, contenders, sweep, size, show_progress)
@@ -876,8 +883,6 @@ def speed_accuracy_curve(
         repeats=sweep.repeats, info=info,
     )
     record_on_card(model, sweep=result)  # the model card's trade-off table
-    if print_table:
-        print(result)
     if plot_path is not None:
         result.plot(plot_path)
     return result

@@ -16,10 +16,13 @@ fine-tuning rate; at 20-40x that rate they become useful within the same budget 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_pt_utils import get_parameter_names
 
+from .calibration import MIN_CHECK_ROWS, CalibrationWarning, check_exits_learned
 from .modeling import EarlyExitModelMixin
 
 __all__ = ["EarlyExitTrainer", "early_exit_optimizer", "exit_parameter_groups"]
@@ -108,6 +111,16 @@ class EarlyExitTrainer(Trainer):
     `model.config.exit_learning_rate_multiplier` times `args.learning_rate`. Everything else is the stock Trainer
     (an optimizer passed in `optimizers=` still wins).
 
+    After `train()`, one no-grad pass over at most `check_exits_rows` rows (of `eval_dataset`, else of
+    `train_dataset`) checks that every exit learned ([`~hf_notlike.early_exit.calibration.check_exits_learned`]) and
+    warns ([`~hf_notlike.early_exit.calibration.CalibrationWarning`]) naming each exit that sits at the class prior
+    and the fix. It runs once, after the last step (nothing is read back during training); single-process runs only.
+
+    Args:
+        check_exits (`bool`, *optional*, defaults to `True`): run that check after training.
+        check_exits_rows (`int`, *optional*, defaults to 256): rows it reads (spread over the dataset).
+        *args, **kwargs: those of `transformers.Trainer`.
+
     Example:
 
     ```python
@@ -116,6 +129,60 @@ class EarlyExitTrainer(Trainer):
     >>> trainer.train()  # doctest: +SKIP
     ```
     """
+
+    def __init__(self, *args, check_exits: bool = True, check_exits_rows: int = 256, **kwargs):
+        if not isinstance(check_exits, bool):
+            raise TypeError(f"`check_exits` must be True or False, got {check_exits!r}.")
+        if isinstance(check_exits_rows, bool) or not isinstance(check_exits_rows, int) or check_exits_rows < 1:
+            raise ValueError(f"`check_exits_rows` must be a positive integer, got {check_exits_rows!r}.")
+        super().__init__(*args, **kwargs)
+        self.check_exits = check_exits
+        self.check_exits_rows = check_exits_rows
+
+    def train(self, *args, **kwargs):
+        output = super().train(*args, **kwargs)
+        if self.check_exits:
+            for message in self.exits_not_learned():
+                warnings.warn(message, CalibrationWarning, stacklevel=2)
+        return output
+
+    @torch.no_grad()
+    def exits_not_learned(self, dataset=None, max_rows: int | None = None) -> list[str]:
+        """The [`~hf_notlike.early_exit.calibration.check_exits_learned`] messages of the model on (a spread of at
+        most `max_rows` rows of) `dataset`, default the eval dataset, else the train dataset. Empty when every exit
+        learned, or when the rows cannot tell (no labelled map-style dataset, fewer than `MIN_CHECK_ROWS` rows, a
+        single class) or in a multi-process run."""
+        max_rows = self.check_exits_rows if max_rows is None else max_rows
+        dataset = dataset if dataset is not None else (
+            self.eval_dataset if self.eval_dataset is not None else self.train_dataset
+        )
+        model = self.model
+        if (dataset is None or isinstance(dataset, dict) or not hasattr(dataset, "__len__") or len(dataset) == 0
+                or self.args.world_size > 1 or not isinstance(model, EarlyExitModelMixin)):
+            return []
+        if len(dataset) > max_rows and hasattr(dataset, "select"):
+            step = len(dataset) / max_rows
+            dataset = dataset.select([int(i * step) for i in range(max_rows)])
+        was_training = model.training
+        model.eval()
+        logits, labels = [], []
+        try:
+            for batch in self.get_eval_dataloader(dataset):
+                batch = self._prepare_inputs(batch)
+                gold = batch.pop("labels", None)
+                if gold is None:
+                    gold = batch.pop("label", None)
+                if gold is None or gold.ndim != 1:
+                    return []  # unlabelled, or not single-label classification
+                output = model(**batch, output_all_exits=True, return_dict=True)
+                logits.append(output.exit_logits.float().cpu())
+                labels.append(gold.long().cpu())
+        finally:
+            model.train(was_training)
+        labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+        if len(labels) < MIN_CHECK_ROWS or len(labels.unique()) < 2:
+            return []  # the rows cannot tell
+        return check_exits_learned(torch.cat(logits), labels, model.config.exit_layers, model.config)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
