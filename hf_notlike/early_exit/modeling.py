@@ -19,6 +19,7 @@ adapters of `adapters.py`. This file imports only `torch`, `transformers` and it
 """
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ from transformers import (
     ElectraPreTrainedModel,
     ModernBertModel,
     ModernBertPreTrainedModel,
+    PretrainedConfig,
     RobertaModel,
     RobertaPreTrainedModel,
     XLMRobertaModel,
@@ -59,6 +61,8 @@ from .adapters import (
     RobertaAdapter,
 )
 from .configuration import (
+    EARLY_EXIT_FIELDS,
+    EXIT_INPUTS,
     EarlyExitBertConfig,
     EarlyExitDebertaV2Config,
     EarlyExitDistilBertConfig,
@@ -184,6 +188,149 @@ class EarlyExitClassifier(nn.Module):
         return self.classifier(self.dropout(features))
 
 
+# ------------------------------------------------------------------------------- the exits' layout in the weights
+
+# Every early-exit model saves, next to its weights, one small int64 buffer that records the configuration fields
+# that shape the exits: [format, num_hidden_layers, index of exit_input in EXIT_INPUTS, head_from_classifier,
+# *exit_layers]. `from_pretrained` compares it (or, for checkpoints saved before the buffer existed, what the weight
+# names and shapes show) with config.json before loading, so that a hand-edited config cannot move exits silently.
+LAYOUT_KEY = "early_exit_layout"
+_LAYOUT_FORMAT = 1
+_LAYER_NUMBER = re.compile(r"\.(?:layer|layers)\.(\d+)\.")
+_EXIT_KEY = re.compile(r"^exits\.(\d+)\.(.+)$")
+
+
+def exit_layout(config) -> dict:
+    """The fields of an early-exit `config` that shape the exits' weights (what the saved layout buffer records)."""
+    return {
+        "num_hidden_layers": config.num_hidden_layers,
+        "exit_input": config.exit_input,
+        "head_from_classifier": bool(config.head_from_classifier),
+        "exit_layers": list(config.exit_layers),
+    }
+
+
+def _layout_tensor(config) -> torch.Tensor:
+    layout = exit_layout(config)
+    values = [_LAYOUT_FORMAT, layout["num_hidden_layers"], EXIT_INPUTS.index(layout["exit_input"]),
+              int(layout["head_from_classifier"]), *layout["exit_layers"]]
+    return torch.tensor(values, dtype=torch.long)
+
+
+def _decode_layout(values: list[int]) -> dict | None:
+    """The fields recorded in a layout buffer; None for an unknown format (a newer version of this code)."""
+    if len(values) < 5 or values[0] != _LAYOUT_FORMAT or not 0 <= values[2] < len(EXIT_INPUTS):
+        return None
+    return {"num_hidden_layers": values[1], "exit_input": EXIT_INPUTS[values[2]],
+            "head_from_classifier": bool(values[3]), "exit_layers": list(values[4:])}
+
+
+def _safetensors_files(pretrained_model_name_or_path, hub_kwargs: dict) -> list[str]:
+    """The local paths of a checkpoint's safetensors weights (downloaded into the cache for a Hub id, as
+    `from_pretrained` does next); [] when there are none (e.g. a `.bin` checkpoint) or they cannot be had."""
+    import json
+
+    from transformers.utils import cached_file
+
+    source = os.fspath(pretrained_model_name_or_path)
+    subfolder = hub_kwargs.get("subfolder") or ""
+    kwargs = {key: value for key, value in hub_kwargs.items() if key not in ("subfolder", "trust_remote_code")}
+
+    def resolve(name: str) -> str | None:
+        if os.path.isdir(source):
+            path = os.path.join(source, subfolder, name)
+            return path if os.path.isfile(path) else None
+        try:
+            return cached_file(source, name, subfolder=subfolder, _raise_exceptions_for_missing_entries=False,
+                               _raise_exceptions_for_connection_errors=False, **kwargs)
+        except (OSError, ValueError):
+            return None
+
+    single = resolve("model.safetensors")
+    if single is not None:
+        return [single]
+    index = resolve("model.safetensors.index.json")
+    if index is None:
+        return []
+    with open(index, encoding="utf-8") as file:
+        shards = sorted(set(json.load(file).get("weight_map", {}).values()))
+    paths = [resolve(name) for name in shards]
+    return [path for path in paths if path is not None]
+
+
+def _checkpoint_layout(files: list[str], prefix: str) -> tuple[dict, bool] | None:
+    """What a checkpoint's weights say about its exits: `(fields, recorded)`, where `recorded` tells whether the
+    fields come from the saved layout buffer (all of them) or were read off the weight names and shapes (a
+    checkpoint saved before the buffer existed: the fields that cannot be read are left out). None for a checkpoint
+    without exits (a plain backbone, whose exits get initialised)."""
+    from safetensors import safe_open
+
+    layers, exits, mix_sizes, recorded = set(), set(), {}, None
+    for path in files:
+        with safe_open(path, framework="pt") as file:
+            for key in file.keys():
+                if key == LAYOUT_KEY:
+                    recorded = _decode_layout(file.get_tensor(key).tolist())
+                elif (match := _EXIT_KEY.match(key)) is not None:
+                    exits.add(int(match.group(1)))
+                    if match.group(2) == "mix_logits":
+                        mix_sizes[int(match.group(1))] = file.get_slice(key).get_shape()[0]
+                elif key.startswith(f"{prefix}.") and (match := _LAYER_NUMBER.search(key)) is not None:
+                    layers.add(int(match.group(1)))
+    if not exits:
+        return None
+    if recorded is not None:
+        return recorded, True
+    fields = {"num_exits": len(exits), "mix_sizes": mix_sizes}
+    if layers:
+        fields["num_hidden_layers"] = max(layers) + 1
+    return fields, False
+
+
+def _layout_mismatches(config, fields: dict, recorded: bool) -> list[tuple[str, object, object]]:
+    """`(field, value in config, value in the weights)` for each early-exit field on which they disagree."""
+    expected = exit_layout(config)
+    if recorded:
+        return [(name, expected[name], fields[name]) for name in expected if expected[name] != fields[name]]
+    problems = []
+    if "num_hidden_layers" in fields and fields["num_hidden_layers"] != expected["num_hidden_layers"]:
+        problems.append(("num_hidden_layers", expected["num_hidden_layers"], fields["num_hidden_layers"]))
+    layers, mix_sizes = expected["exit_layers"], fields["mix_sizes"]
+    if fields["num_exits"] != len(layers):
+        problems.append(("exit_layers", layers, f"{fields['num_exits']} exits"))
+        return problems
+    last = len(layers) - 1
+    weighted = expected["exit_input"].startswith("weighted_")
+    if not weighted and any(k != last for k in mix_sizes):
+        problems.append(("exit_input", expected["exit_input"], "a weighted_* input (the exits have mix weights)"))
+    elif weighted and any(k not in mix_sizes for k in range(last)):
+        problems.append(("exit_input", expected["exit_input"], "'cls' or 'mean' (the exits have no mix weights)"))
+    if weighted and last > 0 and last in mix_sizes and expected["head_from_classifier"]:
+        problems.append(("head_from_classifier", True, False))
+    elif weighted and last not in mix_sizes and not expected["head_from_classifier"]:
+        problems.append(("head_from_classifier", False, True))
+    read = [mix_sizes.get(k) for k in range(len(layers))]
+    if any(size is not None and size != layer for size, layer in zip(read, layers)):
+        shown = read if None not in read else f"{[size if size is not None else '?' for size in read]}"
+        problems.append(("exit_layers", layers, shown))
+    return problems
+
+
+def _layout_error(source: str, problems: list[tuple[str, object, object]]) -> ValueError:
+    said = "; ".join(f"`{name}` is {config!r} in the configuration but "
+                     f"{weights if isinstance(weights, str) else repr(weights)} in the weights"
+                     for name, config, weights in problems)
+    fixes = ", ".join(f"{name}={weights!r}" for name, _, weights in problems if not isinstance(weights, str))
+    return ValueError(
+        f"The weights of {source!r} do not match its configuration: {said}. The exits are built from these fields, "
+        "so a changed config.json (or a keyword argument of from_pretrained) cannot move or reshape them. Restore "
+        f"the saved values in config.json{f' ({fixes})' if fixes else ''} or drop the keyword argument; to put "
+        "exits elsewhere, build a new model from the backbone (e.g. `from_pretrained(backbone, exit_layers=...)`, "
+        "or `early_exit_from_classifier`) and train its exits."
+    )
+
+
+
 def _bad(kind: type[Exception], message: str):
     raise kind(message)
 
@@ -195,6 +342,8 @@ class EarlyExitModelMixin:
     adapter: EncoderAdapter = BertAdapter()
     # the loss is a mean over the batch: the Trainer normalises it under gradient accumulation
     accepts_loss_kwargs = False
+    # checkpoints saved before the layout buffer existed load without it (it then holds the config's layout)
+    _keys_to_ignore_on_load_missing = [rf"^{LAYOUT_KEY}$"]
 
     # --- saving, loading and pushing (the model card is written through `card_data`, see `register_card_data`) ---
 
@@ -311,6 +460,7 @@ class EarlyExitModelMixin:
         """`PreTrainedModel.from_pretrained`, with a clear error for a truncated weights file, a warning when a local
         folder has no tokenizer files, and the source recorded in `card_data` (base model, earlier card)."""
         try:
+            cls.check_checkpoint_layout(pretrained_model_name_or_path, **kwargs)
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except SafetensorError as error:
             raise OSError(
@@ -329,6 +479,39 @@ class EarlyExitModelMixin:
             loaded.card_data.record_source(source)
         return model
 
+    @classmethod
+    def check_checkpoint_layout(cls, pretrained_model_name_or_path, **kwargs) -> None:
+        """Raises a `ValueError` naming the field, its value in the configuration and in the weights, and the fix, when
+        the early-exit fields that shape the exits (`exit_layers`, `exit_input`, `head_from_classifier`,
+        `num_hidden_layers`) differ between a checkpoint's configuration (with the keyword arguments given to
+        `from_pretrained`) and its weights. Reads the weights' names and the small layout buffer only (no tensor
+        is loaded). Checkpoints without exits (a plain backbone) pass; for checkpoints saved before the layout
+        buffer existed, what the weight names and shapes show is checked.
+
+        Args:
+            pretrained_model_name_or_path (`str` or `os.PathLike`): the checkpoint (folder or Hub id).
+            kwargs: the keyword arguments of `from_pretrained` (`config`, early-exit fields, Hub arguments).
+        """
+        hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
+        files = _safetensors_files(pretrained_model_name_or_path, hub_kwargs)
+        if not files:
+            return
+        config = kwargs.get("config")
+        if not isinstance(config, PretrainedConfig):
+            overrides = {key: kwargs[key] for key in (*EARLY_EXIT_FIELDS, "num_hidden_layers") if key in kwargs}
+            hub_kwargs.pop("trust_remote_code", None)
+            try:
+                config = cls.config_class.from_pretrained(config or pretrained_model_name_or_path, **hub_kwargs,
+                                                          **overrides)
+            except Exception:  # noqa: BLE001 - from_pretrained reports a bad configuration itself
+                return
+        found = _checkpoint_layout(files, cls.base_model_prefix)
+        if found is None or getattr(config, "exit_layers", None) is None:
+            return
+        problems = _layout_mismatches(config, *found)
+        if problems:
+            raise _layout_error(os.fspath(pretrained_model_name_or_path), problems)
+
     # ---------------------------------------------------------------------------------------------------- building
 
     def _init_exits(self) -> None:
@@ -346,6 +529,8 @@ class EarlyExitModelMixin:
             EarlyExitClassifier(config, layer, weighted and not (k == last and config.head_from_classifier), dropout)
             for k, layer in enumerate(config.exit_layers)
         )
+        # saved with the weights, compared with the configuration on load (`check_checkpoint_layout`)
+        self.register_buffer(LAYOUT_KEY, _layout_tensor(config), persistent=True)
         if config.freeze_backbone:
             for module in self._frozen_modules():
                 module.requires_grad_(False)
@@ -368,6 +553,8 @@ class EarlyExitModelMixin:
         super()._init_weights(module)
         if isinstance(module, EarlyExitClassifier) and module.mix_logits is not None:
             init.zeros_(module.mix_logits)
+        if module is self and LAYOUT_KEY in self._buffers:  # e.g. a checkpoint saved before the buffer existed
+            init.copy_(self._buffers[LAYOUT_KEY], _layout_tensor(self.config))
 
     @property
     def backbone(self) -> nn.Module:
@@ -455,7 +642,8 @@ class EarlyExitModelMixin:
                     break
             state[key] = tensor
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [key for key in missing if not key.startswith("exits.") or key.startswith(f"exits.{last}.")]
+        missing = [key for key in missing if key != LAYOUT_KEY
+                   and (not key.startswith("exits.") or key.startswith(f"exits.{last}."))]
         if missing or unexpected:
             raise ValueError(
                 f"The weights of {str(pretrained_model_name_or_path)!r} do not map onto {cls.__name__}: missing "
@@ -481,6 +669,18 @@ class EarlyExitModelMixin:
                 f"{'' if None in built else f' after layers {built}'}; exits cannot be moved after building. "
                 "Restore `config.exit_layers`, or build a new model with the new exit layers."
             )
+        layout = getattr(self, LAYOUT_KEY, None)
+        if layout is not None and layout.device.type != "meta":
+            built = _decode_layout(layout.tolist())
+            problems = [(name, value, built[name]) for name, value in exit_layout(self.config).items()
+                        if built is not None and built[name] != value]
+            if problems:
+                raise ValueError(
+                    "The configuration was changed after building so that it no longer describes the exits: "
+                    + "; ".join(f"`config.{name}` is {value!r} but the model was built with {was!r}"
+                                for name, value, was in problems)
+                    + ". Exits cannot be moved or reshaped after building: restore the field, or build a new model."
+                )
         self.__dict__["_checked_fingerprint"] = fingerprint
 
     def _check_inputs(self, inputs: dict, labels) -> tuple[dict, torch.Tensor | None]:
