@@ -96,6 +96,29 @@ def register_card_data(card_data_class) -> None:
     _CARD_DATA_CLASS = card_data_class
 
 
+# checks a "local folder or Hub repo id" argument before any Hub request (see `register_source_check`); None in the
+# self-contained Hub copy of this file, where transformers reports a missing folder itself
+_SOURCE_CHECK = None
+
+
+def register_source_check(check) -> None:
+    """Sets the function that every loading entry point of this file (`from_pretrained`, `from_classifier`,
+    `early_exit_from_classifier`) calls first on its "folder or Hub repo id" argument: it raises for a local path
+    that does not exist (naming close names) and returns otherwise. `hf_notlike.early_exit` registers
+    `hf_notlike.paths.check_local_or_hub`; this file stays self-contained (only torch and transformers).
+
+    Args:
+        check (`Callable` or `None`): called as `check(name_or_path, what)`; None turns the check off.
+    """
+    global _SOURCE_CHECK
+    _SOURCE_CHECK = check
+
+
+def _check_source(pretrained_model_name_or_path, what: str = "model folder") -> None:
+    if _SOURCE_CHECK is not None and isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+        _SOURCE_CHECK(pretrained_model_name_or_path, what)
+
+
 @dataclass
 class EarlyExitSequenceClassifierOutput(ModelOutput):
     r"""
@@ -459,6 +482,7 @@ class EarlyExitModelMixin:
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """`PreTrainedModel.from_pretrained`, with a clear error for a truncated weights file, a warning when a local
         folder has no tokenizer files, and the source recorded in `card_data` (base model, earlier card)."""
+        _check_source(pretrained_model_name_or_path)
         try:
             cls.check_checkpoint_layout(pretrained_model_name_or_path, **kwargs)
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
@@ -576,6 +600,7 @@ class EarlyExitModelMixin:
             `StrictDataclassClassValidationError`: exit layers beyond the depth or other invalid fields.
         """
         hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
+        _check_source(pretrained_model_name_or_path, "classifier folder")
         stock_config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         backbone_type = cls.config_class.backbone_model_type
         if stock_config.model_type != backbone_type:
@@ -765,10 +790,14 @@ class EarlyExitModelMixin:
                 if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.dtype.is_complex:
                     _bad(TypeError, f"`labels` of a {self.num_labels}-class classifier must be integer class "
                          f"indices, got dtype {labels.dtype}.")
+                labels = labels.long()  # any integer dtype (int32 from NumPy / Arrow, int16, ...): cross-entropy needs long
                 valid = (labels >= 0) & (labels < self.num_labels) | (labels == -100)
                 if not bool(valid.all()):
                     _bad(ValueError, f"`labels` must be class indices in [0, {self.num_labels}) (or -100 to "
                          f"ignore a row), got {sorted(set(labels[~valid].tolist()))[:5]}.")
+        for name in ("input_ids", "token_type_ids", "position_ids"):  # any integer dtype, as long (embedding indices)
+            if name in given and given[name].dtype != torch.long:
+                given[name] = given[name].long()
         return given, labels
 
     # ----------------------------------------------------------------------------------------------------- forward
@@ -1260,6 +1289,7 @@ def early_exit_class_for(pretrained_model_name_or_path, **kwargs) -> type[EarlyE
     """The early-exit class of a checkpoint's architecture (read from its config only); `ValueError` listing the
     supported architectures otherwise. `kwargs` may hold Hub arguments (`revision`, `local_files_only`, ...)."""
     hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
+    _check_source(pretrained_model_name_or_path, "classifier folder")
     model_type = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs).model_type
     if model_type not in EARLY_EXIT_MODELS:
         raise ValueError(
