@@ -51,15 +51,15 @@ def looks_like_local_path(name: str | os.PathLike) -> bool:
 
 
 def close_names(path: str | os.PathLike, limit: int = 3) -> list[str]:
-    """Up to `limit` entries of `path`'s parent folder whose names are close to its last part (`difflib`), as paths
-    written like `path`; [] when the parent folder does not exist."""
+    """Up to `limit` folders in `path`'s parent folder whose names are close to its last part (`difflib`), as paths
+    written like `path`; when the parent folder does not exist either, the close names of the parent; else []."""
     path = os.path.expanduser(os.fspath(path)).rstrip("/\\") or os.fspath(path)
     parent, leaf = os.path.split(path)
     folder = parent or "."
     if not os.path.isdir(folder):
         return close_names(parent, limit) if parent and parent != path else []
-    try:
-        entries = sorted(os.listdir(folder))
+    try:  # folders only: every caller looks for a folder
+        entries = sorted(name for name in os.listdir(folder) if os.path.isdir(os.path.join(folder, name)))
     except OSError:
         return []
     return [os.path.join(parent, name) if parent else name
