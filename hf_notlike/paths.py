@@ -74,8 +74,8 @@ def missing_folder_message(name: str | os.PathLike, what: str = "folder") -> str
     hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
     where = f" ({parent!r} has no entry of that name)" if parent and os.path.isdir(parent) else (
         f" (its parent folder {parent!r} does not exist either)" if parent else "")
-    return (f"{text!r}: no such {what}{where}.{hint} Check the path; a Hub repo id is written `owner/name`, without "
-            "a leading `.`, `/` or `~`.")
+    return (f"{text!r} does not exist: no such {what}{where}.{hint} Check the path; a Hub repo id is written "
+            "`owner/name`, without a leading `.`, `/` or `~`.")
 
 
 def check_local_or_hub(name: str | os.PathLike, what: str = "folder") -> Path | None:

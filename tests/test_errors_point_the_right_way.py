@@ -47,7 +47,7 @@ def test_parent_folder_that_exists_makes_a_path(tmp_path, monkeypatch):
 
 
 def test_early_exit_from_classifier_on_a_missing_folder(tmp_path, no_network, stock_classifier):
-    with pytest.raises(LocalFolderNotFoundError, match="'/no/such/dir': no such classifier folder") as info:
+    with pytest.raises(LocalFolderNotFoundError, match="'/no/such/dir' does not exist: no such classifier folder") as info:
         early_exit_from_classifier("/no/such/dir")
     assert isinstance(info.value, OSError) and isinstance(info.value, ValueError)
     stock_classifier("bert", tmp_path / "classifier")
@@ -59,11 +59,11 @@ def test_early_exit_from_classifier_on_a_missing_folder(tmp_path, no_network, st
 
 def test_data_map_from_a_missing_folder(tmp_path, monkeypatch, no_network, map_dir):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(LocalFolderNotFoundError, match="'./typo': no such data-map folder"):
+    with pytest.raises(LocalFolderNotFoundError, match="'./typo' does not exist: no such data-map folder"):
         DataMap.from_pretrained("./typo")
     with pytest.raises(ValueError, match="Did you mean './map'"):
         DataMap.from_pretrained("./mapp")
-    with pytest.raises(ValueError, match="'map/dat_map': no such data-map folder \\('map' has no entry"):
+    with pytest.raises(ValueError, match="'map/dat_map' does not exist: no such data-map folder \\('map' has no entry"):
         DataMap.from_pretrained("map/dat_map")  # parent exists: a path, not a Hub id
     assert DataMap.from_pretrained("./map").num_examples == 4
 
@@ -73,7 +73,7 @@ def test_datamap_cli_names_the_missing_folder(tmp_path, monkeypatch, capsys, no_
     (tmp_path / "map" / "run1").mkdir()
     assert main(["datamap", "plot", "map/run2"]) == 2
     err = capsys.readouterr().err
-    assert "'map/run2': no such folder" in err and "Did you mean 'map/run1'" in err and "Hub" not in err.split(".")[0]
+    assert "'map/run2' does not exist: no such folder" in err and "Did you mean 'map/run1'" in err and "Hub" not in err.split(".")[0]
     assert main(["datamap", "plot", "mapp/run1"]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'map/run1'" in err, err
