@@ -19,6 +19,13 @@ def _edit_config(folder, **changes):
     path = folder / "config.json"
     config = json.loads(path.read_text())
     config.update(changes)
+    layers = list(config["exit_layers"])
+    depth = config["n_layers" if "n_layers" in config else "num_hidden_layers"]  # DistilBERT: n_layers
+    if layers[-1] != depth:
+        layers.append(depth)
+    config["exit_layers"] = layers
+    for name in ("temperatures", "exit_loss_weights"):  # a careful edit: one value per exit, so the config is valid
+        config[name] = (config[name] + [1.0] * len(layers))[: len(layers)]
     path.write_text(json.dumps(config))
 
 
@@ -65,8 +72,8 @@ def test_other_edited_fields_fail_naming_the_field(changes, field, tmp_path, ear
 
 def test_keyword_override_that_moves_exits_fails(tmp_path, early_exit_model):
     early_exit_model("bert", exit_layers=[1, 3]).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="`exit_layers` is \\[2, 4\\]"):
-        EARLY_EXIT_MODELS["bert"].from_pretrained(tmp_path, exit_layers=[2, 4])
+    with pytest.raises(ValueError, match="`exit_layers` is \\[2, 3, 4\\] in the configuration but \\[1, 3, 4\\]"):
+        EARLY_EXIT_MODELS["bert"].from_pretrained(tmp_path, exit_layers=[2, 3])
 
 
 @pytest.mark.parametrize("arch", ["bert", "distilbert", "modernbert"])
