@@ -116,3 +116,13 @@ def test_load_labelled_file_property(texts, tmp_path_factory, bert_tokenizer):
     else:
         data = load_labelled_file(str(path), bert_tokenizer)
         assert all(bert_tokenizer.unk_token_id not in ids for ids in data["input_ids"])
+
+
+def test_datamap_html_command_rejects_missing_texts(map_dir, tmp_path, capsys):
+    pytest.importorskip("plotly")
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\ngood,1\n,0\nfine,1\nbad,0\n")
+    code = main(["datamap", "html", str(map_dir), "--data", str(data), "-o", str(tmp_path / "map.html")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no text in 1 row of column 'text' (row 1," in err, err
+    assert not (tmp_path / "map.html").exists()
