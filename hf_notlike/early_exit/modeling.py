@@ -516,6 +516,8 @@ class EarlyExitModelMixin:
             pretrained_model_name_or_path (`str` or `os.PathLike`): the checkpoint (folder or Hub id).
             kwargs: the keyword arguments of `from_pretrained` (`config`, early-exit fields, Hub arguments).
         """
+        if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)) or kwargs.get("state_dict") is not None:
+            return  # weights given in memory: nothing saved to compare with
         hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
         files = _safetensors_files(pretrained_model_name_or_path, hub_kwargs)
         if not files:
