@@ -825,7 +825,8 @@ class EarlyExitModelMixin:
                 As for the backbone (`BertModel`, `RobertaModel`, ...; DistilBERT takes no `token_type_ids`).
                 Padding must be on the right (the default of these tokenizers): the exits read the first token.
             labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-                Class indices (or float targets when `num_labels == 1`). See the output's `loss`,
+                Class indices of any integer dtype, cast to long (or float targets when `num_labels == 1`); ids,
+                token types and positions of any integer dtype are cast to long too. See the output's `loss`,
                 `training_loss` and `exit_losses`.
             exit_threshold (`float`, *optional*):
                 Overrides `config.exit_threshold` for this call; in `(0, 1]`, 1.0 runs the full model.
