@@ -183,7 +183,7 @@ def test_load_errors(tmp_path):
     (folder / METADATA_FILE).write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(ValueError, match="upgrade"):
         DataMap.from_pretrained(folder)
-    with pytest.raises(ValueError, match="not a data-map folder"):
+    with pytest.raises(ValueError, match="does not exist: no such data-map folder"):
         DataMap.from_pretrained(str(tmp_path / "nowhere"))
 
 

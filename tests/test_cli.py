@@ -173,8 +173,10 @@ def test_console_script_exit_code(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"hf-notlike datamap show: error: MAP_DIR {tmp_path / 'missing'} does not exist (a folder written by "
-        "`DataMap.save_pretrained`)."
+        f"hf-notlike datamap show: error: MAP_DIR {str(tmp_path / 'missing')!r} does not exist: no such folder "
+        f"({str(tmp_path)!r} has no entry of that name). Check the path; a Hub repo id is written `owner/name`, "
+        "without a leading `.`, `/` or `~`. (MAP_DIR is a folder written by `DataMap.save_pretrained`, or a Hub "
+        "dataset repo id.)"
     ]
 
 

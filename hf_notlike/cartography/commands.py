@@ -33,6 +33,7 @@ from ..cli_utils import (
     looks_like_repo_id,
     read_table_file,
 )
+from ..paths import close_names, looks_like_local_path, missing_folder_message
 from .datamap import DATA_MAP_FILE, METADATA_FILE, PLOT_FILE, REGIONS, DataMap
 from .interactive import DEFAULT_MAX_POINTS, check_dataset_labels
 
@@ -53,8 +54,17 @@ def _check_map_dir(map_dir: str) -> None:
             )
     elif folder.exists():
         raise CommandError(f"MAP_DIR {map_dir} is a file; give the folder written by `DataMap.save_pretrained`.")
-    elif not looks_like_repo_id(map_dir) or map_dir.count("/") != 1:
-        raise CommandError(f"MAP_DIR {map_dir} does not exist (a folder written by `DataMap.save_pretrained`).")
+    elif not looks_like_repo_id(map_dir) or map_dir.count("/") != 1 or looks_like_local_path(map_dir):
+        raise CommandError(f"MAP_DIR {missing_folder_message(map_dir)} (MAP_DIR is a folder written by "
+                           "`DataMap.save_pretrained`, or a Hub dataset repo id.)")
+
+
+def _hub_map_needs_output(map_dir: str) -> str:
+    first = map_dir.split("/")[0]
+    close = [f"{name}/{map_dir.split('/', 1)[1]}" if "/" in map_dir else name for name in close_names(first)]
+    hint = f" (no local folder {first!r}: did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return (f"MAP_DIR {map_dir} is not a local folder{hint}, so it is read as a Hub dataset repo id: pass --output for "
+            "a map loaded from the Hub, or fix the folder name.")
 
 
 @dataclass
@@ -94,7 +104,7 @@ class PlotArguments(_EpochsArguments):
         super().__post_init__()
         check_positive(self.max_points, "--max-points")
         if self.output is None and not Path(self.map_dir).is_dir():
-            raise CommandError("Pass --output for a map loaded from the Hub.")
+            raise CommandError(_hub_map_needs_output(self.map_dir))
         check_output_file(self.output, "--output", (".png", ".pdf"))
 
 
@@ -195,7 +205,7 @@ class HtmlArguments(_EpochsArguments):
         super().__post_init__()
         check_positive(self.max_points, "--max-points")
         if self.output is None and not Path(self.map_dir).is_dir():
-            raise CommandError("Pass --output for a map loaded from the Hub.")
+            raise CommandError(_hub_map_needs_output(self.map_dir))
         check_output_file(self.output, "--output", (".html", ".htm"))
         if self.data is not None:
             check_input_file(self.data, "--data", TABLE_FORMATS)

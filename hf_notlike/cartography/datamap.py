@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ..paths import check_local_or_hub
+
 if TYPE_CHECKING:
     import datasets
     from matplotlib.figure import Figure
@@ -676,10 +678,10 @@ class DataMap:
         """
         if not isinstance(path_or_repo_id, (str, os.PathLike)) or not str(path_or_repo_id).strip():
             raise ValueError(f"`path_or_repo_id` must be a folder or a Hub repo id; got {path_or_repo_id!r}.")
-        folder = Path(path_or_repo_id)
-        if not folder.is_dir():
-            if folder.exists() or os.path.isabs(str(path_or_repo_id)) or str(path_or_repo_id).startswith("."):
-                raise ValueError(f"{str(path_or_repo_id)!r} is not a data-map folder (no such directory).")
+        folder = check_local_or_hub(path_or_repo_id, "data-map folder")  # no such folder: says so, no Hub call
+        if folder is not None and not folder.is_dir():
+            raise ValueError(f"{str(path_or_repo_id)!r} is a file, not a data-map folder (written by save_pretrained).")
+        if folder is None:
             from huggingface_hub import snapshot_download
 
             from ..hub import hub_call

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..texts import check_texts
 from .plotting import CORRECTNESS_COLORMAP, REGION_LABELS
 
 if TYPE_CHECKING:
@@ -168,7 +169,11 @@ def _dataset_columns(
     elif label_column not in columns:
         raise ValueError(f"`label_column={label_column!r}` is not a column of the dataset (columns: {columns}).")
     rows = positions.tolist()
-    texts = [_as_text(t) for t in _take(dataset, text_column, rows)] if text_column is not None else None
+    texts = None
+    if text_column is not None:
+        values = _take(dataset, text_column, rows)
+        check_texts(values, "The dataset", text_column, rows=rows)  # never shown as "None" on hover
+        texts = [_as_text(t) for t in values]
     labels = None
     if label_column is not None:
         feature = getattr(dataset, "features", {}).get(label_column)

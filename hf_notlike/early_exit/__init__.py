@@ -6,6 +6,7 @@ Importing this package registers the configurations and models with `AutoConfig`
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from ..paths import check_local_or_hub
 from .calibration import (
     CalibrationResult,
     CalibrationWarning,
@@ -43,6 +44,7 @@ from .modeling import (
     early_exit_from_classifier,
     exit_confidences,
     register_card_data,
+    register_source_check,
     select_exits,
 )
 from .thresholds import ThresholdChoice, choose_thresholds
@@ -60,6 +62,8 @@ for _model in EARLY_EXIT_MODELS.values():
 
 # every early-exit model holds an `EarlyExitModelCardData` as `model.card_data` (see modeling.register_card_data)
 register_card_data(EarlyExitModelCardData)
+# a mistyped local folder is reported as "no such folder" (with close names), not as a Hub problem
+register_source_check(check_local_or_hub)
 
 __all__ = [
     "EARLY_EXIT_MODELS",

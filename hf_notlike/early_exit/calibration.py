@@ -67,14 +67,30 @@ class CalibrationWarning(UserWarning):
 LABEL_COLUMNS = ("label", "labels")
 
 
+def not_early_exit_message(model) -> str:
+    """Why `model` cannot be calibrated or swept, and the fix: the early-exit classes (listed from
+    `EARLY_EXIT_MODELS`, so that a new architecture is named too) and how to add exits to a fine-tuned classifier."""
+    from .modeling import EARLY_EXIT_MODELS
+
+    classes = ", ".join(f"{cls.__name__} ({backbone})" for backbone, cls in EARLY_EXIT_MODELS.items())
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    stock = model_type in EARLY_EXIT_MODELS
+    fix = (
+        f"add exits to this fine-tuned `{model_type}` classifier with `hf_notlike.early_exit_from_classifier(path, "
+        "exit_layers=[...])` (or `hf-notlike early-exit add-exits`), train them, then calibrate"
+        if stock else
+        "add exits to a fine-tuned classifier of a supported backbone with `hf_notlike.early_exit_from_classifier("
+        "path, exit_layers=[...])`, or load a backbone with `<EarlyExit class>.from_pretrained(path, num_labels=..., "
+        "exit_layers=[...])` and train it"
+    )
+    return (f"Expected an early-exit model, got {type(model).__name__}, which has no exits. The early-exit classes "
+            f"are {classes}. To get one, {fix}.")
+
+
 def check_early_exit_model(model) -> None:
     """Raises a `TypeError` when `model` is not an early-exit classifier (one with exits and exit temperatures)."""
     if not isinstance(model, EarlyExitModelMixin) or not hasattr(model.config, "exit_layers"):
-        raise TypeError(
-            f"Expected an early-exit model (EarlyExitBertForSequenceClassification or "
-            f"EarlyExitRobertaForSequenceClassification), got {type(model).__name__}, which has no exits. Load one "
-            f"with `EarlyExitBertForSequenceClassification.from_pretrained(path, num_labels=...)`."
-        )
+        raise TypeError(not_early_exit_message(model))
     if model.config.num_labels < 2:
         raise ValueError(
             "This is a regression model (num_labels=1): it has no class confidence to calibrate or to exit on. "

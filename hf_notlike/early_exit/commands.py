@@ -35,6 +35,7 @@ from ..cli_utils import (
     check_positive,
     read_table_file,
 )
+from ..texts import check_texts
 
 __all__ = [
     "COMMANDS",
@@ -78,7 +79,8 @@ def load_labelled_file(
         limit (`int`, *optional*): keep only the first `limit` rows.
 
     Raises:
-        `ValueError` for an unreadable file, a missing column, or label names the model does not know.
+        `ValueError` for an unreadable file, a missing column, a row without text (null or empty: drop or fill it),
+        or label names the model does not know.
     """
     data = read_table_file(path)
     return _tokenize(_label_ids(data, str(path), label2id, text_column, label_column, limit), tokenizer, text_column,
@@ -94,6 +96,7 @@ def _label_ids(data, path: str, label2id, text_column: str, label_column: str, l
             raise CommandError(f"{path!r} has no column {column!r} (it has {data.column_names}); name it with {flag}.")
     if limit:
         data = data.select(range(min(limit, len(data))))
+    check_texts(data[text_column], repr(path), text_column, error=CommandError)  # never tokenize None as "None"
     feature = data.features[label_column]
     if isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string"):
         known = dict(label2id or {})

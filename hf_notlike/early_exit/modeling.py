@@ -20,6 +20,7 @@ adapters of `adapters.py`. This file imports only `torch`, `transformers` and it
 
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ from transformers import (
     ModernBertPreTrainedModel,
     MPNetModel,
     MPNetPreTrainedModel,
+    PretrainedConfig,
     RobertaModel,
     RobertaPreTrainedModel,
     XLMRobertaModel,
@@ -62,6 +64,8 @@ from .adapters import (
     RobertaAdapter,
 )
 from .configuration import (
+    EARLY_EXIT_FIELDS,
+    EXIT_INPUTS,
     EarlyExitBertConfig,
     EarlyExitDebertaV2Config,
     EarlyExitDistilBertConfig,
@@ -96,6 +100,29 @@ def register_card_data(card_data_class) -> None:
     """
     global _CARD_DATA_CLASS
     _CARD_DATA_CLASS = card_data_class
+
+
+# checks a "local folder or Hub repo id" argument before any Hub request (see `register_source_check`); None in the
+# self-contained Hub copy of this file, where transformers reports a missing folder itself
+_SOURCE_CHECK = None
+
+
+def register_source_check(check) -> None:
+    """Sets the function that every loading entry point of this file (`from_pretrained`, `from_classifier`,
+    `early_exit_from_classifier`) calls first on its "folder or Hub repo id" argument: it raises for a local path
+    that does not exist (naming close names) and returns otherwise. `hf_notlike.early_exit` registers
+    `hf_notlike.paths.check_local_or_hub`; this file stays self-contained (only torch and transformers).
+
+    Args:
+        check (`Callable` or `None`): called as `check(name_or_path, what)`; None turns the check off.
+    """
+    global _SOURCE_CHECK
+    _SOURCE_CHECK = check
+
+
+def _check_source(pretrained_model_name_or_path, what: str = "model folder") -> None:
+    if _SOURCE_CHECK is not None and isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+        _SOURCE_CHECK(pretrained_model_name_or_path, what)
 
 
 @dataclass
@@ -206,6 +233,149 @@ class EarlyExitClassifier(nn.Module):
         return self.classifier(self.dropout(features))
 
 
+# ------------------------------------------------------------------------------- the exits' layout in the weights
+
+# Every early-exit model saves, next to its weights, one small int64 buffer that records the configuration fields
+# that shape the exits: [format, num_hidden_layers, index of exit_input in EXIT_INPUTS, head_from_classifier,
+# *exit_layers]. `from_pretrained` compares it (or, for checkpoints saved before the buffer existed, what the weight
+# names and shapes show) with config.json before loading, so that a hand-edited config cannot move exits silently.
+LAYOUT_KEY = "early_exit_layout"
+_LAYOUT_FORMAT = 1
+_LAYER_NUMBER = re.compile(r"\.(?:layer|layers)\.(\d+)\.")
+_EXIT_KEY = re.compile(r"^exits\.(\d+)\.(.+)$")
+
+
+def exit_layout(config) -> dict:
+    """The fields of an early-exit `config` that shape the exits' weights (what the saved layout buffer records)."""
+    return {
+        "num_hidden_layers": config.num_hidden_layers,
+        "exit_input": config.exit_input,
+        "head_from_classifier": bool(config.head_from_classifier),
+        "exit_layers": list(config.exit_layers),
+    }
+
+
+def _layout_tensor(config) -> torch.Tensor:
+    layout = exit_layout(config)
+    values = [_LAYOUT_FORMAT, layout["num_hidden_layers"], EXIT_INPUTS.index(layout["exit_input"]),
+              int(layout["head_from_classifier"]), *layout["exit_layers"]]
+    return torch.tensor(values, dtype=torch.long)
+
+
+def _decode_layout(values: list[int]) -> dict | None:
+    """The fields recorded in a layout buffer; None for an unknown format (a newer version of this code)."""
+    if len(values) < 5 or values[0] != _LAYOUT_FORMAT or not 0 <= values[2] < len(EXIT_INPUTS):
+        return None
+    return {"num_hidden_layers": values[1], "exit_input": EXIT_INPUTS[values[2]],
+            "head_from_classifier": bool(values[3]), "exit_layers": list(values[4:])}
+
+
+def _safetensors_files(pretrained_model_name_or_path, hub_kwargs: dict) -> list[str]:
+    """The local paths of a checkpoint's safetensors weights (downloaded into the cache for a Hub id, as
+    `from_pretrained` does next); [] when there are none (e.g. a `.bin` checkpoint) or they cannot be had."""
+    import json
+
+    from transformers.utils import cached_file
+
+    source = os.fspath(pretrained_model_name_or_path)
+    subfolder = hub_kwargs.get("subfolder") or ""
+    kwargs = {key: value for key, value in hub_kwargs.items() if key not in ("subfolder", "trust_remote_code")}
+
+    def resolve(name: str) -> str | None:
+        if os.path.isdir(source):
+            path = os.path.join(source, subfolder, name)
+            return path if os.path.isfile(path) else None
+        try:
+            return cached_file(source, name, subfolder=subfolder, _raise_exceptions_for_missing_entries=False,
+                               _raise_exceptions_for_connection_errors=False, **kwargs)
+        except (OSError, ValueError):
+            return None
+
+    single = resolve("model.safetensors")
+    if single is not None:
+        return [single]
+    index = resolve("model.safetensors.index.json")
+    if index is None:
+        return []
+    with open(index, encoding="utf-8") as file:
+        shards = sorted(set(json.load(file).get("weight_map", {}).values()))
+    paths = [resolve(name) for name in shards]
+    return [path for path in paths if path is not None]
+
+
+def _checkpoint_layout(files: list[str], prefix: str) -> tuple[dict, bool] | None:
+    """What a checkpoint's weights say about its exits: `(fields, recorded)`, where `recorded` tells whether the
+    fields come from the saved layout buffer (all of them) or were read off the weight names and shapes (a
+    checkpoint saved before the buffer existed: the fields that cannot be read are left out). None for a checkpoint
+    without exits (a plain backbone, whose exits get initialised)."""
+    from safetensors import safe_open
+
+    layers, exits, mix_sizes, recorded = set(), set(), {}, None
+    for path in files:
+        with safe_open(path, framework="pt") as file:
+            for key in file.keys():
+                if key == LAYOUT_KEY:
+                    recorded = _decode_layout(file.get_tensor(key).tolist())
+                elif (match := _EXIT_KEY.match(key)) is not None:
+                    exits.add(int(match.group(1)))
+                    if match.group(2) == "mix_logits":
+                        mix_sizes[int(match.group(1))] = file.get_slice(key).get_shape()[0]
+                elif key.startswith(f"{prefix}.") and (match := _LAYER_NUMBER.search(key)) is not None:
+                    layers.add(int(match.group(1)))
+    if not exits:
+        return None
+    if recorded is not None:
+        return recorded, True
+    fields = {"num_exits": len(exits), "mix_sizes": mix_sizes}
+    if layers:
+        fields["num_hidden_layers"] = max(layers) + 1
+    return fields, False
+
+
+def _layout_mismatches(config, fields: dict, recorded: bool) -> list[tuple[str, object, object]]:
+    """`(field, value in config, value in the weights)` for each early-exit field on which they disagree."""
+    expected = exit_layout(config)
+    if recorded:
+        return [(name, expected[name], fields[name]) for name in expected if expected[name] != fields[name]]
+    problems = []
+    if "num_hidden_layers" in fields and fields["num_hidden_layers"] != expected["num_hidden_layers"]:
+        problems.append(("num_hidden_layers", expected["num_hidden_layers"], fields["num_hidden_layers"]))
+    layers, mix_sizes = expected["exit_layers"], fields["mix_sizes"]
+    if fields["num_exits"] != len(layers):
+        problems.append(("exit_layers", layers, f"{fields['num_exits']} exits"))
+        return problems
+    last = len(layers) - 1
+    weighted = expected["exit_input"].startswith("weighted_")
+    if not weighted and any(k != last for k in mix_sizes):
+        problems.append(("exit_input", expected["exit_input"], "a weighted_* input (the exits have mix weights)"))
+    elif weighted and any(k not in mix_sizes for k in range(last)):
+        problems.append(("exit_input", expected["exit_input"], "'cls' or 'mean' (the exits have no mix weights)"))
+    if weighted and last > 0 and last in mix_sizes and expected["head_from_classifier"]:
+        problems.append(("head_from_classifier", True, False))
+    elif weighted and last not in mix_sizes and not expected["head_from_classifier"]:
+        problems.append(("head_from_classifier", False, True))
+    read = [mix_sizes.get(k) for k in range(len(layers))]
+    if any(size is not None and size != layer for size, layer in zip(read, layers)):
+        shown = read if None not in read else f"{[size if size is not None else '?' for size in read]}"
+        problems.append(("exit_layers", layers, shown))
+    return problems
+
+
+def _layout_error(source: str, problems: list[tuple[str, object, object]]) -> ValueError:
+    said = "; ".join(f"`{name}` is {config!r} in the configuration but "
+                     f"{weights if isinstance(weights, str) else repr(weights)} in the weights"
+                     for name, config, weights in problems)
+    fixes = ", ".join(f"{name}={weights!r}" for name, _, weights in problems if not isinstance(weights, str))
+    return ValueError(
+        f"The weights of {source!r} do not match its configuration: {said}. The exits are built from these fields, "
+        "so a changed config.json (or a keyword argument of from_pretrained) cannot move or reshape them. Restore "
+        f"the saved values in config.json{f' ({fixes})' if fixes else ''} or drop the keyword argument; to put "
+        "exits elsewhere, build a new model from the backbone (e.g. `from_pretrained(backbone, exit_layers=...)`, "
+        "or `early_exit_from_classifier`) and train its exits."
+    )
+
+
+
 def _bad(kind: type[Exception], message: str):
     raise kind(message)
 
@@ -217,6 +387,8 @@ class EarlyExitModelMixin:
     adapter: EncoderAdapter = BertAdapter()
     # the loss is a mean over the batch: the Trainer normalises it under gradient accumulation
     accepts_loss_kwargs = False
+    # checkpoints saved before the layout buffer existed load without it (it then holds the config's layout)
+    _keys_to_ignore_on_load_missing = [rf"^{LAYOUT_KEY}$"]
 
     # --- saving, loading and pushing (the model card is written through `card_data`, see `register_card_data`) ---
 
@@ -332,7 +504,9 @@ class EarlyExitModelMixin:
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """`PreTrainedModel.from_pretrained`, with a clear error for a truncated weights file, a warning when a local
         folder has no tokenizer files, and the source recorded in `card_data` (base model, earlier card)."""
+        _check_source(pretrained_model_name_or_path)
         try:
+            cls.check_checkpoint_layout(pretrained_model_name_or_path, **kwargs)
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except SafetensorError as error:
             raise OSError(
@@ -351,6 +525,41 @@ class EarlyExitModelMixin:
             loaded.card_data.record_source(source)
         return model
 
+    @classmethod
+    def check_checkpoint_layout(cls, pretrained_model_name_or_path, **kwargs) -> None:
+        """Raises a `ValueError` naming the field, its value in the configuration and in the weights, and the fix, when
+        the early-exit fields that shape the exits (`exit_layers`, `exit_input`, `head_from_classifier`,
+        `num_hidden_layers`) differ between a checkpoint's configuration (with the keyword arguments given to
+        `from_pretrained`) and its weights. Reads the weights' names and the small layout buffer only (no tensor
+        is loaded). Checkpoints without exits (a plain backbone) pass; for checkpoints saved before the layout
+        buffer existed, what the weight names and shapes show is checked.
+
+        Args:
+            pretrained_model_name_or_path (`str` or `os.PathLike`): the checkpoint (folder or Hub id).
+            kwargs: the keyword arguments of `from_pretrained` (`config`, early-exit fields, Hub arguments).
+        """
+        if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)) or kwargs.get("state_dict") is not None:
+            return  # weights given in memory: nothing saved to compare with
+        hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
+        files = _safetensors_files(pretrained_model_name_or_path, hub_kwargs)
+        if not files:
+            return
+        config = kwargs.get("config")
+        if not isinstance(config, PretrainedConfig):
+            overrides = {key: kwargs[key] for key in (*EARLY_EXIT_FIELDS, "num_hidden_layers") if key in kwargs}
+            hub_kwargs.pop("trust_remote_code", None)
+            try:
+                config = cls.config_class.from_pretrained(config or pretrained_model_name_or_path, **hub_kwargs,
+                                                          **overrides)
+            except Exception:  # noqa: BLE001 - from_pretrained reports a bad configuration itself
+                return
+        found = _checkpoint_layout(files, cls.base_model_prefix)
+        if found is None or getattr(config, "exit_layers", None) is None:
+            return
+        problems = _layout_mismatches(config, *found)
+        if problems:
+            raise _layout_error(os.fspath(pretrained_model_name_or_path), problems)
+
     # ---------------------------------------------------------------------------------------------------- building
 
     def _init_exits(self) -> None:
@@ -368,6 +577,8 @@ class EarlyExitModelMixin:
             EarlyExitClassifier(config, layer, weighted and not (k == last and config.head_from_classifier), dropout)
             for k, layer in enumerate(config.exit_layers)
         )
+        # saved with the weights, compared with the configuration on load (`check_checkpoint_layout`)
+        self.register_buffer(LAYOUT_KEY, _layout_tensor(config), persistent=True)
         if config.freeze_backbone:
             for module in self._frozen_modules():
                 module.requires_grad_(False)
@@ -390,6 +601,8 @@ class EarlyExitModelMixin:
         super()._init_weights(module)
         if isinstance(module, EarlyExitClassifier) and module.mix_logits is not None:
             init.zeros_(module.mix_logits)
+        if module is self and LAYOUT_KEY in self._buffers:  # e.g. a checkpoint saved before the buffer existed
+            init.copy_(self._buffers[LAYOUT_KEY], _layout_tensor(self.config))
 
     @property
     def backbone(self) -> nn.Module:
@@ -411,6 +624,7 @@ class EarlyExitModelMixin:
             `StrictDataclassClassValidationError`: exit layers beyond the depth or other invalid fields.
         """
         hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
+        _check_source(pretrained_model_name_or_path, "classifier folder")
         stock_config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         backbone_type = cls.config_class.backbone_model_type
         if stock_config.model_type != backbone_type:
@@ -477,7 +691,8 @@ class EarlyExitModelMixin:
                     break
             state[key] = tensor
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [key for key in missing if not key.startswith("exits.") or key.startswith(f"exits.{last}.")]
+        missing = [key for key in missing if key != LAYOUT_KEY
+                   and (not key.startswith("exits.") or key.startswith(f"exits.{last}."))]
         if missing or unexpected:
             raise ValueError(
                 f"The weights of {str(pretrained_model_name_or_path)!r} do not map onto {cls.__name__}: missing "
@@ -503,6 +718,18 @@ class EarlyExitModelMixin:
                 f"{'' if None in built else f' after layers {built}'}; exits cannot be moved after building. "
                 "Restore `config.exit_layers`, or build a new model with the new exit layers."
             )
+        layout = getattr(self, LAYOUT_KEY, None)
+        if layout is not None and layout.device.type != "meta":
+            built = _decode_layout(layout.tolist())
+            problems = [(name, value, built[name]) for name, value in exit_layout(self.config).items()
+                        if built is not None and built[name] != value]
+            if problems:
+                raise ValueError(
+                    "The configuration was changed after building so that it no longer describes the exits: "
+                    + "; ".join(f"`config.{name}` is {value!r} but the model was built with {was!r}"
+                                for name, value, was in problems)
+                    + ". Exits cannot be moved or reshaped after building: restore the field, or build a new model."
+                )
         self.__dict__["_checked_fingerprint"] = fingerprint
 
     def _check_inputs(self, inputs: dict, labels) -> tuple[dict, torch.Tensor | None]:
@@ -587,10 +814,14 @@ class EarlyExitModelMixin:
                 if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.dtype.is_complex:
                     _bad(TypeError, f"`labels` of a {self.num_labels}-class classifier must be integer class "
                          f"indices, got dtype {labels.dtype}.")
+                labels = labels.long()  # any integer dtype (int32 from NumPy / Arrow, int16, ...): cross-entropy needs long
                 valid = (labels >= 0) & (labels < self.num_labels) | (labels == -100)
                 if not bool(valid.all()):
                     _bad(ValueError, f"`labels` must be class indices in [0, {self.num_labels}) (or -100 to "
                          f"ignore a row), got {sorted(set(labels[~valid].tolist()))[:5]}.")
+        for name in ("input_ids", "token_type_ids", "position_ids"):  # any integer dtype, as long (embedding indices)
+            if name in given and given[name].dtype != torch.long:
+                given[name] = given[name].long()
         return given, labels
 
     # ----------------------------------------------------------------------------------------------------- forward
@@ -616,7 +847,8 @@ class EarlyExitModelMixin:
                 As for the backbone (`BertModel`, `RobertaModel`, ...; DistilBERT takes no `token_type_ids`).
                 Padding must be on the right (the default of these tokenizers): the exits read the first token.
             labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-                Class indices (or float targets when `num_labels == 1`). See the output's `loss`,
+                Class indices of any integer dtype, cast to long (or float targets when `num_labels == 1`); ids,
+                token types and positions of any integer dtype are cast to long too. See the output's `loss`,
                 `training_loss` and `exit_losses`.
             exit_threshold (`float` or `list[float]`, *optional*):
                 Overrides `config.exit_threshold` and `config.exit_thresholds` for this call: one threshold in
@@ -1109,6 +1341,7 @@ def early_exit_class_for(pretrained_model_name_or_path, **kwargs) -> type[EarlyE
     """The early-exit class of a checkpoint's architecture (read from its config only); `ValueError` listing the
     supported architectures otherwise. `kwargs` may hold Hub arguments (`revision`, `local_files_only`, ...)."""
     hub_kwargs = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
+    _check_source(pretrained_model_name_or_path, "classifier folder")
     model_type = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs).model_type
     if model_type not in EARLY_EXIT_MODELS:
         raise ValueError(

@@ -234,6 +234,67 @@ def _check_rows(key: str, shapes: list, dtypes: list[str] | None) -> None:
             )
 
 
+# -- value checks of the stacked visual fields: vectorised, once per batch ---------------------------------------
+
+def _bad_rows(flags: torch.Tensor) -> list[int]:
+    """The batch rows where a boolean tensor of shape (batch, ...) has a True."""
+    return flags.reshape(flags.shape[0], -1).any(dim=1).nonzero().flatten().tolist()
+
+
+def _check_finite(key: str, tensor: torch.Tensor) -> None:
+    """NaN or inf in a float field: a `ValueError` naming the field and rows. One reduction over the tensor (a sum,
+    which any NaN or inf makes non-finite); the rows are looked for only when it fails."""
+    if not tensor.is_floating_point() or tensor.numel() == 0 or bool(torch.isfinite(tensor.sum())):
+        return
+    rows = _bad_rows(~torch.isfinite(tensor)) if tensor.dim() else [0]
+    if rows:  # else the sum overflowed on large finite values
+        raise ValueError(
+            f"The field {key!r} holds NaN or inf in {_rows(rows)} of the batch; the model would return a NaN loss. "
+            "Drop those examples or replace the values (e.g. `np.nan_to_num`) when building the dataset."
+        )
+
+
+def _check_visual_values(batch: dict[str, Any], family: str) -> None:
+    """What the stacked visual fields must hold, checked on the whole batch at once: finite float features, 0/1
+    `visual_attention_mask`, LXMERT's `visual_pos` as 4 box coordinates, and `obj_labels` for as many boxes as the
+    features."""
+    for key, value in batch.items():
+        if key in ("input_ids", "labels", "attention_mask", "token_type_ids"):
+            continue
+        if isinstance(value, torch.Tensor):
+            _check_finite(key, value)
+        elif isinstance(value, Mapping):
+            for name, part in value.items():
+                for tensor in part if isinstance(part, tuple) else (part,):
+                    if isinstance(tensor, torch.Tensor):
+                        _check_finite(f"{key}.{name}", tensor)
+    mask = batch.get("visual_attention_mask")
+    if isinstance(mask, torch.Tensor) and mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
+        rows = _bad_rows((mask != 0) & (mask != 1))
+        raise ValueError(
+            f"`visual_attention_mask` must hold only 0 (padding box) and 1 (box), but {_rows(rows)} of the batch "
+            f"{'holds' if len(rows) == 1 else 'hold'} other values; build it as `(boxes_present).astype(int)`."
+        )
+    if family != "lxmert":
+        return
+    boxes = batch["visual_feats"].shape[1]
+    pos = batch.get("visual_pos")
+    if isinstance(pos, torch.Tensor) and (pos.dim() != 3 or pos.shape[-1] != 4):
+        raise ValueError(
+            f"`visual_pos` must be 4 box coordinates (x1, y1, x2, y2, normalised to [0, 1]) per box, i.e. shape "
+            f"(boxes, 4) per example; got {tuple(pos.shape[1:])} per example."
+        )
+    labels = batch.get("obj_labels")
+    if isinstance(labels, Mapping):
+        for name, part in labels.items():
+            for what, tensor in zip(("labels", "confidences"), part if isinstance(part, tuple) else (part,)):
+                if isinstance(tensor, torch.Tensor) and (tensor.dim() < 2 or tensor.shape[1] != boxes):
+                    raise ValueError(
+                        f"`obj_labels[{name!r}]` {what} are for {tuple(tensor.shape[1:2]) or 'no'} boxes per example "
+                        f"but `visual_feats` has {boxes}: give one entry per box (pad them like the features)."
+                    )
+
+
 def _stack_pair(key: str, pairs: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """LXMERT's `(labels, confidences)` pairs; a two-entry mapping (e.g. `{"labels": ..., "confidences": ...}`,
     which Arrow stores where a pair of differently nested lists cannot be) counts as the pair of its values."""
@@ -483,6 +544,7 @@ class DataCollatorForVLMasking:
         batch["input_ids"], batch["labels"] = self._apply_mask(batch["input_ids"], masked)
         batch.update(self._pass_through(features, fields))
         self._check_visual_fields(batch, family)
+        _check_visual_values(batch, family)
         if family == "visualbert":
             self._extend_for_visualbert(batch)
         return _to_numpy(batch) if return_tensors == "np" else batch
