@@ -159,7 +159,7 @@ def test_plot_when_every_example_has_the_same_variability(tmp_path):
 def test_save_and_load_round_trip(tmp_path):
     dm = make_map(ids=["w", "x", "y", "z"], id_column="uid", model_name="m/n", dataset_name="d")
     folder = dm.save_pretrained(tmp_path / "map")
-    assert sorted(os.listdir(folder)) == sorted(["README.md", DATA_MAP_FILE, "data_map.png", METADATA_FILE])
+    assert sorted(os.listdir(folder)) == sorted(["README.md", DATA_MAP_FILE, "data_map.png", METADATA_FILE, "manifest.json"])
     meta = json.loads((folder / METADATA_FILE).read_text())
     assert meta["model"] == "m/n" and meta["dataset"] == "d" and meta["num_epochs"] == 4 and meta["id_column"] == "uid"
     loaded = DataMap.from_pretrained(folder)
