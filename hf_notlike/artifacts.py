@@ -395,9 +395,8 @@ def _commit(staging: Path, target: Path) -> None:
             raise NotADirectoryError(f"{target} is a file; give a folder.")
         _carry_over(target, staging)
         _fsync_dir(staging)
-        if _exchange(staging, target):  # staging now holds the previous folder
+        if _exchange(staging, target):  # staging now holds the previous folder (removed with its container)
             _fsync_dir(target.parent)
-            _discard(staging)
             return
         # no atomic exchange here: move the old folder aside, then the new one in (a crash between the two renames
         # leaves the previous folder complete at `.NAME.<id>.old`)
@@ -421,7 +420,8 @@ def _commit(staging: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None = None) -> Iterator[Path]:
-    """Write a multi-file artifact as one: yield an empty staging folder beside `folder`; on success write the
+    """Write a multi-file artifact as one: yield an empty staging folder (named like `folder`, inside a hidden sibling
+    folder); on success write the
     manifest of `manifest` (when given, last), fsync everything and swap the staging folder in atomically.
 
     Files already in `folder` that the new artifact does not write are kept (carried over), except those named by
@@ -445,17 +445,20 @@ def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None =
         raise NotADirectoryError(f"{folder} is a file; give a folder.")
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_debris(target)
-    staging = _temp_name(target, "staging")
-    staging.mkdir()
+    # the staging folder has the target's own name (inside a private sibling folder), so whatever is named after the
+    # folder while writing (a card's title or repo id) comes out as it will be found
+    container = _temp_name(target, "staging")
+    container.mkdir()
+    staging = container / target.name
     try:
+        staging.mkdir()
         yield staging
         if manifest is not None:
             write_manifest(staging, manifest)
         _sync_tree(staging)
         _commit(staging, target)
-    except BaseException:
-        _discard(staging)
-        raise
+    finally:
+        _discard(container)
 
 
 def _remove_debris(target: Path) -> None:

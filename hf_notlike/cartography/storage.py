@@ -52,7 +52,7 @@ def save_data_map(
         if plot:
             data_map.plot(staging / PLOT_FILE)
         if card:
-            _write_card(data_map, staging, repo_id=repo_id or folder.resolve().name)
+            _write_card(data_map, staging, repo_id=repo_id)
     return folder
 
 
