@@ -64,6 +64,7 @@ MANIFEST_FORMAT = "hf_notlike-manifest"
 _CHUNK = 1 << 20
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+_IN_FLIGHT: set[str] = set()  # names of this process's temporary files and folders still being written
 
 
 class ArtifactError(ValueError):
@@ -162,7 +163,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a folder; give a file path.")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_debris(target)
     tmp = _temp_name(target)
+    _IN_FLIGHT.add(tmp.name)
     try:
         yield tmp
         if not tmp.is_file():
@@ -172,6 +175,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         _discard(tmp)
         raise
+    finally:
+        _IN_FLIGHT.discard(tmp.name)
     _fsync_dir(target.parent)
 
 
@@ -448,6 +453,7 @@ def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None =
     # the staging folder has the target's own name (inside a private sibling folder), so whatever is named after the
     # folder while writing (a card's title or repo id) comes out as it will be found
     container = _temp_name(target, "staging")
+    _IN_FLIGHT.add(container.name)
     container.mkdir()
     staging = container / target.name
     try:
@@ -459,10 +465,12 @@ def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None =
         _commit(staging, target)
     finally:
         _discard(container)
+        _IN_FLIGHT.discard(container.name)
 
 
 def _remove_debris(target: Path) -> None:
-    """Remove temporary files and folders beside `target` left by writers that crashed (their process is gone)."""
+    """Remove temporary files and folders beside `target` left by writers that crashed (their process is gone, or
+    it is this process and they are no longer being written)."""
     prefix = f".{target.name}."
     try:
         entries = list(os.scandir(target.parent))
@@ -475,7 +483,7 @@ def _remove_debris(target: Path) -> None:
         pid_text = tail.split("-", 1)[0]
         if not pid_text.isdigit() or "-" not in tail or not any(f".{k}" in tail for k in ("tmp", "staging", "old")):
             continue
-        if _alive(int(pid_text)):
+        if entry.name in _IN_FLIGHT or (int(pid_text) != os.getpid() and _alive(int(pid_text))):
             continue
         if ".old" in tail and not target.exists():
             continue  # the previous folder of an interrupted move: keep it for the user
@@ -483,8 +491,6 @@ def _remove_debris(target: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
