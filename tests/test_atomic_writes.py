@@ -205,14 +205,15 @@ SAVER = textwrap.dedent("""
     import numpy as np
     from hf_notlike.cartography import DataMap
 
-    folder, seed, rounds, ready = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    folder, seeds, rounds, ready = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     n = int(sys.argv[5])
-    rng = np.random.default_rng(seed)
-    gold = rng.random((n, 4), dtype=np.float32)
-    data_map = DataMap(gold, gold > 0.5, ids=np.arange(n) + seed * n)
+    maps = []
+    for seed in map(int, seeds.split(",")):  # saved in turn
+        gold = np.random.default_rng(seed).random((n, 4), dtype=np.float32)
+        maps.append(DataMap(gold, gold > 0.5, ids=np.arange(n) + seed * n))
     open(ready, "w").close()
-    for _ in range(rounds):
-        data_map.save_pretrained(folder, plot=False, card=False)
+    for i in range(rounds):
+        maps[i % len(maps)].save_pretrained(folder, plot=False, card=False)
 """)
 
 
@@ -222,12 +223,13 @@ def _expected(seed: int, n: int) -> DataMap:
     return DataMap(gold, gold > 0.5, ids=np.arange(n) + seed * n)
 
 
-def _saver(tmp_path: Path, folder: Path, seed: int, rounds: int, n: int) -> tuple[subprocess.Popen, Path]:
+def _saver(tmp_path: Path, folder: Path, seeds: str, rounds: int, n: int) -> tuple[subprocess.Popen, Path]:
+    """A process that saves the maps of `seeds` (comma-separated) in turn, `rounds` saves in all, into `folder`."""
     script = tmp_path / "saver.py"
     script.write_text(SAVER)
-    ready = tmp_path / f"ready-{seed}-{time.monotonic_ns()}"
+    ready = tmp_path / f"ready-{seeds}-{time.monotonic_ns()}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, str(script), str(folder), str(seed), str(rounds), str(ready), str(n)],
+    process = subprocess.Popen([sys.executable, str(script), str(folder), seeds, str(rounds), str(ready), str(n)],
                                env=env)
     return process, ready
 
@@ -240,14 +242,15 @@ def _wait_ready(ready: Path, process: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # subprocesses saving a large map
 def test_sigkill_mid_save_leaves_old_or_new_map(tmp_path):
-    n = 300_000  # a data map whose save takes a while (several MB of Parquet)
+    n = 150_000  # a data map whose save takes a while (several MB of Parquet)
     folder = tmp_path / "map"
     old, new = _expected(1, n), _expected(2, n)
     old.save_pretrained(folder, plot=False, card=False)
     outcomes = []
-    for delay in (0.05, 0.3, 0.8, 1.5):
-        process, ready = _saver(tmp_path, folder, 2, 1000, n)
+    for delay in (0.1, 0.45, 0.9, 1.6):  # the process saves new, old, new, ...: every kill lands in some save
+        process, ready = _saver(tmp_path, folder, "2,1", 1000, n)
         _wait_ready(ready, process)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
@@ -255,16 +258,19 @@ def test_sigkill_mid_save_leaves_old_or_new_map(tmp_path):
         loaded = DataMap.from_pretrained(folder)
         assert same_map(loaded, old) or same_map(loaded, new), f"killed after {delay}s: neither map"
         outcomes.append("old" if same_map(loaded, old) else "new")
+        debris = [p.name for p in tmp_path.iterdir() if p.name.startswith(".map.")]
         old.save_pretrained(folder, plot=False, card=False)  # also sweeps the killed writer's temporary files
-        assert visible(tmp_path) == sorted(["map", "saver.py", *[p.name for p in tmp_path.glob("ready-*")]])
+        assert visible(tmp_path) == sorted(["map", "saver.py", *[p.name for p in tmp_path.glob("ready-*")]]), debris
+    assert len(outcomes) == 4
 
 
+@pytest.mark.slow  # two writer processes
 def test_concurrent_writers_never_produce_a_mix(tmp_path):
-    n = 20_000
+    n = 5_000
     folder = tmp_path / "map"
     a, b = _expected(1, n), _expected(2, n)  # same shape: a mix of their files would load without the manifest
     a.save_pretrained(folder, plot=False, card=False)
-    writers = [_saver(tmp_path, folder, seed, 15, n) for seed in (1, 2)]
+    writers = [_saver(tmp_path, folder, seed, 12, n) for seed in ("1", "2")]
     for process, ready in writers:
         _wait_ready(ready, process)
     loads = refused = 0
