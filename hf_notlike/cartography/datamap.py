@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..artifacts import MANIFEST_FILE
+from .storage import DATA_MAP_FILE, FORMAT_VERSION, METADATA_FILE, PLOT_FILE, UNIT_FILES, load_data_map, save_data_map
 
 if TYPE_CHECKING:
     import datasets
@@ -51,11 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["DataMap", "DataMapSelection", "REGIONS", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE"]
 
 REGIONS = ("ambiguous", "hard_to_learn", "easy_to_learn", "random", "low_aum")
-DATA_MAP_FILE = "data_map.parquet"
-METADATA_FILE = "data_map.json"
-PLOT_FILE = "data_map.png"
-UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
-FORMAT_VERSION = 1
 
 
 class DataMapSelection(NamedTuple):
@@ -641,8 +637,6 @@ class DataMap:
         Returns:
             `Path`: the folder.
         """
-        from .storage import save_data_map
-
         return save_data_map(self, save_directory, card=card, plot=plot, repo_id=repo_id)
 
     @classmethod
@@ -695,8 +689,6 @@ class DataMap:
                         ],
                     )
                 )
-        from .storage import load_data_map
-
         return load_data_map(cls, folder, str(path_or_repo_id))
 
     def push_to_hub(

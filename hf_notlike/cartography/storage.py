@@ -18,12 +18,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..artifacts import read_files, staged_folder, write_json
-from .datamap import DATA_MAP_FILE, FORMAT_VERSION, METADATA_FILE, PLOT_FILE, UNIT_FILES
 
 if TYPE_CHECKING:
     from .datamap import DataMap
 
-__all__ = ["save_data_map", "load_data_map", "MAP_FIX"]
+__all__ = ["save_data_map", "load_data_map", "MAP_FIX", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE", "UNIT_FILES"]
+
+DATA_MAP_FILE = "data_map.parquet"
+METADATA_FILE = "data_map.json"
+PLOT_FILE = "data_map.png"
+UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
+FORMAT_VERSION = 1
 
 MAP_FIX = (
     "Save the map again with `DataMap.save_pretrained` (or copy the whole folder again); to load the files as they "
