@@ -36,6 +36,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -64,6 +65,7 @@ MANIFEST_FORMAT = "hf_notlike-manifest"
 _CHUNK = 1 << 20
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.(?P<kind>tmp|staging|old)(\.[^.]*)?")
 _IN_FLIGHT: set[str] = set()  # names of this process's temporary files and folders still being written
 
 
@@ -367,7 +369,7 @@ def _carry_over(old: Path, staging: Path) -> None:
         owned = set()
     owned.add(MANIFEST_FILE)
     for entry in os.scandir(old):
-        if entry.name in owned or (staging / entry.name).exists():
+        if entry.name in owned or (staging / entry.name).exists() or _TEMP_NAME.fullmatch(entry.name):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.copytree(entry.path, staging / entry.name, symlinks=True, copy_function=_link)
@@ -392,6 +394,7 @@ def _commit(staging: Path, target: Path) -> None:
         if not target.exists():
             try:
                 _replace(staging, target)  # atomic; fails if another writer created a non-empty target meanwhile
+                _fsync_dir(target.parent)
                 return
             except OSError as error:
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
@@ -445,7 +448,7 @@ def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None =
     ...     tokenizer.save_pretrained(staging)
     ```
     """
-    target = Path(folder).absolute()
+    target = Path(os.path.realpath(folder))  # through symbolic links: the folder they point to is rewritten
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"{folder} is a file; give a folder.")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -471,21 +474,18 @@ def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None =
 def _remove_debris(target: Path) -> None:
     """Remove temporary files and folders beside `target` left by writers that crashed (their process is gone, or
     it is this process and they are no longer being written)."""
-    prefix = f".{target.name}."
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
         return
     for entry in entries:
-        if not entry.name.startswith(prefix):
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or match["name"] != target.name or entry.name in _IN_FLIGHT:
             continue
-        tail = entry.name[len(prefix):]
-        pid_text = tail.split("-", 1)[0]
-        if not pid_text.isdigit() or "-" not in tail or not any(f".{k}" in tail for k in ("tmp", "staging", "old")):
+        pid = int(match["pid"])
+        if pid != os.getpid() and _alive(pid):
             continue
-        if entry.name in _IN_FLIGHT or (int(pid_text) != os.getpid() and _alive(int(pid_text))):
-            continue
-        if ".old" in tail and not target.exists():
+        if match["kind"] == "old" and not target.exists():
             continue  # the previous folder of an interrupted move: keep it for the user
         _discard(entry.path)
 
