@@ -129,8 +129,11 @@ class _EarlyExitDataArguments:
     batch_size: int = field(default=32, metadata={"help": "batch size of the all-exits pass"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N rows"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
-    output_dir: str | None = field(default=None, metadata={"help": "where to write a full copy of the model (default: MODEL_DIR, where only config.json, the "
-                          "card and the result files are rewritten, never the weights)"})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "where to write a full copy of the model (default: MODEL_DIR, where only config.json, the "
+                          "card and the result files are rewritten, never the weights)"},
+    )
 
     def __post_init__(self):
         folder = check_model_dir(self.model_dir, "MODEL_DIR")
