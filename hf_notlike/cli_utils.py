@@ -62,6 +62,8 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "check_text_file",
+    "save_model_folder",
+    "update_model_config",
     "looks_like_repo_id",
     "read_table_file",
     "TABLE_FORMATS",
@@ -360,3 +362,50 @@ def read_table_file(path: str | Path, flag: str = "data file"):
     if table.num_rows == 0:
         raise CommandError(f"{flag} {path} has no rows.")
     return datasets.Dataset(datasets.table.InMemoryTable(table))
+
+
+def save_model_folder(
+    output: str | os.PathLike, model: Any, tokenizer: Any = None, json_files: dict[str, Any] | None = None
+) -> Path:
+    """Saves `model` (with `save_pretrained`), `tokenizer` and `json_files` (file name -> JSON value) into `output` as
+    one atomic commit ([`hf_notlike.artifacts.staged_folder`]): a crash leaves the previous folder or the new one.
+    Other files already in `output` are kept."""
+    from .artifacts import staged_folder, write_json
+
+    with staged_folder(output) as staging:
+        model.save_pretrained(staging)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staging)
+        for name, value in (json_files or {}).items():
+            write_json(staging / name, value)
+    return Path(output)
+
+
+def update_model_config(folder: str | os.PathLike, model: Any, json_files: dict[str, Any] | None = None) -> list[Path]:
+    """Rewrites only `config.json` of the model saved in `folder` from `model.config` (plus README.md when the model's
+    card changes, and `json_files`), each file atomically; the weights and every other file are left untouched.
+
+    For commands that store a result in the model they read (`early-exit calibrate` without `--output-dir`).
+
+    Returns:
+        `list[Path]`: the files written.
+    """
+    import shutil
+    import tempfile
+
+    from .artifacts import atomic_path, write_json
+
+    folder = Path(folder)
+    check = getattr(model, "check_exits_match_config", None)
+    if check is not None:
+        check()  # never write a config that will not reload with these weights
+    written = [folder / "config.json"]
+    with atomic_path(written[0]) as tmp, tempfile.TemporaryDirectory() as scratch:
+        model.config.save_pretrained(scratch)  # what `save_pretrained` writes as config.json
+        shutil.copyfile(Path(scratch) / "config.json", tmp)
+    for name, value in (json_files or {}).items():
+        written.append(write_json(folder / name, value))
+    card_data = getattr(model, "card_data", None)
+    if card_data is not None and hasattr(card_data, "write_card"):
+        written.append(card_data.write_card(model, folder))  # rewritten only when its text changes
+    return written

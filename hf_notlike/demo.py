@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .cli_utils import Command, CommandError, check_output_dir, check_positive
+from .cli_utils import Command, CommandError, check_output_dir, check_positive, save_model_folder
 
 DEMO_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 TIMED_THRESHOLDS = (0.8, 0.9, 0.95)
@@ -93,8 +93,7 @@ def run_demo(
           f"of 6 layers on average; saved as the model's exit_threshold")
 
     print(f"[4/5] saving to {output / 'model'}, reloading with AutoModelForSequenceClassification and pipeline")
-    model.save_pretrained(output / "model")
-    tokenizer.save_pretrained(output / "model")
+    save_model_folder(output / "model", model, tokenizer)  # one atomic commit
     model = AutoModelForSequenceClassification.from_pretrained(output / "model").eval()
     print(f"    reloaded: exit_threshold {model.config.exit_threshold:g}, temperatures "
           f"{[round(t, 3) for t in model.config.temperatures]}")

@@ -159,7 +159,7 @@ def test_plot_when_every_example_has_the_same_variability(tmp_path):
 def test_save_and_load_round_trip(tmp_path):
     dm = make_map(ids=["w", "x", "y", "z"], id_column="uid", model_name="m/n", dataset_name="d")
     folder = dm.save_pretrained(tmp_path / "map")
-    assert sorted(os.listdir(folder)) == sorted(["README.md", DATA_MAP_FILE, "data_map.png", METADATA_FILE])
+    assert sorted(os.listdir(folder)) == sorted(["README.md", DATA_MAP_FILE, "data_map.png", METADATA_FILE, "manifest.json"])
     meta = json.loads((folder / METADATA_FILE).read_text())
     assert meta["model"] == "m/n" and meta["dataset"] == "d" and meta["num_epochs"] == 4 and meta["id_column"] == "uid"
     loaded = DataMap.from_pretrained(folder)
@@ -178,7 +178,10 @@ def test_load_errors(tmp_path):
     folder = make_map().save_pretrained(tmp_path / "map", card=False, plot=False)
     meta = json.loads((folder / METADATA_FILE).read_text())
     (folder / METADATA_FILE).write_text(json.dumps({**meta, "num_examples": 5}))
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(ValueError, match="data_map.json does not match manifest.json"):
+        DataMap.from_pretrained(folder)
+    (folder / "manifest.json").unlink()  # the fix the error names: load the edited files as they are, checked
+    with pytest.raises(ValueError, match="data_map.parquet does not match data_map.json: 4 rows"):
         DataMap.from_pretrained(folder)
     (folder / METADATA_FILE).write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(ValueError, match="upgrade"):

@@ -103,7 +103,11 @@ def test_resume_from_a_moved_checkpoint_refuses_another_runs_state(tmp_path):
 def _saved(tmp_path):
     data_map = DataMap([[0.9, 0.8], [0.2, 0.3], [0.5, 0.6]], [[True, True], [False, False], [False, True]],
                        margins=[[1.0, 0.5], [-1.0, -0.5], [0.0, 0.2]], labels=[0, 1, 1])
-    return data_map.save_pretrained(tmp_path / "map", card=False, plot=False)
+    folder = data_map.save_pretrained(tmp_path / "map", card=False, plot=False)
+    # without its manifest (as saved by older versions), so the hand edits below reach the file checks; an edited
+    # folder with a manifest is refused earlier (tests/test_atomic_writes.py)
+    (folder / "manifest.json").unlink()
+    return folder
 
 
 @pytest.mark.parametrize(

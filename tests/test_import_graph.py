@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "hf_notlike"
 METHODS = ("hf_notlike.early_exit", "hf_notlike.cartography", "hf_notlike.masking")
-SHARED = ("hf_notlike.hub", "hf_notlike.cli_utils", "hf_notlike.version")
+SHARED = ("hf_notlike.hub", "hf_notlike.cli_utils", "hf_notlike.version", "hf_notlike.artifacts")
 # the files `register_for_auto_class` copies into Hub repos (loaded with trust_remote_code=True)
 SELF_CONTAINED = ("hf_notlike.early_exit.configuration", "hf_notlike.early_exit.modeling")
 SELF_CONTAINED_ALLOWED = {"torch", "transformers", "safetensors", "huggingface_hub", "__future__"}
@@ -118,7 +118,7 @@ def test_the_checker_sees_imports(tmp_path):
     edges, _ = graph()
     assert "hf_notlike.hub" in edges["hf_notlike.early_exit.model_card"]
     assert "hf_notlike.early_exit.configuration" in edges["hf_notlike.early_exit.modeling"]
-    assert "hf_notlike.cartography.card" in edges["hf_notlike.cartography.datamap"]  # inside a function
+    assert "hf_notlike.cartography.card" in edges["hf_notlike.cartography.storage"]  # inside a function
     assert "hf_notlike.cartography.datamap" not in edges["hf_notlike.cartography.plotting"]  # TYPE_CHECKING only
 
 

@@ -1012,8 +1012,10 @@ class CartographyCallback(TrainerCallback):
         fingerprint_metadata, fingerprint_tensors = self._train_fingerprint().to_state()
         metadata.update(fingerprint_metadata)
         tensors.update(fingerprint_tensors)
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, os.path.join(folder, STATE_FILE),
-                  metadata=metadata)
+        from ..artifacts import atomic_path
+
+        with atomic_path(os.path.join(folder, STATE_FILE)) as tmp:  # a crash never leaves half a state file
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
     def _load_state(self, args, state) -> None:
         token, saved_in = run_marker(state)

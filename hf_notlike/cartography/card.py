@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..artifacts import write_text
 from ..hub import LIBRARY_NAME, TEMPLATES_DIR, check_card, display_name, is_hub_repo_id, markdown_table
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def write_data_map_card(
         plot_file = None
     card = data_map_card(data_map, repo_id=repo_id or folder.resolve().name, plot_file=plot_file, **files)
     path = folder / "README.md"
-    card.save(path)
+    write_text(path, str(card))  # atomic; what `DatasetCard.save` writes
     return path
 
 

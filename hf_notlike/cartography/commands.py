@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..artifacts import write_text
 from ..cli_utils import (
     TABLE_FORMATS,
     Command,
@@ -169,9 +170,9 @@ def select_command(args: SelectArguments) -> int:
     else:
         path = Path(args.output)
         if path.suffix.lower() == ".json":
-            path.write_text(json.dumps(ids) + "\n")
+            write_text(path, json.dumps(ids) + "\n")
         else:
-            path.write_text("".join(f"{i}\n" for i in ids))
+            write_text(path, "".join(f"{i}\n" for i in ids))
     print(f"selected {len(ids)} of {data_map.num_examples} examples ({args.region}, fraction {args.fraction})",
           file=sys.stderr)
     return 0

@@ -20,7 +20,13 @@ folder/
                      library_version, columns
   data_map.png       the plot (`save_pretrained(..., plot=True)`, the default)
   README.md          the dataset card (`save_pretrained(..., card=True)`, the default; see below)
+  manifest.json      written last: the sizes and sha256 of data_map.parquet, data_map.json and the unit table,
+                     checked by `from_pretrained` (folders saved without it load unchecked)
 ```
+
+`save_pretrained` writes the folder atomically (`hf_notlike.artifacts.staged_folder`): a crash or a concurrent save
+leaves either the previous complete map or the new one. Reading and writing the files lives in
+`hf_notlike.cartography.storage`.
 
 The card is rendered by `hf_notlike.cartography.card.write_data_map_card`. For a card of your own, save with
 `card=False` and write `README.md` into the folder yourself (e.g. from `data_map_card(...)`, edited), then upload
@@ -29,7 +35,6 @@ the folder with `huggingface_hub.HfApi.upload_folder(repo_type="dataset")`.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -37,7 +42,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ..artifacts import MANIFEST_FILE
 from ..paths import check_local_or_hub
+from .storage import DATA_MAP_FILE, FORMAT_VERSION, METADATA_FILE, PLOT_FILE, UNIT_FILES, load_data_map, save_data_map
 
 if TYPE_CHECKING:
     import datasets
@@ -46,11 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["DataMap", "DataMapSelection", "REGIONS", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE"]
 
 REGIONS = ("ambiguous", "hard_to_learn", "easy_to_learn", "random", "low_aum")
-DATA_MAP_FILE = "data_map.parquet"
-METADATA_FILE = "data_map.json"
-PLOT_FILE = "data_map.png"
-UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
-FORMAT_VERSION = 1
 
 
 class DataMapSelection(NamedTuple):
@@ -622,7 +624,9 @@ class DataMap:
         self, save_directory: str | os.PathLike, *, card: bool = True, plot: bool = True, repo_id: str | None = None
     ) -> Path:
         """Save the map as `data_map.parquet` + `data_map.json`, plus `data_map.png` (when `plot=True`) and the
-        dataset card `README.md` (when `card=True`), in `save_directory`.
+        dataset card `README.md` (when `card=True`), in `save_directory`, as one atomic commit: the files are written
+        into a staging folder beside it, `manifest.json` last, then swapped in, so a crash at any point leaves the
+        previous complete map (or the new one). Other files already in the folder are kept.
 
         Args:
             save_directory (`str` or `os.PathLike`): Folder to write (created if needed).
@@ -634,21 +638,7 @@ class DataMap:
         Returns:
             `Path`: the folder.
         """
-        import pyarrow.parquet as pq
-
-        folder = Path(save_directory)
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"`save_directory` {str(folder)!r} is a file; pass a folder.")
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(self.to_arrow(), folder / DATA_MAP_FILE)
-        if self.units is not None:
-            pq.write_table(self._units_arrow(), folder / UNIT_FILES[self.unit_kind])
-        (folder / METADATA_FILE).write_text(json.dumps(self.metadata(), indent=2) + "\n")
-        if plot:
-            self.plot(folder / PLOT_FILE)
-        if card:
-            _write_card(self, folder, repo_id=repo_id)
-        return folder
+        return save_data_map(self, save_directory, card=card, plot=plot, repo_id=repo_id)
 
     @classmethod
     def from_pretrained(
@@ -675,6 +665,11 @@ class DataMap:
         >>> data_map = DataMap.from_pretrained("outputs/cartography/rotten_tomatoes_map")  # doctest: +SKIP
         >>> data_map = DataMap.from_pretrained("me/rotten-tomatoes-data-map")  # a dataset repo  # doctest: +SKIP
         ```
+
+        Raises:
+            `hf_notlike.artifacts.ArtifactError` (a `ValueError`) naming the folder and the file when the files do not
+            match the folder's `manifest.json` (edited or partly copied after saving); `ValueError` for a folder that
+            is not a data map.
         """
         if not isinstance(path_or_repo_id, (str, os.PathLike)) or not str(path_or_repo_id).strip():
             raise ValueError(f"`path_or_repo_id` must be a folder or a Hub repo id; got {path_or_repo_id!r}.")
@@ -690,29 +685,12 @@ class DataMap:
                 folder = Path(
                     snapshot_download(
                         str(path_or_repo_id), repo_type="dataset", revision=revision, token=token, cache_dir=cache_dir,
-                        allow_patterns=[DATA_MAP_FILE, METADATA_FILE, *UNIT_FILES.values(), "*.md", "*.png", "*.pdf"],
+                        allow_patterns=[
+                            DATA_MAP_FILE, METADATA_FILE, MANIFEST_FILE, *UNIT_FILES.values(), "*.md", "*.png", "*.pdf"
+                        ],
                     )
                 )
-        missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
-        if missing:
-            raise ValueError(
-                f"{str(path_or_repo_id)!r} is not a saved data map: missing {missing} (write one with "
-                "`DataMap.save_pretrained`)."
-            )
-        meta = _read_metadata(folder / METADATA_FILE)
-        arrays = _read_table(folder / DATA_MAP_FILE, meta)
-        units = None
-        if meta.get("unit_kind") is not None:
-            units = _read_units(folder / UNIT_FILES[meta["unit_kind"]], meta, arrays["id"])
-        try:
-            return cls(
-                arrays["gold_prob"], arrays["correct"], arrays["id"], margins=arrays.get("margin"),
-                labels=arrays.get("label"), units=units, unit_kind=meta.get("unit_kind"),
-                id_column=meta.get("id_column"), model_name=meta.get("model"),
-                dataset_name=meta.get("dataset"), mode=meta.get("mode", "training"),
-            )
-        except ValueError as error:
-            raise ValueError(f"{folder / DATA_MAP_FILE}: {error}") from None
+        return load_data_map(cls, folder, str(path_or_repo_id))
 
     def push_to_hub(
         self,
@@ -751,90 +729,6 @@ class DataMap:
             )
 
 
-def _read_metadata(path: Path) -> dict[str, Any]:
-    """Read and check `data_map.json`: every field with its type, with an error naming the file and the field."""
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error}).") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object with the map's metadata; got a {type(meta).__name__}.")
-    version = meta.get("format_version", 0)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise ValueError(f"{path}: field 'format_version' must be a non-negative integer; got {version!r}.")
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: this data map has format_version {version}; this hf_notlike reads up to {FORMAT_VERSION}: "
-            "upgrade hf_notlike."
-        )
-    for name in ("num_examples", "num_epochs"):
-        value = meta.get(name)
-        if value is None:
-            raise ValueError(f"{path}: field {name!r} is missing.")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{path}: field {name!r} must be a positive integer; got {value!r}.")
-    for name in ("id_column", "model", "dataset"):
-        if meta.get(name) is not None and not isinstance(meta[name], str):
-            raise ValueError(f"{path}: field {name!r} must be a string or null; got {meta[name]!r}.")
-    if meta.get("unit_kind") not in (None, *UNIT_FILES):
-        raise ValueError(f"{path}: field 'unit_kind' must be null, 'token' or 'label'; got {meta.get('unit_kind')!r}.")
-    if meta.get("mode", "training") not in ("training", "rescore"):
-        raise ValueError(f"{path}: field 'mode' must be 'training' or 'rescore'; got {meta.get('mode')!r}.")
-    return meta
-
-
-def _read_table(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Read `data_map.parquet` into arrays (id, gold_prob, correct, and margin / label when present), checking each
-    column's type, nulls and lengths against `data_map.json`, with an error naming the file and the column."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError) as error:
-        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
-    required = ["id", "gold_prob", "correct"]
-    missing = [name for name in required if name not in schema.names]
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing (columns: {schema.names}).")
-    wanted = required + [name for name in ("margin", "label") if name in schema.names]
-    try:
-        table = pq.read_table(path, columns=wanted)
-    except (pa.ArrowException, OSError) as error:
-        raise ValueError(f"{path}: cannot read columns {wanted} ({error}).") from None
-    n, e = meta["num_examples"], meta["num_epochs"]
-    if table.num_rows != n:
-        raise ValueError(f"{path} does not match {METADATA_FILE}: {table.num_rows} rows for num_examples={n}.")
-    arrays: dict[str, np.ndarray] = {}
-    for name in wanted:
-        column = table.column(name).combine_chunks()
-        if column.null_count:
-            raise ValueError(f"{path}: column {name!r} has {column.null_count} null value(s).")
-        kind = column.type
-        if name in ("gold_prob", "correct", "margin"):
-            if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
-                raise ValueError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
-                                 f"got type {kind}.")
-            values = column.flatten()
-            lengths = column.value_lengths().to_numpy(zero_copy_only=False)
-            if values.null_count or (lengths != e).any():
-                raise ValueError(f"{path}: column {name!r} must hold exactly {e} non-null values per example "
-                                 f"(num_epochs in {METADATA_FILE}).")
-            value_kind = values.type
-            expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
-            if not (expected(value_kind) or (name == "correct" and (
-                pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
-            ))):
-                raise ValueError(f"{path}: column {name!r} has values of type {value_kind}; expected "
-                                 f"{'bool' if name == 'correct' else 'float'}.")
-            arrays[name] = values.to_numpy(zero_copy_only=False).reshape(n, e)
-        else:
-            if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-                raise ValueError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
-            arrays[name] = column.to_numpy(zero_copy_only=False)
-    return arrays
-
-
 def _check_units(units: Any, kind: Any, n: int, e: int) -> tuple[dict[str, np.ndarray] | None, str | None]:
     if units is None:
         if kind is not None:
@@ -867,47 +761,6 @@ def _check_units(units: Any, kind: Any, n: int, e: int) -> tuple[dict[str, np.nd
         raise ValueError("`units['correct']` must hold booleans (or 0/1).")
     out["gold_prob"], out["correct"] = gold, correct.astype(bool)
     return out, kind
-
-
-def _read_units(path: Path, meta: dict[str, Any], ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Read a per-token / per-label Parquet table back into `units` arrays, checked against the map."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise ValueError(f"{path} is missing (the map's {METADATA_FILE} says unit_kind={meta['unit_kind']!r}).")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as error:
-        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
-    needed = ["id", "index", "label", "position", "gold_prob", "correct"]
-    missing = [name for name in needed if name not in table.column_names]
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing.")
-    e = meta["num_epochs"]
-    out: dict[str, np.ndarray] = {}
-    for name in needed:
-        column = table.column(name).combine_chunks()
-        if column.null_count:
-            raise ValueError(f"{path}: column {name!r} has null values.")
-        if name in ("gold_prob", "correct"):
-            if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)) or (
-                column.value_lengths().to_numpy(zero_copy_only=False) != e
-            ).any():
-                raise ValueError(f"{path}: column {name!r} must hold {e} values per row (one per epoch).")
-            out[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, e)
-        else:
-            out[name] = column.to_numpy(zero_copy_only=False)
-    order = np.argsort(ids, kind="stable")
-    found = np.clip(np.searchsorted(ids[order], out["id"]), 0, len(ids) - 1)
-    if len(out["id"]) and not (ids[order][found] == out["id"]).all():
-        raise ValueError(f"{path}: column 'id' holds ids that are not in {DATA_MAP_FILE}.")
-    out["example"] = order[found].astype(np.int64)
-    for name in ("index", "label", "position"):
-        if out[name].dtype.kind not in "iu":
-            raise ValueError(f"{path}: column {name!r} must hold integers; got {out[name].dtype}.")
-    del out["id"]
-    return out
 
 
 def _plain(value: Any) -> Any:
@@ -943,13 +796,3 @@ def _smallest(key: np.ndarray, k: int) -> np.ndarray:
     better = np.flatnonzero(key < threshold)
     ties = np.flatnonzero(key == threshold)
     return np.concatenate([better, ties[: k - len(better)]])
-
-
-def _write_card(data_map: DataMap, folder: Path, repo_id: str | None = None) -> None:
-    """Write `folder/README.md`, the dataset card of `data_map` (for [`DataMap.save_pretrained`]), with
-    `hf_notlike.cartography.card.write_data_map_card`."""
-    from .card import write_data_map_card
-
-    write_data_map_card(
-        data_map, folder, repo_id=repo_id, table_file=DATA_MAP_FILE, metadata_file=METADATA_FILE, plot_file=PLOT_FILE
-    )

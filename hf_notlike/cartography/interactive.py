@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..artifacts import write_text
 from ..texts import check_texts
 from .plotting import CORRECTNESS_COLORMAP, REGION_LABELS
 
@@ -145,8 +146,7 @@ def write_data_map_html(
         num_examples=data_map.num_examples,
         script=_SCRIPT,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    write_text(path, page)  # atomic: a crash leaves the previous page or the new one
     return path
 
 

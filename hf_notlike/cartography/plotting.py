@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..artifacts import atomic_path
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -126,8 +128,8 @@ def plot_data_map(
     fig.suptitle(title or _default_title(data_map))
 
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi)
+        with atomic_path(path) as tmp:  # a crash leaves the previous plot or the new one
+            fig.savefig(tmp, dpi=dpi)
     return fig
 
 

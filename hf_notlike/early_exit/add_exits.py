@@ -28,6 +28,7 @@ from ..cli_utils import (
     check_output_dir,
     check_positive,
     read_table_file,
+    save_model_folder,
 )
 
 __all__ = ["COMMANDS", "AddExitsArguments", "add_exits_command"]
@@ -141,9 +142,7 @@ def add_exits_command(args: AddExitsArguments) -> int:
     model.eval()
     if validation is not None:
         print(calibrate_temperatures(model, _tokenize(validation, tokenizer, args.text_column, args.max_length)))
-    output = Path(args.output_dir)
-    model.save_pretrained(output)
-    tokenizer.save_pretrained(output)
+    output = save_model_folder(args.output_dir, model, tokenizer)  # one atomic commit
     print(f"Saved the early-exit model (exits after layers {model.config.exit_layers}, the last one the original "
           f"head) to {output}")
     return 0

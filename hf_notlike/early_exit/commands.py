@@ -19,7 +19,6 @@ per exit instead (`hf_notlike.choose_thresholds`), within the budget minus a saf
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,8 @@ from ..cli_utils import (
     check_output_file,
     check_positive,
     read_table_file,
+    save_model_folder,
+    update_model_config,
 )
 from ..texts import check_texts
 
@@ -136,7 +137,11 @@ class _EarlyExitDataArguments:
     batch_size: int = field(default=32, metadata={"help": "batch size of the all-exits pass"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N rows"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
-    output_dir: str | None = field(default=None, metadata={"help": "where to write (default: MODEL_DIR)"})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "where to write a full copy of the model (default: MODEL_DIR, where only config.json, the "
+                          "card and the result files are rewritten, never the weights)"},
+    )
 
     def __post_init__(self):
         folder = check_model_dir(self.model_dir, "MODEL_DIR")
@@ -280,10 +285,10 @@ def calibrate_command(args: CalibrateArguments) -> int:
     result = calibrate_temperatures(model, data, batch_size=args.batch_size)
     print(result)
     output = Path(args.output_dir or args.model_dir)
-    model.save_pretrained(output)
-    if args.output_dir:
-        tokenizer.save_pretrained(output)
-    (output / "calibration.json").write_text(json.dumps(result.to_dict(), indent=2))
+    if args.output_dir:  # a new model folder, committed as one
+        save_model_folder(output, model, tokenizer, {"calibration.json": result.to_dict()})
+    else:  # only config.json (and the card when it changes) are rewritten, atomically; the weights stay untouched
+        update_model_config(output, model, {"calibration.json": result.to_dict()})
     print(f"Saved the temperatures {[round(t, 4) for t in result.temperatures]} to {output}/config.json")
     return 0
 
@@ -305,9 +310,10 @@ def sweep_command(args: SweepArguments) -> int:
         threshold = result.apply_threshold(model, max_accuracy_drop=args.max_accuracy_drop,
                                            mean_layers=args.mean_layers)
         chosen = next(r for r in result.rows if r["kind"] == "early_exit" and r["threshold"] == threshold)
-        model.save_pretrained(output)
         if args.output_dir:
-            tokenizer.save_pretrained(output)
+            save_model_folder(output, model, tokenizer)
+        else:  # only config.json (and the card when it changes), atomically; the weights stay untouched
+            update_model_config(output, model)
         print(f"Chose threshold {threshold:g} on {args.data} (accuracy {100 * chosen['accuracy']:.2f}%, "
               f"{chosen['mean_layers']:.2f} layers on average) and saved it as exit_threshold in {output}/config.json")
     result.to_json(str(output / "sweep.json"))

@@ -34,6 +34,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from ..artifacts import write_text
 from ..hub import LIBRARY_NAME, TEMPLATES_DIR, check_card, display_name, is_hub_repo_id, load_json_file, markdown_table
 
 __all__ = [
@@ -256,7 +257,8 @@ class EarlyExitModelCardData:
 
     def write_card(self, model: Any, save_directory: str | os.PathLike, repo_id: str | None = None) -> Path:
         """Writes README.md (and `sweep.json` when a sweep is recorded and the folder has none) into the folder a
-        model was saved to; called by the model's `save_pretrained` and `push_to_hub`.
+        model was saved to; called by the model's `save_pretrained` and `push_to_hub`. Each file is written
+        atomically, README.md only when its text changes.
 
         Returns:
             `pathlib.Path`: the README.md written.
@@ -265,13 +267,15 @@ class EarlyExitModelCardData:
         if self.sweep is not None and not (folder / SWEEP_FILE).is_file():
             import json
 
-            (folder / SWEEP_FILE).write_text(json.dumps(self.sweep, indent=2), encoding="utf-8")
+            write_text(folder / SWEEP_FILE, json.dumps(self.sweep, indent=2))
         elif self.sweep is None and (folder / SWEEP_FILE).is_file():
             self.sweep = load_sweep(folder / SWEEP_FILE)
         has_tokenizer = any((folder / name).is_file() for name in TOKENIZER_FILES)
         card = self.to_card(model.config, repo_id=repo_id, save_directory=folder, has_tokenizer=has_tokenizer)
         path = folder / "README.md"
-        card.save(path)
+        text = str(card)  # what `ModelCard.save` writes
+        if not (path.is_file() and path.read_bytes() == text.encode("utf-8")):  # rewritten only when it changes
+            write_text(path, text)
         return path
 
 

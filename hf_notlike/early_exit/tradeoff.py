@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..artifacts import atomic_path, write_text
 from ..hub import markdown_table
 from ..logging import get_logger
 from .calibration import (
@@ -216,8 +217,7 @@ class TradeoffResult:
 
     def to_json(self, path: str) -> None:
         """Writes [`to_dict`] as JSON (e.g. `sweep.json` next to the model, for its model card)."""
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=2)
+        write_text(path, json.dumps(self.to_dict(), indent=2))  # atomic
 
     @classmethod
     def from_json(cls, path: str) -> TradeoffResult:
@@ -422,7 +422,8 @@ class TradeoffResult:
         fig.tight_layout()
         _place_labels(fig, ax, labels, markers)
         if path is not None:
-            fig.savefig(path, dpi=120)
+            with atomic_path(path) as tmp:  # a crash leaves the previous plot or the new one
+                fig.savefig(tmp, dpi=120)
         return fig
 
 

@@ -1,0 +1,238 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""The files of a saved data map: writing a folder atomically and reading it back, checked.
+
+`DataMap.save_pretrained` / `DataMap.from_pretrained` call [`save_data_map`] / [`load_data_map`]; the folder layout is
+described in `hf_notlike.cartography.datamap`. The files that belong together (`data_map.parquet`, `data_map.json`
+and the per-unit table) are named with their sizes and sha256 in `manifest.json`, written last; the whole folder is
+committed in one step through `hf_notlike.artifacts.staged_folder`, so a crash or a concurrent save never leaves a
+folder that loads as a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..artifacts import read_files, staged_folder, write_json
+
+if TYPE_CHECKING:
+    from .datamap import DataMap
+
+__all__ = ["save_data_map", "load_data_map", "MAP_FIX", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE", "UNIT_FILES"]
+
+DATA_MAP_FILE = "data_map.parquet"
+METADATA_FILE = "data_map.json"
+PLOT_FILE = "data_map.png"
+UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
+FORMAT_VERSION = 1
+
+MAP_FIX = (
+    "Save the map again with `DataMap.save_pretrained` (or copy the whole folder again); to load the files as they "
+    "are, delete manifest.json from the folder."
+)
+
+
+def save_data_map(
+    data_map: DataMap, save_directory: str | os.PathLike, *, card: bool = True, plot: bool = True,
+    repo_id: str | None = None,
+) -> Path:
+    """Write `data_map` into `save_directory` as one atomic commit (see [`DataMap.save_pretrained`])."""
+    import pyarrow.parquet as pq
+
+    folder = Path(save_directory)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"`save_directory` {str(folder)!r} is a file; pass a folder.")
+    files = [DATA_MAP_FILE, METADATA_FILE]
+    if data_map.units is not None:
+        files.append(UNIT_FILES[data_map.unit_kind])
+    with staged_folder(folder, manifest=files) as staging:
+        pq.write_table(data_map.to_arrow(), staging / DATA_MAP_FILE)
+        if data_map.units is not None:
+            pq.write_table(data_map._units_arrow(), staging / UNIT_FILES[data_map.unit_kind])
+        write_json(staging / METADATA_FILE, data_map.metadata())
+        if plot:
+            data_map.plot(staging / PLOT_FILE)
+        if card:
+            _write_card(data_map, staging, repo_id=repo_id)
+    return folder
+
+
+def load_data_map(cls: type[DataMap], folder: Path, source: str) -> DataMap:
+    """Read the data map saved in the local `folder` (`source`: what the user passed, for messages), checking its
+    files against the manifest."""
+    missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(
+            f"{source!r} is not a saved data map: missing {missing} (write one with `DataMap.save_pretrained`)."
+        )
+    kind = None
+    for _ in range(3):  # the unit table's name is in the metadata: read again if a concurrent save changed it
+        names = [DATA_MAP_FILE, METADATA_FILE] + ([UNIT_FILES[kind]] if kind else [])
+        try:
+            raw = read_files(folder, names, what="data map", fix=MAP_FIX)
+        except FileNotFoundError as error:
+            raise ValueError(f"{error.filename} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).") from None
+        meta = read_metadata(folder / METADATA_FILE, raw[METADATA_FILE])
+        if meta.get("unit_kind") == kind:
+            break
+        kind = meta.get("unit_kind")
+    else:
+        raise ValueError(f"{folder}: {METADATA_FILE} keeps changing while it is read (concurrent saves); try again.")
+    arrays = read_table(folder / DATA_MAP_FILE, raw[DATA_MAP_FILE], meta)
+    units = None
+    if meta.get("unit_kind") is not None:
+        name = UNIT_FILES[meta["unit_kind"]]
+        units = read_units(folder / name, raw[name], meta, arrays["id"])
+    try:
+        return cls(
+            arrays["gold_prob"], arrays["correct"], arrays["id"], margins=arrays.get("margin"),
+            labels=arrays.get("label"), units=units, unit_kind=meta.get("unit_kind"),
+            id_column=meta.get("id_column"), model_name=meta.get("model"),
+            dataset_name=meta.get("dataset"), mode=meta.get("mode", "training"),
+        )
+    except ValueError as error:
+        raise ValueError(f"{folder / DATA_MAP_FILE}: {error}") from None
+
+
+def read_metadata(path: Path, raw: bytes) -> dict[str, Any]:
+    """Check `data_map.json` (its bytes `raw`): every field with its type, with an error naming the file and the
+    field."""
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object with the map's metadata; got a {type(meta).__name__}.")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"{path}: field 'format_version' must be a non-negative integer; got {version!r}.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: this data map has format_version {version}; this hf_notlike reads up to {FORMAT_VERSION}: "
+            "upgrade hf_notlike."
+        )
+    for name in ("num_examples", "num_epochs"):
+        value = meta.get(name)
+        if value is None:
+            raise ValueError(f"{path}: field {name!r} is missing.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{path}: field {name!r} must be a positive integer; got {value!r}.")
+    for name in ("id_column", "model", "dataset"):
+        if meta.get(name) is not None and not isinstance(meta[name], str):
+            raise ValueError(f"{path}: field {name!r} must be a string or null; got {meta[name]!r}.")
+    if meta.get("unit_kind") not in (None, *UNIT_FILES):
+        raise ValueError(f"{path}: field 'unit_kind' must be null, 'token' or 'label'; got {meta.get('unit_kind')!r}.")
+    if meta.get("mode", "training") not in ("training", "rescore"):
+        raise ValueError(f"{path}: field 'mode' must be 'training' or 'rescore'; got {meta.get('mode')!r}.")
+    return meta
+
+
+
+def read_table(path: Path, data: bytes, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Read `data_map.parquet` (its bytes `data`) into arrays (id, gold_prob, correct, and margin / label when present), checking each
+    column's type, nulls and lengths against `data_map.json`, with an error naming the file and the column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
+    required = ["id", "gold_prob", "correct"]
+    missing = [name for name in required if name not in schema.names]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing (columns: {schema.names}).")
+    wanted = required + [name for name in ("margin", "label") if name in schema.names]
+    try:
+        table = pq.read_table(pa.BufferReader(data), columns=wanted)
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{path}: cannot read columns {wanted} ({error}).") from None
+    n, e = meta["num_examples"], meta["num_epochs"]
+    if table.num_rows != n:
+        raise ValueError(f"{path} does not match {METADATA_FILE}: {table.num_rows} rows for num_examples={n}.")
+    arrays: dict[str, np.ndarray] = {}
+    for name in wanted:
+        column = table.column(name).combine_chunks()
+        if column.null_count:
+            raise ValueError(f"{path}: column {name!r} has {column.null_count} null value(s).")
+        kind = column.type
+        if name in ("gold_prob", "correct", "margin"):
+            if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+                raise ValueError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
+                                 f"got type {kind}.")
+            values = column.flatten()
+            lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+            if values.null_count or (lengths != e).any():
+                raise ValueError(f"{path}: column {name!r} must hold exactly {e} non-null values per example "
+                                 f"(num_epochs in {METADATA_FILE}).")
+            value_kind = values.type
+            expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
+            if not (expected(value_kind) or (name == "correct" and (
+                pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
+            ))):
+                raise ValueError(f"{path}: column {name!r} has values of type {value_kind}; expected "
+                                 f"{'bool' if name == 'correct' else 'float'}.")
+            arrays[name] = values.to_numpy(zero_copy_only=False).reshape(n, e)
+        else:
+            if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                raise ValueError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
+            arrays[name] = column.to_numpy(zero_copy_only=False)
+    return arrays
+
+
+
+def read_units(path: Path, data: bytes | None, meta: dict[str, Any], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Read a per-token / per-label Parquet table (its bytes `data`, None when missing) back into `units` arrays,
+    checked against the map."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if data is None:
+        raise ValueError(f"{path} is missing (the map's {METADATA_FILE} says unit_kind={meta['unit_kind']!r}).")
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
+    needed = ["id", "index", "label", "position", "gold_prob", "correct"]
+    missing = [name for name in needed if name not in table.column_names]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} missing.")
+    e = meta["num_epochs"]
+    out: dict[str, np.ndarray] = {}
+    for name in needed:
+        column = table.column(name).combine_chunks()
+        if column.null_count:
+            raise ValueError(f"{path}: column {name!r} has null values.")
+        if name in ("gold_prob", "correct"):
+            if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)) or (
+                column.value_lengths().to_numpy(zero_copy_only=False) != e
+            ).any():
+                raise ValueError(f"{path}: column {name!r} must hold {e} values per row (one per epoch).")
+            out[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, e)
+        else:
+            out[name] = column.to_numpy(zero_copy_only=False)
+    order = np.argsort(ids, kind="stable")
+    found = np.clip(np.searchsorted(ids[order], out["id"]), 0, len(ids) - 1)
+    if len(out["id"]) and not (ids[order][found] == out["id"]).all():
+        raise ValueError(f"{path}: column 'id' holds ids that are not in {DATA_MAP_FILE}.")
+    out["example"] = order[found].astype(np.int64)
+    for name in ("index", "label", "position"):
+        if out[name].dtype.kind not in "iu":
+            raise ValueError(f"{path}: column {name!r} must hold integers; got {out[name].dtype}.")
+    del out["id"]
+    return out
+
+
+
+def _write_card(data_map: DataMap, folder: Path, repo_id: str | None = None) -> None:
+    """Write `folder/README.md`, the dataset card of `data_map` (for [`DataMap.save_pretrained`]), with
+    `hf_notlike.cartography.card.write_data_map_card`."""
+    from .card import write_data_map_card
+
+    write_data_map_card(
+        data_map, folder, repo_id=repo_id, table_file=DATA_MAP_FILE, metadata_file=METADATA_FILE, plot_file=PLOT_FILE
+    )
