@@ -342,10 +342,10 @@ def thresholds_command(args: ThresholdsArguments) -> int:
     print(choice)
     choice.apply(model)
     output = Path(args.output_dir or args.model_dir)
-    model.save_pretrained(output)
     if args.output_dir:
-        tokenizer.save_pretrained(output)
-    (output / "thresholds.json").write_text(json.dumps(choice.to_dict(), indent=2))
+        save_model_folder(output, model, tokenizer, {"thresholds.json": choice.to_dict()})
+    else:  # only config.json (and the card when it changes), atomically; the weights stay untouched
+        update_model_config(output, model, {"thresholds.json": choice.to_dict()})
     field_name = "exit_threshold" if args.global_threshold else "exit_thresholds"
     print(f"Saved them as {field_name} in {output}/config.json (and {output}/thresholds.json)")
     return 0
