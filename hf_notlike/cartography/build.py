@@ -299,14 +299,20 @@ def build_data_map(
     3
     ```
     """
-    import torch
-
     if config is None:
         config = DataMapBuildConfig(**options)
     elif options:
         config = DataMapBuildConfig(**{**asdict(config), **options})
-    model = os.fspath(model)
-    output = Path(output_dir)
+    was_enabled = _datasets_progress(not config.quiet)
+    try:
+        return _build(os.fspath(model), data, Path(output_dir), config, callbacks)
+    finally:
+        _datasets_progress(was_enabled)
+
+
+def _build(model: str, data: Any, output: Path, config: DataMapBuildConfig, callbacks: list[Any] | None) -> DataMap:
+    import torch
+
     if output.exists() and not output.is_dir():
         raise ValueError(f"The output folder {str(output)!r} is a file; give a folder (it is created if missing).")
     checkpoints = output / CHECKPOINTS_DIR
@@ -329,6 +335,7 @@ def build_data_map(
         DataCollatorWithPadding,
         Trainer,
         TrainingArguments,
+        set_seed,
     )
     from transformers.utils import logging as hf_logging
 
@@ -343,11 +350,7 @@ def build_data_map(
         return tokenizer(batch[config.text_column], batch[pair] if pair else None, truncation=True,
                          max_length=config.max_length)
 
-    was_enabled = _datasets_progress(not config.quiet)
-    try:
-        tokenized = dataset.map(tokenize, batched=True, desc="Tokenizing")
-    finally:
-        _datasets_progress(was_enabled)
+    tokenized = dataset.map(tokenize, batched=True, desc="Tokenizing")
     output.mkdir(parents=True, exist_ok=True)
     (output / BUILD_CONFIG_FILE).write_text(json.dumps(fingerprint, indent=2) + "\n")
 
@@ -355,6 +358,7 @@ def build_data_map(
     same_head = model_config.num_labels == len(names)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized weights" warning is the point here
+    set_seed(config.seed)  # the new head's initial weights: the same in a resumed build as in the interrupted one
     try:
         classifier = AutoModelForSequenceClassification.from_pretrained(
             model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id,
