@@ -8,9 +8,13 @@
 - Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
   `DataMap.from_pretrained`; each method renders its own card, `hf_notlike.hub` holds the shared helpers.
 
+- Building a data map in one call: `hf_notlike.cartography.build_data_map` (the `hf-notlike datamap build` command).
+- Offline samples: `hf_notlike.resources` loads the shipped sample model and datasets (`minilm_path()`,
+  `load_rotten_tomatoes()`, `load_20newsgroups()`, ...) for examples and quick experiments; the library itself takes
+  paths and `datasets.Dataset` objects and never needs them.
+
 Low-level helpers stay in their subpackages (`hf_notlike.early_exit.select_exits`, `exit_confidences`, ...). The
-demo support modules `hf_notlike.demo` and `hf_notlike.resources` (where the offline demo data lives) are not part of
-the library API.
+quick-start demo, `hf_notlike.demo`, is not part of the library API.
 """
 
 from .cartography import CartographyCallback, DataMap, DataMapSelection
