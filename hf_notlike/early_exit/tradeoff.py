@@ -375,7 +375,7 @@ class TradeoffResult:
         ax = fig.add_subplot()
         ax.plot(
             [r["ideal_speedup"] for r in ee], [100 * r["accuracy"] for r in ee], "-", color="tab:blue", alpha=0.5,
-            marker=".", label="early exit, all thresholds (layer ratio)",
+            marker=".", label="layer speed-up (layers / mean layers used), every threshold",
         )
         labels: list[tuple[float, float, str, str]] = []  # x, y, text, colour
         markers: list[tuple[float, float]] = [(r["ideal_speedup"], 100 * r["accuracy"]) for r in ee]
@@ -383,7 +383,7 @@ class TradeoffResult:
         if timed:
             ax.plot(
                 [r[key] for r in timed], [100 * r["accuracy"] for r in timed], "o", color="tab:blue",
-                label=f"early exit, measured (bs {b1})",
+                label=f"wall-clock speed-up over the {reference} (bs {b1})",
             )
             for r in timed:
                 labels.append((r[key], 100 * r["accuracy"], f"{r['threshold']:g}", "tab:blue"))
@@ -394,30 +394,52 @@ class TradeoffResult:
         if larger and any(r.get(larger) is not None for r in timed):
             ax.plot(
                 [r[larger] for r in timed], [100 * r["accuracy"] for r in timed], "o", mfc="none", color="tab:blue",
-                label=f"early exit, measured (bs {self.batch_sizes[-1]})",
+                label=f"wall-clock speed-up over the {reference} (bs {self.batch_sizes[-1]})",
             )
             markers += [(r[larger], 100 * r["accuracy"]) for r in timed]
         base = [r for r in self.rows if r["kind"] == "baseline" and r.get(key) is not None]
         if base:
             ax.plot([r[key] for r in base], [100 * r["accuracy"] for r in base], "s", color="tab:orange",
-                    label=f"smaller model trained alone (bs {b1})")
+                    label=f"smaller model trained alone, wall-clock (bs {b1})")
             for r in base:
                 labels.append((r[key], 100 * r["accuracy"], r["name"], "tab:orange"))
                 markers.append((r[key], 100 * r["accuracy"]))
         full = [r for r in ee if r["threshold"] == 1.0]
         if full:
             ax.axhline(100 * full[0]["accuracy"] - 1, color="grey", ls=":", lw=1, label="full model - 1 point")
-        ax.set_xlabel(f"speed-up over the {reference}")
+        ax.set_xlabel(f"speed-up (line: layer ratio vs the full model;\ndots: wall-clock vs the {reference})"
+                      if timed else "layer speed-up (layers / mean layers used)", fontsize=9)
         ax.set_ylabel("accuracy (%)")
         ax.set_title(title or "Early exit: accuracy vs speed-up")
         ax.grid(alpha=0.3)
         ax.margins(x=0.12, y=0.15)  # room for labels inside the axes
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        ax.set_xlim(*speedup_axis_limits([x for x, _ in markers]))
         fig.tight_layout()
         _place_labels(fig, ax, labels, markers)
         if path is not None:
             fig.savefig(path, dpi=120)
         return fig
+
+
+def speedup_axis_limits(values: list[float], min_span: float = 1.0) -> tuple[float, float]:
+    """The x range of a speed-up plot: from just below `min(1, smallest value)` to at least `min_span` further, so
+    that a few per cent of timing noise around 1x never fills the axis (one timed threshold used to give 0.96-1.00).
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.early_exit.tradeoff import speedup_axis_limits
+    >>> left, right = speedup_axis_limits([0.97, 1.0])
+    >>> left < 0.97 and right - left >= 1.0
+    True
+    ```
+    """
+    values = [v for v in values if v is not None and v == v]
+    low = min([1.0, *values])
+    high = max([low + min_span, *values])
+    pad = 0.05 * (high - low)
+    return max(0.0, low - pad), high + pad
 
 
 _LABEL_DIRECTIONS = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)]
@@ -426,7 +448,9 @@ _LABEL_DIRECTIONS = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1),
 def _place_labels(fig, ax, labels: list[tuple[float, float, str, str]], markers: list[tuple[float, float]]) -> None:
     """Annotates each `(x, y, text, colour)` at the first nearby offset (growing distances, 8 directions) where its
     box overlaps no label placed before it, no marker and no legend, and stays inside the axes; a leader line joins
-    labels placed away from their point. Greedy, in the order given."""
+    labels placed away from their point. Greedy, in the order given. A label whose point has another labelled point
+    within a few characters' width starts farther out, always with a leader line, so crowded labels (the timed
+    thresholds near 1x) fan out instead of packing against each other's points."""
     renderer = fig.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     legend = ax.get_legend()
@@ -443,9 +467,12 @@ def _place_labels(fig, ax, labels: list[tuple[float, float, str, str]], markers:
             return False
         return not any(box.overlaps(other) for other in taken + marker_boxes)
 
-    for x, y, text, colour in labels:
+    anchors = [ax.transData.transform((x, y)) for x, y, _, _ in labels]
+    crowded = [any(j != i and abs(a[0] - b[0]) < 28 * scale and abs(a[1] - b[1]) < 14 * scale
+                   for j, b in enumerate(anchors)) for i, a in enumerate(anchors)]
+    for (x, y, text, colour), close in zip(labels, crowded):
         annotation = None
-        for distance in (6, 12, 20, 30, 42, 56, 72):
+        for distance in (20, 30, 42, 56, 72, 90) if close else (6, 12, 20, 30, 42, 56, 72):
             for dx, dy in _LABEL_DIRECTIONS:
                 offset = (dx * distance, dy * distance * 0.8)
                 annotation = ax.annotate(
