@@ -96,7 +96,43 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path, early_exit_model, b
     assert len(result.to_dataset()) == len(result.rows)
     assert "| early exit @ 0.5 |" in result.to_markdown(timed_only=True)
     table = result.to_markdown().splitlines()  # the cards' table format: first column left, numbers right-aligned
-    assert table[1] == "|---|" + "---:|" * 12 and len(table) == 2 + len(result.rows)
+    assert table[1] == "|---|" + "---:|" * 15 and len(table) == 2 + len(result.rows)  # with the 3 FLOPs columns
+
+
+def test_flops_per_threshold_counted_on_the_real_exit_loop(early_exit_model, token_dataset):
+    """FLOPs per example from FlopCounterMode on the exit loop: threshold 1.0 costs the full model (the stock
+    classifier plus the small exit heads), lower thresholds cost less, in step with the layers they use; the card
+    shows them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hf_notlike import EarlyExitModelCardData
+
+    model = early_exit_model(exit_layers=[1, 2, 3, 4])
+    data = token_dataset(24)
+    thresholds = safe_thresholds(model, data)
+    result = speed_accuracy_curve(model, data, thresholds, batch_sizes=(), num_flops_examples=24, print_table=False,
+                                  show_progress=False)
+    rows = {row["threshold"]: row for row in result.rows if row["kind"] == "early_exit"}
+    stock_flops = result.info["stock_flops_per_example"]
+    full = rows[1.0]["flops_per_example"]
+    assert stock_flops <= full <= 1.05 * stock_flops  # the exits add little
+    ordered = [rows[t]["flops_per_example"] for t in sorted(rows)]
+    assert all(a <= b for a, b in zip(ordered, ordered[1:])) and ordered[0] < 0.9 * full
+    for row in rows.values():  # FLOPs track the layers used (all 24 rows are counted)
+        assert row["flops_per_example"] / full == pytest.approx(row["mean_layers"] / 4, rel=0.1)
+        assert row["flops_speedup"] == pytest.approx(full / row["flops_per_example"])
+        assert row["flops_speedup_vs_stock"] == pytest.approx(stock_flops / row["flops_per_example"])
+    # an independent count: the exit loop one row at a time at the lowest threshold
+    low = min(rows)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        for example in data:
+            model(torch.tensor([example["input_ids"]]), exit_threshold=low)
+    assert rows[low]["flops_per_example"] == pytest.approx(counter.get_total_flops() / len(data))
+    assert "GFLOPs/ex" in result.to_markdown()
+    text = str(EarlyExitModelCardData(sweep=result).to_card(model.config, repo_id="me/m"))
+    assert "GFLOPs / example" in text and "FLOPs vs stock" in text and "FlopCounterMode" in text
+    with pytest.raises(ValueError, match="num_flops_examples"):
+        speed_accuracy_curve(model, data, [1.0], batch_sizes=(), num_flops_examples=-1, print_table=False)
 
 
 @pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)

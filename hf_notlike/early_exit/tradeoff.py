@@ -232,6 +232,10 @@ class TradeoffResult:
                         (f"speedup_vs_stock_bs{size}", f"vs stock (bs {size})"),
                         (f"efficiency_bs{size}", f"eff. (bs {size})")]
 
+        if any(row.get("flops_per_example") is not None for row in self.rows):
+            columns[5:5] = [("gflops", "GFLOPs/ex"), ("flops_speedup", "FLOPs speed-up"),
+                            ("flops_speedup_vs_stock", "FLOPs vs stock")]
+
         def fmt(value, spec):
             return None if value is None else format(value, spec)
 
@@ -240,6 +244,8 @@ class TradeoffResult:
             if timed_only and not (sizes and row.get(f"ms_per_example_bs{sizes[0]}") is not None):
                 continue
             cells = {key: fmt(row.get(key), ".2f") for key, _ in columns[3:]}
+            flops = row.get("flops_per_example")
+            cells["gflops"] = None if flops is None else f"{flops / 1e9:.3g}"
             accuracy = row["accuracy"]
             cells.update(name=row["name"], threshold=fmt(row["threshold"], ".3g"),
                          accuracy=fmt(100 * accuracy if accuracy is not None else None, ".2f"))
@@ -799,6 +805,35 @@ def _table(rows: list[dict], batch_sizes: list[int]) -> list[dict]:
     return [{c: row.get(c) for c in columns} for row in rows]
 
 
+def _add_flops(model, eval_dataset, table: list[dict], sweep: _Sweep, stock_model, num_examples: int) -> dict:
+    """FLOPs per example of every row (the exit loop at each threshold, the stock model, the baselines), counted on a
+    seeded sample at batch size 1; adds `flops_per_example`, `flops_speedup` and `flops_speedup_vs_stock`."""
+    from .flops import sweep_flops
+
+    stock = sweep.stock
+    if stock is None and stock_model is True:
+        try:
+            stock = stock_model_for(model)
+        except (TypeError, RuntimeError):
+            stock = None
+    generator = torch.Generator().manual_seed(sweep.seed)
+    n = min(num_examples, len(eval_dataset))
+    sample = eval_dataset.select(torch.randperm(len(eval_dataset), generator=generator)[:n].tolist())
+    batches = _device_batches(sample, 1, model)
+    others = {row["name"]: sweep.baselines[row["name"]] for row in table if row["kind"] == "baseline"}
+    if stock is not None:
+        others["__stock__"] = stock
+    flops = sweep_flops(model, batches, sorted(set(sweep.thresholds) | {1.0}, reverse=True), others)
+    full, stock_flops = flops[1.0], flops.get("__stock__")
+    for row in table:
+        key = row["threshold"] if row["kind"] == "early_exit" else ("__stock__" if row["kind"] == "stock" else row["name"])
+        value = flops.get(key)
+        row["flops_per_example"] = value
+        row["flops_speedup"] = full / value if value else None
+        row["flops_speedup_vs_stock"] = stock_flops / value if value and stock_flops else None
+    return {"flops_examples": n, "stock_flops_per_example": stock_flops, "flops_counter": "FlopCounterMode, batch 1"}
+
+
 def speed_accuracy_curve(
     model,
     eval_dataset,
@@ -814,6 +849,7 @@ def speed_accuracy_curve(
     eval_batch_size: int = 32,
     seed: int = 0,
     show_progress: bool = True,
+    num_flops_examples: int = 64,
 ) -> TradeoffResult:
     """Accuracy, layers used and measured wall-clock speed-up of an early-exit model across exit thresholds.
 
@@ -856,6 +892,11 @@ def speed_accuracy_curve(
         eval_batch_size (`int`, *optional*, defaults to 32): batch size of the all-exits pass.
         seed (`int`, *optional*, defaults to 0): seed of the timing subset.
         show_progress (`bool`, *optional*, defaults to `True`): progress bars (and the timing plan).
+        num_flops_examples (`int`, *optional*, defaults to 64): rows (a seeded sample) on which the FLOPs of every
+            threshold's real exit loop, of the stock classifier and of the baselines are counted, one row at a time,
+            with `torch.utils.flop_counter.FlopCounterMode` ([`~hf_notlike.early_exit.flops.sweep_flops`]); gives the
+            columns `flops_per_example`, `flops_speedup` (the full model's FLOPs over the row's) and
+            `flops_speedup_vs_stock`. `0` skips the count.
 
     Returns:
         [`TradeoffResult`] with `rows` (one per threshold, then the stock model and the baselines); `info` holds the
@@ -876,6 +917,8 @@ def speed_accuracy_curve(
     """
     sweep = _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples,
                          repeats, stock_model, baselines, eval_batch_size, seed, plot_path)
+    if isinstance(num_flops_examples, bool) or not isinstance(num_flops_examples, int) or num_flops_examples < 0:
+        raise ValueError(f"`num_flops_examples` must be a non-negative integer, got {num_flops_examples!r}.")
     model.eval()
     rows = _exact_curve(model, eval_dataset, sweep, show_progress)
     rows += _reference_rows(model, eval_dataset, sweep)
@@ -895,8 +938,11 @@ def speed_accuracy_curve(
         _batch_retention(contenders, sweep.batch_sizes)
         info.update(timing_plan=str(plan), estimated_timing_s=plan.estimated_seconds,
                     timing_s=time.perf_counter() - start)
+    table = _table(rows, sweep.batch_sizes)
+    if num_flops_examples:
+        info.update(_add_flops(model, eval_dataset, table, sweep, stock_model, num_flops_examples))
     result = TradeoffResult(
-        rows=_table(rows, sweep.batch_sizes), batch_sizes=sweep.batch_sizes,
+        rows=table, batch_sizes=sweep.batch_sizes,
         num_layers=model.config.num_hidden_layers, num_examples=len(eval_dataset), num_timing_examples=n_timed,
         repeats=sweep.repeats, info=info,
     )
