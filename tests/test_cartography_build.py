@@ -166,3 +166,30 @@ def test_missing_inputs(tiny_bert, tmp_path, capsys):
         build_data_map(tiny_bert, tmp_path / "missing.csv", tmp_path / "o")
     with pytest.raises(ValueError, match="epochs"):
         build_data_map(tiny_bert, tmp_path / "missing.csv", tmp_path / "o", epochs=0)
+
+
+def test_training_flops_counted_on_the_first_step_and_shown_on_the_card(tiny_bert, tmp_path):
+    """The callback counts one optimizer step with FlopCounterMode: about 3x the forward FLOPs (forward + backward)
+    per example; the map keeps the figure and its card turns it into the compute a region saves."""
+    import datasets
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    words = ["good", "bad", "fine", "great", "dull", "nice"]
+    data = datasets.Dataset.from_dict({"text": [f"a {words[i % 6]} film" for i in range(12)],
+                                       "label": [i % 2 for i in range(12)]})
+    data_map = build_data_map(tiny_bert, data, tmp_path / "map", epochs=2, batch_size=4, quiet=True, card=True)
+    flops = data_map.train_flops_per_example
+    assert flops is not None and flops > 0
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
+    inputs = AutoTokenizer.from_pretrained(tiny_bert)(data["text"][:4], return_tensors="pt", padding=True)
+    assert len({len(ids) for ids in inputs["input_ids"]}) == 1  # no padding: every batch costs the same
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(**inputs)
+    forward = counter.get_total_flops() / 4
+    assert 2.5 < flops / forward < 3.2
+    assert DataMap.from_pretrained(tmp_path / "map").train_flops_per_example == pytest.approx(flops)
+    card = (tmp_path / "map" / "README.md").read_text()
+    assert "## Training compute of a selected subset" in card and "FlopCounterMode" in card
+    assert "| all examples | 12 | 24 |" in card and "| saved | 8 | 16 |" in card  # 33% of 12 = 4 kept, 2 epochs

@@ -20,12 +20,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-__all__ = ["count_flops", "flops_per_example", "sweep_flops"]
+__all__ = ["count_flops", "flops_per_example", "frozen", "sweep_flops"]
 
 
 def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
@@ -75,11 +76,28 @@ def sweep_flops(
     ```
     """
     result: dict[Any, float] = {}
-    for threshold in thresholds:
-        result[float(threshold)] = flops_per_example(
-            lambda inputs, t=threshold: model(**inputs, exit_threshold=t, return_dict=True), batches
-        )
+    with frozen(model):
+        for threshold in thresholds:
+            result[float(threshold)] = flops_per_example(
+                lambda inputs, t=threshold: model(**inputs, exit_threshold=t, return_dict=True), batches
+            )
     for name, other in (others or {}).items():
         other.eval()
-        result[name] = flops_per_example(lambda inputs, m=other: m(**inputs), batches)
+        with frozen(other):
+            result[name] = flops_per_example(lambda inputs, m=other: m(**inputs), batches)
     return result
+
+
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[None]:
+    """`requires_grad=False` on every parameter of `module` for the duration, restored afterwards. The FLOP counter's
+    module tracker hooks the gradients of module inputs that require them, which fails in inference mode when a
+    model passes a parameter itself to a submodule (DeBERTa-v2's relative position embeddings)."""
+    flags = [(parameter, parameter.requires_grad) for parameter in module.parameters()]
+    try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
