@@ -193,3 +193,13 @@ def test_training_flops_counted_on_the_first_step_and_shown_on_the_card(tiny_ber
     card = (tmp_path / "map" / "README.md").read_text()
     assert "## Training compute of a selected subset" in card and "FlopCounterMode" in card
     assert "| all examples | 12 | 24 |" in card and "| saved | 8 | 16 |" in card  # 33% of 12 = 4 kept, 2 epochs
+
+
+def test_unlabelled_class_label_rows_are_refused(tiny_bert, tmp_path):
+    import datasets
+
+    features = datasets.Features(text=datasets.Value("string"), label=datasets.ClassLabel(names=["neg", "pos"]))
+    data = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, -1, 1]}, features=features)
+    with pytest.raises(ValueError, match="class index -1 .*row 1"):
+        build_data_map(tiny_bert, data, tmp_path / "m", quiet=True)
+    assert not (tmp_path / "m").exists()  # nothing written before the checks pass

@@ -193,6 +193,9 @@ def _label_space(dataset: datasets.Dataset, column: str, model_config: Any) -> t
     if isinstance(feature, datasets.ClassLabel):
         names = list(feature.names)
         ids = list(values)
+        if min(ids) < 0:
+            raise ValueError(f"Column {column!r} holds the class index {min(ids)} (no label) in row {ids.index(min(ids))}; "
+                             "drop unlabelled rows first.")
     elif all(isinstance(v, str) for v in values):
         if trained_head and set(values) <= set(known):
             names = [name for name, _ in sorted(known.items(), key=lambda item: item[1])]
