@@ -67,9 +67,10 @@ def test_python_build_tiny_bert_dataset_with_ids(tiny_bert, tmp_path):
 
     data = datasets.Dataset.from_dict(_rows())
     data_map = build_data_map(tiny_bert, data, tmp_path / "map", epochs=3, batch_size=4, id_column="uid",
-                              learning_rate=1e-3, quiet=True, html=False)
+                              learning_rate=1e-3, quiet=True, html=True)
     assert (data_map.num_examples, data_map.num_epochs) == (20, 3)
     assert sorted(data_map.ids.tolist()) == sorted(_rows()["uid"])
+    assert "a good film number 0" in (tmp_path / "map" / "data_map.html").read_text()  # texts on hover
     reloaded = DataMap.from_pretrained(tmp_path / "map")
     np.testing.assert_allclose(reloaded.confidence, data_map.confidence)
     # three classes read from the data: the gold probability starts near 1/3 for a random head
