@@ -8,6 +8,10 @@
 - Masking for vision-and-language MLM (Bitton et al., Findings of EMNLP 2021): [`DataCollatorForVLMasking`].
 - Hub sharing: `model.push_to_hub` (card from [`EarlyExitModelCardData`], `model.card_data`), `DataMap.push_to_hub` /
   `DataMap.from_pretrained`; each method renders its own card, `hf_notlike.hub` holds the shared helpers.
+- Building a data map in one call: `hf_notlike.cartography.build_data_map` (the `hf-notlike datamap build` command).
+- Offline samples: `hf_notlike.resources` loads the shipped sample model and datasets (`minilm_path()`,
+  `load_rotten_tomatoes()`, `load_20newsgroups()`, ...) for examples and quick experiments; the library itself takes
+  paths and `datasets.Dataset` objects and never needs them.
 
 Errors: input the library rejects raises `hf_notlike.errors.HfNotlikeInputError` (a `ValueError`; its
 `HfNotlikeTypeError` / `HfNotlikeFileNotFoundError` flavours are also `TypeError` / `FileNotFoundError`).
@@ -16,8 +20,7 @@ Logging: every module logs through the `hf_notlike` logger; `hf_notlike.logging.
 `_warning`, `_error`, `_debug`, or the environment variable `HF_NOTLIKE_VERBOSITY`) sets how much is shown.
 
 Low-level helpers stay in their subpackages (`hf_notlike.early_exit.select_exits`, `exit_confidences`, ...). The
-demo support modules `hf_notlike.demo` and `hf_notlike.resources` (where the offline demo data lives) are not part of
-the library API.
+quick-start demo, `hf_notlike.demo`, is not part of the library API.
 """
 
 from . import errors, logging

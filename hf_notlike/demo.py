@@ -86,7 +86,7 @@ def run_demo(
     print(f"[3/5] choosing the threshold on the validation reviews: fewest layers within {100 * MAX_ACCURACY_DROP:g} "
           "accuracy point of the full model")
     dev_curve = speed_accuracy_curve(model, tokenized["validation"], DEMO_THRESHOLDS, batch_sizes=(),
-                                     stock_model=False, show_progress=False)
+                                     stock_model=False, show_progress=False, num_flops_examples=0)
     threshold = dev_curve.apply_threshold(model, max_accuracy_drop=MAX_ACCURACY_DROP)
     dev = next(r for r in dev_curve.rows if r["threshold"] == threshold)
     print(f"    threshold {threshold:g}: validation accuracy {100 * dev['accuracy']:.1f}%, {dev['mean_layers']:.2f} "

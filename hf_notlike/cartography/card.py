@@ -110,6 +110,7 @@ def data_map_card(
         base_model=data_map.model_name if is_hub_repo_id(data_map.model_name) else None,
     )
     training_rows = [{"setting": key, "value": _format_value(value)} for key, value in training.items()]
+    compute_table, compute_note = _compute_table(data_map, size)
     card = DatasetCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -125,6 +126,8 @@ def data_map_card(
         region_percent=f"{CARD_REGION_FRACTION:.0%}",
         statistics_table=markdown_table(statistics),
         training_table=markdown_table(training_rows, [("setting", "setting"), ("value", "value")]),
+        compute_table=compute_table,
+        compute_note=compute_note,
         plot_file=plot_file,
         table_file=table_file,
         metadata_file=metadata_file,
@@ -154,6 +157,36 @@ def check_data_map_card(card: Any) -> dict[str, Any]:
     """`hf_notlike.hub.check_card` with what a data-map card needs: the tags `hf_notlike` and
     `dataset-cartography`, `configs` with the per-example table, and no local path."""
     return check_card(card, repo_type="dataset", tags=(LIBRARY_NAME, "dataset-cartography"), needs_data_files=True)
+
+
+def _compute_table(data_map: DataMap, subset: int) -> tuple[str, str]:
+    """The training compute of the full data and of a region of `subset` examples, for the same number of epochs
+    (Green AI, Schwartz et al., 2020): example-passes, and FLOPs when the map knows the training FLOPs per example."""
+    n, epochs = data_map.num_examples, data_map.num_epochs
+    flops = data_map.train_flops_per_example
+    rows = [("all examples", n), (f"a {CARD_REGION_FRACTION:.0%} region", subset), ("saved", n - subset)]
+    table = []
+    for name, count in rows:
+        row = {"training data": name, "examples": count, "example-passes": count * epochs}
+        if flops is not None:
+            row["training FLOPs"] = _flops_text(count * epochs * flops)
+        table.append(row)
+    columns = [("training data", "training data"), ("examples", "examples"),
+               ("example-passes", f"example-passes ({epochs} epochs)")]
+    note = (f"Retraining on a region for the same {epochs} epochs costs the share of the compute it keeps.")
+    if flops is not None:
+        columns.append(("training FLOPs", "training FLOPs"))
+        note += (f" Training FLOPs are {_flops_text(flops)} per example-pass (forward, backward and update), counted "
+                 "with PyTorch's `FlopCounterMode` on the first optimizer step of the run that recorded this map "
+                 "(matrix products and attention; padding to the batch's longest row included).")
+    return markdown_table(table, columns), note
+
+
+def _flops_text(value: float) -> str:
+    for scale, unit in ((1e18, "EFLOPs"), (1e15, "PFLOPs"), (1e12, "TFLOPs"), (1e9, "GFLOPs"), (1e6, "MFLOPs")):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} FLOPs"
 
 
 def _format_value(value: Any) -> str:

@@ -2,13 +2,19 @@
 """`hf-notlike datamap ...`: look at and select from a saved data map.
 
 ```bash
+hf-notlike datamap build MODEL DATA --output-dir MAP_DIR [--epochs 3] [--text-column text --label-column label] \
+    [--plot] [--html] [--card] [--resume]
 hf-notlike datamap show MAP_DIR
 hf-notlike datamap plot MAP_DIR [--output data_map.png] [--kind auto|scatter|hexbin] [--epochs K]
 hf-notlike datamap select MAP_DIR --region ambiguous --fraction 0.33 [--output ids.json] [--epochs K] [--seed 0]
 hf-notlike datamap html MAP_DIR [--output map.html] [--data train.csv --text-column text] [--max-points N]
 ```
 
-`MAP_DIR` is a folder written by `DataMap.save_pretrained`, or the id (`user/name`) of a Hub dataset repo. A path
+`datamap build` fine-tunes MODEL (a local folder or a Hub id) on DATA (a .csv/.tsv/.json/.jsonl/.parquet file or a
+folder written by `save_to_disk`) with a stock `Trainer` and a `CartographyCallback` and saves the map
+(`hf_notlike.cartography.build_data_map`); an interrupted build continues with `--resume`.
+
+For the other commands, `MAP_DIR` is a folder written by `DataMap.save_pretrained`, or the id (`user/name`) of a Hub dataset repo. A path
 that does not exist and cannot be a repo id (absolute, `./...`, several `/`) is reported as missing without any
 network request.
 """
@@ -35,10 +41,11 @@ from ..cli_utils import (
     read_table_file,
 )
 from ..paths import close_names, looks_like_local_path, missing_folder_message
+from .build import DATA_FORMATS, DataMapBuildConfig
 from .datamap import DATA_MAP_FILE, METADATA_FILE, PLOT_FILE, REGIONS, DataMap
 from .interactive import DEFAULT_MAX_POINTS, check_dataset_labels
 
-__all__ = ["COMMANDS", "ShowArguments", "PlotArguments", "SelectArguments", "HtmlArguments"]
+__all__ = ["COMMANDS", "BuildArguments", "ShowArguments", "PlotArguments", "SelectArguments", "HtmlArguments"]
 
 Region = Literal[REGIONS]
 _MAP_DIR_HELP = "folder saved by DataMap.save_pretrained, or a Hub dataset repo id (user/name)"
@@ -247,11 +254,67 @@ def html_command(args: HtmlArguments) -> int:
     return 0
 
 
+@dataclass
+class BuildArguments(DataMapBuildConfig):
+    """Options of `hf-notlike datamap build` (the fields of [`DataMapBuildConfig`] and where to read and write)."""
+
+    model: str = field(kw_only=True, metadata={
+        "positional": True, "help": "model to fine-tune: a local folder or a Hub id (a new classification head is "
+                                    "added when it has none)"})
+    data: str = field(kw_only=True, metadata={
+        "positional": True, "help": "labelled training data: a .csv, .tsv, .json, .jsonl or .parquet file, or a "
+                                    "folder written by save_to_disk"})
+    output_dir: str = field(kw_only=True, metadata={
+        "aliases": ["-o"], "help": "folder for the map (and the Trainer checkpoints under checkpoints/)"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        path = Path(self.model)
+        if path.exists():
+            if not path.is_dir() or not (path / "config.json").is_file():
+                raise CommandError(f"MODEL {self.model} is not a saved model folder (no config.json).")
+        elif not looks_like_repo_id(self.model):
+            raise CommandError(f"MODEL {self.model} does not exist (a folder written by save_pretrained, or a Hub id).")
+        data = Path(self.data)
+        if not data.exists():
+            raise CommandError(f"DATA {self.data} does not exist.")
+        if data.is_file():
+            check_input_file(self.data, "DATA", tuple(DATA_FORMATS))
+        if Path(self.output_dir).exists() and not Path(self.output_dir).is_dir():
+            raise CommandError(f"--output-dir {self.output_dir} is a file; give a folder (it is created if missing).")
+        if self.html:
+            try:
+                import plotly  # noqa: F401
+            except ImportError:
+                raise CommandError("--html needs plotly: pip install plotly") from None
+
+
+def build_command(args: BuildArguments) -> int:
+    """Fine-tunes MODEL on DATA with a `CartographyCallback` and saves the map in --output-dir."""
+    from dataclasses import fields
+
+    from .build import build_data_map
+
+    options = {f.name: getattr(args, f.name) for f in fields(DataMapBuildConfig)}
+    data_map = build_data_map(args.model, args.data, args.output_dir, **options)
+    print(data_map)
+    written = ["data_map.parquet", "data_map.json"] + [name for flag, name in (
+        (args.plot, "data_map.png"), (args.html, "data_map.html"), (args.card, "README.md")) if flag]
+    print(f"wrote {', '.join(written)} to {args.output_dir}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = [
     CommandGroup(
         "datamap", help="plot or select from a dataset-cartography data map",
         description="Dataset cartography (Swayamdipta et al., 2020): plot a saved data map or select a region of it.",
     ),
+    Command("datamap build", BuildArguments, build_command,
+            help="fine-tune a model on a data file with a CartographyCallback and save the data map",
+            description="Fine-tune MODEL on DATA with a stock Trainer and a CartographyCallback, and save the data map "
+                        "(Parquet + JSON; --plot, --html, --card add the plot, the interactive page and the card). "
+                        "Checkpoints are saved under OUTPUT_DIR/checkpoints; an interrupted build continues with "
+                        "--resume."),
     Command("datamap show", ShowArguments, show_command, help="print a summary of a data map"),
     Command("datamap plot", PlotArguments, plot_command, help="draw the data map (PNG or PDF)"),
     Command("datamap select", SelectArguments, select_command, help="print (or write) the ids of a region of the map"),

@@ -114,6 +114,9 @@ class DataMap:
         mode (`str`, *optional*, defaults to `"training"`):
             How the statistics were taken: `"training"` (the training forward pass) or `"rescore"` (an eval-mode pass
             over the train set at each epoch end).
+        train_flops_per_example (`float`, *optional*): Training FLOPs per example of one optimizer step (forward and
+            backward), counted with `FlopCounterMode` by [`CartographyCallback`] on the first step; the card turns
+            it into the compute a selected subset saves.
 
     Example:
 
@@ -143,6 +146,7 @@ class DataMap:
         model_name: str | None = None,
         dataset_name: str | None = None,
         mode: str = "training",
+        train_flops_per_example: float | None = None,
     ):
         self.gold_probs = _as_matrix(gold_probs, "gold_probs", np.float32)
         correct_array = np.asarray(correct)
@@ -214,6 +218,13 @@ class DataMap:
         self.model_name = model_name
         self.dataset_name = dataset_name
         self.mode = mode
+        if train_flops_per_example is not None and (
+            isinstance(train_flops_per_example, bool) or not isinstance(train_flops_per_example, (int, float))
+            or not train_flops_per_example > 0
+        ):
+            raise ValueError(f"`train_flops_per_example` must be a positive number or None; got "
+                             f"{train_flops_per_example!r}.")
+        self.train_flops_per_example = None if train_flops_per_example is None else float(train_flops_per_example)
         self._cache: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ statistics
@@ -333,6 +344,7 @@ class DataMap:
                 **self.units, "gold_prob": self.units["gold_prob"][:, :k], "correct": self.units["correct"][:, :k]
             }, unit_kind=self.unit_kind,
             id_column=self.id_column, model_name=self.model_name, dataset_name=self.dataset_name, mode=self.mode,
+            train_flops_per_example=self.train_flops_per_example,
         )
 
     def to_pandas(self):
@@ -570,6 +582,7 @@ class DataMap:
             "num_epochs": self.num_epochs,
             "id_column": self.id_column,
             "mode": self.mode,
+            "train_flops_per_example": self.train_flops_per_example,
             "unit_kind": self.unit_kind,
             "columns": list(self.to_arrow_columns()),
         }

@@ -93,6 +93,7 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str) -> DataMap:
             labels=arrays.get("label"), units=units, unit_kind=meta.get("unit_kind"),
             id_column=meta.get("id_column"), model_name=meta.get("model"),
             dataset_name=meta.get("dataset"), mode=meta.get("mode", "training"),
+            train_flops_per_example=meta.get("train_flops_per_example"),
         )
     except ValueError as error:
         raise ValueError(f"{folder / DATA_MAP_FILE}: {error}") from None

@@ -178,6 +178,9 @@ class SweepArguments(_EarlyExitDataArguments):
         default_factory=lambda: [1, 32], metadata={"nargs": "*", "help": "batch sizes to time (none: no timing)"}
     )
     timing_examples: int = field(default=64, metadata={"help": "rows of the timing subset"})
+    flops_examples: int = field(
+        default=64, metadata={"help": "rows on which FLOPs per example are counted at each threshold (0: none)"}
+    )
     repeats: int = field(default=2, metadata={"help": "timing rounds (the fastest is kept)"})
     no_stock: bool = field(default=False, metadata={"help": "do not time the stock transformers classifier"})
     plot: str | None = field(
@@ -207,6 +210,8 @@ class SweepArguments(_EarlyExitDataArguments):
             check_positive(size, "--batch-sizes")
         check_positive(self.timing_examples, "--timing-examples")
         check_positive(self.repeats, "--repeats")
+        if self.flops_examples < 0:
+            raise CommandError(f"--flops-examples must be 0 (no count) or a positive number, got {self.flops_examples}.")
         check_output_file(self.plot, "--plot", PLOT_SUFFIXES)
         if self.max_accuracy_drop is not None and self.mean_layers is not None:
             raise CommandError("Give one of --max-accuracy-drop and --mean-layers, not both.")
@@ -300,6 +305,7 @@ def sweep_command(args: SweepArguments) -> int:
     model, tokenizer, data = _load(args)
     result = speed_accuracy_curve(
         model, data, args.thresholds, timed_thresholds=args.timed, batch_sizes=args.batch_sizes,
+        num_flops_examples=args.flops_examples,
         num_timing_examples=args.timing_examples, repeats=args.repeats, stock_model=not args.no_stock,
         eval_batch_size=args.batch_size,
     )

@@ -434,12 +434,23 @@ def _sweep_table(sweep: dict[str, Any]) -> str:
         columns.append(("ideal_speedup", "ideal speed-up"))
     if (key := column("speedup")) is not None:
         columns.append((key, SWEEP_COLUMNS["speedup"][1]))
+    if present("flops_per_example"):  # counted with FlopCounterMode on the real exit loop (TradeoffResult)
+        rows = [{**row, "gflops_per_example": _gflops(row.get("flops_per_example"))} for row in rows]
+        columns.append(("gflops_per_example", "GFLOPs / example"))
+        if present("flops_speedup"):
+            columns.append(("flops_speedup", "FLOPs speed-up"))
+        if present("flops_speedup_vs_stock"):
+            columns.append(("flops_speedup_vs_stock", "FLOPs vs stock"))
     for size in sorted({int(m.group(1)) for k in keys if (m := re.fullmatch(r"speedup_bs(\d+)", k))}):
         if present(f"speedup_bs{size}"):
             columns.append((f"speedup_bs{size}", f"speed-up (bs {size})"))
         if present(f"speedup_vs_stock_bs{size}"):
             columns.append((f"speedup_vs_stock_bs{size}", f"vs stock (bs {size})"))
     return markdown_table(rows, columns)
+
+
+def _gflops(value: Any) -> str | None:
+    return f"{value / 1e9:.3g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _sweep_description(sweep: dict[str, Any]) -> str | None:
@@ -459,6 +470,13 @@ def _sweep_description(sweep: dict[str, Any]) -> str | None:
             f"{'s' if len(sizes) > 1 else ''} {' and '.join(str(b) for b in sizes)}, best of "
             f"{sweep.get('repeats', 1)} runs{f' ({where})' if where else ''}, relative to this model at threshold 1.0"
             " (\"vs stock\": relative to the stock transformers classifier of the same backbone)"
+        )
+    if info.get("flops_examples"):
+        text += (
+            f"; FLOPs per example counted with PyTorch's `FlopCounterMode` while the real exit loop ran at each "
+            f"threshold, one example at a time, on {info['flops_examples']} of them (\"FLOPs speed-up\": the full "
+            "model's FLOPs over the row's; \"FLOPs vs stock\": the stock classifier's over the row's; matrix "
+            "products and attention, not element-wise operations)"
         )
     return text + ". The ideal speed-up is `num_layers / mean layers`."
 

@@ -236,6 +236,10 @@ class TradeoffResult:
                         (f"speedup_vs_stock_bs{size}", f"vs stock (bs {size})"),
                         (f"efficiency_bs{size}", f"eff. (bs {size})")]
 
+        if any(row.get("flops_per_example") is not None for row in self.rows):
+            columns[5:5] = [("gflops", "GFLOPs/ex"), ("flops_speedup", "FLOPs speed-up"),
+                            ("flops_speedup_vs_stock", "FLOPs vs stock")]
+
         def fmt(value, spec):
             return None if value is None else format(value, spec)
 
@@ -244,6 +248,8 @@ class TradeoffResult:
             if timed_only and not (sizes and row.get(f"ms_per_example_bs{sizes[0]}") is not None):
                 continue
             cells = {key: fmt(row.get(key), ".2f") for key, _ in columns[3:]}
+            flops = row.get("flops_per_example")
+            cells["gflops"] = None if flops is None else f"{flops / 1e9:.3g}"
             accuracy = row["accuracy"]
             cells.update(name=row["name"], threshold=fmt(row["threshold"], ".3g"),
                          accuracy=fmt(100 * accuracy if accuracy is not None else None, ".2f"))
@@ -381,7 +387,7 @@ class TradeoffResult:
         ax = fig.add_subplot()
         ax.plot(
             [r["ideal_speedup"] for r in ee], [100 * r["accuracy"] for r in ee], "-", color="tab:blue", alpha=0.5,
-            marker=".", label="early exit, all thresholds (layer ratio)",
+            marker=".", label="layer speed-up (layers / mean layers used), every threshold",
         )
         labels: list[tuple[float, float, str, str]] = []  # x, y, text, colour
         markers: list[tuple[float, float]] = [(r["ideal_speedup"], 100 * r["accuracy"]) for r in ee]
@@ -389,7 +395,7 @@ class TradeoffResult:
         if timed:
             ax.plot(
                 [r[key] for r in timed], [100 * r["accuracy"] for r in timed], "o", color="tab:blue",
-                label=f"early exit, measured (bs {b1})",
+                label=f"wall-clock speed-up over the {reference} (bs {b1})",
             )
             for r in timed:
                 labels.append((r[key], 100 * r["accuracy"], f"{r['threshold']:g}", "tab:blue"))
@@ -400,25 +406,27 @@ class TradeoffResult:
         if larger and any(r.get(larger) is not None for r in timed):
             ax.plot(
                 [r[larger] for r in timed], [100 * r["accuracy"] for r in timed], "o", mfc="none", color="tab:blue",
-                label=f"early exit, measured (bs {self.batch_sizes[-1]})",
+                label=f"wall-clock speed-up over the {reference} (bs {self.batch_sizes[-1]})",
             )
             markers += [(r[larger], 100 * r["accuracy"]) for r in timed]
         base = [r for r in self.rows if r["kind"] == "baseline" and r.get(key) is not None]
         if base:
             ax.plot([r[key] for r in base], [100 * r["accuracy"] for r in base], "s", color="tab:orange",
-                    label=f"smaller model trained alone (bs {b1})")
+                    label=f"smaller model trained alone, wall-clock (bs {b1})")
             for r in base:
                 labels.append((r[key], 100 * r["accuracy"], r["name"], "tab:orange"))
                 markers.append((r[key], 100 * r["accuracy"]))
         full = [r for r in ee if r["threshold"] == 1.0]
         if full:
             ax.axhline(100 * full[0]["accuracy"] - 1, color="grey", ls=":", lw=1, label="full model - 1 point")
-        ax.set_xlabel(f"speed-up over the {reference}")
+        ax.set_xlabel(f"speed-up (line: layer ratio vs the full model;\ndots: wall-clock vs the {reference})"
+                      if timed else "layer speed-up (layers / mean layers used)", fontsize=9)
         ax.set_ylabel("accuracy (%)")
         ax.set_title(title or "Early exit: accuracy vs speed-up")
         ax.grid(alpha=0.3)
         ax.margins(x=0.12, y=0.15)  # room for labels inside the axes
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        ax.set_xlim(*speedup_axis_limits([x for x, _ in markers]))
         fig.tight_layout()
         _place_labels(fig, ax, labels, markers)
         if path is not None:
@@ -427,13 +435,35 @@ class TradeoffResult:
         return fig
 
 
+def speedup_axis_limits(values: list[float], min_span: float = 1.0) -> tuple[float, float]:
+    """The x range of a speed-up plot: from just below `min(1, smallest value)` to at least `min_span` further, so
+    that a few per cent of timing noise around 1x never fills the axis (one timed threshold used to give 0.96-1.00).
+
+    Example:
+
+    ```python
+    >>> from hf_notlike.early_exit.tradeoff import speedup_axis_limits
+    >>> left, right = speedup_axis_limits([0.97, 1.0])
+    >>> left < 0.97 and right - left >= 1.0
+    True
+    ```
+    """
+    values = [v for v in values if v is not None and v == v]
+    low = min([1.0, *values])
+    high = max([low + min_span, *values])
+    pad = 0.05 * (high - low)
+    return max(0.0, low - pad), high + pad
+
+
 _LABEL_DIRECTIONS = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)]
 
 
 def _place_labels(fig, ax, labels: list[tuple[float, float, str, str]], markers: list[tuple[float, float]]) -> None:
     """Annotates each `(x, y, text, colour)` at the first nearby offset (growing distances, 8 directions) where its
     box overlaps no label placed before it, no marker and no legend, and stays inside the axes; a leader line joins
-    labels placed away from their point. Greedy, in the order given."""
+    labels placed away from their point. Greedy, in the order given. A label whose point has another labelled point
+    within a few characters' width starts farther out, always with a leader line, so crowded labels (the timed
+    thresholds near 1x) fan out instead of packing against each other's points."""
     renderer = fig.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     legend = ax.get_legend()
@@ -450,9 +480,12 @@ def _place_labels(fig, ax, labels: list[tuple[float, float, str, str]], markers:
             return False
         return not any(box.overlaps(other) for other in taken + marker_boxes)
 
-    for x, y, text, colour in labels:
+    anchors = [ax.transData.transform((x, y)) for x, y, _, _ in labels]
+    crowded = [any(j != i and abs(a[0] - b[0]) < 28 * scale and abs(a[1] - b[1]) < 14 * scale
+                   for j, b in enumerate(anchors)) for i, a in enumerate(anchors)]
+    for (x, y, text, colour), close in zip(labels, crowded):
         annotation = None
-        for distance in (6, 12, 20, 30, 42, 56, 72):
+        for distance in (20, 30, 42, 56, 72, 90) if close else (6, 12, 20, 30, 42, 56, 72):
             for dx, dy in _LABEL_DIRECTIONS:
                 offset = (dx * distance, dy * distance * 0.8)
                 annotation = ax.annotate(
@@ -779,6 +812,35 @@ def _table(rows: list[dict], batch_sizes: list[int]) -> list[dict]:
     return [{c: row.get(c) for c in columns} for row in rows]
 
 
+def _add_flops(model, eval_dataset, table: list[dict], sweep: _Sweep, stock_model, num_examples: int) -> dict:
+    """FLOPs per example of every row (the exit loop at each threshold, the stock model, the baselines), counted on a
+    seeded sample at batch size 1; adds `flops_per_example`, `flops_speedup` and `flops_speedup_vs_stock`."""
+    from .flops import sweep_flops
+
+    stock = sweep.stock
+    if stock is None and stock_model is True:
+        try:
+            stock = stock_model_for(model)
+        except (TypeError, RuntimeError):
+            stock = None
+    generator = torch.Generator().manual_seed(sweep.seed)
+    n = min(num_examples, len(eval_dataset))
+    sample = eval_dataset.select(torch.randperm(len(eval_dataset), generator=generator)[:n].tolist())
+    batches = _device_batches(sample, 1, model)
+    others = {row["name"]: sweep.baselines[row["name"]] for row in table if row["kind"] == "baseline"}
+    if stock is not None:
+        others["__stock__"] = stock
+    flops = sweep_flops(model, batches, sorted(set(sweep.thresholds) | {1.0}, reverse=True), others)
+    full, stock_flops = flops[1.0], flops.get("__stock__")
+    for row in table:
+        key = row["threshold"] if row["kind"] == "early_exit" else ("__stock__" if row["kind"] == "stock" else row["name"])
+        value = flops.get(key)
+        row["flops_per_example"] = value
+        row["flops_speedup"] = full / value if value else None
+        row["flops_speedup_vs_stock"] = stock_flops / value if value and stock_flops else None
+    return {"flops_examples": n, "stock_flops_per_example": stock_flops, "flops_counter": "FlopCounterMode, batch 1"}
+
+
 def speed_accuracy_curve(
     model,
     eval_dataset,
@@ -794,6 +856,7 @@ def speed_accuracy_curve(
     eval_batch_size: int = 32,
     seed: int = 0,
     show_progress: bool = True,
+    num_flops_examples: int = 64,
 ) -> TradeoffResult:
     """Accuracy, layers used and measured wall-clock speed-up of an early-exit model across exit thresholds.
 
@@ -836,7 +899,12 @@ def speed_accuracy_curve(
             `print(result)` or `result.to_markdown()`.
         eval_batch_size (`int`, *optional*, defaults to 32): batch size of the all-exits pass.
         seed (`int`, *optional*, defaults to 0): seed of the timing subset.
-        show_progress (`bool`, *optional*, defaults to `True`): progress bars.
+        show_progress (`bool`, *optional*, defaults to `True`): progress bars (and the timing plan).
+        num_flops_examples (`int`, *optional*, defaults to 64): rows (a seeded sample) on which the FLOPs of every
+            threshold's real exit loop, of the stock classifier and of the baselines are counted, one row at a time,
+            with `torch.utils.flop_counter.FlopCounterMode` ([`~hf_notlike.early_exit.flops.sweep_flops`]); gives the
+            columns `flops_per_example`, `flops_speedup` (the full model's FLOPs over the row's) and
+            `flops_speedup_vs_stock`. `0` skips the count.
 
     Returns:
         [`TradeoffResult`] with `rows` (one per threshold, then the stock model and the baselines); `info` holds the
@@ -860,6 +928,8 @@ def speed_accuracy_curve(
                       "printed. Use print(result) or result.to_markdown().", FutureWarning, stacklevel=2)
     sweep = _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples,
                          repeats, stock_model, baselines, eval_batch_size, seed, plot_path)
+    if isinstance(num_flops_examples, bool) or not isinstance(num_flops_examples, int) or num_flops_examples < 0:
+        raise ValueError(f"`num_flops_examples` must be a non-negative integer, got {num_flops_examples!r}.")
     model.eval()
     rows = _exact_curve(model, eval_dataset, sweep, show_progress)
     rows += _reference_rows(model, eval_dataset, sweep)
@@ -878,8 +948,11 @@ def speed_accuracy_curve(
         _batch_retention(contenders, sweep.batch_sizes)
         info.update(timing_plan=str(plan), estimated_timing_s=plan.estimated_seconds,
                     timing_s=time.perf_counter() - start)
+    table = _table(rows, sweep.batch_sizes)
+    if num_flops_examples:
+        info.update(_add_flops(model, eval_dataset, table, sweep, stock_model, num_flops_examples))
     result = TradeoffResult(
-        rows=_table(rows, sweep.batch_sizes), batch_sizes=sweep.batch_sizes,
+        rows=table, batch_sizes=sweep.batch_sizes,
         num_layers=model.config.num_hidden_layers, num_examples=len(eval_dataset), num_timing_examples=n_timed,
         repeats=sweep.repeats, info=info,
     )
