@@ -44,6 +44,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import HfNotlikeFileNotFoundError, HfNotlikeInputError
+
 __all__ = [
     "MANIFEST_FILE",
     "ArtifactError",
@@ -69,7 +71,7 @@ _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.(?P<kind>tmp
 _IN_FLIGHT: set[str] = set()  # names of this process's temporary files and folders still being written
 
 
-class ArtifactError(ValueError):
+class ArtifactError(HfNotlikeInputError):
     """A saved folder whose files do not match its manifest (hand-edited, partly copied, or mixed from two saves)."""
 
 
@@ -171,7 +173,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         if not tmp.is_file():
-            raise FileNotFoundError(f"nothing was written to the temporary file for {target}.")
+            raise HfNotlikeFileNotFoundError(f"nothing was written to the temporary file for {target}.")
         _fsync_path(tmp)
         _replace(tmp, target)
     except BaseException:
@@ -202,7 +204,7 @@ def atomic_write(
     ```
     """
     if mode not in ("w", "wb", "wt"):
-        raise ValueError(f"`mode` must be 'w' or 'wb'; got {mode!r}.")
+        raise HfNotlikeInputError(f"`mode` must be 'w' or 'wb'; got {mode!r}.")
     binary = "b" in mode
     with atomic_path(path) as tmp:
         with open(tmp, mode, encoding=None if binary else encoding, newline=None if binary else newline) as handle:

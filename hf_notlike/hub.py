@@ -29,6 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import HfNotlikeFileNotFoundError, HfNotlikeInputError
+
 __all__ = [
     "TEMPLATES_DIR",
     "LIBRARY_NAME",
@@ -70,11 +72,11 @@ def load_json_file(path: str | os.PathLike, what: str = "JSON file") -> Any:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"The {what} {path} does not exist.")
+        raise HfNotlikeFileNotFoundError(f"The {what} {path} does not exist.")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"The {what} {path} is not valid JSON ({error}); re-create it or delete it.") from None
+        raise HfNotlikeInputError(f"The {what} {path} is not valid JSON ({error}); re-create it or delete it.") from None
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]] | None = None) -> str:
@@ -167,19 +169,19 @@ def check_card(
     from huggingface_hub import DatasetCard, ModelCard
 
     if repo_type not in ("model", "dataset"):
-        raise ValueError(f"`repo_type` must be 'model' or 'dataset', got {repo_type!r}.")
+        raise HfNotlikeInputError(f"`repo_type` must be 'model' or 'dataset', got {repo_type!r}.")
     card_class = ModelCard if repo_type == "model" else DatasetCard
     if isinstance(card, os.PathLike) or (isinstance(card, str) and not card.lstrip().startswith("---")):
         path = Path(card)
         if not path.is_file():
-            raise FileNotFoundError(f"The card {path} does not exist.")
+            raise HfNotlikeFileNotFoundError(f"The card {path} does not exist.")
         text = path.read_text(encoding="utf-8")
     else:
         text = card if isinstance(card, str) else str(card)
     try:
         parsed = card_class(text, ignore_metadata_errors=False)
     except Exception as error:  # huggingface_hub raises ValueError or a YAML error, depending on the defect
-        raise ValueError(f"The {repo_type} card metadata does not parse: {error}") from None
+        raise HfNotlikeInputError(f"The {repo_type} card metadata does not parse: {error}") from None
     metadata = parsed.data.to_dict()
     problems = []
     if library_name is not None and metadata.get("library_name") != library_name:
@@ -199,7 +201,7 @@ def check_card(
     if not parsed.text.strip():
         problems.append("the card has no body")
     if problems:
-        raise ValueError(f"The {repo_type} card is incomplete: " + "; ".join(problems) + ".")
+        raise HfNotlikeInputError(f"The {repo_type} card is incomplete: " + "; ".join(problems) + ".")
     return metadata
 
 
@@ -271,7 +273,7 @@ def push_folder(
     from huggingface_hub import HfApi
 
     if not isinstance(repo_id, str) or not repo_id.strip():
-        raise ValueError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
+        raise HfNotlikeInputError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
     api = HfApi(endpoint=endpoint, token=token)
     with hub_call(f"push the {what}", repo_id, repo_type, endpoint):
         repo_id = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True).repo_id

@@ -24,6 +24,8 @@ import sys
 import threading
 from logging import CRITICAL, DEBUG, ERROR, INFO, NOTSET, WARNING  # noqa: F401  (re-exported, as in transformers)
 
+from .errors import HfNotlikeInputError, HfNotlikeTypeError
+
 __all__ = [
     "CRITICAL",
     "DEBUG",
@@ -140,10 +142,10 @@ def set_verbosity(level: int | str) -> None:
     """
     if isinstance(level, str):
         if level.lower() not in _LEVELS:
-            raise ValueError(f"Unknown verbosity {level!r}; use one of {', '.join(_LEVELS)}.")
+            raise HfNotlikeInputError(f"Unknown verbosity {level!r}; use one of {', '.join(_LEVELS)}.")
         level = _LEVELS[level.lower()]
     if isinstance(level, bool) or not isinstance(level, int):
-        raise TypeError(f"level must be an int (e.g. hf_notlike.logging.INFO) or a level name, got {level!r}.")
+        raise HfNotlikeTypeError(f"level must be an int (e.g. hf_notlike.logging.INFO) or a level name, got {level!r}.")
     _configure_library_root_logger()
     _root().setLevel(level)
 

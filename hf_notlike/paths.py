@@ -22,12 +22,14 @@ import os
 import re
 from pathlib import Path
 
+from .errors import HfNotlikeFileNotFoundError
+
 __all__ = ["LocalFolderNotFoundError", "check_local_or_hub", "close_names", "looks_like_local_path"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 
-class LocalFolderNotFoundError(FileNotFoundError, ValueError):
+class LocalFolderNotFoundError(HfNotlikeFileNotFoundError):
     """A name that looks like a local path names no existing folder (a `FileNotFoundError` and a `ValueError`)."""
 
 

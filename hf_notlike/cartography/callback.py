@@ -56,6 +56,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from ..logging import get_logger
 from ._trainer_internals import iterating_loader, replace_dataset, run_marker, set_run_marker
 from .datamap import DataMap
@@ -110,7 +111,7 @@ def resolve_task(model: Any, task: str = "auto") -> str:
     if name.endswith("ForSequenceClassification") or "ForSequenceClassification" in name:
         problem_type = getattr(config, "problem_type", None)
         if problem_type == "regression" or getattr(config, "num_labels", 2) == 1:
-            raise ValueError(f"{_SUPPORTED} `{name}` is set up for regression (num_labels=1 or "
+            raise HfNotlikeInputError(f"{_SUPPORTED} `{name}` is set up for regression (num_labels=1 or "
                              "problem_type='regression'), which has no gold-label probability.")
         return "multi_label" if problem_type == "multi_label_classification" else "classification"
     if "ForMultipleChoice" in name:
@@ -120,9 +121,9 @@ def resolve_task(model: Any, task: str = "auto") -> str:
     if "ForCausalLM" in name:
         return "causal_lm"
     if _NOT_MAPPABLE.search(name):
-        raise ValueError(f"{_SUPPORTED} `{name}` (seq2seq, question answering, masked LM, regression or another "
+        raise HfNotlikeInputError(f"{_SUPPORTED} `{name}` (seq2seq, question answering, masked LM, regression or another "
                          "head) is not supported.")
-    raise ValueError(f"{_SUPPORTED} CartographyCallback cannot tell what `{name}` is trained for: pass "
+    raise HfNotlikeInputError(f"{_SUPPORTED} CartographyCallback cannot tell what `{name}` is trained for: pass "
                      "`CartographyCallback(task=...)` for a custom model with one of those output shapes.")
 
 
@@ -165,16 +166,16 @@ class CartographyConfig:
 
     def __post_init__(self):
         if self.mode not in ("training", "rescore"):
-            raise ValueError(f"`mode` must be 'training' or 'rescore'; got {self.mode!r}.")
+            raise HfNotlikeInputError(f"`mode` must be 'training' or 'rescore'; got {self.mode!r}.")
         if self.task not in TASKS:
-            raise ValueError(f"`task` must be one of {list(TASKS)}; got {self.task!r}.")
+            raise HfNotlikeInputError(f"`task` must be one of {list(TASKS)}; got {self.task!r}.")
         if not isinstance(self.profile, bool) or not isinstance(self.token_table, bool):
-            raise ValueError(f"`profile` and `token_table` must be True or False; got {self.profile!r}, "
+            raise HfNotlikeInputError(f"`profile` and `token_table` must be True or False; got {self.profile!r}, "
                              f"{self.token_table!r}.")
         if self.id_column is not None and (not isinstance(self.id_column, str) or not self.id_column):
-            raise ValueError(f"`id_column` must be a column name or None; got {self.id_column!r}.")
+            raise HfNotlikeInputError(f"`id_column` must be a column name or None; got {self.id_column!r}.")
         if not isinstance(self.label_key, str) or not self.label_key:
-            raise ValueError(f"`label_key` must be a non-empty string; got {self.label_key!r}.")
+            raise HfNotlikeInputError(f"`label_key` must be a non-empty string; got {self.label_key!r}.")
 
 
 # ---------------------------------------------------------------------------------------------------- data wrapping
@@ -274,12 +275,12 @@ class _LabelCheck:
 
     def _fail(self, indices, rows, message):
         named = [indices[i] for i in torch.nonzero(rows).flatten().tolist()[:5]]
-        raise ValueError(f"CartographyCallback: train examples {named} (row indices) {message}")
+        raise HfNotlikeInputError(f"CartographyCallback: train examples {named} (row indices) {message}")
 
     def __call__(self, batch, indices: list[int]) -> None:
         labels = batch.get(self.label_key) if hasattr(batch, "get") else None
         if labels is None:
-            raise ValueError(f"CartographyCallback found no gold labels in the batch under {self.label_key!r} "
+            raise HfNotlikeInputError(f"CartographyCallback found no gold labels in the batch under {self.label_key!r} "
                              f"(batch keys: {sorted(batch.keys())}); pass `label_key=` with the right key.")
         shape = tuple(labels.shape) if torch.is_tensor(labels) else type(labels).__name__
         floating = torch.is_tensor(labels) and labels.is_floating_point()
@@ -287,7 +288,7 @@ class _LabelCheck:
             if not torch.is_tensor(labels) or labels.ndim != 2 or (
                 self.num_classes is not None and labels.shape[1] != self.num_classes
             ):
-                raise ValueError(f"{_SUPPORTED} Multi-label needs labels of shape [batch, {self.num_classes}]; got "
+                raise HfNotlikeInputError(f"{_SUPPORTED} Multi-label needs labels of shape [batch, {self.num_classes}]; got "
                                  f"{shape}.")
             bad = ((labels != 0) & (labels != 1)).any(dim=1)
             if bool(bad.any()):
@@ -295,7 +296,7 @@ class _LabelCheck:
             return
         expected_ndim = 1 if self.task == "classification" else 2
         if not torch.is_tensor(labels) or floating or labels.ndim != expected_ndim:
-            raise ValueError(f"{_SUPPORTED} The {self.task} task needs integer labels of "
+            raise HfNotlikeInputError(f"{_SUPPORTED} The {self.task} task needs integer labels of "
                              f"{'[batch]' if expected_ndim == 1 else '[batch, length]'}; got {shape}"
                              f"{' (floating point)' if floating else ''}.")
         num_classes = self.num_classes
@@ -343,7 +344,7 @@ class _IdCollator:
             return self._user(items)
         batch = self._user([item.example for item in items])
         if not hasattr(batch, "__setitem__") or not hasattr(batch, "keys"):
-            raise TypeError(
+            raise HfNotlikeTypeError(
                 f"CartographyCallback needs the data collator to return a dict of tensors; got {type(batch).__name__}."
             )
         indices = [item.index for item in items]
@@ -373,19 +374,19 @@ def _read_state_metadata(path: str) -> dict[str, str]:
         with safe_open(path, framework="numpy") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError) as error:
-        raise ValueError(f"{path}: not a readable safetensors file ({error}); the checkpoint is damaged (truncated "
+        raise HfNotlikeInputError(f"{path}: not a readable safetensors file ({error}); the checkpoint is damaged (truncated "
                          "copy?): resume from another checkpoint.") from None
     if metadata.get("format") != _STATE_FORMAT:
-        raise ValueError(f"{path}: field 'format' is {metadata.get('format')!r}, not {_STATE_FORMAT!r}: not a "
+        raise HfNotlikeInputError(f"{path}: field 'format' is {metadata.get('format')!r}, not {_STATE_FORMAT!r}: not a "
                          "CartographyCallback state.")
     version = metadata.get("format_version")
     if version != str(_STATE_VERSION):
-        raise ValueError(f"{path}: field 'format_version' is {version!r}; this hf_notlike reads version "
+        raise HfNotlikeInputError(f"{path}: field 'format_version' is {version!r}; this hf_notlike reads version "
                          f"{_STATE_VERSION} (a checkpoint of another hf_notlike version: resume with that version or "
                          "start over).")
     for name in ("num_examples", "global_step", "epochs_done"):
         if not str(metadata.get(name, "")).isdigit():
-            raise ValueError(f"{path}: field {name!r} must be a non-negative integer; got {metadata.get(name)!r}.")
+            raise HfNotlikeInputError(f"{path}: field {name!r} must be a non-negative integer; got {metadata.get(name)!r}.")
     return metadata
 
 
@@ -397,39 +398,39 @@ def _read_state_tensors(path: str, num_examples: int) -> dict[str, np.ndarray]:
     try:
         tensors = load_file(path)
     except (SafetensorError, OSError) as error:
-        raise ValueError(f"{path}: cannot read the tensors ({error}); the checkpoint is damaged (truncated copy?): "
+        raise HfNotlikeInputError(f"{path}: cannot read the tensors ({error}); the checkpoint is damaged (truncated copy?): "
                          "resume from another checkpoint.") from None
     kinds = {"f": "float", "b": "bool", "i": "integer"}
     for name, (kind, ndim) in _STATE_DTYPES.items():
         if name not in tensors:
-            raise ValueError(f"{path}: tensor {name!r} is missing.")
+            raise HfNotlikeInputError(f"{path}: tensor {name!r} is missing.")
         array = tensors[name]
         if array.ndim != ndim or (kind == "i" and array.dtype.kind not in "iu") or (
             kind != "i" and array.dtype.kind != kind
         ):
-            raise ValueError(f"{path}: tensor {name!r} has dtype {array.dtype} and shape {array.shape}; expected "
+            raise HfNotlikeInputError(f"{path}: tensor {name!r} has dtype {array.dtype} and shape {array.shape}; expected "
                              f"{kinds[kind]} with {ndim} dimension(s).")
     epochs = len(tensors["epoch_complete"])
     for name in ("epoch_gold_probs", "epoch_correct", "epoch_margins"):
         if tensors[name].shape != (epochs, num_examples):
-            raise ValueError(f"{path}: tensor {name!r} has shape {tensors[name].shape}; expected ({epochs}, "
+            raise HfNotlikeInputError(f"{path}: tensor {name!r} has shape {tensors[name].shape}; expected ({epochs}, "
                              f"{num_examples}) (epochs x examples).")
     if len(tensors["labels"]) not in (0, num_examples):
-        raise ValueError(f"{path}: tensor 'labels' has {len(tensors['labels'])} values for {num_examples} examples.")
+        raise HfNotlikeInputError(f"{path}: tensor 'labels' has {len(tensors['labels'])} values for {num_examples} examples.")
     lengths = {len(tensors[f"partial_{key}"]) for key in _STATE_PARTIAL}
     if len(lengths) != 1:
-        raise ValueError(f"{path}: the partial_* tensors have different lengths ({sorted(lengths)}).")
+        raise HfNotlikeInputError(f"{path}: the partial_* tensors have different lengths ({sorted(lengths)}).")
     ids = tensors["partial_ids"]
     if len(ids) and (ids.min() < 0 or ids.max() >= num_examples):
-        raise ValueError(f"{path}: tensor 'partial_ids' holds ids outside [0, {num_examples}).")
+        raise HfNotlikeInputError(f"{path}: tensor 'partial_ids' holds ids outside [0, {num_examples}).")
     for prefix, keys in (("epoch_unit_", ("epoch", *_UNIT_KEYS)), ("partial_unit_", _UNIT_PARTIAL)):
         present = [key for key in keys if prefix + key in tensors]
         if present and len(present) != len(keys):
-            raise ValueError(f"{path}: some {prefix}* tensors are missing ({sorted(set(keys) - set(present))}).")
+            raise HfNotlikeInputError(f"{path}: some {prefix}* tensors are missing ({sorted(set(keys) - set(present))}).")
         if present and len({tensors[prefix + key].shape for key in keys}) != 1:
-            raise ValueError(f"{path}: the {prefix}* tensors have different shapes.")
+            raise HfNotlikeInputError(f"{path}: the {prefix}* tensors have different shapes.")
         if present and any(tensors[prefix + key].ndim != 1 for key in keys):
-            raise ValueError(f"{path}: the {prefix}* tensors must be 1-D.")
+            raise HfNotlikeInputError(f"{path}: the {prefix}* tensors must be 1-D.")
     return tensors
 
 
@@ -710,7 +711,7 @@ class CartographyCallback(TrainerCallback):
         and collator that a stock `Trainer` calls anyway. Collator time is only seen with
         `dataloader_num_workers=0` (workers run in other processes)."""
         if self._profile is None:
-            raise ValueError("Profiling is off: create the callback with `CartographyCallback(profile=True)`.")
+            raise HfNotlikeInputError("Profiling is off: create the callback with `CartographyCallback(profile=True)`.")
         return {"seconds": self._profile.seconds, "calls": self._profile.calls}
 
     @property
@@ -726,17 +727,17 @@ class CartographyCallback(TrainerCallback):
     # ------------------------------------------------------------------ training begins
     def on_train_begin(self, args, state, control, model=None, train_dataloader=None, **kwargs):
         if model is None or train_dataloader is None:
-            raise ValueError("CartographyCallback needs the Trainer's model and train dataloader (use a stock "
+            raise HfNotlikeInputError("CartographyCallback needs the Trainer's model and train dataloader (use a stock "
                              "`transformers.Trainer` with a `train_dataset`).")
         loader = iterating_loader(train_dataloader)
         dataset = loader.dataset
         if isinstance(dataset, _IndexedDataset):  # a second `train()` on the same dataloader
             dataset = dataset.dataset
         if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
-            raise ValueError("CartographyCallback needs a map-style train dataset with `__len__` (e.g. a "
+            raise HfNotlikeInputError("CartographyCallback needs a map-style train dataset with `__len__` (e.g. a "
                              "`datasets.Dataset`), so that each example has a stable id; got an iterable dataset.")
         if self.config.mode == "training" and args.dataloader_drop_last:
-            raise ValueError("`dataloader_drop_last=True` drops examples from every epoch, so no epoch of the data "
+            raise HfNotlikeInputError("`dataloader_drop_last=True` drops examples from every epoch, so no epoch of the data "
                              "map would be complete: set `dataloader_drop_last=False` (or use mode='rescore').")
         self._label_key = self.config.label_key
         self._task = resolve_task(model, self.config.task)  # before any step: one error naming what is supported
@@ -795,7 +796,7 @@ class CartographyCallback(TrainerCallback):
         ids = kwargs.pop(ID_KEY)
         labels = kwargs.get(self._label_key)
         if labels is None:
-            raise ValueError(f"CartographyCallback found no gold labels in the batch under {self._label_key!r} "
+            raise HfNotlikeInputError(f"CartographyCallback found no gold labels in the batch under {self._label_key!r} "
                              f"(batch keys: {sorted(kwargs)}); pass `label_key=` with the right key.")
         self._pending = (ids, labels, kwargs.get("attention_mask")) if module.training else None
         if self._flop_counter is not None and module.training:
@@ -822,7 +823,7 @@ class CartographyCallback(TrainerCallback):
         log_probs, label_mask, is_top1 = output.log_probs, output.label_mask, output.is_top1
         if not self._checked:
             if label_mask is None or is_top1 is None or log_probs.ndim != 2 or label_mask.shape != log_probs.shape:
-                raise ValueError("CartographyCallback reads TRL's fused LM head output through `log_probs`, "
+                raise HfNotlikeInputError("CartographyCallback reads TRL's fused LM head output through `log_probs`, "
                                  "`label_mask` and `is_top1` of shape [batch, length - 1]; this TRL version returns "
                                  "another output. Pin a TRL version the callback supports or disable the fused head.")
             self._checked = True
@@ -858,12 +859,12 @@ class CartographyCallback(TrainerCallback):
         ndim = 3 if self._task in ("token_classification", "causal_lm") else 2
         if not torch.is_tensor(logits) or logits.ndim != ndim or logits.shape[-1] < (1 if ndim == 2 and
                                                                                    self._task == "multi_label" else 2):
-            raise ValueError(f"{_SUPPORTED} The {self._task} task needs logits of shape "
+            raise HfNotlikeInputError(f"{_SUPPORTED} The {self._task} task needs logits of shape "
                              f"{'[batch, length, classes]' if ndim == 3 else '[batch, num_labels]'}; got logits of "
                              f"shape {shape} (regression and other heads are not supported; pass the right `task=`).")
         expected = tuple(logits.shape[:-1]) if self._task != "multi_label" else tuple(logits.shape)
         if not torch.is_tensor(labels) or tuple(labels.shape) != expected or ids.shape[0] != logits.shape[0]:
-            raise ValueError(f"{_SUPPORTED} Got labels of shape {label_shape} for logits of shape {shape} "
+            raise HfNotlikeInputError(f"{_SUPPORTED} Got labels of shape {label_shape} for logits of shape {shape} "
                              f"({len(ids)} examples).")
 
     def _remove_hooks(self) -> None:
@@ -978,7 +979,7 @@ class CartographyCallback(TrainerCallback):
                 ids = batch.pop(ID_KEY)
                 batch = {k: (v.to(args.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
                 if self._label_key not in batch:
-                    raise ValueError(f"CartographyCallback found no gold labels in the batch under "
+                    raise HfNotlikeInputError(f"CartographyCallback found no gold labels in the batch under "
                                      f"{self._label_key!r} (batch keys: {sorted(batch)}); pass `label_key=`.")
                 output = model(**batch)
                 logits = output.logits if hasattr(output, "logits") else output[1]
@@ -1071,7 +1072,7 @@ class CartographyCallback(TrainerCallback):
                                "hf_notlike): only the size of the train set can be checked on this resume.")
             check_resume(saved, self._train_fingerprint(), path)  # before anything is reloaded
             if int(metadata["num_examples"]) != self.num_examples:
-                raise ValueError(f"The cartography state in {path} is for {metadata['num_examples']} examples but "
+                raise HfNotlikeInputError(f"The cartography state in {path} is for {metadata['num_examples']} examples but "
                                  f"the train set has {self.num_examples}: resume with the same train dataset.")
             tensors = _read_state_tensors(path, self.num_examples)
             self._epoch_probs = list(tensors["epoch_gold_probs"])
@@ -1082,7 +1083,7 @@ class CartographyCallback(TrainerCallback):
             partial = {key: tensors[f"partial_{key}"] for key in _STATE_PARTIAL}
             if self._record_units:
                 if "epoch_unit_epoch" not in tensors:
-                    raise ValueError(f"{path}: the per-unit tensors (epoch_unit_*) are missing: the checkpoint was "
+                    raise HfNotlikeInputError(f"{path}: the per-unit tensors (epoch_unit_*) are missing: the checkpoint was "
                                      f"saved for another task than {self._task!r}.")
                 which = tensors["epoch_unit_epoch"]
                 self._epoch_units = [
@@ -1106,7 +1107,7 @@ class CartographyCallback(TrainerCallback):
             logger.info(f"CartographyCallback: resumed {len(self._epoch_probs)} epochs and "
                         f"{len(partial['ids'])} records from {path}.")
             return
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"Training resumes at step {state.global_step} but no CartographyCallback state "
             f"({STATE_FILE}) of this checkpoint was found (looked in: {tried}"
             + (f"; rejected: {rejected}" if rejected else "")
@@ -1146,16 +1147,16 @@ class CartographyCallback(TrainerCallback):
             `ValueError` when nothing was recorded yet, on a dataset mismatch, or when ids are missing or duplicated.
         """
         if not isinstance(include_incomplete, bool) or not isinstance(by_row_index, bool):
-            raise ValueError("`include_incomplete` and `by_row_index` must be True or False.")
+            raise HfNotlikeInputError("`include_incomplete` and `by_row_index` must be True or False.")
         if self.num_examples is None or not self._epoch_probs:
-            raise ValueError("CartographyCallback has no finished epoch yet: call `trainer.train()` with the callback "
+            raise HfNotlikeInputError("CartographyCallback has no finished epoch yet: call `trainer.train()` with the callback "
                              "attached (at least one full epoch) before `data_map()`.")
         if include_incomplete:
             keep = list(range(len(self._epoch_complete)))
         else:
             keep = [i for i, complete in enumerate(self._epoch_complete) if complete]
             if not keep:
-                raise ValueError("No recorded epoch saw every training example (training stopped before the end of "
+                raise HfNotlikeInputError("No recorded epoch saw every training example (training stopped before the end of "
                                  "the first epoch?); train for at least one full epoch, or pass "
                                  "`include_incomplete=True` for a map of the examples seen so far.")
             if len(keep) != len(self._epoch_complete):
@@ -1168,7 +1169,7 @@ class CartographyCallback(TrainerCallback):
         seen = np.isfinite(probs).all(axis=1)
         rows = np.flatnonzero(seen)
         if not len(rows):
-            raise ValueError("No example was seen in every included epoch; pass `include_incomplete=False`.")
+            raise HfNotlikeInputError("No example was seen in every included epoch; pass `include_incomplete=False`.")
         if len(rows) < self.num_examples:
             warnings.warn(f"CartographyCallback: {self.num_examples - len(rows)} example(s) missed by an incomplete "
                           "epoch are left out of the data map.", stacklevel=2)
@@ -1179,19 +1180,19 @@ class CartographyCallback(TrainerCallback):
         dataset_name = self._dataset_name
         if dataset is not None:
             if len(dataset) != self.num_examples:
-                raise ValueError(f"The dataset has {len(dataset)} rows but the callback recorded {self.num_examples} "
+                raise HfNotlikeInputError(f"The dataset has {len(dataset)} rows but the callback recorded {self.num_examples} "
                                  "training examples: pass the train dataset the Trainer was trained on.")
             if id_column is not None:
                 columns = getattr(dataset, "column_names", None) or []
                 if id_column not in columns:
-                    raise ValueError(f"`id_column={id_column!r}` is not a column of the dataset "
+                    raise HfNotlikeInputError(f"`id_column={id_column!r}` is not a column of the dataset "
                                      f"(columns: {columns}).")
                 ids = np.asarray(dataset[id_column])
             if dataset_name is None:
                 info = getattr(dataset, "info", None)
                 dataset_name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
         if id_column is not None and ids is None:
-            raise ValueError(f"`id_column={id_column!r}` was dropped from the train set by "
+            raise HfNotlikeInputError(f"`id_column={id_column!r}` was dropped from the train set by "
                              "`remove_unused_columns`; pass the train dataset: `callback.data_map(dataset=train)`.")
         if id_column is not None:
             _check_unique_ids(ids, id_column, where="the train dataset")
@@ -1234,7 +1235,7 @@ def _check_unique_ids(ids: np.ndarray, id_column: str, where: str) -> None:
     values, counts = np.unique(ids, return_counts=True)
     if len(values) != len(ids):
         duplicated = values[counts > 1][:5].tolist()
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`id_column={id_column!r}` holds duplicate values in {where} (e.g. {duplicated}); each example needs its "
             "own id. Fix the column, or use row indices (`CartographyCallback(id_column=None)`, or "
             "`callback.data_map(by_row_index=True)` for epochs already recorded)."

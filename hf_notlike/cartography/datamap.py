@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..artifacts import MANIFEST_FILE
+from ..errors import HfNotlikeInputError
 from ..paths import check_local_or_hub
 from .storage import DATA_MAP_FILE, FORMAT_VERSION, METADATA_FILE, PLOT_FILE, UNIT_FILES, load_data_map, save_data_map
 
@@ -66,9 +67,9 @@ class DataMapSelection(NamedTuple):
 def _as_matrix(values: Any, name: str, dtype: Any) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 2:
-        raise ValueError(f"`{name}` must be a 2-D array of shape (num_examples, num_epochs); got shape {array.shape}.")
+        raise HfNotlikeInputError(f"`{name}` must be a 2-D array of shape (num_examples, num_epochs); got shape {array.shape}.")
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"`{name}` is empty (shape {array.shape}); a data map needs at least one example and one epoch.")
+        raise HfNotlikeInputError(f"`{name}` is empty (shape {array.shape}); a data map needs at least one example and one epoch.")
     return np.ascontiguousarray(array, dtype=dtype)
 
 
@@ -158,62 +159,62 @@ class DataMap:
             # a share of correct predictions per epoch (token-level tasks): in [0, 1]
             self.correct = _as_matrix(correct_array, "correct", np.float32)
         else:
-            raise ValueError("`correct` must hold booleans (or 0/1), or shares of correct predictions in [0, 1].")
+            raise HfNotlikeInputError("`correct` must hold booleans (or 0/1), or shares of correct predictions in [0, 1].")
         if self.correct.shape != self.gold_probs.shape:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`gold_probs` and `correct` must have the same shape; got {self.gold_probs.shape} and "
                 f"{self.correct.shape}."
             )
         if not np.isfinite(self.gold_probs).all():
-            raise ValueError(
+            raise HfNotlikeInputError(
                 "`gold_probs` contains NaN or infinite values (an example missing from an epoch?); every example "
                 "needs a probability at every epoch."
             )
         if self.gold_probs.min() < 0 or self.gold_probs.max() > 1:
-            raise ValueError("`gold_probs` must be probabilities in [0, 1]; pass softmax outputs, not logits.")
+            raise HfNotlikeInputError("`gold_probs` must be probabilities in [0, 1]; pass softmax outputs, not logits.")
         n = self.gold_probs.shape[0]
         self.margins = None
         if margins is not None:
             margin_array = np.asarray(margins)
             if margin_array.dtype.kind not in "iuf":
-                raise ValueError(f"`margins` must hold numbers; got dtype {margin_array.dtype}.")
+                raise HfNotlikeInputError(f"`margins` must hold numbers; got dtype {margin_array.dtype}.")
             self.margins = _as_matrix(margin_array, "margins", np.float32)
             if self.margins.shape != self.gold_probs.shape:
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"`margins` must have the shape of `gold_probs`, {self.gold_probs.shape}; got {self.margins.shape}."
                 )
             if not np.isfinite(self.margins).all():
-                raise ValueError("`margins` contains NaN or infinite values; every example needs a finite margin.")
+                raise HfNotlikeInputError("`margins` contains NaN or infinite values; every example needs a finite margin.")
         self.labels = None
         if labels is not None:
             self.labels = np.asarray(labels)
             if self.labels.shape != (n,):
-                raise ValueError(f"`labels` must have shape ({n},) (one gold label per example); got "
+                raise HfNotlikeInputError(f"`labels` must have shape ({n},) (one gold label per example); got "
                                  f"{self.labels.shape}.")
             if self.labels.dtype.kind not in "iuUSb" and not (
                 self.labels.dtype == object and all(isinstance(x, (str, int, np.integer)) for x in self.labels)
             ):
-                raise ValueError(f"`labels` must hold integers or strings; got dtype {self.labels.dtype}.")
+                raise HfNotlikeInputError(f"`labels` must hold integers or strings; got dtype {self.labels.dtype}.")
         if ids is None:
             if id_column is not None:
-                raise ValueError(f"`id_column={id_column!r}` was given without `ids`; pass the ids of that column.")
+                raise HfNotlikeInputError(f"`id_column={id_column!r}` was given without `ids`; pass the ids of that column.")
             self.ids = np.arange(n, dtype=np.int64)
         else:
             self.ids = np.asarray(ids)
             if self.ids.shape != (n,):
-                raise ValueError(f"`ids` must have shape ({n},) (one per example); got {self.ids.shape}.")
+                raise HfNotlikeInputError(f"`ids` must have shape ({n},) (one per example); got {self.ids.shape}.")
             if self.ids.dtype.kind not in "iuUS" and not (
                 self.ids.dtype == object and all(isinstance(x, (str, int, np.integer)) for x in self.ids)
             ):
-                raise ValueError(f"`ids` must hold integers or strings; got dtype {self.ids.dtype}.")
+                raise HfNotlikeInputError(f"`ids` must hold integers or strings; got dtype {self.ids.dtype}.")
             if len(np.unique(self.ids)) != n:
-                raise ValueError("`ids` must be unique: each example needs its own id.")
+                raise HfNotlikeInputError("`ids` must be unique: each example needs its own id.")
         if mode not in ("training", "rescore"):
-            raise ValueError(f"`mode` must be 'training' or 'rescore'; got {mode!r}.")
+            raise HfNotlikeInputError(f"`mode` must be 'training' or 'rescore'; got {mode!r}.")
         self.units, self.unit_kind = _check_units(units, unit_kind, n, self.num_epochs)
         for name, value in (("id_column", id_column), ("model_name", model_name), ("dataset_name", dataset_name)):
             if value is not None and not isinstance(value, str):
-                raise ValueError(f"`{name}` must be a string or None; got {type(value).__name__}.")
+                raise HfNotlikeInputError(f"`{name}` must be a string or None; got {type(value).__name__}.")
         self.id_column = id_column
         self.model_name = model_name
         self.dataset_name = dataset_name
@@ -222,7 +223,7 @@ class DataMap:
             isinstance(train_flops_per_example, bool) or not isinstance(train_flops_per_example, (int, float))
             or not train_flops_per_example > 0
         ):
-            raise ValueError(f"`train_flops_per_example` must be a positive number or None; got "
+            raise HfNotlikeInputError(f"`train_flops_per_example` must be a positive number or None; got "
                              f"{train_flops_per_example!r}.")
         self.train_flops_per_example = None if train_flops_per_example is None else float(train_flops_per_example)
         self._cache: dict[str, np.ndarray] = {}
@@ -291,7 +292,7 @@ class DataMap:
             `ValueError` when the map has no margins (recorded before they existed, or built without `margins=`).
         """
         if self.margins is None:
-            raise ValueError("This data map has no margins (it was built without `margins=` or saved by an older "
+            raise HfNotlikeInputError("This data map has no margins (it was built without `margins=` or saved by an older "
                              "hf_notlike): record it again with `CartographyCallback` to get the AUM.")
         if "aum" not in self._cache:
             self._cache["aum"] = self.margins.astype(np.float64).mean(axis=1).astype(np.float32)
@@ -314,7 +315,7 @@ class DataMap:
         import pandas as pd
 
         if self.units is None or self.unit_kind != kind:
-            raise ValueError(f"This data map has no per-{kind} statistics (it holds "
+            raise HfNotlikeInputError(f"This data map has no per-{kind} statistics (it holds "
                              f"{'per-' + self.unit_kind if self.unit_kind else 'no per-unit'} statistics); they are "
                              f"recorded for {'multi-label classification' if kind == 'label' else 'token classification and causal LMs'}.")
         units = self.units
@@ -334,7 +335,7 @@ class DataMap:
         """The map restricted to its first `k` epochs (the paper notes that a few early epochs already give a
         usable map)."""
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= self.num_epochs:
-            raise ValueError(f"`epochs` must be an integer in [1, {self.num_epochs}]; got {k!r}.")
+            raise HfNotlikeInputError(f"`epochs` must be an integer in [1, {self.num_epochs}]; got {k!r}.")
         if k == self.num_epochs:
             return self
         return DataMap(
@@ -382,21 +383,21 @@ class DataMap:
         ):
             # a map of some of the rows (e.g. `data_map(include_incomplete=True)`): its ids are row indices
             if self.ids.min() < 0 or self.ids.max() >= n_rows:
-                raise ValueError(f"This data map holds row indices up to {int(self.ids.max())} but the dataset has "
+                raise HfNotlikeInputError(f"This data map holds row indices up to {int(self.ids.max())} but the dataset has "
                                  f"{n_rows} rows: pass the dataset the map was recorded on.")
             return self.ids.astype(np.int64)
         if n_rows != self.num_examples:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"This data map has {self.num_examples} examples but the dataset has {n_rows} rows: apply a map to "
                 "the dataset it was recorded on (same rows; with `id_column` the order may differ)."
             )
         if self.id_column is None:
             if not np.array_equal(self.ids, np.arange(self.num_examples)):
-                raise ValueError("This map's ids are not row indices; set `id_column` to the column holding them.")
+                raise HfNotlikeInputError("This map's ids are not row indices; set `id_column` to the column holding them.")
             return np.arange(self.num_examples, dtype=np.int64)
         column_names = getattr(dataset, "column_names", None) or []
         if self.id_column not in column_names:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The data map is keyed by the column {self.id_column!r}, which the dataset lacks (columns: "
                 f"{column_names}); pass the dataset the map was recorded on."
             )
@@ -408,7 +409,7 @@ class DataMap:
         matched = sorted_ids[found] == self.ids
         if not matched.all() or len(np.unique(dataset_ids)) != n_rows:
             missing = self.ids[~matched][:5].tolist()
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The dataset's {self.id_column!r} values do not match this data map's ids (e.g. map ids missing from "
                 f"the dataset: {missing}, or duplicated ids in the dataset); pass the dataset the map was recorded on."
             )
@@ -461,27 +462,27 @@ class DataMap:
         ```
         """
         if region not in REGIONS:
-            raise ValueError(f"Unknown region {region!r}; choose one of {list(REGIONS)}.")
+            raise HfNotlikeInputError(f"Unknown region {region!r}; choose one of {list(REGIONS)}.")
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) or not (
             0 < fraction <= 1
         ):
-            raise ValueError(f"`fraction` must be a number in (0, 1]; got {fraction!r}.")
+            raise HfNotlikeInputError(f"`fraction` must be a number in (0, 1]; got {fraction!r}.")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise ValueError(f"`seed` must be an integer; got {seed!r}.")
+            raise HfNotlikeInputError(f"`seed` must be an integer; got {seed!r}.")
         if not isinstance(class_balanced, bool):
-            raise ValueError(f"`class_balanced` must be True or False; got {class_balanced!r}.")
+            raise HfNotlikeInputError(f"`class_balanced` must be True or False; got {class_balanced!r}.")
         data_map = self if epochs is None else self.first_epochs(epochs)
         if region == "ambiguous" and data_map.num_epochs < 2:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 "The 'ambiguous' region ranks examples by variability across epochs, which is 0 for every example of "
                 "a one-epoch map (the selection would be the first rows in order): record at least 2 epochs, or "
                 "select 'hard_to_learn' / 'easy_to_learn' / 'low_aum'."
             )
         if region == "low_aum" and data_map.margins is None:
-            raise ValueError("The 'low_aum' region needs margins, which this map lacks: record it again with "
+            raise HfNotlikeInputError("The 'low_aum' region needs margins, which this map lacks: record it again with "
                              "`CartographyCallback` (it records margins in the training pass).")
         if class_balanced and data_map.labels is None:
-            raise ValueError("`class_balanced=True` needs the gold labels, which this map lacks: record it with "
+            raise HfNotlikeInputError("`class_balanced=True` needs the gold labels, which this map lacks: record it with "
                              "`CartographyCallback` (it keeps the labels) or build it with `labels=`.")
         positions = data_map.positions(dataset) if dataset is not None else None
         n = data_map.num_examples
@@ -532,7 +533,7 @@ class DataMap:
         ```
         """
         if self.labels is None:
-            raise ValueError("This data map has no gold labels: record it with `CartographyCallback` (it keeps the "
+            raise HfNotlikeInputError("This data map has no gold labels: record it with `CartographyCallback` (it keeps the "
                              "labels) or build it with `labels=`.")
         classes = np.unique(self.labels)
         if ids is None:
@@ -543,7 +544,7 @@ class DataMap:
             found = np.clip(np.searchsorted(self.ids[order], wanted), 0, self.num_examples - 1)
             hit = self.ids[order][found] == wanted if len(wanted) else np.zeros(0, bool)
             if not np.all(hit):
-                raise ValueError(f"Some ids are not in this data map (e.g. {wanted[~hit][:5].tolist()}).")
+                raise HfNotlikeInputError(f"Some ids are not in this data map (e.g. {wanted[~hit][:5].tolist()}).")
             labels = self.labels[order[found]]
         counts = {_plain(c): 0 for c in classes}
         values, numbers = np.unique(labels, return_counts=True)
@@ -685,10 +686,10 @@ class DataMap:
             is not a data map.
         """
         if not isinstance(path_or_repo_id, (str, os.PathLike)) or not str(path_or_repo_id).strip():
-            raise ValueError(f"`path_or_repo_id` must be a folder or a Hub repo id; got {path_or_repo_id!r}.")
+            raise HfNotlikeInputError(f"`path_or_repo_id` must be a folder or a Hub repo id; got {path_or_repo_id!r}.")
         folder = check_local_or_hub(path_or_repo_id, "data-map folder")  # no such folder: says so, no Hub call
         if folder is not None and not folder.is_dir():
-            raise ValueError(f"{str(path_or_repo_id)!r} is a file, not a data-map folder (written by save_pretrained).")
+            raise HfNotlikeInputError(f"{str(path_or_repo_id)!r} is a file, not a data-map folder (written by save_pretrained).")
         if folder is None:
             from huggingface_hub import snapshot_download
 
@@ -733,7 +734,7 @@ class DataMap:
         from ..hub import push_folder
 
         if not isinstance(repo_id, str) or not repo_id.strip():
-            raise ValueError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
+            raise HfNotlikeInputError(f"`repo_id` must be a non-empty string like 'user/name'; got {repo_id!r}.")
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, card=card, plot=plot, repo_id=repo_id)
             return push_folder(
@@ -745,33 +746,33 @@ class DataMap:
 def _check_units(units: Any, kind: Any, n: int, e: int) -> tuple[dict[str, np.ndarray] | None, str | None]:
     if units is None:
         if kind is not None:
-            raise ValueError("`unit_kind` was given without `units`.")
+            raise HfNotlikeInputError("`unit_kind` was given without `units`.")
         return None, None
     if kind not in UNIT_FILES:
-        raise ValueError(f"`unit_kind` must be 'token' or 'label' with `units`; got {kind!r}.")
+        raise HfNotlikeInputError(f"`unit_kind` must be 'token' or 'label' with `units`; got {kind!r}.")
     if not isinstance(units, dict):
-        raise ValueError(f"`units` must be a dict of arrays; got {type(units).__name__}.")
+        raise HfNotlikeInputError(f"`units` must be a dict of arrays; got {type(units).__name__}.")
     missing = [k for k in ("example", "index", "label", "position", "gold_prob", "correct") if k not in units]
     if missing:
-        raise ValueError(f"`units` lacks {missing}.")
+        raise HfNotlikeInputError(f"`units` lacks {missing}.")
     out = {k: np.asarray(units[k]) for k in ("example", "index", "label", "position")}
     m = len(out["example"])
     for key, value in out.items():
         if value.shape != (m,) or value.dtype.kind not in "iu":
-            raise ValueError(f"`units[{key!r}]` must be a 1-D integer array of length {m}; got {value.dtype} "
+            raise HfNotlikeInputError(f"`units[{key!r}]` must be a 1-D integer array of length {m}; got {value.dtype} "
                              f"{value.shape}.")
         out[key] = value.astype(np.int64)
     if m and (out["example"].min() < 0 or out["example"].max() >= n):
-        raise ValueError(f"`units['example']` must be rows of the map, in [0, {n}).")
+        raise HfNotlikeInputError(f"`units['example']` must be rows of the map, in [0, {n}).")
     gold = np.asarray(units["gold_prob"], dtype=np.float32)
     correct = np.asarray(units["correct"])
     if gold.shape != (m, e) or correct.shape != (m, e):
-        raise ValueError(f"`units['gold_prob']` and `units['correct']` must have shape ({m}, {e}); got {gold.shape} "
+        raise HfNotlikeInputError(f"`units['gold_prob']` and `units['correct']` must have shape ({m}, {e}); got {gold.shape} "
                          f"and {correct.shape}.")
     if not np.isfinite(gold).all() or (gold < 0).any() or (gold > 1).any():
-        raise ValueError("`units['gold_prob']` must be probabilities in [0, 1].")
+        raise HfNotlikeInputError("`units['gold_prob']` must be probabilities in [0, 1].")
     if correct.dtype != bool and not np.isin(correct, (0, 1)).all():
-        raise ValueError("`units['correct']` must hold booleans (or 0/1).")
+        raise HfNotlikeInputError("`units['correct']` must hold booleans (or 0/1).")
     out["gold_prob"], out["correct"] = gold, correct.astype(bool)
     return out, kind
 

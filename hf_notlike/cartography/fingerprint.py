@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import HfNotlikeInputError
+
 __all__ = ["LABEL_COLUMNS", "TrainSetFingerprint", "check_resume", "map_options", "read_fingerprint", "train_set_fingerprint"]
 
 # columns holding the gold labels (the stock collators rename `label` / `label_ids` to `labels`)
@@ -78,12 +80,12 @@ class TrainSetFingerprint:
         if metadata["fingerprint_format"] != _FORMAT or "fingerprint_inputs" not in tensors or (
             "fingerprint_labels" not in tensors
         ):
-            raise ValueError(f"the train-set fingerprint of the checkpoint has format "
+            raise HfNotlikeInputError(f"the train-set fingerprint of the checkpoint has format "
                              f"{metadata['fingerprint_format']!r} or misses its tensors; this hf_notlike reads "
                              f"format {_FORMAT!r}.")
         inputs, labels = tensors["fingerprint_inputs"], tensors["fingerprint_labels"]
         if inputs.dtype != np.uint64 or labels.dtype != np.uint64 or inputs.shape != labels.shape or inputs.ndim != 1:
-            raise ValueError("the train-set fingerprint tensors of the checkpoint are damaged (dtype or shape).")
+            raise HfNotlikeInputError("the train-set fingerprint tensors of the checkpoint are damaged (dtype or shape).")
         return cls(inputs, labels, json.loads(metadata.get("map_options", "{}")))
 
     def differences(self, saved: TrainSetFingerprint) -> list[str]:
@@ -140,7 +142,7 @@ def check_resume(saved: TrainSetFingerprint | None, current: TrainSetFingerprint
     changes = current.differences(saved)
     if not changes:
         return
-    raise ValueError(
+    raise HfNotlikeInputError(
         f"CartographyCallback cannot resume from {path}: the run does not continue the one the checkpoint recorded. "
         f"What changed: {'; '.join(changes)}. The epochs in the checkpoint describe the rows it was recorded on, so "
         "the data map would mix different examples. Resume with the same train dataset (same rows, same order, same "
@@ -333,4 +335,4 @@ def read_fingerprint(path: str, metadata: dict[str, str]) -> TrainSetFingerprint
     try:
         return TrainSetFingerprint.from_state(metadata, tensors)
     except ValueError as error:
-        raise ValueError(f"{path}: {error} Resume with the hf_notlike version that wrote it, or start fresh.") from None
+        raise HfNotlikeInputError(f"{path}: {error} Resume with the hf_notlike version that wrote it, or start fresh.") from None

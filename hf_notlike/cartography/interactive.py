@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..artifacts import write_text
+from ..errors import HfNotlikeInputError
 from ..texts import check_texts
 from .plotting import CORRECTNESS_COLORMAP, REGION_LABELS
 
@@ -115,17 +116,17 @@ def write_data_map_html(
     """
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"Cannot write an interactive map to {str(path)!r}: use a .html file name.")
+        raise HfNotlikeInputError(f"Cannot write an interactive map to {str(path)!r}: use a .html file name.")
     if path.exists() and path.is_dir():
-        raise ValueError(f"{str(path)!r} is a folder; pass a .html file name.")
+        raise HfNotlikeInputError(f"{str(path)!r} is a folder; pass a .html file name.")
     if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 1:
-        raise ValueError(f"`max_points` must be a positive integer; got {max_points!r}.")
+        raise HfNotlikeInputError(f"`max_points` must be a positive integer; got {max_points!r}.")
     if isinstance(region_fraction, bool) or not isinstance(region_fraction, (int, float)) or not 0 < region_fraction < 0.5:
-        raise ValueError(f"`region_fraction` must be a number in (0, 0.5); got {region_fraction!r}.")
+        raise HfNotlikeInputError(f"`region_fraction` must be a number in (0, 0.5); got {region_fraction!r}.")
     if not isinstance(max_text_chars, int) or max_text_chars < 1:
-        raise ValueError(f"`max_text_chars` must be a positive integer; got {max_text_chars!r}.")
+        raise HfNotlikeInputError(f"`max_text_chars` must be a positive integer; got {max_text_chars!r}.")
     if dataset is None and (text_column is not None or label_column is not None):
-        raise ValueError("`text_column` / `label_column` were given without `dataset`: pass the dataset as well.")
+        raise HfNotlikeInputError("`text_column` / `label_column` were given without `dataset`: pass the dataset as well.")
     if epochs is not None:
         data_map = data_map.first_epochs(epochs)
     texts = labels = None
@@ -163,11 +164,11 @@ def _dataset_columns(
                 "`text_column=` (e.g. keep the raw text column when tokenising).", stacklevel=3,
             )
     elif text_column not in columns:
-        raise ValueError(f"`text_column={text_column!r}` is not a column of the dataset (columns: {columns}).")
+        raise HfNotlikeInputError(f"`text_column={text_column!r}` is not a column of the dataset (columns: {columns}).")
     if label_column is None:
         label_column = next((c for c in _LABEL_COLUMNS if c in columns), None)
     elif label_column not in columns:
-        raise ValueError(f"`label_column={label_column!r}` is not a column of the dataset (columns: {columns}).")
+        raise HfNotlikeInputError(f"`label_column={label_column!r}` is not a column of the dataset (columns: {columns}).")
     rows = positions.tolist()
     texts = None
     if text_column is not None:
@@ -240,7 +241,7 @@ def check_dataset_labels(
                 continue
             detail = f"the map recorded gold label {recorded[i]!r} for that example"
         key = "" if data_map.id_column is None else f" ({data_map.id_column} {data_map.ids.tolist()[i]!r})"
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"Row {int(positions[i])} (counting from 0) of {source}{key} has label {values[i]!r} in column "
             f"{label_column!r}, but {detail}: {source} is not the training data the map was recorded on, or its "
             f"labels were changed, and the page would show wrong gold labels. Pass the data the map was recorded on "

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..artifacts import atomic_path
+from ..errors import HfNotlikeInputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,11 +70,11 @@ def plot_data_map(
     ```
     """
     if kind not in ("auto", "scatter", "hexbin"):
-        raise ValueError(f"`kind` must be 'auto', 'scatter' or 'hexbin'; got {kind!r}.")
+        raise HfNotlikeInputError(f"`kind` must be 'auto', 'scatter' or 'hexbin'; got {kind!r}.")
     if not isinstance(max_points, int) or max_points < 1:
-        raise ValueError(f"`max_points` must be a positive integer; got {max_points!r}.")
+        raise HfNotlikeInputError(f"`max_points` must be a positive integer; got {max_points!r}.")
     if path is not None and Path(path).suffix.lower() not in _FORMATS:
-        raise ValueError(f"Cannot save a plot to {str(path)!r}: use a .png or .pdf file name.")
+        raise HfNotlikeInputError(f"Cannot save a plot to {str(path)!r}: use a .png or .pdf file name.")
     if epochs is not None:
         data_map = data_map.first_epochs(epochs)
 

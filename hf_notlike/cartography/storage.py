@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..artifacts import read_files, staged_folder, write_json
+from ..errors import HfNotlikeInputError
 
 if TYPE_CHECKING:
     from .datamap import DataMap
@@ -45,7 +46,7 @@ def save_data_map(
 
     folder = Path(save_directory)
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"`save_directory` {str(folder)!r} is a file; pass a folder.")
+        raise HfNotlikeInputError(f"`save_directory` {str(folder)!r} is a file; pass a folder.")
     files = [DATA_MAP_FILE, METADATA_FILE]
     if data_map.units is not None:
         files.append(UNIT_FILES[data_map.unit_kind])
@@ -66,7 +67,7 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str) -> DataMap:
     files against the manifest."""
     missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
     if missing:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"{source!r} is not a saved data map: missing {missing} (write one with `DataMap.save_pretrained`)."
         )
     kind = None
@@ -75,13 +76,13 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str) -> DataMap:
         try:
             raw = read_files(folder, names, what="data map", fix=MAP_FIX)
         except FileNotFoundError as error:
-            raise ValueError(f"{error.filename} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).") from None
+            raise HfNotlikeInputError(f"{error.filename} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).") from None
         meta = read_metadata(folder / METADATA_FILE, raw[METADATA_FILE])
         if meta.get("unit_kind") == kind:
             break
         kind = meta.get("unit_kind")
     else:
-        raise ValueError(f"{folder}: {METADATA_FILE} keeps changing while it is read (concurrent saves); try again.")
+        raise HfNotlikeInputError(f"{folder}: {METADATA_FILE} keeps changing while it is read (concurrent saves); try again.")
     arrays = read_table(folder / DATA_MAP_FILE, raw[DATA_MAP_FILE], meta)
     units = None
     if meta.get("unit_kind") is not None:
@@ -96,7 +97,7 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str) -> DataMap:
             train_flops_per_example=meta.get("train_flops_per_example"),
         )
     except ValueError as error:
-        raise ValueError(f"{folder / DATA_MAP_FILE}: {error}") from None
+        raise HfNotlikeInputError(f"{folder / DATA_MAP_FILE}: {error}") from None
 
 
 def read_metadata(path: Path, raw: bytes) -> dict[str, Any]:
@@ -105,30 +106,30 @@ def read_metadata(path: Path, raw: bytes) -> dict[str, Any]:
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error}).") from None
+        raise HfNotlikeInputError(f"{path}: not valid JSON ({error}).") from None
     if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object with the map's metadata; got a {type(meta).__name__}.")
+        raise HfNotlikeInputError(f"{path}: expected a JSON object with the map's metadata; got a {type(meta).__name__}.")
     version = meta.get("format_version", 0)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise ValueError(f"{path}: field 'format_version' must be a non-negative integer; got {version!r}.")
+        raise HfNotlikeInputError(f"{path}: field 'format_version' must be a non-negative integer; got {version!r}.")
     if version > FORMAT_VERSION:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"{path}: this data map has format_version {version}; this hf_notlike reads up to {FORMAT_VERSION}: "
             "upgrade hf_notlike."
         )
     for name in ("num_examples", "num_epochs"):
         value = meta.get(name)
         if value is None:
-            raise ValueError(f"{path}: field {name!r} is missing.")
+            raise HfNotlikeInputError(f"{path}: field {name!r} is missing.")
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{path}: field {name!r} must be a positive integer; got {value!r}.")
+            raise HfNotlikeInputError(f"{path}: field {name!r} must be a positive integer; got {value!r}.")
     for name in ("id_column", "model", "dataset"):
         if meta.get(name) is not None and not isinstance(meta[name], str):
-            raise ValueError(f"{path}: field {name!r} must be a string or null; got {meta[name]!r}.")
+            raise HfNotlikeInputError(f"{path}: field {name!r} must be a string or null; got {meta[name]!r}.")
     if meta.get("unit_kind") not in (None, *UNIT_FILES):
-        raise ValueError(f"{path}: field 'unit_kind' must be null, 'token' or 'label'; got {meta.get('unit_kind')!r}.")
+        raise HfNotlikeInputError(f"{path}: field 'unit_kind' must be null, 'token' or 'label'; got {meta.get('unit_kind')!r}.")
     if meta.get("mode", "training") not in ("training", "rescore"):
-        raise ValueError(f"{path}: field 'mode' must be 'training' or 'rescore'; got {meta.get('mode')!r}.")
+        raise HfNotlikeInputError(f"{path}: field 'mode' must be 'training' or 'rescore'; got {meta.get('mode')!r}.")
     return meta
 
 
@@ -142,45 +143,45 @@ def read_table(path: Path, data: bytes, meta: dict[str, Any]) -> dict[str, np.nd
     try:
         schema = pq.read_schema(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as error:
-        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
+        raise HfNotlikeInputError(f"{path}: not a readable Parquet file ({error}).") from None
     required = ["id", "gold_prob", "correct"]
     missing = [name for name in required if name not in schema.names]
     if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing (columns: {schema.names}).")
+        raise HfNotlikeInputError(f"{path}: column(s) {missing} missing (columns: {schema.names}).")
     wanted = required + [name for name in ("margin", "label") if name in schema.names]
     try:
         table = pq.read_table(pa.BufferReader(data), columns=wanted)
     except (pa.ArrowException, OSError) as error:
-        raise ValueError(f"{path}: cannot read columns {wanted} ({error}).") from None
+        raise HfNotlikeInputError(f"{path}: cannot read columns {wanted} ({error}).") from None
     n, e = meta["num_examples"], meta["num_epochs"]
     if table.num_rows != n:
-        raise ValueError(f"{path} does not match {METADATA_FILE}: {table.num_rows} rows for num_examples={n}.")
+        raise HfNotlikeInputError(f"{path} does not match {METADATA_FILE}: {table.num_rows} rows for num_examples={n}.")
     arrays: dict[str, np.ndarray] = {}
     for name in wanted:
         column = table.column(name).combine_chunks()
         if column.null_count:
-            raise ValueError(f"{path}: column {name!r} has {column.null_count} null value(s).")
+            raise HfNotlikeInputError(f"{path}: column {name!r} has {column.null_count} null value(s).")
         kind = column.type
         if name in ("gold_prob", "correct", "margin"):
             if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
-                raise ValueError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
+                raise HfNotlikeInputError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
                                  f"got type {kind}.")
             values = column.flatten()
             lengths = column.value_lengths().to_numpy(zero_copy_only=False)
             if values.null_count or (lengths != e).any():
-                raise ValueError(f"{path}: column {name!r} must hold exactly {e} non-null values per example "
+                raise HfNotlikeInputError(f"{path}: column {name!r} must hold exactly {e} non-null values per example "
                                  f"(num_epochs in {METADATA_FILE}).")
             value_kind = values.type
             expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
             if not (expected(value_kind) or (name == "correct" and (
                 pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
             ))):
-                raise ValueError(f"{path}: column {name!r} has values of type {value_kind}; expected "
+                raise HfNotlikeInputError(f"{path}: column {name!r} has values of type {value_kind}; expected "
                                  f"{'bool' if name == 'correct' else 'float'}.")
             arrays[name] = values.to_numpy(zero_copy_only=False).reshape(n, e)
         else:
             if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-                raise ValueError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
+                raise HfNotlikeInputError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
             arrays[name] = column.to_numpy(zero_copy_only=False)
     return arrays
 
@@ -193,37 +194,37 @@ def read_units(path: Path, data: bytes | None, meta: dict[str, Any], ids: np.nda
     import pyarrow.parquet as pq
 
     if data is None:
-        raise ValueError(f"{path} is missing (the map's {METADATA_FILE} says unit_kind={meta['unit_kind']!r}).")
+        raise HfNotlikeInputError(f"{path} is missing (the map's {METADATA_FILE} says unit_kind={meta['unit_kind']!r}).")
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as error:
-        raise ValueError(f"{path}: not a readable Parquet file ({error}).") from None
+        raise HfNotlikeInputError(f"{path}: not a readable Parquet file ({error}).") from None
     needed = ["id", "index", "label", "position", "gold_prob", "correct"]
     missing = [name for name in needed if name not in table.column_names]
     if missing:
-        raise ValueError(f"{path}: column(s) {missing} missing.")
+        raise HfNotlikeInputError(f"{path}: column(s) {missing} missing.")
     e = meta["num_epochs"]
     out: dict[str, np.ndarray] = {}
     for name in needed:
         column = table.column(name).combine_chunks()
         if column.null_count:
-            raise ValueError(f"{path}: column {name!r} has null values.")
+            raise HfNotlikeInputError(f"{path}: column {name!r} has null values.")
         if name in ("gold_prob", "correct"):
             if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)) or (
                 column.value_lengths().to_numpy(zero_copy_only=False) != e
             ).any():
-                raise ValueError(f"{path}: column {name!r} must hold {e} values per row (one per epoch).")
+                raise HfNotlikeInputError(f"{path}: column {name!r} must hold {e} values per row (one per epoch).")
             out[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, e)
         else:
             out[name] = column.to_numpy(zero_copy_only=False)
     order = np.argsort(ids, kind="stable")
     found = np.clip(np.searchsorted(ids[order], out["id"]), 0, len(ids) - 1)
     if len(out["id"]) and not (ids[order][found] == out["id"]).all():
-        raise ValueError(f"{path}: column 'id' holds ids that are not in {DATA_MAP_FILE}.")
+        raise HfNotlikeInputError(f"{path}: column 'id' holds ids that are not in {DATA_MAP_FILE}.")
     out["example"] = order[found].astype(np.int64)
     for name in ("index", "label", "position"):
         if out[name].dtype.kind not in "iu":
-            raise ValueError(f"{path}: column {name!r} must hold integers; got {out[name].dtype}.")
+            raise HfNotlikeInputError(f"{path}: column {name!r} must hold integers; got {out[name].dtype}.")
     del out["id"]
     return out
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.nn import functional as F
 
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from .model_card import record_on_card
 from .modeling import EarlyExitModelMixin
 
@@ -90,9 +91,9 @@ def not_early_exit_message(model) -> str:
 def check_early_exit_model(model) -> None:
     """Raises a `TypeError` when `model` is not an early-exit classifier (one with exits and exit temperatures)."""
     if not isinstance(model, EarlyExitModelMixin) or not hasattr(model.config, "exit_layers"):
-        raise TypeError(not_early_exit_message(model))
+        raise HfNotlikeTypeError(not_early_exit_message(model))
     if model.config.num_labels < 2:
-        raise ValueError(
+        raise HfNotlikeInputError(
             "This is a regression model (num_labels=1): it has no class confidence to calibrate or to exit on. "
             "Calibration and speed/accuracy sweeps need a classification head (num_labels >= 2)."
         )
@@ -102,7 +103,7 @@ def _label_column(dataset) -> str:
     for name in LABEL_COLUMNS:
         if name in dataset.column_names:
             return name
-    raise ValueError(
+    raise HfNotlikeInputError(
         f"The evaluation set has no label column (looked for {list(LABEL_COLUMNS)}; it has {dataset.column_names}). "
         "Calibration and accuracy need gold labels: use a labelled split, or rename its label column to 'label'."
     )
@@ -111,7 +112,7 @@ def _label_column(dataset) -> str:
 def check_positive_int(value, name: str) -> int:
     """Returns `value` if it is a positive `int` (not a bool); raises a `ValueError` naming `name` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        raise HfNotlikeInputError(f"`{name}` must be a positive integer, got {value!r}.")
     return value
 
 
@@ -141,14 +142,14 @@ def check_eval_dataset(dataset, model=None) -> str:
     import datasets
 
     if not isinstance(dataset, datasets.Dataset):
-        raise TypeError(
+        raise HfNotlikeTypeError(
             f"`eval_dataset` must be a tokenized `datasets.Dataset`, got {type(dataset).__name__}. For a "
             "`DatasetDict`, pick a split, e.g. `splits['validation']`."
         )
     if len(dataset) == 0:
-        raise ValueError("`eval_dataset` is empty; give at least one labelled example.")
+        raise HfNotlikeInputError("`eval_dataset` is empty; give at least one labelled example.")
     if "input_ids" not in dataset.column_names:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`eval_dataset` is not tokenized (no 'input_ids' column; it has {dataset.column_names}). Tokenize it "
             "first, e.g. `dataset.map(lambda b: tokenizer(b['text'], truncation=True), batched=True)`."
         )
@@ -171,18 +172,18 @@ def _check_rows(dataset, label_column: str, model) -> None:
     type_vocab_size = getattr(config, "type_vocab_size", None)
     for i, ids in enumerate(data["input_ids"]):
         if not isinstance(ids, (list, tuple)) or len(ids) == 0:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`eval_dataset` row {i}: 'input_ids' must be a non-empty list of token ids, got {ids!r}. Drop empty "
                 "texts before tokenizing, e.g. `dataset.filter(lambda row: row['text'].strip() != '')`."
             )
         if not all(_is_int(t) and 0 <= t < vocab_size for t in ids):
             bad = next(t for t in ids if not (_is_int(t) and 0 <= t < vocab_size))
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`eval_dataset` row {i}: 'input_ids' holds {bad!r}; token ids must be integers in [0, {vocab_size}) "
                 "(the model's vocab_size). Tokenize with the model's own tokenizer."
             )
         if max_length is not None and len(ids) > max_length:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`eval_dataset` row {i} has {len(ids)} tokens; this model takes at most {max_length} (its position "
                 "embeddings). Tokenize with `truncation=True, max_length=...`."
             )
@@ -191,17 +192,17 @@ def _check_rows(dataset, label_column: str, model) -> None:
                 continue
             values = data[name][i]
             if not isinstance(values, (list, tuple)) or len(values) != len(ids):
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"`eval_dataset` row {i}: '{name}' must have one value per token ({len(ids)}), got {values!r}."
                 )
             if allowed is not None and not all(_is_int(v) and 0 <= v < allowed for v in values):
-                raise ValueError(f"`eval_dataset` row {i}: '{name}' values must be integers in [0, {allowed}).")
+                raise HfNotlikeInputError(f"`eval_dataset` row {i}: '{name}' values must be integers in [0, {allowed}).")
             if name == "attention_mask" and not any(values):
-                raise ValueError(f"`eval_dataset` row {i}: 'attention_mask' masks every token; drop the row.")
+                raise HfNotlikeInputError(f"`eval_dataset` row {i}: 'attention_mask' masks every token; drop the row.")
     num_labels = config.num_labels
     for i, label in enumerate(data[label_column]):
         if not _is_int(label) or not 0 <= label < num_labels:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The labels of `eval_dataset` must be class indices in [0, {num_labels - 1}] "
                 f"(num_labels={num_labels}); row {i} has {label!r} in column '{label_column}'."
             )
@@ -436,11 +437,11 @@ def _prior_fix(config=None) -> str:
 def _as_exit_logits(logits_per_exit) -> torch.Tensor:
     if isinstance(logits_per_exit, (list, tuple)):
         if not logits_per_exit or not all(isinstance(t, torch.Tensor) for t in logits_per_exit):
-            raise TypeError("`logits_per_exit` must be a tensor (num_rows, num_exits, num_labels) or a non-empty list "
+            raise HfNotlikeTypeError("`logits_per_exit` must be a tensor (num_rows, num_exits, num_labels) or a non-empty list "
                             "of (num_rows, num_labels) tensors, one per exit.")
         logits_per_exit = torch.stack([t.detach().float().cpu() for t in logits_per_exit], dim=1)
     if not isinstance(logits_per_exit, torch.Tensor):
-        raise TypeError(f"`logits_per_exit` must be a torch tensor, got {type(logits_per_exit).__name__}.")
+        raise HfNotlikeTypeError(f"`logits_per_exit` must be a torch tensor, got {type(logits_per_exit).__name__}.")
     return logits_per_exit.detach().float().cpu()
 
 
@@ -491,22 +492,22 @@ def check_exits_learned(
     """
     exit_logits = _as_exit_logits(logits_per_exit)
     if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.dtype.is_floating_point:
-        raise TypeError("`labels` must be a 1-D integer tensor of class indices.")
+        raise HfNotlikeTypeError("`labels` must be a 1-D integer tensor of class indices.")
     labels = labels.detach().long().cpu()
     if exit_logits.ndim != 3 or exit_logits.shape[0] != labels.shape[0] or exit_logits.shape[2] < 2:
-        raise ValueError(f"`logits_per_exit` must have shape (num_rows, num_exits, num_labels >= 2) with num_rows = "
+        raise HfNotlikeInputError(f"`logits_per_exit` must have shape (num_rows, num_exits, num_labels >= 2) with num_rows = "
                          f"len(labels); got {tuple(exit_logits.shape)} and {tuple(labels.shape)}.")
     num_rows, num_exits, num_labels = exit_logits.shape
     exit_layers = list(range(1, num_exits + 1)) if exit_layers is None else list(exit_layers)
     if len(exit_layers) != num_exits:
-        raise ValueError(f"{num_exits} exits in `logits_per_exit` but {len(exit_layers)} `exit_layers`.")
+        raise HfNotlikeInputError(f"{num_exits} exits in `logits_per_exit` but {len(exit_layers)} `exit_layers`.")
     if labels.min() < 0 or labels.max() >= num_labels:
-        raise ValueError(f"`labels` must be class indices in [0, {num_labels - 1}].")
+        raise HfNotlikeInputError(f"`labels` must be class indices in [0, {num_labels - 1}].")
     if num_rows < MIN_CHECK_ROWS:
-        raise ValueError(f"{num_rows} rows are too few to tell whether the exits learned; give at least "
+        raise HfNotlikeInputError(f"{num_rows} rows are too few to tell whether the exits learned; give at least "
                          f"{MIN_CHECK_ROWS} held-out rows.")
     if int((torch.bincount(labels, minlength=num_labels) > 0).sum()) < 2:
-        raise ValueError(f"All {num_rows} rows have label {int(labels[0])}: give rows of several classes to tell "
+        raise HfNotlikeInputError(f"All {num_rows} rows have label {int(labels[0])}: give rows of several classes to tell "
                          "whether the exits learned.")
     messages = []
     for k, layer in enumerate(exit_layers):
@@ -695,23 +696,23 @@ def calibrate_from_logits(exit_logits: torch.Tensor, labels: torch.Tensor, exit_
     check_positive_int(num_bins, "num_bins")
     check_positive_int(max_iter, "max_iter")
     if not isinstance(exit_logits, torch.Tensor) or not isinstance(labels, torch.Tensor):
-        raise TypeError("`exit_logits` and `labels` must be torch tensors (see `collect_exit_logits`).")
+        raise HfNotlikeTypeError("`exit_logits` and `labels` must be torch tensors (see `collect_exit_logits`).")
     if exit_logits.ndim != 3 or labels.ndim != 1 or exit_logits.shape[0] != labels.shape[0]:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`exit_logits` must have shape (num_rows, num_exits, num_labels) with num_rows = len(labels); got "
             f"{tuple(exit_logits.shape)} and {tuple(labels.shape)}."
         )
     if exit_logits.shape[1] != len(exit_layers):
-        raise ValueError(f"{exit_logits.shape[1]} exits in `exit_logits` but {len(exit_layers)} `exit_layers`.")
+        raise HfNotlikeInputError(f"{exit_logits.shape[1]} exits in `exit_logits` but {len(exit_layers)} `exit_layers`.")
     if exit_logits.shape[0] == 0 or exit_logits.shape[2] < 2:
-        raise ValueError(f"Calibration needs at least one row and two classes; `exit_logits` has shape "
+        raise HfNotlikeInputError(f"Calibration needs at least one row and two classes; `exit_logits` has shape "
                          f"{tuple(exit_logits.shape)}.")
     if not torch.isfinite(exit_logits).all():
-        raise ValueError("`exit_logits` contain NaN or inf: the model diverged or overflowed; nothing to calibrate.")
+        raise HfNotlikeInputError("`exit_logits` contain NaN or inf: the model diverged or overflowed; nothing to calibrate.")
     if labels.dtype.is_floating_point or labels.min() < 0 or labels.max() >= exit_logits.shape[2]:
-        raise ValueError(f"`labels` must be integer class indices in [0, {exit_logits.shape[2] - 1}].")
+        raise HfNotlikeInputError(f"`labels` must be integer class indices in [0, {exit_logits.shape[2] - 1}].")
     if exit_logits.shape[0] > 1 and bool((exit_logits == exit_logits[:1]).all()):
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"All {exit_logits.shape[0]} rows give the same logits at every exit (e.g. every text is empty, so each "
             "row is only the special tokens): there is nothing to calibrate on, and the temperatures would sit at a "
             "search bound. Calibrate on real held-out texts."
@@ -749,7 +750,7 @@ def _check_texts(dataset) -> None:
     counts = Counter(tuple(row) for row in ids)
     if len(ids) > 1 and len(counts) == 1:
         only = next(iter(counts))
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`eval_dataset` holds no text to calibrate on: all {len(ids)} rows are the same token sequence "
             f"{list(only)}" + (" (empty texts: only the special tokens)" if len(only) <= 2 else "") + ", so every "
             "exit gives every row the same logits and the temperatures would sit at a search bound. Check the text "

