@@ -37,6 +37,9 @@ EARLY_EXIT_FIELDS = (
     "distillation_weight",
     "distillation_temperature",
     "exit_learning_rate_multiplier",
+    "backbone_learning_rate_multiplier",
+    "anchor_weight",
+    "anchor_temperature",
 )
 
 
@@ -74,7 +77,8 @@ class EarlyExitConfigMixin:
             only, exactly as the original head does, whatever `exit_input` says for the other exits.
         freeze_backbone (`bool`, *optional*, defaults to `False`):
             Train the intermediate exits only: the backbone, the pooler and the last exit are frozen
-            (`requires_grad=False`), the second stage of DeeBERT (Xin et al., ACL 2020).
+            (`requires_grad=False`), the second stage of DeeBERT (Xin et al., ACL 2020). `from_classifier` sets it
+            unless given `freeze_backbone=False` (anchored joint training, see `anchor_weight`).
         distillation_weight (`float`, *optional*, defaults to 0.0):
             Self-distillation: each exit but the last is trained on `(1 - w) * CE(gold) + w * T^2 * KL(teacher ||
             exit)`, where the teacher is the last exit's softened prediction (detached), Hinton et al. (2015); in
@@ -86,6 +90,21 @@ class EarlyExitConfigMixin:
             backbone's, used by [`~hf_notlike.early_exit_optimizer`] and [`~hf_notlike.EarlyExitTrainer`]. Freshly
             initialised exits on a pretrained backbone need a learning rate 20-40x higher than the backbone's
             fine-tuning rate to become useful.
+        backbone_learning_rate_multiplier (`float`, *optional*, defaults to 1.0):
+            The backbone's learning rate relative to the optimizer's base rate (and, after `from_classifier`, that of
+            the classifier's own pooler and head, which are already trained), used by the same optimizer. Below 1
+            when the backbone is already fine-tuned: e.g. `learning_rate=1e-4`, `exit_learning_rate_multiplier=20`,
+            `backbone_learning_rate_multiplier=0.2` trains the exits at 2e-3 and the classifier at 2e-5.
+        anchor_weight (`float`, *optional*, defaults to 0.0):
+            Anchored joint training: each exit, the last one included, is trained on
+            `(1 - a) * CE(gold) + a * T^2 * KL(anchor || exit)`, where the anchor is the softened prediction of a
+            frozen copy of the original classifier (`model.anchor_model`, attached by `from_classifier` when this is
+            > 0, or with `set_anchor_model`; never saved with the model), so that the backbone may be fine-tuned for
+            the exits without drifting from the classifier it started from. In `[0, 1]` and, with self-distillation,
+            `distillation_weight + anchor_weight <= 1` (the intermediate exits then get `(1 - w - a) * CE + w * KL(last
+            exit || exit) + a * KL(anchor || exit)`). 0 is plain (joint) training.
+        anchor_temperature (`float`, *optional*, defaults to 1.0):
+            The softmax temperature `T > 0` of the anchor term.
 
     Regression (`num_labels == 1`) is trained with one MSE term per exit, but has no confidence to exit on:
     it always runs the full model, and an `exit_threshold` below 1.0 is rejected.
@@ -108,6 +127,9 @@ class EarlyExitConfigMixin:
     distillation_weight: float | int = 0.0
     distillation_temperature: float | int = 1.0
     exit_learning_rate_multiplier: float | int = 30.0
+    backbone_learning_rate_multiplier: float | int = 1.0
+    anchor_weight: float | int = 0.0
+    anchor_temperature: float | int = 1.0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -178,9 +200,21 @@ class EarlyExitConfigMixin:
             raise ValueError(f"`distillation_temperature` must be finite and > 0, got {self.distillation_temperature!r}.")
         if self.distillation_weight > 0 and self.num_labels == 1:
             raise ValueError("`distillation_weight` > 0 needs a classification head (num_labels >= 2), not regression.")
-        multiplier = self.exit_learning_rate_multiplier
-        if not _is_number(multiplier) or multiplier <= 0:
-            raise ValueError(f"`exit_learning_rate_multiplier` must be finite and > 0, got {multiplier!r}.")
+        for name in ("exit_learning_rate_multiplier", "backbone_learning_rate_multiplier"):
+            multiplier = getattr(self, name)
+            if not _is_number(multiplier) or multiplier <= 0:
+                raise ValueError(f"`{name}` must be finite and > 0, got {multiplier!r}.")
+        if not _is_number(self.anchor_weight) or not 0.0 <= self.anchor_weight <= 1.0:
+            raise ValueError(f"`anchor_weight` must lie in [0, 1], got {self.anchor_weight!r}.")
+        if not _is_number(self.anchor_temperature) or self.anchor_temperature <= 0:
+            raise ValueError(f"`anchor_temperature` must be finite and > 0, got {self.anchor_temperature!r}.")
+        if self.anchor_weight > 0 and self.num_labels == 1:
+            raise ValueError("`anchor_weight` > 0 needs a classification head (num_labels >= 2), not regression.")
+        if self.distillation_weight + self.anchor_weight > 1.0 + 1e-9:
+            raise ValueError(
+                f"`distillation_weight` ({self.distillation_weight}) + `anchor_weight` ({self.anchor_weight}) must not "
+                "exceed 1: they share each exit's loss with the gold-label term. Lower one of them."
+            )
         if self.problem_type == "multi_label_classification":
             raise ValueError(
                 "Early-exit models support single-label classification and regression, not "
