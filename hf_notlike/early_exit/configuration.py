@@ -25,7 +25,7 @@ from transformers import (
     XLMRobertaConfig,
 )
 
-EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")
+EXIT_INPUTS = ("weighted_mean", "mean", "weighted_cls", "cls")
 EARLY_EXIT_FIELDS = (
     "exit_layers",
     "exit_threshold",
@@ -66,12 +66,15 @@ class EarlyExitConfigMixin:
         exit_loss_weights (`list[float]`, *optional*):
             One non-negative weight per exit for the training loss. Defaults to all `1.0`, the plain sum of the
             paper.
-        exit_input (`str`, *optional*, defaults to `"weighted_cls"`):
-            What an exit reads. `"weighted_cls"` (the paper): the pooled first-token state of every layer up to the
-            exit, mixed by a learned softmax-normalised weighted sum. `"cls"`: the pooled first-token state of the
-            exit's own layer only. `"weighted_mean"` / `"mean"`: the same with the attention-masked mean of the
-            layer's tokens (through the same pooler) instead of the first token; use them for checkpoints trained
-            with mean pooling, such as sentence-transformers models.
+        exit_input (`str`, *optional*, defaults to `"weighted_mean"`):
+            What an exit reads. `"weighted_mean"`: the attention-masked mean of the tokens of every layer up to the
+            exit, each through the pooler, mixed by a learned softmax-normalised weighted sum. `"mean"`: the same
+            for the exit's own layer only. `"weighted_cls"` / `"cls"`: the same with the first-token ([CLS]) state
+            instead of the token mean (`"weighted_cls"` is the paper's). The token mean is the default because it
+            learns on every checkpoint: the lower layers' first-token state of a sentence encoder trained with mean
+            pooling (sentence-transformers models such as all-MiniLM-L6-v2) is nearly the same for every input, so
+            first-token exits there stay at the class prior. The last exit of `from_classifier` always reads what
+            the classifier's own head reads, whatever this says.
         head_from_classifier (`bool`, *optional*, defaults to `False`):
             The last exit is the head of a fine-tuned classifier (see `from_classifier`): it reads the last layer
             only, exactly as the original head does, whatever `exit_input` says for the other exits.
@@ -121,7 +124,7 @@ class EarlyExitConfigMixin:
     exit_threshold: float | int = 1.0
     temperatures: list[float | int] | None = None
     exit_loss_weights: list[float | int] | None = None
-    exit_input: str = "weighted_cls"
+    exit_input: str = "weighted_mean"
     head_from_classifier: bool = False
     freeze_backbone: bool = False
     distillation_weight: float | int = 0.0
