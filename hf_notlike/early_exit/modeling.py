@@ -111,7 +111,9 @@ class EarlyExitSequenceClassifierOutput(ModelOutput):
             `output_all_exits=True`.
         training_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
             The training objective in both modes: the `exit_loss_weights`-weighted sum over exits of each exit's
-            loss (with self-distillation mixed into the intermediate exits' terms when `distillation_weight > 0`).
+            loss (with self-distillation mixed into the intermediate exits' terms when `distillation_weight > 0`,
+            and distillation from the anchor classifier into every exit's term when `anchor_weight > 0` and
+            `model.anchor_model` is attached).
         exit_losses (`torch.FloatTensor` of shape `(num_exits,)`, *optional*, returned when `labels` is provided):
             Each exit's own loss on the gold labels (unweighted, no distillation).
         hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned with `output_hidden_states=True`):
