@@ -40,6 +40,7 @@ EARLY_EXIT_FIELDS = (
     "backbone_learning_rate_multiplier",
     "anchor_weight",
     "anchor_temperature",
+    "alternate_objectives",
 )
 
 
@@ -108,6 +109,11 @@ class EarlyExitConfigMixin:
             exit || exit) + a * KL(anchor || exit)`). 0 is plain (joint) training.
         anchor_temperature (`float`, *optional*, defaults to 1.0):
             The softmax temperature `T > 0` of the anchor term.
+        alternate_objectives (`bool`, *optional*, defaults to `False`):
+            BERxiT's alternating fine-tuning (Xin et al., EACL 2021): training forward passes alternate between the
+            last exit's term alone (the 1st, 3rd, ... pass) and the intermediate exits' terms alone (the 2nd, 4th,
+            ...), so that the exits do not pull the shared layers away from the last exit's objective. Without
+            gradient accumulation a pass is an optimizer step. Eval-mode losses are not affected.
 
     Regression (`num_labels == 1`) is trained with one MSE term per exit, but has no confidence to exit on:
     it always runs the full model, and an `exit_threshold` below 1.0 is rejected.
@@ -133,6 +139,7 @@ class EarlyExitConfigMixin:
     backbone_learning_rate_multiplier: float | int = 1.0
     anchor_weight: float | int = 0.0
     anchor_temperature: float | int = 1.0
+    alternate_objectives: bool = False
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

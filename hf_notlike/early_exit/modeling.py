@@ -924,7 +924,9 @@ class EarlyExitModelMixin:
         `(1 - w) * CE(z_k, y) + w * T^2 * KL(softmax(z_L / T) || softmax(z_k / T))`, the last exit's detached soft
         prediction as teacher (Hinton et al., 2015; self-distillation of exits as in Phuong & Lampert, ICCV 2019).
         With `anchor_logits` (anchored training, `anchor_weight = a > 0`), every exit, the last one included, gives
-        up a further share `a` of its gold-label term to `T_a^2 * KL(softmax(anchor / T_a) || softmax(z_k / T_a))`."""
+        up a further share `a` of its gold-label term to `T_a^2 * KL(softmax(anchor / T_a) || softmax(z_k / T_a))`.
+        With `alternate_objectives` (training mode), the sum is over the last exit only or the other exits only,
+        in turns (BERxiT, Xin et al., EACL 2021)."""
         config = self.config
         labels = labels.to(exit_logits.device)
         if config.problem_type is None:
@@ -953,7 +955,12 @@ class EarlyExitModelMixin:
                 student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
                 kl = F.kl_div(student, anchor, reduction="batchmean") * temperature**2
                 terms[k] = terms[k] - a * losses[k] + a * kl
-        training_loss = sum(weight * term for weight, term in zip(config.exit_loss_weights, terms))
+        weighted = [weight * term for weight, term in zip(config.exit_loss_weights, terms)]
+        if config.alternate_objectives and self.training and num_exits > 1:
+            step = self.__dict__.get("_objective_step", 0)  # not a buffer: never saved
+            self.__dict__["_objective_step"] = step + 1
+            weighted = weighted[-1:] if step % 2 == 0 else weighted[:-1]
+        training_loss = sum(weighted)
         return training_loss, exit_losses
 
 
@@ -1000,7 +1007,7 @@ class _AttentionRecorder:
 _EARLY_EXIT_KWARGS = (
     "exit_threshold", "temperatures", "exit_loss_weights", "exit_input", "freeze_backbone", "distillation_weight",
     "distillation_temperature", "exit_learning_rate_multiplier", "backbone_learning_rate_multiplier", "anchor_weight",
-    "anchor_temperature",
+    "anchor_temperature", "alternate_objectives",
 )
 _HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "subfolder",
                "trust_remote_code")
