@@ -26,7 +26,13 @@ interrupted protocol resumes where it stopped; the models live under `--output-d
   times the backbone's rate);
 - (e) (d) with self-distillation;
 - (f) (d) with each exit's loss weighted by its depth (`exit_loss_weights` = the exit layers, as in PABEE, Zhou et
-  al., NeurIPS 2020: the deeper exits, the last one above all, weigh more, so the shared layers serve them more).
+  al., NeurIPS 2020: the deeper exits, the last one above all, weigh more, so the shared layers serve them more);
+- (g) anchored joint training from (a): `from_classifier(..., freeze_backbone=False, anchor_weight=...)`, the
+  backbone unfrozen at `--backbone-lr`, the new exits at `--exit-lr-multiplier` times the base rate, and every exit,
+  (a)'s own head included, also distilled from a frozen copy of (a) (`--anchor-weight`, `--anchor-temperature`).
+
+(b), (c) and (g) start from (a)'s model under `--output-dir`; when (a)'s JSON exists but its model is not there
+(e.g. it was trained on another machine), (a) is trained again first and the variant is compared with that (a).
 
 For each: the full model's test accuracy; temperatures calibrated on validation; the fastest threshold whose
 *validation* accuracy is within `--max-drop` points of (a)'s, with its test accuracy, mean layers and wall-clock
@@ -41,6 +47,7 @@ python examples/train_early_exit.py --datasets rt --epochs 2 --train-size 4000
 python examples/train_early_exit.py --datasets rt --quick # a 1-minute smoke run (tiny subsets, no plot copy)
 python examples/train_early_exit.py --datasets rt --train-size 0 --sweep-only --repeats 7  # re-time a finished run
 python examples/train_early_exit.py --variants a b c d e --datasets rt --train-size 0 --max-drop 1 --seeds 1 2 3
+python examples/train_early_exit.py --variants g --datasets rt --train-size 0 --max-drop 1 --anchor-weight 0.5
 ```
 """
 
@@ -88,6 +95,7 @@ VARIANTS = {
     "d": "joint training",
     "e": "joint training + self-distillation",
     "f": "joint training, losses weighted by depth",
+    "g": "anchored joint training from (a)",
 }
 THRESHOLDS = [0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0]
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +144,14 @@ def parse_args(argv=None):
                              "(config.exit_learning_rate_multiplier)")
     parser.add_argument("--distillation-weight", type=float, default=0.5, help="--variants (c), (e)")
     parser.add_argument("--distillation-temperature", type=float, default=2.0, help="--variants (c), (e)")
+    parser.add_argument("--backbone-lr", type=float, default=2e-5,
+                        help="--variants (g): learning rate of (a)'s backbone and head (the new exits get the base "
+                             "rate times --exit-lr-multiplier)")
+    parser.add_argument("--anchor-weight", type=float, default=0.5,
+                        help="--variants (g): share of each exit's loss distilled from the frozen (a), in [0, 1]")
+    parser.add_argument("--anchor-temperature", type=float, default=2.0, help="--variants (g): its temperature")
+    parser.add_argument("--anchor-epochs", type=float, default=None,
+                        help="--variants (g): training epochs (default: --epochs)")
     parser.add_argument("--summarize", action="store_true",
                         help="--variants: print the markdown table of the finished runs under --results-dir and exit")
     parser.add_argument("--plot", default=None, metavar="PNG",
@@ -375,6 +391,16 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
         # a careful user's fine-tune: the new head at the example's head learning rate (see `train`)
         args_a = argparse.Namespace(**{**vars(args), "seed": seed})
         train(model, splits["train"], tokenizer, args_a, lr, folder)
+    elif variant == "g":
+        # the backbone (and (a)'s head) at --backbone-lr, the new exits at lr * --exit-lr-multiplier
+        model = EarlyExitBertForSequenceClassification.from_classifier(
+            models / "a", exit_layers=list(range(1, 6)), exit_input=args.exit_input, freeze_backbone=False,
+            anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,
+            exit_learning_rate_multiplier=args.exit_lr_multiplier, backbone_learning_rate_multiplier=args.backbone_lr / lr,
+        )
+        EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, anchor_epochs(args), seed),
+                         train_dataset=splits["train"], data_collator=collator).train(
+            resume_from_checkpoint=last_checkpoint(folder / "trainer"))
     elif variant in ("b", "c"):
         model = EarlyExitBertForSequenceClassification.from_classifier(
             models / "a", exit_layers=list(range(1, 6)), exit_input=args.exit_input,
@@ -399,8 +425,21 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
     return model, seconds
 
 
+def anchor_epochs(args) -> float:
+    return args.epochs if args.anchor_epochs is None else args.anchor_epochs
+
+
+def write_reference(model, splits, folder: Path) -> dict:
+    """(a)'s validation and test accuracy, also saved next to its model (`accuracy.json`): the reference of the
+    variants built on that very model."""
+    accuracy = {"validation_accuracy": classifier_accuracy(model, splits["validation"]),
+                "test_accuracy": classifier_accuracy(model, splits["test"])}
+    (folder / "accuracy.json").write_text(json.dumps(accuracy, indent=2) + "\n")
+    return accuracy
+
+
 def run_variants(name: str, args) -> None:
-    """The (a)-(e) protocol on dataset `name`; one JSON per finished (variant, seed) run, finished runs skipped."""
+    """The (a)-(g) protocol on dataset `name`; one JSON per finished (variant, seed) run, finished runs skipped."""
     _, max_length, lr, _, timing_examples, title = DATASETS[name]
     lr = args.learning_rate or lr
     results = Path(args.results_dir) / name
@@ -415,21 +454,33 @@ def run_variants(name: str, args) -> None:
                 continue
             if splits is None:
                 splits, tokenizer, num_labels, label_names = prepare_splits(name, args)
+            if variant in "bcg" and not (models / "a" / "model.safetensors").is_file():
+                logger.warning("%s (%s) seed %d: (a)'s model is not under %s (only its JSON): training (a) again, "
+                               "and comparing (%s) with it", title, variant, seed, models / "a", variant)
+                classifier, _ = train_variant("a", splits, tokenizer, num_labels, label_names, lr, args, seed, models)
+                write_reference(classifier.to(args.device), splits, models / "a")
             model, train_seconds = train_variant(variant, splits, tokenizer, num_labels, label_names, lr, args, seed,
                                                  models)
             model.to(args.device)
             record = {"dataset": title, "variant": variant, "description": VARIANTS[variant], "seed": seed,
                       "train_examples": len(splits["train"]), "validation_examples": len(splits["validation"]),
                       "test_examples": len(splits["test"]), "max_length": max_length, "learning_rate": lr,
-                      "epochs": args.exit_epochs if variant in "bc" else args.epochs, "batch_size": args.batch_size,
+                      "epochs": {"b": args.exit_epochs, "c": args.exit_epochs, "g": anchor_epochs(args)}.get(
+                          variant, args.epochs), "batch_size": args.batch_size,
                       "train_seconds": train_seconds, "threads": torch.get_num_threads(), "device": args.device,
                       **({"gpu": torch.cuda.get_device_name()} if args.device == "cuda" else {}),
                       "command": "python examples/train_early_exit.py " + " ".join(args.argv)}
+            if variant == "g":
+                record.update(anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,
+                              backbone_learning_rate=args.backbone_lr,
+                              exit_learning_rate=lr * args.exit_lr_multiplier)
             if variant == "a":
-                record["validation_accuracy"] = classifier_accuracy(model, splits["validation"])
-                record["test_accuracy"] = classifier_accuracy(model, splits["test"])
+                record.update(write_reference(model, splits, models / "a"))
             else:
-                record.update(evaluate_variant(variant, model, splits, results / f"a_seed{seed}.json", models / "a",
+                # (a)'s model here has its accuracies next to it; otherwise (an (a) trained elsewhere) its JSON
+                local = models / "a" / "accuracy.json"
+                record["reference"] = str(local) if local.is_file() else str(results / f"a_seed{seed}.json")
+                record.update(evaluate_variant(variant, model, splits, Path(record["reference"]), models / "a",
                                                args, timing_examples))
             result_file.write_text(json.dumps(record, indent=2) + "\n")
             logger.info("%s (%s) seed %d: %s", title, variant, seed,
@@ -550,7 +601,7 @@ def summarize_variants(name: str, args) -> str:
 
 
 VARIANT_STYLES = {"b": ("tab:blue", "-"), "c": ("tab:cyan", "--"), "d": ("tab:orange", "-"), "e": ("tab:red", "--"),
-                  "f": ("tab:green", "-")}
+                  "f": ("tab:green", "-"), "g": ("tab:purple", "-")}
 
 
 def plot_variants(names: list[str], args, path: str):

@@ -42,7 +42,9 @@ def collate(rows):
 
 
 def test_trainer_evaluate_reports_every_exit_and_the_configured_threshold(tmp_path, early_exit_model, token_dataset):
-    model = early_exit_model(**SHAPE, exit_threshold=0.9).train()
+    # first-token exits: on this toy task the token-mean exits make layer 1 confident on every row, and the test needs
+    # a threshold that moves rows between exits
+    model = early_exit_model(**SHAPE, exit_threshold=0.9, exit_input="weighted_cls").train()
     train, dev = learnable_dataset(token_dataset, 192, seed=1), learnable_dataset(token_dataset, 60, seed=2)
     metrics = EarlyExitMetrics(model, thresholds=[0.5, 0.7])
     args = TrainingArguments(str(tmp_path), per_device_train_batch_size=16, per_device_eval_batch_size=16,

@@ -70,7 +70,7 @@ def test_config_defaults_and_last_layer_exit(arch, early_exit_config):
     config = early_exit_config(arch)
     assert config.exit_layers == [1, 2, 3, 4]
     assert config.temperatures == [1.0] * 4 and config.exit_loss_weights == [1.0] * 4
-    assert config.exit_threshold == 1.0 and config.exit_input == "weighted_cls"
+    assert config.exit_threshold == 1.0 and config.exit_input == "weighted_mean"
     config = early_exit_config(arch, exit_layers=[1, 3])
     assert config.exit_layers == [1, 3, 4] and config.num_exits == 3
     assert config.model_type.startswith("hf_notlike_early_exit_")

@@ -143,3 +143,35 @@ def test_one_line_recipe_trains_exits_faster_than_one_learning_rate(tmp_path, ea
                 if any(p is model.bert.encoder.layer[0].output.dense.weight for p in g["params"])]
         assert head[0]["initial_lr"] == pytest.approx(30 * body[0]["initial_lr"])
         assert loss < 0.9 * stock_loss, (how, loss, stock_loss)
+
+
+# ------------------------------------------------------------------------- alternating objectives (BERxiT)
+
+
+def test_alternating_objectives(early_exit_model, padded_batch, tmp_path):
+    weights = [0.5, 1.0, 2.0, 3.0]
+    model = early_exit_model("bert", exit_loss_weights=weights, alternate_objectives=True, hidden_dropout_prob=0.0,
+                             attention_probs_dropout_prob=0.0).train()
+    ids, mask = padded_batch(model)
+    losses = [model(ids, attention_mask=mask, labels=LABELS) for _ in range(4)]
+    per_exit = losses[0].exit_losses
+    last, others = 3.0 * per_exit[-1], sum(w * loss for w, loss in zip(weights[:-1], per_exit[:-1]))
+    for index, out in enumerate(losses):
+        torch.testing.assert_close(out.exit_losses, per_exit)
+        torch.testing.assert_close(out.loss, last if index % 2 == 0 else others)
+    # the last exit gets no gradient from the exits' turn
+    model.zero_grad()
+    model(ids, attention_mask=mask, labels=LABELS).loss.backward()  # the 5th pass: the last exit's turn
+    def moved(parameter):
+        return parameter.grad is not None and bool(parameter.grad.any())
+
+    assert moved(model.exits[-1].classifier.weight) and not moved(model.exits[0].classifier.weight)
+    model.zero_grad()
+    model(ids, attention_mask=mask, labels=LABELS).loss.backward()
+    assert moved(model.exits[0].classifier.weight) and not moved(model.exits[-1].classifier.weight)
+    # eval mode: the whole objective; the option is saved
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(ids, attention_mask=mask, labels=LABELS).training_loss,
+                                   last + others)
+    model.save_pretrained(tmp_path)
+    assert type(model).from_pretrained(tmp_path).config.alternate_objectives is True

@@ -108,7 +108,7 @@ Labels: `0` = rotten, `1` = fresh.
 
 
 # a card's worth of settings: two early exits, calibrated temperatures, a threshold, named labels
-CARD_FIELDS = dict(exit_layers=[1, 2], temperatures=[1.5, 1.25, 1.0], exit_threshold=0.8, num_labels=2,
+CARD_FIELDS = dict(exit_layers=[1, 2], exit_input="weighted_cls", temperatures=[1.5, 1.25, 1.0], exit_threshold=0.8, num_labels=2,
                    id2label={0: "rotten", 1: "fresh"}, label2id={"rotten": 0, "fresh": 1})
 
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +89,42 @@ def test_variant_plot_averages_seeds_threshold_by_threshold(example, tmp_path):
     assert list(curve.get_xdata()) == pytest.approx([2.0, 1.0])
     assert list(curve.get_ydata()) == pytest.approx([77.0, 80.0])
     assert list(star.get_xdata()) == pytest.approx([(3.0 + 1.5) / 2])
+
+
+@pytest.mark.slow  # trains (a) and (g) on 200 examples of the shipped data with the real MiniLM
+def test_variant_g_quick_run(example, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification
+
+    results = tmp_path / "results"
+    (results / "rt").mkdir(parents=True)
+    # (a)'s JSON from another machine, without its model: (a) is trained again here and (g) compared with that one
+    (results / "rt" / "a_seed1.json").write_text(json.dumps(
+        {"variant": "a", "test_accuracy": 0.123, "validation_accuracy": 0.123, "train_examples": 200}))
+    example.main(["--variants", "g", "--datasets", "rt", "--quick", "--epochs", "1", "--seeds", "1",
+                  "--anchor-weight", "0.4", "--anchor-temperature", "3", "--backbone-lr", "1e-5",
+                  "--output-dir", str(tmp_path / "out"), "--results-dir", str(results), "--timing-examples", "8",
+                  "--repeats", "1"])
+    record = json.loads((results / "rt" / "g_seed1.json").read_text())
+    models = tmp_path / "out" / "variants" / "rt" / "seed1"
+    reference = json.loads((models / "a" / "accuracy.json").read_text())
+    assert record["reference"] == str(models / "a" / "accuracy.json")
+    assert record["reference_test_accuracy"] == reference["test_accuracy"] != 0.123
+    assert (record["anchor_weight"], record["anchor_temperature"], record["backbone_learning_rate"]) == (0.4, 3.0, 1e-5)
+    assert [row["threshold"] for row in record["test_curve"]][-1] == 1.0
+    assert 1.0 <= record["mean_layers_at_chosen"] <= 6.0 and record["test_curve"][-1]["mean_layers"] == 6.0
+    # the saved (g) holds its anchor settings, not the anchor
+    loaded = AutoModelForSequenceClassification.from_pretrained(models / "g")
+    assert loaded.config.exit_layers == [1, 2, 3, 4, 5, 6] and not loaded.config.freeze_backbone
+    assert (loaded.config.anchor_weight, loaded.config.anchor_temperature) == (0.4, 3.0)
+    assert loaded.anchor_model is None
+    with safe_open(models / "g" / "model.safetensors", "pt") as weights:
+        assert set(weights.keys()) == set(loaded.state_dict())
+    # the anchored run moved (a)'s backbone: (g) at threshold 1.0 is a model of its own
+    stock = AutoModelForSequenceClassification.from_pretrained(models / "a")
+    assert not torch.equal(stock.bert.encoder.layer[0].output.dense.weight,
+                           loaded.bert.encoder.layer[0].output.dense.weight)
+    table = example.summarize_variants("rt", argparse.Namespace(results_dir=str(results)))
+    assert "| (g) anchored joint training from (a) | 1 |" in table

@@ -33,7 +33,7 @@ from ..cli_utils import (
 
 __all__ = ["COMMANDS", "AddExitsArguments", "add_exits_command"]
 
-EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")  # = configuration.EXIT_INPUTS (--help imports no torch)
+EXIT_INPUTS = ("weighted_mean", "mean", "weighted_cls", "cls")  # = configuration.EXIT_INPUTS (--help imports no torch)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 
 
@@ -51,7 +51,8 @@ class AddExitsArguments:
     exit_layers: list[int] | None = field(
         default=None, metadata={"help": "layers to add exits after (1-based; default: every layer)"}
     )
-    exit_input: str = field(default="weighted_cls", metadata={"help": f"what the exits read: {', '.join(EXIT_INPUTS)}"})
+    exit_input: str = field(default="weighted_mean",
+                            metadata={"help": f"what the exits read: {', '.join(EXIT_INPUTS)}"})
     epochs: float = field(default=1.0, metadata={"help": "training epochs of the new exits"})
     learning_rate: float = field(default=2e-3, metadata={"help": "learning rate of the new exits"})
     batch_size: int = field(default=16, metadata={"help": "training batch size"})

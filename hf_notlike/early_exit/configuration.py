@@ -26,7 +26,7 @@ from transformers import (
     XLMRobertaConfig,
 )
 
-EXIT_INPUTS = ("weighted_cls", "cls", "weighted_mean", "mean")
+EXIT_INPUTS = ("weighted_mean", "mean", "weighted_cls", "cls")
 EARLY_EXIT_FIELDS = (
     "exit_layers",
     "exit_threshold",
@@ -39,6 +39,10 @@ EARLY_EXIT_FIELDS = (
     "distillation_weight",
     "distillation_temperature",
     "exit_learning_rate_multiplier",
+    "backbone_learning_rate_multiplier",
+    "anchor_weight",
+    "anchor_temperature",
+    "alternate_objectives",
 )
 
 
@@ -71,18 +75,22 @@ class EarlyExitConfigMixin:
         exit_loss_weights (`list[float]`, *optional*):
             One non-negative weight per exit for the training loss. Defaults to all `1.0`, the plain sum of the
             paper.
-        exit_input (`str`, *optional*, defaults to `"weighted_cls"`):
-            What an exit reads. `"weighted_cls"` (the paper): the pooled first-token state of every layer up to the
-            exit, mixed by a learned softmax-normalised weighted sum. `"cls"`: the pooled first-token state of the
-            exit's own layer only. `"weighted_mean"` / `"mean"`: the same with the attention-masked mean of the
-            layer's tokens (through the same pooler) instead of the first token; use them for checkpoints trained
-            with mean pooling, such as sentence-transformers models.
+        exit_input (`str`, *optional*, defaults to `"weighted_mean"`):
+            What an exit reads. `"weighted_mean"`: the attention-masked mean of the tokens of every layer up to the
+            exit, each through the pooler, mixed by a learned softmax-normalised weighted sum. `"mean"`: the same
+            for the exit's own layer only. `"weighted_cls"` / `"cls"`: the same with the first-token ([CLS]) state
+            instead of the token mean (`"weighted_cls"` is the paper's). The token mean is the default because it
+            learns on every checkpoint: the lower layers' first-token state of a sentence encoder trained with mean
+            pooling (sentence-transformers models such as all-MiniLM-L6-v2) is nearly the same for every input, so
+            first-token exits there stay at the class prior. The last exit of `from_classifier` always reads what
+            the classifier's own head reads, whatever this says.
         head_from_classifier (`bool`, *optional*, defaults to `False`):
             The last exit is the head of a fine-tuned classifier (see `from_classifier`): it reads the last layer
             only, exactly as the original head does, whatever `exit_input` says for the other exits.
         freeze_backbone (`bool`, *optional*, defaults to `False`):
             Train the intermediate exits only: the backbone, the pooler and the last exit are frozen
-            (`requires_grad=False`), the second stage of DeeBERT (Xin et al., ACL 2020).
+            (`requires_grad=False`), the second stage of DeeBERT (Xin et al., ACL 2020). `from_classifier` sets it
+            unless given `freeze_backbone=False` (anchored joint training, see `anchor_weight`).
         distillation_weight (`float`, *optional*, defaults to 0.0):
             Self-distillation: each exit but the last is trained on `(1 - w) * CE(gold) + w * T^2 * KL(teacher ||
             exit)`, where the teacher is the last exit's softened prediction (detached), Hinton et al. (2015); in
@@ -94,6 +102,26 @@ class EarlyExitConfigMixin:
             backbone's, used by [`~hf_notlike.early_exit_optimizer`] and [`~hf_notlike.EarlyExitTrainer`]. Freshly
             initialised exits on a pretrained backbone need a learning rate 20-40x higher than the backbone's
             fine-tuning rate to become useful.
+        backbone_learning_rate_multiplier (`float`, *optional*, defaults to 1.0):
+            The backbone's learning rate relative to the optimizer's base rate (and, after `from_classifier`, that of
+            the classifier's own pooler and head, which are already trained), used by the same optimizer. Below 1
+            when the backbone is already fine-tuned: e.g. `learning_rate=1e-4`, `exit_learning_rate_multiplier=20`,
+            `backbone_learning_rate_multiplier=0.2` trains the exits at 2e-3 and the classifier at 2e-5.
+        anchor_weight (`float`, *optional*, defaults to 0.0):
+            Anchored joint training: each exit, the last one included, is trained on
+            `(1 - a) * CE(gold) + a * T^2 * KL(anchor || exit)`, where the anchor is the softened prediction of a
+            frozen copy of the original classifier (`model.anchor_model`, attached by `from_classifier` when this is
+            > 0, or with `set_anchor_model`; never saved with the model), so that the backbone may be fine-tuned for
+            the exits without drifting from the classifier it started from. In `[0, 1]` and, with self-distillation,
+            `distillation_weight + anchor_weight <= 1` (the intermediate exits then get `(1 - w - a) * CE + w * KL(last
+            exit || exit) + a * KL(anchor || exit)`). 0 is plain (joint) training.
+        anchor_temperature (`float`, *optional*, defaults to 1.0):
+            The softmax temperature `T > 0` of the anchor term.
+        alternate_objectives (`bool`, *optional*, defaults to `False`):
+            BERxiT's alternating fine-tuning (Xin et al., EACL 2021): training forward passes alternate between the
+            last exit's term alone (the 1st, 3rd, ... pass) and the intermediate exits' terms alone (the 2nd, 4th,
+            ...), so that the exits do not pull the shared layers away from the last exit's objective. Without
+            gradient accumulation a pass is an optimizer step. Eval-mode losses are not affected.
 
     Regression (`num_labels == 1`) is trained with one MSE term per exit, but has no confidence to exit on:
     it always runs the full model, and an `exit_threshold` below 1.0 is rejected.
@@ -111,12 +139,16 @@ class EarlyExitConfigMixin:
     exit_thresholds: list[float | int] | None = None
     temperatures: list[float | int] | None = None
     exit_loss_weights: list[float | int] | None = None
-    exit_input: str = "weighted_cls"
+    exit_input: str = "weighted_mean"
     head_from_classifier: bool = False
     freeze_backbone: bool = False
     distillation_weight: float | int = 0.0
     distillation_temperature: float | int = 1.0
     exit_learning_rate_multiplier: float | int = 30.0
+    backbone_learning_rate_multiplier: float | int = 1.0
+    anchor_weight: float | int = 0.0
+    anchor_temperature: float | int = 1.0
+    alternate_objectives: bool = False
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -189,9 +221,21 @@ class EarlyExitConfigMixin:
             raise ValueError(f"`distillation_temperature` must be finite and > 0, got {self.distillation_temperature!r}.")
         if self.distillation_weight > 0 and self.num_labels == 1:
             raise ValueError("`distillation_weight` > 0 needs a classification head (num_labels >= 2), not regression.")
-        multiplier = self.exit_learning_rate_multiplier
-        if not _is_number(multiplier) or multiplier <= 0:
-            raise ValueError(f"`exit_learning_rate_multiplier` must be finite and > 0, got {multiplier!r}.")
+        for name in ("exit_learning_rate_multiplier", "backbone_learning_rate_multiplier"):
+            multiplier = getattr(self, name)
+            if not _is_number(multiplier) or multiplier <= 0:
+                raise ValueError(f"`{name}` must be finite and > 0, got {multiplier!r}.")
+        if not _is_number(self.anchor_weight) or not 0.0 <= self.anchor_weight <= 1.0:
+            raise ValueError(f"`anchor_weight` must lie in [0, 1], got {self.anchor_weight!r}.")
+        if not _is_number(self.anchor_temperature) or self.anchor_temperature <= 0:
+            raise ValueError(f"`anchor_temperature` must be finite and > 0, got {self.anchor_temperature!r}.")
+        if self.anchor_weight > 0 and self.num_labels == 1:
+            raise ValueError("`anchor_weight` > 0 needs a classification head (num_labels >= 2), not regression.")
+        if self.distillation_weight + self.anchor_weight > 1.0 + 1e-9:
+            raise ValueError(
+                f"`distillation_weight` ({self.distillation_weight}) + `anchor_weight` ({self.anchor_weight}) must not "
+                "exceed 1: they share each exit's loss with the gold-label term. Lower one of them."
+            )
         if self.problem_type == "multi_label_classification":
             raise ValueError(
                 "Early-exit models support single-label classification and regression, not "

@@ -144,7 +144,9 @@ class EarlyExitSequenceClassifierOutput(ModelOutput):
             `output_all_exits=True`.
         training_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
             The training objective in both modes: the `exit_loss_weights`-weighted sum over exits of each exit's
-            loss (with self-distillation mixed into the intermediate exits' terms when `distillation_weight > 0`).
+            loss (with self-distillation mixed into the intermediate exits' terms when `distillation_weight > 0`,
+            and distillation from the anchor classifier into every exit's term when `anchor_weight > 0` and
+            `model.anchor_model` is attached).
         exit_losses (`torch.FloatTensor` of shape `(num_exits,)`, *optional*, returned when `labels` is provided):
             Each exit's own loss on the gold labels (unweighted, no distillation).
         hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned with `output_hidden_states=True`):
@@ -643,7 +645,8 @@ class EarlyExitModelMixin:
         values = {key: value for key, value in stock_config.to_dict().items()
                   if key not in ("model_type", "architectures", "transformers_version", "auto_map")}
         values.update(kwargs)
-        values.update(exit_layers=exit_layers, head_from_classifier=True, freeze_backbone=True)
+        values.update(exit_layers=exit_layers, head_from_classifier=True,
+                      freeze_backbone=kwargs.get("freeze_backbone", True))
         return cls.config_class(**values)  # validated here: exit layers beyond the depth fail before loading
 
     @classmethod
@@ -656,12 +659,20 @@ class EarlyExitModelMixin:
         are frozen, and only the new intermediate exits train (DeeBERT's second stage, Xin et al., ACL 2020).
         [`hf_notlike.early_exit_from_classifier`] picks the class from the checkpoint.
 
+        With `freeze_backbone=False` everything trains (joint training that starts from the classifier); add
+        `anchor_weight > 0` to keep it close to the classifier it started from: a frozen copy of the classifier is
+        attached as `model.anchor_model` (not saved with the model) and every exit, the last one included, is also
+        trained towards its soft predictions (see [`EarlyExitConfigMixin`]); train the backbone slowly with
+        `backbone_learning_rate_multiplier` and the exits at `exit_learning_rate_multiplier`
+        ([`~hf_notlike.EarlyExitTrainer`] or [`~hf_notlike.early_exit_optimizer`]).
+
         Args:
             pretrained_model_name_or_path (`str` or `os.PathLike`): the fine-tuned classifier (folder or Hub id).
             exit_layers (`list[int]`, *optional*): where the new exits go (1-based; the last layer is the
                 original head). Defaults to every layer.
-            kwargs: other early-exit fields (e.g. `exit_input`, `distillation_weight`), and keyword arguments of
-                `from_pretrained` (`revision`, `token`, `dtype`, ...).
+            kwargs: other early-exit fields (e.g. `exit_input`, `freeze_backbone`, `distillation_weight`,
+                `anchor_weight`, `anchor_temperature`), and keyword arguments of `from_pretrained` (`revision`,
+                `token`, `dtype`, ...).
 
         Raises:
             `ValueError`: before any weight is loaded, when the checkpoint is of another architecture, its head is not
@@ -673,6 +684,10 @@ class EarlyExitModelMixin:
         >>> from hf_notlike import EarlyExitBertForSequenceClassification
         >>> model = EarlyExitBertForSequenceClassification.from_classifier(  # doctest: +SKIP
         ...     "path/to/fine-tuned-bert-classifier", exit_layers=[2, 4])
+        >>> # anchored joint training: the backbone unfrozen, every exit also distilled from the frozen classifier
+        >>> model = EarlyExitBertForSequenceClassification.from_classifier(  # doctest: +SKIP
+        ...     "path/to/fine-tuned-bert-classifier", freeze_backbone=False, anchor_weight=0.5,
+        ...     anchor_temperature=2.0, backbone_learning_rate_multiplier=0.1)
         ```
         """
         hub_kwargs = {key: kwargs.pop(key) for key in _HUB_KWARGS if key in kwargs}
@@ -699,7 +714,90 @@ class EarlyExitModelMixin:
                 f"{missing}, unexpected {list(unexpected)}."
             )
         model.to(dtype=next(stock.parameters()).dtype)
+        if config.anchor_weight > 0:
+            model.set_anchor_model(stock)
         return model.eval()
+
+    # ----------------------------------------------------------------------------------------- the anchor classifier
+
+    @property
+    def anchor_model(self) -> nn.Module | None:
+        """The frozen classifier of anchored training (see `anchor_weight`), or None. It is held outside the module
+        tree: not a submodule, not in `parameters()` or `state_dict()`, never saved, not moved by `.to()` (it
+        follows the inputs' device when it runs)."""
+        return self.__dict__.get("_anchor_model")
+
+    def set_anchor_model(self, anchor_model: nn.Module | None) -> None:
+        r"""
+        Attaches the frozen classifier that anchored training distils every exit from (`config.anchor_weight`), or
+        detaches it (`None`). `from_classifier` attaches the original classifier itself when `anchor_weight > 0`;
+        call this after reloading a checkpoint saved during anchored training, to train it further.
+
+        The model is frozen here (`requires_grad_(False)`, `eval()`) and kept out of the module tree, so that it is
+        neither trained nor saved.
+
+        Args:
+            anchor_model (`torch.nn.Module` or `None`): a sequence classifier taking the same inputs as this model
+                (e.g. the stock `*ForSequenceClassification` the exits were added to) whose output has `logits` of
+                shape `(batch_size, num_labels)`.
+
+        Example:
+
+        ```python
+        >>> from transformers import AutoModelForSequenceClassification
+        >>> model.set_anchor_model(AutoModelForSequenceClassification.from_pretrained(  # doctest: +SKIP
+        ...     "path/to/fine-tuned-bert-classifier"))
+        ```
+        """
+        if anchor_model is None:
+            self.__dict__.pop("_anchor_model", None)
+            return
+        if not isinstance(anchor_model, nn.Module):
+            raise TypeError(f"`anchor_model` must be a torch.nn.Module (a sequence classifier), got "
+                            f"{type(anchor_model).__name__}.")
+        if anchor_model is self:
+            raise ValueError("`anchor_model` must be a separate, frozen copy of the classifier, not the model itself.")
+        num_labels = getattr(getattr(anchor_model, "config", None), "num_labels", None)
+        if num_labels is not None and num_labels != self.num_labels:
+            raise ValueError(f"`anchor_model` predicts {num_labels} labels but this model {self.num_labels}; give the "
+                             "classifier the exits were added to.")
+        anchor_model.requires_grad_(False)
+        anchor_model.eval()
+        self.__dict__["_anchor_model"] = anchor_model
+
+    def _anchor_logits(self, inputs: dict) -> torch.Tensor | None:
+        """The anchor classifier's logits for `inputs` (no gradient), or None when no anchor term applies. Training
+        with `anchor_weight > 0` and no anchor model attached fails; in eval mode `training_loss` then leaves the
+        anchor term out (with a warning)."""
+        if self.config.anchor_weight <= 0:
+            return None
+        anchor = self.anchor_model
+        if anchor is None:
+            if self.training:
+                raise ValueError(
+                    f"`anchor_weight` is {self.config.anchor_weight} but no anchor classifier is attached (it is not "
+                    "saved with the model). Build the model with `from_classifier(..., anchor_weight=...)`, call "
+                    "`model.set_anchor_model(classifier)`, or set `model.config.anchor_weight = 0.0`."
+                )
+            if not self.__dict__.get("_warned_no_anchor"):
+                logger.warning("`anchor_weight` > 0 but no anchor classifier is attached: `training_loss` leaves the "
+                               "anchor term out (the reported `loss` is the last exit's, as always in eval mode).")
+                self.__dict__["_warned_no_anchor"] = True
+            return None
+        reference = next(iter(inputs.values()))
+        first = next(anchor.parameters(), None)
+        if first is not None and first.device != reference.device:
+            anchor.to(reference.device)
+        if anchor.training:
+            anchor.eval()
+        with torch.no_grad():
+            output = anchor(**inputs)
+        logits = output if isinstance(output, torch.Tensor) else output.logits
+        expected = (reference.shape[0], self.num_labels)
+        if tuple(logits.shape) != expected:
+            raise ValueError(f"The anchor classifier returned logits of shape {tuple(logits.shape)}, expected "
+                             f"{expected}; attach the classifier the exits were added to.")
+        return logits.detach()
 
     # ------------------------------------------------------------------------------------------------------ checks
 
@@ -910,7 +1008,7 @@ class EarlyExitModelMixin:
 
         loss = training_loss = exit_losses = None
         if labels is not None:
-            training_loss, exit_losses = self._exit_loss(exit_logits, labels)
+            training_loss, exit_losses = self._exit_loss(exit_logits, labels, self._anchor_logits(inputs))
             loss = training_loss if self.training else exit_losses[-1]
         return EarlyExitSequenceClassifierOutput(
             loss=loss,
@@ -1071,13 +1169,19 @@ class EarlyExitModelMixin:
 
     # ------------------------------------------------------------------------------------------------------- loss
 
-    def _exit_loss(self, exit_logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _exit_loss(
+        self, exit_logits: torch.Tensor, labels: torch.Tensor, anchor_logits: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The training objective and each exit's gold-label loss.
 
         The objective is the `exit_loss_weights`-weighted sum over exits of each exit's loss (Schwartz et al., 2020,
         Sec. 3: a plain sum by default). With `distillation_weight = w > 0`, each exit but the last is trained on
         `(1 - w) * CE(z_k, y) + w * T^2 * KL(softmax(z_L / T) || softmax(z_k / T))`, the last exit's detached soft
-        prediction as teacher (Hinton et al., 2015; self-distillation of exits as in Phuong & Lampert, ICCV 2019)."""
+        prediction as teacher (Hinton et al., 2015; self-distillation of exits as in Phuong & Lampert, ICCV 2019).
+        With `anchor_logits` (anchored training, `anchor_weight = a > 0`), every exit, the last one included, gives
+        up a further share `a` of its gold-label term to `T_a^2 * KL(softmax(anchor / T_a) || softmax(z_k / T_a))`.
+        With `alternate_objectives` (training mode), the sum is over the last exit only or the other exits only,
+        in turns (BERxiT, Xin et al., EACL 2021)."""
         config = self.config
         labels = labels.to(exit_logits.device)
         if config.problem_type is None:
@@ -1098,7 +1202,20 @@ class EarlyExitModelMixin:
                 student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
                 kl = F.kl_div(student, teacher[keep], reduction="batchmean") * temperature**2
                 terms[k] = (1 - w) * losses[k] + w * kl
-        training_loss = sum(weight * term for weight, term in zip(config.exit_loss_weights, terms))
+        if anchor_logits is not None:
+            a, temperature = config.anchor_weight, config.anchor_temperature
+            keep = labels.view(-1) != -100
+            anchor = F.softmax(anchor_logits[keep].to(exit_logits.dtype) / temperature, dim=-1)
+            for k in range(num_exits):
+                student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
+                kl = F.kl_div(student, anchor, reduction="batchmean") * temperature**2
+                terms[k] = terms[k] - a * losses[k] + a * kl
+        weighted = [weight * term for weight, term in zip(config.exit_loss_weights, terms)]
+        if config.alternate_objectives and self.training and num_exits > 1:
+            step = self.__dict__.get("_objective_step", 0)  # not a buffer: never saved
+            self.__dict__["_objective_step"] = step + 1
+            weighted = weighted[-1:] if step % 2 == 0 else weighted[:-1]
+        training_loss = sum(weighted)
         return training_loss, exit_losses
 
 
@@ -1143,8 +1260,9 @@ class _AttentionRecorder:
 
 
 _EARLY_EXIT_KWARGS = (
-    "exit_threshold", "exit_thresholds", "temperatures", "exit_loss_weights", "exit_input", "distillation_weight",
-    "distillation_temperature", "exit_learning_rate_multiplier",
+    "exit_threshold", "exit_thresholds", "temperatures", "exit_loss_weights", "exit_input", "freeze_backbone",
+    "distillation_weight", "distillation_temperature", "exit_learning_rate_multiplier",
+    "backbone_learning_rate_multiplier", "anchor_weight", "anchor_temperature", "alternate_objectives",
 )
 _HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "subfolder",
                "trust_remote_code")

@@ -12,6 +12,17 @@ fine-tuning rate; at 20-40x that rate they become useful within the same budget 
 >>> trainer = Trainer(model=model, args=args, train_dataset=train_set,  # doctest: +SKIP
 ...                   optimizers=early_exit_optimizer(model, args))
 ```
+
+Anchored joint training starts from a fine-tuned classifier instead: its backbone is unfrozen but trained slowly
+(`config.backbone_learning_rate_multiplier`), and every exit, the classifier's own head included, is also distilled
+from a frozen copy of that classifier (`config.anchor_weight`, `config.anchor_temperature`), held by the model outside
+its state dict so that it is never saved:
+
+```python
+>>> model = early_exit_from_classifier("path/to/classifier", freeze_backbone=False, anchor_weight=0.5,  # doctest: +SKIP
+...                                    anchor_temperature=2.0, backbone_learning_rate_multiplier=0.1)
+>>> EarlyExitTrainer(model=model.train(), args=args, train_dataset=train_set).train()  # doctest: +SKIP
+```
 """
 
 from __future__ import annotations
@@ -39,38 +50,54 @@ def _check_model(model) -> None:
         )
 
 
+def _check_positive(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise HfNotlikeInputError(f"`{name}` must be > 0, got {value!r}.")
+
+
 def exit_parameter_groups(
-    model: EarlyExitModelMixin, learning_rate: float, weight_decay: float = 0.0, multiplier: float | None = None
+    model: EarlyExitModelMixin,
+    learning_rate: float,
+    weight_decay: float = 0.0,
+    multiplier: float | None = None,
+    backbone_multiplier: float | None = None,
 ) -> list[dict]:
     r"""
-    Optimizer parameter groups: the backbone at `learning_rate`, the exits (and the pooler the model adds to
-    backbones without one) at `learning_rate * multiplier`; weight decay on weights, not on biases and norms (as the
-    Trainer does). Frozen parameters (`requires_grad=False`, e.g. after `from_classifier`) are left out.
+    Optimizer parameter groups: the new exits (and the pooler the model adds to backbones without one) at
+    `learning_rate * multiplier`, the backbone at `learning_rate * backbone_multiplier`; after `from_classifier`,
+    the classifier's own head (the last exit, and its pooler) counts as backbone: it is trained already. Weight decay
+    on weights, not on biases and norms (as the Trainer does). Frozen parameters (`requires_grad=False`, e.g. after
+    `from_classifier`) are left out.
 
     Args:
         model ([`EarlyExitModelMixin`]): an early-exit model.
-        learning_rate (`float`): the backbone's learning rate.
+        learning_rate (`float`): the base learning rate.
         weight_decay (`float`, *optional*, defaults to 0.0): weight decay of the weight matrices.
-        multiplier (`float`, *optional*): the exits' rate relative to the backbone's; defaults to
+        multiplier (`float`, *optional*): the exits' rate relative to `learning_rate`; defaults to
             `model.config.exit_learning_rate_multiplier`.
+        backbone_multiplier (`float`, *optional*): the backbone's rate relative to `learning_rate`; defaults to
+            `model.config.backbone_learning_rate_multiplier` (1.0 unless set).
 
     Returns:
         `list[dict]`: non-empty groups with `params`, `lr` and `weight_decay`.
     """
     _check_model(model)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
-        raise HfNotlikeInputError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
-    multiplier = model.config.exit_learning_rate_multiplier if multiplier is None else multiplier
-    if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not multiplier > 0:
-        raise HfNotlikeInputError(f"`multiplier` must be > 0, got {multiplier!r}.")
+    config = model.config
+    _check_positive(learning_rate, "learning_rate")
+    multiplier = config.exit_learning_rate_multiplier if multiplier is None else multiplier
+    _check_positive(multiplier, "multiplier")
+    backbone_multiplier = config.backbone_learning_rate_multiplier if backbone_multiplier is None else backbone_multiplier
+    _check_positive(backbone_multiplier, "backbone_multiplier")
     decay = set(get_parameter_names(model, [torch.nn.LayerNorm], _NO_DECAY_NAMES))
-    head_prefixes = ("exits.",) + (("pooler.",) if model.adapter.pooler_activation(model.config) is not None else ())
+    head_prefixes = ("exits.",) + (("pooler.",) if model.adapter.pooler_activation(config) is not None else ())
+    trained_head = (f"exits.{config.num_exits - 1}.", "pooler.") if config.head_from_classifier else ()
     groups: dict[tuple[bool, bool], list] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            groups.setdefault((name.startswith(head_prefixes), name in decay), []).append(parameter)
+            head = name.startswith(head_prefixes) and not name.startswith(trained_head)
+            groups.setdefault((head, name in decay), []).append(parameter)
     return [
-        {"params": params, "lr": learning_rate * (multiplier if head else 1.0),
+        {"params": params, "lr": learning_rate * (multiplier if head else backbone_multiplier),
          "weight_decay": weight_decay if decayed else 0.0}
         for (head, decayed), params in sorted(groups.items())
     ]
@@ -79,7 +106,9 @@ def exit_parameter_groups(
 def early_exit_optimizer(model: EarlyExitModelMixin, args: TrainingArguments) -> tuple[torch.optim.Optimizer, None]:
     r"""
     The optimizer of `args.optim` (AdamW by default, with `args`' betas and epsilon) over
-    [`exit_parameter_groups`]`(model, args.learning_rate, args.weight_decay)`, as the `optimizers` pair of a stock
+    [`exit_parameter_groups`]`(model, args.learning_rate, args.weight_decay)` (the exits at
+    `config.exit_learning_rate_multiplier`, the backbone at `config.backbone_learning_rate_multiplier` times
+    `args.learning_rate`), as the `optimizers` pair of a stock
     `Trainer` (the Trainer still builds the learning-rate schedule, which scales every group alike).
 
     Args:
