@@ -74,6 +74,7 @@ from transformers.utils import logging as hf_logging
 from hf_notlike import (
     EarlyExitBertForSequenceClassification,
     EarlyExitTrainer,
+    choose_thresholds,
     collect_exit_logits,
     speed_accuracy_curve,
 )
@@ -152,6 +153,9 @@ def parse_args(argv=None):
     parser.add_argument("--anchor-temperature", type=float, default=2.0, help="--variants (g): its temperature")
     parser.add_argument("--anchor-epochs", type=float, default=None,
                         help="--variants (g): training epochs (default: --epochs)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="--variants: add per-exit thresholds (choose_thresholds) to finished runs from their "
+                             "saved models")
     parser.add_argument("--summarize", action="store_true",
                         help="--variants: print the markdown table of the finished runs under --results-dir and exit")
     parser.add_argument("--plot", default=None, metavar="PNG",
@@ -499,6 +503,8 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     test_logits, test_labels = collect_exit_logits(model, splits["test"], desc="Test pass")
     test_curve = curve_from_logits(test_logits, test_labels, model.config.exit_layers, model.config.temperatures,
                                    THRESHOLDS)
+    budget = budget_thresholds(val_logits, val_labels, test_logits, test_labels, model.config,
+                               reference["validation_accuracy"], args.max_drop)
     full = next(r for r in test_curve if r["threshold"] == 1.0)
     chosen_row = fastest_within(val_curve, reference["validation_accuracy"], args.max_drop)
     chosen = chosen_row["threshold"] if chosen_row else 1.0
@@ -537,6 +543,7 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
         "validation_curve": val_curve,
         "timing": timed.to_dict(),
         "timing_reference": timing_reference,
+        **budget,
     }
     for row in timed.to_dict()["rows"]:
         if row.get("threshold") == chosen and row.get("kind") == "early_exit":
@@ -545,6 +552,73 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
                     if key in row:
                         record[f"wallclock_{key}"] = row[key]
     return record
+
+
+BUDGET_MARGINS = {"per_exit": 0.0, "per_exit_margin": 0.005}  # JSON key prefix -> safety margin (fraction)
+
+
+def budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, reference_validation_accuracy: float,
+                      max_drop_points: float) -> dict:
+    """Per-exit thresholds chosen on validation within `max_drop_points` of (a)'s validation accuracy
+    (`choose_thresholds`), without and with a safety margin, and their test accuracy and mean layers."""
+    record = {}
+    for key, margin in BUDGET_MARGINS.items():
+        choice = choose_thresholds(val_logits, val_labels, config.exit_layers, config.temperatures,
+                                   reference_accuracy=reference_validation_accuracy, max_drop=max_drop_points / 100,
+                                   margin=margin, num_layers=config.num_hidden_layers)
+        test = choice.evaluate(test_logits, test_labels)
+        record.update({f"{key}_thresholds": choice.thresholds, f"{key}_margin": margin,
+                       f"{key}_validation_accuracy": choice.accuracy, f"{key}_test_accuracy": test["accuracy"],
+                       f"{key}_test_mean_layers": test["mean_layers"],
+                       f"{key}_layer_speedup": config.num_hidden_layers / test["mean_layers"],
+                       f"{key}_test_exit_fractions": test["exit_fractions"]})
+    return record
+
+
+def rescore_variants(name: str, args) -> None:
+    """Adds the per-exit threshold fields (`budget_thresholds`) to finished runs whose JSON lacks them, from the
+    models saved under `--output-dir` (the temperatures are those of the JSON, fitted on validation)."""
+    results = Path(args.results_dir) / name
+    splits = None
+    for file in sorted(results.glob("*_seed*.json")):
+        record = json.loads(file.read_text())
+        folder = Path(args.output_dir) / "variants" / name / f"seed{record['seed']}" / record["variant"]
+        if record["variant"] == "a" or "per_exit_test_accuracy" in record or not (folder / "config.json").is_file():
+            continue
+        if splits is None:
+            splits, _, _, _ = prepare_splits(name, args)
+        model = EarlyExitBertForSequenceClassification.from_pretrained(folder).eval()
+        model.config.temperatures = record["temperatures"]
+        val = collect_exit_logits(model, splits["validation"], desc="Validation pass")
+        test = collect_exit_logits(model, splits["test"], desc="Test pass")
+        record.update(budget_thresholds(*val, *test, model.config, record["reference_validation_accuracy"],
+                                        record["max_drop_points"]))
+        file.write_text(json.dumps(record, indent=2) + "\n")
+        logger.info("%s: per-exit thresholds added (test %.4f, %.2fx)", file, record["per_exit_test_accuracy"],
+                    record["per_exit_layer_speedup"])
+
+
+def summarize_budget(name: str, args) -> str:
+    """Per-exit thresholds chosen on validation within `--max-drop` of (a) (no margin / 0.5-point margin): test
+    accuracy against (a) of the same seed and layer speed-up, means over seeds with the per-seed differences."""
+    results = Path(args.results_dir) / name
+    runs: dict[str, list[dict]] = {}
+    for file in sorted(results.glob("*_seed*.json")):
+        record = json.loads(file.read_text())
+        if "per_exit_test_accuracy" in record:
+            runs.setdefault(record["variant"], []).append(record)
+    lines = ["| variant | seeds | thresholds | test acc. vs (a), points (per seed) | layer speed-up (per seed) |",
+             "|---|---|---|---|---|"]
+    for variant in sorted(runs):
+        records = sorted(runs[variant], key=lambda r: r["seed"])
+        for key, margin in BUDGET_MARGINS.items():
+            drops = [100 * (r[f"{key}_test_accuracy"] - r["reference_test_accuracy"]) for r in records]
+            speedups = [r[f"{key}_layer_speedup"] for r in records]
+            lines.append(
+                f"| ({variant}) {VARIANTS[variant]} | {len(records)} | per exit, margin {100 * margin:g} points | "
+                f"{sum(drops) / len(drops):+.2f} ({', '.join(f'{d:+.2f}' for d in drops)}) | "
+                f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) |")
+    return "\n".join(lines)
 
 
 def summarize_variants(name: str, args) -> str:
@@ -665,8 +739,13 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     for name in args.datasets:
+        if args.variants is not None and args.rescore:
+            rescore_variants(name, args)
+            continue
         if args.variants is not None and args.summarize:
             print(summarize_variants(name, args))
+            print()
+            print(summarize_budget(name, args))
             continue
         if args.variants is not None:
             run_variants(name, args)
