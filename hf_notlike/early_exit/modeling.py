@@ -918,6 +918,30 @@ class EarlyExitModelMixin:
         return InputLimits(config.vocab_size, self.adapter.token_type_count(config), config.max_position_embeddings,
                            self.num_labels)
 
+    def check_batch(self, batch: dict) -> None:
+        """Checks the values of a batch of inputs (token ids, token types and positions in range, a 0/1
+        `attention_mask` without left padding, class labels in range) with one read back, or none on the CPU. Call
+        it on the CPU copy of each batch in a training loop of your own on an accelerator, where `forward` skips these
+        checks under `config.check_inputs="auto"` ([`EarlyExitTrainer`] does so for you).
+
+        Args:
+            batch (`dict[str, torch.Tensor]`): the model's keyword inputs, `labels` included.
+
+        Raises:
+            `ValueError` naming the input and the fix.
+
+        Example:
+
+        ```python
+        >>> for batch in dataloader:  # doctest: +SKIP
+        ...     model.check_batch(batch)
+        ...     loss = model(**{k: v.to("cuda") for k, v in batch.items()}).loss
+        ```
+        """
+        inputs = {k: v for k, v in batch.items() if k != "labels" and isinstance(v, torch.Tensor)}
+        labels = batch.get("labels")
+        check_input_values(inputs, labels if isinstance(labels, torch.Tensor) else None, self._input_limits())
+
     def _checks_values(self, tensors: list[torch.Tensor]) -> bool:
         """Whether this pass checks input values (`config.check_inputs`): reading them back is free on the CPU and a
         device synchronisation elsewhere."""
