@@ -899,7 +899,9 @@ class EarlyExitModelMixin:
                 "Restore `config.exit_layers`, or build a new model with the new exit layers."
             )
         layout = getattr(self, LAYOUT_KEY, None)
-        if layout is not None and layout.device.type != "meta":
+        # the buffer is read back only when it or the fields it records change (not when e.g. `problem_type` is set)
+        layout_key = (id(layout), getattr(layout, "_version", None), repr(exit_layout(self.config)))
+        if layout is not None and layout.device.type != "meta" and self.__dict__.get("_checked_layout") != layout_key:
             built = _decode_layout(layout.tolist())
             problems = [(name, value, built[name]) for name, value in exit_layout(self.config).items()
                         if built is not None and built[name] != value]
@@ -910,6 +912,7 @@ class EarlyExitModelMixin:
                                 for name, value, was in problems)
                     + ". Exits cannot be moved or reshaped after building: restore the field, or build a new model."
                 )
+            self.__dict__["_checked_layout"] = layout_key
         self.__dict__["_checked_fingerprint"] = fingerprint
 
     def _input_limits(self) -> "InputLimits":
