@@ -89,8 +89,9 @@ def test_counter_counts_reads():
     assert len(counter.calls) == 4
 
 
-def test_training_forward_reads_no_more_than_stock(device_path):
-    stock, early = _models()
+@pytest.mark.parametrize("config", [{}, {"distillation_weight": 0.5}, {"exit_input": "cls", "exit_layers": [1]}])
+def test_training_forward_reads_no_more_than_stock(device_path, config):
+    stock, early = _models(**config)
     stock_reads, early_reads = _count(stock, _batch(), True), _count(early, _batch(), True)
     assert len(early_reads) <= len(stock_reads), (early_reads, stock_reads)
 

@@ -1309,21 +1309,25 @@ class EarlyExitModelMixin:
         exit_losses = torch.stack(losses)
         terms = list(losses)
         w, temperature = config.distillation_weight, config.distillation_temperature
+        # the KL terms average over the rows with a label (-100 rows left out), weighted rather than indexed:
+        # boolean indexing would read the mask back to the host (a device synchronisation) on every pass
+        keep = (labels.view(-1) != -100).to(exit_logits.dtype)
+        kept = keep.sum()
+
+        def kl_mean(student_logits: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+            student = F.log_softmax(student_logits / temperature, dim=-1)
+            per_row = F.kl_div(student, target, reduction="none").sum(dim=-1)
+            return (per_row * keep).sum() / kept * temperature**2
+
         if w > 0 and num_exits > 1:
             teacher = F.softmax(exit_logits[:, -1].detach() / temperature, dim=-1)
-            keep = labels.view(-1) != -100
             for k in range(num_exits - 1):
-                student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
-                kl = F.kl_div(student, teacher[keep], reduction="batchmean") * temperature**2
-                terms[k] = (1 - w) * losses[k] + w * kl
+                terms[k] = (1 - w) * losses[k] + w * kl_mean(exit_logits[:, k], teacher, temperature)
         if anchor_logits is not None:
             a, temperature = config.anchor_weight, config.anchor_temperature
-            keep = labels.view(-1) != -100
-            anchor = F.softmax(anchor_logits[keep].to(exit_logits.dtype) / temperature, dim=-1)
+            anchor = F.softmax(anchor_logits.to(exit_logits.dtype) / temperature, dim=-1)
             for k in range(num_exits):
-                student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
-                kl = F.kl_div(student, anchor, reduction="batchmean") * temperature**2
-                terms[k] = terms[k] - a * losses[k] + a * kl
+                terms[k] = terms[k] - a * losses[k] + a * kl_mean(exit_logits[:, k], anchor, temperature)
         weighted = [weight * term for weight, term in zip(config.exit_loss_weights, terms)]
         if config.alternate_objectives and self.training and num_exits > 1:
             step = self.__dict__.get("_objective_step", 0)  # not a buffer: never saved
