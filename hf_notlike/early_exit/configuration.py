@@ -27,6 +27,7 @@ from transformers import (
 )
 
 EXIT_INPUTS = ("weighted_mean", "mean", "weighted_cls", "cls")
+CHECK_INPUTS_MODES = ("auto", "always", "cpu", "never")
 EARLY_EXIT_FIELDS = (
     "exit_layers",
     "exit_threshold",
@@ -43,6 +44,7 @@ EARLY_EXIT_FIELDS = (
     "anchor_weight",
     "anchor_temperature",
     "alternate_objectives",
+    "check_inputs",
 )
 
 
@@ -122,6 +124,14 @@ class EarlyExitConfigMixin:
             last exit's term alone (the 1st, 3rd, ... pass) and the intermediate exits' terms alone (the 2nd, 4th,
             ...), so that the exits do not pull the shared layers away from the last exit's objective. Without
             gradient accumulation a pass is an optimizer step. Eval-mode losses are not affected.
+        check_inputs (`str`, *optional*, defaults to `"auto"`):
+            When `forward` checks the values of its tensor inputs (token ids, token types and positions in range,
+            a 0/1 `attention_mask` without left padding, labels in range); their types and shapes are always
+            checked, and no check reads a value back more than once per pass. `"auto"`: on CPU tensors always (it
+            costs no device synchronisation); on accelerator tensors in eval mode (one read back per pass), not in
+            training mode, where [`~hf_notlike.EarlyExitTrainer`] checks every batch on the CPU before it moves to
+            the device. `"always"`: on every pass (one read back per pass on an accelerator). `"cpu"`: on CPU
+            tensors only (never a device synchronisation). `"never"`: types and shapes only.
 
     Regression (`num_labels == 1`) is trained with one MSE term per exit, but has no confidence to exit on:
     it always runs the full model, and an `exit_threshold` below 1.0 is rejected.
@@ -149,6 +159,7 @@ class EarlyExitConfigMixin:
     anchor_weight: float | int = 0.0
     anchor_temperature: float | int = 1.0
     alternate_objectives: bool = False
+    check_inputs: str = "auto"
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -212,6 +223,11 @@ class EarlyExitConfigMixin:
             raise ValueError(f"`exit_loss_weights` must not all be 0, got {self.exit_loss_weights}.")
         if self.exit_input not in EXIT_INPUTS:
             raise ValueError(f"`exit_input` must be one of {EXIT_INPUTS}, got {self.exit_input!r}.")
+        if self.check_inputs not in CHECK_INPUTS_MODES:
+            raise ValueError(
+                f"`check_inputs` must be one of {CHECK_INPUTS_MODES}, got {self.check_inputs!r}: \"auto\" checks input "
+                "values where it costs no device synchronisation (and once per eval pass), \"always\" on every pass."
+            )
         self.check_exit_threshold(self.exit_threshold)
         if self.exit_thresholds is not None:
             self.check_exit_thresholds(self.exit_thresholds)

@@ -205,6 +205,8 @@ def select_exits(
         passes = exit_confidences(exit_logits, temperatures) >= threshold
     else:
         if not isinstance(threshold, torch.Tensor):  # float64 first: each value rounds as a Python float would
+            if len(threshold) == num_exits and all(float(t) >= 1.0 for t in threshold[:-1]):
+                return last  # decided on the host list: no read back of a device tensor
             threshold = torch.tensor([float(t) for t in threshold], dtype=torch.float64)
         per_exit = threshold.to(device=exit_logits.device, dtype=exit_logits.dtype)
         if per_exit.shape != (num_exits,):
@@ -377,6 +379,86 @@ def _layout_error(source: str, problems: list[tuple[str, object, object]]) -> Va
     )
 
 
+
+
+def _reads_are_free(tensor: torch.Tensor) -> bool:
+    """Reading a tensor's values back costs no device synchronisation (it is on the CPU). Tests replace this to take
+    the accelerator path on CPU tensors."""
+    return tensor.device.type == "cpu"
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """The ranges [`check_input_values`] holds a batch to: token ids in `[0, vocab_size)`, token types in
+    `[0, type_vocab_size)`, positions in `[0, max_position_embeddings)`, class labels in `[0, num_labels)` or -100."""
+
+    vocab_size: int
+    type_vocab_size: int
+    max_position_embeddings: int
+    num_labels: int
+
+
+def _integer(tensor) -> bool:
+    return isinstance(tensor, torch.Tensor) and not (
+        tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool
+    )
+
+
+def check_input_values(inputs: dict, labels: torch.Tensor | None, limits: InputLimits) -> None:
+    """Checks the values of a batch's tensors: token ids, token types, positions and class labels in range, an
+    `attention_mask` of 0 and 1 without left padding. Every condition is computed where the tensors are and read back
+    in one `tolist()` (one device synchronisation per device, none on the CPU); only when one fails are the details
+    of the message read. Tensors of a type or shape the model rejects anyway are left to its `forward`.
+
+    Args:
+        inputs (`dict[str, torch.Tensor]`): `input_ids`, `attention_mask`, `token_type_ids` and `position_ids`,
+            any of them (other keys are ignored).
+        labels (`torch.Tensor`, *optional*): one label per row; checked as class indices when
+            `limits.num_labels >= 2` and they are integers.
+        limits ([`InputLimits`]): the model's ranges.
+
+    Raises:
+        `ValueError` naming the input and the fix.
+    """
+    checks: list[tuple[torch.Tensor, object]] = []  # (flag: true when bad, message builder)
+    ids = inputs.get("input_ids")
+    if _integer(ids) and ids.numel():
+        checks.append(((ids < 0).any() | (ids >= limits.vocab_size).any(), lambda: (
+            f"`input_ids` holds ids outside [0, {limits.vocab_size}) (vocab_size); got min {int(ids.min())}, max "
+            f"{int(ids.max())}. Use the tokenizer of this model.")))
+    mask = inputs.get("attention_mask")
+    if isinstance(mask, torch.Tensor) and not mask.dtype.is_complex and mask.dim() == 2 and mask.numel():
+        checks.append((~((mask == 0) | (mask == 1)).all(),
+                       lambda: "`attention_mask` must hold only 0 (padding) and 1 (token)."))
+        checks.append(((mask.bool().any(dim=1) & ~mask[:, 0].bool()).any(), lambda: (
+            "`attention_mask` shows left padding; the exits read the first token, so pad on the right "
+            "(tokenizer.padding_side = 'right', the default of these models).")))
+    types = inputs.get("token_type_ids")
+    if _integer(types) and types.numel():
+        checks.append(((types < 0).any() | (types >= limits.type_vocab_size).any(),
+                       lambda: f"`token_type_ids` must lie in [0, {limits.type_vocab_size}) (type_vocab_size)."))
+    positions = inputs.get("position_ids")
+    if _integer(positions) and positions.numel():
+        checks.append(((positions < 0).any() | (positions >= limits.max_position_embeddings).any(),
+                       lambda: f"`position_ids` must lie in [0, {limits.max_position_embeddings})."))
+    if limits.num_labels >= 2 and _integer(labels) and labels.numel():
+        flat = labels.reshape(-1)
+        valid = (flat >= 0) & (flat < limits.num_labels) | (flat == -100)
+        checks.append((~valid.all(), lambda: (
+            f"`labels` must be class indices in [0, {limits.num_labels}) (or -100 to ignore a row), got "
+            f"{sorted(set(flat[~valid].tolist()))[:5]}.")))
+    if not checks:
+        return
+    by_device: dict[torch.device, list[int]] = {}
+    for i, (flag, _) in enumerate(checks):
+        by_device.setdefault(flag.device, []).append(i)
+    failed = [False] * len(checks)
+    for indices in by_device.values():  # one read back per device (one in practice)
+        for i, bad in zip(indices, torch.stack([checks[i][0] for i in indices]).tolist()):
+            failed[i] = bad
+    for bad, (_, message) in zip(failed, checks):
+        if bad:
+            raise ValueError(message())
 
 def _bad(kind: type[Exception], message: str):
     raise kind(message)
@@ -817,7 +899,9 @@ class EarlyExitModelMixin:
                 "Restore `config.exit_layers`, or build a new model with the new exit layers."
             )
         layout = getattr(self, LAYOUT_KEY, None)
-        if layout is not None and layout.device.type != "meta":
+        # the buffer is read back only when it or the fields it records change (not when e.g. `problem_type` is set)
+        layout_key = (id(layout), getattr(layout, "_version", None), repr(exit_layout(self.config)))
+        if layout is not None and layout.device.type != "meta" and self.__dict__.get("_checked_layout") != layout_key:
             built = _decode_layout(layout.tolist())
             problems = [(name, value, built[name]) for name, value in exit_layout(self.config).items()
                         if built is not None and built[name] != value]
@@ -828,10 +912,54 @@ class EarlyExitModelMixin:
                                 for name, value, was in problems)
                     + ". Exits cannot be moved or reshaped after building: restore the field, or build a new model."
                 )
+            self.__dict__["_checked_layout"] = layout_key
         self.__dict__["_checked_fingerprint"] = fingerprint
+
+    def _input_limits(self) -> "InputLimits":
+        """The ranges the value checks hold the inputs to (picklable: `EarlyExitTrainer` checks batches with it)."""
+        config = self.config
+        return InputLimits(config.vocab_size, self.adapter.token_type_count(config), config.max_position_embeddings,
+                           self.num_labels)
+
+    def check_batch(self, batch: dict) -> None:
+        """Checks the values of a batch of inputs (token ids, token types and positions in range, a 0/1
+        `attention_mask` without left padding, class labels in range) with one read back, or none on the CPU. Call
+        it on the CPU copy of each batch in a training loop of your own on an accelerator, where `forward` skips these
+        checks under `config.check_inputs="auto"` ([`EarlyExitTrainer`] does so for you).
+
+        Args:
+            batch (`dict[str, torch.Tensor]`): the model's keyword inputs, `labels` included.
+
+        Raises:
+            `ValueError` naming the input and the fix.
+
+        Example:
+
+        ```python
+        >>> for batch in dataloader:  # doctest: +SKIP
+        ...     model.check_batch(batch)
+        ...     loss = model(**{k: v.to("cuda") for k, v in batch.items()}).loss
+        ```
+        """
+        inputs = {k: v for k, v in batch.items() if k != "labels" and isinstance(v, torch.Tensor)}
+        labels = batch.get("labels")
+        check_input_values(inputs, labels if isinstance(labels, torch.Tensor) else None, self._input_limits())
+
+    def _checks_values(self, tensors: list[torch.Tensor]) -> bool:
+        """Whether this pass checks input values (`config.check_inputs`): reading them back is free on the CPU and a
+        device synchronisation elsewhere."""
+        mode = getattr(self.config, "check_inputs", "auto")
+        if mode == "never" or any(t.device.type == "meta" for t in tensors):
+            return False
+        if mode == "always" or all(_reads_are_free(t) for t in tensors):
+            return True
+        return mode == "auto" and not self.training
 
     def _check_inputs(self, inputs: dict, labels) -> tuple[dict, torch.Tensor | None]:
         """Type, shape and value checks of every tensor input, with errors that name the input and the fix.
+
+        Types and shapes are always checked; values (ranges, mask values, left padding) as `config.check_inputs`
+        says, all with one read back.
 
         Raises `TypeError` (not a tensor, wrong dtype) or `ValueError` (shapes that disagree across inputs, values
         out of range)."""
@@ -853,9 +981,6 @@ class EarlyExitModelMixin:
                 _bad(ValueError, f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(ids.shape)}; "
                      "add a batch dimension with `input_ids[None]` for one sequence.")
             shape = tuple(ids.shape)
-            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= config.vocab_size):
-                _bad(ValueError, f"`input_ids` holds ids outside [0, {config.vocab_size}) (vocab_size); "
-                     f"got min {int(ids.min())}, max {int(ids.max())}. Use the tokenizer of this model.")
         else:
             embeds = given["inputs_embeds"]
             size = adapter.embedding_size(self.backbone)
@@ -875,20 +1000,13 @@ class EarlyExitModelMixin:
             if tuple(mask.shape) != shape:
                 _bad(ValueError, f"`attention_mask` has shape {tuple(mask.shape)} but the inputs have {shape}; "
                      "give one 0/1 value per token.")
-            if mask.dtype.is_complex or not bool(((mask == 0) | (mask == 1)).all()):
+            if mask.dtype.is_complex:
                 _bad(ValueError, "`attention_mask` must hold only 0 (padding) and 1 (token).")
-            nonempty = mask.bool().any(dim=1)
-            if bool((nonempty & ~mask[:, 0].bool()).any()):
-                _bad(ValueError, "`attention_mask` shows left padding; the exits read the first token, so pad on "
-                     "the right (tokenizer.padding_side = 'right', the default of these models).")
         types = given.get("token_type_ids")
         if types is not None:
             if types.dtype.is_floating_point or types.dtype == torch.bool or tuple(types.shape) != shape:
                 _bad(ValueError, f"`token_type_ids` must be integers of shape {shape}, got {types.dtype} "
                      f"{tuple(types.shape)}.")
-            n_types = adapter.token_type_count(config)
-            if int(types.min()) < 0 or int(types.max()) >= n_types:
-                _bad(ValueError, f"`token_type_ids` must lie in [0, {n_types}) (type_vocab_size).")
         positions = given.get("position_ids")
         if positions is not None:
             if positions.dtype.is_floating_point or positions.dtype == torch.bool or positions.dim() != 2 or (
@@ -896,8 +1014,6 @@ class EarlyExitModelMixin:
             ):
                 _bad(ValueError, f"`position_ids` must be integers of shape {shape} (or (1, {shape[1]})), got "
                      f"{positions.dtype} {tuple(positions.shape)}.")
-            if int(positions.min()) < 0 or int(positions.max()) >= config.max_position_embeddings:
-                _bad(ValueError, f"`position_ids` must lie in [0, {config.max_position_embeddings}).")
         if labels is not None:
             if not isinstance(labels, torch.Tensor):
                 _bad(TypeError, f"`labels` must be a torch.Tensor, got {type(labels).__name__}.")
@@ -913,10 +1029,8 @@ class EarlyExitModelMixin:
                     _bad(TypeError, f"`labels` of a {self.num_labels}-class classifier must be integer class "
                          f"indices, got dtype {labels.dtype}.")
                 labels = labels.long()  # any integer dtype (int32 from NumPy / Arrow, int16, ...): cross-entropy needs long
-                valid = (labels >= 0) & (labels < self.num_labels) | (labels == -100)
-                if not bool(valid.all()):
-                    _bad(ValueError, f"`labels` must be class indices in [0, {self.num_labels}) (or -100 to "
-                         f"ignore a row), got {sorted(set(labels[~valid].tolist()))[:5]}.")
+        if self._checks_values([*given.values(), *([labels] if labels is not None else [])]):
+            check_input_values(given, labels, self._input_limits())
         for name in ("input_ids", "token_type_ids", "position_ids"):  # any integer dtype, as long (embedding indices)
             if name in given and given[name].dtype != torch.long:
                 given[name] = given[name].long()
@@ -1195,21 +1309,25 @@ class EarlyExitModelMixin:
         exit_losses = torch.stack(losses)
         terms = list(losses)
         w, temperature = config.distillation_weight, config.distillation_temperature
+        # the KL terms average over the rows with a label (-100 rows left out), weighted rather than indexed:
+        # boolean indexing would read the mask back to the host (a device synchronisation) on every pass
+        keep = (labels.view(-1) != -100).to(exit_logits.dtype)
+        kept = keep.sum()
+
+        def kl_mean(student_logits: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+            student = F.log_softmax(student_logits / temperature, dim=-1)
+            per_row = F.kl_div(student, target, reduction="none").sum(dim=-1)
+            return (per_row * keep).sum() / kept * temperature**2
+
         if w > 0 and num_exits > 1:
             teacher = F.softmax(exit_logits[:, -1].detach() / temperature, dim=-1)
-            keep = labels.view(-1) != -100
             for k in range(num_exits - 1):
-                student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
-                kl = F.kl_div(student, teacher[keep], reduction="batchmean") * temperature**2
-                terms[k] = (1 - w) * losses[k] + w * kl
+                terms[k] = (1 - w) * losses[k] + w * kl_mean(exit_logits[:, k], teacher, temperature)
         if anchor_logits is not None:
             a, temperature = config.anchor_weight, config.anchor_temperature
-            keep = labels.view(-1) != -100
-            anchor = F.softmax(anchor_logits[keep].to(exit_logits.dtype) / temperature, dim=-1)
+            anchor = F.softmax(anchor_logits.to(exit_logits.dtype) / temperature, dim=-1)
             for k in range(num_exits):
-                student = F.log_softmax(exit_logits[keep, k] / temperature, dim=-1)
-                kl = F.kl_div(student, anchor, reduction="batchmean") * temperature**2
-                terms[k] = terms[k] - a * losses[k] + a * kl
+                terms[k] = terms[k] - a * losses[k] + a * kl_mean(exit_logits[:, k], anchor, temperature)
         weighted = [weight * term for weight, term in zip(config.exit_loss_weights, terms)]
         if config.alternate_objectives and self.training and num_exits > 1:
             step = self.__dict__.get("_objective_step", 0)  # not a buffer: never saved

@@ -35,9 +35,25 @@ from transformers.trainer_pt_utils import get_parameter_names
 
 from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from .calibration import MIN_CHECK_ROWS, CalibrationWarning, check_exits_learned
-from .modeling import EarlyExitModelMixin
+from .modeling import EarlyExitModelMixin, InputLimits, check_input_values
 
 __all__ = ["EarlyExitTrainer", "early_exit_optimizer", "exit_parameter_groups"]
+
+class _CheckedCollator:
+    """A data collator whose batches get the model's input value checks on the CPU, before they move to the device
+    (module level and holding only the ranges, so that dataloader workers can pickle it)."""
+
+    def __init__(self, collator, limits: InputLimits):
+        self.collator, self.limits = collator, limits
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        if hasattr(batch, "get"):
+            inputs = {k: v for k, v in batch.items() if k != "labels" and isinstance(v, torch.Tensor)}
+            labels = batch.get("labels")
+            check_input_values(inputs, labels if isinstance(labels, torch.Tensor) else None, self.limits)
+        return batch
+
 
 _NO_DECAY_NAMES = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]
 
@@ -175,6 +191,21 @@ class EarlyExitTrainer(Trainer):
             for message in self.exits_not_learned():
                 warnings.warn(message, CalibrationWarning, stacklevel=2)
         return output
+
+    def get_train_dataloader(self):
+        """The stock train dataloader, whose batches are checked on the CPU (token ids, token types, positions and
+        labels in range, a 0/1 `attention_mask` without left padding) before they move to the device, when
+        `model.config.check_inputs` is `"auto"` or `"cpu"`: the model's `forward` then skips those checks on
+        accelerator tensors in training mode, so training makes no device synchronisation for them."""
+        model = self.model
+        if not isinstance(model, EarlyExitModelMixin) or model.config.check_inputs not in ("auto", "cpu"):
+            return super().get_train_dataloader()
+        collator = self.data_collator
+        self.data_collator = _CheckedCollator(collator, model._input_limits())
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = collator
 
     @torch.no_grad()
     def exits_not_learned(self, dataset=None, max_rows: int | None = None) -> list[str]:
