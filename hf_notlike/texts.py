@@ -21,6 +21,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import HfNotlikeInputError
+
 __all__ = ["check_texts", "missing_text_rows"]
 
 
@@ -49,7 +51,7 @@ def missing_text_rows(values: Sequence[Any]) -> list[int]:
     return [row for row, value in enumerate(values) if _is_missing(value)]
 
 
-def check_texts(values: Sequence[Any], where: str, column: str | None = None, error: type[Exception] = ValueError,
+def check_texts(values: Sequence[Any], where: str, column: str | None = None, error: type[Exception] = HfNotlikeInputError,
                 rows: Sequence[int] | None = None) -> None:
     """Raises `error` naming the rows whose text is missing (see [`missing_text_rows`]) and the fix (drop or fill
     them); does nothing when every text is present.
@@ -58,7 +60,7 @@ def check_texts(values: Sequence[Any], where: str, column: str | None = None, er
         values (`Sequence`): the texts.
         where (`str`): how to name their source in the message (a file, `"the dataset"`, ...).
         column (`str`, *optional*): the column the texts come from.
-        error (`type[Exception]`, *optional*, defaults to `ValueError`): the class of the error raised.
+        error (`type[Exception]`, *optional*, defaults to [`~hf_notlike.errors.HfNotlikeInputError`]): the class of the error raised.
         rows (`Sequence[int]`, *optional*): the row number of each value in its source (default: its position).
     """
     missing = missing_text_rows(values)

@@ -155,3 +155,14 @@ def config_errors():
     from early_exit_helpers import CONFIG_ERRORS
 
     return CONFIG_ERRORS
+
+
+@pytest.fixture(autouse=True)
+def _library_logs_reach_caplog():
+    """The `hf_notlike` logger does not propagate to the root logger (like transformers'), where pytest's `caplog`
+    listens: let it propagate during each test so `caplog` sees the library's messages."""
+    import hf_notlike
+
+    hf_notlike.logging.enable_propagation()
+    yield
+    hf_notlike.logging.disable_propagation()

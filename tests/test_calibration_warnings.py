@@ -81,9 +81,9 @@ def test_a_good_model_calibrated_on_noisy_rows_does_not_warn(good_model):
 
 def test_exits_at_the_prior_warn_after_training_and_at_calibration(early_exit_model, tmp_path):
     """Trained on a slice holding one class, every exit predicts it: the trainer's check and the calibration both
-    name each exit and the fix; the default `exit_input` (weighted [CLS]) is named too."""
+    name each exit and the fix; for exits that read [CLS] states, `exit_input="weighted_mean"` is named too."""
     model, after_training = train(early_exit_model, tmp_path, topic_rows(64, seed=3, only_class=0),
-                                  topic_rows(64, seed=4), epochs=4.0)
+                                  topic_rows(64, seed=4), epochs=4.0, exit_input="weighted_cls")
     assert len(after_training) == 3
     for layer, message in zip([1, 2, 4], after_training, strict=True):
         assert message.startswith(f"exit {layer} has not learned")

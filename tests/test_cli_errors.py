@@ -29,7 +29,7 @@ def test_library_input_checks_raise_the_input_error(map_dir):
         data_map.select("nowhere", 0.5)
     with pytest.raises(HfNotlikeInputError, match="fraction"):
         data_map.select("ambiguous", 2.0)
-    with pytest.raises(HfNotlikeInputError, match="not a data-map folder"):
+    with pytest.raises(HfNotlikeInputError, match="no such data-map folder"):
         DataMap.from_pretrained(map_dir.parent / "missing")
     with pytest.raises(HfNotlikeFileNotFoundError, match="does not exist"):
         load_json_file(map_dir / "missing.json")

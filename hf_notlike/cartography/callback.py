@@ -686,9 +686,9 @@ class CartographyCallback(TrainerCallback):
     # ------------------------------------------------------------------ state
     def _reset(self, num_examples: int | None) -> None:
         self.num_examples = num_examples
-        self.train_flops_per_example: float | None = None  # one optimizer step, counted on the first step
-        self._flop_counter: Any = None
-        self._flop_rows = 0
+        # training FLOPs per example: the first micro-batch's forward, counted after its step (`_count_flops`)
+        self.train_flops_per_example: float | None = None
+        self._flop_sample: Any = None
         self._epoch_probs: list[np.ndarray] = []  # one float32 [N] per finished epoch
         self._epoch_correct: list[np.ndarray] = []  # one bool [N] per finished epoch
         self._epoch_complete: list[bool] = []
@@ -799,8 +799,8 @@ class CartographyCallback(TrainerCallback):
             raise HfNotlikeInputError(f"CartographyCallback found no gold labels in the batch under {self._label_key!r} "
                              f"(batch keys: {sorted(kwargs)}); pass `label_key=` with the right key.")
         self._pending = (ids, labels, kwargs.get("attention_mask")) if module.training else None
-        if self._flop_counter is not None and module.training:
-            self._flop_rows += int(ids.shape[0])
+        if self.train_flops_per_example is None and self._flop_sample is None and module.training:
+            self._flop_sample = (args, kwargs, int(ids.shape[0]))  # counted once the step is over
         return args, kwargs
 
     def _post_forward(self, module, args, output):
@@ -873,26 +873,30 @@ class CartographyCallback(TrainerCallback):
         self._handles = []
 
     # ------------------------------------------------------------------ epoch bookkeeping
-    def on_step_begin(self, args, state, control, **kwargs):
-        # the training FLOPs of one optimizer step (forward, backward, update), counted once per run: the first step
-        # runs under FlopCounterMode (matrix products and attention, 2 FLOPs per multiply-add)
-        if self.train_flops_per_example is None and self._flop_counter is None and self.num_examples is not None:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            self._flop_counter = FlopCounterMode(display=False)
-            self._flop_rows = 0
-            self._flop_counter.__enter__()
-
-    def _stop_flop_counter(self) -> None:
-        counter, self._flop_counter = self._flop_counter, None
-        if counter is None:
+    def _count_flops(self, model) -> None:
+        """Training FLOPs per example, from the first training micro-batch: its forward pass is run again once its
+        step is over, in eval mode (no dropout, so no random numbers drawn) and without gradients, under
+        `FlopCounterMode` (matrix products and attention, 2 FLOPs per multiply-add), and multiplied by 3: the backward
+        pass costs about twice the forward (Kaplan et al., 2020). Counting after the step, inside a `with` block,
+        means no counter is ever left open by a training step that fails."""
+        sample, self._flop_sample = self._flop_sample, None
+        if sample is None or model is None or self.train_flops_per_example is not None:
             return
-        counter.__exit__(None, None, None)
-        if self._flop_rows:
-            self.train_flops_per_example = counter.get_total_flops() / self._flop_rows
+        from torch.utils.flop_counter import FlopCounterMode
+
+        args, kwargs, rows = sample
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                model(*args, **kwargs)
+        finally:
+            model.train(was_training)
+        if rows:
+            self.train_flops_per_example = 3 * counter.get_total_flops() / rows
 
     def on_step_end(self, args, state, control, **kwargs):
-        self._stop_flop_counter()
+        self._count_flops(kwargs.get("model"))
         if self.num_examples is not None and args.save_strategy != "no":
             # a checkpoint saved after this step lands here; recorded in its trainer_state.json for the resume
             set_run_marker(state, self._run_token, os.path.abspath(os.path.join(
@@ -988,7 +992,7 @@ class CartographyCallback(TrainerCallback):
             model.train(was_training)
 
     def on_train_end(self, args, state, control, **kwargs):
-        self._stop_flop_counter()
+        self._flop_sample = None
         self._remove_hooks()
 
     # ------------------------------------------------------------------ checkpoints

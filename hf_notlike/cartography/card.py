@@ -176,9 +176,10 @@ def _compute_table(data_map: DataMap, subset: int) -> tuple[str, str]:
     note = (f"Retraining on a region for the same {epochs} epochs costs the share of the compute it keeps.")
     if flops is not None:
         columns.append(("training FLOPs", "training FLOPs"))
-        note += (f" Training FLOPs are {_flops_text(flops)} per example-pass (forward, backward and update), counted "
-                 "with PyTorch's `FlopCounterMode` on the first optimizer step of the run that recorded this map "
-                 "(matrix products and attention; padding to the batch's longest row included).")
+        note += (f" Training FLOPs are {_flops_text(flops)} per example-pass (forward and backward): the forward of "
+                 "the first training batch of the run that recorded this map, counted with PyTorch's "
+                 "`FlopCounterMode` (matrix products and attention; padding to the batch's longest row included), "
+                 "times 3 for the backward pass (Kaplan et al., 2020).")
     return markdown_table(table, columns), note
 
 

@@ -115,9 +115,9 @@ class DataMap:
         mode (`str`, *optional*, defaults to `"training"`):
             How the statistics were taken: `"training"` (the training forward pass) or `"rescore"` (an eval-mode pass
             over the train set at each epoch end).
-        train_flops_per_example (`float`, *optional*): Training FLOPs per example of one optimizer step (forward and
-            backward), counted with `FlopCounterMode` by [`CartographyCallback`] on the first step; the card turns
-            it into the compute a selected subset saves.
+        train_flops_per_example (`float`, *optional*): Training FLOPs per example (forward and backward): the
+            forward of the first training batch counted with `FlopCounterMode` by [`CartographyCallback`], times 3
+            for the backward pass (Kaplan et al., 2020); the card turns it into the compute a selected subset saves.
 
     Example:
 
