@@ -197,7 +197,7 @@ def run_demo(
     contenders = {"plain": lambda inputs: plain(**inputs), "early_exit": lambda inputs: model(**inputs)}
     ms = {size: _time(contenders, timing_rows, size, repeats, pad) for size in (1, 32)}
     speedup = {size: ms[size]["plain"] / ms[size]["early_exit"] for size in ms}
-    flops = {}
+    flops, rows = {}, []
     if num_flops_examples:
         from .early_exit.calibration import iterate_batches
 
@@ -232,11 +232,11 @@ def run_demo(
         "ms_per_example": {str(size): values for size, values in ms.items()}, "flops_per_example": flops,
         "exit_thresholds": list(thresholds), "exit_layers": list(model.config.exit_layers),
         "plain_validation_accuracy": plain_val, "num_test_examples": len(test),
-        "num_timing_examples": len(timing_rows), "repeats": repeats, "torch_threads": torch.get_num_threads(),
+        "num_timing_examples": len(timing_rows), "num_flops_examples": len(rows), "repeats": repeats, "torch_threads": torch.get_num_threads(),
         "target_met": not missed, "target_missed_because": missed,
     }
     write_json(output / "model" / SUMMARY_NAME, summary)
-    flops_text = f", {flops_ratio:.2f}x fewer FLOPs" if flops_ratio else ""
+    flops_text = f", {flops_ratio:.2f}x fewer FLOPs (on {len(rows)} of them)" if flops_ratio else ""
     print(
         f"\nOn {len(test)} test reviews: plain classifier {100 * plain_test:.1f}%, early exit at the saved thresholds "
         f"{100 * early_test:.1f}% ({100 * (early_test - plain_test):+.1f} points), {mean_layers:.2f} of {num_layers} layers on average "
