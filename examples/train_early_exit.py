@@ -563,9 +563,17 @@ def budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, 
     (`choose_thresholds`), without and with a safety margin, and their test accuracy and mean layers."""
     record = {}
     for key, margin in BUDGET_MARGINS.items():
-        choice = choose_thresholds(val_logits, val_labels, config.exit_layers, config.temperatures,
-                                   reference_accuracy=reference_validation_accuracy, max_drop=max_drop_points / 100,
-                                   margin=margin, num_layers=config.num_hidden_layers)
+        try:
+            choice = choose_thresholds(val_logits, val_labels, config.exit_layers, config.temperatures,
+                                       reference_accuracy=reference_validation_accuracy,
+                                       max_drop=max_drop_points / 100, margin=margin,
+                                       num_layers=config.num_hidden_layers)
+        except ValueError as error:  # not even the full model meets the target on validation: it runs in full
+            choice = choose_thresholds(val_logits, val_labels, config.exit_layers, config.temperatures,
+                                       max_drop=0.99, per_exit=False, num_layers=config.num_hidden_layers)
+            choice.thresholds = [1.0] * len(config.exit_layers)
+            choice.accuracy = choice.evaluate(val_logits, val_labels)["accuracy"]
+            record[f"{key}_note"] = str(error)
         test = choice.evaluate(test_logits, test_labels)
         record.update({f"{key}_thresholds": choice.thresholds, f"{key}_margin": margin,
                        f"{key}_validation_accuracy": choice.accuracy, f"{key}_test_accuracy": test["accuracy"],
