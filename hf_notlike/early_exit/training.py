@@ -39,6 +39,7 @@ from .modeling import EarlyExitModelMixin, InputLimits, check_input_values
 
 __all__ = ["EarlyExitTrainer", "early_exit_optimizer", "exit_parameter_groups"]
 
+
 class _CheckedCollator:
     """A data collator whose batches get the model's input value checks on the CPU, before they move to the device
     (module level and holding only the ranges, so that dataloader workers can pickle it)."""
