@@ -103,7 +103,12 @@ def test_collator_constructor_on_hostile_arguments(arguments):
     except DOCUMENTED as error:
         assert str(error)
         return
-    batch = collator(tag(_TOKENIZER[0], CAPTIONS[:2], lexicon=norms_lexicon()))
+    try:
+        batch = collator(tag(_TOKENIZER[0], CAPTIONS[:2], lexicon=norms_lexicon()))
+    except DOCUMENTED as error:
+        # a visual model family on text-only captions is refused when called, naming the missing visual fields
+        assert arguments.get("model_family") in ("lxmert", "visualbert") and "model_family" in str(error), error
+        return
     assert batch["labels"].shape == batch["input_ids"].shape
 
 

@@ -628,6 +628,11 @@ class DataCollatorForVLMasking:
         if main is None:
             return
         visual = batch[main]
+        if not isinstance(visual, torch.Tensor):
+            raise HfNotlikeInputError(
+                f"`{main}` must be one array of shape (boxes, feature size) per example, got a "
+                f"{type(visual).__name__}: give every example its features as a nested list or an array."
+            )
         if visual.dim() != 3:
             raise HfNotlikeInputError(
                 f"`{main}` must be (boxes, feature size) per example, got shape {tuple(visual.shape[1:])} per example."
