@@ -29,8 +29,8 @@ to 28); evaluation 46 (random order) and 91 (sorted by length, used here) exampl
 run (3 x 8,965 examples, ~1,000 CPU-s) + 7 retrains (3 x 2,958 each, ~330 CPU-s each) + 8 evaluations (12,936
 sentences each: RT validation + test + 3 OOD sets, ~140 CPU-s each) ≈ 4,400 CPU-s ≈ 1.2 core-hours; three seeds ≈ 3.7
 core-hours. Label noise: RT 2,000 sentences ~0.1, all of RT ~0.3, 20 Newsgroups (3,000 documents, max length 128)
-~0.6 core-hours. At `nice -n 15` on a machine shared with other jobs a process got 5-15% of a core here, so the
-protocol spans several sessions: rerun the same command to resume (finished runs are skipped; an interrupted run
+~0.6 core-hours. At `nice -n 15` on a machine shared with other jobs a process got 5-15% of a core, so the
+protocol may need several runs: rerun the same command to resume (finished runs are skipped; an interrupted run
 restarts from its beginning).
 
 ```bash

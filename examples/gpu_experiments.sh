@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The long experiments of issues 15 (early exit on the models people already have) and 16 (cartography on real
-# data), run side by side on one GPU: every process is one torch thread on the CPU side, trains and evaluates on the
+# The long experiments of early exit on the models people already have and of cartography on real data, run side
+# by side on one GPU: every process is one torch thread on the CPU side, trains and evaluates on the
 # GPU, and writes one JSON per finished run (resumable: rerun the same command to finish an interrupted protocol).
 # Early-exit wall-clock timing runs on the CPU inside train_early_exit.py (interleaved against the stock model).
 #
@@ -18,7 +18,7 @@ export OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 CO=outputs/results/cartography_ood_gpu
 pids=()
 
-# issue 15: (a)-(e) on all of Rotten Tomatoes and all of 20 Newsgroups, three seeds, one process per (dataset, seed)
+# early exit: (a)-(e) on all of Rotten Tomatoes and all of 20 Newsgroups, three seeds, one process per (dataset, seed)
 for s in 1 2 3; do
   python examples/train_early_exit.py --variants a b c d e --datasets rt --train-size 0 --max-drop 1 --seeds $s \
     --device cuda --epochs 2 --exit-epochs 2 --output-dir $W/ee > $W/logs/ee_rt_$s.log 2>&1 & pids+=($!)
@@ -26,7 +26,7 @@ for s in 1 2 3; do
     --device cuda --epochs 3 --exit-epochs 2 --output-dir $W/ee > $W/logs/ee_20ng_$s.log 2>&1 & pids+=($!)
 done
 
-# issue 16: the protocol on all of RT (three seeds, one process each), then two other training set-ups on the
+# cartography: the protocol on all of RT (three seeds, one process each), then two other training set-ups on the
 # regions that matter (ambiguous, random, ambiguous + easy) to see whether the ambiguous-only result depends on them
 for s in 0 1 2; do
   ( python examples/cartography_ood.py protocol --seeds $s --device cuda --results-dir $CO --work-dir $W/co$s \
@@ -38,7 +38,7 @@ for s in 0 1 2; do
     done ) > $W/logs/co_$s.log 2>&1 & pids+=($!)
 done
 
-# issue 16: label-error detection, 10% flipped, all of RT (three seeds) and all of 20 Newsgroups
+# cartography: label-error detection, 10% flipped, all of RT (three seeds) and all of 20 Newsgroups
 ( for s in 0 1 2; do
     python examples/cartography_ood.py label-noise --dataset rotten_tomatoes --seed $s --device cuda --results-dir $CO \
       --work-dir $W/noise --eval-batch-size 256

@@ -15,7 +15,7 @@ For each dataset:
 5. save the model (with its temperatures), `calibration.json`, `sweep.json` (next to the model, for its card), the
    table (`sweep.md`) and the plot (`speed_accuracy.png`) under `--output-dir`, and copy the plot to `docs/images/`.
 
-`--variants` runs the protocol of "exits on the models people already have" instead (issue 15), one JSON per finished
+`--variants` runs the protocol of "exits on the models people already have" instead, one JSON per finished
 run under `outputs/results/early_exit/<dataset>/<variant>_seed<seed>.json` (finished runs are skipped, so an
 interrupted protocol resumes where it stopped; the models live under `--output-dir`/variants):
 
