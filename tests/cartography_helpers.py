@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 SEQ_LEN = 8
 VOCAB = 40
@@ -144,3 +145,24 @@ def assert_log_probs_close(actual, expected, atol: float = LOG_PROB_ATOL) -> Non
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
     assert (actual > 0).all() and (expected > 0).all(), "probabilities must be positive to compare their logs"
     np.testing.assert_allclose(np.log(actual), np.log(expected), rtol=0, atol=atol)
+
+
+class StopAt(TrainerCallback):
+    """Stops training after optimizer step `step` (an interrupted run, with the checkpoints saved until then)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+class CountSteps(TrainerCallback):
+    """Counts the optimizer steps a run took (0 when it was refused before training)."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1

@@ -10,6 +10,7 @@ import torch
 from cartography_helpers import (
     PROB_ATOL,
     SCALE_FREE,
+    StopAt,
     direct_gold_probs,
     tiny_choice_dataset,
     tiny_dataset,
@@ -94,15 +95,6 @@ def test_gradient_accumulation_matches_the_large_batch(tmp_path):
     assert np.abs(small_map.gold_probs[:, 0] - small_map.gold_probs[:, 2]).max() > 1e-3  # the model did learn
 
 
-class _StopAt(TrainerCallback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
-
-
 def test_resume_from_checkpoint_gives_the_same_map(tmp_path):
     dataset = tiny_dataset(40)  # 10 steps per epoch; the checkpoint at step 14 is in the middle of epoch 2
     options = dict(num_train_epochs=3, learning_rate=2e-2, save_strategy="steps", save_steps=14)
@@ -110,7 +102,7 @@ def test_resume_from_checkpoint_gives_the_same_map(tmp_path):
 
     interrupted = CartographyCallback()
     trainer = Trainer(model=tiny_model(dropout=0.1), args=training_args(str(tmp_path / "run"), **options),
-                      train_dataset=dataset, callbacks=[interrupted, _StopAt(14)])
+                      train_dataset=dataset, callbacks=[interrupted, StopAt(14)])
     with pytest.warns(UserWarning, match="incomplete"):
         trainer.train()
         assert interrupted.data_map().num_epochs == 1

@@ -8,27 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from cartography_helpers import tiny_dataset, tiny_model, train, training_args
-from transformers import Trainer, TrainerCallback, default_data_collator
+from cartography_helpers import CountSteps, StopAt, tiny_dataset, tiny_model, train, training_args
+from transformers import Trainer, default_data_collator
 
 from hf_notlike.cartography import DATA_MAP_FILE, METADATA_FILE, STATE_FILE, CartographyCallback, DataMap
-
-
-class _StopAt(TrainerCallback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
-
-
-class _CountForwards(TrainerCallback):
-    def __init__(self):
-        self.steps = 0
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.steps += 1
 
 
 # ------------------------------------------------------------------------------------------------- 11.5
@@ -37,7 +20,7 @@ def test_ignored_label_outside_the_first_batch_is_named_before_its_forward(tmp_p
     labels = list(dataset["label"])
     labels[17] = -100
     bad = dataset.remove_columns("label").add_column("label", labels)
-    counter = _CountForwards()
+    counter = CountSteps()
     trainer = Trainer(model=tiny_model(), args=training_args(str(tmp_path), num_train_epochs=1), train_dataset=bad,
                       callbacks=[CartographyCallback(), counter])
     with pytest.raises(ValueError, match=r"train examples \[17\] \(row indices\) have gold labels \[-100\]"):
@@ -56,7 +39,7 @@ def test_label_out_of_range_is_named(tmp_path):
 # ------------------------------------------------------------------------------------------------- 11.6, 11.10
 def _interrupted(folder, dataset, seed=0, stop=6, **options):
     trainer = Trainer(model=tiny_model(seed=seed), args=training_args(str(folder), **options), train_dataset=dataset,
-                      callbacks=[CartographyCallback(), _StopAt(stop)])
+                      callbacks=[CartographyCallback(), StopAt(stop)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.train()
@@ -171,7 +154,7 @@ def test_duplicate_ids_are_rejected_when_training_starts(tmp_path):
     uids = list(dataset["uid"])
     uids[7] = uids[2]
     duplicated = dataset.remove_columns("uid").add_column("uid", uids)
-    counter = _CountForwards()
+    counter = CountSteps()
     trainer = Trainer(model=tiny_model(), train_dataset=duplicated, data_collator=_keep_model_inputs,
                       args=training_args(str(tmp_path), remove_unused_columns=False, num_train_epochs=1),
                       callbacks=[CartographyCallback(id_column="uid"), counter])

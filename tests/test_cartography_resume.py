@@ -6,33 +6,16 @@ import shutil
 import datasets
 import numpy as np
 import pytest
-from cartography_helpers import tiny_dataset, tiny_model, train, training_args
+from cartography_helpers import CountSteps, StopAt, tiny_dataset, tiny_model, train, training_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer
 
 from hf_notlike.cartography import STATE_FILE, CartographyCallback
 from hf_notlike.cartography.fingerprint import train_set_fingerprint
 
 OPTIONS = dict(num_train_epochs=3, learning_rate=2e-2, save_strategy="steps", save_steps=6)  # 4 steps per epoch
-
-
-class _StopAt(TrainerCallback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
-
-
-class _CountSteps(TrainerCallback):
-    def __init__(self):
-        self.steps = 0
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.steps += 1
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +24,7 @@ def interrupted(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     full, _ = train(str(root / "full"), tiny_dataset(16), **OPTIONS)
     trainer = Trainer(model=tiny_model(), args=training_args(str(root / "run"), **OPTIONS),
-                      train_dataset=tiny_dataset(16), callbacks=[CartographyCallback(), _StopAt(6)])
+                      train_dataset=tiny_dataset(16), callbacks=[CartographyCallback(), StopAt(6)])
     trainer.train()
     return root / "run" / "checkpoint-6", full.data_map()
 
@@ -52,7 +35,7 @@ def _resume(tmp_path, checkpoint, dataset, callback=None):
     copy = tmp_path / "run" / checkpoint.name
     shutil.copytree(checkpoint, copy)
     callback = callback if callback is not None else CartographyCallback()
-    steps = _CountSteps()
+    steps = CountSteps()
     trainer = Trainer(model=tiny_model(), args=training_args(str(tmp_path / "run"), **OPTIONS), train_dataset=dataset,
                       callbacks=[callback, steps])
     try:
