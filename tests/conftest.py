@@ -166,3 +166,15 @@ def _library_logs_reach_caplog():
     hf_notlike.logging.enable_propagation()
     yield
     hf_notlike.logging.disable_propagation()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+    import socket
+
+    def refuse(self, address, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))

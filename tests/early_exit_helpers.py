@@ -121,3 +121,20 @@ def token_dataset(n, num_labels=3, seed=0, with_labels=True, bos=2, eos=3, max_l
             row["label"] = int(torch.randint(0, num_labels, (1,), generator=g))
         rows.append(row)
     return datasets.Dataset.from_list(rows)
+
+
+def save_tiny_model(folder, tokenizer, label_names: tuple[str, ...] | None = ("rotten", "fresh")):
+    """Saves a tiny 2-layer early-exit BERT (seeded) with `tokenizer` into `folder`, the model the command-line tests
+    run on: two labels, named `label_names` (`None`: transformers' LABEL_0 / LABEL_1)."""
+    from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification
+
+    torch.manual_seed(0)
+    labels = {} if label_names is None else dict(
+        id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)})
+    config = EarlyExitBertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, num_labels=2, **labels,
+    )
+    EarlyExitBertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

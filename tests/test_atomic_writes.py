@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from early_exit_helpers import save_tiny_model
 
 from hf_notlike import artifacts
 from hf_notlike.artifacts import MANIFEST_FILE, ArtifactError
@@ -394,16 +395,7 @@ def read_state(path: Path) -> tuple[dict, dict]:
 # ------------------------------------------------------------------------------------------------ models
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, bert_tokenizer):
-    from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification
-
-    torch.manual_seed(0)
-    config = EarlyExitBertConfig(
-        vocab_size=bert_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, num_labels=2, id2label={0: "rotten", 1: "fresh"}, label2id={"rotten": 0, "fresh": 1},
-    )
-    folder = tmp_path_factory.mktemp("atomic") / "model"
-    EarlyExitBertForSequenceClassification(config).save_pretrained(folder)
-    bert_tokenizer.save_pretrained(folder)
+    folder = save_tiny_model(tmp_path_factory.mktemp("atomic") / "model", bert_tokenizer)
     (folder.parent / "data.csv").write_text(
         "text,label\n" + "".join(f"review {i} {'good' if i % 2 else 'bad'},{['rotten', 'fresh'][i % 2]}\n"
                                  for i in range(16)))

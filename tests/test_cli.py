@@ -2,42 +2,21 @@
 starts (issue 11, item 9), and the commands read local files without any network request."""
 
 import json
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import torch
+from early_exit_helpers import save_tiny_model
 
-from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification
 from hf_notlike.cartography import DataMap
 from hf_notlike.cli import main
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a network connection fails the test."""
-
-    def refuse(self, address, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, bert_tokenizer):
     """A tiny saved early-exit model with the MiniLM tokenizer and labels rotten / fresh."""
-    torch.manual_seed(0)
-    config = EarlyExitBertConfig(
-        vocab_size=bert_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, num_labels=2, id2label={0: "rotten", 1: "fresh"}, label2id={"rotten": 0, "fresh": 1},
-    )
-    folder = tmp_path_factory.mktemp("cli") / "model"
-    EarlyExitBertForSequenceClassification(config).save_pretrained(folder)
-    bert_tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("cli") / "model", bert_tokenizer)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ problem), integer labels and ids of any dtype work, and calibrating a stock clas
 and `early_exit_from_classifier`."""
 
 import os
-import socket
 
 import datasets
 import numpy as np
@@ -17,16 +16,6 @@ from hf_notlike.cartography import DataMap
 from hf_notlike.cli import main
 from hf_notlike.early_exit import EARLY_EXIT_MODELS
 from hf_notlike.paths import LocalFolderNotFoundError, check_local_or_hub, looks_like_local_path
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(self, address, *args, **kwargs):
-        raise AssertionError(f"network access attempted: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
-
 
 # ------------------------------------------------------------------------------------- local folder or Hub id
 

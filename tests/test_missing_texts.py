@@ -7,11 +7,10 @@ import math
 import datasets
 import numpy as np
 import pytest
-import torch
+from early_exit_helpers import save_tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_notlike import EarlyExitBertConfig, EarlyExitBertForSequenceClassification
 from hf_notlike.cartography import DataMap
 from hf_notlike.cli import main
 from hf_notlike.early_exit.commands import load_labelled_file
@@ -20,15 +19,7 @@ from hf_notlike.texts import check_texts, missing_text_rows
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, bert_tokenizer):
-    torch.manual_seed(0)
-    config = EarlyExitBertConfig(
-        vocab_size=bert_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, num_labels=2,
-    )
-    folder = tmp_path_factory.mktemp("texts") / "model"
-    EarlyExitBertForSequenceClassification(config).save_pretrained(folder)
-    bert_tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("texts") / "model", bert_tokenizer, label_names=None)
 
 
 def _files(folder):
