@@ -562,21 +562,22 @@ def budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, 
     """Per-exit thresholds chosen on validation within `max_drop_points` of (a)'s validation accuracy
     (`choose_thresholds`), without and with a safety margin, and their test accuracy and mean layers."""
     record = {}
+    layers, temperatures = config.exit_layers, config.temperatures
     for key, margin in BUDGET_MARGINS.items():
         try:
-            choice = choose_thresholds(val_logits, val_labels, config.exit_layers, config.temperatures,
+            choice = choose_thresholds(val_logits, val_labels, layers, temperatures,
                                        reference_accuracy=reference_validation_accuracy,
                                        max_drop=max_drop_points / 100, margin=margin,
                                        num_layers=config.num_hidden_layers)
+            thresholds, val_accuracy = choice.thresholds, choice.accuracy
+            test = choice.evaluate(test_logits, test_labels)
         except ValueError as error:  # not even the full model meets the target on validation: it runs in full
-            choice = choose_thresholds(val_logits, val_labels, config.exit_layers, config.temperatures,
-                                       max_drop=0.99, per_exit=False, num_layers=config.num_hidden_layers)
-            choice.thresholds = [1.0] * len(config.exit_layers)
-            choice.accuracy = choice.evaluate(val_logits, val_labels)["accuracy"]
             record[f"{key}_note"] = str(error)
-        test = choice.evaluate(test_logits, test_labels)
-        record.update({f"{key}_thresholds": choice.thresholds, f"{key}_margin": margin,
-                       f"{key}_validation_accuracy": choice.accuracy, f"{key}_test_accuracy": test["accuracy"],
+            thresholds = [1.0] * len(layers)
+            val_accuracy = curve_from_logits(val_logits, val_labels, layers, temperatures, [1.0])[0]["accuracy"]
+            test = curve_from_logits(test_logits, test_labels, layers, temperatures, [1.0])[0]
+        record.update({f"{key}_thresholds": thresholds, f"{key}_margin": margin,
+                       f"{key}_validation_accuracy": val_accuracy, f"{key}_test_accuracy": test["accuracy"],
                        f"{key}_test_mean_layers": test["mean_layers"],
                        f"{key}_layer_speedup": config.num_hidden_layers / test["mean_layers"],
                        f"{key}_test_exit_fractions": test["exit_fractions"]})
