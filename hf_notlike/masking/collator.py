@@ -199,7 +199,7 @@ def _to_tensor(key: str, values: list[Any]) -> torch.Tensor:
                 f"of the batch {'holds' if len(odd) == 1 else 'hold'} {values[odd[0]]!r:.80}."
             )
         if isinstance(values[0], np.ndarray):
-            _check_rows(key, [value.shape for value in values], [str(value.dtype) for value in values])
+            _check_rows(key, [np.shape(value) for value in values], [str(np.asarray(value).dtype) for value in values])
         tensor = torch.from_numpy(array)
     return tensor.float() if tensor.dtype == torch.float64 else tensor
 
