@@ -24,7 +24,7 @@ torch.set_num_threads(1)
 WORLD_SIZE = 2
 CARTOGRAPHY_SIZES = (32, 30)  # 32: 4 full global batches of 2 x 4; 30: the last one is padded with repeated rows
 EARLY_EXIT_ROWS = 32  # 4 full global batches of 2 x 4 (no padding: the padded rows would also train the model)
-SFT_LR = 1.0  # plain SGD: updates proportional to the gradient, so a wrongly normalised loss would show
+SFT_LR = 0.1  # plain SGD, small enough to move smoothly: a wrongly normalised loss would show, float noise would not grow
 
 
 def distributed_state() -> dict:
@@ -41,6 +41,11 @@ def require_two_gloo_processes() -> dict:
                          f"got {state}: launch with `accelerate launch --multi_gpu --num_processes 2` and "
                          "CUDA_VISIBLE_DEVICES=''")
     return state
+
+
+def weight_sums(model) -> dict[str, float]:
+    """Per parameter, the float64 sum of its values: every process must end with the same weights."""
+    return {name: float(tensor.double().sum()) for name, tensor in model.state_dict().items()}
 
 
 # ------------------------------------------------------------------------------------------------- cartography
@@ -152,7 +157,7 @@ def main(mode: str, out: str) -> None:
     state = require_two_gloo_processes()
     summary: dict = {"state": state}
     if mode == "cartography":
-        for n in CARTOGRAPHY_SIZES:
+        for n in CARTOGRAPHY_SIZES:  # the weights compared across processes are those of the last run
             callback, trainer = run_cartography(out, n, per_device_batch=4)
             if trainer.is_world_process_zero():
                 callback.data_map().save_pretrained(out / f"map{n}", card=False, plot=False)
@@ -161,12 +166,14 @@ def main(mode: str, out: str) -> None:
         callback, trainer = run_sft(out, per_device_batch=2)
         if trainer.is_world_process_zero():
             callback.data_map().save_pretrained(out / "sft_map", card=False, plot=False)
+        trainer.save_model(str(out / "sft_model"))
         summary["epoch_log"] = callback.epoch_log
     elif mode == "early_exit":
-        _, early = run_early_exit(out, per_device_batch=4)
+        trainer, early = run_early_exit(out, per_device_batch=4)
         summary.update(early)
     else:
         raise SystemExit(f"unknown mode {mode!r}: use cartography, sft or early_exit")
+    summary["weight_sums"] = weight_sums(trainer.model)
     summary["state_after"] = require_two_gloo_processes()
     # every process meets here: a collective call left on the main process alone (above) would hang instead
     dist.barrier()
