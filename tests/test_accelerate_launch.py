@@ -192,3 +192,21 @@ def test_early_exit_trainer_matches_one_process_and_checks_on_the_main_process(e
     np.testing.assert_allclose(rank0["temperatures"], single["temperatures"], rtol=1e-3)
     calibrated = AutoModelForSequenceClassification.from_pretrained(out / "early_exit_calibrated")
     np.testing.assert_allclose(calibrated.config.temperatures, rank0["temperatures"], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------- the docs
+
+
+@pytest.mark.parametrize("guide", ["cartography.md", "early_exit.md"])
+def test_the_documented_command_is_the_tested_one(guide):
+    text = (HERE.parent / "docs" / "guides" / guide).read_text()
+    block = text.split("### Several processes", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    words = block.replace("\\\n", " ").split()
+    assert words[:3] == ['CUDA_VISIBLE_DEVICES=""', "accelerate", "launch"] and words[-1] == "train.py"
+    tested = accelerate_launch_command(Path("train.py"))
+    assert tested[1:3] == ["-m", "accelerate.commands.launch"] and tested[-1] == "train.py"
+
+    def options(flags: list[str]) -> list[str]:  # the port is free-chosen in the tests
+        return [flag for i, flag in enumerate(flags) if i == 0 or flags[i - 1] != "--main_process_port"]
+
+    assert options(words[3:-1]) == options(tested[3:-1])
