@@ -99,7 +99,8 @@ def run_sft(out: Path, per_device_batch: int):
     callback = CartographyCallback()
     args = trl.SFTConfig(output_dir=str(out / "sft"), per_device_train_batch_size=per_device_batch,
                          num_train_epochs=2, learning_rate=SFT_LR, optim="sgd", report_to=[], use_cpu=True, save_strategy="no",
-                         logging_strategy="no", disable_tqdm=True, max_length=32, seed=7, max_grad_norm=0.0)
+                         logging_strategy="no", disable_tqdm=True, max_length=32, seed=7, max_grad_norm=0.0,
+                         bf16=False)  # SFTConfig defaults to bf16 autocast, on the CPU too: float32 compares tighter
     trainer = trl.SFTTrainer(model=tiny_llama(len(tokenizer)), args=args, train_dataset=dataset,
                              processing_class=tokenizer, callbacks=[callback])
     trainer.train()
