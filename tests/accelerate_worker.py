@@ -24,7 +24,7 @@ torch.set_num_threads(1)
 WORLD_SIZE = 2
 CARTOGRAPHY_SIZES = (32, 30)  # 32: 4 full global batches of 2 x 4; 30: the last one is padded with repeated rows
 EARLY_EXIT_ROWS = 32  # 4 full global batches of 2 x 4 (no padding: the padded rows would also train the model)
-SFT_LR = 0.1  # plain SGD, small enough to move smoothly: a wrongly normalised loss would show, float noise would not grow
+SFT_LR = 0.1  # plain SGD, small enough to move smoothly: a wrongly normalised loss shows, float noise stays small
 
 
 def distributed_state() -> dict:
@@ -97,10 +97,11 @@ def run_sft(out: Path, per_device_batch: int):
         "completion": [" positive" if i % 2 == 0 else " negative" for i in range(len(SFT_TEXTS))],
     })
     callback = CartographyCallback()
+    # SFTConfig defaults to bf16 autocast, on the CPU too: in float32 the runs compare to float32 precision
     args = trl.SFTConfig(output_dir=str(out / "sft"), per_device_train_batch_size=per_device_batch,
-                         num_train_epochs=2, learning_rate=SFT_LR, optim="sgd", report_to=[], use_cpu=True, save_strategy="no",
-                         logging_strategy="no", disable_tqdm=True, max_length=32, seed=7, max_grad_norm=0.0,
-                         bf16=False)  # SFTConfig defaults to bf16 autocast, on the CPU too: float32 compares tighter
+                         num_train_epochs=2, learning_rate=SFT_LR, optim="sgd", max_grad_norm=0.0, bf16=False,
+                         report_to=[], use_cpu=True, save_strategy="no", logging_strategy="no", disable_tqdm=True,
+                         max_length=32, seed=7)
     trainer = trl.SFTTrainer(model=tiny_llama(len(tokenizer)), args=args, train_dataset=dataset,
                              processing_class=tokenizer, callbacks=[callback])
     trainer.train()
