@@ -30,6 +30,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_pt_utils import get_parameter_names
 
@@ -161,7 +162,9 @@ class EarlyExitTrainer(Trainer):
     After `train()`, one no-grad pass over at most `check_exits_rows` rows (of `eval_dataset`, else of
     `train_dataset`) checks that every exit learned ([`~hf_notlike.early_exit.calibration.check_exits_learned`]) and
     warns ([`~hf_notlike.early_exit.calibration.CalibrationWarning`]) naming each exit that sits at the class prior
-    and the fix. It runs once, after the last step (nothing is read back during training); single-process runs only.
+    and the fix. It runs once, after the last step (nothing is read back during training); in a multi-process run
+    (`accelerate launch`, `torchrun`) on the main process only, which reads those rows itself, so the other processes
+    never wait for it.
 
     Args:
         check_exits (`bool`, *optional*, defaults to `True`): run that check after training.
@@ -188,7 +191,7 @@ class EarlyExitTrainer(Trainer):
 
     def train(self, *args, **kwargs):
         output = super().train(*args, **kwargs)
-        if self.check_exits:
+        if self.check_exits and self.is_world_process_zero():
             for message in self.exits_not_learned():
                 warnings.warn(message, CalibrationWarning, stacklevel=2)
         return output
@@ -213,14 +216,15 @@ class EarlyExitTrainer(Trainer):
         """The [`~hf_notlike.early_exit.calibration.check_exits_learned`] messages of the model on (a spread of at
         most `max_rows` rows of) `dataset`, default the eval dataset, else the train dataset. Empty when every exit
         learned, or when the rows cannot tell (no labelled map-style dataset, fewer than `MIN_CHECK_ROWS` rows, a
-        single class) or in a multi-process run."""
+        single class). In a multi-process run it reads every row on the process that calls it, with no collective
+        call, so it can run on the main process alone (`if trainer.is_world_process_zero(): ...`)."""
         max_rows = self.check_exits_rows if max_rows is None else max_rows
         dataset = dataset if dataset is not None else (
             self.eval_dataset if self.eval_dataset is not None else self.train_dataset
         )
         model = self.model
         if (dataset is None or isinstance(dataset, dict) or not hasattr(dataset, "__len__") or len(dataset) == 0
-                or self.args.world_size > 1 or not isinstance(model, EarlyExitModelMixin)):
+                or not isinstance(model, EarlyExitModelMixin)):
             return []
         if len(dataset) > max_rows and hasattr(dataset, "select"):
             step = len(dataset) / max_rows
@@ -229,7 +233,7 @@ class EarlyExitTrainer(Trainer):
         model.eval()
         logits, labels = [], []
         try:
-            for batch in self.get_eval_dataloader(dataset):
+            for batch in self._check_dataloader(dataset):
                 batch = self._prepare_inputs(batch)
                 gold = batch.pop("labels", None)
                 if gold is None:
@@ -245,6 +249,20 @@ class EarlyExitTrainer(Trainer):
         if len(labels) < MIN_CHECK_ROWS or len(labels.unique()) < 2:
             return []  # the rows cannot tell
         return check_exits_learned(torch.cat(logits), labels, model.config.exit_layers, model.config)
+
+    def _check_dataloader(self, dataset) -> DataLoader:
+        """The eval dataloader of the exit check. Several processes: a loader that accelerate has not prepared, so
+        that the calling process reads every row (a prepared one would give it only its shard)."""
+        if self.args.world_size == 1:
+            return self.get_eval_dataloader(dataset)
+        import datasets
+
+        collator = self.data_collator
+        if isinstance(dataset, datasets.Dataset):
+            dataset = self._remove_unused_columns(dataset, description="evaluation")
+        else:
+            collator = self._get_collator_with_removed_columns(collator, description="evaluation")
+        return DataLoader(dataset, batch_size=self.args.eval_batch_size, collate_fn=collator)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is None:
