@@ -1,0 +1,262 @@
+# Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
+"""Benchmark of a data map of 10 million examples x 3 epochs: opening it, its statistics, `select`, `plot`.
+
+A synthetic map (seeded; per-epoch gold probabilities, correctness, margins and two gold labels) is saved once with
+`save_pretrained` (its time and peak memory are reported). Then every operation runs in a fresh process (forked from
+the benchmark after it imported the library, so each run measures only its own work), once on the
+eager path (`DataMap.from_pretrained(..., lazy=False)`: every file read into memory and hashed whole, every column
+decoded and checked, statistics derived from the per-epoch matrices; the plot is the hexbin that `plot()` drew above
+25,000 examples before the density raster) and once on the default, lazy path (memory-mapped Parquet, columns decoded
+and their bytes checked when first used, stored statistics, density raster). The two paths alternate within each
+repeat (the order flips every repeat) and the table gives medians, the ratio eager / lazy, and the peak resident
+memory of each process (ru_maxrss from `wait4`) above its memory when it was forked (the imports). The load average is recorded with every run: the
+machine may be shared. The saved file stays in the page cache between runs (both paths read it warm).
+
+Results (one JSON per finished run, so an interrupted benchmark resumes) go to
+`outputs/results/cartography_scale/datamap_runs_<examples>x<epochs>.json`; the summary table to `datamap_scale_<examples>x<epochs>.md` and `.json`.
+
+```bash
+python examples/bench_datamap_scale.py                                   # 10,000,000 x 3, 3 repeats
+python examples/bench_datamap_scale.py --examples 1000000 --repeats 1    # a quick look
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+OPS = (
+    "open", "statistics", "select_ambiguous", "select_hard_to_learn", "select_easy_to_learn", "select_low_aum",
+    "select_random", "select_ambiguous_balanced", "to_pandas", "plot",
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--examples", type=int, default=10_000_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ops", nargs="*", default=list(OPS), choices=OPS)
+    parser.add_argument("--work", default="/tmp/datamap_scale", help="folder for the saved map (not committed)")
+    parser.add_argument("--out", default="outputs/results/cartography_scale")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds before a run is stopped and recorded as such")
+    return parser.parse_args()
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) / 1024
+
+
+def forked(function, *arguments, timeout: float) -> dict:
+    """Run `function(*arguments)` (which returns a JSON-able dict) in a forked process; add its peak resident memory
+    (`wait4`'s ru_maxrss) and its resident memory at the fork (`import_mib`)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        code = 0
+        try:
+            payload = {"import_mib": rss_mib(), **function(*arguments)}
+        except BaseException as error:  # noqa: BLE001  (reported to the parent)
+            payload, code = {"error": f"{type(error).__name__}: {error}"[:300]}, 1
+        with os.fdopen(write, "w") as handle:
+            handle.write(json.dumps(payload))
+        os._exit(code)
+    os.close(write)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.wait4(pid, 0)
+            os.close(read)
+            return {"error": f"stopped after {timeout:.0f} s"}
+        time.sleep(0.05)
+    with os.fdopen(read) as handle:
+        text = handle.read()
+    payload = json.loads(text) if text else {"error": f"exit status {status}"}
+    payload["peak_mib"] = usage.ru_maxrss / 1024
+    return payload
+
+
+def synthetic_map(n: int, epochs: int):
+    """A seeded map with the shape of real ones: a latent difficulty per example, probabilities drifting up over the
+    epochs with per-example noise (large for middling examples), correctness drawn from them, margins on the logit
+    scale, two gold labels."""
+    from hf_notlike.cartography import DataMap
+
+    rng = np.random.default_rng(0)
+    ease = rng.beta(2.0, 1.2, n).astype(np.float32)
+    gold = np.empty((n, epochs), np.float32)
+    for e in range(epochs):
+        drift = np.float32(0.15 * (e - (epochs - 1) / 2))
+        noise = rng.normal(0.0, 1.0, n).astype(np.float32) * (np.float32(0.35) * ease * (1 - ease))
+        gold[:, e] = np.clip(ease + drift + noise, 0.0, 1.0)
+    correct = rng.random((n, epochs), dtype=np.float32) < gold
+    margins = np.log(np.clip(gold, 1e-4, 1 - 1e-4) / np.clip(1 - gold, 1e-4, 1)).astype(np.float32)
+    labels = rng.integers(0, 2, n).astype(np.int64)
+    return DataMap(gold, correct, margins=margins, labels=labels, model_name="synthetic", dataset_name="synthetic")
+
+
+def build(folder: str, n: int, epochs: int) -> dict:
+    start = time.perf_counter()
+    data_map = synthetic_map(n, epochs)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    data_map.save_pretrained(folder)
+    saved = time.perf_counter() - start
+    sizes = {p.name: p.stat().st_size for p in Path(folder).iterdir()}
+    return {"build_s": built, "save_s": saved, "files": sizes}
+
+
+def child(folder: str, path: str, op: str) -> dict:
+    from hf_notlike.cartography import DataMap
+
+    start = time.perf_counter()
+    data_map = DataMap.from_pretrained(folder, lazy=(path == "lazy"))
+    opened = time.perf_counter() - start
+    start = time.perf_counter()
+    detail = None
+    if op == "statistics":
+        detail = float(sum(float(np.asarray(a, np.float64).mean()) for a in (
+            data_map.confidence, data_map.variability, data_map.correctness, data_map.forgetfulness, data_map.aum)))
+    elif op.startswith("select_"):
+        region = op[len("select_"):].replace("_balanced", "")
+        ids = data_map.select(region, 0.33, class_balanced=op.endswith("_balanced")).ids
+        detail = [len(ids), int(ids[:1000].sum())]  # a fingerprint: both paths must select the same examples
+    elif op == "to_pandas":
+        detail = list(data_map.to_pandas().shape)
+    elif op == "plot":
+        target = Path(folder).parent / f"plot_{path}.png"
+        data_map.plot(target, **({"kind": "hexbin"} if path == "eager" else {}))
+        detail = target.stat().st_size
+    elif op == "open":
+        detail = len(data_map)
+    seconds = time.perf_counter() - start
+    return {"open_s": opened, "op_s": seconds, "total_s": opened + seconds, "detail": detail}
+
+
+def run_child(args, folder: Path, path: str, op: str) -> dict:
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    result = forked(child, str(folder), path, op, timeout=args.timeout)
+    result.update(path=path, op=op, wall_s=time.perf_counter() - start, load_before=load, load_after=os.getloadavg()[0])
+    return result
+
+
+def summarise(runs: list[dict], args) -> tuple[list[dict], str]:
+    rows = []
+    for op in args.ops:
+        row = {"op": op}
+        for path in ("eager", "lazy"):
+            done = [r for r in runs if r["op"] == op and r["path"] == path and "error" not in r]
+            failed = [r for r in runs if r["op"] == op and r["path"] == path and "error" in r]
+            key = "open_s" if op == "open" else "op_s"
+            row[path] = {
+                "runs": len(done), "failed": [r["error"] for r in failed],
+                "seconds": statistics.median(r[key] for r in done) if done else None,
+                "open_plus_op_s": statistics.median(r["total_s"] for r in done) if done else None,
+                "peak_above_imports_mib": statistics.median(r["peak_mib"] - r["import_mib"] for r in done) if done else None,
+                "peak_mib": statistics.median(r["peak_mib"] for r in done) if done else None,
+                "details": sorted({json.dumps(r["detail"]) for r in done}),
+            }
+        rows.append(row)
+
+    def fmt(value, digits=2):
+        return "-" if value is None else f"{value:,.{digits}f}"
+
+    def ratio(a, b):
+        return "-" if a is None or b is None or b <= 0 else f"{a / b:,.1f}x"
+
+    lines = [
+        "| operation (after opening) | eager s | lazy s | eager / lazy | open + operation, eager s | lazy s | eager / lazy "
+        "| peak MiB above imports, eager | lazy | eager / lazy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        e, z = row["eager"], row["lazy"]
+        name = "open (`from_pretrained`)" if row["op"] == "open" else f"`{row['op']}`"
+        if e["failed"] and e["seconds"] is None:
+            name += f" (eager: {e['failed'][0]})"
+        lines.append(
+            f"| {name} | {fmt(e['seconds'])} | {fmt(z['seconds'])} | {ratio(e['seconds'], z['seconds'])} "
+            f"| {fmt(e['open_plus_op_s'])} | {fmt(z['open_plus_op_s'])} | {ratio(e['open_plus_op_s'], z['open_plus_op_s'])} "
+            f"| {fmt(e['peak_above_imports_mib'], 0)} | {fmt(z['peak_above_imports_mib'], 0)} "
+            f"| {ratio(e['peak_above_imports_mib'], z['peak_above_imports_mib'])} |"
+        )
+    return rows, "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    import hf_notlike.cartography  # noqa: F401  (imported once; every run is forked after it)
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    folder = Path(args.work) / f"map_{args.examples}x{args.epochs}"
+    build_file = out / f"datamap_build_{args.examples}x{args.epochs}.json"
+    if not (folder / "manifest.json").is_file() or not build_file.is_file():
+        print(f"building and saving the {args.examples:,} x {args.epochs} map in {folder} ...", flush=True)
+        load = os.getloadavg()[0]
+        built = forked(build, str(folder), args.examples, args.epochs, timeout=3 * args.timeout)
+        if "error" in built:
+            raise SystemExit(f"building the map failed: {built['error']}")
+        built = {**built, "load_before": load,
+                 "load_after": os.getloadavg()[0], "examples": args.examples, "epochs": args.epochs}
+        build_file.write_text(json.dumps(built, indent=2) + "\n")
+    built = json.loads(build_file.read_text())
+    print(f"build {built['build_s']:.1f} s, save_pretrained (table, plot, card, manifest) {built['save_s']:.1f} s, "
+          f"peak {built['peak_mib']:.0f} MiB (imports {built['import_mib']:.0f} MiB); files: "
+          + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in sorted(built["files"].items())), flush=True)
+
+    runs_file = out / f"datamap_runs_{args.examples}x{args.epochs}.json"
+    runs = json.loads(runs_file.read_text()) if runs_file.is_file() else []
+    done = {(r["repeat"], r["op"], r["path"]) for r in runs}
+    for repeat in range(args.repeats):
+        for index, op in enumerate(args.ops):
+            order = ("eager", "lazy") if (repeat + index) % 2 == 0 else ("lazy", "eager")
+            for path in order:
+                if (repeat, op, path) in done:
+                    continue
+                result = {**run_child(args, folder, path, op), "repeat": repeat}
+                runs.append(result)
+                runs_file.write_text(json.dumps(runs, indent=1) + "\n")
+                shown = result.get("error") or (f"open {result['open_s']:.2f} s, op {result['op_s']:.2f} s, peak "
+                                                f"{result['peak_mib']:.0f} MiB (imports {result['import_mib']:.0f})")
+                print(f"[{repeat}] {op:26s} {path:5s} {shown}  load {result['load_before']:.1f}", flush=True)
+    rows, table = summarise(runs, args)
+    loads = [r["load_before"] for r in runs]
+    header = (f"DataMap of {args.examples:,} examples x {args.epochs} epochs, medians of {args.repeats} runs per cell; "
+              f"load average during the runs {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+    print("\n" + header + "\n\n" + table)
+    (out / f"datamap_scale_{args.examples}x{args.epochs}.md").write_text(header + "\n\n" + table + "\n")
+    (out / f"datamap_scale_{args.examples}x{args.epochs}.json").write_text(json.dumps(
+        {"examples": args.examples, "epochs": args.epochs, "repeats": args.repeats, "build": built, "rows": rows,
+         "load_min": min(loads), "load_max": max(loads), "cpus": os.cpu_count()}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
