@@ -2,21 +2,22 @@
 """Benchmark of a data map of 10 million examples x 3 epochs: opening it, its statistics, `select`, `plot`.
 
 A synthetic map (seeded; per-epoch gold probabilities, correctness, margins and two gold labels) is saved once with
-`save_pretrained` (its time and peak memory are reported). Then every operation runs in a fresh process (forked from
-the benchmark after it imported the library, so each run measures only its own work), once on the
-eager path (`DataMap.from_pretrained(..., lazy=False)`: every file read into memory and hashed whole, every column
-decoded and checked, statistics derived from the per-epoch matrices; the plot is the hexbin that `plot()` drew above
-25,000 examples before the density raster) and once on the default, lazy path (memory-mapped Parquet, columns decoded
-and their bytes checked when first used, stored statistics, density raster). The two paths alternate within each
-repeat (the order flips every repeat) and the table gives medians, the ratio eager / lazy, and the peak resident
-memory of each process (ru_maxrss from `wait4`) above its memory when it was forked (the imports). The load average is recorded with every run: the
+`save_pretrained` (its time is reported). Then every operation runs the same user code (`DataMap.from_pretrained(folder)`,
+then e.g. `select("ambiguous", 0.33)` or `plot(path)`) with two versions of the library: `before` (the library at
+`--before-commit`, extracted with `git archive`: every file read into memory and hashed whole, every column decoded
+and checked, statistics derived from the per-epoch matrices, a hexbin plot above 25,000 examples) and `after` (this
+checkout: memory-mapped Parquet, columns decoded and their bytes checked when first used, stored statistics, a density
+raster). Each version is imported once by a server process, which forks a fresh process for every run, so a run
+measures only its own work. The two versions alternate within each repeat (the order flips every operation and
+every repeat); the table gives medians, the ratio before / after, and the peak resident memory of each run (ru_maxrss
+from `wait4`) above its memory when it was forked (the imports). The load average is recorded with every run: the
 machine may be shared. The saved file stays in the page cache between runs (both paths read it warm).
 
 Results (one JSON per finished run, so an interrupted benchmark resumes) go to
 `outputs/results/cartography_scale/datamap_runs_<examples>x<epochs>.json`; the summary table to `datamap_scale_<examples>x<epochs>.md` and `.json`.
 
 ```bash
-python examples/bench_datamap_scale.py                                   # 10,000,000 x 3, 3 repeats
+python examples/bench_datamap_scale.py --before-commit 4bb9dd8         # 10,000,000 x 3, 3 repeats
 python examples/bench_datamap_scale.py --examples 1000000 --repeats 1    # a quick look
 ```
 """
@@ -28,6 +29,8 @@ import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -48,6 +51,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", default="/tmp/datamap_scale", help="folder for the saved map (not committed)")
     parser.add_argument("--out", default="outputs/results/cartography_scale")
     parser.add_argument("--timeout", type=int, default=900, help="seconds before a run is stopped and recorded as such")
+    parser.add_argument("--before-commit", default="4bb9dd8", help="the library version to compare with")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -128,7 +133,7 @@ def child(folder: str, path: str, op: str) -> dict:
     from hf_notlike.cartography import DataMap
 
     start = time.perf_counter()
-    data_map = DataMap.from_pretrained(folder, lazy=(path == "lazy"))
+    data_map = DataMap.from_pretrained(folder)
     opened = time.perf_counter() - start
     start = time.perf_counter()
     detail = None
@@ -143,7 +148,7 @@ def child(folder: str, path: str, op: str) -> dict:
         detail = list(data_map.to_pandas().shape)
     elif op == "plot":
         target = Path(folder).parent / f"plot_{path}.png"
-        data_map.plot(target, **({"kind": "hexbin"} if path == "eager" else {}))
+        data_map.plot(target)
         detail = target.stat().st_size
     elif op == "open":
         detail = len(data_map)
@@ -151,10 +156,51 @@ def child(folder: str, path: str, op: str) -> dict:
     return {"open_s": opened, "op_s": seconds, "total_s": opened + seconds, "detail": detail}
 
 
-def run_child(args, folder: Path, path: str, op: str) -> dict:
+def serve(timeout: float) -> None:
+    """Import the library once, then run each request (a JSON line: folder, path, op) in a forked process."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    import hf_notlike.cartography  # noqa: F401
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    print(json.dumps({"ready": hf_notlike.cartography.__file__}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        result = forked(child, request["folder"], request["path"], request["op"], timeout=timeout)
+        print(json.dumps(result), flush=True)
+
+
+class Server:
+    """A `--serve` process of this script importing the library from `code` (a folder put first on the path)."""
+
+    def __init__(self, code: Path, timeout: float):
+        env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
+        self.process = subprocess.Popen([sys.executable, __file__, "--serve", str(code), "--timeout", str(timeout)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        ready = json.loads(self.process.stdout.readline())
+        if not ready["ready"].startswith(str(code)):
+            raise SystemExit(f"the server for {code} imported {ready['ready']}")
+        self.module = ready["ready"]
+
+    def run(self, folder: Path, path: str, op: str) -> dict:
+        self.process.stdin.write(json.dumps({"folder": str(folder), "path": path, "op": op}) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def run_child(servers: dict, folder: Path, path: str, op: str) -> dict:
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    result = forked(child, str(folder), path, op, timeout=args.timeout)
+    result = servers[path].run(folder, path, op)
     result.update(path=path, op=op, wall_s=time.perf_counter() - start, load_before=load, load_after=os.getloadavg()[0])
     return result
 
@@ -163,7 +209,7 @@ def summarise(runs: list[dict], args) -> tuple[list[dict], str]:
     rows = []
     for op in args.ops:
         row = {"op": op}
-        for path in ("eager", "lazy"):
+        for path in ("before", "after"):
             done = [r for r in runs if r["op"] == op and r["path"] == path and "error" not in r]
             failed = [r for r in runs if r["op"] == op and r["path"] == path and "error" in r]
             key = "open_s" if op == "open" else "op_s"
@@ -184,15 +230,15 @@ def summarise(runs: list[dict], args) -> tuple[list[dict], str]:
         return "-" if a is None or b is None or b <= 0 else f"{a / b:,.1f}x"
 
     lines = [
-        "| operation (after opening) | eager s | lazy s | eager / lazy | open + operation, eager s | lazy s | eager / lazy "
-        "| peak MiB above imports, eager | lazy | eager / lazy |",
+        "| operation (after opening) | before s | after s | before / after | open + operation, before s | after s "
+        "| before / after | peak MiB above imports, before | after | before / after |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        e, z = row["eager"], row["lazy"]
+        e, z = row["before"], row["after"]
         name = "open (`from_pretrained`)" if row["op"] == "open" else f"`{row['op']}`"
         if e["failed"] and e["seconds"] is None:
-            name += f" (eager: {e['failed'][0]})"
+            name += f" (before: {e['failed'][0]})"
         lines.append(
             f"| {name} | {fmt(e['seconds'])} | {fmt(z['seconds'])} | {ratio(e['seconds'], z['seconds'])} "
             f"| {fmt(e['open_plus_op_s'])} | {fmt(z['open_plus_op_s'])} | {ratio(e['open_plus_op_s'], z['open_plus_op_s'])} "
@@ -204,16 +250,16 @@ def summarise(runs: list[dict], args) -> tuple[list[dict], str]:
 
 def main() -> None:
     args = parse_args()
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
-    import hf_notlike.cartography  # noqa: F401  (imported once; every run is forked after it)
-
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    if args.serve:
+        serve(args.timeout)
+        return
+    root = Path(__file__).resolve().parents[1]
+    before = Path(args.work) / f"code_{args.before_commit}"
+    if not (before / "hf_notlike" / "__init__.py").is_file():
+        before.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(root), "archive", args.before_commit, "hf_notlike"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     folder = Path(args.work) / f"map_{args.examples}x{args.epochs}"
@@ -221,6 +267,8 @@ def main() -> None:
     if not (folder / "manifest.json").is_file() or not build_file.is_file():
         print(f"building and saving the {args.examples:,} x {args.epochs} map in {folder} ...", flush=True)
         load = os.getloadavg()[0]
+        import hf_notlike.cartography  # noqa: F401  (this checkout)
+
         built = forked(build, str(folder), args.examples, args.epochs, timeout=3 * args.timeout)
         if "error" in built:
             raise SystemExit(f"building the map failed: {built['error']}")
@@ -235,18 +283,22 @@ def main() -> None:
     runs_file = out / f"datamap_runs_{args.examples}x{args.epochs}.json"
     runs = json.loads(runs_file.read_text()) if runs_file.is_file() else []
     done = {(r["repeat"], r["op"], r["path"]) for r in runs}
+    servers = {"before": Server(before, args.timeout), "after": Server(root, args.timeout)}
+    print(f"before: {servers['before'].module} ({args.before_commit}); after: {servers['after'].module}", flush=True)
     for repeat in range(args.repeats):
         for index, op in enumerate(args.ops):
-            order = ("eager", "lazy") if (repeat + index) % 2 == 0 else ("lazy", "eager")
+            order = ("before", "after") if (repeat + index) % 2 == 0 else ("after", "before")
             for path in order:
                 if (repeat, op, path) in done:
                     continue
-                result = {**run_child(args, folder, path, op), "repeat": repeat}
+                result = {**run_child(servers, folder, path, op), "repeat": repeat}
                 runs.append(result)
                 runs_file.write_text(json.dumps(runs, indent=1) + "\n")
                 shown = result.get("error") or (f"open {result['open_s']:.2f} s, op {result['op_s']:.2f} s, peak "
                                                 f"{result['peak_mib']:.0f} MiB (imports {result['import_mib']:.0f})")
                 print(f"[{repeat}] {op:26s} {path:5s} {shown}  load {result['load_before']:.1f}", flush=True)
+    for server in servers.values():
+        server.close()
     rows, table = summarise(runs, args)
     loads = [r["load_before"] for r in runs]
     header = (f"DataMap of {args.examples:,} examples x {args.epochs} epochs, medians of {args.repeats} runs per cell; "
@@ -254,7 +306,8 @@ def main() -> None:
     print("\n" + header + "\n\n" + table)
     (out / f"datamap_scale_{args.examples}x{args.epochs}.md").write_text(header + "\n\n" + table + "\n")
     (out / f"datamap_scale_{args.examples}x{args.epochs}.json").write_text(json.dumps(
-        {"examples": args.examples, "epochs": args.epochs, "repeats": args.repeats, "build": built, "rows": rows,
+        {"examples": args.examples, "epochs": args.epochs, "repeats": args.repeats, "before_commit": args.before_commit,
+         "build": built, "rows": rows,
          "load_min": min(loads), "load_max": max(loads), "cpus": os.cpu_count()}, indent=2) + "\n")
 
 
