@@ -7,10 +7,12 @@ then e.g. `select("ambiguous", 0.33)` or `plot(path)`) with two versions of the 
 `--before-commit`, extracted with `git archive`: every file read into memory and hashed whole, every column decoded
 and checked, statistics derived from the per-epoch matrices, a hexbin plot above 25,000 examples) and `after` (this
 checkout: memory-mapped Parquet, columns decoded and their bytes checked when first used, stored statistics, a density
-raster). Each version is imported once by a server process, which forks a fresh process for every run, so a run
-measures only its own work. The two versions alternate within each repeat (the order flips every operation and
-every repeat); the table gives medians, the ratio before / after, and the peak resident memory of each run (ru_maxrss
-from `wait4`) above its memory when it was forked (the imports). The load average is recorded with every run: the
+raster). Each version is imported once by a server process. For each repeat and version, a forked process opens the
+map (timed), then every operation runs in a process forked from it (so each operation starts from the freshly opened
+map, as in a new session, and measures only its own work). The two versions alternate (the order flips every
+repeat); the table gives wall and CPU seconds (medians), the ratio before / after, and peak resident memory
+(ru_maxrss from `wait4`) above the memory of the imports: of the open, and of open + operation (the larger of the
+open's peak and the operation's peak). The load average is recorded with every run: the
 machine may be shared. The saved file stays in the page cache between runs (both paths read it warm).
 
 Results (one JSON per finished run, so an interrupted benchmark resumes) go to
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 OPS = (
-    "open", "statistics", "select_ambiguous", "select_hard_to_learn", "select_easy_to_learn", "select_low_aum",
+    "statistics", "select_ambiguous", "select_hard_to_learn", "select_easy_to_learn", "select_low_aum",
     "select_random", "select_ambiguous_balanced", "to_pandas", "plot",
 )
 
@@ -96,6 +98,7 @@ def forked(function, *arguments, timeout: float) -> dict:
         text = handle.read()
     payload = json.loads(text) if text else {"error": f"exit status {status}"}
     payload["peak_mib"] = usage.ru_maxrss / 1024
+    payload["cpu_s"] = usage.ru_utime + usage.ru_stime
     return payload
 
 
@@ -129,13 +132,8 @@ def build(folder: str, n: int, epochs: int) -> dict:
     return {"build_s": built, "save_s": saved, "files": sizes}
 
 
-def child(folder: str, path: str, op: str) -> dict:
-    from hf_notlike.cartography import DataMap
-
-    start = time.perf_counter()
-    data_map = DataMap.from_pretrained(folder)
-    opened = time.perf_counter() - start
-    start = time.perf_counter()
+def run_op(data_map, folder: str, path: str, op: str) -> dict:
+    start, cpu = time.perf_counter(), time.process_time()
     detail = None
     if op == "statistics":
         detail = float(sum(float(np.asarray(a, np.float64).mean()) for a in (
@@ -143,17 +141,28 @@ def child(folder: str, path: str, op: str) -> dict:
     elif op.startswith("select_"):
         region = op[len("select_"):].replace("_balanced", "")
         ids = data_map.select(region, 0.33, class_balanced=op.endswith("_balanced")).ids
-        detail = [len(ids), int(ids[:1000].sum())]  # a fingerprint: both paths must select the same examples
+        detail = [len(ids), int(ids[:1000].sum())]  # a fingerprint: both versions must select the same examples
     elif op == "to_pandas":
         detail = list(data_map.to_pandas().shape)
     elif op == "plot":
         target = Path(folder).parent / f"plot_{path}.png"
         data_map.plot(target)
         detail = target.stat().st_size
-    elif op == "open":
-        detail = len(data_map)
-    seconds = time.perf_counter() - start
-    return {"open_s": opened, "op_s": seconds, "total_s": opened + seconds, "detail": detail}
+    return {"op_s": time.perf_counter() - start, "op_cpu_s": time.process_time() - cpu, "detail": detail}
+
+
+def session(folder: str, path: str, ops: list[str], timeout: float) -> dict:
+    """Open the map, then run each operation in a process forked from this one."""
+    from hf_notlike.cartography import DataMap
+
+    start, cpu = time.perf_counter(), time.process_time()
+    data_map = DataMap.from_pretrained(folder)
+    result = {"open_s": time.perf_counter() - start, "open_cpu_s": time.process_time() - cpu,
+              "open_peak_mib": peak_mib(), "opened_rss_mib": rss_mib(), "ops": {}}
+    for op in ops:
+        load = os.getloadavg()[0]
+        result["ops"][op] = {**forked(run_op, data_map, folder, path, op, timeout=timeout), "load_before": load}
+    return result
 
 
 def serve(timeout: float) -> None:
@@ -171,7 +180,8 @@ def serve(timeout: float) -> None:
     print(json.dumps({"ready": hf_notlike.cartography.__file__}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
-        result = forked(child, request["folder"], request["path"], request["op"], timeout=timeout)
+        result = forked(session, request["folder"], request["path"], request["ops"], timeout,
+                        timeout=timeout * (1 + len(request["ops"])))
         print(json.dumps(result), flush=True)
 
 
@@ -187,8 +197,8 @@ class Server:
             raise SystemExit(f"the server for {code} imported {ready['ready']}")
         self.module = ready["ready"]
 
-    def run(self, folder: Path, path: str, op: str) -> dict:
-        self.process.stdin.write(json.dumps({"folder": str(folder), "path": path, "op": op}) + "\n")
+    def run(self, folder: Path, path: str, ops: list[str]) -> dict:
+        self.process.stdin.write(json.dumps({"folder": str(folder), "path": path, "ops": ops}) + "\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
 
@@ -197,29 +207,31 @@ class Server:
         self.process.wait()
 
 
-def run_child(servers: dict, folder: Path, path: str, op: str) -> dict:
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    result = servers[path].run(folder, path, op)
-    result.update(path=path, op=op, wall_s=time.perf_counter() - start, load_before=load, load_after=os.getloadavg()[0])
-    return result
-
-
 def summarise(runs: list[dict], args) -> tuple[list[dict], str]:
+    def median(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
     rows = []
-    for op in args.ops:
+    for op in ["open", *args.ops]:
         row = {"op": op}
         for path in ("before", "after"):
-            done = [r for r in runs if r["op"] == op and r["path"] == path and "error" not in r]
-            failed = [r for r in runs if r["op"] == op and r["path"] == path and "error" in r]
-            key = "open_s" if op == "open" else "op_s"
+            sessions = [r for r in runs if r["path"] == path and "error" not in r]
+            if op == "open":
+                done = [{"s": r["open_s"], "cpu": r["open_cpu_s"], "total": r["open_s"],
+                         "peak": r["open_peak_mib"] - r["import_mib"], "detail": None} for r in sessions]
+                failed = [r["error"] for r in runs if r["path"] == path and "error" in r]
+            else:
+                done = [{"s": r["ops"][op]["op_s"], "cpu": r["ops"][op]["op_cpu_s"], "total": r["open_s"] + r["ops"][op]["op_s"],
+                         "peak": max(r["open_peak_mib"], r["ops"][op]["peak_mib"]) - r["import_mib"],
+                         "detail": r["ops"][op]["detail"]} for r in sessions if "error" not in r["ops"].get(op, {"error": 1})]
+                failed = [r["ops"][op]["error"] for r in sessions if "error" in r["ops"].get(op, {})]
             row[path] = {
-                "runs": len(done), "failed": [r["error"] for r in failed],
-                "seconds": statistics.median(r[key] for r in done) if done else None,
-                "open_plus_op_s": statistics.median(r["total_s"] for r in done) if done else None,
-                "peak_above_imports_mib": statistics.median(r["peak_mib"] - r["import_mib"] for r in done) if done else None,
-                "peak_mib": statistics.median(r["peak_mib"] for r in done) if done else None,
-                "details": sorted({json.dumps(r["detail"]) for r in done}),
+                "runs": len(done), "failed": failed,
+                "seconds": median(d["s"] for d in done), "cpu_seconds": median(d["cpu"] for d in done),
+                "open_plus_op_s": median(d["total"] for d in done),
+                "peak_above_imports_mib": median(d["peak"] for d in done),
+                "details": sorted({json.dumps(d["detail"]) for d in done}),
             }
         rows.append(row)
 
@@ -230,18 +242,20 @@ def summarise(runs: list[dict], args) -> tuple[list[dict], str]:
         return "-" if a is None or b is None or b <= 0 else f"{a / b:,.1f}x"
 
     lines = [
-        "| operation (after opening) | before s | after s | before / after | open + operation, before s | after s "
-        "| before / after | peak MiB above imports, before | after | before / after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| operation | wall s, before | after | before / after | CPU s, before | after | before / after "
+        "| open + operation wall s, before | after | peak MiB above imports (open + operation), before | after "
+        "| before / after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         e, z = row["before"], row["after"]
-        name = "open (`from_pretrained`)" if row["op"] == "open" else f"`{row['op']}`"
+        name = "open (`DataMap.from_pretrained`)" if row["op"] == "open" else f"`{row['op']}`"
         if e["failed"] and e["seconds"] is None:
             name += f" (before: {e['failed'][0]})"
         lines.append(
             f"| {name} | {fmt(e['seconds'])} | {fmt(z['seconds'])} | {ratio(e['seconds'], z['seconds'])} "
-            f"| {fmt(e['open_plus_op_s'])} | {fmt(z['open_plus_op_s'])} | {ratio(e['open_plus_op_s'], z['open_plus_op_s'])} "
+            f"| {fmt(e['cpu_seconds'])} | {fmt(z['cpu_seconds'])} | {ratio(e['cpu_seconds'], z['cpu_seconds'])} "
+            f"| {fmt(e['open_plus_op_s'])} | {fmt(z['open_plus_op_s'])} "
             f"| {fmt(e['peak_above_imports_mib'], 0)} | {fmt(z['peak_above_imports_mib'], 0)} "
             f"| {ratio(e['peak_above_imports_mib'], z['peak_above_imports_mib'])} |"
         )
@@ -282,26 +296,32 @@ def main() -> None:
 
     runs_file = out / f"datamap_runs_{args.examples}x{args.epochs}.json"
     runs = json.loads(runs_file.read_text()) if runs_file.is_file() else []
-    done = {(r["repeat"], r["op"], r["path"]) for r in runs}
+    done = {(r["repeat"], r["path"]) for r in runs}
     servers = {"before": Server(before, args.timeout), "after": Server(root, args.timeout)}
     print(f"before: {servers['before'].module} ({args.before_commit}); after: {servers['after'].module}", flush=True)
     for repeat in range(args.repeats):
-        for index, op in enumerate(args.ops):
-            order = ("before", "after") if (repeat + index) % 2 == 0 else ("after", "before")
-            for path in order:
-                if (repeat, op, path) in done:
-                    continue
-                result = {**run_child(servers, folder, path, op), "repeat": repeat}
-                runs.append(result)
-                runs_file.write_text(json.dumps(runs, indent=1) + "\n")
-                shown = result.get("error") or (f"open {result['open_s']:.2f} s, op {result['op_s']:.2f} s, peak "
-                                                f"{result['peak_mib']:.0f} MiB (imports {result['import_mib']:.0f})")
-                print(f"[{repeat}] {op:26s} {path:5s} {shown}  load {result['load_before']:.1f}", flush=True)
+        for path in ("before", "after") if repeat % 2 == 0 else ("after", "before"):
+            if (repeat, path) in done:
+                continue
+            load = os.getloadavg()[0]
+            result = {**servers[path].run(folder, path, args.ops), "path": path, "repeat": repeat, "load_before": load,
+                      "load_after": os.getloadavg()[0]}
+            runs.append(result)
+            runs_file.write_text(json.dumps(runs, indent=1) + "\n")
+            if "error" in result:
+                print(f"[{repeat}] {path:6s} {result['error']}", flush=True)
+                continue
+            print(f"[{repeat}] {path:6s} open {result['open_s']:.2f} s (CPU {result['open_cpu_s']:.2f} s), peak "
+                  f"{result['open_peak_mib']:.0f} MiB (imports {result['import_mib']:.0f})  load {load:.1f}", flush=True)
+            for op, r in result["ops"].items():
+                shown = r.get("error") or f"{r['op_s']:.2f} s (CPU {r['op_cpu_s']:.2f} s), peak {r['peak_mib']:.0f} MiB"
+                print(f"      {op:26s} {shown}  load {r['load_before']:.1f}", flush=True)
     for server in servers.values():
         server.close()
     rows, table = summarise(runs, args)
-    loads = [r["load_before"] for r in runs]
-    header = (f"DataMap of {args.examples:,} examples x {args.epochs} epochs, medians of {args.repeats} runs per cell; "
+    loads = [r["load_before"] for r in runs] + [o["load_before"] for r in runs for o in r.get("ops", {}).values()]
+    header = (f"DataMap of {args.examples:,} examples x {args.epochs} epochs, before = {args.before_commit}, after = "
+              f"this checkout; medians of {args.repeats} run(s) per cell; "
               f"load average during the runs {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
     print("\n" + header + "\n\n" + table)
     (out / f"datamap_scale_{args.examples}x{args.epochs}.md").write_text(header + "\n\n" + table + "\n")

@@ -52,6 +52,10 @@ def test_lazy_open_gives_identical_values_and_reads_only_what_is_used(tmp_path, 
     dm = random_map(ids=[f"ex{i}" for i in range(3000)], id_column="uid", model_name="m/n")
     folder = dm.save_pretrained(tmp_path / "map", plot=False, card=False)
     reads = record_reads(monkeypatch)
+    DataMap.from_pretrained(folder)  # a small map is read completely at open
+    assert sorted(reads) == sorted(("id", "label", "gold_prob", "correct", "margin") + STATS)
+    monkeypatch.setattr(storage, "VERIFY_AT_OPEN_BYTES", 0)  # as a map above 64 MiB: lazily
+    reads.clear()
     lazy = DataMap.from_pretrained(folder)
     assert reads == [] and len(lazy) == 3000 and lazy.num_epochs == 3
     expected = dm.select("ambiguous", 0.33).ids
@@ -141,6 +145,7 @@ def test_corrupted_file_is_refused_at_open_or_on_first_use(tmp_path, monkeypatch
 def test_lazily_read_columns_are_checked_like_the_constructor(tmp_path, monkeypatch):
     """A folder without manifest (nothing vouches for its values) whose lists hold bad values: refused when the values
     are first read, naming the file."""
+    monkeypatch.setattr(storage, "VERIFY_AT_OPEN_BYTES", 0)
     dm = random_map(n=50)
     folder = dm.save_pretrained(tmp_path / "map", plot=False, card=False)
     (folder / MANIFEST_FILE).unlink()

@@ -211,6 +211,14 @@ class DataMap:
         self._units_reader = units_reader
         return self
 
+    def _read_all(self) -> None:
+        """Decode and check every column of a map opened from a saved table now, rather than on first use."""
+        for name in ("gold_prob", "correct", "margin", "label", "id"):
+            self._array(name)
+        for name in ("confidence", "variability", "correctness", "forgetfulness") + (("aum",) if self._has_margins else ()):
+            getattr(self, name)
+        self.units
+
     # ------------------------------------------------------------------ the arrays (decoded on first use)
     def _array(self, name: str) -> np.ndarray | None:
         if name not in self._data:

@@ -10,8 +10,9 @@ folder that loads as a mix.
 Opening is lazy ([`MapColumns`]): `data_map.parquet` is memory-mapped and each column is decoded when the map first
 needs it (`select("ambiguous", ...)` reads `variability` and `id`, never the per-epoch lists). The manifest also
 holds the sha256 of every 4 MiB chunk of the large files (`MANIFEST_CHUNK_BYTES`): at open every file's size is
-checked, files up to `VERIFY_AT_OPEN_BYTES` (64 MiB) are hashed completely, and for larger ones the chunks holding a
-column are hashed before the column is decoded. Every byte a map uses is checked once, no byte is read twice, and the
+checked; a map whose table is at most `VERIFY_AT_OPEN_BYTES` (64 MiB, about 1.5 million examples x 3 epochs) is then
+read completely (hashed whole, every column decoded and checked: bad files are refused by `from_pretrained` itself);
+for larger ones the chunks holding a column are hashed before the column is decoded. Every byte a map uses is checked once, no byte is read twice, and the
 bytes of columns never used are never hashed: opening a map of 10 million examples costs milliseconds instead of the
 seconds a full sha256 of its ~400 MB would take. A corrupted chunk is reported (`ArtifactError`) by the operation that
 first uses it. `DataMap.from_pretrained(..., lazy=False)` reads and checks everything at once, as before.
@@ -42,7 +43,8 @@ METADATA_FILE = "data_map.json"
 PLOT_FILE = "data_map.png"
 UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
 FORMAT_VERSION = 1
-# per-chunk hashes in the manifest (files above one chunk) and the size up to which a file is hashed whole at open
+# per-chunk hashes in the manifest (files above one chunk), and the table size up to which a map is read completely at
+# open (hashed whole, every column decoded and checked, as `lazy=False` does); larger maps open lazily
 MANIFEST_CHUNK_BYTES = 4 << 20
 VERIFY_AT_OPEN_BYTES = 64 << 20
 # the per-example statistics stored beside the per-epoch lists (what a lazily opened map reads instead of deriving them)
@@ -116,9 +118,12 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str, *, lazy: bool =
         return read_units(units_file.path, pa.py_buffer(units_file.buffer), meta, ids)
 
     try:
-        return cls._open(columns, meta, read_unit_table if kind else None)
+        data_map = cls._open(columns, meta, read_unit_table if kind else None)
     except ValueError as error:
         raise HfNotlikeInputError(f"{folder / DATA_MAP_FILE}: {error}") from None
+    if columns.file.size <= VERIFY_AT_OPEN_BYTES:  # small: everything now, errors from `from_pretrained` itself
+        data_map._read_all()
+    return data_map
 
 
 def _load_eager(cls: type[DataMap], folder: Path) -> DataMap:
