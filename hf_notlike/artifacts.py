@@ -15,7 +15,8 @@ or the new complete one, never a mix and never nothing:
   not. Concurrent writers each swap in a complete folder: the last one wins;
 - on load, [`read_files`] reads the files a manifest names, checks their sizes and sha256 and raises
   [`ArtifactError`] naming the folder and the fix when they do not match. Folders written before manifests existed
-  load as they are.
+  load as they are. For large files, [`open_files`] memory-maps them instead and checks each part against the
+  per-chunk hashes the manifest can hold ([`write_manifest`]`(chunk_size=...)`) when that part is first used.
 
 This module imports no method subpackage.
 
@@ -51,8 +52,8 @@ __all__ = [
     "ArtifactError",
     "CheckedFile",
     "atomic_path",
-    "open_files",
     "atomic_write",
+    "open_files",
     "read_files",
     "staged_folder",
     "verify_manifest",
@@ -405,7 +406,8 @@ class CheckedFile:
     saved before manifests existed) is not checked.
 
     The open file keeps the bytes it was opened with: a save that replaces the folder afterwards does not change
-    them (the old file lives on until it is closed). Editing the file in place while it is open is not detected.
+    them (the old file lives on until it is closed). Editing the file in place while it is open is not detected (and
+    truncating it makes reads of the lost part fail); the library never does either.
     """
 
     def __init__(self, folder: Path, name: str, entry: dict[str, Any] | None, what: str, fix: str):
@@ -476,7 +478,7 @@ def open_files(
     fix: str = "",
     check_below: int = 0,
     attempts: int = 3,
-) -> dict[str, CheckedFile | None]:
+) -> dict[str, CheckedFile]:
     """Open `names` from `folder` memory-mapped, as one consistent snapshot of the folder, for reading what is used
     and checking only that (the alternative to [`read_files`] for large files).
 
@@ -493,7 +495,7 @@ def open_files(
         attempts (`int`, *optional*, defaults to 3): Opens before a mismatch is reported.
 
     Returns:
-        `dict[str, CheckedFile | None]`: each file, `None` for a file that is missing from a folder without manifest.
+        `dict[str, CheckedFile]`: each file.
 
     Raises:
         `ArtifactError` naming the folder, the file and `fix` when a file is missing, unlisted, of the wrong size or
@@ -506,7 +508,7 @@ def open_files(
     for _ in range(max(1, attempts)):
         before = (root / MANIFEST_FILE).read_bytes() if (root / MANIFEST_FILE).is_file() else None
         manifest = _read_manifest(root, what, fix)
-        opened: dict[str, CheckedFile | None] = {}
+        opened: dict[str, CheckedFile] = {}
         error = None
         try:
             for name in names:

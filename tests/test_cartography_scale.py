@@ -5,6 +5,7 @@ density plot of large maps draws every example and the thresholds `select` uses.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -72,6 +73,10 @@ def test_lazy_open_gives_identical_values_and_reads_only_what_is_used(tmp_path, 
         assert np.array_equal(lazy.select(region, 0.2, class_balanced=True).ids,
                               dm.select(region, 0.2, class_balanced=True).ids)
     assert np.array_equal(lazy.select("ambiguous", 0.1, epochs=2).ids, dm.select("ambiguous", 0.1, epochs=2).ids)
+    # a copy holds every array (the mapped file is not copied)
+    copied = copy.deepcopy(DataMap.from_pretrained(folder))
+    assert copied._columns is None
+    assert_same(copied, dm)
     # a lazily opened map saves the same table again
     again = lazy.save_pretrained(tmp_path / "again", plot=False, card=False)
     assert pq.read_table(again / DATA_MAP_FILE).equals(pq.read_table(folder / DATA_MAP_FILE))

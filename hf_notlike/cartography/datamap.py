@@ -219,6 +219,12 @@ class DataMap:
             getattr(self, name)
         self.units
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy (copy.deepcopy, multiprocessing) holds every array: the memory-mapped file stays with this map
+        if self._columns is not None:
+            self._read_all()
+        return {**self.__dict__, "_columns": None, "_units_reader": None}
+
     # ------------------------------------------------------------------ the arrays (decoded on first use)
     def _array(self, name: str) -> np.ndarray | None:
         if name not in self._data:
