@@ -12,9 +12,10 @@ needs it (`select("ambiguous", ...)` reads `variability` and `id`, never the per
 holds the sha256 of every 4 MiB chunk of the large files (`MANIFEST_CHUNK_BYTES`): at open every file's size is
 checked; a map whose table is at most `VERIFY_AT_OPEN_BYTES` (64 MiB, about 1.5 million examples x 3 epochs) is then
 read completely (hashed whole, every column decoded and checked: bad files are refused by `from_pretrained` itself);
-for larger ones the chunks holding a column are hashed before the column is decoded. Every byte a map uses is checked once, no byte is read twice, and the
-bytes of columns never used are never hashed: opening a map of 10 million examples costs milliseconds instead of the
-seconds a full sha256 of its ~400 MB would take. A corrupted chunk is reported (`ArtifactError`) by the operation that
+for larger ones the chunks holding a column are hashed before the column is decoded. Every byte a map uses is
+hashed once, straight from the mapping (no copy), and the bytes of columns never used are never hashed: opening a map
+of 10 million examples costs milliseconds instead of the seconds a full sha256 of its ~400 MB would take. A corrupted
+chunk is reported (`ArtifactError`) by the operation that
 first uses it. `DataMap.from_pretrained(..., lazy=False)` reads and checks everything at once, as before.
 """
 
