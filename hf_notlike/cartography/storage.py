@@ -15,8 +15,8 @@ read completely (hashed whole, every column decoded and checked: bad files are r
 for larger ones the chunks holding a column are hashed before the column is decoded. Every byte a map uses is
 hashed once, straight from the mapping (no copy), and the bytes of columns never used are never hashed: opening a map
 of 10 million examples costs milliseconds instead of the seconds a full sha256 of its ~400 MB would take. A corrupted
-chunk is reported (`ArtifactError`) by the operation that
-first uses it. `DataMap.from_pretrained(..., lazy=False)` reads and checks everything at once, as before.
+chunk is reported (`ArtifactError`) by the operation that first uses it. `DataMap.from_pretrained(..., lazy=False)`
+reads and checks everything at once, as before.
 """
 
 from __future__ import annotations
