@@ -53,7 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--work", default="/tmp/datamap_scale", help="folder for the saved map (not committed)")
     parser.add_argument("--out", default="outputs/results/cartography_scale")
     parser.add_argument("--timeout", type=int, default=900, help="seconds before a run is stopped and recorded as such")
-    parser.add_argument("--before-commit", default="4bb9dd8", help="the library version to compare with")
+    parser.add_argument("--before-commit", default="4bb9dd8",
+                        help="the library version to compare with ('none': measure this checkout only)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -269,7 +270,7 @@ def main() -> None:
         return
     root = Path(__file__).resolve().parents[1]
     before = Path(args.work) / f"code_{args.before_commit}"
-    if not (before / "hf_notlike" / "__init__.py").is_file():
+    if args.before_commit != "none" and not (before / "hf_notlike" / "__init__.py").is_file():
         before.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(["git", "-C", str(root), "archive", args.before_commit, "hf_notlike"],
                                  capture_output=True, check=True).stdout
@@ -297,11 +298,13 @@ def main() -> None:
     runs_file = out / f"datamap_runs_{args.examples}x{args.epochs}.json"
     runs = json.loads(runs_file.read_text()) if runs_file.is_file() else []
     done = {(r["repeat"], r["path"]) for r in runs}
-    servers = {"before": Server(before, args.timeout), "after": Server(root, args.timeout)}
-    print(f"before: {servers['before'].module} ({args.before_commit}); after: {servers['after'].module}", flush=True)
+    servers = {"after": Server(root, args.timeout)}
+    if args.before_commit != "none":
+        servers["before"] = Server(before, args.timeout)
+    print(", ".join(f"{path}: {server.module}" for path, server in servers.items()), flush=True)
     for repeat in range(args.repeats):
         for path in ("before", "after") if repeat % 2 == 0 else ("after", "before"):
-            if (repeat, path) in done:
+            if (repeat, path) in done or path not in servers:
                 continue
             load = os.getloadavg()[0]
             result = {**servers[path].run(folder, path, args.ops), "path": path, "repeat": repeat, "load_before": load,
