@@ -15,7 +15,8 @@ or the new complete one, never a mix and never nothing:
   not. Concurrent writers each swap in a complete folder: the last one wins;
 - on load, [`read_files`] reads the files a manifest names, checks their sizes and sha256 and raises
   [`ArtifactError`] naming the folder and the fix when they do not match. Folders written before manifests existed
-  load as they are.
+  load as they are. For large files, [`open_files`] memory-maps them instead and checks each part against the
+  per-chunk hashes the manifest can hold ([`write_manifest`]`(chunk_size=...)`) when that part is first used.
 
 This module imports no method subpackage.
 
@@ -49,8 +50,10 @@ from .errors import HfNotlikeFileNotFoundError, HfNotlikeInputError
 __all__ = [
     "MANIFEST_FILE",
     "ArtifactError",
+    "CheckedFile",
     "atomic_path",
     "atomic_write",
+    "open_files",
     "read_files",
     "staged_folder",
     "verify_manifest",
@@ -242,14 +245,41 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: str | os.PathLike, files: Iterable[str]) -> Path:
+def _hash_file(path: Path, chunk_size: int | None) -> dict[str, Any]:
+    """Size and sha256 of the file at `path`, plus the sha256 of each `chunk_size`-byte chunk when `chunk_size` is
+    given and the file is larger than one chunk; one read of the file, the two digests computed on two threads
+    (`hashlib` releases the GIL on large buffers)."""
+    size = path.stat().st_size
+    if not chunk_size or size <= chunk_size:
+        return {"size": size, "sha256": _sha256(path)}
+    from concurrent.futures import ThreadPoolExecutor
+
+    whole = hashlib.sha256()
+    with open(path, "rb") as handle, ThreadPoolExecutor(1) as pool:
+        chunks = []
+        for block in iter(lambda: handle.read(chunk_size), b""):  # at most one block in memory
+            future = pool.submit(lambda data: hashlib.sha256(data).hexdigest(), block)
+            whole.update(block)
+            chunks.append(future.result())
+    return {"size": size, "sha256": whole.hexdigest(), "chunks": {"size": chunk_size, "sha256": chunks}}
+
+
+def write_manifest(folder: str | os.PathLike, files: Iterable[str], *, chunk_size: int | None = None) -> Path:
     """Write `folder/manifest.json` (atomically) naming `files` (paths relative to `folder`) with their sizes and
-    sha256: the record of which files belong together, checked on load by [`verify_manifest`] / [`read_files`]."""
+    sha256: the record of which files belong together, checked on load by [`verify_manifest`] / [`read_files`] /
+    [`open_files`].
+
+    Args:
+        folder (`str` or `os.PathLike`): The folder holding `files`.
+        files (`Iterable[str]`): The files that belong together.
+        chunk_size (`int`, *optional*): Also record the sha256 of every `chunk_size`-byte chunk of the files larger
+            than one chunk, so that [`open_files`] can check the part of a large file that is used without hashing
+            all of it. The whole-file sha256 is always recorded.
+    """
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise HfNotlikeInputError(f"`chunk_size` must be a positive number of bytes or None; got {chunk_size!r}.")
     root = Path(folder)
-    entries = {}
-    for name in files:
-        path = root / name
-        entries[name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    entries = {name: _hash_file(root / name, chunk_size) for name in files}
     return write_json(root / MANIFEST_FILE, {"format": MANIFEST_FORMAT, "files": entries})
 
 
@@ -266,6 +296,10 @@ def _read_manifest(folder: Path, what: str, fix: str) -> dict[str, dict[str, Any
             raise ValueError
         for entry in files.values():
             int(entry["size"]), str(entry["sha256"])
+            if "chunks" in entry:
+                step, digests = int(entry["chunks"]["size"]), entry["chunks"]["sha256"]
+                if step < 1 or not isinstance(digests, list) or len(digests) != -(-int(entry["size"]) // step):
+                    raise ValueError
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ArtifactError(
             f"{folder}: {MANIFEST_FILE} is not a valid {what} manifest. {fix}"
@@ -362,6 +396,150 @@ def verify_manifest(folder: str | os.PathLike, *, what: str = "artifact", fix: s
     return True
 
 
+class CheckedFile:
+    """One file of a saved folder, memory-mapped read-only, whose bytes are checked against the folder's manifest
+    before they are used (see [`open_files`]).
+
+    `buffer` is the whole file (a zero-copy `memoryview`); call [`check`] with the byte range about to be used. With
+    per-chunk hashes in the manifest only the chunks overlapping that range are hashed (each once); without them the
+    first check hashes the whole file, streaming over the mapping. A file the manifest does not cover (a folder
+    saved before manifests existed) is not checked.
+
+    The open file keeps the bytes it was opened with: a save that replaces the folder afterwards does not change
+    them (the old file lives on until it is closed). Editing the file in place while it is open is not detected (and
+    truncating it makes reads of the lost part fail); the library never does either.
+    """
+
+    def __init__(self, folder: Path, name: str, entry: dict[str, Any] | None, what: str, fix: str):
+        import mmap
+        import threading
+
+        self.folder, self.name, self.path = folder, name, folder / name
+        self._entry, self._what, self._fix = entry, what, fix
+        with open(self.path, "rb") as handle:
+            self.size = os.fstat(handle.fileno()).st_size
+            if entry is not None and self.size != entry["size"]:
+                raise ArtifactError(
+                    f"{folder}: {name} does not match {MANIFEST_FILE} ({self.size} bytes, {MANIFEST_FILE} says "
+                    f"{entry['size']}): the {what} was modified, partly copied or mixed with another save after it "
+                    f"was written. {fix}".strip()
+                )
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
+        self.buffer = memoryview(self._map) if self._map is not None else memoryview(b"")
+        chunks = (entry or {}).get("chunks")
+        self._step = int(chunks["size"]) if chunks else max(self.size, 1)
+        self._digests = list(chunks["sha256"]) if chunks else ([entry["sha256"]] if entry else [])
+        self._checked = [entry is None] * max(len(self._digests), 1)
+        self._lock = threading.Lock()
+
+    @property
+    def covered(self) -> bool:
+        """Whether the folder's manifest covers this file (False for a folder saved before manifests existed)."""
+        return self._entry is not None
+
+    @property
+    def checked(self) -> bool:
+        """Whether every byte of the file has been checked (always True for a file no manifest covers)."""
+        return all(self._checked)
+
+    def check(self, start: int = 0, stop: int | None = None) -> None:
+        """Check the bytes `[start, stop)` (the whole file by default) against the manifest, hashing only the chunks
+        not checked before.
+
+        Raises:
+            `ArtifactError` naming the folder, the file and the fix when they differ.
+        """
+        if self._entry is None:
+            return
+        stop = self.size if stop is None else min(stop, self.size)
+        first, last = max(start, 0) // self._step, max(stop - 1, 0) // self._step
+        with self._lock:
+            for index in range(first, min(last, len(self._checked) - 1) + 1):
+                if self._checked[index]:
+                    continue
+                chunk = self.buffer[index * self._step:(index + 1) * self._step]
+                if hashlib.sha256(chunk).hexdigest() != self._digests[index]:
+                    raise ArtifactError(self._error())
+                self._checked[index] = True
+
+    def _error(self) -> str:
+        part = "its sha256 differs from the one in " + MANIFEST_FILE
+        if len(self._digests) > 1:
+            part = "a chunk's sha256 differs from the one in " + MANIFEST_FILE
+        return (f"{self.folder}: {self.name} does not match {MANIFEST_FILE} ({part}): the {self._what} was modified, "
+                f"partly copied or mixed with another save after it was written. {self._fix}").strip()
+
+
+def open_files(
+    folder: str | os.PathLike,
+    names: Iterable[str],
+    *,
+    what: str = "artifact",
+    fix: str = "",
+    check_below: int = 0,
+    attempts: int = 3,
+) -> dict[str, CheckedFile]:
+    """Open `names` from `folder` memory-mapped, as one consistent snapshot of the folder, for reading what is used
+    and checking only that (the alternative to [`read_files`] for large files).
+
+    At open every file's size is compared with the manifest, and files of at most `check_below` bytes are checked
+    completely; the bytes of larger files are checked as they are used ([`CheckedFile.check`]). When a concurrent
+    save swaps the folder while the files are opened (the manifest changed meanwhile), they are opened again.
+
+    Args:
+        folder (`str` or `os.PathLike`): The saved folder.
+        names (`Iterable[str]`): Files to open (relative to `folder`).
+        what (`str`, *optional*, defaults to `"artifact"`): What the folder holds, for messages ("data map").
+        fix (`str`, *optional*): What to do about a mismatch, appended to the error.
+        check_below (`int`, *optional*, defaults to 0): Files up to this size are checked completely at open.
+        attempts (`int`, *optional*, defaults to 3): Opens before a mismatch is reported.
+
+    Returns:
+        `dict[str, CheckedFile]`: each file.
+
+    Raises:
+        `ArtifactError` naming the folder, the file and `fix` when a file is missing, unlisted, of the wrong size or
+        (for the files checked at open) of the wrong content. `FileNotFoundError` when a file is missing and there
+        is no manifest.
+    """
+    root = Path(folder)
+    names = list(names)
+    error: ArtifactError | None = None
+    for _ in range(max(1, attempts)):
+        before = (root / MANIFEST_FILE).read_bytes() if (root / MANIFEST_FILE).is_file() else None
+        manifest = _read_manifest(root, what, fix)
+        opened: dict[str, CheckedFile] = {}
+        error = None
+        try:
+            for name in names:
+                entry = None
+                if manifest is not None:
+                    entry = manifest.get(name)
+                    if entry is None:
+                        raise ArtifactError(f"{root}: {MANIFEST_FILE} does not list {name}: the {what} was mixed "
+                                            f"with files of another save. {fix}".strip())
+                try:
+                    opened[name] = CheckedFile(root, name, entry, what, fix)
+                except FileNotFoundError:
+                    if manifest is None:
+                        raise
+                    raise ArtifactError(_mismatch(root, name, entry, None, what, fix).strip()) from None
+                if opened[name].size <= check_below:
+                    opened[name].check()
+        except ArtifactError as caught:
+            error = caught
+        after = (root / MANIFEST_FILE).read_bytes() if (root / MANIFEST_FILE).is_file() else None
+        if before != after:  # a save swapped the folder meanwhile: open the new one
+            continue
+        if error is None:
+            if manifest is None:
+                logger.debug("%s has no %s (saved by an older version): loading its files unchecked.", root,
+                             MANIFEST_FILE)
+            return opened
+    raise error or ArtifactError(f"{root}: {MANIFEST_FILE} kept changing while the {what} was opened (concurrent "
+                                 "saves); try again.")
+
+
 def _carry_over(old: Path, staging: Path) -> None:
     """Hard-link (or copy) into `staging` what `old` holds that the new artifact does not write, except the files of
     the old manifest (they belonged to the old artifact)."""
@@ -429,7 +607,9 @@ def _commit(staging: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None = None) -> Iterator[Path]:
+def staged_folder(
+    folder: str | os.PathLike, *, manifest: Iterable[str] | None = None, chunk_size: int | None = None
+) -> Iterator[Path]:
     """Write a multi-file artifact as one: yield an empty staging folder (named like `folder`, inside a hidden sibling
     folder); on success write the
     manifest of `manifest` (when given, last), fsync everything and swap the staging folder in atomically.
@@ -441,6 +621,7 @@ def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None =
         folder (`str` or `os.PathLike`): The folder to (re)write; its parent is created if needed.
         manifest (`Iterable[str]`, *optional*): The files (relative paths) that belong together and must be checked
             on load; None writes no manifest (e.g. a model folder that other tools rewrite).
+        chunk_size (`int`, *optional*): Also record per-chunk hashes of the large files (see [`write_manifest`]).
 
     Example:
 
@@ -465,7 +646,7 @@ def staged_folder(folder: str | os.PathLike, *, manifest: Iterable[str] | None =
         staging.mkdir()
         yield staging
         if manifest is not None:
-            write_manifest(staging, manifest)
+            write_manifest(staging, manifest, chunk_size=chunk_size)
         _sync_tree(staging)
         _commit(staging, target)
     finally:

@@ -34,3 +34,11 @@ def test_bench_cartography_reports_callback_share():
         assert 0 < share < 100, (mode, line)
     timed = [int(n) for n in re.findall(r"in (\d+) calls of the callback's own code", out)]
     assert len(timed) == 2 and timed[0] >= 3 * 4 * 2  # training mode: hooks + collator on each of 4 steps x 2 epochs
+
+
+def test_datamap_scale_benchmark_runs(tmp_path):
+    out = run_script("bench_datamap_scale.py", "--examples", "3000", "--repeats", "1", "--before-commit", "none",
+                     "--ops", "select_ambiguous", "plot", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"))
+    assert "| `select_ambiguous` | - |" in out and "| `plot` | - |" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "datamap_build_3000x3.json", "datamap_runs_3000x3.json", "datamap_scale_3000x3.json", "datamap_scale_3000x3.md"]

@@ -139,7 +139,9 @@ def test_plot_png_pdf_and_large_maps(tmp_path):
     rng = np.random.default_rng(0)
     probs = rng.random((60_000, 3)).astype(np.float32)
     big = DataMap(probs, probs > 0.5)
-    fig = big.plot(tmp_path / "big.png")  # auto: hexbin beyond 25k points
+    fig = big.plot(tmp_path / "big.png")  # auto: a density raster of every example beyond 25k points
+    assert len(fig.axes[0].images) == 1 and not fig.axes[0].collections
+    fig = big.plot(kind="hexbin")
     assert type(fig.axes[0].collections[0]).__name__ == "PolyCollection"
     fig = big.plot(kind="scatter", max_points=1000)
     assert len(fig.axes[0].collections[0].get_offsets()) == 1000

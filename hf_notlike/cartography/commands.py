@@ -5,7 +5,7 @@
 hf-notlike datamap build MODEL DATA --output-dir MAP_DIR [--epochs 3] [--text-column text --label-column label] \
     [--plot] [--html] [--card] [--resume]
 hf-notlike datamap show MAP_DIR
-hf-notlike datamap plot MAP_DIR [--output data_map.png] [--kind auto|scatter|hexbin] [--epochs K]
+hf-notlike datamap plot MAP_DIR [--output data_map.png] [--kind auto|scatter|density|hexbin] [--epochs K]
 hf-notlike datamap select MAP_DIR --region ambiguous --fraction 0.33 [--output ids.json] [--epochs K] [--seed 0]
 hf-notlike datamap html MAP_DIR [--output map.html] [--data train.csv --text-column text] [--max-points N]
 ```
@@ -103,8 +103,10 @@ class PlotArguments(_EpochsArguments):
         default=None,
         metadata={"aliases": ["-o"], "help": "image file, .png or .pdf (default: MAP_DIR/data_map.png for a folder)"},
     )
-    kind: Literal["auto", "scatter", "hexbin"] = field(
-        default="auto", metadata={"help": "scatter, hexbin, or auto (hexbin above --max-points examples)"}
+    kind: Literal["auto", "scatter", "density", "hexbin"] = field(
+        default="auto",
+        metadata={"help": "scatter, density (a raster of every example), hexbin, or auto (density above --max-points "
+                          "examples)"},
     )
     max_points: int = field(default=25_000, metadata={"help": "scatter size limit"})
 

@@ -45,15 +45,20 @@ import numpy as np
 from ..artifacts import MANIFEST_FILE
 from ..errors import HfNotlikeInputError
 from ..paths import check_local_or_hub
-from .storage import DATA_MAP_FILE, FORMAT_VERSION, METADATA_FILE, PLOT_FILE, UNIT_FILES, load_data_map, save_data_map
+from .storage import (
+    DATA_MAP_FILE, FORMAT_VERSION, MAP_FIX, METADATA_FILE, PLOT_FILE, UNIT_FILES, load_data_map, save_data_map,
+)
 
 if TYPE_CHECKING:
     import datasets
     from matplotlib.figure import Figure
 
+    from .storage import MapColumns
+
 __all__ = ["DataMap", "DataMapSelection", "REGIONS", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE"]
 
 REGIONS = ("ambiguous", "hard_to_learn", "easy_to_learn", "random", "low_aum")
+_BLOCK = 1 << 20  # rows per block of the statistics derived from the per-epoch matrices
 
 
 class DataMapSelection(NamedTuple):
@@ -149,69 +154,32 @@ class DataMap:
         mode: str = "training",
         train_flops_per_example: float | None = None,
     ):
-        self.gold_probs = _as_matrix(gold_probs, "gold_probs", np.float32)
-        correct_array = np.asarray(correct)
-        if correct_array.dtype == bool or (correct_array.dtype.kind in "iuf" and np.isin(correct_array, (0, 1)).all()):
-            self.correct = _as_matrix(correct_array, "correct", bool)
-        elif correct_array.dtype.kind == "f" and np.isfinite(correct_array).all() and (
-            (correct_array >= 0) & (correct_array <= 1)
-        ).all():
-            # a share of correct predictions per epoch (token-level tasks): in [0, 1]
-            self.correct = _as_matrix(correct_array, "correct", np.float32)
-        else:
-            raise HfNotlikeInputError("`correct` must hold booleans (or 0/1), or shares of correct predictions in [0, 1].")
-        if self.correct.shape != self.gold_probs.shape:
-            raise HfNotlikeInputError(
-                f"`gold_probs` and `correct` must have the same shape; got {self.gold_probs.shape} and "
-                f"{self.correct.shape}."
-            )
-        if not np.isfinite(self.gold_probs).all():
-            raise HfNotlikeInputError(
-                "`gold_probs` contains NaN or infinite values (an example missing from an epoch?); every example "
-                "needs a probability at every epoch."
-            )
-        if self.gold_probs.min() < 0 or self.gold_probs.max() > 1:
-            raise HfNotlikeInputError("`gold_probs` must be probabilities in [0, 1]; pass softmax outputs, not logits.")
-        n = self.gold_probs.shape[0]
-        self.margins = None
-        if margins is not None:
-            margin_array = np.asarray(margins)
-            if margin_array.dtype.kind not in "iuf":
-                raise HfNotlikeInputError(f"`margins` must hold numbers; got dtype {margin_array.dtype}.")
-            self.margins = _as_matrix(margin_array, "margins", np.float32)
-            if self.margins.shape != self.gold_probs.shape:
-                raise HfNotlikeInputError(
-                    f"`margins` must have the shape of `gold_probs`, {self.gold_probs.shape}; got {self.margins.shape}."
-                )
-            if not np.isfinite(self.margins).all():
-                raise HfNotlikeInputError("`margins` contains NaN or infinite values; every example needs a finite margin.")
-        self.labels = None
-        if labels is not None:
-            self.labels = np.asarray(labels)
-            if self.labels.shape != (n,):
-                raise HfNotlikeInputError(f"`labels` must have shape ({n},) (one gold label per example); got "
-                                 f"{self.labels.shape}.")
-            if self.labels.dtype.kind not in "iuUSb" and not (
-                self.labels.dtype == object and all(isinstance(x, (str, int, np.integer)) for x in self.labels)
-            ):
-                raise HfNotlikeInputError(f"`labels` must hold integers or strings; got dtype {self.labels.dtype}.")
+        gold = _as_matrix(gold_probs, "gold_probs", np.float32)
+        correct_matrix = _check_correct(correct, gold.shape)
+        _check_gold_values(gold)
+        n, e = gold.shape
+        margin_matrix = None if margins is None else _check_margins(margins, gold.shape)
+        label_array = None if labels is None else _check_labels(labels, n)
         if ids is None:
             if id_column is not None:
                 raise HfNotlikeInputError(f"`id_column={id_column!r}` was given without `ids`; pass the ids of that column.")
-            self.ids = np.arange(n, dtype=np.int64)
+            id_array = np.arange(n, dtype=np.int64)
         else:
-            self.ids = np.asarray(ids)
-            if self.ids.shape != (n,):
-                raise HfNotlikeInputError(f"`ids` must have shape ({n},) (one per example); got {self.ids.shape}.")
-            if self.ids.dtype.kind not in "iuUS" and not (
-                self.ids.dtype == object and all(isinstance(x, (str, int, np.integer)) for x in self.ids)
-            ):
-                raise HfNotlikeInputError(f"`ids` must hold integers or strings; got dtype {self.ids.dtype}.")
-            if len(np.unique(self.ids)) != n:
-                raise HfNotlikeInputError("`ids` must be unique: each example needs its own id.")
+            id_array = _check_ids(ids, n)
+        self._shape = (n, e)
+        self._data: dict[str, np.ndarray | None] = {
+            "gold_prob": gold, "correct": correct_matrix, "margin": margin_matrix, "label": label_array, "id": id_array,
+        }
+        self._columns = None
+        self._set_metadata(mode, id_column, model_name, dataset_name, train_flops_per_example)
+        self._units, self.unit_kind = _check_units(units, unit_kind, n, e)
+        self._units_reader = None
+
+    def _set_metadata(
+        self, mode: Any, id_column: Any, model_name: Any, dataset_name: Any, train_flops_per_example: Any
+    ) -> None:
         if mode not in ("training", "rescore"):
             raise HfNotlikeInputError(f"`mode` must be 'training' or 'rescore'; got {mode!r}.")
-        self.units, self.unit_kind = _check_units(units, unit_kind, n, self.num_epochs)
         for name, value in (("id_column", id_column), ("model_name", model_name), ("dataset_name", dataset_name)):
             if value is not None and not isinstance(value, str):
                 raise HfNotlikeInputError(f"`{name}` must be a string or None; got {type(value).__name__}.")
@@ -228,14 +196,130 @@ class DataMap:
         self.train_flops_per_example = None if train_flops_per_example is None else float(train_flops_per_example)
         self._cache: dict[str, np.ndarray] = {}
 
+    @classmethod
+    def _open(cls, columns: MapColumns, meta: dict[str, Any], units_reader: Any | None = None) -> DataMap:
+        """A map over the columns of a saved `data_map.parquet` (see `hf_notlike.cartography.storage.MapColumns`),
+        each decoded and checked when first used; `units_reader(ids)` reads the per-unit table when first used."""
+        self = cls.__new__(cls)
+        self._shape = (columns.num_examples, columns.num_epochs)
+        self._data = {name: None for name in ("margin", "label") if not columns.has(name)}
+        self._columns = columns
+        self._set_metadata(meta.get("mode", "training"), meta.get("id_column"), meta.get("model"), meta.get("dataset"),
+                           meta.get("train_flops_per_example"))
+        self.unit_kind = meta.get("unit_kind")
+        self._units = None
+        self._units_reader = units_reader
+        return self
+
+    def _read_all(self) -> None:
+        """Decode and check every column of a map opened from a saved table now, rather than on first use."""
+        for name in ("gold_prob", "correct", "margin", "label", "id"):
+            self._array(name)
+        for name in ("confidence", "variability", "correctness", "forgetfulness") + (("aum",) if self._has_margins else ()):
+            getattr(self, name)
+        self.units
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy (copy.deepcopy, multiprocessing) holds every array: the memory-mapped file stays with this map
+        if self._columns is not None:
+            self._read_all()
+        return {**self.__dict__, "_columns": None, "_units_reader": None}
+
+    # ------------------------------------------------------------------ the arrays (decoded on first use)
+    def _array(self, name: str) -> np.ndarray | None:
+        if name not in self._data:
+            self._data[name] = self._decode(name)
+        return self._data[name]
+
+    def _decode(self, name: str) -> np.ndarray:
+        """Decode and check the column `name` of the saved table (a map opened by `from_pretrained`)."""
+        columns = self._columns
+        values = columns.read(name)
+        n, e = self._shape
+        try:
+            if name == "gold_prob":
+                values = _as_matrix(values, "gold_probs", np.float32)
+                _check_gold_values(values)
+            elif name == "correct":
+                values = _check_correct(values, (n, e))
+            elif name == "margin":
+                values = _check_margins(values, (n, e))
+            elif name == "label":
+                values = _check_labels(values, n, typed=True)
+            else:
+                values = _check_ids(values, n, typed=True)
+        except HfNotlikeInputError as error:
+            raise HfNotlikeInputError(f"{columns.path}: {error}") from None
+        return values
+
+    @property
+    def gold_probs(self) -> np.ndarray:
+        """Probability of the gold label for each example at each epoch, shape `(num_examples, num_epochs)`."""
+        return self._array("gold_prob")
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Whether the argmax was the gold label (or the share of correct tokens) at each epoch, shape
+        `(num_examples, num_epochs)`."""
+        return self._array("correct")
+
+    @property
+    def margins(self) -> np.ndarray | None:
+        """The margin of the gold logit at each epoch, shape `(num_examples, num_epochs)`, or `None`."""
+        return self._array("margin")
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The example ids, shape `(num_examples,)`."""
+        return self._array("id")
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """The gold label of each example, shape `(num_examples,)`, or `None`."""
+        return self._array("label")
+
+    @property
+    def units(self) -> dict[str, np.ndarray] | None:
+        """The per-token / per-label statistics (see the `units` argument), or `None`."""
+        if self._units is None and self._units_reader is not None:
+            units = self._units_reader(self.ids)
+            self._units, _ = _check_units(units, self.unit_kind, *self._shape)
+            self._units_reader = None
+        return self._units
+
+    @property
+    def _has_margins(self) -> bool:
+        return self._data.get("margin", True) is not None
+
+    @property
+    def _has_labels(self) -> bool:
+        return self._data.get("label", True) is not None
+
     # ------------------------------------------------------------------ statistics
     @property
     def num_examples(self) -> int:
-        return self.gold_probs.shape[0]
+        return self._shape[0]
 
     @property
     def num_epochs(self) -> int:
-        return self.gold_probs.shape[1]
+        return self._shape[1]
+
+    def _stored(self, name: str) -> bool:
+        """Read the statistic `name` from the saved table when it holds it (a map opened by `from_pretrained`, whose
+        manifest covers the table: the values `save_pretrained` computed); False when it must be derived."""
+        if name in self._cache:
+            return True
+        columns = self._columns
+        if columns is None or not columns.has_stat(name):
+            return False
+        values = columns.read(name)
+        if values.shape != (self.num_examples,) or not np.isfinite(values).all() or (
+            name != "aum" and values.size and values.min() < 0
+        ):
+            raise HfNotlikeInputError(f"{columns.path}: column {name!r} holds values that are not a data map's "
+                                      f"{name}. {MAP_FIX}")
+        self._cache[name] = values
+        return True
 
     def __len__(self) -> int:
         return self.num_examples
@@ -247,38 +331,46 @@ class DataMap:
         )
 
     def _moments(self) -> None:
-        # one float64 pass per epoch column: fast for the few epochs a map has, even with millions of examples
-        columns = [self.gold_probs[:, e].astype(np.float64) for e in range(self.num_epochs)]
-        mean = sum(columns) / self.num_epochs
-        variance = sum((column - mean) ** 2 for column in columns) / self.num_epochs
-        self._cache["confidence"] = mean.astype(np.float32)
-        self._cache["variability"] = np.sqrt(variance).astype(np.float32)
+        # one float64 pass per epoch column, over blocks of rows (bounded temporary memory with millions of examples;
+        # rows are independent, so the values do not depend on the block size)
+        gold, e = self.gold_probs, self.num_epochs
+        mean_out = np.empty(self.num_examples, np.float32)
+        std_out = np.empty(self.num_examples, np.float32)
+        for start in range(0, self.num_examples, _BLOCK):
+            block = gold[start:start + _BLOCK]
+            columns = [block[:, k].astype(np.float64) for k in range(e)]
+            mean = sum(columns) / e
+            variance = sum((column - mean) ** 2 for column in columns) / e
+            mean_out[start:start + _BLOCK] = mean
+            std_out[start:start + _BLOCK] = np.sqrt(variance)
+        self._cache.setdefault("confidence", mean_out)
+        self._cache.setdefault("variability", std_out)
 
     @property
     def confidence(self) -> np.ndarray:
         """Mean gold-label probability over epochs, shape `(num_examples,)`."""
-        if "confidence" not in self._cache:
+        if not self._stored("confidence"):
             self._moments()
         return self._cache["confidence"]
 
     @property
     def variability(self) -> np.ndarray:
         """Population standard deviation of the gold-label probability over epochs, shape `(num_examples,)`."""
-        if "variability" not in self._cache:
+        if not self._stored("variability"):
             self._moments()
         return self._cache["variability"]
 
     @property
     def correctness(self) -> np.ndarray:
         """Fraction of epochs where the argmax was the gold label, shape `(num_examples,)`."""
-        if "correctness" not in self._cache:
+        if not self._stored("correctness"):
             self._cache["correctness"] = (self.correct.sum(axis=1) / self.num_epochs).astype(np.float32)
         return self._cache["correctness"]
 
     @property
     def forgetfulness(self) -> np.ndarray:
         """Number of correct -> incorrect transitions between consecutive epochs, shape `(num_examples,)`."""
-        if "forgetfulness" not in self._cache:
+        if not self._stored("forgetfulness"):
             c = self.correct >= 0.5  # a share of correct tokens counts as correct from one half up
             self._cache["forgetfulness"] = (c[:, :-1] & ~c[:, 1:]).sum(axis=1).astype(np.int32)
         return self._cache["forgetfulness"]
@@ -291,10 +383,10 @@ class DataMap:
         Raises:
             `ValueError` when the map has no margins (recorded before they existed, or built without `margins=`).
         """
-        if self.margins is None:
+        if not self._has_margins:
             raise HfNotlikeInputError("This data map has no margins (it was built without `margins=` or saved by an older "
                              "hf_notlike): record it again with `CartographyCallback` to get the AUM.")
-        if "aum" not in self._cache:
+        if not self._stored("aum"):
             self._cache["aum"] = self.margins.astype(np.float64).mean(axis=1).astype(np.float32)
         return self._cache["aum"]
 
@@ -314,7 +406,7 @@ class DataMap:
     def _unit_frame(self, kind: str):
         import pandas as pd
 
-        if self.units is None or self.unit_kind != kind:
+        if self.unit_kind != kind or self.units is None:
             raise HfNotlikeInputError(f"This data map has no per-{kind} statistics (it holds "
                              f"{'per-' + self.unit_kind if self.unit_kind else 'no per-unit'} statistics); they are "
                              f"recorded for {'multi-label classification' if kind == 'label' else 'token classification and causal LMs'}.")
@@ -360,9 +452,9 @@ class DataMap:
             "correctness": self.correctness,
             "forgetfulness": self.forgetfulness,
         }
-        if self.margins is not None:
+        if self._has_margins:
             columns["aum"] = self.aum
-        if self.labels is not None:
+        if self._has_labels:
             columns["label"] = self.labels
         return pd.DataFrame(columns)
 
@@ -478,10 +570,10 @@ class DataMap:
                 "a one-epoch map (the selection would be the first rows in order): record at least 2 epochs, or "
                 "select 'hard_to_learn' / 'easy_to_learn' / 'low_aum'."
             )
-        if region == "low_aum" and data_map.margins is None:
+        if region == "low_aum" and not data_map._has_margins:
             raise HfNotlikeInputError("The 'low_aum' region needs margins, which this map lacks: record it again with "
                              "`CartographyCallback` (it records margins in the training pass).")
-        if class_balanced and data_map.labels is None:
+        if class_balanced and not data_map._has_labels:
             raise HfNotlikeInputError("`class_balanced=True` needs the gold labels, which this map lacks: record it with "
                              "`CartographyCallback` (it keeps the labels) or build it with `labels=`.")
         positions = data_map.positions(dataset) if dataset is not None else None
@@ -532,7 +624,7 @@ class DataMap:
         ({0: 1, 1: 2}, {0: 1, 1: 1})
         ```
         """
-        if self.labels is None:
+        if not self._has_labels:
             raise HfNotlikeInputError("This data map has no gold labels: record it with `CartographyCallback` (it keeps the "
                              "labels) or build it with `labels=`.")
         classes = np.unique(self.labels)
@@ -591,9 +683,9 @@ class DataMap:
     def to_arrow_columns(self) -> tuple[str, ...]:
         """Names of the columns of `data_map.parquet` for this map."""
         columns = ("id", "confidence", "variability", "correctness", "forgetfulness", "gold_prob", "correct")
-        if self.margins is not None:
+        if self._has_margins:
             columns += ("aum", "margin")
-        if self.labels is not None:
+        if self._has_labels:
             columns += ("label",)
         return columns
 
@@ -612,10 +704,10 @@ class DataMap:
             "gold_prob": pa.LargeListArray.from_arrays(offsets, pa.array(self.gold_probs.reshape(-1))),
             "correct": pa.LargeListArray.from_arrays(offsets, pa.array(self.correct.reshape(-1))),
         }
-        if self.margins is not None:
+        if self._has_margins:
             columns["aum"] = pa.array(self.aum)
             columns["margin"] = pa.LargeListArray.from_arrays(offsets, pa.array(self.margins.reshape(-1)))
-        if self.labels is not None:
+        if self._has_labels:
             columns["label"] = pa.array(self.labels)
         return pa.table(columns)
 
@@ -662,8 +754,13 @@ class DataMap:
         revision: str | None = None,
         token: str | bool | None = None,
         cache_dir: str | os.PathLike | None = None,
+        lazy: bool = True,
     ) -> DataMap:
         """Load a map saved with [`save_pretrained`] from a local folder or a Hub dataset repo.
+
+        The map opens lazily: `data_map.parquet` is memory-mapped and each column is decoded (and its bytes checked
+        against `manifest.json`) when first used, so opening a map of millions of examples takes milliseconds and
+        `select` / `plot` read only the per-example statistics they need (see `hf_notlike.cartography.storage`).
 
         Args:
             path_or_repo_id (`str` or `os.PathLike`):
@@ -672,6 +769,8 @@ class DataMap:
             revision (`str`, *optional*): Hub revision (branch, tag or commit).
             token (`str` or `bool`, *optional*): Hub token.
             cache_dir (`str` or `os.PathLike`, *optional*): Hub cache folder.
+            lazy (`bool`, *optional*, defaults to `True`): Open lazily (above). `False` reads every file into memory,
+                checks it whole against the manifest and decodes and checks every column at once.
 
         Example:
 
@@ -683,8 +782,11 @@ class DataMap:
         Raises:
             `hf_notlike.artifacts.ArtifactError` (a `ValueError`) naming the folder and the file when the files do not
             match the folder's `manifest.json` (edited or partly copied after saving); `ValueError` for a folder that
-            is not a data map.
+            is not a data map. Opened lazily, a file larger than 64 MiB whose size matches the manifest is checked
+            part by part as it is used: a changed part is reported by the first operation that reads it.
         """
+        if not isinstance(lazy, bool):
+            raise HfNotlikeInputError(f"`lazy` must be True or False; got {lazy!r}.")
         if not isinstance(path_or_repo_id, (str, os.PathLike)) or not str(path_or_repo_id).strip():
             raise HfNotlikeInputError(f"`path_or_repo_id` must be a folder or a Hub repo id; got {path_or_repo_id!r}.")
         folder = check_local_or_hub(path_or_repo_id, "data-map folder")  # no such folder: says so, no Hub call
@@ -704,7 +806,7 @@ class DataMap:
                         ],
                     )
                 )
-        return load_data_map(cls, folder, str(path_or_repo_id))
+        return load_data_map(cls, folder, str(path_or_repo_id), lazy=lazy)
 
     def push_to_hub(
         self,
@@ -741,6 +843,74 @@ class DataMap:
                 tmp, repo_id, repo_type="dataset", what="data map", token=token, private=private,
                 commit_message=commit_message, endpoint=endpoint,
             )
+
+
+def _check_correct(values: Any, shape: tuple[int, int]) -> np.ndarray:
+    correct_array = np.asarray(values)
+    if correct_array.dtype == bool:
+        correct = _as_matrix(correct_array, "correct", bool)
+    elif correct_array.dtype.kind in "iuf" and np.isin(correct_array, (0, 1)).all():
+        correct = _as_matrix(correct_array, "correct", bool)
+    elif correct_array.dtype.kind == "f" and np.isfinite(correct_array).all() and (
+        (correct_array >= 0) & (correct_array <= 1)
+    ).all():
+        # a share of correct predictions per epoch (token-level tasks): in [0, 1]
+        correct = _as_matrix(correct_array, "correct", np.float32)
+    else:
+        raise HfNotlikeInputError("`correct` must hold booleans (or 0/1), or shares of correct predictions in [0, 1].")
+    if correct.shape != shape:
+        raise HfNotlikeInputError(f"`gold_probs` and `correct` must have the same shape; got {shape} and {correct.shape}.")
+    return correct
+
+
+def _check_gold_values(gold: np.ndarray) -> None:
+    if not np.isfinite(gold).all():
+        raise HfNotlikeInputError(
+            "`gold_probs` contains NaN or infinite values (an example missing from an epoch?); every example "
+            "needs a probability at every epoch."
+        )
+    if gold.min() < 0 or gold.max() > 1:
+        raise HfNotlikeInputError("`gold_probs` must be probabilities in [0, 1]; pass softmax outputs, not logits.")
+
+
+def _check_margins(values: Any, shape: tuple[int, int]) -> np.ndarray:
+    margin_array = np.asarray(values)
+    if margin_array.dtype.kind not in "iuf":
+        raise HfNotlikeInputError(f"`margins` must hold numbers; got dtype {margin_array.dtype}.")
+    margins = _as_matrix(margin_array, "margins", np.float32)
+    if margins.shape != shape:
+        raise HfNotlikeInputError(f"`margins` must have the shape of `gold_probs`, {shape}; got {margins.shape}.")
+    if not np.isfinite(margins).all():
+        raise HfNotlikeInputError("`margins` contains NaN or infinite values; every example needs a finite margin.")
+    return margins
+
+
+def _check_labels(values: Any, n: int, typed: bool = False) -> np.ndarray:
+    """`typed`: the values come from a column whose type was checked (integers or strings), so the per-value type check
+    of an object array is skipped."""
+    labels = np.asarray(values)
+    if labels.shape != (n,):
+        raise HfNotlikeInputError(f"`labels` must have shape ({n},) (one gold label per example); got {labels.shape}.")
+    if labels.dtype.kind not in "iuUSb" and not (labels.dtype == object and (
+        typed or all(isinstance(x, (str, int, np.integer)) for x in labels)
+    )):
+        raise HfNotlikeInputError(f"`labels` must hold integers or strings; got dtype {labels.dtype}.")
+    return labels
+
+
+def _check_ids(values: Any, n: int, typed: bool = False) -> np.ndarray:
+    ids = np.asarray(values)
+    if ids.shape != (n,):
+        raise HfNotlikeInputError(f"`ids` must have shape ({n},) (one per example); got {ids.shape}.")
+    if ids.dtype.kind not in "iuUS" and not (ids.dtype == object and (
+        typed or all(isinstance(x, (str, int, np.integer)) for x in ids)
+    )):
+        raise HfNotlikeInputError(f"`ids` must hold integers or strings; got dtype {ids.dtype}.")
+    # increasing integer ids (the usual case: row indices or a counter) are unique without sorting them
+    increasing = ids.dtype.kind in "iu" and bool((ids[1:] > ids[:-1]).all())
+    if not increasing and len(np.unique(ids)) != n:
+        raise HfNotlikeInputError("`ids` must be unique: each example needs its own id.")
+    return ids
 
 
 def _check_units(units: Any, kind: Any, n: int, e: int) -> tuple[dict[str, np.ndarray] | None, str | None]:

@@ -6,6 +6,17 @@ described in `hf_notlike.cartography.datamap`. The files that belong together (`
 and the per-unit table) are named with their sizes and sha256 in `manifest.json`, written last; the whole folder is
 committed in one step through `hf_notlike.artifacts.staged_folder`, so a crash or a concurrent save never leaves a
 folder that loads as a mix.
+
+Opening is lazy ([`MapColumns`]): `data_map.parquet` is memory-mapped and each column is decoded when the map first
+needs it (`select("ambiguous", ...)` reads `variability` and `id`, never the per-epoch lists). The manifest also
+holds the sha256 of every 4 MiB chunk of the large files (`MANIFEST_CHUNK_BYTES`): at open every file's size is
+checked; a map whose table is at most `VERIFY_AT_OPEN_BYTES` (64 MiB, about 1.5 million examples x 3 epochs) is then
+read completely (hashed whole, every column decoded and checked: bad files are refused by `from_pretrained` itself);
+for larger ones the chunks holding a column are hashed before the column is decoded. Every byte a map uses is
+hashed once, straight from the mapping (no copy), and the bytes of columns never used are never hashed: opening a map
+of 10 million examples costs milliseconds instead of the seconds a full sha256 of its ~400 MB would take. A corrupted
+chunk is reported (`ArtifactError`) by the operation that first uses it. `DataMap.from_pretrained(..., lazy=False)`
+reads and checks everything at once, as before.
 """
 
 from __future__ import annotations
@@ -17,19 +28,29 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..artifacts import read_files, staged_folder, write_json
+from ..artifacts import CheckedFile, open_files, read_files, staged_folder, write_json
 from ..errors import HfNotlikeInputError
 
 if TYPE_CHECKING:
     from .datamap import DataMap
 
-__all__ = ["save_data_map", "load_data_map", "MAP_FIX", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE", "UNIT_FILES"]
+__all__ = [
+    "save_data_map", "load_data_map", "MapColumns", "MAP_FIX", "DATA_MAP_FILE", "METADATA_FILE", "PLOT_FILE",
+    "UNIT_FILES",
+]
 
 DATA_MAP_FILE = "data_map.parquet"
 METADATA_FILE = "data_map.json"
 PLOT_FILE = "data_map.png"
 UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
 FORMAT_VERSION = 1
+# per-chunk hashes in the manifest (files above one chunk), and the table size up to which a map is read completely at
+# open (hashed whole, every column decoded and checked, as `lazy=False` does); larger maps open lazily
+MANIFEST_CHUNK_BYTES = 4 << 20
+VERIFY_AT_OPEN_BYTES = 64 << 20
+# the per-example statistics stored beside the per-epoch lists (what a lazily opened map reads instead of deriving them)
+STAT_COLUMNS = {"confidence": "float32", "variability": "float32", "correctness": "float32", "forgetfulness": "int32",
+                "aum": "float32"}
 
 MAP_FIX = (
     "Save the map again with `DataMap.save_pretrained` (or copy the whole folder again); to load the files as they "
@@ -50,7 +71,7 @@ def save_data_map(
     files = [DATA_MAP_FILE, METADATA_FILE]
     if data_map.units is not None:
         files.append(UNIT_FILES[data_map.unit_kind])
-    with staged_folder(folder, manifest=files) as staging:
+    with staged_folder(folder, manifest=files, chunk_size=MANIFEST_CHUNK_BYTES) as staging:
         pq.write_table(data_map.to_arrow(), staging / DATA_MAP_FILE)
         if data_map.units is not None:
             pq.write_table(data_map._units_arrow(), staging / UNIT_FILES[data_map.unit_kind])
@@ -62,14 +83,53 @@ def save_data_map(
     return folder
 
 
-def load_data_map(cls: type[DataMap], folder: Path, source: str) -> DataMap:
+def load_data_map(cls: type[DataMap], folder: Path, source: str, *, lazy: bool = True) -> DataMap:
     """Read the data map saved in the local `folder` (`source`: what the user passed, for messages), checking its
-    files against the manifest."""
+    files against the manifest: lazily ([`MapColumns`], the default) or everything at once (`lazy=False`)."""
     missing = [name for name in (DATA_MAP_FILE, METADATA_FILE) if not (folder / name).is_file()]
     if missing:
         raise HfNotlikeInputError(
             f"{source!r} is not a saved data map: missing {missing} (write one with `DataMap.save_pretrained`)."
         )
+    if not lazy:
+        return _load_eager(cls, folder)
+    kind = None
+    for _ in range(3):  # the unit table's name is in the metadata: open again if a concurrent save changed it
+        names = [DATA_MAP_FILE, METADATA_FILE] + ([UNIT_FILES[kind]] if kind else [])
+        try:
+            files = open_files(folder, names, what="data map", fix=MAP_FIX, check_below=VERIFY_AT_OPEN_BYTES)
+        except FileNotFoundError as error:
+            raise HfNotlikeInputError(f"{error.filename} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).") from None
+        files[METADATA_FILE].check()
+        meta = read_metadata(folder / METADATA_FILE, bytes(files[METADATA_FILE].buffer))
+        if meta.get("unit_kind") == kind:
+            break
+        kind = meta.get("unit_kind")
+    else:
+        raise HfNotlikeInputError(f"{folder}: {METADATA_FILE} keeps changing while it is read (concurrent saves); try again.")
+    columns = MapColumns(folder / DATA_MAP_FILE, files[DATA_MAP_FILE], meta)
+    units_file = files.get(UNIT_FILES[kind]) if kind else None
+    if kind is not None and units_file is None:
+        raise HfNotlikeInputError(f"{folder / UNIT_FILES[kind]} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).")
+
+    def read_unit_table(ids: np.ndarray) -> dict[str, np.ndarray]:
+        import pyarrow as pa
+
+        units_file.check()
+        return read_units(units_file.path, pa.py_buffer(units_file.buffer), meta, ids)
+
+    try:
+        data_map = cls._open(columns, meta, read_unit_table if kind else None)
+    except ValueError as error:
+        raise HfNotlikeInputError(f"{folder / DATA_MAP_FILE}: {error}") from None
+    if columns.file.size <= VERIFY_AT_OPEN_BYTES:  # small: everything now, errors from `from_pretrained` itself
+        data_map._read_all()
+    return data_map
+
+
+def _load_eager(cls: type[DataMap], folder: Path) -> DataMap:
+    """Read every file into memory, check it whole against the manifest, decode every column and check every value
+    (`DataMap.from_pretrained(..., lazy=False)`)."""
     kind = None
     for _ in range(3):  # the unit table's name is in the metadata: read again if a concurrent save changed it
         names = [DATA_MAP_FILE, METADATA_FILE] + ([UNIT_FILES[kind]] if kind else [])
@@ -98,6 +158,128 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str) -> DataMap:
         )
     except ValueError as error:
         raise HfNotlikeInputError(f"{folder / DATA_MAP_FILE}: {error}") from None
+
+
+class MapColumns:
+    """The columns of a saved `data_map.parquet`, memory-mapped and decoded one at a time when first read.
+
+    At construction only the Parquet footer is checked (against the manifest) and parsed: the column names and
+    types, and the row count against `data_map.json`. [`read`] checks the bytes of one column against the manifest
+    (`hf_notlike.artifacts.CheckedFile.check`), decodes it row group by row group into one numpy array, and checks
+    its nulls and list lengths, with errors naming the file and the column.
+
+    Args:
+        path (`Path`): The file (for messages).
+        file ([`~hf_notlike.artifacts.CheckedFile`]): The file, opened by `hf_notlike.artifacts.open_files`.
+        meta (`dict`): The checked `data_map.json`.
+    """
+
+    def __init__(self, path: Path, file: CheckedFile, meta: dict[str, Any]):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.path, self.file = path, file
+        self.num_examples, self.num_epochs = meta["num_examples"], meta["num_epochs"]
+        size = file.size
+        try:
+            if size < 12:
+                raise OSError(f"{size} bytes is too short for Parquet")
+            footer = int.from_bytes(file.buffer[size - 8:size - 4], "little")
+            file.check(max(size - 8 - footer, 0), size)  # the footer: the schema and where each column lies
+            self.parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(file.buffer)))
+            schema = self.parquet.schema_arrow
+        except (pa.ArrowException, OSError) as error:
+            file.check()  # a damaged file whose manifest says otherwise is reported as a mismatch
+            raise HfNotlikeInputError(f"{path}: not a readable Parquet file ({error}).") from None
+        self.trusted = file.covered  # covered by a manifest: the bytes save_pretrained wrote
+        required = ["id", "gold_prob", "correct"]
+        missing = [name for name in required if name not in schema.names]
+        if missing:
+            raise HfNotlikeInputError(f"{path}: column(s) {missing} missing (columns: {schema.names}).")
+        rows = self.parquet.metadata.num_rows
+        if rows != self.num_examples:
+            raise HfNotlikeInputError(f"{path} does not match {METADATA_FILE}: {rows} rows for num_examples={self.num_examples}.")
+        self.types = {name: schema.field(name).type for name in schema.names}
+        for name in ("gold_prob", "correct", "margin"):
+            if name not in self.types:
+                continue
+            kind = self.types[name]
+            if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+                raise HfNotlikeInputError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
+                                          f"got type {kind}.")
+            value_kind = kind.value_type
+            expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
+            if not (expected(value_kind) or (name == "correct" and (
+                pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
+            ))):
+                raise HfNotlikeInputError(f"{path}: column {name!r} has values of type {value_kind}; expected "
+                                          f"{'bool' if name == 'correct' else 'float'}.")
+        for name in ("id", "label"):
+            kind = self.types.get(name)
+            if kind is not None and not (
+                pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            ):
+                raise HfNotlikeInputError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
+        metadata = self.parquet.metadata
+        self._spans: dict[str, list[tuple[int, int]]] = {}
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for index in range(row_group.num_columns):
+                chunk = row_group.column(index)
+                start = chunk.data_page_offset
+                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+                    start = min(start, chunk.dictionary_page_offset)
+                top = chunk.path_in_schema.split(".")[0]
+                self._spans.setdefault(top, []).append((start, start + chunk.total_compressed_size))
+
+    def has(self, name: str) -> bool:
+        """Whether the file has the column `name`."""
+        return name in self.types
+
+    def has_stat(self, name: str) -> bool:
+        """Whether the file holds the statistic `name` as `save_pretrained` writes it (and is covered by a
+        manifest, so the values are the ones it wrote)."""
+        import pyarrow as pa
+
+        return self.trusted and name in self.types and self.types[name] == pa.from_numpy_dtype(STAT_COLUMNS[name])
+
+    def read(self, name: str) -> np.ndarray:
+        """Decode the column `name`: shape `(num_examples,)`, or `(num_examples, num_epochs)` for the per-epoch
+        lists, after checking its bytes against the manifest."""
+        import pyarrow as pa
+
+        for start, stop in self._spans.get(name, [(0, self.file.size)]):
+            self.file.check(start, stop)
+        n, e = self.num_examples, self.num_epochs
+        per_epoch = name in ("gold_prob", "correct", "margin")
+        out: np.ndarray | None = None
+        row = 0
+        for group in range(self.parquet.metadata.num_row_groups):
+            try:
+                column = self.parquet.read_row_group(group, columns=[name]).column(0)
+            except (pa.ArrowException, OSError) as error:
+                raise HfNotlikeInputError(f"{self.path}: cannot read column {name!r} ({error}).") from None
+            for chunk in column.chunks:
+                if chunk.null_count:
+                    raise HfNotlikeInputError(f"{self.path}: column {name!r} has {chunk.null_count} null value(s).")
+                if per_epoch:
+                    lengths = chunk.value_lengths().to_numpy(zero_copy_only=False)
+                    values = chunk.flatten()
+                    if values.null_count or (lengths != e).any():
+                        raise HfNotlikeInputError(f"{self.path}: column {name!r} must hold exactly {e} non-null values per "
+                                                  f"example (num_epochs in {METADATA_FILE}).")
+                    part = values.to_numpy(zero_copy_only=False).reshape(-1, e)
+                else:
+                    part = chunk.to_numpy(zero_copy_only=False)
+                if out is None:
+                    out = np.empty((n, e) if per_epoch else (n,), dtype=part.dtype)
+                elif part.dtype != out.dtype:
+                    out = out.astype(np.result_type(out.dtype, part.dtype))
+                out[row:row + len(part)] = part
+                row += len(part)
+        if out is None or row != n:
+            raise HfNotlikeInputError(f"{self.path} does not match {METADATA_FILE}: {row} rows for num_examples={n}.")
+        return out
 
 
 def read_metadata(path: Path, raw: bytes) -> dict[str, Any]:
