@@ -72,10 +72,9 @@ from .fingerprint import (
 )
 from .records import (
     RECORDS_DIR,
-    EpochMerge,
+    build_map_columns,
     epoch_dir,
     link_or_copy,
-    merge_epoch,
     record_files,
     shard_name,
     summarize_epoch,
@@ -1309,11 +1308,14 @@ class CartographyCallback(TrainerCallback):
         # gold labels: those of the last complete epoch (single-label classification)
         label_epoch = max((i for i, done in enumerate(complete) if done), default=None) \
             if self._task == "classification" else None
+        columns = build_map_columns(self._run_dir, keep, num_examples=self.num_examples, label_epoch=label_epoch,
+                                    units=self._task if self._record_units else None)
+        probs, correct, margins, labels, rows = (columns.probs, columns.correct, columns.margins, columns.labels,
+                                                 columns.rows)
+        units = (columns.units, columns.unit_kind)
         if self._keyed:
-            probs, correct, margins, labels, rows, units = self._assemble_keyed(keep, label_epoch)
             ids, id_column, num = rows, self.config.id_column, len(rows)
         else:
-            probs, correct, margins, labels, rows, units = self._assemble_dense(keep, label_epoch)
             num = self.num_examples
             id_column = None if by_row_index else self.config.id_column
             ids = None if by_row_index else self._train_ids
@@ -1351,83 +1353,6 @@ class CartographyCallback(TrainerCallback):
                        id_column=id_column,
                        model_name=self._model_name, dataset_name=dataset_name, mode=self.config.mode,
                        train_flops_per_example=self.train_flops_per_example)
-
-    def _merge(self, epoch: int) -> EpochMerge:
-        return merge_epoch(epoch_dir(self._run_dir, epoch), self.num_examples, units=self._record_units)
-
-    def _assemble_dense(self, keep: list[int], label_epoch: int | None):
-        """Map columns of a map-style run: each epoch merged straight into its column (row index = position)."""
-        n = self.num_examples
-        probs = np.full((n, len(keep)), np.nan, np.float32)
-        correct = np.full((n, len(keep)), np.nan, np.float32)
-        margins = np.full((n, len(keep)), np.nan, np.float32)
-        labels = None
-        unit_epochs = []
-        for column, epoch in enumerate(keep):
-            merged = self._merge(epoch)
-            probs[merged.ids, column] = merged.probs
-            correct[merged.ids, column] = merged.correct
-            margins[merged.ids, column] = merged.margins
-            if epoch == label_epoch:
-                labels = np.zeros(n, np.int64)
-                labels[merged.ids] = merged.labels
-            unit_epochs.append(merged.units)
-            del merged
-        if label_epoch is not None and label_epoch not in keep:
-            merged = self._merge(label_epoch)
-            labels = np.zeros(n, np.int64)
-            labels[merged.ids] = merged.labels
-        rows = np.flatnonzero(np.isfinite(probs).all(axis=1))
-        if len(rows) < n:
-            probs, correct, margins = probs[rows], correct[rows], margins[rows]
-        if labels is not None:
-            labels = labels[rows]
-        return probs, correct, margins, labels, rows, self._units_for(unit_epochs, rows)
-
-    def _assemble_keyed(self, keep: list[int], label_epoch: int | None):
-        """Map columns of an iterable-dataset run: the ids seen in every included epoch, in the order first seen."""
-        merges = {epoch: self._merge(epoch) for epoch in sorted(set(keep) | ({label_epoch} - {None}))}
-        rows = merges[keep[0]].ids
-        for epoch in keep[1:]:
-            rows = np.intersect1d(rows, merges[epoch].ids, assume_unique=True)
-        first = merges[keep[0]]
-        rows = rows[np.argsort(first.first[np.searchsorted(first.ids, rows)], kind="stable")]  # order first seen
-        columns = {"probs": [], "correct": [], "margins": []}
-        for epoch in keep:
-            where = np.searchsorted(merges[epoch].ids, rows)
-            for name in columns:
-                columns[name].append(getattr(merges[epoch], name)[where])
-        labels = None
-        if label_epoch is not None:
-            labels = merges[label_epoch].labels[np.searchsorted(merges[label_epoch].ids, rows)]
-        probs, correct, margins = (np.stack(columns[name], axis=1) for name in ("probs", "correct", "margins"))
-        return probs, correct, margins, labels, rows, self._units_for([merges[e].units for e in keep], rows)
-
-    def _units_for(self, chosen: list[dict[str, np.ndarray] | None], rows: np.ndarray):
-        """The per-unit statistics of the included epochs for the map's rows `rows` (ids, map order), or (None, None)."""
-        if not self._record_units:
-            return None, None
-        first = chosen[0]
-        if any(u is None for u in chosen) or any(
-            len(u["id"]) != len(first["id"]) or not np.array_equal(u["id"], first["id"])
-            or not np.array_equal(u["index"], first["index"]) for u in chosen
-        ):
-            warnings.warn("CartographyCallback: the scored tokens / labels differ between epochs (random truncation "
-                          "or augmentation, or an incomplete epoch): the map has no per-unit table.", stacklevel=3)
-            return None, None
-        order = np.argsort(rows, kind="stable")
-        sorted_rows = rows[order]
-        where = np.searchsorted(sorted_rows, first["id"])
-        inside = where < len(rows)
-        inside[inside] = sorted_rows[where[inside]] == first["id"][inside]
-        units = {
-            "example": order[where[inside]],
-            **{key: first[key][inside] for key in ("index", "label", "position")},
-            "gold_prob": np.stack([u["prob"][inside] for u in chosen], axis=1),
-            "correct": np.stack([u["correct"][inside] for u in chosen], axis=1),
-        }
-        return units, "label" if self._task == "multi_label" else "token"
-
 
 def _flat_ids(ids: torch.Tensor, device) -> torch.Tensor:
     """Row indices / integer ids as int64 `[batch]`; string ids stay as their uint8 `[batch, bytes]` tensor."""

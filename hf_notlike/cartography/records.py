@@ -42,6 +42,8 @@ __all__ = [
     "RECORDS_DIR",
     "EpochMerge",
     "EpochSummary",
+    "MapColumns",
+    "build_map_columns",
     "epoch_dir",
     "merge_epoch",
     "record_files",
@@ -325,3 +327,128 @@ def _merge_units(folder, merged: EpochMerge) -> dict[str, np.ndarray]:
     units["prob"] = units["prob"].astype(np.float32)
     units["correct"] = units["correct"].astype(bool)
     return units
+
+
+@dataclass
+class MapColumns:
+    """The columns of a data map built from record shards ([`build_map_columns`]).
+
+    Args:
+        probs, correct, margins (`np.ndarray`): float32 `[examples, epochs]`.
+        labels (`np.ndarray` or None): Gold label per example (single-label classification).
+        rows (`np.ndarray`): The example of each map row: row indices (map-style) or ids (iterable datasets).
+        units (`dict` or None), unit_kind (`str` or None): The per-token / per-label table, as [`DataMap`] takes it.
+    """
+
+    probs: np.ndarray
+    correct: np.ndarray
+    margins: np.ndarray
+    labels: np.ndarray | None
+    rows: np.ndarray
+    units: dict[str, np.ndarray] | None = None
+    unit_kind: str | None = None
+
+
+def build_map_columns(run_dir: str | os.PathLike, epochs: list[int], *, num_examples: int | None,
+                      label_epoch: int | None = None, units: str | None = None) -> MapColumns:
+    """Merge the epochs `epochs` of a run's record shards, one epoch at a time, into data-map columns.
+
+    With `num_examples` (a map-style run) each epoch is merged straight into its column, indexed by row, and the
+    map keeps the rows seen in every epoch (row order). Otherwise (ids of an iterable dataset) the epochs are merged
+    one by one, the map keeps the ids seen in every epoch, in the order first seen in the first of `epochs`.
+
+    Args:
+        run_dir (`str` or `os.PathLike`): A run's records folder (`.../run-<token>`).
+        epochs (`list[int]`): The epochs to include, in map column order.
+        num_examples (`int`, *optional*): Size of a map-style train set; `None` for ids.
+        label_epoch (`int`, *optional*): The epoch whose gold labels the map keeps (single-label classification).
+        units (`str`, *optional*): The task, when per-unit shards were written (`"multi_label"` gives a per-label
+            table, other tasks a per-token one).
+
+    Returns:
+        [`MapColumns`]
+    """
+    if not epochs:
+        raise HfNotlikeInputError("`epochs` must name at least one recorded epoch.")
+
+    def merge(epoch: int) -> EpochMerge:
+        return merge_epoch(epoch_dir(run_dir, epoch), num_examples, units=units is not None)
+
+    unit_epochs = []
+    if num_examples is not None:
+        n = num_examples
+        probs = np.full((n, len(epochs)), np.nan, np.float32)
+        correct = np.full((n, len(epochs)), np.nan, np.float32)
+        margins = np.full((n, len(epochs)), np.nan, np.float32)
+        labels = None
+        for column, epoch in enumerate(epochs):
+            merged = merge(epoch)
+            probs[merged.ids, column] = merged.probs
+            correct[merged.ids, column] = merged.correct
+            margins[merged.ids, column] = merged.margins
+            if epoch == label_epoch:
+                labels = np.zeros(n, np.int64)
+                labels[merged.ids] = merged.labels
+            unit_epochs.append(merged.units)
+            del merged
+        if label_epoch is not None and label_epoch not in epochs:
+            merged = merge(label_epoch)
+            labels = np.zeros(n, np.int64)
+            labels[merged.ids] = merged.labels
+            del merged
+        seen = np.isfinite(probs).all(axis=1)
+        rows = np.flatnonzero(seen)
+        if len(rows) < n:
+            probs, correct, margins = probs[rows], correct[rows], margins[rows]
+        if labels is not None and len(rows) < n:
+            labels = labels[rows]
+    else:
+        merges = {epoch: merge(epoch) for epoch in sorted(set(epochs) | ({label_epoch} - {None}))}
+        rows = merges[epochs[0]].ids
+        for epoch in epochs[1:]:
+            rows = np.intersect1d(rows, merges[epoch].ids, assume_unique=True)
+        first = merges[epochs[0]]
+        rows = rows[np.argsort(first.first[np.searchsorted(first.ids, rows)], kind="stable")]  # order first seen
+        stacked = {"probs": [], "correct": [], "margins": []}
+        for epoch in epochs:
+            where = np.searchsorted(merges[epoch].ids, rows)
+            for name in stacked:
+                stacked[name].append(getattr(merges[epoch], name)[where])
+            unit_epochs.append(merges[epoch].units)
+        labels = None
+        if label_epoch is not None:
+            labels = merges[label_epoch].labels[np.searchsorted(merges[label_epoch].ids, rows)]
+        del merges
+        probs, correct, margins = (np.stack(stacked[name], axis=1) for name in ("probs", "correct", "margins"))
+    columns = MapColumns(probs, correct, margins, labels, rows)
+    if units is not None:
+        columns.units = _stack_units(unit_epochs, rows)
+        if columns.units is not None:
+            columns.unit_kind = "label" if units == "multi_label" else "token"
+    return columns
+
+
+def _stack_units(chosen: list[dict[str, np.ndarray] | None], rows: np.ndarray) -> dict[str, np.ndarray] | None:
+    """The per-unit statistics of the included epochs for the map's rows `rows` (ids, map order), or None (with a
+    warning) when the units differ between epochs."""
+    import warnings
+
+    first = chosen[0]
+    if any(u is None for u in chosen) or any(
+        len(u["id"]) != len(first["id"]) or not np.array_equal(u["id"], first["id"])
+        or not np.array_equal(u["index"], first["index"]) for u in chosen
+    ):
+        warnings.warn("CartographyCallback: the scored tokens / labels differ between epochs (random truncation "
+                      "or augmentation, or an incomplete epoch): the map has no per-unit table.", stacklevel=4)
+        return None
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    where = np.searchsorted(sorted_rows, first["id"])
+    inside = where < len(rows)
+    inside[inside] = sorted_rows[where[inside]] == first["id"][inside]
+    return {
+        "example": order[where[inside]],
+        **{key: first[key][inside] for key in ("index", "label", "position")},
+        "gold_prob": np.stack([u["prob"][inside] for u in chosen], axis=1),
+        "correct": np.stack([u["correct"][inside] for u in chosen], axis=1),
+    }
