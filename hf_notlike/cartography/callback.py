@@ -8,22 +8,43 @@ How per-example statistics reach a callback that never sees batches or logits:
    the untouched examples and the batch gets one extra tensor, `batch["cartography_id"]`. This happens after
    `remove_unused_columns` has filtered the dataset and it rides along whatever the sampler does (shuffling,
    `DistributedSampler`/accelerate sharding, `skip_first_batches` on resume), so ids stay right.
+   An *iterable* train dataset (`datasets.IterableDataset`, streaming or `Dataset.to_iterable_dataset()`, or a
+   `torch.utils.data.IterableDataset` of dicts) has no row index: it needs `id_column=`, whose value (an int or a
+   string) is read from each example as it leaves the dataset, before any collator (so `remove_unused_columns`,
+   which for iterable datasets drops columns at collation, does not lose it). String ids ride in the batch as their
+   UTF-8 bytes (`uint8 [batch, bytes]`), so accelerate's batch dispatching and slicing carry them like any input.
+   Epochs are the Trainer's (`on_epoch_end`; iterable datasets need `max_steps`), not `len()`: a pass ends when the
+   stream runs out. A pass cut by the end of training counts as complete only if it saw as many examples as a pass
+   that ran out.
 2. **Statistics.** A forward pre-hook on the model pops `cartography_id` from the call (the model never sees it)
    and keeps the gold labels; a forward hook reads the logits and stores the gold-label probability, whether the
    argmax is right, the margin (gold logit minus the largest other logit, for the AUM of Pleiss et al., 2020) and the
    gold label, on device, without a host sync. Each micro-batch of gradient accumulation is one forward, so
    accumulation needs nothing special; logits are upcast to float32 (mixed precision).
-3. **Epoch end.** Records are gathered across processes (`torch.distributed.all_gather`), duplicated examples
-   (the padding that distributed samplers add to even out the last batch) keep their first occurrence, and the epoch
-   becomes one column of the map. Examples missing from an epoch (training stopped mid-epoch) make that epoch
-   incomplete; [`CartographyCallback.data_map`] uses complete epochs only.
-4. **Checkpoints.** `on_save` writes `cartography_state.safetensors` into the checkpoint folder (finished epochs and
-   the records of the current epoch so far). A run resumed with `trainer.train(resume_from_checkpoint=...)` reloads
-   it, so the resumed map equals the uninterrupted one. The file is looked up in `args.output_dir/checkpoint-<step>`
+3. **Epoch end: records on disk.** Each process writes its own records of the epoch to a Parquet shard,
+   `<records_dir>/run-<token>/epoch-00001/seg-00000000.rank-00000.parquet` (plus `*.units.parquet` for per-token /
+   per-label records), atomically; `records_dir` defaults to `<output_dir>/cartography_records` and must be visible
+   to every process (one file system). No process receives the others' records: one barrier waits until every shard
+   is written, then each process counts the epoch's examples from the `id` columns (`records.py`). Examples missing
+   from an epoch (training stopped mid-epoch) make that epoch incomplete; [`CartographyCallback.data_map`] uses
+   complete epochs only.
+4. **The map.** [`CartographyCallback.data_map`] merges the shards one epoch at a time: each example id keeps its
+   first occurrence (earliest micro-step, then lowest rank; distributed samplers and accelerate's even batches pad the
+   last global batch with repeated examples), read in record batches of 2**20 rows straight into the map's column
+   (`records.merge_epoch`, `records.build_map_columns`). Memory is the map plus one epoch's merge, never every
+   process's records of every epoch (`examples/bench_cartography_scale.py`: 10M examples x 3 epochs x 2 ranks).
+5. **Checkpoints.** `on_save` has each process write the records of the current epoch so far into
+   `epoch-XXXXX/partial-<step>/` (a barrier), and writes `cartography_state.safetensors` into the checkpoint folder:
+   the records folder, the finished epochs' counts and the partial folder's name (the records stay in the shards). A
+   run resumed with `trainer.train(resume_from_checkpoint=...)` reloads it, puts the checkpoint's shards back in
+   place (hard links; the shards an interrupted run wrote after the checkpoint are removed) and continues the epoch,
+   so the resumed map equals the uninterrupted one. The file is looked up in `args.output_dir/checkpoint-<step>`
    and `args.resume_from_checkpoint`; for a checkpoint elsewhere pass `CartographyCallback(resume_from_checkpoint=)`.
    The state also holds a fingerprint of the train set (a hash of each row's inputs and labels, in order) and of the
    options that shape the map (`fingerprint.py`): a resume on reshuffled, relabelled or other examples, or with other
    options, is refused at `on_train_begin` with an error saying what changed, instead of mixing two sets of examples.
+   A run on an iterable dataset cannot resume (the Trainer restarts the stream and cannot place the checkpoint in
+   it): that is refused at `on_train_begin`.
 
 `mode="rescore"` instead re-scores the whole train set in eval mode (no dropout) at each epoch end: one extra
 inference pass per epoch, and the statistics of the model *after* the epoch rather than during it.
@@ -35,8 +56,10 @@ causal-LM fine-tuning (geometric mean of the gold-token probabilities over the c
 `Trainer` or TRL's `SFTTrainer`, whose fused LM head returns per-token log-probabilities instead of logits). Other
 models get one error at `Trainer` build / `on_train_begin`, before any step.
 
-Requirements (checked, with an error naming the fix): gold labels in the batch under `labels`, a map-style train
-dataset (with `__len__`), and `dataloader_drop_last=False` in the default mode. What touches transformers' and
+Requirements (checked, with an error naming the fix): gold labels in the batch under `labels`; a map-style train
+dataset (with `__len__`), or an iterable one with `id_column=` (unique ids: repeats within one pass beyond the padding
+of one global batch are refused at that epoch's end); `dataloader_drop_last=False` in the default mode; no TRL packing
+(`SFTConfig(packing=True)` puts several examples in one sequence, refused before any step). What touches transformers' and
 accelerate's internals lives in `_trainer_internals.py`.
 """
 
