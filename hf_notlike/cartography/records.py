@@ -149,7 +149,15 @@ def _id_array(column) -> np.ndarray:
 def _batches(path: Path, columns: list[str]):
     import pyarrow.parquet as pq
 
-    handle = pq.ParquetFile(str(path))
+    _read_meta(path)  # a record shard of this format, readable
+    try:
+        handle = pq.ParquetFile(str(path))
+        missing = sorted(set(columns) - set(handle.schema_arrow.names))
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several types for damaged files
+        raise HfNotlikeInputError(f"{path}: not a readable Parquet file ({error}); the cartography records are "
+                                  "damaged: record the epochs again.") from None
+    if missing:
+        raise HfNotlikeInputError(f"{path}: column(s) {missing} missing: not a CartographyCallback record shard.")
     yield from handle.iter_batches(batch_size=_BATCH_ROWS, columns=columns)
 
 
