@@ -100,3 +100,43 @@ def test_damaged_and_foreign_shards_are_named(tmp_path):
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(ValueError, match=f"{path.name}.*damaged"):
         merge_epoch(folder, 4)
+
+
+def test_small_pieces_and_a_resume_give_the_uninterrupted_map(tmp_path, monkeypatch):
+    """Every process writes its records in pieces (here every 3 rows instead of 2**20), checkpoints link the pieces
+    written so far, and a resumed run continues them: the map equals the uninterrupted one, with default pieces."""
+    from cartography_helpers import (
+        StopAt,
+        tiny_dataset,
+        tiny_model,
+        tiny_token_dataset,
+        tiny_token_model,
+        train,
+        training_args,
+    )
+    from transformers import Trainer
+
+    from hf_notlike.cartography import CartographyCallback
+    from hf_notlike.cartography import callback as callback_module
+    from hf_notlike.cartography.records import record_files
+
+    options = dict(num_train_epochs=3, learning_rate=2e-2, save_strategy="steps", save_steps=6)  # 4 steps per epoch
+    for dataset, make_model in ((tiny_dataset(16), tiny_model), (tiny_token_dataset(16), tiny_token_model)):
+        name = "tokens" if "labels" in dataset.column_names else "sequence"
+        full, _ = train(str(tmp_path / name / "full"), dataset, model=make_model(), **options)
+        with monkeypatch.context() as patch:
+            patch.setattr(callback_module, "_FLUSH_ROWS", 3)
+            stopped = CartographyCallback()
+            Trainer(model=make_model(), args=training_args(str(tmp_path / name / "run"), **options),
+                    train_dataset=dataset, callbacks=[stopped, StopAt(10)]).train()  # past the checkpoint at 6
+            assert len(record_files(epoch_dir(stopped.records_dir, 0))) > 2  # several pieces per epoch
+            resumed, _ = train(str(tmp_path / name / "run"), dataset, model=make_model(),
+                               resume_from_checkpoint=str(tmp_path / name / "run" / "checkpoint-6"), **options)
+        assert resumed.records_dir == stopped.records_dir  # the same run, continued in its folder
+        expected, actual = full.data_map(), resumed.data_map()
+        np.testing.assert_array_equal(actual.gold_probs, expected.gold_probs)
+        np.testing.assert_array_equal(actual.correct, expected.correct)
+        if name == "tokens":
+            table, reference = actual.token_table(), expected.token_table()
+            assert table["id"].tolist() == reference["id"].tolist()
+            np.testing.assert_array_equal(np.stack(table["gold_prob"]), np.stack(reference["gold_prob"]))

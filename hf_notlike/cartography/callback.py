@@ -100,6 +100,7 @@ from .records import (
     link_or_copy,
     record_files,
     shard_name,
+    shard_segment,
     summarize_epoch,
     write_shard,
 )
@@ -604,6 +605,8 @@ _UNIT_COLUMNS = (("ids", "id", np.int64), ("steps", "step", np.int64), ("index",
                  ("label", "label", np.int64), ("position", "position", np.int64), ("probs", "prob", np.float32),
                  ("correct", "correct", np.uint8))
 
+_FLUSH_ROWS = 1 << 20  # buffered rows (records + units) that make a process write a shard piece
+
 _STATISTICS = {
     "classification": _classification,
     "multi_label": _multi_label,
@@ -775,6 +778,8 @@ class CartographyCallback(TrainerCallback):
         self._unit_buffer: list[dict[str, torch.Tensor]] = []  # per forward: the per-label / per-token records
         self._micro_step = 0
         self._segment = 0  # optimizer step this process started recording at (names its shards)
+        self._piece = 0  # files this process wrote in the current epoch
+        self._buffered = 0  # rows in the buffers
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
         self._checked = False
 
@@ -969,10 +974,14 @@ class CartographyCallback(TrainerCallback):
         """Buffer one micro-batch's per-example statistics (and per-unit ones, with the rows they belong to)."""
         step = torch.full((ids.shape[0],), self._micro_step, dtype=torch.long, device=ids.device)
         self._buffer.append({"ids": ids, "steps": step, **example})
+        self._buffered += int(ids.shape[0])
         if self._record_units:
             rows = units.pop("row")
             self._unit_buffer.append({"ids": ids[rows], "steps": step[rows], **units})
+            self._buffered += int(rows.shape[0])
         self._micro_step += 1
+        if self._buffered >= _FLUSH_ROWS:  # bounded memory: the epoch so far goes to disk in pieces
+            self._flush()
 
     def _check_batch(self, ids, labels, logits) -> None:
         shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
@@ -1043,23 +1052,30 @@ class CartographyCallback(TrainerCallback):
                              else np.zeros(0, dtype))
         return out
 
-    def _write_buffers(self, folder: Path) -> None:
-        """Write this process's records of the current epoch (since it started recording) as its shard(s)."""
+    def _flush(self) -> None:
+        """Write this process's buffered records of the current epoch as its next shard piece, and empty the buffers."""
+        if not self._buffer and not self._unit_buffer:
+            return
         rank, world = _dist_world()
+        folder = epoch_dir(self._run_dir, len(self._epochs))
         columns = self._columns(self._buffer, _RECORD_COLUMNS)
-        write_shard(folder / shard_name(self._segment, rank), columns, rank=rank, world_size=world,
-                    num_examples=self.num_examples)
+        write_shard(folder / shard_name(self._segment, rank, piece=self._piece), columns, rank=rank,
+                    world_size=world, num_examples=self.num_examples)
         if self._record_units:
             units = self._columns(self._unit_buffer, _UNIT_COLUMNS)
-            write_shard(folder / shard_name(self._segment, rank, units=True), units, rank=rank, world_size=world,
-                        num_examples=self.num_examples)
+            write_shard(folder / shard_name(self._segment, rank, units=True, piece=self._piece), units, rank=rank,
+                        world_size=world, num_examples=self.num_examples)
+        self._piece += 1
+        self._buffer, self._unit_buffer = [], []
+        self._buffered = 0
 
     def _close_epoch(self, args, state, control, folder: Path) -> None:
         """Count the finished epoch's records (every process's shards, read from disk) and log it."""
         summary = summarize_epoch(folder, self.num_examples)
         self._buffer, self._unit_buffer = [], []
+        self._buffered = 0
         self._micro_step = 0
-        self._segment = state.global_step
+        self._piece = 0
         index = len(self._epochs)
         if self._keyed:
             if summary.records == 0:  # the stream was already exhausted: no epoch
@@ -1092,7 +1108,7 @@ class CartographyCallback(TrainerCallback):
         if self.config.mode == "rescore":
             self._rescore(args, state, model)
         folder = epoch_dir(self._run_dir, len(self._epochs))
-        self._write_buffers(folder)
+        self._flush()
         _barrier()  # every process's shard is on disk
         self._close_epoch(args, state, control, folder)
 
@@ -1130,11 +1146,15 @@ class CartographyCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if self._run_dir is None or self._keyed:  # runs on iterable datasets do not resume (see on_train_begin)
             return
+        self._flush()  # this process's records of the epoch so far are on disk
         current = epoch_dir(self._run_dir, len(self._epochs))
         partial = current / f"partial-{state.global_step:08d}"
-        self._write_buffers(partial)  # this process's records of the epoch so far
-        if _dist_world()[0] == 0:  # and those reloaded when the run was resumed in this epoch
-            for path, _ in record_files(current) + record_files(current, units=True):
+        partial.mkdir(parents=True, exist_ok=True)
+        rank = _dist_world()[0]
+        for path, owner in record_files(current) + record_files(current, units=True):
+            ours = shard_segment(path.name) == self._segment
+            # each process links the pieces it wrote; rank 0 also those reloaded when the run was resumed
+            if (ours and owner == rank) or (not ours and rank == 0):
                 link_or_copy(path, partial / path.name)
         _barrier()  # the checkpoint is complete only once every process's shard is on disk
         if not args.should_save:

@@ -5,13 +5,16 @@ Each process writes what it recorded in one epoch to its own Parquet file (atomi
 `hf_notlike.artifacts.atomic_path`), so no process ever receives the records of the others:
 
 ```
-<records folder>/run-<token>/epoch-00001/seg-00000000.rank-00000.parquet        one row per example forward
-<records folder>/run-<token>/epoch-00001/seg-00000000.rank-00000.units.parquet  one row per scored token / label
-<records folder>/run-<token>/epoch-00001/partial-00000014/...                   the epoch so far, at a checkpoint
+<records folder>/run-<token>/epoch-00001/seg-00000000-00000.rank-00000.parquet        one row per example forward
+<records folder>/run-<token>/epoch-00001/seg-00000000-00000.rank-00000.units.parquet  one row per token / label
+<records folder>/run-<token>/epoch-00001/partial-00000014/...                         links: the epoch so far
 ```
 
-`seg-<step>` is the optimizer step the writing process started recording the epoch at (0, or the step a run was
-resumed at), so the records kept from before a resume and those written after it sit side by side. The record
+`seg-<step>` is the optimizer step the writing process started recording at (0, or the step a run was resumed at),
+so the records kept from before a resume and those written after it sit side by side; `-<piece>` counts the files
+one process writes in one epoch: a process writes its buffered records whenever they reach 2**20 rows, at each
+checkpoint and at the epoch end, so neither its memory nor a checkpoint grows with the epoch (a checkpoint's
+`partial-<step>` folder holds hard links to the files written so far). The record
 columns are `id` (row index, or the id of the example for iterable datasets: int64 or string), `step` (the
 process's micro-step within the epoch), `prob`, `correct`, `margin`, `label`; unit files add `index`, `position`.
 The schema metadata (`hf_notlike.cartography.records`) names the rank, the world size and the number of examples.
@@ -46,6 +49,7 @@ __all__ = [
     "build_map_columns",
     "epoch_dir",
     "merge_epoch",
+    "merge_epoch_into",
     "record_files",
     "summarize_epoch",
     "write_shard",
@@ -56,8 +60,8 @@ _META_KEY = b"hf_notlike.cartography.records"
 _FORMAT_VERSION = 1
 _RANK_BITS = 20  # priority key: step << 20 | rank (up to a million processes, 2**43 micro-steps per epoch)
 _BATCH_ROWS = 1 << 20
-_SHARD = re.compile(r"^seg-(?P<segment>\d+)\.rank-(?P<rank>\d+)\.parquet$")
-_UNITS = re.compile(r"^seg-(?P<segment>\d+)\.rank-(?P<rank>\d+)\.units\.parquet$")
+_SHARD = re.compile(r"^seg-(?P<segment>\d+)(-(?P<piece>\d+))?\.rank-(?P<rank>\d+)\.parquet$")
+_UNITS = re.compile(r"^seg-(?P<segment>\d+)(-(?P<piece>\d+))?\.rank-(?P<rank>\d+)\.units\.parquet$")
 RECORD_COLUMNS = ("id", "step", "prob", "correct", "margin", "label")
 UNIT_COLUMNS = ("id", "step", "index", "label", "position", "prob", "correct")
 
@@ -67,8 +71,17 @@ def epoch_dir(run_dir: str | os.PathLike, epoch: int) -> Path:
     return Path(run_dir) / f"epoch-{epoch:05d}"
 
 
-def shard_name(segment: int, rank: int, units: bool = False) -> str:
-    return f"seg-{segment:08d}.rank-{rank:05d}{'.units' if units else ''}.parquet"
+def shard_name(segment: int, rank: int, units: bool = False, piece: int | None = None) -> str:
+    """`seg-<segment>[-<piece>].rank-<rank>[.units].parquet`: `segment` is the optimizer step the writing process
+    started (or resumed) at, `piece` counts its files within the epoch."""
+    middle = f"seg-{segment:08d}" + (f"-{piece:05d}" if piece is not None else "")
+    return f"{middle}.rank-{rank:05d}{'.units' if units else ''}.parquet"
+
+
+def shard_segment(name: str) -> int | None:
+    """The segment of a shard file name (None for another name)."""
+    match = _SHARD.match(name) or _UNITS.match(name)
+    return int(match["segment"]) if match else None
 
 
 def write_shard(path: str | os.PathLike, columns: dict[str, Any], *, rank: int, world_size: int,
@@ -258,32 +271,17 @@ def merge_epoch(folder: str | os.PathLike, num_examples: int | None, units: bool
     value_columns = ["prob", "correct", "margin", "label"]
     if num_examples is not None:
         n = num_examples
-        best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
         values = {"prob": np.full(n, np.nan, np.float32), "correct": np.full(n, np.nan, np.float32),
                   "margin": np.full(n, np.nan, np.float32), "label": np.zeros(n, np.int64)}
-        records = 0
-        for path, rank in files:
-            for batch in _batches(path, ["id", "step", *value_columns]):
-                ids = _id_array(batch.column(0))
-                if not len(ids):
-                    continue
-                if ids.min() < 0 or ids.max() >= n:
-                    raise HfNotlikeInputError(f"{path}: example ids outside [0, {n}): these records are for another "
-                                              "train set.")
-                records += len(ids)
-                key = (batch.column(1).to_numpy().astype(np.int64) << _RANK_BITS) | rank
-                pick = _first_per_id(ids, key)
-                rows, keys = ids[pick], key[pick]
-                better = keys < best[rows]
-                pick, rows = pick[better], rows[better]
-                best[rows] = keys[better]
-                for name in value_columns:
-                    values[name][rows] = batch.column(batch.schema.get_field_index(name)).to_numpy(
-                        zero_copy_only=False)[pick]
-        seen = np.flatnonzero(best != np.iinfo(np.int64).max)
-        merged = EpochMerge(seen, best[seen], values["prob"][seen], values["correct"][seen], values["margin"][seen],
-                            values["label"][seen], None, records)
-        del best
+        best, records = merge_epoch_into(folder, n, values)
+        seen = np.flatnonzero(best != _UNSEEN)
+        if len(seen) == n:  # every example: no copies
+            merged = EpochMerge(seen, best, values["prob"], values["correct"], values["margin"], values["label"],
+                                None, records)
+        else:
+            merged = EpochMerge(seen, best[seen], values["prob"][seen], values["correct"][seen],
+                                values["margin"][seen], values["label"][seen], None, records)
+        del values
     else:
         parts: dict[str, list[np.ndarray]] = {"id": [], "key": [], **{name: [] for name in value_columns}}
         for path, rank in files:
@@ -307,6 +305,38 @@ def merge_epoch(folder: str | os.PathLike, num_examples: int | None, units: bool
     if units:
         merged.units = _merge_units(folder, merged)
     return merged
+
+
+_UNSEEN = np.iinfo(np.int64).max
+
+
+def merge_epoch_into(folder: str | os.PathLike, num_examples: int, out: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+    """The dense merge of [`merge_epoch`] (ids are row indices), written straight into `out`: arrays (or strided
+    views, e.g. a column of the map) of length `num_examples` for any of `prob`, `correct`, `margin`, `label`.
+    Reads the shards 2**20 rows at a time. Returns the priority of the occurrence kept per example (`_UNSEEN` for
+    examples not seen) and the number of records read."""
+    n = num_examples
+    best = np.full(n, _UNSEEN, dtype=np.int64)
+    records = 0
+    wanted = [name for name in ("prob", "correct", "margin", "label") if name in out]
+    for path, rank in record_files(folder):
+        for batch in _batches(path, ["id", "step", *wanted]):
+            ids = _id_array(batch.column(0))
+            if not len(ids):
+                continue
+            if ids.min() < 0 or ids.max() >= n:
+                raise HfNotlikeInputError(f"{path}: example ids outside [0, {n}): these records are for another "
+                                          "train set.")
+            records += len(ids)
+            key = (batch.column(1).to_numpy().astype(np.int64) << _RANK_BITS) | rank
+            pick = _first_per_id(ids, key)
+            rows, keys = ids[pick], key[pick]
+            better = keys < best[rows]
+            pick, rows = pick[better], rows[better]
+            best[rows] = keys[better]
+            for index, name in enumerate(wanted, start=2):
+                out[name][rows] = batch.column(index).to_numpy(zero_copy_only=False)[pick]
+    return best, records
 
 
 def _merge_units(folder, merged: EpochMerge) -> dict[str, np.ndarray]:
@@ -379,9 +409,6 @@ def build_map_columns(run_dir: str | os.PathLike, epochs: list[int], *, num_exam
     if not epochs:
         raise HfNotlikeInputError("`epochs` must name at least one recorded epoch.")
 
-    def merge(epoch: int) -> EpochMerge:
-        return merge_epoch(epoch_dir(run_dir, epoch), num_examples, units=units is not None)
-
     unit_epochs = []
     if num_examples is not None:
         n = num_examples
@@ -390,20 +417,19 @@ def build_map_columns(run_dir: str | os.PathLike, epochs: list[int], *, num_exam
         margins = np.full((n, len(epochs)), np.nan, np.float32)
         labels = None
         for column, epoch in enumerate(epochs):
-            merged = merge(epoch)
-            probs[merged.ids, column] = merged.probs
-            correct[merged.ids, column] = merged.correct
-            margins[merged.ids, column] = merged.margins
+            out = {"prob": probs[:, column], "correct": correct[:, column], "margin": margins[:, column]}
             if epoch == label_epoch:
                 labels = np.zeros(n, np.int64)
-                labels[merged.ids] = merged.labels
-            unit_epochs.append(merged.units)
-            del merged
+                out["label"] = labels
+            best, _ = merge_epoch_into(epoch_dir(run_dir, epoch), n, out)
+            if units is not None:
+                seen = np.flatnonzero(best != _UNSEEN)
+                unit_epochs.append(_merge_units(epoch_dir(run_dir, epoch), EpochMerge(
+                    seen, best[seen], *(np.zeros(0, np.float32),) * 3, np.zeros(0, np.int64), None, 0)))
+            del best
         if label_epoch is not None and label_epoch not in epochs:
-            merged = merge(label_epoch)
             labels = np.zeros(n, np.int64)
-            labels[merged.ids] = merged.labels
-            del merged
+            merge_epoch_into(epoch_dir(run_dir, label_epoch), n, {"label": labels})
         seen = np.isfinite(probs).all(axis=1)
         rows = np.flatnonzero(seen)
         if len(rows) < n:
@@ -411,7 +437,7 @@ def build_map_columns(run_dir: str | os.PathLike, epochs: list[int], *, num_exam
         if labels is not None and len(rows) < n:
             labels = labels[rows]
     else:
-        merges = {epoch: merge(epoch) for epoch in sorted(set(epochs) | ({label_epoch} - {None}))}
+        merges = {epoch: merge_epoch(epoch_dir(run_dir, epoch), None, units=units is not None) for epoch in sorted(set(epochs) | ({label_epoch} - {None}))}
         rows = merges[epochs[0]].ids
         for epoch in epochs[1:]:
             rows = np.intersect1d(rows, merges[epoch].ids, assume_unique=True)
