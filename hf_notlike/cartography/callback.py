@@ -21,10 +21,11 @@ How per-example statistics reach a callback that never sees batches or logits:
    argmax is right, the margin (gold logit minus the largest other logit, for the AUM of Pleiss et al., 2020) and the
    gold label, on device, without a host sync. Each micro-batch of gradient accumulation is one forward, so
    accumulation needs nothing special; logits are upcast to float32 (mixed precision).
-3. **Epoch end: records on disk.** Each process writes its own records of the epoch to a Parquet shard,
-   `<records_dir>/run-<token>/epoch-00001/seg-00000000.rank-00000.parquet` (plus `*.units.parquet` for per-token /
-   per-label records), atomically; `records_dir` defaults to `<output_dir>/cartography_records` and must be visible
-   to every process (one file system). No process receives the others' records: one barrier waits until every shard
+3. **Records on disk.** Each process writes its own records of the epoch to Parquet shards,
+   `<records_dir>/run-<token>/epoch-00001/seg-00000000-00000.rank-00000.parquet` (plus `*.units.parquet` for
+   per-token / per-label records), atomically: a piece whenever its buffer reaches 2**20 rows, at each checkpoint and
+   at the epoch end, so its memory does not grow with the epoch. `records_dir` defaults to
+   `<output_dir>/cartography_records` and must be visible to every process (one file system). No process receives the others' records: one barrier waits until every shard
    is written, then each process counts the epoch's examples from the `id` columns (`records.py`). Examples missing
    from an epoch (training stopped mid-epoch) make that epoch incomplete; [`CartographyCallback.data_map`] uses
    complete epochs only.
@@ -33,8 +34,8 @@ How per-example statistics reach a callback that never sees batches or logits:
    last global batch with repeated examples), read in record batches of 2**20 rows straight into the map's column
    (`records.merge_epoch`, `records.build_map_columns`). Memory is the map plus one epoch's merge, never every
    process's records of every epoch (`examples/bench_cartography_scale.py`: 10M examples x 3 epochs x 2 ranks).
-5. **Checkpoints.** `on_save` has each process write the records of the current epoch so far into
-   `epoch-XXXXX/partial-<step>/` (a barrier), and writes `cartography_state.safetensors` into the checkpoint folder:
+5. **Checkpoints.** `on_save` has each process write its buffered records and hard-link the pieces of the current
+   epoch so far into `epoch-XXXXX/partial-<step>/` (a barrier), and writes `cartography_state.safetensors` into the checkpoint folder:
    the records folder, the finished epochs' counts and the partial folder's name (the records stay in the shards). A
    run resumed with `trainer.train(resume_from_checkpoint=...)` reloads it, puts the checkpoint's shards back in
    place (hard links; the shards an interrupted run wrote after the checkpoint are removed) and continues the epoch,
