@@ -61,8 +61,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _status_mib(field: str) -> float:
+    """`VmHWM` (peak) or `VmRSS` (current) resident memory of this process, from /proc (Linux). Unlike
+    `getrusage().ru_maxrss`, `VmHWM` starts afresh at `exec`, so it does not count the parent that forked us."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ---------------------------------------------------------------------------------------------------- shards
@@ -103,7 +114,8 @@ def build_with_shards(run_dir: Path, n: int, epochs: int) -> dict:
     from hf_notlike.cartography.records import build_map_columns, epoch_dir, summarize_epoch
 
     stages = {}
-    rss_imports = _rss_mib()
+    rss_imports = _status_mib("VmRSS")
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     summaries = [summarize_epoch(epoch_dir(run_dir, e), n) for e in range(epochs)]
     stages["count epochs"] = time.perf_counter() - start
@@ -115,7 +127,7 @@ def build_with_shards(run_dir: Path, n: int, epochs: int) -> dict:
     data_map = DataMap(columns.probs, columns.correct, margins=columns.margins, labels=columns.labels)
     stages["DataMap"] = time.perf_counter() - start
     return {"stages": stages, "rss_after_imports_mib": rss_imports, "check": float(data_map.gold_probs.sum()),
-            "records_per_epoch": summaries[0].records}
+            "records_per_epoch": summaries[0].records, "cpu_seconds": _cpu_seconds() - cpu_start}
 
 
 def build_in_memory(run_dir: Path, n: int, epochs: int) -> dict:
@@ -126,7 +138,8 @@ def build_in_memory(run_dir: Path, n: int, epochs: int) -> dict:
     from hf_notlike.cartography.records import epoch_dir, record_files
 
     stages = {"gather epochs": 0.0, "merge": 0.0}
-    rss_imports = _rss_mib()
+    rss_imports = _status_mib("VmRSS")
+    cpu_start = _cpu_seconds()
     probs, correct, margins, labels = [], [], [], None
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -158,7 +171,8 @@ def build_in_memory(run_dir: Path, n: int, epochs: int) -> dict:
     start = time.perf_counter()
     data_map = DataMap(stacked[0], stacked[1], margins=stacked[2], labels=labels)
     stages["DataMap"] = time.perf_counter() - start
-    return {"stages": stages, "rss_after_imports_mib": rss_imports, "check": float(data_map.gold_probs.sum())}
+    return {"stages": stages, "rss_after_imports_mib": rss_imports, "check": float(data_map.gold_probs.sum()),
+            "cpu_seconds": _cpu_seconds() - cpu_start}
 
 
 def child(args) -> None:
@@ -168,7 +182,7 @@ def child(args) -> None:
     build = build_with_shards if args.child == "shards" else build_in_memory
     result = build(Path(args.run_dir), args.examples, args.epochs)
     result["total_seconds"] = sum(result["stages"].values())
-    result["peak_rss_mib"] = _rss_mib()
+    result["peak_rss_mib"] = _status_mib("VmHWM")
     print("RESULT " + json.dumps(result))
 
 
@@ -216,7 +230,8 @@ def main(argv=None) -> None:
             "records_per_epoch": written["records_per_epoch"], "padding_per_epoch": written["padding_per_epoch"],
             "shard_write_seconds_total": written["write_seconds"], "shards_mib": size_mib,
             "repeats": args.repeats, "cpus": os.cpu_count(), "runs": runs,
-            "median": {kind: {"total_seconds": _median(r, "total_seconds"), "peak_rss_mib": _median(r, "peak_rss_mib"),
+            "median": {kind: {"total_seconds": _median(r, "total_seconds"), "cpu_seconds": _median(r, "cpu_seconds"),
+                              "peak_rss_mib": _median(r, "peak_rss_mib"),
                               "rss_after_imports_mib": _median(r, "rss_after_imports_mib"),
                               "stages": {s: statistics.median(x["stages"][s] for x in r) for s in r[0]["stages"]}}
                        for kind, r in runs.items()},
@@ -225,6 +240,7 @@ def main(argv=None) -> None:
             new, old = summary["median"]["shards"], summary["median"]["in-memory"]
             summary["ratio_shards_over_in_memory"] = {
                 "seconds": new["total_seconds"] / old["total_seconds"],
+                "cpu_seconds": new["cpu_seconds"] / old["cpu_seconds"],
                 "peak_rss": new["peak_rss_mib"] / old["peak_rss_mib"],
                 "peak_rss_above_imports": (new["peak_rss_mib"] - new["rss_after_imports_mib"])
                 / (old["peak_rss_mib"] - old["rss_after_imports_mib"]),
@@ -242,15 +258,16 @@ def print_table(summary: dict) -> None:
     print(f"\n{n:,} examples x {summary['epochs']} epochs, {summary['ranks']} ranks, "
           f"{summary['records_per_epoch']:,} records per epoch ({summary['padding_per_epoch']} padding), shards "
           f"{summary['shards_mib']:.0f} MiB, written in {summary['shard_write_seconds_total']:.1f} s")
-    print("| build | stage times (s, median) | total (s) | peak RSS (MiB) | above imports (MiB) |")
-    print("|---|---|---:|---:|---:|")
+    print("| build | stage wall times (s, median) | wall (s) | CPU (s) | peak RSS (MiB) | above imports (MiB) |")
+    print("|---|---|---:|---:|---:|---:|")
     for kind, median in summary["median"].items():
         stages = ", ".join(f"{name} {seconds:.2f}" for name, seconds in median["stages"].items())
-        print(f"| {kind} | {stages} | {median['total_seconds']:.2f} | {median['peak_rss_mib']:.0f} | "
+        print(f"| {kind} | {stages} | {median['total_seconds']:.2f} | {median['cpu_seconds']:.2f} | "
+              f"{median['peak_rss_mib']:.0f} | "
               f"{median['peak_rss_mib'] - median['rss_after_imports_mib']:.0f} |")
     ratio = summary.get("ratio_shards_over_in_memory")
     if ratio:
-        print(f"shards / in-memory: time {ratio['seconds']:.2f}x, peak RSS {ratio['peak_rss']:.2f}x, peak RSS above "
+        print(f"shards / in-memory: wall {ratio['seconds']:.2f}x, CPU {ratio['cpu_seconds']:.2f}x, peak RSS {ratio['peak_rss']:.2f}x, peak RSS above "
               f"imports {ratio['peak_rss_above_imports']:.2f}x")
 
 
