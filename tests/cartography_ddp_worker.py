@@ -9,6 +9,8 @@ import torch
 import torch.distributed as dist
 from cartography_helpers import SCALE_FREE, tiny_dataset, tiny_token_dataset, tiny_token_model, train
 
+from hf_notlike.cartography import CartographyCallback
+
 torch.set_num_threads(1)
 
 
@@ -28,6 +30,14 @@ def main(out: str) -> None:
                               per_device_train_batch_size=4, learning_rate=0.0, num_train_epochs=2)
     if trainer.is_world_process_zero():
         callback.data_map().save_pretrained(out / "tokens30", card=False, plot=False)
+    # an iterable dataset keyed by string ids: accelerate dispatches (and slices) the batches, ids included
+    callback, trainer = train(str(out / "stream"), tiny_dataset(30).to_iterable_dataset(),
+                              callback=CartographyCallback(id_column="uid"), per_device_train_batch_size=4,
+                              learning_rate=2e-2, max_steps=2 * 4, **SCALE_FREE)  # 2 passes of 4 global batches
+    stream_map = callback.data_map()  # on every process, from the shards on disk
+    if trainer.is_world_process_zero():
+        stream_map.save_pretrained(out / "stream30", card=False, plot=False)
+    summary["stream"] = {"epoch_log": callback.epoch_log, "rank": dist.get_rank()}
     if dist.get_rank() == 0:
         (out / "summary.json").write_text(json.dumps(summary))
 

@@ -361,11 +361,10 @@ def test_callback_state_file_is_written_atomically(tmp_path, monkeypatch):
     state_file = checkpoint / STATE_FILE
     old_bytes = state_file.read_bytes()
     before = visible(checkpoint)
-    records = callback._gathered_records()
     trainer.state.global_step += 1  # a different state: the file's metadata changes
     probe = tmp_path / "probe"
     probe.mkdir()
-    total = count_calls(monkeypatch, lambda: callback._save_state(str(probe), trainer.state, records))
+    total = count_calls(monkeypatch, lambda: callback._save_state(str(probe), trainer.state))
     new_state = read_state(probe / STATE_FILE)
     old_state = read_state(state_file)
     assert new_state[0] != old_state[0]
@@ -374,7 +373,7 @@ def test_callback_state_file_is_written_atomically(tmp_path, monkeypatch):
         with monkeypatch.context() as patch:
             inject_crash(patch, at)
             try:
-                callback._save_state(str(checkpoint), trainer.state, records)
+                callback._save_state(str(checkpoint), trainer.state)
             except Crash:
                 pass
         state = read_state(state_file)  # a complete file (a torn one does not parse), the old or the new state

@@ -65,3 +65,20 @@ def test_two_processes_token_table_matches_one_process(ddp_run, tmp_path):
     assert ddp_table["position"].tolist() == single_table["position"].tolist()
     np.testing.assert_allclose(np.stack(ddp_table["gold_prob"]), np.stack(single_table["gold_prob"]), atol=1e-5)
     np.testing.assert_allclose(ddp_map.confidence, single.data_map().confidence, atol=1e-5)
+
+
+def test_two_processes_on_an_iterable_dataset_match_one_process(ddp_run, tmp_path):
+    from hf_notlike.cartography import CartographyCallback
+
+    summary = json.loads((ddp_run / "summary.json").read_text())["stream"]
+    assert summary["epoch_log"] == [{"records": 30, "examples": 30}] * 2  # the last batch is split, not padded
+    ddp_map = DataMap.from_pretrained(ddp_run / "stream30")
+    dataset = tiny_dataset(30)
+    single, _ = train(str(tmp_path), dataset, callback=CartographyCallback(id_column="uid"),
+                      per_device_train_batch_size=8, learning_rate=2e-2, num_train_epochs=2,
+                      train_sampling_strategy="sequential", **SCALE_FREE)
+    single_map = single.data_map(dataset)
+    assert ddp_map.ids.tolist() == single_map.ids.tolist() == dataset["uid"]  # string ids, in stream order
+    # the first pass sees the same models on the same examples (the uneven last step then weighs examples otherwise)
+    np.testing.assert_allclose(ddp_map.gold_probs[:, 0], single_map.gold_probs[:, 0], atol=1e-5)
+    np.testing.assert_array_equal(ddp_map.correct[:, 0], single_map.correct[:, 0])

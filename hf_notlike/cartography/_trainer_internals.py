@@ -12,8 +12,8 @@ all of them against the installed versions, failing with a message that names wh
    follows that chain to the `DataLoader` whose `dataset` and `collate_fn` are used when iterating.
 2. **Replacing the dataset.** `torch.utils.data.DataLoader.__setattr__` refuses to reassign `dataset` once the loader
    is built. [`replace_dataset`] bypasses the guard with `object.__setattr__`; this is sound because the sampler
-   only reads `len(dataset)` (unchanged: the wrapper has the same length) and the loader reads `self.dataset` when
-   each iterator is created. The loader is the Trainer's own object for this `train()` call.
+   only reads `len(dataset)` (unchanged: the wrapper has the same length; an iterable dataset has no sampler) and the
+   loader reads `self.dataset` when each iterator is created. The loader is the Trainer's own object for this `train()` call.
 3. **A marker in the checkpoint's `trainer_state.json`.** The callback writes `{"run": <token>}` under
    `TrainerState.stateful_callbacks[RUN_KEY]` (a public, JSON-saved dict; the Trainer keeps keys it does not know).
    On resume, the Trainer loads `trainer_state.json` from the checkpoint it actually resumes from, so the token tells
@@ -50,7 +50,7 @@ def iterating_loader(dataloader: Any) -> torch.utils.data.DataLoader:
 
 def replace_dataset(loader: torch.utils.data.DataLoader, dataset: Any) -> None:
     """Set `loader.dataset` on a built `DataLoader` (see the module docstring, point 2)."""
-    if len(dataset) != len(loader.dataset):
+    if not isinstance(loader.dataset, torch.utils.data.IterableDataset) and len(dataset) != len(loader.dataset):
         raise ValueError("replace_dataset: the new dataset must have the length of the old one (the sampler keeps it).")
     object.__setattr__(loader, "dataset", dataset)
 

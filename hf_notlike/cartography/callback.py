@@ -8,22 +8,44 @@ How per-example statistics reach a callback that never sees batches or logits:
    the untouched examples and the batch gets one extra tensor, `batch["cartography_id"]`. This happens after
    `remove_unused_columns` has filtered the dataset and it rides along whatever the sampler does (shuffling,
    `DistributedSampler`/accelerate sharding, `skip_first_batches` on resume), so ids stay right.
+   An *iterable* train dataset (`datasets.IterableDataset`, streaming or `Dataset.to_iterable_dataset()`, or a
+   `torch.utils.data.IterableDataset` of dicts) has no row index: it needs `id_column=`, whose value (an int or a
+   string) is read from each example as it leaves the dataset, before any collator (so `remove_unused_columns`,
+   which for iterable datasets drops columns at collation, does not lose it). String ids ride in the batch as their
+   UTF-8 bytes (`uint8 [batch, bytes]`), so accelerate's batch dispatching and slicing carry them like any input.
+   Epochs are the Trainer's (`on_epoch_end`; iterable datasets need `max_steps`), not `len()`: a pass ends when the
+   stream runs out. A pass cut by the end of training counts as complete only if it saw as many examples as a pass
+   that ran out.
 2. **Statistics.** A forward pre-hook on the model pops `cartography_id` from the call (the model never sees it)
    and keeps the gold labels; a forward hook reads the logits and stores the gold-label probability, whether the
    argmax is right, the margin (gold logit minus the largest other logit, for the AUM of Pleiss et al., 2020) and the
    gold label, on device, without a host sync. Each micro-batch of gradient accumulation is one forward, so
    accumulation needs nothing special; logits are upcast to float32 (mixed precision).
-3. **Epoch end.** Records are gathered across processes (`torch.distributed.all_gather`), duplicated examples
-   (the padding that distributed samplers add to even out the last batch) keep their first occurrence, and the epoch
-   becomes one column of the map. Examples missing from an epoch (training stopped mid-epoch) make that epoch
-   incomplete; [`CartographyCallback.data_map`] uses complete epochs only.
-4. **Checkpoints.** `on_save` writes `cartography_state.safetensors` into the checkpoint folder (finished epochs and
-   the records of the current epoch so far). A run resumed with `trainer.train(resume_from_checkpoint=...)` reloads
-   it, so the resumed map equals the uninterrupted one. The file is looked up in `args.output_dir/checkpoint-<step>`
+3. **Records on disk.** Each process writes its own records of the epoch to Parquet shards,
+   `<records_dir>/run-<token>/epoch-00001/seg-00000000-00000.rank-00000.parquet` (plus `*.units.parquet` for
+   per-token / per-label records), atomically: a piece whenever its buffer reaches 2**20 rows, at each checkpoint and
+   at the epoch end, so its memory does not grow with the epoch. `records_dir` defaults to
+   `<output_dir>/cartography_records` and must be visible to every process (one file system). No process receives the others' records: one barrier waits until every shard
+   is written, then each process counts the epoch's examples from the `id` columns (`records.py`). Examples missing
+   from an epoch (training stopped mid-epoch) make that epoch incomplete; [`CartographyCallback.data_map`] uses
+   complete epochs only.
+4. **The map.** [`CartographyCallback.data_map`] merges the shards one epoch at a time: each example id keeps its
+   first occurrence (earliest micro-step, then lowest rank; distributed samplers and accelerate's even batches pad the
+   last global batch with repeated examples), read in record batches of 2**20 rows straight into the map's column
+   (`records.merge_epoch`, `records.build_map_columns`). Memory is the map plus one epoch's merge, never every
+   process's records of every epoch (`examples/bench_cartography_scale.py`: 10M examples x 3 epochs x 2 ranks).
+5. **Checkpoints.** `on_save` has each process write its buffered records and hard-link the pieces of the current
+   epoch so far into `epoch-XXXXX/partial-<step>/` (a barrier), and writes `cartography_state.safetensors` into the checkpoint folder:
+   the records folder, the finished epochs' counts and the partial folder's name (the records stay in the shards). A
+   run resumed with `trainer.train(resume_from_checkpoint=...)` reloads it, puts the checkpoint's shards back in
+   place (hard links; the shards an interrupted run wrote after the checkpoint are removed) and continues the epoch,
+   so the resumed map equals the uninterrupted one. The file is looked up in `args.output_dir/checkpoint-<step>`
    and `args.resume_from_checkpoint`; for a checkpoint elsewhere pass `CartographyCallback(resume_from_checkpoint=)`.
    The state also holds a fingerprint of the train set (a hash of each row's inputs and labels, in order) and of the
    options that shape the map (`fingerprint.py`): a resume on reshuffled, relabelled or other examples, or with other
    options, is refused at `on_train_begin` with an error saying what changed, instead of mixing two sets of examples.
+   A run on an iterable dataset cannot resume (the Trainer restarts the stream and cannot place the checkpoint in
+   it): that is refused at `on_train_begin`.
 
 `mode="rescore"` instead re-scores the whole train set in eval mode (no dropout) at each epoch end: one extra
 inference pass per epoch, and the statistics of the model *after* the epoch rather than during it.
@@ -35,8 +57,10 @@ causal-LM fine-tuning (geometric mean of the gold-token probabilities over the c
 `Trainer` or TRL's `SFTTrainer`, whose fused LM head returns per-token log-probabilities instead of logits). Other
 models get one error at `Trainer` build / `on_train_begin`, before any step.
 
-Requirements (checked, with an error naming the fix): gold labels in the batch under `labels`, a map-style train
-dataset (with `__len__`), and `dataloader_drop_last=False` in the default mode. What touches transformers' and
+Requirements (checked, with an error naming the fix): gold labels in the batch under `labels`; a map-style train
+dataset (with `__len__`), or an iterable one with `id_column=` (unique ids: repeats within one pass beyond the padding
+of one global batch are refused at that epoch's end); `dataloader_drop_last=False` in the default mode; no TRL packing
+(`SFTConfig(packing=True)` puts several examples in one sequence, refused before any step). What touches transformers' and
 accelerate's internals lives in `_trainer_internals.py`.
 """
 
@@ -46,10 +70,12 @@ import functools
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -68,6 +94,17 @@ from .fingerprint import (
     read_fingerprint,
     train_set_fingerprint,
 )
+from .records import (
+    RECORDS_DIR,
+    build_map_columns,
+    epoch_dir,
+    link_or_copy,
+    record_files,
+    shard_name,
+    shard_segment,
+    summarize_epoch,
+    write_shard,
+)
 
 __all__ = ["CartographyCallback", "CartographyConfig", "ID_KEY", "STATE_FILE", "merge_epoch_records"]
 
@@ -75,16 +112,6 @@ logger = get_logger(__name__)
 
 ID_KEY = "cartography_id"
 TASKS = ("auto", "classification", "multi_label", "token_classification", "causal_lm")
-# what each forward records per example (name, dtype for the all-gather); `ranks` is added when gathering
-_RECORD_FIELDS = (
-    ("ids", torch.long), ("probs", torch.float32), ("correct", torch.float32), ("margins", torch.float32),
-    ("labels", torch.long), ("steps", torch.long),
-)
-# per-unit records (multi-label: one per example and label; token tasks: one per scored token)
-_UNIT_FIELDS = (
-    ("ids", torch.long), ("index", torch.long), ("label", torch.long), ("position", torch.long),
-    ("probs", torch.float32), ("correct", torch.uint8), ("steps", torch.long),
-)
 STATE_FILE = "cartography_state.safetensors"
 
 _SUPPORTED = (
@@ -138,7 +165,14 @@ class CartographyConfig:
     )
     id_column: str | None = field(
         default=None,
-        metadata={"help": "Dataset column holding stable example ids; None keys examples by their row index."},
+        metadata={"help": "Dataset column holding stable example ids (ints or strings); None keys examples by their "
+                  "row index. Required for an iterable (streaming) train dataset, whose map is keyed by these ids."},
+    )
+    records_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder for the per-epoch, per-process record shards (Parquet); default "
+                  "`<output_dir>/cartography_records`. Each run writes to its own `run-<token>` subfolder; every "
+                  "process must see it (a shared file system across nodes)."},
     )
     label_key: str = field(default="labels", metadata={"help": "Batch key of the gold labels."})
     resume_from_checkpoint: str | None = field(
@@ -174,6 +208,9 @@ class CartographyConfig:
                              f"{self.token_table!r}.")
         if self.id_column is not None and (not isinstance(self.id_column, str) or not self.id_column):
             raise HfNotlikeInputError(f"`id_column` must be a column name or None; got {self.id_column!r}.")
+        if self.records_dir is not None and (not isinstance(self.records_dir, (str, os.PathLike))
+                                             or not str(self.records_dir)):
+            raise HfNotlikeInputError(f"`records_dir` must be a folder path or None; got {self.records_dir!r}.")
         if not isinstance(self.label_key, str) or not self.label_key:
             raise HfNotlikeInputError(f"`label_key` must be a non-empty string; got {self.label_key!r}.")
 
@@ -262,20 +299,90 @@ class _IndexedDataset(torch.utils.data.Dataset):
         return getattr(self.dataset, name)
 
 
+def _example_id(example: Any, id_column: str) -> int | str:
+    """The id of one example of an iterable dataset, read from its `id_column` before any collator runs."""
+    if not isinstance(example, dict) and not (hasattr(example, "keys") and hasattr(example, "__getitem__")):
+        raise HfNotlikeInputError(
+            f"CartographyCallback(id_column={id_column!r}) reads each example's id from the train dataset, but the "
+            f"iterable dataset yields {type(example).__name__} items, not dicts: yield dicts holding {id_column!r}.")
+    if id_column not in example.keys():
+        raise HfNotlikeInputError(
+            f"CartographyCallback(id_column={id_column!r}): an example of the iterable train dataset has no "
+            f"{id_column!r} (it has {sorted(example.keys())}); add a column with a unique id per example (ints or "
+            "strings, e.g. `dataset.map(lambda e, i: {'uid': i}, with_indices=True)` before streaming) or name the "
+            "right one with `id_column=`.")
+    value = example[id_column]
+    if (torch.is_tensor(value) and value.numel() == 1) or isinstance(value, np.generic) or (
+        isinstance(value, np.ndarray) and value.size == 1
+    ):
+        value = value.item()
+    if isinstance(value, str) and "\x00" not in value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise HfNotlikeInputError(
+        f"CartographyCallback(id_column={id_column!r}): example ids must be integers or strings (without NUL "
+        f"characters); got {value!r} ({type(value).__name__}). Fix the column or name another with `id_column=`.")
+
+
+class _IdIterable(torch.utils.data.IterableDataset):
+    """Wraps an iterable dataset so each item is `(example id, example)`, the id read from `id_column`."""
+
+    def __init__(self, dataset, id_column: str):
+        self.dataset = dataset
+        self.id_column = id_column
+
+    def __iter__(self):
+        column = self.id_column
+        for example in self.dataset:
+            yield _Tagged(_example_id(example, column), example)
+
+    def __getattr__(self, name):  # e.g. `set_epoch`, `n_shards`, `column_names`
+        if name.startswith("__") or name in ("dataset", "id_column"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def _id_tensor(ids: list) -> torch.Tensor:
+    """Example ids as a tensor that rides in the batch: int64 `[batch]`, or for strings their UTF-8 bytes, zero-padded,
+    uint8 `[batch, max_bytes]` (sliced along the batch like every other input by accelerate)."""
+    if all(isinstance(i, int) for i in ids):
+        return torch.tensor(ids, dtype=torch.long)
+    if all(isinstance(i, str) for i in ids):
+        encoded = [i.encode("utf-8") for i in ids]
+        width = max(1, max(len(e) for e in encoded))
+        out = np.zeros((len(ids), width), dtype=np.uint8)
+        for row, data in enumerate(encoded):
+            out[row, : len(data)] = np.frombuffer(data, dtype=np.uint8)
+        return torch.from_numpy(out)
+    raise HfNotlikeInputError(f"CartographyCallback: example ids must be all integers or all strings; one batch mixes "
+                              f"them ({ids[:5]}...). Fix the id column.")
+
+
+def _decode_ids(tensor: torch.Tensor) -> np.ndarray:
+    """The ids of [`_id_tensor`] back as numpy: int64, or unicode strings."""
+    array = tensor.cpu().numpy()
+    if array.ndim == 1:
+        return array.astype(np.int64)
+    return np.char.decode(np.ascontiguousarray(array).view(f"S{array.shape[1]}").reshape(-1), "utf-8")
+
+
 class _LabelCheck:
     """Checks the gold labels of every collated batch on the host, before the batch reaches the model (no device
     sync), for the task: integer labels `[batch]` in [0, num_classes) for classification; 0/1 labels
     `[batch, num_labels]` for multi-label; integer labels `[batch, length]` in [0, num_classes) or -100 (ignored),
     with at least one scored token per example, for token tasks. Small and picklable (runs in dataloader workers)."""
 
-    def __init__(self, label_key: str, num_classes: int | None, task: str = "classification"):
+    def __init__(self, label_key: str, num_classes: int | None, task: str = "classification",
+                 id_kind: str = "row indices"):
         self.label_key = label_key
         self.num_classes = num_classes
         self.task = task
+        self.id_kind = id_kind
 
     def _fail(self, indices, rows, message):
         named = [indices[i] for i in torch.nonzero(rows).flatten().tolist()[:5]]
-        raise HfNotlikeInputError(f"CartographyCallback: train examples {named} (row indices) {message}")
+        raise HfNotlikeInputError(f"CartographyCallback: train examples {named} ({self.id_kind}) {message}")
 
     def __call__(self, batch, indices: list[int]) -> None:
         labels = batch.get(self.label_key) if hasattr(batch, "get") else None
@@ -350,20 +457,13 @@ class _IdCollator:
         indices = [item.index for item in items]
         if self.check is not None:
             self.check(batch, indices)
-        batch[ID_KEY] = torch.tensor(indices, dtype=torch.long)
+        batch[ID_KEY] = _id_tensor(indices)
         return batch
 
 
 _STATE_FORMAT = "hf_notlike.cartography"
-_STATE_VERSION = 2
-_STATE_PARTIAL = ("ids", "probs", "correct", "margins", "labels", "steps", "ranks")
-_UNIT_KEYS = ("ids", "index", "label", "position", "probs", "correct")  # per finished epoch
-_UNIT_PARTIAL = (*_UNIT_KEYS, "steps", "ranks")
-_STATE_DTYPES = {  # tensor name -> (dtype kind, ndim)
-    "epoch_gold_probs": ("f", 2), "epoch_correct": ("f", 2), "epoch_margins": ("f", 2), "epoch_complete": ("b", 1),
-    "labels": ("i", 1), "partial_ids": ("i", 1), "partial_probs": ("f", 1), "partial_correct": ("f", 1),
-    "partial_margins": ("f", 1), "partial_labels": ("i", 1), "partial_steps": ("i", 1), "partial_ranks": ("i", 1),
-}
+_STATE_VERSION = 3
+_EPOCH_TENSORS = ("epoch_complete", "epoch_records", "epoch_examples")  # one value per finished epoch
 
 
 def _read_state_metadata(path: str) -> dict[str, str]:
@@ -387,11 +487,14 @@ def _read_state_metadata(path: str) -> dict[str, str]:
     for name in ("num_examples", "global_step", "epochs_done"):
         if not str(metadata.get(name, "")).isdigit():
             raise HfNotlikeInputError(f"{path}: field {name!r} must be a non-negative integer; got {metadata.get(name)!r}.")
+    for name in ("records_dir", "partial"):
+        if not metadata.get(name):
+            raise HfNotlikeInputError(f"{path}: field {name!r} is missing or empty.")
     return metadata
 
 
-def _read_state_tensors(path: str, num_examples: int) -> dict[str, np.ndarray]:
-    """The tensors of a `cartography_state.safetensors`, checked for presence, dtype, shape and consistency."""
+def _read_state_tensors(path: str, epochs: int) -> dict[str, np.ndarray]:
+    """The tensors of a `cartography_state.safetensors`, checked for presence, dtype and shape."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -400,45 +503,15 @@ def _read_state_tensors(path: str, num_examples: int) -> dict[str, np.ndarray]:
     except (SafetensorError, OSError) as error:
         raise HfNotlikeInputError(f"{path}: cannot read the tensors ({error}); the checkpoint is damaged (truncated copy?): "
                          "resume from another checkpoint.") from None
-    kinds = {"f": "float", "b": "bool", "i": "integer"}
-    for name, (kind, ndim) in _STATE_DTYPES.items():
+    for name in _EPOCH_TENSORS:
         if name not in tensors:
             raise HfNotlikeInputError(f"{path}: tensor {name!r} is missing.")
         array = tensors[name]
-        if array.ndim != ndim or (kind == "i" and array.dtype.kind not in "iu") or (
-            kind != "i" and array.dtype.kind != kind
-        ):
+        kind = "b" if name == "epoch_complete" else "iu"
+        if array.ndim != 1 or array.dtype.kind not in kind or len(array) != epochs:
             raise HfNotlikeInputError(f"{path}: tensor {name!r} has dtype {array.dtype} and shape {array.shape}; expected "
-                             f"{kinds[kind]} with {ndim} dimension(s).")
-    epochs = len(tensors["epoch_complete"])
-    for name in ("epoch_gold_probs", "epoch_correct", "epoch_margins"):
-        if tensors[name].shape != (epochs, num_examples):
-            raise HfNotlikeInputError(f"{path}: tensor {name!r} has shape {tensors[name].shape}; expected ({epochs}, "
-                             f"{num_examples}) (epochs x examples).")
-    if len(tensors["labels"]) not in (0, num_examples):
-        raise HfNotlikeInputError(f"{path}: tensor 'labels' has {len(tensors['labels'])} values for {num_examples} examples.")
-    lengths = {len(tensors[f"partial_{key}"]) for key in _STATE_PARTIAL}
-    if len(lengths) != 1:
-        raise HfNotlikeInputError(f"{path}: the partial_* tensors have different lengths ({sorted(lengths)}).")
-    ids = tensors["partial_ids"]
-    if len(ids) and (ids.min() < 0 or ids.max() >= num_examples):
-        raise HfNotlikeInputError(f"{path}: tensor 'partial_ids' holds ids outside [0, {num_examples}).")
-    for prefix, keys in (("epoch_unit_", ("epoch", *_UNIT_KEYS)), ("partial_unit_", _UNIT_PARTIAL)):
-        present = [key for key in keys if prefix + key in tensors]
-        if present and len(present) != len(keys):
-            raise HfNotlikeInputError(f"{path}: some {prefix}* tensors are missing ({sorted(set(keys) - set(present))}).")
-        if present and len({tensors[prefix + key].shape for key in keys}) != 1:
-            raise HfNotlikeInputError(f"{path}: the {prefix}* tensors have different shapes.")
-        if present and any(tensors[prefix + key].ndim != 1 for key in keys):
-            raise HfNotlikeInputError(f"{path}: the {prefix}* tensors must be 1-D.")
+                             f"{'bool' if kind == 'b' else 'integer'} values, one per finished epoch ({epochs}).")
     return tensors
-
-
-def _to_numpy(key: str, tensor: torch.Tensor) -> np.ndarray:
-    array = tensor.cpu().numpy()
-    if array.dtype == np.uint8:
-        return array.astype(bool)
-    return array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
 
 
 def _margin(logits: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
@@ -526,6 +599,15 @@ def _fused_causal(log_probs, is_top1, label_mask, attention_mask):
     return example, units
 
 
+# buffer key, shard column, dtype
+_RECORD_COLUMNS = (("ids", "id", np.int64), ("steps", "step", np.int64), ("probs", "prob", np.float32),
+                   ("correct", "correct", np.float32), ("margins", "margin", np.float32), ("labels", "label", np.int64))
+_UNIT_COLUMNS = (("ids", "id", np.int64), ("steps", "step", np.int64), ("index", "index", np.int64),
+                 ("label", "label", np.int64), ("position", "position", np.int64), ("probs", "prob", np.float32),
+                 ("correct", "correct", np.uint8))
+
+_FLUSH_ROWS = 1 << 20  # buffered rows (records + units) that make a process write a shard piece
+
 _STATISTICS = {
     "classification": _classification,
     "multi_label": _multi_label,
@@ -581,30 +663,25 @@ def _dist_world() -> tuple[int, int]:
     return 0, 1
 
 
-def _all_gather(arrays: list[torch.Tensor], device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Concatenate same-length 1-D tensors from every process (variable length per process); returns the gathered
-    tensors (rank order) and the rank each row came from."""
-    rank, world = _dist_world()
-    if world == 1:
-        return arrays, torch.zeros(len(arrays[0]), dtype=torch.long)
-    if torch.distributed.get_backend() == "nccl" and device.type != "cuda":
-        device = torch.device("cuda", torch.cuda.current_device())
-    elif torch.distributed.get_backend() == "gloo":
-        device = torch.device("cpu")
-    length = torch.tensor([len(arrays[0])], dtype=torch.long, device=device)
-    lengths = [torch.zeros_like(length) for _ in range(world)]
-    torch.distributed.all_gather(lengths, length)
-    lengths = [int(x.item()) for x in lengths]
-    longest = max(lengths)
-    gathered = []
-    for array in arrays:
-        padded = torch.zeros(longest, dtype=array.dtype, device=device)
-        padded[: len(array)] = array.to(device)
-        parts = [torch.empty_like(padded) for _ in range(world)]
-        torch.distributed.all_gather(parts, padded)
-        gathered.append(torch.cat([p[:n] for p, n in zip(parts, lengths)]).cpu())
-    ranks = torch.cat([torch.full((n,), r, dtype=torch.long) for r, n in enumerate(lengths)])
-    return gathered, ranks
+def _collective_device() -> torch.device:
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _barrier() -> None:
+    """Wait for every process (a no-op in one process): used where one process reads what the others wrote."""
+    if _dist_world()[1] > 1:
+        torch.distributed.barrier()
+
+
+def _broadcast_token(token: str) -> str:
+    """Rank 0's 32-hex-digit run token on every process (the records folder is named after it)."""
+    if _dist_world()[1] == 1:
+        return token
+    data = torch.tensor(list(bytes.fromhex(token)), dtype=torch.uint8, device=_collective_device())
+    torch.distributed.broadcast(data, src=0)
+    return bytes(data.cpu().tolist()).hex()
 
 
 # ---------------------------------------------------------------------------------------------------- the callback
@@ -621,8 +698,13 @@ class CartographyCallback(TrainerCallback):
             `"training"` takes the statistics from the training forward pass itself (the paper's method, no extra
             compute); `"rescore"` re-scores the train set in eval mode at each epoch end.
         id_column (`str`, *optional*):
-            A train-set column with stable example ids; by default examples are keyed by row index. The column may
-            be dropped by `remove_unused_columns`: pass the train dataset to [`data_map`] to attach its ids.
+            A train-set column with stable example ids (ints or strings); by default examples are keyed by row index.
+            For a map-style dataset the column may be dropped by `remove_unused_columns`: pass the train dataset to
+            [`data_map`] to attach its ids. An iterable (streaming) train dataset needs it: the ids are read from each
+            example before the collator, and the map's rows are the ids seen.
+        records_dir (`str`, *optional*):
+            Folder for the per-epoch, per-process record shards (Parquet), default `<output_dir>/cartography_records`;
+            each run writes to its own `run-<token>` subfolder, which every process must be able to read.
         label_key (`str`, *optional*, defaults to `"labels"`): Batch key of the gold labels.
         resume_from_checkpoint (`str`, *optional*):
             Where to reload the callback state from when resuming from a checkpoint outside `args.output_dir`.
@@ -663,10 +745,11 @@ class CartographyCallback(TrainerCallback):
         task: str = "auto",
         token_table: bool = False,
         profile: bool = False,
+        records_dir: str | None = None,
     ):
         self.config = CartographyConfig(
             mode=mode, id_column=id_column, label_key=label_key, resume_from_checkpoint=resume_from_checkpoint,
-            dataset_name=dataset_name, task=task, token_table=token_table, profile=profile,
+            dataset_name=dataset_name, task=task, token_table=token_table, profile=profile, records_dir=records_dir,
         )
         self._task = "classification" if task == "auto" else task
         self._record_units = False
@@ -681,26 +764,23 @@ class CartographyCallback(TrainerCallback):
         self._dataset_name: str | None = dataset_name
         self._train_ids: np.ndarray | None = None
         self._run_token: str | None = None
+        self._run_dir: str | None = None
+        self._keyed = False
         self._fingerprint: TrainSetFingerprint | None = None
 
     # ------------------------------------------------------------------ state
     def _reset(self, num_examples: int | None) -> None:
-        self.num_examples = num_examples
+        self.num_examples = num_examples  # None for an iterable dataset (keyed by its ids)
         # training FLOPs per example: the first micro-batch's forward, counted after its step (`_count_flops`)
         self.train_flops_per_example: float | None = None
         self._flop_sample: Any = None
-        self._epoch_probs: list[np.ndarray] = []  # one float32 [N] per finished epoch
-        self._epoch_correct: list[np.ndarray] = []  # one bool [N] per finished epoch
-        self._epoch_complete: list[bool] = []
-        self.epoch_log: list[dict[str, int]] = []  # per epoch: records gathered (duplicates included), examples kept
-        self._epoch_margins: list[np.ndarray] = []  # one float32 [N] per finished epoch
-        self._labels: np.ndarray | None = None  # gold label per example (from the last complete epoch)
+        self._epochs: list[dict[str, Any]] = []  # per finished epoch: complete, records, examples (shards on disk)
         self._buffer: list[dict[str, torch.Tensor]] = []  # per forward: ids, probs, correct, margins, labels, steps
         self._unit_buffer: list[dict[str, torch.Tensor]] = []  # per forward: the per-label / per-token records
-        self._epoch_units: list[dict[str, np.ndarray] | None] = []  # per finished epoch, sorted by (id, index)
-        self._restored_units: dict[str, np.ndarray] | None = None
-        self._restored: dict[str, np.ndarray] | None = None  # current-epoch records reloaded from a checkpoint
         self._micro_step = 0
+        self._segment = 0  # optimizer step this process started recording at (names its shards)
+        self._piece = 0  # files this process wrote in the current epoch
+        self._buffered = 0  # rows in the buffers
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
         self._checked = False
 
@@ -717,7 +797,18 @@ class CartographyCallback(TrainerCallback):
     @property
     def epochs_recorded(self) -> int:
         """Number of finished epochs recorded so far (complete or not)."""
-        return len(self._epoch_probs)
+        return len(self._epochs)
+
+    @property
+    def epoch_log(self) -> list[dict[str, int]]:
+        """Per finished epoch: `records` (forwards recorded by every process, padding duplicates included) and
+        `examples` (distinct examples)."""
+        return [{"records": e["records"], "examples": e["examples"]} for e in self._epochs]
+
+    @property
+    def records_dir(self) -> str | None:
+        """The folder holding this run's record shards (`.../run-<token>`), once training has begun."""
+        return self._run_dir
 
     # ------------------------------------------------------------------ checks
     def on_init_end(self, args, state, control, model=None, **kwargs):
@@ -731,11 +822,35 @@ class CartographyCallback(TrainerCallback):
                              "`transformers.Trainer` with a `train_dataset`).")
         loader = iterating_loader(train_dataloader)
         dataset = loader.dataset
-        if isinstance(dataset, _IndexedDataset):  # a second `train()` on the same dataloader
+        if isinstance(dataset, _IndexedDataset | _IdIterable):  # a second `train()` on the same dataloader
             dataset = dataset.dataset
-        if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
-            raise HfNotlikeInputError("CartographyCallback needs a map-style train dataset with `__len__` (e.g. a "
-                             "`datasets.Dataset`), so that each example has a stable id; got an iterable dataset.")
+        keyed = isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__")
+        if getattr(args, "packing", False):
+            raise HfNotlikeInputError(
+                "CartographyCallback cannot record a packed train set: `SFTConfig(packing=True)` concatenates several "
+                "examples into one sequence, so a token's example (and a per-example statistic) cannot be recovered. "
+                "Set `packing=False` in the SFTConfig.")
+        if keyed:
+            if self.config.id_column is None:
+                raise HfNotlikeInputError(
+                    f"CartographyCallback got an iterable train dataset ({type(dataset).__name__}, e.g. streaming or "
+                    "`to_iterable_dataset()`), which has no row indices: pass `CartographyCallback(id_column=...)` "
+                    "naming a column with a unique id per example (ints or strings), or train on a map-style "
+                    "`datasets.Dataset`.")
+            columns = getattr(dataset, "column_names", None)
+            if columns and self.config.id_column not in columns:
+                raise HfNotlikeInputError(
+                    f"`id_column={self.config.id_column!r}` is not a column of the iterable train dataset (columns: "
+                    f"{columns}): add a column with a unique id per example (ints or strings) or name the right one.")
+            if self.config.mode == "rescore":
+                raise HfNotlikeInputError("mode='rescore' re-reads the train set by row index, which an iterable "
+                                          "dataset has not: use mode='training' (the default) or a map-style dataset.")
+            if state.global_step > 0:
+                raise HfNotlikeInputError(
+                    "CartographyCallback cannot resume a run on an iterable train dataset: the Trainer restarts the "
+                    "stream and cannot place the checkpoint inside a pass over the data, so the resumed epochs would "
+                    "mix with the recorded ones. Train from the start (`resume_from_checkpoint=None`), or use a "
+                    "map-style dataset (`datasets.Dataset`), whose runs resume.")
         if self.config.mode == "training" and args.dataloader_drop_last:
             raise HfNotlikeInputError("`dataloader_drop_last=True` drops examples from every epoch, so no epoch of the data "
                              "map would be complete: set `dataloader_drop_last=False` (or use mode='rescore').")
@@ -747,7 +862,8 @@ class CartographyCallback(TrainerCallback):
             num_classes = getattr(config, "vocab_size", None)
         elif "ForMultipleChoice" not in type(model).__name__:
             num_classes = getattr(config, "num_labels", None) if config is not None else None
-        self._label_check = _LabelCheck(self._label_key, num_classes, self._task)
+        self._label_check = _LabelCheck(self._label_key, num_classes, self._task,
+                                        id_kind=f"{self.config.id_column} values" if keyed else "row indices")
         self._record_units = self._task in ("multi_label", "token_classification") or (
             self._task == "causal_lm" and self.config.token_table)
         self._device = args.device
@@ -756,7 +872,7 @@ class CartographyCallback(TrainerCallback):
             info = getattr(dataset, "info", None)
             self._dataset_name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
         self._train_ids = None
-        column_names = getattr(dataset, "column_names", None) or []
+        column_names = (getattr(dataset, "column_names", None) or []) if not keyed else []
         if self.config.id_column is not None and self.config.id_column in column_names:
             self._train_ids = np.asarray(dataset[self.config.id_column])
             _check_unique_ids(self._train_ids, self.config.id_column, where="the train dataset")
@@ -764,23 +880,34 @@ class CartographyCallback(TrainerCallback):
         self._collate_fn = loader.collate_fn
         if isinstance(self._collate_fn, _IdCollator):
             self._collate_fn = self._collate_fn.collate_fn
-        if self._epoch_probs and state.global_step == 0:
+        if self._epochs and state.global_step == 0:
             warnings.warn(
-                f"CartographyCallback: a new `train()` starts a new data map; the {len(self._epoch_probs)} epoch(s) "
+                f"CartographyCallback: a new `train()` starts a new data map; the {len(self._epochs)} epoch(s) "
                 "recorded by the previous `train()` call are discarded. Call `data_map()` before training again to "
                 "keep them.", stacklevel=2,
             )
-        self._reset(num_examples=len(dataset))
+        previous = self._run_dir
+        self._keyed = keyed
+        self._reset(num_examples=None if keyed else len(dataset))
         self._fingerprint = None  # of the train set and options, computed when a checkpoint needs it
-        self._run_token = None
+        marker = run_marker(state)[0] if state.global_step > 0 else None
+        self._run_token = _broadcast_token(marker if marker and re.fullmatch(r"[0-9a-f]{32}", marker)
+                                           else uuid.uuid4().hex)
+        root = self.config.records_dir or os.path.join(args.output_dir, RECORDS_DIR)
+        self._run_dir = os.path.abspath(os.path.join(os.fspath(root), f"run-{self._run_token}"))
+        if previous and previous != self._run_dir and _dist_world()[0] == 0 and state.global_step == 0:
+            shutil.rmtree(previous, ignore_errors=True)  # the discarded map of an earlier `train()` of this callback
+        self._segment = state.global_step
         if state.global_step > 0:
             self._load_state(args, state)
-        self._run_token = run_marker(state)[0] if state.global_step > 0 and run_marker(state)[0] else uuid.uuid4().hex
         set_run_marker(state, self._run_token, None)
 
         self._remove_hooks()
         if self.config.mode == "training":
-            replace_dataset(loader, _IndexedDataset(dataset, self._profile))
+            if keyed:
+                replace_dataset(loader, _IdIterable(dataset, self.config.id_column))
+            else:
+                replace_dataset(loader, _IndexedDataset(dataset, self._profile))
             loader.collate_fn = _IdCollator(self._collate_fn, self._label_check, self._profile)
             self._handles = [
                 model.register_forward_pre_hook(self._pre_forward, with_kwargs=True),
@@ -827,7 +954,7 @@ class CartographyCallback(TrainerCallback):
                                  "`label_mask` and `is_top1` of shape [batch, length - 1]; this TRL version returns "
                                  "another output. Pin a TRL version the callback supports or disable the fused head.")
             self._checked = True
-        ids = ids.detach().reshape(-1).to(log_probs.device).long()
+        ids = _flat_ids(ids, log_probs.device)
         if attention_mask is not None:
             attention_mask = attention_mask.detach().to(log_probs.device)
         self._append(ids, *_fused_causal(log_probs.detach(), is_top1.detach(), label_mask.detach(), attention_mask))
@@ -838,7 +965,7 @@ class CartographyCallback(TrainerCallback):
             self._check_batch(ids, labels, logits)
             self._checked = True
         logits = logits.detach()
-        ids = ids.detach().reshape(-1).to(logits.device).long()
+        ids = _flat_ids(ids, logits.device)
         labels = labels.detach().to(logits.device)
         if attention_mask is not None:
             attention_mask = attention_mask.detach().to(logits.device)
@@ -846,12 +973,16 @@ class CartographyCallback(TrainerCallback):
 
     def _append(self, ids: torch.Tensor, example: dict, units: dict) -> None:
         """Buffer one micro-batch's per-example statistics (and per-unit ones, with the rows they belong to)."""
-        step = torch.full_like(ids, self._micro_step)
+        step = torch.full((ids.shape[0],), self._micro_step, dtype=torch.long, device=ids.device)
         self._buffer.append({"ids": ids, "steps": step, **example})
+        self._buffered += int(ids.shape[0])
         if self._record_units:
             rows = units.pop("row")
             self._unit_buffer.append({"ids": ids[rows], "steps": step[rows], **units})
+            self._buffered += int(rows.shape[0])
         self._micro_step += 1
+        if self._buffered >= _FLUSH_ROWS:  # bounded memory: the epoch so far goes to disk in pieces
+            self._flush()
 
     def _check_batch(self, ids, labels, logits) -> None:
         shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
@@ -897,7 +1028,7 @@ class CartographyCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self._count_flops(kwargs.get("model"))
-        if self.num_examples is not None and args.save_strategy != "no":
+        if self._run_dir is not None and args.save_strategy != "no":
             # a checkpoint saved after this step lands here; recorded in its trainer_state.json for the resume
             set_run_marker(state, self._run_token, os.path.abspath(os.path.join(
                 args.output_dir, f"checkpoint-{state.global_step}")))
@@ -905,65 +1036,82 @@ class CartographyCallback(TrainerCallback):
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._checked = False  # validate the first batch of every epoch
 
-    def _local(self, buffer, fields) -> list[torch.Tensor]:
-        if buffer:
-            return [torch.cat([b[key].to(self._device) for b in buffer]).to(dtype) for key, dtype in fields]
-        return [torch.zeros(0, dtype=dtype, device=self._device) for _, dtype in fields]
+    def _columns(self, buffer, fields) -> dict[str, np.ndarray]:
+        """This process's buffered records as numpy columns (one host copy, at write time)."""
+        out = {}
+        for key, name, dtype in fields:
+            if key == "ids":
+                parts = [_decode_ids(b[key]) for b in buffer]
+                kinds = {p.dtype.kind for p in parts}
+                if len(kinds) > 1:
+                    raise HfNotlikeInputError(
+                        f"CartographyCallback: the `{self.config.id_column}` ids of the train set mix integers and "
+                        "strings; use one type for every example.")
+                out[name] = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            else:
+                out[name] = (torch.cat([b[key].reshape(-1).cpu() for b in buffer]).numpy().astype(dtype) if buffer
+                             else np.zeros(0, dtype))
+        return out
 
-    def _gathered_records(self) -> dict[str, np.ndarray]:
-        """All records of the current epoch so far, from every process (plus those reloaded from a checkpoint);
-        per-unit records under `unit_<field>` keys."""
-        records = {}
-        streams = [("", self._buffer, _RECORD_FIELDS, self._restored)]
+    def _flush(self) -> None:
+        """Write this process's buffered records of the current epoch as its next shard piece, and empty the buffers."""
+        if not self._buffer and not self._unit_buffer:
+            return
+        rank, world = _dist_world()
+        folder = epoch_dir(self._run_dir, len(self._epochs))
+        columns = self._columns(self._buffer, _RECORD_COLUMNS)
+        write_shard(folder / shard_name(self._segment, rank, piece=self._piece), columns, rank=rank,
+                    world_size=world, num_examples=self.num_examples)
         if self._record_units:
-            streams.append(("unit_", self._unit_buffer, _UNIT_FIELDS, self._restored_units))
-        for prefix, buffer, fields, restored in streams:
-            gathered, ranks = _all_gather(self._local(buffer, fields), self._device)
-            part = {key: _to_numpy(key, tensor) for (key, _), tensor in zip(fields, gathered)}
-            part["ranks"] = ranks.cpu().numpy().astype(np.int64)
-            if restored is not None:
-                part = {key: np.concatenate([restored[key], part[key]]) for key in part}
-            records.update({prefix + key: value for key, value in part.items()})
-        return records
+            units = self._columns(self._unit_buffer, _UNIT_COLUMNS)
+            write_shard(folder / shard_name(self._segment, rank, units=True, piece=self._piece), units, rank=rank,
+                        world_size=world, num_examples=self.num_examples)
+        self._piece += 1
+        self._buffer, self._unit_buffer = [], []
+        self._buffered = 0
 
-    def _finish_epoch(self, records: dict[str, np.ndarray]) -> None:
-        n = self.num_examples
-        merged = merge_epoch_records({k: v for k, v in records.items() if not k.startswith("unit_")}, n)
-        kept = int(merged["seen"].sum())
-        complete = kept == n
-        if not complete:
-            logger.warning(f"CartographyCallback: epoch {len(self._epoch_probs)} saw {kept} of {n} examples "
-                           "(training stopped mid-epoch?); it is left out of the data map.")
-        elif self._task == "classification":
-            self._labels = merged["labels"]
-        units = None
-        if "unit_ids" in records:
-            # the units of the occurrence kept for each example, sorted by (example, index)
-            uid = records["unit_ids"]
-            keep = (merged["kept_steps"][uid] == records["unit_steps"]) & (
-                merged["kept_ranks"][uid] == records["unit_ranks"])
-            order = np.flatnonzero(keep)
-            order = order[np.lexsort((records["unit_index"][order], uid[order]))]
-            units = {key: records[f"unit_{key}"][order] for key in ("ids", "index", "label", "position", "probs",
-                                                                    "correct")}
-        self._epoch_units.append(units)
-        self._epoch_probs.append(merged["probs"])
-        self._epoch_correct.append(merged["correct"])
-        self._epoch_margins.append(merged["margins"])
-        self._epoch_complete.append(complete)
-        self.epoch_log.append({"records": int(len(records["ids"])), "examples": kept})
-        self._buffer = []
-        self._unit_buffer = []
-        self._restored = None
-        self._restored_units = None
+    def _close_epoch(self, args, state, control, folder: Path) -> None:
+        """Count the finished epoch's records (every process's shards, read from disk) and log it."""
+        summary = summarize_epoch(folder, self.num_examples)
+        self._buffer, self._unit_buffer = [], []
+        self._buffered = 0
         self._micro_step = 0
+        self._piece = 0
+        index = len(self._epochs)
+        if self._keyed:
+            if summary.records == 0:  # the stream was already exhausted: no epoch
+                return
+            _, world = _dist_world()
+            # distributed loaders pad the last global batch with repeated examples; one process alone never does
+            padding = 0 if world == 1 else world * args.per_device_train_batch_size * args.gradient_accumulation_steps
+            if summary.records - summary.examples > padding or (world == 1 and summary.duplicated):
+                raise HfNotlikeInputError(
+                    f"CartographyCallback: epoch {index} of the iterable train dataset holds "
+                    f"{summary.records - summary.examples} repeated `{self.config.id_column}` values (e.g. "
+                    f"{summary.duplicated}); each example needs its own id, or its statistics cannot be told apart "
+                    "from another's. Fix the id column (e.g. `uid = f'{source}-{row}'`).")
+            # an epoch ends when the stream runs out, or when training stops (max_steps, a callback): the latter is
+            # complete only when it saw as many examples as an epoch that ran out
+            stopped = control is not None and control.should_training_stop
+            full = [e["examples"] for e in self._epochs if e["complete"]]
+            complete = not stopped or (bool(full) and summary.examples == full[0])
+        else:
+            complete = summary.examples == self.num_examples
+        if not complete:
+            logger.warning(f"CartographyCallback: epoch {index} saw {summary.examples}"
+                           f"{'' if self._keyed else f' of {self.num_examples}'} examples (training stopped "
+                           "mid-epoch?); it is left out of the data map.")
+        self._epochs.append({"complete": complete, "records": summary.records, "examples": summary.examples})
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        if self.num_examples is None:
+        if self._run_dir is None:
             return
         if self.config.mode == "rescore":
             self._rescore(args, state, model)
-        self._finish_epoch(self._gathered_records())
+        folder = epoch_dir(self._run_dir, len(self._epochs))
+        self._flush()
+        _barrier()  # every process's shard is on disk
+        self._close_epoch(args, state, control, folder)
 
     @torch.no_grad()
     def _rescore(self, args, state, model) -> None:
@@ -997,47 +1145,48 @@ class CartographyCallback(TrainerCallback):
 
     # ------------------------------------------------------------------ checkpoints
     def on_save(self, args, state, control, **kwargs):
-        if self.num_examples is None:
+        if self._run_dir is None or self._keyed:  # runs on iterable datasets do not resume (see on_train_begin)
             return
-        records = self._gathered_records()  # collective: every process takes part
+        self._flush()  # this process's records of the epoch so far are on disk
+        current = epoch_dir(self._run_dir, len(self._epochs))
+        partial = current / f"partial-{state.global_step:08d}"
+        partial.mkdir(parents=True, exist_ok=True)
+        rank = _dist_world()[0]
+        for path, owner in record_files(current) + record_files(current, units=True):
+            ours = shard_segment(path.name) == self._segment
+            # each process links the pieces it wrote; rank 0 also those reloaded when the run was resumed
+            if (ours and owner == rank) or (not ours and rank == 0):
+                link_or_copy(path, partial / path.name)
+        _barrier()  # the checkpoint is complete only once every process's shard is on disk
         if not args.should_save:
             return
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         if not os.path.isdir(folder):
             logger.warning(f"CartographyCallback: checkpoint folder {folder} not found; its state is not saved.")
             return
-        self._save_state(folder, state, records)
+        self._save_state(folder, state)
 
-    def _save_state(self, folder: str, state, records: dict[str, np.ndarray]) -> None:
+    def _save_state(self, folder: str, state) -> None:
+        """Write `cartography_state.safetensors`: where this run's record shards are, the finished epochs' counts
+        and the train-set fingerprint (the records themselves stay in the shards)."""
         from safetensors.numpy import save_file
 
-        n = self.num_examples
-        done = len(self._epoch_probs)
         tensors = {
-            "epoch_gold_probs": np.stack(self._epoch_probs) if done else np.zeros((0, n), np.float32),
-            "epoch_correct": np.stack(self._epoch_correct) if done else np.zeros((0, n), np.float32),
-            "epoch_margins": np.stack(self._epoch_margins) if done else np.zeros((0, n), np.float32),
-            "epoch_complete": np.asarray(self._epoch_complete, dtype=bool),
-            "labels": self._labels if self._labels is not None else np.zeros(0, np.int64),
-            **{f"partial_{key}": records[key] for key in _STATE_PARTIAL},
+            "epoch_complete": np.asarray([e["complete"] for e in self._epochs], dtype=bool),
+            "epoch_records": np.asarray([e["records"] for e in self._epochs], dtype=np.int64),
+            "epoch_examples": np.asarray([e["examples"] for e in self._epochs], dtype=np.int64),
         }
-        if self._record_units:
-            epochs = [(e, u) for e, u in enumerate(self._epoch_units) if u is not None]
-            tensors["epoch_unit_epoch"] = np.concatenate(
-                [np.full(len(u["ids"]), e, np.int64) for e, u in epochs] or [np.zeros(0, np.int64)])
-            for key in _UNIT_KEYS:
-                tensors[f"epoch_unit_{key}"] = np.concatenate(
-                    [u[key] for _, u in epochs] or [records[f"unit_{key}"][:0]])
-            for key in _UNIT_PARTIAL:
-                tensors[f"partial_unit_{key}"] = records[f"unit_{key}"]
         metadata = {
             "format": _STATE_FORMAT,
             "format_version": str(_STATE_VERSION),
-            "config": json.dumps(asdict(self.config)),
-            "num_examples": str(n),
+            "config": json.dumps(asdict(self.config), default=str),
+            "num_examples": str(self.num_examples),
             "global_step": str(state.global_step),
-            "epochs_done": str(done),
+            "epochs_done": str(len(self._epochs)),
             "run": self._run_token or "",
+            "records_dir": self._run_dir,
+            "partial": f"partial-{state.global_step:08d}",
+            "world_size": str(_dist_world()[1]),
         }
         fingerprint_metadata, fingerprint_tensors = self._train_fingerprint().to_state()
         metadata.update(fingerprint_metadata)
@@ -1078,38 +1227,25 @@ class CartographyCallback(TrainerCallback):
             if int(metadata["num_examples"]) != self.num_examples:
                 raise HfNotlikeInputError(f"The cartography state in {path} is for {metadata['num_examples']} examples but "
                                  f"the train set has {self.num_examples}: resume with the same train dataset.")
-            tensors = _read_state_tensors(path, self.num_examples)
-            self._epoch_probs = list(tensors["epoch_gold_probs"])
-            self._epoch_correct = list(tensors["epoch_correct"])
-            self._epoch_margins = list(tensors["epoch_margins"])
-            self._epoch_complete = [bool(x) for x in tensors["epoch_complete"]]
-            self._labels = tensors["labels"] if len(tensors["labels"]) else None
-            partial = {key: tensors[f"partial_{key}"] for key in _STATE_PARTIAL}
-            if self._record_units:
-                if "epoch_unit_epoch" not in tensors:
-                    raise HfNotlikeInputError(f"{path}: the per-unit tensors (epoch_unit_*) are missing: the checkpoint was "
-                                     f"saved for another task than {self._task!r}.")
-                which = tensors["epoch_unit_epoch"]
-                self._epoch_units = [
-                    {key: tensors[f"epoch_unit_{key}"][which == e] for key in _UNIT_KEYS}
-                    for e in range(len(self._epoch_probs))
-                ]
-                partial.update({f"unit_{key}": tensors[f"partial_unit_{key}"] for key in _UNIT_PARTIAL})
-            else:
-                self._epoch_units = [None] * len(self._epoch_probs)
-            if len(np.unique(partial["ids"])) == self.num_examples:
+            done = int(metadata["epochs_done"])
+            tensors = _read_state_tensors(path, done)
+            self._epochs = [{"complete": bool(c), "records": int(r), "examples": int(x)} for c, r, x in
+                            zip(tensors["epoch_complete"], tensors["epoch_records"], tensors["epoch_examples"])]
+            source = Path(metadata["records_dir"])
+            if _dist_world()[0] == 0:
+                self._adopt(source, done, metadata["partial"], path)
+            _barrier()  # the records of the checkpoint are in place for every process
+            current = epoch_dir(self._run_dir, done)
+            summary = summarize_epoch(current, self.num_examples)
+            if summary.examples == self.num_examples:
                 # saved at the last step of an epoch (save_strategy="steps" saves before `on_epoch_end`): that epoch
                 # is finished and the resumed run starts the next one
-                self._finish_epoch(partial)
-            elif len(partial["ids"]):
-                # every process holds the same copy; duplicates are dropped when the epoch is finished
-                self._restored = {key: partial[key] for key in _STATE_PARTIAL}
-                if self._record_units:
-                    self._restored_units = {key: partial[f"unit_{key}"] for key in _UNIT_PARTIAL}
+                self._close_epoch(args, state, None, current)
+            else:
                 # new forwards continue the per-process micro-step count of the interrupted epoch
-                self._micro_step = int(partial["steps"].max()) + 1
-            logger.info(f"CartographyCallback: resumed {len(self._epoch_probs)} epochs and "
-                        f"{len(partial['ids'])} records from {path}.")
+                self._micro_step = summary.max_step + 1
+            logger.info(f"CartographyCallback: resumed {len(self._epochs)} epochs and {summary.records} records of "
+                        f"the current epoch from {path} (records in {source}).")
             return
         raise HfNotlikeInputError(
             f"Training resumes at step {state.global_step} but no CartographyCallback state "
@@ -1119,6 +1255,41 @@ class CartographyCallback(TrainerCallback):
             "`CartographyCallback(resume_from_checkpoint=<the checkpoint folder you resume from>)`, or start the run "
             "from scratch with the callback attached."
         )
+
+    def _adopt(self, source: Path, done: int, partial: str, state_path: str) -> None:
+        """Make this run's records folder hold exactly what the checkpoint recorded: the finished epochs' shards and
+        the current epoch's shards as of the checkpoint (records written after it by the interrupted run go)."""
+        run = Path(self._run_dir)
+        same = source.exists() and run.exists() and os.path.samefile(source, run)
+        missing = [epoch_dir(source, e) for e in range(done) if self._epochs[e]["records"] and not
+                   record_files(epoch_dir(source, e))]
+        kept = epoch_dir(source, done) / partial
+        if not kept.is_dir():
+            missing.append(kept)
+        if missing:
+            raise HfNotlikeInputError(
+                f"The checkpoint's cartography state ({state_path}) refers to record shards that are gone: "
+                f"{[str(m) for m in missing[:3]]}. Keep the records folder (`records_dir`, default "
+                "`<output_dir>/cartography_records`) with the checkpoints, or start the run from scratch.")
+
+        def clear(folder: Path) -> None:
+            for path, _ in record_files(folder) + record_files(folder, units=True):
+                path.unlink()
+
+        if not same:
+            for e in range(done):
+                clear(epoch_dir(run, e))
+                for path, _ in record_files(epoch_dir(source, e)) + record_files(epoch_dir(source, e), units=True):
+                    link_or_copy(path, epoch_dir(run, e) / path.name)
+        current = epoch_dir(run, done)
+        clear(current)
+        for path, _ in record_files(kept) + record_files(kept, units=True):
+            link_or_copy(path, current / path.name)
+        if run.is_dir():
+            for name in os.listdir(run):
+                match = re.fullmatch(r"epoch-(\d+)", name)
+                if match and int(match[1]) > done:
+                    shutil.rmtree(run / name)  # written by the interrupted run after the checkpoint
 
     def _train_fingerprint(self) -> TrainSetFingerprint:
         """The fingerprint of the train set (content and order, as the model sees it) and of the map-shaping
@@ -1132,12 +1303,16 @@ class CartographyCallback(TrainerCallback):
 
     # ------------------------------------------------------------------ result
     def data_map(self, dataset=None, *, include_incomplete: bool = False, by_row_index: bool = False) -> DataMap:
-        """Build the [`DataMap`] of the epochs recorded so far.
+        """Build the [`DataMap`] of the epochs recorded so far, from the record shards on disk.
+
+        One epoch is merged at a time (first occurrence of each example: earliest step, lowest process), so memory
+        holds the map itself plus one epoch's records, never every process's records of every epoch.
 
         Args:
             dataset (`datasets.Dataset`, *optional*):
                 The train dataset. Checked against the recorded examples (same number of rows) and, with
-                `id_column`, the source of the example ids when `remove_unused_columns` dropped that column.
+                `id_column`, the source of the example ids when `remove_unused_columns` dropped that column. Not
+                needed for an iterable dataset (the ids were recorded).
             include_incomplete (`bool`, *optional*, defaults to `False`):
                 By default only complete epochs (every example seen, e.g. not the epoch a run stopped in) enter the
                 map, with a warning naming how many were left out. With `True`, incomplete epochs are included too,
@@ -1145,48 +1320,61 @@ class CartographyCallback(TrainerCallback):
                 are left out; a warning says how many).
             by_row_index (`bool`, *optional*, defaults to `False`):
                 Key the map by row index even when the callback has an `id_column` (e.g. when that column holds
-                duplicate values: the recorded epochs stay usable).
+                duplicate values: the recorded epochs stay usable). Map-style datasets only.
+
+        Returns:
+            [`DataMap`]: one row per example (row order for a map-style dataset; for an iterable dataset, the ids in
+            the order first seen in the first included epoch).
 
         Raises:
             `ValueError` when nothing was recorded yet, on a dataset mismatch, or when ids are missing or duplicated.
         """
         if not isinstance(include_incomplete, bool) or not isinstance(by_row_index, bool):
             raise HfNotlikeInputError("`include_incomplete` and `by_row_index` must be True or False.")
-        if self.num_examples is None or not self._epoch_probs:
+        if self._run_dir is None or not self._epochs:
             raise HfNotlikeInputError("CartographyCallback has no finished epoch yet: call `trainer.train()` with the callback "
                              "attached (at least one full epoch) before `data_map()`.")
+        complete = [e["complete"] for e in self._epochs]
         if include_incomplete:
-            keep = list(range(len(self._epoch_complete)))
+            keep = list(range(len(complete)))
         else:
-            keep = [i for i, complete in enumerate(self._epoch_complete) if complete]
+            keep = [i for i, done in enumerate(complete) if done]
             if not keep:
                 raise HfNotlikeInputError("No recorded epoch saw every training example (training stopped before the end of "
                                  "the first epoch?); train for at least one full epoch, or pass "
                                  "`include_incomplete=True` for a map of the examples seen so far.")
-            if len(keep) != len(self._epoch_complete):
-                warnings.warn(f"CartographyCallback: {len(self._epoch_complete) - len(keep)} incomplete epoch(s) left "
+            if len(keep) != len(complete):
+                warnings.warn(f"CartographyCallback: {len(complete) - len(keep)} incomplete epoch(s) left "
                               "out of the data map (pass `include_incomplete=True` to include them).", stacklevel=2)
-        probs = np.stack([self._epoch_probs[i] for i in keep], axis=1)
-        correct = np.stack([self._epoch_correct[i] for i in keep], axis=1)
-        margins = np.stack([self._epoch_margins[i] for i in keep], axis=1)
-        labels = self._labels
-        seen = np.isfinite(probs).all(axis=1)
-        rows = np.flatnonzero(seen)
+        if self._keyed and by_row_index:
+            raise HfNotlikeInputError("`by_row_index=True` needs a map-style train dataset; an iterable dataset's map is "
+                                      "keyed by its `id_column`.")
+        # gold labels: those of the last complete epoch (single-label classification)
+        label_epoch = max((i for i, done in enumerate(complete) if done), default=None) \
+            if self._task == "classification" else None
+        columns = build_map_columns(self._run_dir, keep, num_examples=self.num_examples, label_epoch=label_epoch,
+                                    units=self._task if self._record_units else None)
+        probs, correct, margins, labels, rows = (columns.probs, columns.correct, columns.margins, columns.labels,
+                                                 columns.rows)
+        units = (columns.units, columns.unit_kind)
+        if self._keyed:
+            ids, id_column, num = rows, self.config.id_column, len(rows)
+        else:
+            num = self.num_examples
+            id_column = None if by_row_index else self.config.id_column
+            ids = None if by_row_index else self._train_ids
         if not len(rows):
             raise HfNotlikeInputError("No example was seen in every included epoch; pass `include_incomplete=False`.")
-        if len(rows) < self.num_examples:
-            warnings.warn(f"CartographyCallback: {self.num_examples - len(rows)} example(s) missed by an incomplete "
+        if len(rows) < (num if not self._keyed else max(self._epochs[i]["examples"] for i in keep)):
+            missed = (num if not self._keyed else max(self._epochs[i]["examples"] for i in keep)) - len(rows)
+            warnings.warn(f"CartographyCallback: {missed} example(s) missed by an incomplete "
                           "epoch are left out of the data map.", stacklevel=2)
-            if labels is None:  # no complete epoch: take the labels recorded in the included epochs
-                labels = None
-        id_column = None if by_row_index else self.config.id_column
-        ids = None if by_row_index else self._train_ids
         dataset_name = self._dataset_name
         if dataset is not None:
-            if len(dataset) != self.num_examples:
+            if not self._keyed and len(dataset) != self.num_examples:
                 raise HfNotlikeInputError(f"The dataset has {len(dataset)} rows but the callback recorded {self.num_examples} "
                                  "training examples: pass the train dataset the Trainer was trained on.")
-            if id_column is not None:
+            if id_column is not None and not self._keyed:
                 columns = getattr(dataset, "column_names", None) or []
                 if id_column not in columns:
                     raise HfNotlikeInputError(f"`id_column={id_column!r}` is not a column of the dataset "
@@ -1195,44 +1383,27 @@ class CartographyCallback(TrainerCallback):
             if dataset_name is None:
                 info = getattr(dataset, "info", None)
                 dataset_name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
-        if id_column is not None and ids is None:
-            raise HfNotlikeInputError(f"`id_column={id_column!r}` was dropped from the train set by "
-                             "`remove_unused_columns`; pass the train dataset: `callback.data_map(dataset=train)`.")
-        if id_column is not None:
-            _check_unique_ids(ids, id_column, where="the train dataset")
-            ids = ids[rows]
-        elif len(rows) < self.num_examples:
-            ids = rows.astype(np.int64)
-        units, unit_kind = self._units_for(keep, rows)
-        margins = margins[rows] if np.isfinite(margins[rows]).all() else None  # TRL's fused head: no logits
-        return DataMap(probs[rows], correct[rows], ids, margins=margins,
-                       labels=None if labels is None else labels[rows], units=units, unit_kind=unit_kind,
+        if not self._keyed:
+            if id_column is not None and ids is None:
+                raise HfNotlikeInputError(f"`id_column={id_column!r}` was dropped from the train set by "
+                                 "`remove_unused_columns`; pass the train dataset: `callback.data_map(dataset=train)`.")
+            if id_column is not None:
+                _check_unique_ids(ids, id_column, where="the train dataset")
+                ids = ids[rows]
+            elif len(rows) < self.num_examples:
+                ids = rows.astype(np.int64)
+        margins = margins if np.isfinite(margins).all() else None  # TRL's fused head: no logits
+        return DataMap(probs, correct, ids, margins=margins, labels=labels, units=units[0], unit_kind=units[1],
                        id_column=id_column,
                        model_name=self._model_name, dataset_name=dataset_name, mode=self.config.mode,
                        train_flops_per_example=self.train_flops_per_example)
 
-
-    def _units_for(self, keep: list[int], rows: np.ndarray):
-        """The per-unit statistics of the epochs `keep` for the examples `rows` (map order), or (None, None)."""
-        if not self._record_units:
-            return None, None
-        chosen = [self._epoch_units[i] for i in keep]
-        first = chosen[0]
-        if any(u is None for u in chosen) or any(
-            len(u["ids"]) != len(first["ids"]) or not np.array_equal(u["ids"], first["ids"])
-            or not np.array_equal(u["index"], first["index"]) for u in chosen
-        ):
-            warnings.warn("CartographyCallback: the scored tokens / labels differ between epochs (random truncation "
-                          "or augmentation, or an incomplete epoch): the map has no per-unit table.", stacklevel=3)
-            return None, None
-        inside = np.isin(first["ids"], rows)
-        units = {
-            "example": np.searchsorted(rows, first["ids"][inside]),
-            **{key: first[key][inside] for key in ("index", "label", "position")},
-            "gold_prob": np.stack([u["probs"][inside] for u in chosen], axis=1),
-            "correct": np.stack([u["correct"][inside] for u in chosen], axis=1),
-        }
-        return units, "label" if self._task == "multi_label" else "token"
+def _flat_ids(ids: torch.Tensor, device) -> torch.Tensor:
+    """Row indices / integer ids as int64 `[batch]`; string ids stay as their uint8 `[batch, bytes]` tensor."""
+    ids = ids.detach().to(device)
+    if ids.ndim == 2 and ids.dtype == torch.uint8:
+        return ids
+    return ids.reshape(-1).long()
 
 
 def _check_unique_ids(ids: np.ndarray, id_column: str, where: str) -> None:
