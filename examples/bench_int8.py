@@ -71,7 +71,7 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir", default=str(REPO_ROOT / "outputs/results/early_exit_int8"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--timing-examples", type=int, default=256)
+    parser.add_argument("--timing-examples", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-drop", type=float, default=1.0, help="points of (a)'s validation accuracy")
     parser.add_argument("--no-extra", action="store_true", help="skip the other int8 configurations")
@@ -133,6 +133,7 @@ def ece_per_exit(logits: torch.Tensor, labels: torch.Tensor, temperatures) -> li
 def run_seed(seed: int, splits, args) -> dict:
     folder = Path(args.models_dir) / f"seed{seed}"
     anchor = json.loads((Path(args.anchor_results) / f"g_seed{seed}.json").read_text())
+    reference = json.loads((folder / "a" / "accuracy.json").read_text())  # (a)'s accuracies, same splits
     a = AutoModelForSequenceClassification.from_pretrained(folder / "a").eval()
     g = AutoModelForSequenceClassification.from_pretrained(folder / "g").eval()
     g.config.temperatures = anchor["temperatures"]  # fitted on validation by the training protocol
@@ -142,23 +143,24 @@ def run_seed(seed: int, splits, args) -> dict:
     d = quietly_quantize(g)
     quantize_s = (time.perf_counter() - t0) / 2
     val, test = splits["validation"], splits["test"]
+    a_val = reference["validation_accuracy"]  # the reference of every threshold choice
     record = {"seed": seed, "quantize_seconds_per_model": quantize_s, "threshold_c": anchor["chosen_threshold"],
-              "temperatures_c": anchor["temperatures"]}
+              "temperatures_c": anchor["temperatures"], "a_validation_accuracy": a_val,
+              "a_test_accuracy": reference["test_accuracy"]}
 
-    # validation: (a)'s accuracy is the reference of every threshold choice
-    a_val = loop_accuracy(a, val, 32)["accuracy"]
-    record["a_validation_accuracy"] = a_val
-    logits = {}
-    for name, model in (("c", g), ("d", d)):
-        logits[name] = {split: collect_exit_logits(model, data, show_progress=False)
-                        for split, data in (("validation", val), ("test", test))}
+    # all-exits passes (batch 32, rows grouped by length): (c) on test, (d) on validation and test
+    logits = {"c": {"test": collect_exit_logits(g, test, show_progress=False)},
+              "d": {split: collect_exit_logits(d, data, show_progress=False)
+                    for split, data in (("validation", val), ("test", test))}}
     layers, temps = g.config.exit_layers, g.config.temperatures
-    curves = {name: {split: curve_from_logits(*logits[name][split], layers, temps, THRESHOLDS)
-                     for split in ("validation", "test")} for name in ("c", "d")}
+    curves = {"c": {"validation": anchor["validation_curve"],
+                    "test": curve_from_logits(*logits["c"]["test"], layers, temps, THRESHOLDS)},
+              "d": {split: curve_from_logits(*logits["d"][split], layers, temps, THRESHOLDS)
+                    for split in ("validation", "test")}}
     record["curves"] = curves
     chosen_d = fastest_within(curves["d"]["validation"], a_val, args.max_drop)
     record["threshold_d_star"] = chosen_d["threshold"] if chosen_d else 1.0
-    # calibration of the quantized exits
+    # calibration of the quantized exits: (c)'s temperatures vs temperatures refitted on validation for (d)
     recal = calibrate_from_logits(*logits["d"]["validation"], layers)
     record["temperatures_d_refit"] = recal.temperatures
     test_labels = logits["c"]["test"][1]
@@ -169,71 +171,60 @@ def run_seed(seed: int, splits, args) -> dict:
     }
     refit_val = curve_from_logits(*logits["d"]["validation"], layers, recal.temperatures, THRESHOLDS)
     refit_test = curve_from_logits(*logits["d"]["test"], layers, recal.temperatures, THRESHOLDS)
-    chosen_refit = fastest_within(refit_val, a_val, args.max_drop)
-    record["refit"] = {"threshold": chosen_refit["threshold"] if chosen_refit else 1.0,
-                       "test_row": next(r for r in refit_test if r["threshold"] == (chosen_refit or {"threshold": 1.0})
-                                        ["threshold"]),
+    chosen_refit = (fastest_within(refit_val, a_val, args.max_drop) or {"threshold": 1.0})["threshold"]
+    record["refit"] = {"threshold": chosen_refit, "test_row": next(r for r in refit_test if r["threshold"] == chosen_refit),
                        "validation_curve": refit_val, "test_curve": refit_test}
+    del logits
 
-    contenders = [("(a) float", a, None), ("(b) int8", b, None), ("(c) early exit", g, None),
-                  ("(d) early exit + int8", d, None)]
+    def curve_row(name, threshold):
+        point = next(r for r in curves[name]["test"] if r["threshold"] == threshold)
+        return {"test_accuracy": point["accuracy"], "test_mean_layers": point["mean_layers"]}
+
+    # (name, model, threshold for the call or None, full-test accuracy)
+    contenders = [("(a) float", a, None, {"test_accuracy": reference["test_accuracy"]}),
+                  ("(b) int8", b, None, {"test_accuracy": loop_accuracy(b, test, 32)["accuracy"]}),
+                  ("(c) early exit", g, None, curve_row("c", g.config.exit_threshold)),
+                  ("(d) early exit + int8", d, None, curve_row("d", g.config.exit_threshold))]
     if record["threshold_d_star"] != g.config.exit_threshold:
-        contenders.append(("(d*) early exit + int8, threshold for int8", d, record["threshold_d_star"]))
+        contenders.append(("(d*) early exit + int8, threshold for int8", d, record["threshold_d_star"],
+                           curve_row("d", record["threshold_d_star"])))
     if not args.no_extra:
         contenders.append(("(b') int8, all linears per tensor", quietly_quantize(a, keep_float=(), per_channel=False),
-                           None))
+                           None, {}))
         try:
-            contenders.append(("(b'') torchao int8", torchao_int8(a), None))
+            contenders.append(("(b'') torchao int8", torchao_int8(a), None, {}))
         except ImportError as error:
             logger.info("torchao not installed (%s): skipped", error)
-
-    # the wall-clock curve of (d): more thresholds, timed only (their accuracy is read off the test curve)
-    curve_rows = []
+    # the wall-clock curve of (d): more thresholds
     for threshold in args.curve_thresholds:
-        if threshold in (g.config.exit_threshold, record["threshold_d_star"]):
-            continue
-        point = next(r for r in curves["d"]["test"] if r["threshold"] == threshold)
-        curve_rows.append({"name": f"(d) at {threshold:g} (curve)", "threshold": threshold,
-                           "test_accuracy_curve": point["accuracy"], "test_mean_layers_curve": point["mean_layers"]})
-        contenders.append((curve_rows[-1]["name"], d, threshold))
+        if threshold not in (g.config.exit_threshold, record["threshold_d_star"]):
+            contenders.append((f"(d) at {threshold:g} (curve)", d, threshold, curve_row("d", threshold)))
 
     def forward_of(model, threshold):
         if threshold is None:
             return lambda inputs: model(**inputs)
         return lambda inputs: model(**inputs, exit_threshold=threshold)
 
+    subset = test.select(range(min(args.timing_examples, len(test))))
+    subset_labels = torch.tensor(subset["label"])
+    subset = subset.remove_columns(["label"])
     rows = []
-    for name, model, threshold in contenders:
-        if name.endswith("(curve)"):
-            continue
-        row = {"name": name, "threshold": threshold if threshold is not None
-               else getattr(model.config, "exit_threshold", None) if hasattr(model, "exits") else None}
-        batch_dependent = "int8" in name and "torchao" not in name
-        for size in sorted(args.batch_sizes, reverse=True):
-            if size != max(args.batch_sizes) and not batch_dependent:
-                # float models give the same predictions at any batch size (up to float rounding): measured once
-                for key in ("accuracy", "mean_layers"):
-                    if f"test_{key}_bs{max(args.batch_sizes)}" in row:
-                        row[f"test_{key}_bs{size}"] = row[f"test_{key}_bs{max(args.batch_sizes)}"]
-                row[f"accuracy_bs{size}_measured_at_bs"] = max(args.batch_sizes)
-                continue
-            if threshold is None:
-                result = loop_accuracy(model, test, size)
-            else:
-                model.config.exit_threshold = threshold
-                result = loop_accuracy(model, test, size)
-                model.config.exit_threshold = g.config.exit_threshold
-            row[f"test_accuracy_bs{size}"] = result["accuracy"]
-            if "mean_layers" in result:
-                row[f"test_mean_layers_bs{size}"] = result["mean_layers"]
-        rows.append(row)
-        logger.info("seed %d %s: %s", seed, name, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
-
-    rows += curve_rows
-    subset = test.select(range(min(args.timing_examples, len(test)))).remove_columns(["label"])
+    for name, model, threshold, full in contenders:
+        rows.append({"name": name, "threshold": threshold if threshold is not None else
+                     (model.config.exit_threshold if hasattr(model, "exits") else None), **full})
     for size in args.batch_sizes:
         batches = _device_batches(subset, size, a)
-        timed = [({}, forward_of(model, threshold)) for _, model, threshold in contenders]
+        # the real forward at this batch size on the timing rows: accuracy and exit layers (int8 quantizes
+        # activations per batch, so its results can depend on the batch)
+        with torch.inference_mode():
+            for row, (name, model, threshold, _) in zip(rows, contenders):
+                outs = [forward_of(model, threshold)(inputs) for inputs in batches]
+                predictions = torch.cat([o.logits.argmax(-1) for o in outs])
+                row[f"timing_rows_accuracy_bs{size}"] = float((predictions == subset_labels).double().mean())
+                if getattr(outs[0], "exit_layer", None) is not None:
+                    row[f"timing_rows_mean_layers_bs{size}"] = float(torch.cat([o.exit_layer for o in outs])
+                                                                     .double().mean())
+        timed = [({}, forward_of(model, threshold)) for _, model, threshold, _ in contenders]
         load_before = os.getloadavg()
         with torch.inference_mode():
             seconds = _time_interleaved(timed, batches, args.repeats, f"bs {size}", False)
@@ -244,6 +235,8 @@ def run_seed(seed: int, splits, args) -> dict:
         logger.info("seed %d bs %d speed-ups: %s (load %s)", seed, size, [round(seconds[0] / s, 2) for s in seconds],
                     os.getloadavg())
     record["rows"] = rows
+    for row in rows:
+        logger.info("seed %d %s", seed, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
     return record
 
 
@@ -255,6 +248,7 @@ def summarize(records: list[dict], batch_sizes: list[int]) -> tuple[str, list[di
         names += [row["name"] for row in record["rows"] if row["name"] not in names]
 
     def stat(values):
+        values = [v for v in values if v is not None]
         if not values:
             return None
         return (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
@@ -263,34 +257,44 @@ def summarize(records: list[dict], batch_sizes: list[int]) -> tuple[str, list[di
     for name in names:
         rows = [(rec, row) for rec in records for row in rec["rows"] if row["name"] == name]
         entry = {"name": name, "seeds": [rec["seed"] for rec, _ in rows],
-                 "thresholds": [row["threshold"] for _, row in rows]}
+                 "thresholds": [row["threshold"] for _, row in rows],
+                 "test_accuracy": stat([100 * row["test_accuracy"] for _, row in rows if "test_accuracy" in row]),
+                 "drop_vs_a": stat([100 * (rec["a_test_accuracy"] - row["test_accuracy"]) for rec, row in rows
+                                    if "test_accuracy" in row]),
+                 "test_mean_layers": stat([row.get("test_mean_layers") for _, row in rows])}
         for size in batch_sizes:
             entry[f"speedup_bs{size}"] = stat([row[f"speedup_bs{size}"] for _, row in rows])
-            key = f"test_accuracy_bs{size}" if f"test_accuracy_bs{size}" in rows[0][1] else "test_accuracy_curve"
-            entry[f"accuracy_bs{size}"] = stat([100 * row[key] for _, row in rows])
-            entry[f"drop_vs_a_bs{size}"] = stat([100 * (rec["rows"][0][f"test_accuracy_bs{size}"] - row[key])
-                                                 for rec, row in rows])
-            key = f"test_mean_layers_bs{size}" if f"test_accuracy_bs{size}" in rows[0][1] else "test_mean_layers_curve"
-            layers = [row[key] for _, row in rows if key in row]
-            entry[f"mean_layers_bs{size}"] = stat(layers)
+            entry[f"timing_rows_accuracy_bs{size}"] = stat([100 * row[f"timing_rows_accuracy_bs{size}"]
+                                                            for _, row in rows])
         summary.append(entry)
 
     def fmt(value, spec=".2f", suffix=""):
         return "–" if value is None else f"{value[0]:{spec}}{suffix} ± {value[1]:{spec}}"
 
-    header = "| model | seeds | threshold(s) |"
-    rule = "|---|---|---|"
+    header = "| model | threshold per seed | test accuracy (%) | drop vs (a) (pts) | mean layers |"
+    rule = "|---|---|---|---|---|"
     for size in batch_sizes:
-        header += f" speed-up bs {size} | accuracy bs {size} (%) | drop vs (a) bs {size} (pts) | mean layers bs {size} |"
-        rule += "---|---|---|---|"
+        header += f" speed-up bs {size} | accuracy on timing rows, bs {size} (%) |"
+        rule += "---|---|"
     lines = [header, rule]
     for entry in summary:
         thresholds = ", ".join("–" if t is None else f"{t:g}" for t in entry["thresholds"])
-        line = f"| {entry['name']} | {len(entry['seeds'])} | {thresholds} |"
+        line = (f"| {entry['name']} | {thresholds} | {fmt(entry['test_accuracy'])} | {fmt(entry['drop_vs_a'])} |"
+                f" {fmt(entry['test_mean_layers'])} |")
         for size in batch_sizes:
-            line += (f" {fmt(entry[f'speedup_bs{size}'], '.2f', 'x')} | {fmt(entry[f'accuracy_bs{size}'])} |"
-                     f" {fmt(entry[f'drop_vs_a_bs{size}'])} | {fmt(entry[f'mean_layers_bs{size}'])} |")
+            line += f" {fmt(entry[f'speedup_bs{size}'], '.2f', 'x')} | {fmt(entry[f'timing_rows_accuracy_bs{size}'])} |"
         lines.append(line)
+    lines.append("")
+    lines.append("| seed | ECE per exit on test: (c) | (d) with (c)'s temperatures | (d) temperatures refitted | "
+                 "(d) refitted: validation threshold, test accuracy, mean layers |")
+    lines.append("|---|---|---|---|---|")
+    for rec in records:
+        ece = rec["ece_test"]
+        show = lambda values: " ".join(f"{100 * v:.1f}" for v in values)  # noqa: E731
+        refit = rec["refit"]
+        lines.append(f"| {rec['seed']} | {show(ece['c'])} | {show(ece['d_with_c_temperatures'])} | "
+                     f"{show(ece['d_refit'])} | {refit['threshold']:g}, {100 * refit['test_row']['accuracy']:.2f}, "
+                     f"{refit['test_row']['mean_layers']:.2f} |")
     return "\n".join(lines), summary
 
 
@@ -327,8 +331,9 @@ def main(argv=None):
         records.append(record)
     table, summary = summarize(records, args.batch_sizes)
     loads = [rec[f"load_average_bs{size}"]["before"][0] for rec in records for size in args.batch_sizes]
-    note = (f"\nRotten Tomatoes test ({len(splits['test'])} rows for accuracy, first "
-            f"{args.timing_examples} for speed), one torch thread, speed-ups are ratios to (a) float measured "
+    note = (f"\nRotten Tomatoes test: accuracy on all {len(splits['test'])} rows (int8 (b): the real forward at batch "
+            f"size 32; (c)/(d): the exit rule on all-exits logits of batch-32 passes), speed and the accuracy on "
+            f"timing rows on the first {args.timing_examples} rows with the real forward; one torch thread, speed-ups are ratios to (a) float measured "
             f"interleaved in the same run; 1-minute load average while timing: {min(loads):.1f}-{max(loads):.1f} "
             f"on {os.cpu_count()} cores.")
     write_text(out / "summary.md", table + "\n" + note + "\n")
