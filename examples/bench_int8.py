@@ -77,6 +77,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-extra", action="store_true", help="skip the other int8 configurations")
     parser.add_argument("--curve-thresholds", type=float, nargs="*", default=[0.65, 0.7, 0.8, 0.9],
                         help="more thresholds of (d) to time (accuracy from the all-exits curve)")
+    parser.add_argument("--fast", action="store_true",
+                        help="reduced protocol: (c)'s test curve from --anchor-results instead of a test pass (no ECE "
+                             "of (c)), no other int8 configurations, no curve thresholds")
     parser.add_argument("--max-rows", type=int, default=None, help="cut validation and test (smoke runs only)")
     return parser.parse_args(argv)
 
@@ -149,12 +152,14 @@ def run_seed(seed: int, splits, args) -> dict:
               "a_test_accuracy": reference["test_accuracy"]}
 
     # all-exits passes (batch 32, rows grouped by length): (c) on test, (d) on validation and test
-    logits = {"c": {"test": collect_exit_logits(g, test, show_progress=False)},
-              "d": {split: collect_exit_logits(d, data, show_progress=False)
+    logits = {"d": {split: collect_exit_logits(d, data, show_progress=False)
                     for split, data in (("validation", val), ("test", test))}}
+    if not args.fast:
+        logits["c"] = {"test": collect_exit_logits(g, test, show_progress=False)}
     layers, temps = g.config.exit_layers, g.config.temperatures
     curves = {"c": {"validation": anchor["validation_curve"],
-                    "test": curve_from_logits(*logits["c"]["test"], layers, temps, THRESHOLDS)},
+                    "test": anchor["test_curve"] if args.fast else
+                    curve_from_logits(*logits["c"]["test"], layers, temps, THRESHOLDS)},
               "d": {split: curve_from_logits(*logits["d"][split], layers, temps, THRESHOLDS)
                     for split in ("validation", "test")}}
     record["curves"] = curves
@@ -163,9 +168,10 @@ def run_seed(seed: int, splits, args) -> dict:
     # calibration of the quantized exits: (c)'s temperatures vs temperatures refitted on validation for (d)
     recal = calibrate_from_logits(*logits["d"]["validation"], layers)
     record["temperatures_d_refit"] = recal.temperatures
-    test_labels = logits["c"]["test"][1]
+    test_labels = logits["d"]["test"][1]
+    record["protocol"] = "fast" if args.fast else "full"
     record["ece_test"] = {
-        "c": ece_per_exit(logits["c"]["test"][0], test_labels, temps),
+        "c": None if args.fast else ece_per_exit(logits["c"]["test"][0], test_labels, temps),
         "d_with_c_temperatures": ece_per_exit(logits["d"]["test"][0], test_labels, temps),
         "d_refit": ece_per_exit(logits["d"]["test"][0], test_labels, recal.temperatures),
     }
@@ -188,7 +194,7 @@ def run_seed(seed: int, splits, args) -> dict:
     if record["threshold_d_star"] != g.config.exit_threshold:
         contenders.append(("(d*) early exit + int8, threshold for int8", d, record["threshold_d_star"],
                            curve_row("d", record["threshold_d_star"])))
-    if not args.no_extra:
+    if not (args.no_extra or args.fast):
         contenders.append(("(b') int8, all linears per tensor", quietly_quantize(a, keep_float=(), per_channel=False),
                            None, {}))
         try:
@@ -196,7 +202,7 @@ def run_seed(seed: int, splits, args) -> dict:
         except ImportError as error:
             logger.info("torchao not installed (%s): skipped", error)
     # the wall-clock curve of (d): more thresholds
-    for threshold in args.curve_thresholds:
+    for threshold in ([] if args.fast else args.curve_thresholds):
         if threshold not in (g.config.exit_threshold, record["threshold_d_star"]):
             contenders.append((f"(d) at {threshold:g} (curve)", d, threshold, curve_row("d", threshold)))
 
@@ -290,7 +296,7 @@ def summarize(records: list[dict], batch_sizes: list[int]) -> tuple[str, list[di
     lines.append("|---|---|---|---|---|")
     for rec in records:
         ece = rec["ece_test"]
-        show = lambda values: " ".join(f"{100 * v:.1f}" for v in values)  # noqa: E731
+        show = lambda values: "–" if values is None else " ".join(f"{100 * v:.1f}" for v in values)  # noqa: E731
         refit = rec["refit"]
         lines.append(f"| {rec['seed']} | {show(ece['c'])} | {show(ece['d_with_c_temperatures'])} | "
                      f"{show(ece['d_refit'])} | {refit['threshold']:g}, {100 * refit['test_row']['accuracy']:.2f}, "
