@@ -337,11 +337,13 @@ def main(argv=None):
         records.append(record)
     table, summary = summarize(records, args.batch_sizes)
     loads = [rec[f"load_average_bs{size}"]["before"][0] for rec in records for size in args.batch_sizes]
+    timing_rows = ", ".join(f"seed {rec['seed']}: {rec['timing_examples']} rows ({rec.get('protocol', 'full')} protocol)"
+                            for rec in records)
     note = (f"\nRotten Tomatoes test: accuracy on all {len(splits['test'])} rows (int8 (b): the real forward at batch "
             f"size 32; (c)/(d): the exit rule on all-exits logits of batch-32 passes), speed and the accuracy on "
-            f"timing rows on the first {args.timing_examples} rows with the real forward; one torch thread, speed-ups are ratios to (a) float measured "
-            f"interleaved in the same run; 1-minute load average while timing: {min(loads):.1f}-{max(loads):.1f} "
-            f"on {os.cpu_count()} cores.")
+            f"timing rows on the first test rows ({timing_rows}) with the real forward; one torch thread, speed-ups "
+            f"are ratios to (a) float measured interleaved in the same run; 1-minute load average while timing: "
+            f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores.")
     write_text(out / "summary.md", table + "\n" + note + "\n")
     write_json(out / "summary.json", {"summary": summary, "machine": records[0]["machine"]})
     print(table)
