@@ -24,7 +24,8 @@ One JSON per seed under `--output-dir` (finished seeds are skipped, so a run res
 (`summary.md`, `summary.json`).
 
 ```bash
-OMP_NUM_THREADS=1 nice python examples/bench_int8.py                  # 3 seeds, batch sizes 1 and 32
+OMP_NUM_THREADS=1 nice python examples/bench_int8.py --seeds 1       # full protocol (128 timing rows)
+OMP_NUM_THREADS=1 nice python examples/bench_int8.py --seeds 1 2 3 --fast --timing-examples 64   # what docs/ shows
 OMP_NUM_THREADS=1 nice python examples/bench_int8.py --seeds 1 --timing-examples 64 --repeats 1   # smoke run
 ```
 """
