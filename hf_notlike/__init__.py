@@ -58,6 +58,7 @@ from .early_exit import (
     early_exit_from_classifier,
     early_exit_optimizer,
     expected_calibration_error,
+    quantize_dynamic_int8,
     speed_accuracy_curve,
 )
 from .masking import DataCollatorForVLMasking, VLLexicon, VLMaskingTagger, load_concreteness
@@ -103,6 +104,7 @@ __all__ = [
     "collect_exit_logits",
     "expected_calibration_error",
     "speed_accuracy_curve",
+    "quantize_dynamic_int8",
     "DataCollatorForVLMasking",
     "VLLexicon",
     "VLMaskingTagger",

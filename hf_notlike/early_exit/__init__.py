@@ -47,6 +47,7 @@ from .modeling import (
     register_source_check,
     select_exits,
 )
+from .quantization import quantize_dynamic_int8
 from .thresholds import ThresholdChoice, choose_thresholds
 from .tradeoff import TradeoffResult, speed_accuracy_curve, stock_model_for
 from .training import EarlyExitTrainer, early_exit_optimizer, exit_parameter_groups
@@ -109,4 +110,5 @@ __all__ = [
     "ThresholdChoice",
     "choose_thresholds",
     "stock_model_for",
+    "quantize_dynamic_int8",
 ]
