@@ -130,7 +130,11 @@ def reader_names(method: str, tmp: Path, tokenizer) -> dict:
         torch.manual_seed(0)
         config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=37, num_labels=2)
-        return {"model": BertForSequenceClassification(config), "train": labelled(tokenizer, 16, padding="max_length", keep_text=True),  # no collator in the snippet
+        train = labelled(tokenizer, 16, padding="max_length", keep_text=True)  # no collator in the snippet
+        # the reader's tokenized JSON Lines file with an id column, for the streaming snippet
+        train.remove_columns("text").add_column("uid", [f"review-{i}" for i in range(len(train))]).to_json(
+            tmp / "train.jsonl")
+        return {"model": BertForSequenceClassification(config), "train": train,
                 "args": TrainingArguments("out", num_train_epochs=2, per_device_train_batch_size=4, report_to=[])}
     if method == "masking":
         import datasets
