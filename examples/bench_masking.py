@@ -51,14 +51,14 @@ class UncheckedCollator(DataCollatorForVLMasking):
     length or range check) and no visual field is checked. Padding (with the same cache of repeated rows), masking
     and random draws are the same code."""
 
-    def _check_batch(self, features):
+    def _check_batch(self, features, lists=None):
         return dict.fromkeys(features[0], "values")
 
     @staticmethod
     def _row_lengths(features, key):
         return np.fromiter((len(feature[key]) for feature in features), dtype=np.int64, count=len(features))
 
-    def _pad_integer_columns(self, features, keys, lengths, positions, fills):
+    def _pad_integer_columns(self, features, keys, lengths, positions, fills, lists):
         total = int(lengths.sum())
         flat = np.empty((len(keys), total), dtype=np.int64)
         for index, key in enumerate(keys):

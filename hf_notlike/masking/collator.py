@@ -106,11 +106,12 @@ def _is_empty_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and not value
 
 
-def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
+def _batch_fields(features: list[Mapping[str, Any]], lists: dict[str, list] | None = None) -> dict[str, str]:
     """Classify every field of the batch, over all rows (not only the first): `"text"` (strings; dropped), `"none"`
     (`None` in every row; no data, dropped) or `"values"` (passed through). A field that some rows lack, that is
     `None` in some rows only, or that holds text in some rows and numbers in others raises a `ValueError` naming
-    the field and the rows: a batch is never collated by dropping some rows' data."""
+    the field and the rows: a batch is never collated by dropping some rows' data. `lists`, when given, receives
+    the per-token columns that hold a list in every row (their rows, in order), so that padding need not look again."""
     first = features[0].keys()
     uniform = all(feature.keys() == first for feature in features)  # the usual case: one key set
     if uniform:
@@ -123,6 +124,8 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
             values = [feature[key] for feature in features]
             if key in _COLUMN_RULES and set(map(type, values)) == {list}:
                 fields[key] = "values"  # a per-token column of lists: its items are checked when it is padded
+                if lists is not None:
+                    lists[key] = values
                 continue
         missing = [i for i, feature in enumerate(features) if key not in feature]
         if missing:
@@ -550,9 +553,10 @@ class DataCollatorForVLMasking:
     # -- collation: the steps ------------------------------------------------------------------------------------
     def __call__(self, features: list[Mapping[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         return_tensors = self._check_return_tensors(return_tensors)
-        fields = self._check_batch(features)
+        lists: dict[str, list] = {}  # the per-token columns that are lists in every row (filled by the check)
+        fields = self._check_batch(features, lists)
         family = self._model_family(fields)
-        columns = self._pad_columns(features)
+        columns = self._pad_columns(features, lists)
         special_tokens_mask = columns.pop("special_tokens_mask", None)
         masked = self._choose_masked_tokens(columns, special_tokens_mask)
         batch = {key: torch.from_numpy(value) for key, value in columns.items() if key not in _TAG_KEYS}
@@ -570,7 +574,7 @@ class DataCollatorForVLMasking:
             raise HfNotlikeInputError(f"`return_tensors` must be 'pt' or 'np', got {return_tensors!r}.")
         return return_tensors
 
-    def _check_batch(self, features: list[Mapping[str, Any]]) -> dict[str, str]:
+    def _check_batch(self, features: list[Mapping[str, Any]], lists: dict[str, list] | None = None) -> dict[str, str]:
         """The batch is a non-empty list of rows with the same fields, tokenized, and tagged when the strategy needs
         word columns. Returns the kind of every field (see `_batch_fields`)."""
         if not isinstance(features, (list, tuple)) or not features:
@@ -585,7 +589,7 @@ class DataCollatorForVLMasking:
             )
         if not any("input_ids" in feature for feature in features):
             raise HfNotlikeInputError(f"The examples have no `input_ids` (keys: {sorted(features[0])}); tokenize them first.")
-        fields = _batch_fields(features)
+        fields = _batch_fields(features, lists)
         if self.strategy != "random":
             missing = [key for key in (WORD_IDS_COLUMN, TAGS_COLUMN) if key not in fields]
             if self.strategy == "top_concrete" and CONCRETENESS_COLUMN not in fields:
@@ -698,7 +702,7 @@ class DataCollatorForVLMasking:
         random_words = torch.randint(len(self.tokenizer), labels.shape, dtype=torch.long, generator=generator)
         return torch.where(randomized, random_words, input_ids), labels
 
-    def _pad_columns(self, features: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    def _pad_columns(self, features: list[Mapping[str, Any]], lists: dict[str, list]) -> dict[str, np.ndarray]:
         """Every per-token column the strategy reads, padded as `tokenizer.pad` pads the text fields (same values,
         sides and attention mask), with NumPy: the stock collators spend most of their time in `tokenizer.pad`'s
         conversion of nested lists. The usual batch (every column a list of plain integers per row, as long as
@@ -726,7 +730,7 @@ class DataCollatorForVLMasking:
         text_keys = [key for key in _TEXT_KEYS if key in first]
         word_keys = [WORD_IDS_COLUMN, TAGS_COLUMN] if self.strategy != "random" else []
         positions = self._positions(lengths, length)
-        columns = self._pad_integer_columns(features, text_keys + word_keys, lengths, positions, fills)
+        columns = self._pad_integer_columns(features, text_keys + word_keys, lengths, positions, fills, lists)
         if columns is None:  # not the usual batch: column by column, in order, to name the first problem
             columns = {}
             for key in text_keys + word_keys:
@@ -748,16 +752,22 @@ class DataCollatorForVLMasking:
         lengths: np.ndarray,
         positions: np.ndarray,
         fills: dict[str, int],
+        lists: dict[str, list],
     ) -> dict[str, np.ndarray] | None:
         """The integer columns `keys` (text first, then word columns) of the usual batch in one conversion and one
         vectorised placement, with their range checks (and the vocabulary check after the text columns); `None`
-        when a column is not, in every row, a list of plain integers as long as `input_ids`."""
+        when a column is not, in every row, a list of plain integers as long as `input_ids`. `lists`: the columns
+        already known to hold a list in every row."""
         sizes = lengths.tolist()
         total = int(lengths.sum())
         flat = np.empty((len(keys), total), dtype=np.int64)
         for index, key in enumerate(keys):
-            values = [feature[key] for feature in features]
-            if set(map(type, values)) != {list} or list(map(len, values)) != sizes:
+            values = lists.get(key)
+            if values is None:
+                values = [feature[key] for feature in features]
+                if set(map(type, values)) != {list}:
+                    return None
+            if list(map(len, values)) != sizes:
                 return None
             if not self._known_rows(key, values, flat[index]):
                 column = _plain_integers(values, total)
