@@ -1315,7 +1315,8 @@ class EarlyExitModelMixin:
         evaluated = tuple(k for k in range(len(self.exits) - 1) if thresholds[k] < 1.0)
         if not evaluated:
             return None
-        parts = [p for k in evaluated for p in self.exits[k].parameters()]
+        parts = [p for k in evaluated for exit_ in (self.exits[k],)
+                 for p in (exit_.classifier.weight, exit_.classifier.bias, exit_.mix_logits) if p is not None]
         cacheable = not torch.is_grad_enabled()
         try:
             versions = tuple((p.data_ptr(), p._version) for p in parts)
