@@ -300,12 +300,16 @@ class _FusedExits:
         start = self.slots[k] * self.num_labels
         return running[:, start : start + self.num_labels]
 
-    def confident(self, running: torch.Tensor, logits: torch.Tensor, k: int, threshold: float) -> torch.Tensor:
-        """Rows whose calibrated confidence `max softmax(z / T_k)` reaches the threshold (as `exit_confidences`)."""
+    def confident(self, running: torch.Tensor, logits: torch.Tensor, k: int, threshold: float):
+        """Rows whose calibrated confidence `max softmax(z / T_k)` reaches the threshold (as `exit_confidences`), and
+        rows too close to the threshold to trust the fused arithmetic's rounding (the loop decides those with the
+        exit's own forward, as the all-exits pass computes it)."""
         if self.margins:
             column = len(self.slots) * 2 + self.slots[k]
-            return running[:, column].abs() >= math.log(threshold / (1.0 - threshold))
-        return torch.softmax(logits / self.temperatures[k], dim=-1).amax(dim=-1) >= threshold
+            gap = running[:, column].abs() - math.log(threshold / (1.0 - threshold))
+            return gap >= 0, gap.abs() <= 1e-4
+        gap = torch.softmax(logits / self.temperatures[k], dim=-1).amax(dim=-1) - threshold
+        return gap >= 0, gap.abs() <= 1e-5
 
 
 # ------------------------------------------------------------------------------- the exits' layout in the weights
@@ -1362,6 +1366,7 @@ class EarlyExitModelMixin:
         # the evaluated exits' logits so far, summed over the layers they read (their biases to start with)
         running = fused.bias.expand(batch_size, -1) if fused is not None else None
         pool_one = self._single_pool() if fused is not None else None
+        exact: list[torch.Tensor] = []  # the pooled states the evaluated exits read, for a decision at the threshold
         pooled: list[torch.Tensor] = []  # what the last exit reads, per layer kept
         pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
         all_hidden = [hidden] if output_hidden_states else None
@@ -1386,6 +1391,7 @@ class EarlyExitModelMixin:
                     pooled += [pool_one(pending[0])] if len(pending) == 1 else self._pool(pending)
                     pending = []
                     running = torch.addmm(running, pooled[-1], projection)
+                    exact.append(pooled[-1])
                     if layer_number not in last_reads:
                         pooled.pop()
                 k = exit_at.get(layer_number)
@@ -1401,8 +1407,14 @@ class EarlyExitModelMixin:
                     exit_index[rows] = k
                     break
                 exit_logits = fused.logits(running, k)
-                done = fused.confident(running, exit_logits, k, thresholds[k])
-                if not (bool(done) if done.shape[0] == 1 else bool(done.any())):
+                done, close = fused.confident(running, exit_logits, k, thresholds[k])
+                leave, unsure = (torch.cat([done, close]) if done.shape[0] == 1
+                                 else torch.stack([done.any(), close.any()])).tolist()
+                if unsure:  # a confidence at the threshold: decide as the all-exits pass does, bit for bit
+                    exit_logits = self.exits[k](exact)
+                    done = exit_confidences(exit_logits[:, None], config.temperatures[k : k + 1])[:, 0] >= thresholds[k]
+                    leave = bool(done.any())
+                if not leave:
                     continue
                 if done.shape[0] == 1:  # the only row leaves
                     logits[rows] = exit_logits.to(logits.dtype)
@@ -1415,6 +1427,7 @@ class EarlyExitModelMixin:
                 keep = ~done
                 rows, hidden, mask_2d, running = rows[keep], hidden[keep], mask_2d[keep], running[keep]
                 pooled = [p[keep] for p in pooled]
+                exact = [p[keep] for p in exact]
                 if "position_ids" in kwargs:
                     kwargs["position_ids"] = kwargs["position_ids"][keep]
                 used_columns = mask_2d.bool().any(dim=0)
