@@ -1,101 +1,183 @@
 # Copyright 2026 The hf_notlike developers. Licensed under the Apache License, Version 2.0.
-"""Collation speed: `DataCollatorForVLMasking` (each strategy) against transformers' whole-word-masking collator.
+"""Collation speed: `DataCollatorForVLMasking` (each strategy) against transformers' stock MLM collators.
 
-All collators get the same rows: Guardian headlines tokenized once by the MiniLM WordPiece tokenizer, padded to a
-fixed length (transformers' `DataCollatorForLanguageModeling(whole_word_mask=True)` needs an `offset_mapping` of
-one length per batch) and tagged once by `VLMaskingTagger`. Each collator gets the columns it reads. The speed is
-batches per second over all headlines, the best of `--repeats` passes, on one CPU thread; the ratio column divides
-by the stock whole-word collator measured in the same run. A second table compares, on the same headlines padded
-per batch, with the stock token-level collator (the whole-word one cannot pad `offset_mapping` per batch).
+All collators get the same rows: Guardian headlines tokenized once by the MiniLM WordPiece tokenizer and tagged once
+by `VLMaskingTagger`; each collator gets the columns it reads. Two settings:
 
-    python examples/bench_masking.py [--batch-size 32] [--repeats 3] [--max-length 48]
+- fixed padding (every row padded to `--max-length` by the tagger), against the stock whole-word collator
+  `DataCollatorForLanguageModeling(whole_word_mask=True)`, which needs an `offset_mapping` of one length per batch;
+- dynamic padding (rows of their own length, each batch padded to its longest row), against the stock token-level
+  `DataCollatorForLanguageModeling()`.
 
-Prints a markdown table.
+In each setting every collator also runs in an unchecked copy (`UncheckedCollator` below: the same collation with
+the input checks taken out), so that the last column gives what the checks cost: checked speed / unchecked speed.
+
+Timing: the collators take turns (one pass over all batches each, in a rotating order, `--repeats` rounds), and
+each keeps its best pass, so that a change in the machine's load hits them all alike; one torch thread. Speeds are
+batches per second of CPU time of the benchmark's thread (on a shared machine, wall time also counts the other
+processes' turns on the cores); the wall-clock speeds are in the JSON too. The load average before and after is
+printed with the tables, and everything is written as JSON to `--output`.
+
+    python examples/bench_masking.py [--batch-size 32] [--repeats 20] [--max-length 48] \
+        [--output outputs/results/masking_collator/bench.json]
+
+Prints two markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
+import platform
 import time
+import warnings
+from collections.abc import Callable
 
+import numpy as np
 import torch
 from transformers import AutoTokenizer, DataCollatorForLanguageModeling
 
+from hf_notlike.artifacts import write_json
 from hf_notlike.masking import MASKING_STRATEGIES, DataCollatorForVLMasking, VLLexicon
 from hf_notlike.resources import concreteness_path, load_guardian_headlines, minilm_path
 
 STOCK_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask", "offset_mapping")
 
 
-def batches_per_second(collator, batches: list[list[dict]], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for batch in batches:
-            collator(batch)
-        best = min(best, time.perf_counter() - start)
-    return len(batches) / best
+class UncheckedCollator(DataCollatorForVLMasking):
+    """`DataCollatorForVLMasking` with its input checks taken out, to measure what they cost (not for real data):
+    the fields are taken from the first row, the per-token columns are converted with `np.fromiter` (no type,
+    length or range check) and no visual field is checked. Padding (with the same cache of repeated rows), masking
+    and random draws are the same code."""
+
+    def _check_batch(self, features, lists=None):
+        return dict.fromkeys(features[0], "values")
+
+    @staticmethod
+    def _row_lengths(features, key):
+        return np.fromiter((len(feature[key]) for feature in features), dtype=np.int64, count=len(features))
+
+    def _pad_integer_columns(self, features, keys, lengths, positions, fills, lists):
+        total = int(lengths.sum())
+        flat = np.empty((len(keys), total), dtype=np.int64)
+        for index, key in enumerate(keys):
+            values = [feature[key] for feature in features]
+            if not self._known_rows(key, values, flat[index]):
+                flat[index] = np.fromiter(itertools.chain.from_iterable(values), dtype=np.int64, count=total)
+                self._learn_rows(key, values, flat[index])
+        padded = np.empty((len(keys), *positions.shape), dtype=np.int64)
+        padded[:] = np.array([fills[key] for key in keys], dtype=np.int64)[:, None, None]
+        padded[:, positions] = flat
+        return dict(zip(keys, padded))
+
+    def _pad_column(self, features, key, length, fill, dtype, lengths, positions):
+        flat = np.fromiter(itertools.chain.from_iterable(feature[key] for feature in features), dtype=dtype)
+        out = np.full(positions.shape, fill, dtype=dtype)
+        out[positions] = flat
+        return out
+
+    @staticmethod
+    def _check_visual_fields(batch, family):
+        return None
+
+
+def best_passes(collators: dict[str, tuple[Callable, list]], repeats: int) -> dict[str, dict[str, float]]:
+    """Batches per second of each collator over its batches, by CPU time of this thread and by wall time: best pass
+    of `repeats`, the collators taking turns in a rotating order."""
+    cpu = dict.fromkeys(collators, float("inf"))
+    wall = dict.fromkeys(collators, float("inf"))
+    names = list(collators)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            collator, batches = collators[name]
+            start_cpu, start_wall = time.thread_time(), time.perf_counter()
+            for batch in batches:
+                collator(batch)
+            cpu[name] = min(cpu[name], time.thread_time() - start_cpu)
+            wall[name] = min(wall[name], time.perf_counter() - start_wall)
+    return {
+        clock: {name: len(collators[name][1]) / seconds[name] for name in names}
+        for clock, seconds in (("cpu", cpu), ("wall", wall))
+    }
+
+
+def split(rows: list[dict], size: int) -> list[list[dict]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--max-length", type=int, default=48)
+    parser.add_argument("--output", default="outputs/results/masking_collator/bench.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    load_before = os.getloadavg()
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     lexicon = VLLexicon(concreteness=concreteness_path())
-    tagger = DataCollatorForVLMasking(tokenizer, strategy="top_concrete", lexicon=lexicon).tagger(
-        max_length=args.max_length, padding="max_length", return_offsets_mapping=True
-    )
-    rows = load_guardian_headlines().map(tagger, batched=True, remove_columns=["text"], desc="tagging").to_list()
-    ours = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
-    stock_rows = [{key: row[key] for key in STOCK_COLUMNS if key in row} for row in rows]
-    stock = [stock_rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
-
-    import warnings
-
+    ours = {strategy: DataCollatorForVLMasking(tokenizer, strategy=strategy, seed=0, lexicon=lexicon)
+            for strategy in MASKING_STRATEGIES}
+    unchecked = {strategy: UncheckedCollator(tokenizer, strategy=strategy, seed=0, lexicon=lexicon)
+                 for strategy in MASKING_STRATEGIES}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the stock collator warns that whole-word masking forces [MASK]-only
-        reference = DataCollatorForLanguageModeling(tokenizer, whole_word_mask=True, seed=0)
-    base = batches_per_second(reference, stock, args.repeats)
-    results = [("`DataCollatorForLanguageModeling(whole_word_mask=True)`", base)]
+        whole_word = DataCollatorForLanguageModeling(tokenizer, whole_word_mask=True, seed=0)
     token_level = DataCollatorForLanguageModeling(tokenizer, seed=0)
-    plain = [[{k: v for k, v in row.items() if k != "offset_mapping"} for row in batch] for batch in stock]
-    speed = batches_per_second(token_level, plain, args.repeats)
-    results.append(("`DataCollatorForLanguageModeling()` (token level)", speed))
-    for strategy in MASKING_STRATEGIES:
-        collator = DataCollatorForVLMasking(tokenizer, strategy=strategy, seed=0, lexicon=lexicon)
-        speed = batches_per_second(collator, ours, args.repeats)
-        results.append((f"`DataCollatorForVLMasking(strategy=\"{strategy}\")`", speed))
+    headlines = load_guardian_headlines()
+    tagger = ours["top_concrete"].tagger
 
-    print(f"{len(rows)} Guardian headlines, {len(ours)} batches of {args.batch_size} padded to {args.max_length} "
-          f"tokens, best of {args.repeats} passes, torch threads 1.\n")
-    print("| collator | batches/s | ratio to stock whole-word |")
-    print("|---|---:|---:|")
-    for name, speed in results:
-        print(f"| {name} | {speed:.1f} | {speed / base:.2f}x |")
+    results = {}
+    fixed = tagger(max_length=args.max_length, padding="max_length", return_offsets_mapping=True)
+    dynamic = tagger(max_length=args.max_length)
+    for setting, row_tagger, stock_name, stock in (
+        ("fixed", fixed, "DataCollatorForLanguageModeling(whole_word_mask=True)", whole_word),
+        ("dynamic", dynamic, "DataCollatorForLanguageModeling()", token_level),
+    ):
+        rows = headlines.map(row_tagger, batched=True, remove_columns=["text"], desc="tagging").to_list()
+        tagged = split([{key: value for key, value in row.items() if key != "offset_mapping"} for row in rows],
+                       args.batch_size)
+        stock_columns = STOCK_COLUMNS if setting == "fixed" else STOCK_COLUMNS[:-1]
+        plain = split([{key: row[key] for key in stock_columns if key in row} for row in rows], args.batch_size)
+        collators = {stock_name: (stock, plain)}
+        if setting == "fixed":
+            collators["DataCollatorForLanguageModeling()"] = (token_level, split(
+                [{key: row[key] for key in STOCK_COLUMNS[:-1] if key in row} for row in rows], args.batch_size))
+        for strategy in MASKING_STRATEGIES:
+            collators[strategy] = (ours[strategy], tagged)
+            collators[f"{strategy} (unchecked)"] = (unchecked[strategy], tagged)
+        speeds = best_passes(collators, args.repeats)
+        results[setting] = {"reference": stock_name, "rows": len(rows), "batches": len(tagged),
+                            "speeds": speeds["cpu"], "speeds_wall_clock": speeds["wall"]}
 
-    # dynamic padding (rows of their own length, padded per batch): the stock whole-word collator cannot pad
-    # `offset_mapping`, so the reference is the stock token-level collator
-    dynamic_tagger = DataCollatorForVLMasking(tokenizer, strategy="top_concrete", lexicon=lexicon).tagger(
-        max_length=args.max_length
-    )
-    rows = load_guardian_headlines().map(dynamic_tagger, batched=True, remove_columns=["text"], desc="tagging")
-    rows = rows.to_list()
-    ours = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
-    plain = [[{key: row[key] for key in STOCK_COLUMNS if key in row} for row in batch] for batch in ours]
-    base = batches_per_second(token_level, plain, args.repeats)
-    print("\nThe same headlines without fixed padding (each batch padded to its longest row):\n")
-    print("| collator | batches/s | ratio to stock token-level |")
-    print("|---|---:|---:|")
-    print(f"| `DataCollatorForLanguageModeling()` (token level) | {base:.1f} | 1.00x |")
-    for strategy in MASKING_STRATEGIES:
-        collator = DataCollatorForVLMasking(tokenizer, strategy=strategy, seed=0, lexicon=lexicon)
-        speed = batches_per_second(collator, ours, args.repeats)
-        print(f"| `DataCollatorForVLMasking(strategy=\"{strategy}\")` | {speed:.1f} | {speed / base:.2f}x |")
+    load_after = os.getloadavg()
+    results["setup"] = {
+        "batch_size": args.batch_size, "max_length": args.max_length, "repeats": args.repeats, "torch_threads": 1,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}",
+        "load_average_before": load_before, "load_average_after": load_after,
+        "torch": torch.__version__, "transformers": __import__("transformers").__version__,
+    }
+    write_json(args.output, results)
+
+    for setting, title in (("fixed", "padded to a fixed length"), ("dynamic", "each batch padded to its longest row")):
+        result = results[setting]
+        speeds, reference = result["speeds"], result["reference"]
+        print(f"\n{result['rows']} Guardian headlines, {result['batches']} batches of {args.batch_size}, {title} "
+              f"(at most {args.max_length} tokens); best of {args.repeats} interleaved passes (CPU time), 1 torch thread.\n")
+        print(f"| collator | batches/s | ratio to stock `{reference}` | checked / unchecked |")
+        print("|---|---:|---:|---:|")
+        base = speeds[reference]
+        for name in [name for name in speeds if not name.startswith(tuple(MASKING_STRATEGIES))]:
+            print(f"| `{name}` | {speeds[name]:.1f} | {speeds[name] / base:.2f}x | |")
+        for strategy in MASKING_STRATEGIES:
+            speed = speeds[strategy]
+            print(f"| `DataCollatorForVLMasking(strategy=\"{strategy}\")` | {speed:.1f} | {speed / base:.2f}x | "
+                  f"{speed / speeds[f'{strategy} (unchecked)']:.2f} |")
+    print(f"\nload average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
+          f"{', '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

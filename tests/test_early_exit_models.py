@@ -167,6 +167,31 @@ def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input, ear
     assert len(seen_layers) >= 3, "the thresholds should exercise several exits"
 
 
+@pytest.mark.parametrize("exit_input", ["weighted_mean", "cls"])
+def test_two_labels_early_exit_equals_all_exits_rule_and_batch_of_one(exit_input, early_exit_model, padded_batch,
+                                                                      all_exit_confidences):
+    """Two labels take the exit loop's margin test (|z_1 - z_0| / T against log(t / (1 - t))) instead of a softmax:
+    the same exits and logits as the all-exits rule, batched and one sentence at a time, per-exit thresholds too."""
+    model = early_exit_model("bert", exit_input=exit_input, num_labels=2, temperatures=[1.5, 1.0, 0.7, 1.0])
+    ids, mask = padded_batch(model)
+    exit_logits, conf = all_exit_confidences(model, ids, mask)
+    thresholds = thresholds_away_from_confidences(conf)
+    seen_layers = set()
+    with torch.no_grad():
+        for threshold in thresholds + [[thresholds[0], 1.0, thresholds[1], 1.0]]:
+            expected = select_exits(exit_logits, model.config.temperatures, threshold)
+            batched = model(ids, attention_mask=mask, exit_threshold=threshold)
+            assert batched.exit_layer.tolist() == [model.config.exit_layers[k] for k in expected]
+            torch.testing.assert_close(batched.logits, exit_logits[torch.arange(8), expected], atol=1e-5, rtol=1e-4)
+            for row in range(ids.shape[0]):
+                length = int(mask[row].sum())
+                single = model(ids[row : row + 1, :length], exit_threshold=threshold)
+                assert single.exit_layer.item() == batched.exit_layer[row].item()
+                torch.testing.assert_close(single.logits[0], batched.logits[row], atol=1e-5, rtol=1e-4)
+            seen_layers.update(batched.exit_layer.tolist())
+    assert len(seen_layers) >= 3, "the thresholds should exercise several exits"
+
+
 @pytest.mark.parametrize("arch", EARLY_EXIT_MODELS)
 def test_low_threshold_runs_fewer_layers(arch, early_exit_model, padded_batch, all_exit_confidences):
     model = early_exit_model(arch)

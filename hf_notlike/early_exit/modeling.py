@@ -19,6 +19,7 @@ adapters of `adapters.py`. This file imports only `torch`, `transformers` and it
 """
 
 import logging
+import math
 import os
 import re
 import tempfile
@@ -237,6 +238,80 @@ class EarlyExitClassifier(nn.Module):
         return self.classifier(self.dropout(features))
 
 
+@dataclass
+class _FusedExits:
+    """The intermediate exits one early-exit pass evaluates, fused for the exit loop.
+
+    In eval mode an exit's logits are linear in the pooled layer states it reads (mixing weights `a_kl`, dropout as
+    the identity, then the linear layer `W_k`, `b_k`): `W_k (sum_l a_kl p_l) + b_k = sum_l (a_kl W_k) p_l + b_k`.
+    So each layer's pooled state `p_l` goes through one matrix product, `projections[l]` (the `a_kl W_k` of every
+    evaluated exit `k` that reads layer `l`, side by side), added to running logits that start from the biases;
+    an exit's logits are its slice of the running sum when its layer is reached. This replaces, per evaluated exit,
+    stacking the pooled states, mixing them and the classifier call by one `addmm` per layer. For two labels the
+    projections also carry each exit's calibrated margin `(z_1 - z_0) / T_k`, and `max softmax(z / T_k) >= t` is
+    decided as `|margin| >= log(t / (1 - t))` (the same rule: the larger softmax probability of two classes is the
+    sigmoid of the absolute margin), without a softmax."""
+
+    slots: dict[int, int]  # exit index -> its position among the evaluated exits
+    projections: dict[int, torch.Tensor]  # layer number (1-based) -> (hidden_size, len(slots) * num_labels)
+    bias: torch.Tensor  # (1, len(slots) * num_labels)
+    num_labels: int
+    temperatures: list[float]  # of every exit of the model
+    margins: bool  # two labels: the last len(slots) columns are the calibrated margins
+
+    @classmethod
+    def build(cls, model, evaluated: tuple[int, ...], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits":
+        config, num_labels = model.config, model.num_labels
+        weights = torch.stack([model.exits[k].classifier.weight for k in evaluated]).to(device=device, dtype=dtype)
+        biases = [model.exits[k].classifier.bias for k in evaluated]
+        bias = torch.cat([b if b is not None else weights.new_zeros(num_labels) for b in biases])
+        temperatures = [float(t) for t in config.temperatures]
+        margins = num_labels == 2
+        if margins:  # one more output per exit: (z_1 - z_0) / T_k
+            scale = torch.tensor([1.0 / temperatures[k] for k in evaluated], device=device, dtype=dtype)[:, None]
+            margin_weights = (weights[:, 1] - weights[:, 0]) * scale  # (exits, hidden)
+            weights = torch.cat([weights.reshape(-1, weights.shape[-1]), margin_weights])[None]
+            bias = bias.to(device=device, dtype=dtype)
+            bias = torch.cat([bias, (bias.view(-1, 2)[:, 1] - bias.view(-1, 2)[:, 0]) * scale[:, 0]])
+        coefficients = weights.new_zeros(num_layers, len(evaluated))
+        reads: set[int] = set()
+        for slot, k in enumerate(evaluated):
+            layer, mix = config.exit_layers[k], model.exits[k].mix_logits
+            if mix is None:  # the exit reads its own layer
+                coefficients[layer - 1, slot] = 1.0
+                reads.add(layer)
+            else:  # the last `len(mix)` layers up to its own, mixed as `EarlyExitClassifier.forward` mixes them
+                mixed = torch.softmax(mix, dim=0).to(device=device, dtype=dtype)
+                coefficients[layer - len(mixed) : layer, slot] = mixed
+                reads.update(range(layer - len(mixed) + 1, layer + 1))
+        if margins:  # the coefficient of each output row: its exit's, for the logits and the margin alike
+            rows = torch.cat([coefficients.repeat_interleave(2, dim=1), coefficients], dim=1)
+            weights = weights[0]
+        else:
+            rows = coefficients.repeat_interleave(num_labels, dim=1)
+            weights = weights.reshape(-1, weights.shape[-1])
+        projections = {layer: (rows[layer - 1][:, None] * weights).T.contiguous() for layer in sorted(reads)}
+        return cls(slots={k: slot for slot, k in enumerate(evaluated)}, projections=projections,
+                   bias=bias.to(device=device, dtype=dtype)[None], num_labels=num_labels,
+                   temperatures=temperatures, margins=margins)
+
+    def logits(self, running: torch.Tensor, k: int) -> torch.Tensor:
+        """Exit `k`'s logits, `(rows, num_labels)`, once the loop has reached its layer."""
+        start = self.slots[k] * self.num_labels
+        return running[:, start : start + self.num_labels]
+
+    def confident(self, running: torch.Tensor, logits: torch.Tensor, k: int, threshold: float):
+        """Rows whose calibrated confidence `max softmax(z / T_k)` reaches the threshold (as `exit_confidences`), and
+        rows too close to the threshold to trust the fused arithmetic's rounding (the loop decides those with the
+        exit's own forward, as the all-exits pass computes it)."""
+        if self.margins:
+            column = len(self.slots) * 2 + self.slots[k]
+            gap = running[:, column].abs() - math.log(threshold / (1.0 - threshold))
+            return gap >= 0, gap.abs() <= 1e-4
+        gap = torch.softmax(logits / self.temperatures[k], dim=-1).amax(dim=-1) - threshold
+        return gap >= 0, gap.abs() <= 1e-5
+
+
 # ------------------------------------------------------------------------------- the exits' layout in the weights
 
 # Every early-exit model saves, next to its weights, one small int64 buffer that records the configuration fields
@@ -420,6 +495,8 @@ def check_input_values(inputs: dict, labels: torch.Tensor | None, limits: InputL
     Raises:
         `ValueError` naming the input and the fix.
     """
+    if _surely_valid_on_the_cpu(inputs, labels, limits):
+        return
     checks: list[tuple[torch.Tensor, object]] = []  # (flag: true when bad, message builder)
     ids = inputs.get("input_ids")
     if _integer(ids) and ids.numel():
@@ -459,6 +536,33 @@ def check_input_values(inputs: dict, labels: torch.Tensor | None, limits: InputL
     for bad, (_, message) in zip(failed, checks):
         if bad:
             raise ValueError(message())
+
+def _within(tensor: torch.Tensor, low: int, high: int) -> bool:
+    """All values in `[low, high)`: one `aminmax` and two host reads (CPU tensors only)."""
+    smallest, largest = torch.aminmax(tensor)
+    return int(smallest) >= low and int(largest) < high
+
+
+def _surely_valid_on_the_cpu(inputs: dict, labels: torch.Tensor | None, limits: InputLimits) -> bool:
+    """The usual inference batch on the CPU, checked with a few reductions: ids, token types and positions in
+    range, an integer `attention_mask` of 0 and 1 whose first column is all 1 (no left padding), no labels. False
+    when any of that does not hold (or cannot be decided this way): `check_input_values` then runs every check and
+    names the problem."""
+    if labels is not None:
+        return False
+    present = [inputs.get(name) for name in ("input_ids", "attention_mask", "token_type_ids", "position_ids")]
+    if not all(t is None or (isinstance(t, torch.Tensor) and _reads_are_free(t) and t.numel()) for t in present):
+        return False
+    ids, mask, types, positions = present
+    if ids is not None and not (_integer(ids) and _within(ids, 0, limits.vocab_size)):
+        return False
+    if mask is not None and not (_integer(mask) and mask.dim() == 2 and _within(mask, 0, 2)
+                                 and bool(mask[:, 0].all())):
+        return False
+    if types is not None and not (_integer(types) and _within(types, 0, limits.type_vocab_size)):
+        return False
+    return positions is None or (_integer(positions) and _within(positions, 0, limits.max_position_embeddings))
+
 
 def _bad(kind: type[Exception], message: str):
     raise kind(message)
@@ -1162,6 +1266,21 @@ class EarlyExitModelMixin:
         pooled = pooler.activation(pooler.dense(torch.stack(summaries)))
         return list((pooled if norm is None else norm(pooled)).unbind(0))
 
+    def _single_pool(self):
+        """`_pool` of one summary as a plain function, without the per-call module lookups (the exit loop pools one
+        layer at a time for the exits it evaluates)."""
+        pooler = self.adapter.pooler(self)
+        dense, activation = pooler.dense, pooler.activation
+        activation = torch.tanh if isinstance(activation, nn.Tanh) else activation
+        norm = getattr(pooler, "norm", None)
+        norm = None if isinstance(norm, nn.Identity) else norm
+
+        def pool(summary: torch.Tensor) -> torch.Tensor:
+            pooled = activation(F.linear(summary, dense.weight, dense.bias))
+            return pooled if norm is None else norm(pooled)
+
+        return pool
+
     def _head_pool(self, hidden: torch.Tensor, mask_2d: torch.Tensor | None) -> list[torch.Tensor]:
         """The last exit's input when it is a classifier's own head: the last layer's (normed) output pooled exactly
         as the stock head pools it."""
@@ -1193,6 +1312,28 @@ class EarlyExitModelMixin:
             outputs.attentions if output_attentions else None,
         )
 
+    def _fused_exits(self, thresholds: list[float], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits | None":
+        """The intermediate exits this pass evaluates (threshold below 1.0), fused for the loop (see [`_FusedExits`]);
+        None when there is none. Kept between passes while the exits' weights, dtype and device are unchanged and no
+        gradient is recorded."""
+        evaluated = tuple(k for k in range(len(self.exits) - 1) if thresholds[k] < 1.0)
+        if not evaluated:
+            return None
+        parts = [p for k in evaluated for exit_ in (self.exits[k],)
+                 for p in (exit_.classifier.weight, exit_.classifier.bias, exit_.mix_logits) if p is not None]
+        cacheable = not torch.is_grad_enabled()
+        try:
+            versions = tuple((p.data_ptr(), p._version) for p in parts)
+        except RuntimeError:  # inference tensors (weights made under `torch.inference_mode`) have no version counter
+            versions, cacheable = None, False
+        key = (evaluated, dtype, str(device), torch.is_inference_mode_enabled(), versions)
+        cached = self.__dict__.get("_fused_exits_cache")
+        if cacheable and cached is not None and cached[0] == key:
+            return cached[1]
+        fused = _FusedExits.build(self, evaluated, num_layers, dtype, device)
+        self.__dict__["_fused_exits_cache"] = (key, fused) if cacheable else None
+        return fused
+
     def _early_exit(self, inputs: dict, thresholds: list[float], output_hidden_states: bool, output_attentions: bool,
                     **kwargs):
         """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch, and the
@@ -1213,12 +1354,20 @@ class EarlyExitModelMixin:
 
         exit_at = {layer: k for k, layer in enumerate(config.exit_layers)}
         last_exit = len(self.exits) - 1
-        temperatures = torch.as_tensor(config.temperatures, dtype=hidden.dtype, device=hidden.device)
-        weighted = config.exit_input.startswith("weighted_")
+        num_layers = len(adapter.layers(backbone))
+        fused = self._fused_exits(thresholds, num_layers, hidden.dtype, hidden.device)
+        # the layers whose pooled state the last exit reads (none when it is the classifier's own head)
+        last_reads = set() if config.head_from_classifier else (
+            set(range(1, config.exit_layers[last_exit] + 1)) if config.exit_input.startswith("weighted_")
+            else {config.exit_layers[last_exit]})
         rows = torch.arange(batch_size, device=hidden.device)  # original index of each row still running
         logits = hidden.new_empty(batch_size, self.num_labels)
         exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
-        pooled: list[torch.Tensor] = []  # what the exits read, per layer kept (all layers for `weighted_*`)
+        # the evaluated exits' logits so far, summed over the layers they read (their biases to start with)
+        running = fused.bias.expand(batch_size, -1) if fused is not None else None
+        pool_one = self._single_pool() if fused is not None else None
+        exact: list[torch.Tensor] = []  # the pooled states the evaluated exits read, for a decision at the threshold
+        pooled: list[torch.Tensor] = []  # what the last exit reads, per layer kept
         pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
         all_hidden = [hidden] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
@@ -1226,7 +1375,6 @@ class EarlyExitModelMixin:
         recorder = _AttentionRecorder(backbone, attention_class) if attention_class is not None else None
 
         try:
-            num_layers = len(adapter.layers(backbone))
             for layer_number in range(1, num_layers + 1):
                 hidden, attentions = adapter.call_layer(backbone, layer_number - 1, hidden, mask,
                                                         output_attentions, **kwargs)
@@ -1236,9 +1384,17 @@ class EarlyExitModelMixin:
                 if output_attentions:
                     attentions = recorder.pop() if recorder is not None else attentions
                     all_attentions.append(_scatter_rows(attentions, rows, batch_size))
-                k = exit_at.get(layer_number)
-                if weighted or k is not None:
+                projection = fused.projections.get(layer_number) if fused is not None else None
+                if projection is not None or layer_number in last_reads:
                     pending.append(self._summary(adapter.normed_states(backbone, [hidden], False)[0], token_weights))
+                if projection is not None:  # an evaluated exit reads this layer: pool it now, add it to the logits
+                    pooled += [pool_one(pending[0])] if len(pending) == 1 else self._pool(pending)
+                    pending = []
+                    running = torch.addmm(running, pooled[-1], projection)
+                    exact.append(pooled[-1])
+                    if layer_number not in last_reads:
+                        pooled.pop()
+                k = exit_at.get(layer_number)
                 if k is None or (k != last_exit and thresholds[k] >= 1.0):
                     continue
                 if k == last_exit:
@@ -1250,19 +1406,28 @@ class EarlyExitModelMixin:
                     logits[rows] = exit_logits.to(logits.dtype)
                     exit_index[rows] = k
                     break
-                pooled += self._pool(pending)
-                pending = []
-                exit_logits = self.exits[k](pooled)
-                done = exit_confidences(exit_logits[:, None], temperatures[k : k + 1])[:, 0] >= thresholds[k]
-                if not done.any():
+                exit_logits = fused.logits(running, k)
+                done, close = fused.confident(running, exit_logits, k, thresholds[k])
+                leave, unsure = (torch.cat([done, close]) if done.shape[0] == 1
+                                 else torch.stack([done.any(), close.any()])).tolist()
+                if unsure:  # a confidence at the threshold: decide as the all-exits pass does, bit for bit
+                    exit_logits = self.exits[k](exact)
+                    done = exit_confidences(exit_logits[:, None], config.temperatures[k : k + 1])[:, 0] >= thresholds[k]
+                    leave = bool(done.any())
+                if not leave:
                     continue
+                if done.shape[0] == 1:  # the only row leaves
+                    logits[rows] = exit_logits.to(logits.dtype)
+                    exit_index[rows] = k
+                    break
                 logits[rows[done]] = exit_logits[done].to(logits.dtype)
                 exit_index[rows[done]] = k
                 if done.all():
                     break
                 keep = ~done
-                rows, hidden, mask_2d = rows[keep], hidden[keep], mask_2d[keep]
+                rows, hidden, mask_2d, running = rows[keep], hidden[keep], mask_2d[keep], running[keep]
                 pooled = [p[keep] for p in pooled]
+                exact = [p[keep] for p in exact]
                 if "position_ids" in kwargs:
                     kwargs["position_ids"] = kwargs["position_ids"][keep]
                 used_columns = mask_2d.bool().any(dim=0)

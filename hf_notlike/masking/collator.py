@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,16 @@ def _joined(rows: list[list]) -> np.ndarray | None:
     return flat if flat.ndim == 1 else None
 
 
+def _plain_integers(rows: list[list], count: int) -> np.ndarray | None:
+    """The `count` items of `rows` joined into one int64 array when every item is a plain integer (`int`, `bool` or a
+    NumPy integer), else None (the column-by-column path then names the problem): `operator.index` refuses anything
+    else item by item at C speed, so no fraction is truncated and no text is parsed."""
+    try:
+        return np.fromiter(map(operator.index, itertools.chain.from_iterable(rows)), dtype=np.int64, count=count)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _rows(rows: list[int]) -> str:
     shown = ", ".join(map(str, rows[:5]))
     return f"row {shown}" if len(rows) == 1 else f"rows {shown}" + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
@@ -95,11 +106,12 @@ def _is_empty_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and not value
 
 
-def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
+def _batch_fields(features: list[Mapping[str, Any]], lists: dict[str, list] | None = None) -> dict[str, str]:
     """Classify every field of the batch, over all rows (not only the first): `"text"` (strings; dropped), `"none"`
     (`None` in every row; no data, dropped) or `"values"` (passed through). A field that some rows lack, that is
     `None` in some rows only, or that holds text in some rows and numbers in others raises a `ValueError` naming
-    the field and the rows: a batch is never collated by dropping some rows' data."""
+    the field and the rows: a batch is never collated by dropping some rows' data. `lists`, when given, receives
+    the per-token columns that hold a list in every row (their rows, in order), so that padding need not look again."""
     first = features[0].keys()
     uniform = all(feature.keys() == first for feature in features)  # the usual case: one key set
     if uniform:
@@ -112,6 +124,8 @@ def _batch_fields(features: list[Mapping[str, Any]]) -> dict[str, str]:
             values = [feature[key] for feature in features]
             if key in _COLUMN_RULES and set(map(type, values)) == {list}:
                 fields[key] = "values"  # a per-token column of lists: its items are checked when it is padded
+                if lists is not None:
+                    lists[key] = values
                 continue
         missing = [i for i, feature in enumerate(features) if key not in feature]
         if missing:
@@ -456,6 +470,8 @@ class DataCollatorForVLMasking:
         self._vocab_size = len(self.tokenizer)
         self._generator: torch.Generator | None = None
         self._generator_pid: int | None = None
+        # per integer column: row length -> (a row as the dataset gave it, its int64 values); see `_known_rows`
+        self._row_cache: dict[str, dict[int, tuple[list, np.ndarray]]] = {}
 
     def _check_arguments(self) -> None:
         """Every constructor argument, before any work: a `TypeError` for a wrong type, a `ValueError` for a value
@@ -537,11 +553,13 @@ class DataCollatorForVLMasking:
     # -- collation: the steps ------------------------------------------------------------------------------------
     def __call__(self, features: list[Mapping[str, Any]], return_tensors: str | None = None) -> dict[str, Any]:
         return_tensors = self._check_return_tensors(return_tensors)
-        fields = self._check_batch(features)
+        lists: dict[str, list] = {}  # the per-token columns that are lists in every row (filled by the check)
+        fields = self._check_batch(features, lists)
         family = self._model_family(fields)
-        batch = self._pad_text(features)
-        special_tokens_mask = batch.pop("special_tokens_mask", None)
-        masked = self._choose_masked_tokens(features, batch["input_ids"], special_tokens_mask)
+        columns = self._pad_columns(features, lists)
+        special_tokens_mask = columns.pop("special_tokens_mask", None)
+        masked = self._choose_masked_tokens(columns, special_tokens_mask)
+        batch = {key: torch.from_numpy(value) for key, value in columns.items() if key not in _TAG_KEYS}
         batch["input_ids"], batch["labels"] = self._apply_mask(batch["input_ids"], masked)
         batch.update(self._pass_through(features, fields))
         self._check_visual_fields(batch, family)
@@ -556,7 +574,7 @@ class DataCollatorForVLMasking:
             raise HfNotlikeInputError(f"`return_tensors` must be 'pt' or 'np', got {return_tensors!r}.")
         return return_tensors
 
-    def _check_batch(self, features: list[Mapping[str, Any]]) -> dict[str, str]:
+    def _check_batch(self, features: list[Mapping[str, Any]], lists: dict[str, list] | None = None) -> dict[str, str]:
         """The batch is a non-empty list of rows with the same fields, tokenized, and tagged when the strategy needs
         word columns. Returns the kind of every field (see `_batch_fields`)."""
         if not isinstance(features, (list, tuple)) or not features:
@@ -571,7 +589,7 @@ class DataCollatorForVLMasking:
             )
         if not any("input_ids" in feature for feature in features):
             raise HfNotlikeInputError(f"The examples have no `input_ids` (keys: {sorted(features[0])}); tokenize them first.")
-        fields = _batch_fields(features)
+        fields = _batch_fields(features, lists)
         if self.strategy != "random":
             missing = [key for key in (WORD_IDS_COLUMN, TAGS_COLUMN) if key not in fields]
             if self.strategy == "top_concrete" and CONCRETENESS_COLUMN not in fields:
@@ -605,13 +623,14 @@ class DataCollatorForVLMasking:
             raise HfNotlikeInputError("model_family='lxmert' needs `visual_feats` and `visual_pos` in every example.")
         return family
 
-    def _choose_masked_tokens(
-        self, features: list[Mapping[str, Any]], input_ids: torch.Tensor, special_tokens_mask: torch.Tensor | None
-    ) -> torch.Tensor:
+    def _choose_masked_tokens(self, columns: dict[str, np.ndarray], special_tokens_mask: np.ndarray | None) -> torch.Tensor:
         """The token mask: BERT's per-token draw for `"random"`, whole words for the other strategies."""
         if self.strategy == "random":
-            return self._random_token_mask(input_ids, special_tokens_mask)
-        return self._word_mask(features, input_ids, special_tokens_mask)
+            return self._random_token_mask(
+                torch.from_numpy(columns["input_ids"]),
+                None if special_tokens_mask is None else torch.from_numpy(special_tokens_mask),
+            )
+        return torch.from_numpy(self._word_mask(columns, special_tokens_mask))
 
     def _pass_through(self, features: list[Mapping[str, Any]], fields: dict[str, str]) -> dict[str, Any]:
         """Every numeric field that is not a text or tag column, stacked over the batch (same shape in every row)."""
@@ -669,24 +688,26 @@ class DataCollatorForVLMasking:
         return torch.bernoulli(probabilities, generator=self._get_generator()).bool()
 
     def _apply_mask(self, input_ids: torch.Tensor, masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Labels for the masked positions; 80/10/10 replacement (mask / random / unchanged) of the inputs."""
+        """Labels for the masked positions; 80/10/10 replacement (mask / random / unchanged) of the inputs (the same
+        random draws as transformers' `DataCollatorForLanguageModeling`, applied with `where` instead of indexing)."""
         generator = self._get_generator()
-        labels = input_ids.clone()
-        labels[~masked] = -100
+        labels = torch.where(masked, input_ids, -100)
         replaced = torch.bernoulli(torch.full(labels.shape, self.mask_replace_prob), generator=generator).bool()
         replaced &= masked
-        input_ids[replaced] = self._mask_token_id
+        input_ids.masked_fill_(replaced, self._mask_token_id)
         if self.mask_replace_prob == 1 or self.random_replace_prob == 0:
             return input_ids, labels
         scaled = self.random_replace_prob / (1 - self.mask_replace_prob)
         randomized = torch.bernoulli(torch.full(labels.shape, scaled), generator=generator).bool() & masked & ~replaced
         random_words = torch.randint(len(self.tokenizer), labels.shape, dtype=torch.long, generator=generator)
-        input_ids[randomized] = random_words[randomized]
-        return input_ids, labels
+        return torch.where(randomized, random_words, input_ids), labels
 
-    def _pad_text(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        """Pad the text fields as `tokenizer.pad` does (same values, sides and attention mask), with NumPy: the
-        stock collators spend most of their time in `tokenizer.pad`'s conversion of nested lists."""
+    def _pad_columns(self, features: list[Mapping[str, Any]], lists: dict[str, list]) -> dict[str, np.ndarray]:
+        """Every per-token column the strategy reads, padded as `tokenizer.pad` pads the text fields (same values,
+        sides and attention mask), with NumPy: the stock collators spend most of their time in `tokenizer.pad`'s
+        conversion of nested lists. The usual batch (every column a list of plain integers per row, as long as
+        `input_ids`) is converted in one call for all integer columns; any other batch goes column by column, which
+        names the column and the rows at fault."""
         lengths = self._row_lengths(features, "input_ids")
         length = int(lengths.max())
         if self.pad_to_multiple_of and length % self.pad_to_multiple_of:
@@ -702,24 +723,118 @@ class DataCollatorForVLMasking:
             "attention_mask": 0,
             "token_type_ids": self.tokenizer.pad_token_type_id,
             "special_tokens_mask": 1,
+            WORD_IDS_COLUMN: -1,
+            TAGS_COLUMN: 0,
         }
         first = features[0]
-        batch = {
-            key: self._pad_column(features, key, length, fills[key], np.int64, lengths)
-            for key in _TEXT_KEYS
-            if key in first
-        }
-        self._check_token_ids(batch["input_ids"], lengths)
-        if "attention_mask" not in batch and "attention_mask" in self.tokenizer.model_input_names:
-            batch["attention_mask"] = torch.from_numpy(self._positions(lengths, length).astype(np.int64))
-        return batch
+        text_keys = [key for key in _TEXT_KEYS if key in first]
+        word_keys = [WORD_IDS_COLUMN, TAGS_COLUMN] if self.strategy != "random" else []
+        positions = self._positions(lengths, length)
+        columns = self._pad_integer_columns(features, text_keys + word_keys, lengths, positions, fills, lists)
+        if columns is None:  # not the usual batch: column by column, in order, to name the first problem
+            columns = {}
+            for key in text_keys + word_keys:
+                columns[key] = self._pad_column(features, key, length, fills[key], np.int64, lengths, positions)
+                if key == text_keys[-1]:
+                    self._check_token_ids(columns["input_ids"], lengths)
+        if self.strategy == "top_concrete":
+            columns[CONCRETENESS_COLUMN] = self._pad_column(
+                features, CONCRETENESS_COLUMN, length, 0.0, np.float32, lengths, positions
+            )
+        if "attention_mask" not in columns and "attention_mask" in self.tokenizer.model_input_names:
+            columns["attention_mask"] = positions.astype(np.int64)
+        return columns
 
-    def _check_token_ids(self, input_ids: torch.Tensor, lengths: np.ndarray) -> None:
-        top = int(input_ids.max()) if input_ids.numel() else 0
+    def _pad_integer_columns(
+        self,
+        features: list[Mapping[str, Any]],
+        keys: list[str],
+        lengths: np.ndarray,
+        positions: np.ndarray,
+        fills: dict[str, int],
+        lists: dict[str, list],
+    ) -> dict[str, np.ndarray] | None:
+        """The integer columns `keys` (text first, then word columns) of the usual batch in one conversion and one
+        vectorised placement, with their range checks (and the vocabulary check after the text columns); `None`
+        when a column is not, in every row, a list of plain integers as long as `input_ids`. `lists`: the columns
+        already known to hold a list in every row."""
+        sizes = lengths.tolist()
+        total = int(lengths.sum())
+        flat = np.empty((len(keys), total), dtype=np.int64)
+        for index, key in enumerate(keys):
+            values = lists.get(key)
+            if values is None:
+                values = [feature[key] for feature in features]
+                if set(map(type, values)) != {list}:
+                    return None
+            if list(map(len, values)) != sizes:
+                return None
+            if not self._known_rows(key, values, flat[index]):
+                column = _plain_integers(values, total)
+                if column is None:
+                    return None
+                flat[index] = column
+                self._learn_rows(key, values, column)
+        if total:
+            last_text_key = [key for key in keys if key in _TEXT_KEYS][-1]
+            lowest = flat.min(axis=1).tolist()
+            for index, key in enumerate(keys):
+                if lowest[index] < _COLUMN_RULES[key][1]:
+                    raise HfNotlikeInputError(
+                        f"The column {key!r} holds {lowest[index]:g}, below its smallest valid value "
+                        f"{_COLUMN_RULES[key][1]}."
+                    )
+                if key == last_text_key:  # after the text columns, as on the column-by-column path
+                    self._check_token_ids(flat[0], lengths)
+        batch_size, length = positions.shape
+        if total == batch_size * length:  # no padding
+            padded = flat.reshape(len(keys), batch_size, length)
+        else:
+            padded = np.empty((len(keys), batch_size, length), dtype=np.int64)
+            padded[:] = np.array([fills[key] for key in keys], dtype=np.int64)[:, None, None]
+            padded[:, positions] = flat
+        return dict(zip(keys, padded))
+
+    def _known_rows(self, key: str, values: list[list], out: np.ndarray) -> bool:
+        """When every row of a column equals the row of its length last converted for that column (the usual
+        attention masks, token type ids, special-token masks), write the converted rows into `out` and return True:
+        a list comparison at C speed instead of a conversion."""
+        known = self._row_cache.get(key)
+        if not known:
+            return False
+        arrays = []
+        for row in values:
+            entry = known.get(len(row))
+            if entry is None or row != entry[0]:
+                return False
+            arrays.append(entry[1])
+        if arrays:
+            np.concatenate(arrays, out=out)
+        return True
+
+    def _learn_rows(self, key: str, values: list[list], column: np.ndarray) -> None:
+        """Remember one converted row per length of a column (a copy: the caller's lists may change later)."""
+        known = self._row_cache.setdefault(key, {})
+        if len(known) >= 1024:  # rows of a column that does not repeat (input ids): keep what is known
+            return
+        start = 0
+        for row in values:
+            size = len(row)
+            if size not in known:
+                known[size] = (list(row), column[start : start + size].copy())
+            start += size
+
+    def _check_token_ids(self, input_ids: np.ndarray, lengths: np.ndarray) -> None:
+        """Every id inside the tokenizer's vocabulary; `input_ids` padded `(rows, length)`, or the rows joined."""
+        top = int(input_ids.max()) if input_ids.size else 0
         if top >= self._vocab_size:
             self._vocab_size = len(self.tokenizer)  # tokens may have been added since
         if top >= self._vocab_size:
-            rows = sorted({int(row) for row in (input_ids >= self._vocab_size).nonzero()[:, 0]})
+            outside = input_ids >= self._vocab_size
+            if input_ids.ndim == 1:
+                rows = np.unique(np.repeat(np.arange(len(lengths)), lengths)[outside]).tolist()
+            else:
+                rows = outside.any(axis=1).nonzero()[0].tolist()
             raise HfNotlikeInputError(
                 f"`input_ids` holds the id {top} in {_rows(rows)} of the batch, outside the tokenizer's vocabulary of "
                 f"{self._vocab_size}: the data was tokenized with another tokenizer."
@@ -751,8 +866,15 @@ class DataCollatorForVLMasking:
         return lengths
 
     def _pad_column(
-        self, features: list[Mapping[str, Any]], key: str, length: int, fill, dtype, lengths: np.ndarray
-    ) -> torch.Tensor:
+        self,
+        features: list[Mapping[str, Any]],
+        key: str,
+        length: int,
+        fill,
+        dtype,
+        lengths: np.ndarray,
+        positions: np.ndarray,
+    ) -> np.ndarray:
         """One per-token column padded to `length`: the rows are checked (one flat sequence of numbers of the kind
         the column holds, as long as `input_ids`), joined and placed in one vectorised assignment."""
         values = [feature[key] for feature in features]
@@ -780,7 +902,7 @@ class DataCollatorForVLMasking:
                 out = flat.reshape(len(values), length).astype(dtype, copy=False)
             else:
                 out = np.full((len(values), length), fill, dtype=dtype)
-                out[self._positions(sizes, length)] = flat
+                out[positions] = flat
             if "f" in kinds and not np.isfinite(out).all():
                 raise HfNotlikeInputError(f"The column {key!r} holds a NaN, infinite or None value.")
         else:
@@ -798,7 +920,7 @@ class DataCollatorForVLMasking:
             out = converted
         if lowest is not None and out.size and out.min() < lowest:
             raise HfNotlikeInputError(f"The column {key!r} holds {out.min():g}, below its smallest valid value {lowest}.")
-        return torch.from_numpy(out)
+        return out
 
     def _place_rows(
         self, values: list, key: str, kinds: str, length: int, fill, sizes: np.ndarray
@@ -822,25 +944,25 @@ class DataCollatorForVLMasking:
                 ) from None
         return out
 
-    def _word_mask(
-        self, features: list[Mapping[str, Any]], input_ids: torch.Tensor, special_tokens_mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Choose whole words per caption and return the token mask."""
-        batch_size, length = input_ids.shape
-        lengths = self._row_lengths(features, "input_ids")
-        word_ids = self._pad_column(features, WORD_IDS_COLUMN, length, -1, np.int64, lengths)
-        tags = self._pad_column(features, TAGS_COLUMN, length, 0, np.int64, lengths)
+    def _word_mask(self, columns: dict[str, np.ndarray], special_tokens_mask: np.ndarray | None) -> np.ndarray:
+        """Choose whole words per caption and return the token mask (NumPy on the padded columns; the random numbers
+        come from the collator's torch generator)."""
+        word_ids, tags = columns[WORD_IDS_COLUMN], columns[TAGS_COLUMN]
+        batch_size, length = word_ids.shape
         if special_tokens_mask is not None:
-            word_ids = word_ids.masked_fill(special_tokens_mask.bool(), -1)
-        num_words = int(word_ids.max()) + 1 if word_ids.numel() else 0
+            word_ids = np.where(special_tokens_mask != 0, -1, word_ids)
+        num_words = int(word_ids.max()) + 1 if word_ids.size else 0
         if num_words <= 0:
-            return torch.zeros_like(input_ids, dtype=torch.bool)
+            return np.zeros((batch_size, length), dtype=bool)
         # token -> word slot (slot 0 collects special and padding tokens and is never chosen)
         slots = word_ids + 1
-        word_tags = torch.zeros(batch_size, num_words + 1, dtype=torch.long).scatter_(1, slots, tags)[:, 1:]
-        exists = torch.zeros(batch_size, num_words + 1, dtype=torch.bool).scatter_(
-            1, slots, torch.ones_like(slots, dtype=torch.bool)
-        )[:, 1:]
+        rows = np.arange(batch_size)[:, None]
+        word_tags = np.zeros((batch_size, num_words + 1), dtype=np.int64)
+        word_tags[rows, slots] = tags
+        word_tags = word_tags[:, 1:]
+        exists = np.zeros((batch_size, num_words + 1), dtype=bool)
+        exists[rows, slots] = True
+        exists = exists[:, 1:]
         content = exists & (word_tags & TAG_STOP == 0)
         scores = None
         if self.strategy == "content_words":
@@ -850,25 +972,26 @@ class DataCollatorForVLMasking:
         elif self.strategy == "objects":
             chain = [content & (word_tags & TAG_OBJECT != 0), content]
         else:  # top_concrete
-            ratings = self._pad_column(features, CONCRETENESS_COLUMN, length, 0.0, np.float32, lengths)
-            word_scores = torch.zeros(batch_size, num_words + 1).scatter_(1, slots, ratings)[:, 1:]
+            word_scores = np.zeros((batch_size, num_words + 1), dtype=np.float32)
+            word_scores[rows, slots] = columns[CONCRETENESS_COLUMN]
+            word_scores = word_scores[:, 1:]
             chain = [content & (word_scores > 0), content]
-            scores = word_scores / self.concreteness_temperature
+            scores = word_scores / np.float32(self.concreteness_temperature)
         candidates = exists
         for level in reversed(chain):  # the first level with a word wins, per caption
-            candidates = torch.where(level.any(dim=1, keepdim=True), level, candidates)
+            candidates = np.where(level.any(axis=1, keepdims=True), level, candidates)
 
         generator = self._get_generator()
-        draws = torch.rand(batch_size, num_words, generator=generator)
-        count = ((draws < self.mlm_probability) & candidates).sum(dim=1).clamp(min=1)
-        keys = torch.rand(batch_size, num_words, generator=generator)
+        draws = torch.rand(batch_size, num_words, generator=generator).numpy()
+        count = np.maximum(((draws < self.mlm_probability) & candidates).sum(axis=1), 1)
+        keys = torch.rand(batch_size, num_words, generator=generator).numpy()
         if scores is not None:  # Gumbel-top-k: keys log(w) + Gumbel(0, 1) rank words by weighted sampling
-            keys = scores - torch.log(-torch.log(keys.clamp(min=1e-10)))
-        keys = keys.masked_fill(~candidates, float("-inf"))
-        rank = keys.argsort(dim=1, descending=True).argsort(dim=1)
-        chosen = candidates & (rank < count.unsqueeze(1))
-        chosen = torch.cat([torch.zeros(batch_size, 1, dtype=torch.bool), chosen], dim=1)
-        return chosen.gather(1, slots)
+            keys = scores - np.log(-np.log(np.maximum(keys, np.float32(1e-10))))
+        keys = np.where(candidates, keys, -np.inf)
+        rank = np.argsort(np.argsort(-keys, axis=1, kind="stable"), axis=1, kind="stable")
+        chosen = np.zeros((batch_size, num_words + 1), dtype=bool)
+        chosen[:, 1:] = candidates & (rank < count[:, None])
+        return np.take_along_axis(chosen, slots, axis=1)
 
 
 def _to_numpy(value: Any) -> Any:
