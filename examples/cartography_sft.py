@@ -21,12 +21,13 @@ land on the map, per task type, and what does the callback cost per training ste
   callback for `--overhead-steps` steps (same examples, order and batches). Both record the CPU and wall seconds of every
   training step and the load average; `summary` pairs the first `--overhead-steps` steps of the two runs into the
   callback's overhead ratio (median of the per-step ratios and ratio of the totals, first step left out).
-  `plot` draws the map with the planted errors marked (`docs/images/cartography_sft.png`).
+  `plot` draws the map with the planted errors marked (`docs/images/cartography_sft.png`); `report` writes the results
+  block of `docs/results/cartography.md` from the JSONs.
 
 ```bash
 OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py callback --examples 1000 > outputs/sft_cb.log 2>&1 &
 OMP_NUM_THREADS=1 nohup nice -n 5 python examples/cartography_sft.py no_callback --examples 1000 > outputs/sft_plain.log 2>&1 &
-python examples/cartography_sft.py summary && python examples/cartography_sft.py plot
+python examples/cartography_sft.py summary && python examples/cartography_sft.py plot && python examples/cartography_sft.py report
 ```
 """
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import gc
 import json
 import os
@@ -74,13 +76,10 @@ class Task(NamedTuple):
     def load(self, seed: int, train_size: int, eval_size: int):
         """`train_size` train and `eval_size` validation rows (seeded shuffles) with columns `text` and `answer`
         (index into `words`)."""
-        from hf_notlike.resources import load_20newsgroups, load_rotten_tomatoes
-
-        if self.name == "sentiment":
-            splits = load_rotten_tomatoes()  # label 0 = rotten, 1 = fresh
+        splits = _splits(self.name)
+        if self.name == "sentiment":  # label 0 = rotten, 1 = fresh
             convert = lambda label: label  # noqa: E731
         else:
-            splits = load_20newsgroups()
             names = splits["train"].features["label"].names
             convert = lambda label: self.words.index(TOPICS[names[label]])  # noqa: E731
         for split, size in (("train", train_size), ("validation", eval_size)):
@@ -90,6 +89,14 @@ class Task(NamedTuple):
             splits[split].shuffle(seed=seed).select(range(size)).map(lambda row: {"answer": convert(row["label"])})
             for split, size in (("train", train_size), ("validation", eval_size))
         )
+
+
+@functools.cache
+def _splits(name: str):
+    """The data set of one task (read once per process)."""
+    from hf_notlike.resources import load_20newsgroups, load_rotten_tomatoes
+
+    return load_rotten_tomatoes() if name == "sentiment" else load_20newsgroups()
 
 
 TASKS = {
@@ -471,9 +478,103 @@ def summary(args) -> None:
     print(json.dumps(out, indent=2))
 
 
+MARKERS = ("<!-- cartography-sft-results -->", "<!-- /cartography-sft-results -->")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def render(cb: dict, overhead: dict | None) -> str:
+    """The results block of docs/results/cartography.md from the callback run's JSON and `summary.json`."""
+    tasks = cb["tasks"]
+    per_task = ", ".join(f"{cb['examples_per_task'][t]:,} {t}" for t in tasks)
+    steps, n = cb["train_steps"], cb["examples"]
+    lines = [
+        f"Size: **{n:,} examples x {cb['epochs']} epochs** ({per_task}; {steps} optimizer steps of "
+        f"{cb['batch_size']} examples, {cb['tokens_per_example_mean']:.0f} tokens per example on average), "
+        f"{cb['all']['num_planted']} planted wrong answers ({_pct(cb['noise'])} of each task), learning rate "
+        f"{cb['learning_rate']:g}, seed {cb['seed']}, trainer `{'SFTTrainer' if cb['trainer'] == 'sft' else 'Trainer'}`.",
+        "",
+        "| examples | planted | hard-to-learn 10%: planted in it | random 10% (mean ± sd, 1,000 draws) "
+        "| hard-to-learn 20%: planted in it | random 20% | AUROC of 1 - confidence | AUROC of 1 - correctness |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for group in ("all", *tasks):
+        g = cb[group]
+        h10, h20 = g["hard_to_learn_0.1"], g["hard_to_learn_0.2"]
+        name = "whole mix" if group == "all" else f"{group} only (its own ranking)"
+        lines.append(
+            f"| {name}: {g['examples']:,} | {g['num_planted']} "
+            f"| {h10['planted_in_region']} of {h10['selected']} ({_pct(h10['share_of_planted_caught'])} of planted) "
+            f"| {h10['random_mean']:.1f} ± {h10['random_std']:.1f} "
+            f"| {h20['planted_in_region']} of {h20['selected']} ({_pct(h20['share_of_planted_caught'])}) "
+            f"| {h20['random_mean']:.1f} ± {h20['random_std']:.1f} "
+            f"| {g['auroc_low_confidence']:.3f} | {g['auroc_low_correctness']:.3f} |")
+    mix = cb["hard_to_learn_0.1_by_task"]
+    lines += [
+        "",
+        "Mean confidence (geometric mean of the completion tokens' probabilities, averaged over epochs), planted vs "
+        "the rest: " + "; ".join(f"{group} {cb[group]['mean_confidence_planted']:.3f} vs "
+                                  f"{cb[group]['mean_confidence_other']:.3f}" for group in ("all", *tasks)) + ". "
+        "The hard-to-learn 10% of the whole mix holds " + ", ".join(
+            f"{mix[t]['selected']} {t} examples ({mix[t]['planted']} planted)" for t in tasks) + ".",
+        "",
+        "| held-out accuracy (first answer token, " + ", ".join(
+            f"{cb['eval_examples_per_task'][t]} {t}" for t in tasks) + " validation rows) | before | after |",
+        "|---|---:|---:|",
+    ]
+    for t in tasks:
+        lines.append(f"| {t} | {cb['accuracy_before'][t]:.3f} | {cb['accuracy_after'][t]:.3f} |")
+    if overhead is not None:
+        c, w = overhead["cpu"], overhead["wall"]
+        load = overhead["load_average_during_paired_steps"]
+        lines += [
+            "",
+            f"Overhead of the callback ({n:,} examples, the first {overhead['paired_steps'] + 1} steps of the map run "
+            f"and of the same training without the callback, run side by side, one torch thread each; step 1 left out, "
+            f"{overhead['paired_steps']} steps paired, the same batches):",
+            "",
+            "| per training step | with callback | without | ratio of totals | median of per-step ratios (quartiles) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for label, d in (("CPU seconds", c), ("wall seconds", w)):
+            q = d["step_ratio_quartiles"]
+            lines.append(f"| {label} | {d['seconds_per_step_callback']:.2f} | {d['seconds_per_step_plain']:.2f} "
+                         f"| {d['ratio_of_totals']:.3f} | {d['median_step_ratio']:.3f} ({q[0]:.3f}-{q[1]:.3f}) |")
+        lines += [
+            "",
+            f"Load average (1 minute) during those steps: {load.get('callback', float('nan')):.1f} and "
+            f"{load.get('no_callback', float('nan')):.1f} on {cb['cpu_count']} cores (other work was running), so the "
+            "wall times are shares of a busy machine; CPU time is the measure. The callback's own code (event "
+            "handlers, forward hooks, id tagging; `CartographyCallback(profile=True)`) took "
+            f"{overhead['callback_own_seconds']:.1f} s of the {cb['train_seconds']:.0f} s of training "
+            f"({100 * overhead['callback_own_share_of_wall']:.2f}%).",
+        ]
+    return "\n".join(lines)
+
+
+def report(args) -> None:
+    """Write the results block between the markers of `--docs-page` from the run JSONs."""
+    cb = json.loads((RESULTS / "callback.json").read_text())
+    overhead_path = RESULTS / "summary.json"
+    overhead = json.loads(overhead_path.read_text()) if overhead_path.exists() else None
+    page = Path(args.docs_page)
+    text = page.read_text()
+    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
+    block = render(cb, overhead)
+    image = Path(args.plot_path)
+    if image.exists():  # linked relative to the page
+        link = os.path.relpath(image, page.parent).replace(os.sep, "/")
+        block += ("\n\n![Data map of SmolLM2-135M-Instruct fine-tuned on the instruction mix, planted wrong answers "
+                  f"circled]({link})")
+    page.write_text(text[:start] + "\n" + block + "\n" + text[end:])
+    print(f"updated {page}")
+
+
 def parse_args(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=(*RUNS, "all", "summary", "reanalyse", "plot"))
+    parser.add_argument("what", choices=(*RUNS, "all", "summary", "reanalyse", "plot", "report"))
     parser.add_argument("--tasks", nargs="+", choices=tuple(TASKS), default=list(TASKS))
     parser.add_argument("--trainer", choices=("sft", "stock"), default="sft")
     parser.add_argument("--examples", type=int, default=1000)
@@ -489,6 +590,7 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--results-dir", default=str(RESULTS), help="where the run JSONs go")
     parser.add_argument("--artifacts-dir", default=str(ARTIFACTS), help="where the model, map and HTML page go")
     parser.add_argument("--plot-path", default="docs/images/cartography_sft.png")
+    parser.add_argument("--docs-page", default="docs/results/cartography.md", help="where `report` writes")
     return parser.parse_args(argv)
 
 
@@ -497,8 +599,8 @@ def main(argv: list[str] | None = None, load=None) -> None:
     args = parse_args(argv)
     RESULTS, ARTIFACTS = Path(args.results_dir), Path(args.artifacts_dir)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.what in ("summary", "reanalyse", "plot"):
-        {"summary": summary, "reanalyse": reanalyse, "plot": plot}[args.what](args)
+    if args.what in ("summary", "reanalyse", "plot", "report"):
+        {"summary": summary, "reanalyse": reanalyse, "plot": plot, "report": report}[args.what](args)
         return
     for name in RUNS if args.what == "all" else (args.what,):
         run(args, name, load=load)

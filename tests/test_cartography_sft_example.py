@@ -51,7 +51,7 @@ def test_instruction_mix_plants_wrong_answers_per_task(load_example, chat_tokeni
     assert {len(rows) for rows in data["evaluation"].values()} == {4}
 
 
-@pytest.mark.parametrize("trainer", ["sft", "stock"])
+@pytest.mark.parametrize("trainer", ["sft", pytest.param("stock", marks=pytest.mark.slow)])
 def test_example_runs_end_to_end_on_a_tiny_model(load_example, chat_tokenizer, tmp_path, trainer):
     if trainer == "sft":
         pytest.importorskip("trl", reason="TRL (PyPI `trl`) is not installed")
@@ -81,5 +81,13 @@ def test_example_runs_end_to_end_on_a_tiny_model(load_example, chat_tokenizer, t
     assert {k: after[k] for k in before} == before
     module.main(["plot", *common, "--plot-path", str(tmp_path / "map.png")])
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+    # the results block of the docs page, written between its markers from the JSONs
+    page = tmp_path / "results.md"
+    page.write_text(f"# Results\n\nbefore\n{module.MARKERS[0]}\nold text\n{module.MARKERS[1]}\nafter\n")
+    module.main(["report", *common, "--docs-page", str(page), "--plot-path", str(tmp_path / "map.png")])
+    text = page.read_text()
+    assert "old text" not in text and text.startswith("# Results\n\nbefore\n") and text.endswith("after\n")
+    assert "| whole mix: 20 | 2 |" in text and "| sentiment only (its own ranking): 10 | 1 |" in text
+    assert "](map.png)" in text and "ratio of totals" in text
     # resumable: a finished run is skipped
     assert module.run(module.parse_args(["callback", *common]), "callback", load=load) is None
