@@ -441,7 +441,7 @@ def plot(args) -> None:
             axes.scatter(data_map.variability[chosen], data_map.confidence[chosen], s=40, marker=marker,
                          facecolors="none", edgecolors="red", linewidths=1.0,
                          label=f"planted wrong answer ({name})")
-    axes.legend(loc="lower right", fontsize=7)
+    axes.legend(loc="best", fontsize=7)
     path = Path(args.plot_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as handle:
@@ -497,8 +497,9 @@ def render(cb: dict, overhead: dict | None) -> str:
         f"{cb['learning_rate']:g}, seed {cb['seed']}, trainer `{'SFTTrainer' if cb['trainer'] == 'sft' else 'Trainer'}`.",
         "",
         "| examples | planted | hard-to-learn 10%: planted in it | random 10% (mean ± sd, 1,000 draws) "
-        "| hard-to-learn 20%: planted in it | random 20% | AUROC of 1 - confidence | AUROC of 1 - correctness |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| share of random draws with as many | hard-to-learn 20%: planted in it | random 20% "
+        "| AUROC of 1 - confidence | AUROC of 1 - correctness |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for group in ("all", *tasks):
         g = cb[group]
@@ -507,7 +508,7 @@ def render(cb: dict, overhead: dict | None) -> str:
         lines.append(
             f"| {name}: {g['examples']:,} | {g['num_planted']} "
             f"| {h10['planted_in_region']} of {h10['selected']} ({_pct(h10['share_of_planted_caught'])} of planted) "
-            f"| {h10['random_mean']:.1f} ± {h10['random_std']:.1f} "
+            f"| {h10['random_mean']:.1f} ± {h10['random_std']:.1f} | {h10['random_at_least_as_many']:.3f} "
             f"| {h20['planted_in_region']} of {h20['selected']} ({_pct(h20['share_of_planted_caught'])}) "
             f"| {h20['random_mean']:.1f} ± {h20['random_std']:.1f} "
             f"| {g['auroc_low_confidence']:.3f} | {g['auroc_low_correctness']:.3f} |")
@@ -532,7 +533,8 @@ def render(cb: dict, overhead: dict | None) -> str:
         lines += [
             "",
             f"Overhead of the callback ({n:,} examples, the first {overhead['paired_steps'] + 1} steps of the map run "
-            f"and of the same training without the callback, run side by side, one torch thread each; step 1 left out, "
+            f"and of the same training without the callback (the commands above run them side by side), one torch "
+            f"thread each; step 1 left out, "
             f"{overhead['paired_steps']} steps paired, the same batches):",
             "",
             "| per training step | with callback | without | ratio of totals | median of per-step ratios (quartiles) |",
