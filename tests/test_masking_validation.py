@@ -171,6 +171,8 @@ def test_visual_fields_must_agree_on_boxes(bert_tokenizer):
         ("input_ids", [101, -5, 102], "'input_ids' holds -5, below its smallest valid value 0"),
         ("input_ids", [101, 10**6, 102], r"id 1000000 in row 1 .*outside the tokenizer's vocabulary"),
         ("vl_word_ids", [-1, -7, -1], "'vl_word_ids' holds -7"),
+        ("vl_word_ids", [-1, 10**9, -1], r"'vl_word_ids' holds word id 1000000000 in row 1 of the batch, whose "
+                                         r"rows are padded to \d+ tokens"),
         ("vl_word_tags", [0, 0.5, 0], "'vl_word_tags' must hold one flat sequence"),
         ("attention_mask", [1, 1], r"'attention_mask' has 2 entries but `input_ids` has 3 in row 1"),
     ],

@@ -952,6 +952,13 @@ class DataCollatorForVLMasking:
         if special_tokens_mask is not None:
             word_ids = np.where(special_tokens_mask != 0, -1, word_ids)
         num_words = int(word_ids.max()) + 1 if word_ids.size else 0
+        if num_words > length:  # every word has a token: a larger id is not a word index (and would size the arrays)
+            row = int(np.argwhere(word_ids >= length)[0, 0])
+            raise HfNotlikeInputError(
+                f"The column {WORD_IDS_COLUMN!r} holds word id {int(word_ids[row].max())} in row {row} of the batch, "
+                f"whose rows are padded to {length} tokens: word ids number each caption's words from 0, as "
+                "`tokenizer(...).word_ids()` gives them. Tag the dataset with `collator.tagger(...)`."
+            )
         if num_words <= 0:
             return np.zeros((batch_size, length), dtype=bool)
         # token -> word slot (slot 0 collects special and padding tokens and is never chosen)
