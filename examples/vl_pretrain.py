@@ -55,6 +55,9 @@ SILHOUETTE = 4  # each region's foreground mask, averaged to 4x4 cells
 HIST_LEVELS = 4  # per channel: 64 colour bins
 FEATURE_DIM = SILHOUETTE**2 + 1 + 3 + HIST_LEVELS**3 + 3 + 2
 REGIONS = GRID * GRID + 2
+# the settings a pre-trained model depends on (a configuration that reuses it must share them)
+PRETRAIN_KEYS = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size",
+                 "pretrain_lr", "random_rate", "max_images")
 
 # -- data ----------------------------------------------------------------------------------------------------------
 def easy_vqa_root() -> Path:
@@ -225,8 +228,8 @@ class PairedQuestions(torch.utils.data.Dataset):
     LXMERT gets `visual_feats` and `visual_pos`; VisualBERT gets `visual_embeds` (features and box together)."""
 
     def __init__(self, rows, feats, pos, keys, model: str = "lxmert"):
-        self.columns = rows.select_columns(list(keys)).to_dict()
-        self.image_ids = list(rows["image_id"])
+        self.columns = rows.select_columns([*keys, "image_id"]).to_dict()  # one Arrow read, not a row loop
+        self.image_ids = self.columns.pop("image_id")
         self.feats, self.pos, self.model = feats, pos, model
         self.embeds = torch.cat([feats, pos], dim=-1)  # VisualBERT: one vector per region, box included
 
@@ -390,9 +393,14 @@ class Experiment:
 
         from hf_notlike.masking import DataCollatorForVLMasking
 
-        folder = self.cache / "pretrained" / self.args.tag / f"{strategy}-seed{seed}"
+        folder = self.cache / "pretrained" / (self.args.pretrained_tag or self.args.tag) / f"{strategy}-seed{seed}"
+        wanted = {key: value for key, value in settings(self.args).items() if key in PRETRAIN_KEYS}
         if (folder / "model.safetensors").exists():
-            return folder, json.loads((folder / "train.json").read_text())["loss"]
+            stored = json.loads((folder / "train.json").read_text())
+            if stored.get("settings", wanted) != wanted:
+                raise SystemExit(f"{folder} was pre-trained with {stored['settings']}, not {wanted}: pick another "
+                                 "--pretrained-tag or delete the folder.")
+            return folder, stored["loss"]
         torch.manual_seed(seed)
         model = self.model_class("pretrain")(self.config())
         collator = DataCollatorForVLMasking(self.tokenizer, strategy, mlm_probability=self.rates[strategy],
@@ -405,7 +413,7 @@ class Experiment:
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator)
         loss = trainer.train().training_loss
         model.save_pretrained(folder)
-        (folder / "train.json").write_text(json.dumps({"loss": loss}))
+        (folder / "train.json").write_text(json.dumps({"loss": loss, "settings": wanted}))
         shutil.rmtree(folder / "tmp", ignore_errors=True)
         return folder, loss
 
@@ -499,7 +507,8 @@ class Experiment:
 
     def run(self, strategy: str, seed: int) -> dict:
         t0 = time.time()
-        result = {"strategy": strategy, "seed": seed, "tag": self.args.tag}
+        result = {"strategy": strategy, "seed": seed, "tag": self.args.tag, "threads": torch.get_num_threads(),
+                  "load_average_start": os.getloadavg()[0]}
         folder = None
         if strategy != "none":
             folder, loss = self.pretrain(strategy, seed)
@@ -513,12 +522,14 @@ class Experiment:
             result[name] = self.finetune(folder, seed, fraction)
             result[name]["seconds"] = time.time() - t1
         result["seconds"] = time.time() - t0
+        result["load_average_end"] = os.getloadavg()[0]
         return result
 
 
 def settings(args) -> dict:
     keys = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size", "pretrain_lr",
-            "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size", "max_images")
+            "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size", "max_images",
+            "pretrained_tag")
     return {key: getattr(args, key) for key in keys}
 
 
@@ -554,17 +565,34 @@ def report(results_dir: Path, plot: Path | None) -> str:
             f"| {mean_std([p['all_gap'] for p in probe])} "
             f"| {mean_std([t['no_masked_token'] for t in stats])} | {mean_std([t['masked_stop_or_punct'] for t in stats])} |"
         )
-    # paired differences against random, per seed
-    base = {r["seed"]: r for r in by["random"]}
-    pairs = []
+    # paired differences (same seed) against random and against no pre-training
+    for base_name in ("random", "none"):
+        base = {r["seed"]: r for r in by[base_name]}
+        for key, label in (("vqa_10", "VQA 10%"), ("vqa_100", "VQA 100%")):
+            pairs = []
+            for s in order:
+                diffs = [r[key]["accuracy"] - base[r["seed"]][key]["accuracy"] for r in by[s] if r["seed"] in base]
+                if s != base_name and diffs:
+                    pairs.append(f"{s} {mean_std(diffs)} ({', '.join(f'{100 * d:+.1f}' for d in diffs)})")
+            if pairs:
+                lines.append(f"\nPaired difference to {base_name}, {label} (points, per seed): " + "; ".join(pairs) + ".")
+    # compute per run
+    lines += ["", "| strategy | pre-training steps | fine-tuning steps (10% / 100%) | threads "
+              "| seconds: pre-training / fine-tuning 10% / fine-tuning 100% | load average (start, end) |",
+              "|---|---:|---:|---:|---:|---:|"]
     for s in order:
-        if s == "random":
+        rs = by[s]
+        if not rs:
             continue
-        diffs = [r["vqa_10"]["accuracy"] - base[r["seed"]]["vqa_10"]["accuracy"] for r in by[s] if r["seed"] in base]
-        if diffs:
-            pairs.append(f"{s} {mean_std(diffs)} ({', '.join(f'{100 * d:+.1f}' for d in diffs)})")
-    if pairs:
-        lines.append("\nPaired difference to random, VQA 10% (points, per seed): " + "; ".join(pairs) + ".")
+        steps = 0 if s == "none" else rs[0]["settings"]["pretrain_steps"]
+        pre = [r.get("pretrain_seconds", 0.0) for r in rs]
+        load = [(r["load_average_start"], r["load_average_end"]) for r in rs if "load_average_start" in r]
+        load_text = f"{statistics.mean(a for a, _ in load):.1f}, {statistics.mean(b for _, b in load):.1f}" if load else "-"
+        lines.append(
+            f"| {s} | {steps} | {rs[0]['vqa_10']['steps']} / {rs[0]['vqa_100']['steps']} | {rs[0].get('threads', 1)} "
+            f"| {statistics.mean(pre):.0f} / {statistics.mean(r['vqa_10']['seconds'] for r in rs):.0f} "
+            f"/ {statistics.mean(r['vqa_100']['seconds'] for r in rs):.0f} | {load_text} |"
+        )
     if plot is not None:
         draw(by, order, plot)
     return "\n".join(lines)
@@ -640,6 +668,9 @@ def parse_args(argv=None):
     parser.add_argument("--probe-size", type=int, default=1500, help="held-out shape/colour words probed")
     parser.add_argument("--test-size", type=int, default=5000, help="test questions for VQA accuracy (0: all)")
     parser.add_argument("--tag", default="main", help="configuration name (results go to <results-dir>/<tag>/)")
+    parser.add_argument("--pretrained-tag", default=None,
+                        help="reuse the pre-trained models of this configuration (same pre-training settings; only "
+                             "fine-tuning differs); default: --tag")
     parser.add_argument("--results-dir", default="outputs/results/vl_pretrain")
     parser.add_argument("--cache-dir", default="outputs/vl_pretrain_cache")
     parser.add_argument("--plot", default=None, help="where to draw the plot (default: <results-dir>/<tag>/plot.png)")

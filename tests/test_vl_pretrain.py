@@ -53,3 +53,14 @@ def test_small_vl_pretraining_protocol(tmp_path, load_example):
     before = {path: path.stat().st_mtime_ns for path in results.glob("*-seed0.json")}
     vl.main(argv)
     assert {path: path.stat().st_mtime_ns for path in results.glob("*-seed0.json")} == before
+    # a configuration that differs only in fine-tuning reuses the pre-trained models of another one
+    reuse = ["--strategies", "random", "--finetune-lr", "3e-4", "--tag", "reuse", "--pretrained-tag", "small"]
+    out = vl.main(argv + reuse)
+    reused = json.loads((tmp_path / "results" / "reuse" / "random-seed0.json").read_text())
+    assert reused["pretrain_loss"] == json.loads((results / "random-seed0.json").read_text())["pretrain_loss"]
+    assert reused["settings"]["pretrained_tag"] == "small" and reused["threads"] >= 1
+    assert not (cache / "pretrained" / "reuse").exists()
+    assert "Paired difference to none" not in out["table"] and "| random | 4 |" in out["table"]  # compute table
+    # ... but not models pre-trained with other settings
+    with pytest.raises(SystemExit, match="pre-trained with"):
+        vl.main(argv + reuse + ["--pretrain-steps", "5", "--tag", "reuse-bad"])
