@@ -57,7 +57,7 @@ FEATURE_DIM = SILHOUETTE**2 + 1 + 3 + HIST_LEVELS**3 + 3 + 2
 REGIONS = GRID * GRID + 2
 # the settings a pre-trained model depends on (a configuration that reuses it must share them)
 PRETRAIN_KEYS = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size",
-                 "pretrain_lr", "random_rate", "max_images")
+                 "pretrain_lr", "random_rate", "max_images", "matching")
 
 # -- data ----------------------------------------------------------------------------------------------------------
 def easy_vqa_root() -> Path:
@@ -266,6 +266,29 @@ def qa_collate(tokenizer, model: str = "lxmert", num_labels: int = 0):
     return collate
 
 
+class ImageTextMatching:
+    """LXMERT's image-text matching task (Tan & Bansal, 2019, "LXMERT", EMNLP) on top of a masking collator: with
+    probability `probability` a question is paired with another training image (drawn at random) and labelled as not
+    matching (`matched_label` 0); the masked words of such a pair are left out of the MLM loss, since the image they
+    come with does not determine them. The loss is then MLM + matching, and the matching head trains LXMERT's pooler,
+    which the question-answering head reads."""
+
+    def __init__(self, collator, feats: torch.Tensor, pos: torch.Tensor, probability: float, seed: int):
+        self.collator, self.feats, self.pos, self.probability = collator, feats, pos, probability
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, rows):
+        batch = self.collator(rows)
+        n = batch["input_ids"].shape[0]
+        swap = torch.rand(n, generator=self.generator) < self.probability
+        images = torch.randint(0, len(self.feats), (n,), generator=self.generator)[swap]
+        batch["visual_feats"][swap] = self.feats[images]
+        batch["visual_pos"][swap] = self.pos[images]
+        batch["labels"][swap] = -100
+        batch["matched_label"] = (~swap).long()
+        return batch
+
+
 # -- the protocol --------------------------------------------------------------------------------------------------
 class Experiment:
     def __init__(self, args):
@@ -397,15 +420,20 @@ class Experiment:
         wanted = {key: value for key, value in settings(self.args).items() if key in PRETRAIN_KEYS}
         if (folder / "model.safetensors").exists():
             stored = json.loads((folder / "train.json").read_text())
-            if stored.get("settings", wanted) != wanted:
+            stored["settings"] = {"matching": 0.0, **stored.get("settings", wanted)}  # options added later: defaults
+            if stored["settings"] != wanted:
                 raise SystemExit(f"{folder} was pre-trained with {stored['settings']}, not {wanted}: pick another "
                                  "--pretrained-tag or delete the folder.")
             return folder, stored["loss"]
         torch.manual_seed(seed)
-        model = self.model_class("pretrain")(self.config())
+        config = self.config()
+        config.task_matched = bool(self.args.matching)
+        model = self.model_class("pretrain")(config)
         collator = DataCollatorForVLMasking(self.tokenizer, strategy, mlm_probability=self.rates[strategy],
                                             seed=seed, lexicon=self.lexicon, model_family=self.args.model)
         feats, pos = self.features["train"]
+        if self.args.matching:
+            collator = ImageTextMatching(collator, feats, pos, self.args.matching, seed)
         keys = ["input_ids", "attention_mask", "special_tokens_mask", *self.tag_keys]
         data = PairedQuestions(self.train, feats, pos, list(dict.fromkeys(keys)), self.args.model)
         a = self.args
@@ -529,7 +557,7 @@ class Experiment:
 def settings(args) -> dict:
     keys = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size", "pretrain_lr",
             "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size", "max_images",
-            "pretrained_tag")
+            "pretrained_tag", "matching")
     return {key: getattr(args, key) for key in keys}
 
 
@@ -658,6 +686,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--matching", type=float, default=0.0,
+                        help="LXMERT's image-text matching task during pre-training: the share of questions paired "
+                             "with another image (0: MLM only; LXMERT used 0.5)")
     parser.add_argument("--random-rate", type=float, default=0.15, help="random's per-token rate; others matched")
     parser.add_argument("--model", default="lxmert", choices=["lxmert", "visualbert"])
     parser.add_argument("--hidden", type=int, default=64)
@@ -682,6 +713,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if not 0 <= args.matching < 1 or (args.matching and args.model != "lxmert"):
+        raise SystemExit(f"--matching {args.matching}: give a share in [0, 1) (0.5 as in LXMERT), with --model lxmert.")
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     results_dir = Path(args.results_dir) / args.tag

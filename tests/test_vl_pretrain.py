@@ -64,3 +64,27 @@ def test_small_vl_pretraining_protocol(tmp_path, load_example):
     # ... but not models pre-trained with other settings
     with pytest.raises(SystemExit, match="pre-trained with"):
         vl.main(argv + reuse + ["--pretrain-steps", "5", "--tag", "reuse-bad"])
+    # LXMERT's image-text matching task alongside MLM
+    vl.main(argv + ["--strategies", "random", "--matching", "0.5", "--tag", "matching"])
+    matched = json.loads((tmp_path / "results" / "matching" / "random-seed0.json").read_text())
+    assert matched["settings"]["matching"] == 0.5 and math.isfinite(matched["pretrain_loss"])
+    assert 0 <= matched["vqa_100"]["accuracy"] <= 1
+
+
+def test_image_text_matching_swaps_images_and_drops_their_mlm_labels(load_example):
+    import torch
+
+    vl = load_example("vl_pretrain")
+    feats, pos = torch.arange(5.0)[:, None, None].expand(5, 2, 3) + 10, torch.zeros(5, 2, 4)
+
+    def collator(rows):
+        n = len(rows)
+        return {"input_ids": torch.ones(n, 4, dtype=torch.long), "labels": torch.full((n, 4), 7),
+                "visual_feats": torch.zeros(n, 2, 3), "visual_pos": torch.ones(n, 2, 4)}
+
+    batch = vl.ImageTextMatching(collator, feats, pos, probability=0.5, seed=0)([{}] * 400)
+    swapped = batch["matched_label"] == 0
+    assert 120 < int(swapped.sum()) < 280  # about half
+    assert (batch["labels"][swapped] == -100).all() and (batch["labels"][~swapped] == 7).all()
+    assert (batch["visual_feats"][swapped] >= 10).all() and (batch["visual_feats"][~swapped] == 0).all()
+    assert (batch["visual_pos"][swapped] == 0).all() and (batch["visual_pos"][~swapped] == 1).all()
