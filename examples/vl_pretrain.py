@@ -626,6 +626,62 @@ def report(results_dir: Path, plot: Path | None) -> str:
     return "\n".join(lines)
 
 
+# the settings a run without pre-training depends on: configurations that share them share their `none` runs
+NONE_KEYS = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "batch_size", "finetune_steps_small",
+             "finetune_steps_full", "finetune_lr", "test_size", "max_images")
+
+
+# configurations run with a visual front end that the script no longer builds (their settings do not record it)
+OTHER_FRONT_END = {"config1-raw-features": "raw (unstandardised) region features"}
+
+
+def configurations(results_root: Path) -> str:
+    """One row per configuration (tag) under `results_root`: what differs from the defaults, and `none` vs each
+    strategy at 10% and 100% data, per seed. A configuration with no `none` runs of its own is compared with the
+    `none` runs of another configuration that fine-tunes the same way (named in the row)."""
+    defaults = settings(parse_args([]))
+    runs = {}
+    for folder in sorted(p for p in results_root.iterdir() if p.is_dir()):
+        results = [json.loads(p.read_text()) for p in sorted(folder.glob("*-seed*.json"))]
+        if results:
+            runs[folder.name] = results
+    nones = {}  # fine-tuning settings -> (tag, {seed: result})
+    for tag, results in runs.items():
+        for r in results:
+            if r["strategy"] == "none":
+                key = tuple({**defaults, **r["settings"]}[k] for k in NONE_KEYS)  # older runs: keys added later
+                nones.setdefault(key, (tag, {}))[1][r["seed"]] = r
+    lines = ["| configuration | differs from the defaults | strategy | seeds | VQA 10%: strategy / none (paired diff.) "
+             "| VQA 100%: strategy / none (paired diff.) | image gap | pre-training seconds (load) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for tag, results in runs.items():
+        for strategy in STRATEGIES:
+            rs = [r for r in results if r["strategy"] == strategy]
+            if not rs:
+                continue
+            first = {**defaults, **rs[0]["settings"]}
+            differs = ", ".join(f"{k} {v}" for k, v in first.items() if k in defaults and v != defaults[k]
+                                and k != "pretrained_tag") or "-"
+            none_tag, none = nones.get(tuple(first.get(k) for k in NONE_KEYS), ("", {}))
+            if tag in OTHER_FRONT_END:
+                differs, none_tag, none = OTHER_FRONT_END[tag], "", {}
+            cells = []
+            for key in ("vqa_10", "vqa_100"):
+                paired = [r for r in rs if r["seed"] in none]
+                diffs = [r[key]["accuracy"] - none[r["seed"]][key]["accuracy"] for r in paired]
+                own = mean_std([r[key]["accuracy"] for r in rs])
+                base = mean_std([none[r["seed"]][key]["accuracy"] for r in paired])
+                cells.append(f"{own} / {base} ({mean_std(diffs)})" if diffs else f"{own} / -")
+            gap = mean_std([r["probe"]["all_gap"] for r in rs])
+            seconds = statistics.mean(r["pretrain_seconds"] for r in rs)
+            load = [r["load_average_start"] for r in rs if "load_average_start" in r]
+            load_text = f" (load {statistics.mean(load):.0f})" if load else ""
+            none_note = f"; none from `{none_tag}`" if none and none_tag != tag else ""
+            lines.append(f"| `{tag}`{none_note} | {differs} | {strategy} | {len(rs)} | {cells[0]} | {cells[1]} | {gap} "
+                         f"| {seconds:.0f}{load_text} |")
+    return "\n".join(lines)
+
+
 def draw(by: dict, order: list[str], path: Path) -> None:
     from matplotlib.figure import Figure
 
@@ -707,6 +763,8 @@ def parse_args(argv=None):
     parser.add_argument("--plot", default=None, help="where to draw the plot (default: <results-dir>/<tag>/plot.png)")
     parser.add_argument("--max-images", type=int, default=0, help="use only the first N images per split (tests)")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--configurations", action="store_true",
+                        help="with --report-only: also the table of every configuration under --results-dir")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -742,6 +800,8 @@ def main(argv=None) -> dict:
             finally:
                 path.with_suffix(".lock").unlink(missing_ok=True)
     table = report(results_dir, plot)
+    if args.configurations:
+        table += "\n\n" + configurations(Path(args.results_dir))
     print(table)
     return {"results_dir": str(results_dir), "table": table}
 

@@ -69,6 +69,10 @@ def test_small_vl_pretraining_protocol(tmp_path, load_example):
     matched = json.loads((tmp_path / "results" / "matching" / "random-seed0.json").read_text())
     assert matched["settings"]["matching"] == 0.5 and math.isfinite(matched["pretrain_loss"])
     assert 0 <= matched["vqa_100"]["accuracy"] <= 1
+    # every configuration in one table, each compared with the `none` runs that fine-tune the same way
+    table = vl.main(argv + ["--report-only", "--configurations"])["table"]
+    assert "| `matching`; none from `small` | matching 0.5 | random | 1 |" in table
+    assert "| `reuse` | finetune_lr 0.0003 | random | 1 |" in table
 
 
 def test_image_text_matching_swaps_images_and_drops_their_mlm_labels(load_example):
