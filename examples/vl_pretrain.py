@@ -57,7 +57,7 @@ FEATURE_DIM = SILHOUETTE**2 + 1 + 3 + HIST_LEVELS**3 + 3 + 2
 REGIONS = GRID * GRID + 2
 # the settings a pre-trained model depends on (a configuration that reuses it must share them)
 PRETRAIN_KEYS = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size",
-                 "pretrain_lr", "random_rate", "max_images", "matching")
+                 "pretrain_lr", "random_rate", "max_images", "matching", "captions")
 
 # -- data ----------------------------------------------------------------------------------------------------------
 def easy_vqa_root() -> Path:
@@ -289,9 +289,36 @@ class ImageTextMatching:
         return batch
 
 
+CAPTION_TEMPLATES = ("there is a {colour} {shape} in the image", "a {colour} {shape} is present",
+                     "the color of the {shape} is {colour}", "the shape is a {colour} {shape}")
+
+
+def captions_for(rows):
+    """One caption per template for each image whose shape and colour are known (the annotation `objects` grounds
+    on), in the questions' 27-word vocabulary: text that describes its image, as image captions do."""
+    import datasets
+
+    labels = dict(zip(rows["image_id"], rows["object_labels"]))
+    text, images, objects = [], [], []
+    for image, found in sorted(labels.items()):
+        shape = next((w for w in found if w in SHAPES), None)
+        colour = next((w for w in found if w in COLOURS), None)
+        if shape is None or colour is None:
+            continue
+        for template in CAPTION_TEMPLATES:
+            text.append(template.format(shape=shape, colour=colour))
+            images.append(image)
+            objects.append([shape, colour])
+    return datasets.Dataset.from_dict(
+        {"text": text, "answer": [-1] * len(text), "image_id": images, "object_labels": objects}
+    )
+
+
 # -- the protocol --------------------------------------------------------------------------------------------------
 class Experiment:
     def __init__(self, args):
+        import datasets
+
         from hf_notlike.masking import VLLexicon
         from hf_notlike.resources import concreteness_path
 
@@ -317,6 +344,12 @@ class Experiment:
         if args.test_size:
             self.test = self.test.shuffle(seed=0).select(range(min(args.test_size, len(self.test))))
         self.tag_keys = [k for k in self.train.column_names if k not in ("text", "answer", "image_id", "object_labels")]
+        self.pretrain_rows = self.train
+        if args.captions:  # questions rarely describe their image; captions (as in COCO, the paper's data) do
+            captions = captions_for(train).map(
+                tagger, batched=True, desc="tagging captions", cache_file_name=str(tagged / "captions.arrow")
+            )
+            self.pretrain_rows = datasets.concatenate_datasets([self.train, captions.cast(self.train.features)])
         self.setup_seconds = time.time() - t0
         self.rates = self.matched_rates()
 
@@ -420,7 +453,7 @@ class Experiment:
         wanted = {key: value for key, value in settings(self.args).items() if key in PRETRAIN_KEYS}
         if (folder / "model.safetensors").exists():
             stored = json.loads((folder / "train.json").read_text())
-            stored["settings"] = {"matching": 0.0, **stored.get("settings", wanted)}  # options added later: defaults
+            stored["settings"] = {"matching": 0.0, "captions": False, **stored.get("settings", wanted)}  # options added later: defaults
             if stored["settings"] != wanted:
                 raise SystemExit(f"{folder} was pre-trained with {stored['settings']}, not {wanted}: pick another "
                                  "--pretrained-tag or delete the folder.")
@@ -435,7 +468,7 @@ class Experiment:
         if self.args.matching:
             collator = ImageTextMatching(collator, feats, pos, self.args.matching, seed)
         keys = ["input_ids", "attention_mask", "special_tokens_mask", *self.tag_keys]
-        data = PairedQuestions(self.train, feats, pos, list(dict.fromkeys(keys)), self.args.model)
+        data = PairedQuestions(self.pretrain_rows, feats, pos, list(dict.fromkeys(keys)), self.args.model)
         a = self.args
         args = self.training_args(folder / "tmp", a.pretrain_steps, a.batch_size, a.pretrain_lr, seed)
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator)
@@ -557,7 +590,7 @@ class Experiment:
 def settings(args) -> dict:
     keys = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size", "pretrain_lr",
             "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size", "max_images",
-            "pretrained_tag", "matching")
+            "pretrained_tag", "matching", "captions")
     return {key: getattr(args, key) for key in keys}
 
 
@@ -745,6 +778,9 @@ def parse_args(argv=None):
     parser.add_argument("--matching", type=float, default=0.0,
                         help="LXMERT's image-text matching task during pre-training: the share of questions paired "
                              "with another image (0: MLM only; LXMERT used 0.5)")
+    parser.add_argument("--captions", action="store_true",
+                        help="pre-train on the questions plus four captions per training image built from its shape "
+                             "and colour (e.g. 'there is a red circle in the image')")
     parser.add_argument("--random-rate", type=float, default=0.15, help="random's per-token rate; others matched")
     parser.add_argument("--model", default="lxmert", choices=["lxmert", "visualbert"])
     parser.add_argument("--hidden", type=int, default=64)
