@@ -64,10 +64,11 @@ def test_small_vl_pretraining_protocol(tmp_path, load_example):
     # ... but not models pre-trained with other settings
     with pytest.raises(SystemExit, match="pre-trained with"):
         vl.main(argv + reuse + ["--pretrain-steps", "5", "--tag", "reuse-bad"])
-    # LXMERT's image-text matching task alongside MLM
-    vl.main(argv + ["--strategies", "random", "--matching", "0.5", "--tag", "matching"])
+    # LXMERT's image-text matching task alongside MLM, on questions and captions
+    vl.main(argv + ["--strategies", "random", "--matching", "0.5", "--captions", "--tag", "matching"])
     matched = json.loads((tmp_path / "results" / "matching" / "random-seed0.json").read_text())
-    assert matched["settings"]["matching"] == 0.5 and math.isfinite(matched["pretrain_loss"])
+    assert matched["settings"]["matching"] == 0.5 and matched["settings"]["captions"] is True
+    assert math.isfinite(matched["pretrain_loss"]) and (cache / "tagged" / "captions.arrow").exists()
     assert 0 <= matched["vqa_100"]["accuracy"] <= 1
     # every configuration in one table, each compared with the `none` runs that fine-tune the same way
     table = vl.main(argv + ["--report-only", "--configurations"])["table"]
@@ -93,3 +94,17 @@ def test_image_text_matching_swaps_images_and_drops_their_mlm_labels(load_exampl
     assert (batch["labels"][swapped] == -100).all() and (batch["labels"][~swapped] == 7).all()
     assert (batch["visual_feats"][swapped] >= 10).all() and (batch["visual_feats"][~swapped] == 0).all()
     assert (batch["visual_pos"][swapped] == 0).all() and (batch["visual_pos"][~swapped] == 1).all()
+
+
+def test_captions_describe_each_image_with_its_shape_and_colour(load_example):
+    import datasets
+
+    vl = load_example("vl_pretrain")
+    rows = datasets.Dataset.from_dict({
+        "text": ["what color is the shape?", "is there a circle?", "what shape is in the image?"],
+        "answer": [0, 1, 2], "image_id": [3, 3, 5], "object_labels": [["circle", "red"], ["circle", "red"], ["triangle"]],
+    })
+    captions = vl.captions_for(rows)
+    assert len(captions) == len(vl.CAPTION_TEMPLATES)  # image 5 has no known colour: no caption
+    assert set(captions["image_id"]) == {3} and "there is a red circle in the image" in captions["text"]
+    assert all("red" in text and "circle" in text for text in captions["text"])
