@@ -602,12 +602,31 @@ def mean_std(values: list[float]) -> str:
     return f"{mean:.1f} ± {std:.1f}"
 
 
+def borrowed_none(results_dir: Path, results: list[dict]) -> tuple[str, list[dict]]:
+    """For a configuration with no `none` runs of its own: the `none` runs of another configuration under the same
+    results folder that fine-tunes the same way (no pre-training, so its pre-training settings do not matter)."""
+    defaults = settings(parse_args([]))
+    wanted = tuple({**defaults, **results[0]["settings"]}[k] for k in NONE_KEYS)
+    for folder in sorted(p for p in results_dir.parent.iterdir() if p.is_dir() and p != results_dir):
+        if folder.name in OTHER_FRONT_END:
+            continue
+        nones = [json.loads(p.read_text()) for p in sorted(folder.glob("none-seed*.json"))]
+        nones = [r for r in nones if tuple({**defaults, **r["settings"]}[k] for k in NONE_KEYS) == wanted]
+        if nones:
+            return folder.name, nones
+    return "", []
+
+
 def report(results_dir: Path, plot: Path | None) -> str:
     results = [json.loads(p.read_text()) for p in sorted(results_dir.glob("*-seed*.json"))]
     if not results:
         return "no results yet"
     order = ["none", *STRATEGIES]
     by = {s: [r for r in results if r["strategy"] == s] for s in order}
+    note = ""
+    if not by["none"]:
+        source, by["none"] = borrowed_none(results_dir, results)
+        note = f"\n`none` (no pre-training, the same fine-tuning): the runs of `{source}`." if source else ""
     lines = [
         "| strategy | seeds | VQA acc., 10% data | VQA acc., 100% data | masked shape/colour word acc., own image "
         "| same, other image | image gap | questions with no masked token | masked tokens that are stop-words/punct. |",
@@ -656,7 +675,7 @@ def report(results_dir: Path, plot: Path | None) -> str:
         )
     if plot is not None:
         draw(by, order, plot)
-    return "\n".join(lines)
+    return "\n".join(lines) + note
 
 
 # the settings a run without pre-training depends on: configurations that share them share their `none` runs

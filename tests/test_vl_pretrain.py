@@ -65,7 +65,8 @@ def test_small_vl_pretraining_protocol(tmp_path, load_example):
     with pytest.raises(SystemExit, match="pre-trained with"):
         vl.main(argv + reuse + ["--pretrain-steps", "5", "--tag", "reuse-bad"])
     # LXMERT's image-text matching task alongside MLM, on questions and captions
-    vl.main(argv + ["--strategies", "random", "--matching", "0.5", "--captions", "--tag", "matching"])
+    out = vl.main(argv + ["--strategies", "random", "--matching", "0.5", "--captions", "--tag", "matching"])
+    assert "| none | 1 |" in out["table"] and "the runs of `small`" in out["table"]  # same fine-tuning: none reused
     matched = json.loads((tmp_path / "results" / "matching" / "random-seed0.json").read_text())
     assert matched["settings"]["matching"] == 0.5 and matched["settings"]["captions"] is True
     assert math.isfinite(matched["pretrain_loss"]) and (cache / "tagged" / "captions.arrow").exists()
