@@ -598,8 +598,9 @@ def mean_std(values: list[float]) -> str:
     if not values:
         return "-"
     mean = 100 * statistics.mean(values)
-    std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.1f} ± {std:.1f}"
+    if len(values) == 1:  # one seed: no spread to show
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
 def borrowed_none(results_dir: Path, results: list[dict]) -> tuple[str, list[dict]]:
