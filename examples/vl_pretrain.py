@@ -765,6 +765,20 @@ def draw(by: dict, order: list[str], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def update_docs(path: Path, name: str, text: str) -> bool:
+    """Replace what stands between `<!-- NAME -->` and `<!-- /NAME -->` in the markdown file `path` with `text`
+    (written atomically); False when the file has no such markers."""
+    from hf_notlike.artifacts import write_text
+
+    source = path.read_text()
+    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+    if start not in source or end not in source:
+        return False
+    head, rest = source.split(start, 1)
+    write_text(path, head + start + text.strip() + "\n" + rest[rest.index(end) :])
+    return True
+
+
 def claim(path: Path) -> bool:
     """Take the run whose result goes to `path` (a lock file with this process id), so that two processes can share
     the protocol (`one torch thread per run, two runs side by side`); a lock left by a dead process is taken over."""
@@ -822,6 +836,12 @@ def parse_args(argv=None):
     parser.add_argument("--configurations", action="store_true",
                         help="with --report-only: also the table of every configuration under --results-dir")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--update-docs",
+        default=None,
+        help="markdown file whose `<!-- vl_pretrain table: TAG -->` (and, with --configurations, "
+        "`<!-- vl_pretrain configurations -->`) blocks receive the tables",
+    )
     return parser.parse_args(argv)
 
 
@@ -856,8 +876,13 @@ def main(argv=None) -> dict:
             finally:
                 path.with_suffix(".lock").unlink(missing_ok=True)
     table = report(results_dir, plot)
+    if args.update_docs:
+        update_docs(Path(args.update_docs), f"vl_pretrain table: {args.tag}", table)
     if args.configurations:
-        table += "\n\n" + configurations(Path(args.results_dir))
+        tried = configurations(Path(args.results_dir))
+        if args.update_docs:
+            update_docs(Path(args.update_docs), "vl_pretrain configurations", tried)
+        table += "\n\n" + tried
     print(table)
     return {"results_dir": str(results_dir), "table": table}
 

@@ -72,7 +72,13 @@ def test_small_vl_pretraining_protocol(tmp_path, load_example):
     assert math.isfinite(matched["pretrain_loss"]) and (cache / "tagged" / "captions.arrow").exists()
     assert 0 <= matched["vqa_100"]["accuracy"] <= 1
     # every configuration in one table, each compared with the `none` runs that fine-tune the same way
-    table = vl.main(argv + ["--report-only", "--configurations"])["table"]
+    docs = tmp_path / "results.md"
+    docs.write_text("# R\n<!-- vl_pretrain table: small -->\nold\n<!-- /vl_pretrain table: small -->\n"
+                    "<!-- vl_pretrain configurations -->\n<!-- /vl_pretrain configurations -->\nend\n")
+    table = vl.main(argv + ["--report-only", "--configurations", "--update-docs", str(docs)])["table"]
+    written = docs.read_text()
+    assert "old" not in written and "| objects | 1 |" in written and "| `matching`; none from `small`" in written
+    assert written.startswith("# R\n") and written.endswith("<!-- /vl_pretrain configurations -->\nend\n")
     rows = {line.split(" |")[0]: line for line in table.splitlines() if line.startswith("| `")}
     assert "matching 0.5" in rows["| `matching`; none from `small`"] and "| random | 1 |" in rows["| `matching`; none from `small`"]
     assert "finetune_lr 0.0003" in rows["| `reuse`"]  # fine-tuned otherwise than `small`: no `none` to compare with
