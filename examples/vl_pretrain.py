@@ -730,8 +730,10 @@ def configurations(results_root: Path) -> str:
             load = [r["load_average_start"] for r in rs if "load_average_start" in r]
             load_text = f" (load {statistics.mean(load):.0f})" if load else ""
             none_note = f"; none from `{none_tag}`" if none and none_tag != tag else ""
+            reused = first.get("pretrained_tag")
+            compute = f"reused from `{reused}`" if reused else f"{seconds:.0f}{load_text}"
             lines.append(f"| `{tag}`{none_note} | {differs} | {strategy} | {len(rs)} | {cells[0]} | {cells[1]} | {gap} "
-                         f"| {seconds:.0f}{load_text} |")
+                         f"| {compute} |")
     return "\n".join(lines)
 
 
