@@ -55,6 +55,9 @@ SILHOUETTE = 4  # each region's foreground mask, averaged to 4x4 cells
 HIST_LEVELS = 4  # per channel: 64 colour bins
 FEATURE_DIM = SILHOUETTE**2 + 1 + 3 + HIST_LEVELS**3 + 3 + 2
 REGIONS = GRID * GRID + 2
+# the settings a pre-trained model depends on (a configuration that reuses it must share them)
+PRETRAIN_KEYS = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size",
+                 "pretrain_lr", "random_rate", "max_images", "matching", "captions")
 
 # -- data ----------------------------------------------------------------------------------------------------------
 def easy_vqa_root() -> Path:
@@ -225,8 +228,8 @@ class PairedQuestions(torch.utils.data.Dataset):
     LXMERT gets `visual_feats` and `visual_pos`; VisualBERT gets `visual_embeds` (features and box together)."""
 
     def __init__(self, rows, feats, pos, keys, model: str = "lxmert"):
-        self.columns = rows.select_columns(list(keys)).to_dict()
-        self.image_ids = list(rows["image_id"])
+        self.columns = rows.select_columns([*keys, "image_id"]).to_dict()  # one Arrow read, not a row loop
+        self.image_ids = self.columns.pop("image_id")
         self.feats, self.pos, self.model = feats, pos, model
         self.embeds = torch.cat([feats, pos], dim=-1)  # VisualBERT: one vector per region, box included
 
@@ -263,9 +266,59 @@ def qa_collate(tokenizer, model: str = "lxmert", num_labels: int = 0):
     return collate
 
 
+class ImageTextMatching:
+    """LXMERT's image-text matching task (Tan & Bansal, 2019, "LXMERT", EMNLP) on top of a masking collator: with
+    probability `probability` a question is paired with another training image (drawn at random) and labelled as not
+    matching (`matched_label` 0); the masked words of such a pair are left out of the MLM loss, since the image they
+    come with does not determine them. The loss is then MLM + matching, and the matching head trains LXMERT's pooler,
+    which the question-answering head reads."""
+
+    def __init__(self, collator, feats: torch.Tensor, pos: torch.Tensor, probability: float, seed: int):
+        self.collator, self.feats, self.pos, self.probability = collator, feats, pos, probability
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, rows):
+        batch = self.collator(rows)
+        n = batch["input_ids"].shape[0]
+        swap = torch.rand(n, generator=self.generator) < self.probability
+        images = torch.randint(0, len(self.feats), (n,), generator=self.generator)[swap]
+        batch["visual_feats"][swap] = self.feats[images]
+        batch["visual_pos"][swap] = self.pos[images]
+        batch["labels"][swap] = -100
+        batch["matched_label"] = (~swap).long()
+        return batch
+
+
+CAPTION_TEMPLATES = ("there is a {colour} {shape} in the image", "a {colour} {shape} is present",
+                     "the color of the {shape} is {colour}", "the shape is a {colour} {shape}")
+
+
+def captions_for(rows):
+    """One caption per template for each image whose shape and colour are known (the annotation `objects` grounds
+    on), in the questions' 27-word vocabulary: text that describes its image, as image captions do."""
+    import datasets
+
+    labels = dict(zip(rows["image_id"], rows["object_labels"]))
+    text, images, objects = [], [], []
+    for image, found in sorted(labels.items()):
+        shape = next((w for w in found if w in SHAPES), None)
+        colour = next((w for w in found if w in COLOURS), None)
+        if shape is None or colour is None:
+            continue
+        for template in CAPTION_TEMPLATES:
+            text.append(template.format(shape=shape, colour=colour))
+            images.append(image)
+            objects.append([shape, colour])
+    return datasets.Dataset.from_dict(
+        {"text": text, "answer": [-1] * len(text), "image_id": images, "object_labels": objects}
+    )
+
+
 # -- the protocol --------------------------------------------------------------------------------------------------
 class Experiment:
     def __init__(self, args):
+        import datasets
+
         from hf_notlike.masking import VLLexicon
         from hf_notlike.resources import concreteness_path
 
@@ -291,6 +344,12 @@ class Experiment:
         if args.test_size:
             self.test = self.test.shuffle(seed=0).select(range(min(args.test_size, len(self.test))))
         self.tag_keys = [k for k in self.train.column_names if k not in ("text", "answer", "image_id", "object_labels")]
+        self.pretrain_rows = self.train
+        if args.captions:  # questions rarely describe their image; captions (as in COCO, the paper's data) do
+            captions = captions_for(train).map(
+                tagger, batched=True, desc="tagging captions", cache_file_name=str(tagged / "captions.arrow")
+            )
+            self.pretrain_rows = datasets.concatenate_datasets([self.train, captions.cast(self.train.features)])
         self.setup_seconds = time.time() - t0
         self.rates = self.matched_rates()
 
@@ -390,22 +449,32 @@ class Experiment:
 
         from hf_notlike.masking import DataCollatorForVLMasking
 
-        folder = self.cache / "pretrained" / self.args.tag / f"{strategy}-seed{seed}"
+        folder = self.cache / "pretrained" / (self.args.pretrained_tag or self.args.tag) / f"{strategy}-seed{seed}"
+        wanted = {key: value for key, value in settings(self.args).items() if key in PRETRAIN_KEYS}
         if (folder / "model.safetensors").exists():
-            return folder, json.loads((folder / "train.json").read_text())["loss"]
+            stored = json.loads((folder / "train.json").read_text())
+            stored["settings"] = {"matching": 0.0, "captions": False, **stored.get("settings", wanted)}  # options added later: defaults
+            if stored["settings"] != wanted:
+                raise SystemExit(f"{folder} was pre-trained with {stored['settings']}, not {wanted}: pick another "
+                                 "--pretrained-tag or delete the folder.")
+            return folder, stored["loss"]
         torch.manual_seed(seed)
-        model = self.model_class("pretrain")(self.config())
+        config = self.config()
+        config.task_matched = bool(self.args.matching)
+        model = self.model_class("pretrain")(config)
         collator = DataCollatorForVLMasking(self.tokenizer, strategy, mlm_probability=self.rates[strategy],
                                             seed=seed, lexicon=self.lexicon, model_family=self.args.model)
         feats, pos = self.features["train"]
+        if self.args.matching:
+            collator = ImageTextMatching(collator, feats, pos, self.args.matching, seed)
         keys = ["input_ids", "attention_mask", "special_tokens_mask", *self.tag_keys]
-        data = PairedQuestions(self.train, feats, pos, list(dict.fromkeys(keys)), self.args.model)
+        data = PairedQuestions(self.pretrain_rows, feats, pos, list(dict.fromkeys(keys)), self.args.model)
         a = self.args
         args = self.training_args(folder / "tmp", a.pretrain_steps, a.batch_size, a.pretrain_lr, seed)
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator)
         loss = trainer.train().training_loss
         model.save_pretrained(folder)
-        (folder / "train.json").write_text(json.dumps({"loss": loss}))
+        (folder / "train.json").write_text(json.dumps({"loss": loss, "settings": wanted}))
         shutil.rmtree(folder / "tmp", ignore_errors=True)
         return folder, loss
 
@@ -499,7 +568,8 @@ class Experiment:
 
     def run(self, strategy: str, seed: int) -> dict:
         t0 = time.time()
-        result = {"strategy": strategy, "seed": seed, "tag": self.args.tag}
+        result = {"strategy": strategy, "seed": seed, "tag": self.args.tag, "threads": torch.get_num_threads(),
+                  "load_average_start": os.getloadavg()[0]}
         folder = None
         if strategy != "none":
             folder, loss = self.pretrain(strategy, seed)
@@ -513,12 +583,14 @@ class Experiment:
             result[name] = self.finetune(folder, seed, fraction)
             result[name]["seconds"] = time.time() - t1
         result["seconds"] = time.time() - t0
+        result["load_average_end"] = os.getloadavg()[0]
         return result
 
 
 def settings(args) -> dict:
     keys = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "pretrain_steps", "batch_size", "pretrain_lr",
-            "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size", "max_images")
+            "finetune_steps_small", "finetune_steps_full", "finetune_lr", "random_rate", "probe_size", "test_size", "max_images",
+            "pretrained_tag", "matching", "captions")
     return {key: getattr(args, key) for key in keys}
 
 
@@ -526,8 +598,24 @@ def mean_std(values: list[float]) -> str:
     if not values:
         return "-"
     mean = 100 * statistics.mean(values)
-    std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.1f} ± {std:.1f}"
+    if len(values) == 1:  # one seed: no spread to show
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def borrowed_none(results_dir: Path, results: list[dict]) -> tuple[str, list[dict]]:
+    """For a configuration with no `none` runs of its own: the `none` runs of another configuration under the same
+    results folder that fine-tunes the same way (no pre-training, so its pre-training settings do not matter)."""
+    defaults = settings(parse_args([]))
+    wanted = tuple({**defaults, **results[0]["settings"]}[k] for k in NONE_KEYS)
+    for folder in sorted(p for p in results_dir.parent.iterdir() if p.is_dir() and p != results_dir):
+        if folder.name in OTHER_FRONT_END:
+            continue
+        nones = [json.loads(p.read_text()) for p in sorted(folder.glob("none-seed*.json"))]
+        nones = [r for r in nones if tuple({**defaults, **r["settings"]}[k] for k in NONE_KEYS) == wanted]
+        if nones:
+            return folder.name, nones
+    return "", []
 
 
 def report(results_dir: Path, plot: Path | None) -> str:
@@ -536,6 +624,10 @@ def report(results_dir: Path, plot: Path | None) -> str:
         return "no results yet"
     order = ["none", *STRATEGIES]
     by = {s: [r for r in results if r["strategy"] == s] for s in order}
+    note = ""
+    if not by["none"]:
+        source, by["none"] = borrowed_none(results_dir, results)
+        note = f"\n`none` (no pre-training, the same fine-tuning): the runs of `{source}`." if source else ""
     lines = [
         "| strategy | seeds | VQA acc., 10% data | VQA acc., 100% data | masked shape/colour word acc., own image "
         "| same, other image | image gap | questions with no masked token | masked tokens that are stop-words/punct. |",
@@ -554,19 +646,94 @@ def report(results_dir: Path, plot: Path | None) -> str:
             f"| {mean_std([p['all_gap'] for p in probe])} "
             f"| {mean_std([t['no_masked_token'] for t in stats])} | {mean_std([t['masked_stop_or_punct'] for t in stats])} |"
         )
-    # paired differences against random, per seed
-    base = {r["seed"]: r for r in by["random"]}
-    pairs = []
+    # paired differences (same seed) against random and against no pre-training
+    for base_name in ("random", "none"):
+        base = {r["seed"]: r for r in by[base_name]}
+        for key, label in (("vqa_10", "VQA 10%"), ("vqa_100", "VQA 100%")):
+            pairs = []
+            for s in order:
+                diffs = [r[key]["accuracy"] - base[r["seed"]][key]["accuracy"] for r in by[s] if r["seed"] in base]
+                if s != base_name and diffs:
+                    pairs.append(f"{s} {mean_std(diffs)} ({', '.join(f'{100 * d:+.1f}' for d in diffs)})")
+            if pairs:
+                lines.append(f"\nPaired difference to {base_name}, {label} (points, per seed): " + "; ".join(pairs) + ".")
+    # compute per run
+    lines += ["", "| strategy | pre-training steps | fine-tuning steps (10% / 100%) | threads "
+              "| seconds: pre-training / fine-tuning 10% / fine-tuning 100% | load average (start, end) |",
+              "|---|---:|---:|---:|---:|---:|"]
     for s in order:
-        if s == "random":
+        rs = by[s]
+        if not rs:
             continue
-        diffs = [r["vqa_10"]["accuracy"] - base[r["seed"]]["vqa_10"]["accuracy"] for r in by[s] if r["seed"] in base]
-        if diffs:
-            pairs.append(f"{s} {mean_std(diffs)} ({', '.join(f'{100 * d:+.1f}' for d in diffs)})")
-    if pairs:
-        lines.append("\nPaired difference to random, VQA 10% (points, per seed): " + "; ".join(pairs) + ".")
+        steps = 0 if s == "none" else rs[0]["settings"]["pretrain_steps"]
+        pre = [r.get("pretrain_seconds", 0.0) for r in rs]
+        load = [(r["load_average_start"], r["load_average_end"]) for r in rs if "load_average_start" in r]
+        load_text = f"{statistics.mean(a for a, _ in load):.1f}, {statistics.mean(b for _, b in load):.1f}" if load else "-"
+        lines.append(
+            f"| {s} | {steps} | {rs[0]['vqa_10']['steps']} / {rs[0]['vqa_100']['steps']} | {rs[0].get('threads', 1)} "
+            f"| {statistics.mean(pre):.0f} / {statistics.mean(r['vqa_10']['seconds'] for r in rs):.0f} "
+            f"/ {statistics.mean(r['vqa_100']['seconds'] for r in rs):.0f} | {load_text} |"
+        )
     if plot is not None:
         draw(by, order, plot)
+    return "\n".join(lines) + note
+
+
+# the settings a run without pre-training depends on: configurations that share them share their `none` runs
+NONE_KEYS = ("model", "hidden", "layers", "l_layers", "x_layers", "r_layers", "batch_size", "finetune_steps_small",
+             "finetune_steps_full", "finetune_lr", "test_size", "max_images")
+
+
+# configurations run with a visual front end that the script no longer builds (their settings do not record it)
+OTHER_FRONT_END = {"config1-raw-features": "raw (unstandardised) region features"}
+
+
+def configurations(results_root: Path) -> str:
+    """One row per configuration (tag) under `results_root`: what differs from the defaults, and `none` vs each
+    strategy at 10% and 100% data, per seed. A configuration with no `none` runs of its own is compared with the
+    `none` runs of another configuration that fine-tunes the same way (named in the row)."""
+    defaults = settings(parse_args([]))
+    runs = {}
+    for folder in sorted(p for p in results_root.iterdir() if p.is_dir()):
+        results = [json.loads(p.read_text()) for p in sorted(folder.glob("*-seed*.json"))]
+        if results:
+            runs[folder.name] = results
+    nones = {}  # fine-tuning settings -> (tag, {seed: result})
+    for tag, results in runs.items():
+        for r in results:
+            if r["strategy"] == "none":
+                key = tuple({**defaults, **r["settings"]}[k] for k in NONE_KEYS)  # older runs: keys added later
+                nones.setdefault(key, (tag, {}))[1][r["seed"]] = r
+    lines = ["| configuration | differs from the defaults | strategy | seeds | VQA 10%: strategy / none (paired diff.) "
+             "| VQA 100%: strategy / none (paired diff.) | image gap | pre-training seconds (load) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for tag, results in runs.items():
+        for strategy in STRATEGIES:
+            rs = [r for r in results if r["strategy"] == strategy]
+            if not rs:
+                continue
+            first = {**defaults, **rs[0]["settings"]}
+            differs = ", ".join(f"{k} {v}" for k, v in first.items() if k in defaults and v != defaults[k]
+                                and k != "pretrained_tag") or "-"
+            none_tag, none = nones.get(tuple(first.get(k) for k in NONE_KEYS), ("", {}))
+            if tag in OTHER_FRONT_END:
+                differs, none_tag, none = OTHER_FRONT_END[tag], "", {}
+            cells = []
+            for key in ("vqa_10", "vqa_100"):
+                paired = [r for r in rs if r["seed"] in none]
+                diffs = [r[key]["accuracy"] - none[r["seed"]][key]["accuracy"] for r in paired]
+                own = mean_std([r[key]["accuracy"] for r in rs])
+                base = mean_std([none[r["seed"]][key]["accuracy"] for r in paired])
+                cells.append(f"{own} / {base} ({mean_std(diffs)})" if diffs else f"{own} / -")
+            gap = mean_std([r["probe"]["all_gap"] for r in rs])
+            seconds = statistics.mean(r["pretrain_seconds"] for r in rs)
+            load = [r["load_average_start"] for r in rs if "load_average_start" in r]
+            load_text = f" (load {statistics.mean(load):.0f})" if load else ""
+            none_note = f"; none from `{none_tag}`" if none and none_tag != tag else ""
+            reused = first.get("pretrained_tag")
+            compute = f"reused from `{reused}`" if reused else f"{seconds:.0f}{load_text}"
+            lines.append(f"| `{tag}`{none_note} | {differs} | {strategy} | {len(rs)} | {cells[0]} | {cells[1]} | {gap} "
+                         f"| {compute} |")
     return "\n".join(lines)
 
 
@@ -600,6 +767,20 @@ def draw(by: dict, order: list[str], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def update_docs(path: Path, name: str, text: str) -> bool:
+    """Replace what stands between `<!-- NAME -->` and `<!-- /NAME -->` in the markdown file `path` with `text`
+    (written atomically); False when the file has no such markers."""
+    from hf_notlike.artifacts import write_text
+
+    source = path.read_text()
+    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+    if start not in source or end not in source:
+        return False
+    head, rest = source.split(start, 1)
+    write_text(path, head + start + text.strip() + "\n" + rest[rest.index(end) :])
+    return True
+
+
 def claim(path: Path) -> bool:
     """Take the run whose result goes to `path` (a lock file with this process id), so that two processes can share
     the protocol (`one torch thread per run, two runs side by side`); a lock left by a dead process is taken over."""
@@ -630,6 +811,12 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--finetune-lr", type=float, default=1e-3)
+    parser.add_argument("--matching", type=float, default=0.0,
+                        help="LXMERT's image-text matching task during pre-training: the share of questions paired "
+                             "with another image (0: MLM only; LXMERT used 0.5)")
+    parser.add_argument("--captions", action="store_true",
+                        help="pre-train on the questions plus four captions per training image built from its shape "
+                             "and colour (e.g. 'there is a red circle in the image')")
     parser.add_argument("--random-rate", type=float, default=0.15, help="random's per-token rate; others matched")
     parser.add_argument("--model", default="lxmert", choices=["lxmert", "visualbert"])
     parser.add_argument("--hidden", type=int, default=64)
@@ -640,17 +827,30 @@ def parse_args(argv=None):
     parser.add_argument("--probe-size", type=int, default=1500, help="held-out shape/colour words probed")
     parser.add_argument("--test-size", type=int, default=5000, help="test questions for VQA accuracy (0: all)")
     parser.add_argument("--tag", default="main", help="configuration name (results go to <results-dir>/<tag>/)")
+    parser.add_argument("--pretrained-tag", default=None,
+                        help="reuse the pre-trained models of this configuration (same pre-training settings; only "
+                             "fine-tuning differs); default: --tag")
     parser.add_argument("--results-dir", default="outputs/results/vl_pretrain")
     parser.add_argument("--cache-dir", default="outputs/vl_pretrain_cache")
     parser.add_argument("--plot", default=None, help="where to draw the plot (default: <results-dir>/<tag>/plot.png)")
     parser.add_argument("--max-images", type=int, default=0, help="use only the first N images per split (tests)")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--configurations", action="store_true",
+                        help="with --report-only: also the table of every configuration under --results-dir")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--update-docs",
+        default=None,
+        help="markdown file whose `<!-- vl_pretrain table: TAG -->` (and, with --configurations, "
+        "`<!-- vl_pretrain configurations -->`) blocks receive the tables",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if not 0 <= args.matching < 1 or (args.matching and args.model != "lxmert"):
+        raise SystemExit(f"--matching {args.matching}: give a share in [0, 1) (0.5 as in LXMERT), with --model lxmert.")
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     results_dir = Path(args.results_dir) / args.tag
@@ -678,6 +878,13 @@ def main(argv=None) -> dict:
             finally:
                 path.with_suffix(".lock").unlink(missing_ok=True)
     table = report(results_dir, plot)
+    if args.update_docs:
+        update_docs(Path(args.update_docs), f"vl_pretrain table: {args.tag}", table)
+    if args.configurations:
+        tried = configurations(Path(args.results_dir))
+        if args.update_docs:
+            update_docs(Path(args.update_docs), "vl_pretrain configurations", tried)
+        table += "\n\n" + tried
     print(table)
     return {"results_dir": str(results_dir), "table": table}
 
