@@ -44,6 +44,7 @@ METADATA_FILE = "data_map.json"
 PLOT_FILE = "data_map.png"
 UNIT_FILES = {"token": "data_map_tokens.parquet", "label": "data_map_labels.parquet"}
 FORMAT_VERSION = 1
+PER_EPOCH_COLUMNS = ("gold_prob", "correct", "margin")  # one list per example, one value per epoch
 # per-chunk hashes in the manifest (files above one chunk), and the table size up to which a map is read completely at
 # open (hashed whole, every column decoded and checked, as `lazy=False` does); larger maps open lazily
 MANIFEST_CHUNK_BYTES = 4 << 20
@@ -200,26 +201,9 @@ class MapColumns:
         if rows != self.num_examples:
             raise HfNotlikeInputError(f"{path} does not match {METADATA_FILE}: {rows} rows for num_examples={self.num_examples}.")
         self.types = {name: schema.field(name).type for name in schema.names}
-        for name in ("gold_prob", "correct", "margin"):
-            if name not in self.types:
-                continue
-            kind = self.types[name]
-            if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
-                raise HfNotlikeInputError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
-                                          f"got type {kind}.")
-            value_kind = kind.value_type
-            expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
-            if not (expected(value_kind) or (name == "correct" and (
-                pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
-            ))):
-                raise HfNotlikeInputError(f"{path}: column {name!r} has values of type {value_kind}; expected "
-                                          f"{'bool' if name == 'correct' else 'float'}.")
-        for name in ("id", "label"):
-            kind = self.types.get(name)
-            if kind is not None and not (
-                pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
-            ):
-                raise HfNotlikeInputError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
+        for name in (*PER_EPOCH_COLUMNS, "id", "label"):
+            if name in self.types:
+                check_column_type(path, name, self.types[name])
         metadata = self.parquet.metadata
         self._spans: dict[str, list[tuple[int, int]]] = {}
         for group in range(metadata.num_row_groups):
@@ -251,7 +235,7 @@ class MapColumns:
         for start, stop in self._spans.get(name, [(0, self.file.size)]):
             self.file.check(start, stop)
         n, e = self.num_examples, self.num_epochs
-        per_epoch = name in ("gold_prob", "correct", "margin")
+        per_epoch = name in PER_EPOCH_COLUMNS
         out: np.ndarray | None = None
         row = 0
         for group in range(self.parquet.metadata.num_row_groups):
@@ -315,6 +299,27 @@ def read_metadata(path: Path, raw: bytes) -> dict[str, Any]:
     return meta
 
 
+def check_column_type(path: Path, name: str, kind: Any) -> None:
+    """Refuse a `data_map.parquet` column whose Arrow type is not what the map stores (the same check for the eager
+    read and the lazy open): per-epoch columns are lists of floats (`correct`: booleans, or 0/1 numbers), `id` and
+    `label` integers or strings."""
+    import pyarrow as pa
+
+    if name in PER_EPOCH_COLUMNS:
+        if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+            raise HfNotlikeInputError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
+                                      f"got type {kind}.")
+        value_kind = kind.value_type
+        if name == "correct":
+            valid = pa.types.is_boolean(value_kind) or pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
+        else:
+            valid = pa.types.is_floating(value_kind)
+        if not valid:
+            raise HfNotlikeInputError(f"{path}: column {name!r} has values of type {value_kind}; expected "
+                                      f"{'bool' if name == 'correct' else 'float'}.")
+    elif not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise HfNotlikeInputError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
+
 
 def read_table(path: Path, data: bytes, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     """Read `data_map.parquet` (its bytes `data`) into arrays (id, gold_prob, correct, and margin / label when present), checking each
@@ -343,27 +348,15 @@ def read_table(path: Path, data: bytes, meta: dict[str, Any]) -> dict[str, np.nd
         column = table.column(name).combine_chunks()
         if column.null_count:
             raise HfNotlikeInputError(f"{path}: column {name!r} has {column.null_count} null value(s).")
-        kind = column.type
-        if name in ("gold_prob", "correct", "margin"):
-            if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
-                raise HfNotlikeInputError(f"{path}: column {name!r} must hold one list per example (one value per epoch); "
-                                 f"got type {kind}.")
+        check_column_type(path, name, column.type)
+        if name in PER_EPOCH_COLUMNS:
             values = column.flatten()
             lengths = column.value_lengths().to_numpy(zero_copy_only=False)
             if values.null_count or (lengths != e).any():
                 raise HfNotlikeInputError(f"{path}: column {name!r} must hold exactly {e} non-null values per example "
                                  f"(num_epochs in {METADATA_FILE}).")
-            value_kind = values.type
-            expected = pa.types.is_boolean if name == "correct" else pa.types.is_floating
-            if not (expected(value_kind) or (name == "correct" and (
-                pa.types.is_integer(value_kind) or pa.types.is_floating(value_kind)
-            ))):
-                raise HfNotlikeInputError(f"{path}: column {name!r} has values of type {value_kind}; expected "
-                                 f"{'bool' if name == 'correct' else 'float'}.")
             arrays[name] = values.to_numpy(zero_copy_only=False).reshape(n, e)
         else:
-            if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-                raise HfNotlikeInputError(f"{path}: column {name!r} must hold integers or strings; got type {kind}.")
             arrays[name] = column.to_numpy(zero_copy_only=False)
     return arrays
 
