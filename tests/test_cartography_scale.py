@@ -195,3 +195,21 @@ def test_density_plot_of_a_large_map(tmp_path):
                           (dict(kind="heat"), "kind")):
         with pytest.raises(ValueError, match=match):
             dm.plot(**kwargs)
+
+
+@pytest.mark.parametrize(("column", "values", "message"), [
+    ("gold_prob", pa.array(np.full(50, 0.5)), "column 'gold_prob' must hold one list per example"),
+    ("correct", pa.array([["yes"] * 3] * 50), "column 'correct' has values of type string; expected bool"),
+    ("label", pa.array([[1]] * 50), "column 'label' must hold integers or strings"),
+])
+@pytest.mark.parametrize("lazy", [True, False])
+def test_column_types_are_refused_at_open_eager_or_lazy(tmp_path, monkeypatch, column, values, message, lazy):
+    """A hand-written table whose column has the wrong Arrow type (no manifest vouches for it) is refused when the map
+    is opened, by the lazy open (from the schema alone) and by the eager read alike."""
+    monkeypatch.setattr(storage, "VERIFY_AT_OPEN_BYTES", 0)
+    folder = random_map(n=50).save_pretrained(tmp_path / "map", plot=False, card=False)
+    (folder / MANIFEST_FILE).unlink()
+    table = pq.read_table(folder / DATA_MAP_FILE)
+    pq.write_table(table.set_column(table.schema.get_field_index(column), column, values), folder / DATA_MAP_FILE)
+    with pytest.raises(ValueError, match=message):
+        DataMap.from_pretrained(folder, lazy=lazy)
