@@ -318,6 +318,8 @@ def run(args, name: str, load=None) -> dict | None:
         output = trainer.train()
         result["train_seconds"] = time.perf_counter() - start
         result["train_cpu_seconds"] = time.process_time() - cpu_start
+        # the callback's record shards live under output_dir (a temporary folder): build the map before it goes
+        data_map = callback.data_map() if with_callback else None
     result["train_steps"] = int(trainer.state.global_step)
     result["cpu_seconds_per_step"] = result["train_cpu_seconds"] / max(result["train_steps"], 1)
     result["wall_seconds_per_step"] = result["train_seconds"] / max(result["train_steps"], 1)
@@ -334,7 +336,6 @@ def run(args, name: str, load=None) -> dict | None:
         result["accuracy_after"] = {t: accuracy(model, tokenizer, TASKS[t], data["evaluation"][t],
                                                 args.max_text_tokens) for t in args.tasks}
         print(f"{name}: held-out accuracy after {result['accuracy_after']}", flush=True)
-        data_map = callback.data_map()
         planted, tasks = np.asarray(data["planted"]), np.asarray(data["task"])
         result.update(analyse(data_map, planted, tasks))
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -140,3 +140,16 @@ def test_small_pieces_and_a_resume_give_the_uninterrupted_map(tmp_path, monkeypa
             table, reference = actual.token_table(), expected.token_table()
             assert table["id"].tolist() == reference["id"].tolist()
             np.testing.assert_array_equal(np.stack(table["gold_prob"]), np.stack(reference["gold_prob"]))
+
+
+def test_deleted_records_folder_is_named_with_the_fix(tmp_path):
+    """Records live under `output_dir` by default: a map built after that folder is gone (a temporary `output_dir`)
+    names the missing epochs, the folder and the fix, instead of an empty or partial map."""
+    import shutil
+
+    from cartography_helpers import tiny_dataset, train
+
+    callback, _ = train(str(tmp_path / "out"), tiny_dataset(n=12), num_train_epochs=2)
+    shutil.rmtree(callback.records_dir)
+    with pytest.raises(ValueError, match=r"record shards of epoch\(s\) \[1, 2\] are missing from .*records_dir="):
+        callback.data_map()

@@ -408,6 +408,13 @@ def build_map_columns(run_dir: str | os.PathLike, epochs: list[int], *, num_exam
     """
     if not epochs:
         raise HfNotlikeInputError("`epochs` must name at least one recorded epoch.")
+    missing = [epoch for epoch in epochs if not record_files(epoch_dir(run_dir, epoch))]
+    if missing:
+        raise HfNotlikeInputError(
+            f"The record shards of epoch(s) {[epoch + 1 for epoch in missing]} are missing from {run_dir}: the folder "
+            "was deleted or moved after training (e.g. a temporary `output_dir`). Build the map before removing it, "
+            "or set `CartographyCallback(records_dir=...)` to a folder that outlives the run."
+        )
 
     unit_epochs = []
     if num_examples is not None:
