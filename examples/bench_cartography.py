@@ -84,8 +84,8 @@ def train_once(args, dataset, callback) -> float:
         start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train()
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    if callback is not None:
-        assert callback.data_map().num_examples == len(dataset)
+        if callback is not None:  # its record shards live under the temporary output_dir
+            assert callback.data_map().num_examples == len(dataset)
     return seconds, cpu_seconds
 
 

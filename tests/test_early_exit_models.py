@@ -400,3 +400,32 @@ def test_damaged_weights_file_is_named(damage, tmp_path, early_exit_model):
     weights.write_bytes(data[: len(data) // 3] if damage == "truncate" else b"not a safetensors file")
     with pytest.raises(OSError, match="model.safetensors"):
         AutoModelForSequenceClassification.from_pretrained(tmp_path)
+
+
+def test_fused_exits_follow_new_weights_and_temperatures(early_exit_model, padded_batch, all_exit_confidences):
+    """The intermediate exits fused for the exit loop are kept between eval passes: a change of the exits' weights
+    in place (an optimizer step, `load_state_dict`) or of the temperatures (calibration) must be seen by the next pass
+    (the cache is keyed by torch's tensor version counters and the temperatures)."""
+    model = early_exit_model("bert", num_labels=2, temperatures=[1.0, 1.0, 1.0, 1.0])
+    ids, mask = padded_batch(model)
+
+    def check():
+        exit_logits, conf = all_exit_confidences(model, ids, mask)
+        layers = set()
+        for threshold in thresholds_away_from_confidences(conf):
+            expected = select_exits(exit_logits, model.config.temperatures, threshold)
+            with torch.no_grad():
+                out = model(ids, attention_mask=mask, exit_threshold=threshold)
+            assert out.exit_layer.tolist() == [model.config.exit_layers[k] for k in expected]
+            torch.testing.assert_close(out.logits, exit_logits[torch.arange(ids.shape[0]), expected], atol=1e-5,
+                                       rtol=1e-4)
+            layers.update(out.exit_layer.tolist())
+        assert len(layers) >= 2, "the thresholds should exercise several exits"
+
+    check()
+    with torch.no_grad():
+        for exit_ in model.exits[:-1]:
+            exit_.classifier.weight.mul_(-3.0)  # in place, as an optimizer step
+    check()
+    model.config.temperatures = [5.0, 0.2, 5.0, 1.0]
+    check()

@@ -194,9 +194,12 @@ FENCED = {"hf_notlike/cartography/_trainer_internals.py"}
 # private names of other libraries read in one documented place each, in the self-contained early-exit files (they
 # are copied into Hub repos and cannot import the fenced module): the attention implementation (transformers has no
 # public getter; `EarlyExitConfigMixin.attention_implementation`) and the modules a backbone declares for recording
-# attentions (`_AttentionRecorder`; the output_attentions tests fail if transformers changes it)
+# attentions (`_AttentionRecorder`; the output_attentions tests fail if transformers changes it), and torch's tensor
+# version counters that key the fused-exit cache (`_fused_exits`; test_fused_exits_follow_new_weights_and_temperatures
+# fails if torch changes them)
 ACCESSORS = {("hf_notlike/early_exit/configuration.py", "_attn_implementation"),
-             ("hf_notlike/early_exit/modeling.py", "_can_record_outputs")}
+             ("hf_notlike/early_exit/modeling.py", "_can_record_outputs"),
+             ("hf_notlike/early_exit/modeling.py", "_version")}
 
 
 def test_no_private_names_of_other_libraries_outside_the_fence():

@@ -1314,8 +1314,9 @@ class EarlyExitModelMixin:
 
     def _fused_exits(self, thresholds: list[float], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits | None":
         """The intermediate exits this pass evaluates (threshold below 1.0), fused for the loop (see [`_FusedExits`]);
-        None when there is none. Kept between passes while the exits' weights, dtype and device are unchanged and no
-        gradient is recorded."""
+        None when there is none. Kept between passes while the exits' weights (torch's tensor version counters,
+        `_version`: there is no public one; `test_fused_exits_follow_new_weights_and_temperatures` fails if it changes),
+        the temperatures, dtype and device are unchanged and no gradient is recorded."""
         evaluated = tuple(k for k in range(len(self.exits) - 1) if thresholds[k] < 1.0)
         if not evaluated:
             return None
@@ -1326,7 +1327,8 @@ class EarlyExitModelMixin:
             versions = tuple((p.data_ptr(), p._version) for p in parts)
         except RuntimeError:  # inference tensors (weights made under `torch.inference_mode`) have no version counter
             versions, cacheable = None, False
-        key = (evaluated, dtype, str(device), torch.is_inference_mode_enabled(), versions)
+        temperatures = tuple(float(t) for t in self.config.temperatures)  # calibration changes them in place
+        key = (evaluated, dtype, str(device), torch.is_inference_mode_enabled(), temperatures, versions)
         cached = self.__dict__.get("_fused_exits_cache")
         if cacheable and cached is not None and cached[0] == key:
             return cached[1]
