@@ -383,10 +383,13 @@ class Experiment:
         }
 
     def matched_rates(self) -> dict[str, float]:
-        """Per strategy, the masking rate that masks as many tokens per training question as random at 0.15."""
+        """Per strategy, the masking rate that masks as many tokens per training question as random at
+        `--random-rate` (cached; a cache made for another random rate is recomputed)."""
         path = self.cache / "rates.json"
         if path.exists():
-            return json.loads(path.read_text())
+            cached = json.loads(path.read_text())
+            if cached.get("random") == self.args.random_rate:
+                return cached
         sample = self.train.shuffle(seed=1).select(range(min(4000, len(self.train))))
         target = self.masking_stats("random", self.args.random_rate, sample)["masked_tokens_per_question"]
         rates = {"random": self.args.random_rate}
