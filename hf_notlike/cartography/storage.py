@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,20 +95,13 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str, *, lazy: bool =
         )
     if not lazy:
         return _load_eager(cls, folder)
-    kind = None
-    for _ in range(3):  # the unit table's name is in the metadata: open again if a concurrent save changed it
-        names = [DATA_MAP_FILE, METADATA_FILE] + ([UNIT_FILES[kind]] if kind else [])
-        try:
-            files = open_files(folder, names, what="data map", fix=MAP_FIX, check_below=VERIFY_AT_OPEN_BYTES)
-        except FileNotFoundError as error:
-            raise HfNotlikeInputError(f"{error.filename} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).") from None
+
+    def open_map(names: list[str]) -> tuple[dict[str, CheckedFile], dict[str, Any]]:
+        files = open_files(folder, names, what="data map", fix=MAP_FIX, check_below=VERIFY_AT_OPEN_BYTES)
         files[METADATA_FILE].check()
-        meta = read_metadata(folder / METADATA_FILE, bytes(files[METADATA_FILE].buffer))
-        if meta.get("unit_kind") == kind:
-            break
-        kind = meta.get("unit_kind")
-    else:
-        raise HfNotlikeInputError(f"{folder}: {METADATA_FILE} keeps changing while it is read (concurrent saves); try again.")
+        return files, read_metadata(folder / METADATA_FILE, bytes(files[METADATA_FILE].buffer))
+
+    files, meta, kind = _read_consistent(folder, open_map)
     columns = MapColumns(folder / DATA_MAP_FILE, files[DATA_MAP_FILE], meta)
     units_file = files.get(UNIT_FILES[kind]) if kind else None
     if kind is not None and units_file is None:
@@ -128,22 +122,32 @@ def load_data_map(cls: type[DataMap], folder: Path, source: str, *, lazy: bool =
     return data_map
 
 
+def _read_consistent(folder: Path, read: Callable[[list[str]], tuple[Any, dict[str, Any]]]) -> tuple[Any, dict[str, Any], str | None]:
+    """`read(names) -> (files, metadata)` the map's files, again if the metadata names a unit table other than the one
+    read (its name is in the metadata, and a concurrent save may change it); returns the files, the metadata and the
+    unit kind. Shared by the lazy and the eager load."""
+    kind = None
+    for _ in range(3):
+        names = [DATA_MAP_FILE, METADATA_FILE] + ([UNIT_FILES[kind]] if kind else [])
+        try:
+            files, meta = read(names)
+        except FileNotFoundError as error:
+            raise HfNotlikeInputError(f"{error.filename} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).") from None
+        if meta.get("unit_kind") == kind:
+            return files, meta, kind
+        kind = meta.get("unit_kind")
+    raise HfNotlikeInputError(f"{folder}: {METADATA_FILE} keeps changing while it is read (concurrent saves); try again.")
+
+
 def _load_eager(cls: type[DataMap], folder: Path) -> DataMap:
     """Read every file into memory, check it whole against the manifest, decode every column and check every value
     (`DataMap.from_pretrained(..., lazy=False)`)."""
-    kind = None
-    for _ in range(3):  # the unit table's name is in the metadata: read again if a concurrent save changed it
-        names = [DATA_MAP_FILE, METADATA_FILE] + ([UNIT_FILES[kind]] if kind else [])
-        try:
-            raw = read_files(folder, names, what="data map", fix=MAP_FIX)
-        except FileNotFoundError as error:
-            raise HfNotlikeInputError(f"{error.filename} is missing (the map's {METADATA_FILE} says unit_kind={kind!r}).") from None
-        meta = read_metadata(folder / METADATA_FILE, raw[METADATA_FILE])
-        if meta.get("unit_kind") == kind:
-            break
-        kind = meta.get("unit_kind")
-    else:
-        raise HfNotlikeInputError(f"{folder}: {METADATA_FILE} keeps changing while it is read (concurrent saves); try again.")
+
+    def read_map(names: list[str]) -> tuple[dict[str, bytes], dict[str, Any]]:
+        raw = read_files(folder, names, what="data map", fix=MAP_FIX)
+        return raw, read_metadata(folder / METADATA_FILE, raw[METADATA_FILE])
+
+    raw, meta, _ = _read_consistent(folder, read_map)
     arrays = read_table(folder / DATA_MAP_FILE, raw[DATA_MAP_FILE], meta)
     units = None
     if meta.get("unit_kind") is not None:
