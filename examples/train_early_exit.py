@@ -31,6 +31,10 @@ interrupted protocol resumes where it stopped; the models live under `--output-d
   backbone unfrozen at `--backbone-lr`, the new exits at `--exit-lr-multiplier` times the base rate, and every exit,
   (a)'s own head included, also distilled from a frozen copy of (a) (`--anchor-weight`, `--anchor-temperature`).
 
+`--model mpnet` runs the protocol on the 12-layer all-mpnet-base-v2 (`resources.mpnet_path()`) instead of the
+shipped MiniLM-L6; `--exit-layers` places the exits (default: after every layer but the last, whose exit is the
+classifier's own head). Each run's JSON records every exit's own accuracy on validation and test.
+
 (b), (c) and (g) start from (a)'s model under `--output-dir`; when (a)'s JSON exists but its model is not there
 (e.g. it was trained on another machine), (a) is trained again first and the variant is compared with that (a).
 
@@ -48,6 +52,8 @@ python examples/train_early_exit.py --datasets rt --quick # a 1-minute smoke run
 python examples/train_early_exit.py --datasets rt --train-size 0 --sweep-only --repeats 7  # re-time a finished run
 python examples/train_early_exit.py --variants a b c d e --datasets rt --train-size 0 --max-drop 1 --seeds 1 2 3
 python examples/train_early_exit.py --variants g --datasets rt --train-size 0 --max-drop 1 --anchor-weight 0.5
+python examples/train_early_exit.py --model mpnet --variants a g --datasets rt --train-size 2000 --learning-rate 3e-5 \
+    --head-learning-rate 5e-4 --max-drop 1 --output-dir outputs/early_exit_mpnet
 ```
 """
 
@@ -63,6 +69,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoModelForSequenceClassification,
     AutoTokenizer,
     BertForSequenceClassification,
     DataCollatorWithPadding,
@@ -76,11 +83,13 @@ from hf_notlike import (
     EarlyExitTrainer,
     choose_thresholds,
     collect_exit_logits,
+    early_exit_from_classifier,
     speed_accuracy_curve,
 )
 from hf_notlike.early_exit.calibration import calibrate_from_logits
 from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, curve_from_logits
-from hf_notlike.resources import load_20newsgroups, load_rotten_tomatoes, minilm_path
+from hf_notlike.early_exit.modeling import early_exit_class_for
+from hf_notlike.resources import load_20newsgroups, load_rotten_tomatoes, minilm_path, mpnet_path
 
 logger = logging.getLogger("train_early_exit")
 
@@ -88,6 +97,11 @@ DATASETS = {
     # name: (loader, max_length, learning rate, default train size, timing examples, title)
     "rt": (load_rotten_tomatoes, 64, 1e-4, 2000, 256, "Rotten Tomatoes"),
     "20ng": (load_20newsgroups, 128, 2e-4, 1500, 128, "20 Newsgroups"),
+}
+MODELS = {
+    # --model: (folder of the pretrained checkpoint, title); --variants only for anything but minilm
+    "minilm": (minilm_path, "MiniLM-L6"),
+    "mpnet": (mpnet_path, "MPNet-12"),
 }
 VARIANTS = {
     "a": "plain fine-tuned classifier",
@@ -106,6 +120,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["rt", "20ng"], choices=sorted(DATASETS))
     parser.add_argument("--output-dir", default="outputs/early_exit")
+    parser.add_argument("--model", default="minilm", choices=sorted(MODELS),
+                        help="the pretrained encoder: the shipped all-MiniLM-L6-v2 or the 12-layer all-mpnet-base-v2 "
+                             "(resources.mpnet_path(); --variants only)")
+    parser.add_argument("--exit-layers", type=int, nargs="+", default=None,
+                        help="--variants: where the exits go (default: after every layer but the last)")
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=None, help="default: 1e-4 RT, 2e-4 20NG")
@@ -151,6 +170,12 @@ def parse_args(argv=None):
     parser.add_argument("--anchor-weight", type=float, default=0.5,
                         help="--variants (g): share of each exit's loss distilled from the frozen (a), in [0, 1]")
     parser.add_argument("--anchor-temperature", type=float, default=2.0, help="--variants (g): its temperature")
+    parser.add_argument("--layer-lr-decay", type=float, default=1.0,
+                        help="--variants (g): layer l of the backbone learns at --backbone-lr times this to the power "
+                             "l - 1 (config.layer_learning_rate_decay; below 1: the top stays closer to (a))")
+    parser.add_argument("--alternate-objectives", action="store_true",
+                        help="--variants (g): BERxiT's alternating objectives (Xin et al., EACL 2021): training steps "
+                             "alternate between the last exit's loss and the other exits' losses")
     parser.add_argument("--anchor-epochs", type=float, default=None,
                         help="--variants (g): training epochs (default: --epochs)")
     parser.add_argument("--rescore", action="store_true",
@@ -162,7 +187,15 @@ def parse_args(argv=None):
                         help="--variants --summarize: also draw every variant's test curve (one panel per dataset)")
     parser.add_argument("--results-dir", default=str(REPO_ROOT / "outputs" / "results" / "early_exit"),
                         help="--variants: where each finished run's JSON goes")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.model != "minilm" and args.variants is None:
+        parser.error("--model mpnet runs the --variants protocol only (the single-model sweep is MiniLM's)")
+    if args.exit_layers is not None:
+        depth = num_layers(args)
+        if not all(0 < layer < depth for layer in args.exit_layers):
+            parser.error(f"--exit-layers must lie in 1..{depth - 1} (the last layer's exit is the classifier's own "
+                         f"head), got {args.exit_layers}")
+    return args
 
 
 def tokenize(splits, tokenizer, max_length: int):
@@ -239,7 +272,7 @@ def choose_threshold(rows: list[dict], max_drop_points: float) -> float:
 def prepare_splits(name: str, args):
     """The tokenized splits of dataset `name` (subsampled as the options say) and the tokenizer."""
     loader, max_length, _, default_train_size, _, title = DATASETS[name]
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(model_path(args))
     splits = loader()
     num_labels = splits["train"].features["label"].num_classes
     train_size = default_train_size if args.train_size is None else args.train_size
@@ -381,8 +414,7 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
     folder = models / variant
     if (folder / "model.safetensors").is_file():
         logger.info("(%s) reusing the model saved in %s", variant, folder)
-        cls = BertForSequenceClassification if variant == "a" else EarlyExitBertForSequenceClassification
-        return cls.from_pretrained(folder).eval(), None
+        return AutoModelForSequenceClassification.from_pretrained(folder).eval(), None
     torch.manual_seed(seed)
     start = time.perf_counter()
     id2label = dict(enumerate(label_names))
@@ -390,34 +422,36 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
                    distillation_temperature=args.distillation_temperature) if variant in ("c", "e") else {}
     collator = DataCollatorWithPadding(tokenizer)
     if variant == "a":
-        model = BertForSequenceClassification.from_pretrained(minilm_path(), num_labels=num_labels, id2label=id2label,
-                                                              label2id={v: k for k, v in id2label.items()})
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path(args), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()})
         # a careful user's fine-tune: the new head at the example's head learning rate (see `train`)
         args_a = argparse.Namespace(**{**vars(args), "seed": seed})
         train(model, splits["train"], tokenizer, args_a, lr, folder)
     elif variant == "g":
         # the backbone (and (a)'s head) at --backbone-lr, the new exits at lr * --exit-lr-multiplier
-        model = EarlyExitBertForSequenceClassification.from_classifier(
-            models / "a", exit_layers=list(range(1, 6)), exit_input=args.exit_input, freeze_backbone=False,
+        model = early_exit_from_classifier(
+            models / "a", exit_layers=exit_layers(args), exit_input=args.exit_input, freeze_backbone=False,
             anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,
-            exit_learning_rate_multiplier=args.exit_lr_multiplier, backbone_learning_rate_multiplier=args.backbone_lr / lr,
+            alternate_objectives=args.alternate_objectives, exit_learning_rate_multiplier=args.exit_lr_multiplier,
+            backbone_learning_rate_multiplier=args.backbone_lr / lr, layer_learning_rate_decay=args.layer_lr_decay,
         )
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, anchor_epochs(args), seed),
                          train_dataset=splits["train"], data_collator=collator).train(
             resume_from_checkpoint=last_checkpoint(folder / "trainer"))
     elif variant in ("b", "c"):
-        model = EarlyExitBertForSequenceClassification.from_classifier(
-            models / "a", exit_layers=list(range(1, 6)), exit_input=args.exit_input,
+        model = early_exit_from_classifier(
+            models / "a", exit_layers=exit_layers(args), exit_input=args.exit_input,
             exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
         )
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.exit_epochs, seed),
                          train_dataset=splits["train"], data_collator=collator).train(
             resume_from_checkpoint=last_checkpoint(folder / "trainer"))
     else:
-        model = EarlyExitBertForSequenceClassification.from_pretrained(
-            minilm_path(), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-            exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
-            **({"exit_loss_weights": list(range(1, 7))} if variant == "f" else {}),  # MiniLM-L6: an exit per layer
+        layers = exit_layers(args) + [num_layers(args)]  # the last layer's exit is the classifier
+        model = early_exit_class_for(model_path(args)).from_pretrained(
+            model_path(args), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+            exit_layers=layers, exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier,
+            **distill, **({"exit_loss_weights": layers} if variant == "f" else {}),
         )
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.epochs, seed),
                          train_dataset=splits["train"], data_collator=collator).train(
@@ -427,6 +461,20 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
     model.eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return model, seconds
+
+
+def model_path(args) -> str:
+    """The folder of the pretrained encoder `--model` names."""
+    return MODELS[getattr(args, "model", "minilm")][0]()
+
+
+def num_layers(args) -> int:
+    return json.loads((Path(model_path(args)) / "config.json").read_text())["num_hidden_layers"]
+
+
+def exit_layers(args) -> list[int]:
+    """`--exit-layers`, or an exit after every layer but the last (whose exit is the classifier's own head)."""
+    return sorted(set(getattr(args, "exit_layers", None) or range(1, num_layers(args))))
 
 
 def anchor_epochs(args) -> float:
@@ -466,7 +514,7 @@ def run_variants(name: str, args) -> None:
             model, train_seconds = train_variant(variant, splits, tokenizer, num_labels, label_names, lr, args, seed,
                                                  models)
             model.to(args.device)
-            record = {"dataset": title, "variant": variant, "description": VARIANTS[variant], "seed": seed,
+            record = {"dataset": title, "model": MODELS[args.model][1], "variant": variant, "description": VARIANTS[variant], "seed": seed,
                       "train_examples": len(splits["train"]), "validation_examples": len(splits["validation"]),
                       "test_examples": len(splits["test"]), "max_length": max_length, "learning_rate": lr,
                       "epochs": {"b": args.exit_epochs, "c": args.exit_epochs, "g": anchor_epochs(args)}.get(
@@ -476,6 +524,7 @@ def run_variants(name: str, args) -> None:
                       "command": "python examples/train_early_exit.py " + " ".join(args.argv)}
             if variant == "g":
                 record.update(anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,
+                              alternate_objectives=args.alternate_objectives, layer_learning_rate_decay=args.layer_lr_decay,
                               backbone_learning_rate=args.backbone_lr,
                               exit_learning_rate=lr * args.exit_lr_multiplier)
             if variant == "a":
@@ -512,11 +561,12 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     test_at_chosen = next(r for r in test_curve if r["threshold"] == chosen)
     oracle = fastest_within(test_curve, reference["test_accuracy"], args.max_drop)
     if (reference_dir / "config.json").is_file():
-        stock, timing_reference = BertForSequenceClassification.from_pretrained(reference_dir).eval(), "(a)"
+        stock, timing_reference = AutoModelForSequenceClassification.from_pretrained(reference_dir).eval(), "(a)"
     else:  # (a) was trained on another machine: time against the same architecture (the speed does not depend on
         # the weights), the pretrained backbone with a fresh head
-        stock = BertForSequenceClassification.from_pretrained(minilm_path(), num_labels=model.config.num_labels).eval()
-        timing_reference = "stock BertForSequenceClassification of (a)'s architecture (the (a) weights were not here)"
+        stock = AutoModelForSequenceClassification.from_pretrained(model_path(args),
+                                                                   num_labels=model.config.num_labels).eval()
+        timing_reference = f"stock {type(stock).__name__} of (a)'s architecture (the (a) weights were not here)"
     # wall-clock timing on the CPU (whatever --device trained the model), on the first test examples only: the
     # accuracies above come from the full test pass
     num_timing = min(len(splits["test"]), args.timing_examples or (64 if args.quick else timing_examples))
@@ -539,6 +589,8 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
         "layer_speedup_at_chosen": model.config.num_hidden_layers / test_at_chosen["mean_layers"],
         "test_oracle_threshold": oracle["threshold"] if oracle else None,
         "test_oracle_mean_layers": oracle["mean_layers"] if oracle else None,
+        "exit_test_accuracies": exit_accuracies(test_logits, test_labels),
+        "exit_validation_accuracies": exit_accuracies(val_logits, val_labels),
         "test_curve": test_curve,
         "validation_curve": val_curve,
         "timing": timed.to_dict(),
@@ -552,6 +604,11 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
                     if key in row:
                         record[f"wallclock_{key}"] = row[key]
     return record
+
+
+def exit_accuracies(exit_logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """Each exit's accuracy on its own (every row answered there), first exit first."""
+    return (exit_logits.argmax(-1) == labels[:, None]).double().mean(0).tolist()
 
 
 BUDGET_MARGINS = {"per_exit": 0.0, "per_exit_margin": 0.005}  # JSON key prefix -> safety margin (fraction)
@@ -585,23 +642,26 @@ def budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, 
 
 
 def rescore_variants(name: str, args) -> None:
-    """Adds the per-exit threshold fields (`budget_thresholds`) to finished runs whose JSON lacks them, from the
-    models saved under `--output-dir` (the temperatures are those of the JSON, fitted on validation)."""
+    """Adds the per-exit threshold fields (`budget_thresholds`) and each exit's own accuracy to finished runs whose
+    JSON lacks them, from the models saved under `--output-dir` (the temperatures are those of the JSON, fitted on
+    validation)."""
     results = Path(args.results_dir) / name
     splits = None
     for file in sorted(results.glob("*_seed*.json")):
         record = json.loads(file.read_text())
         folder = Path(args.output_dir) / "variants" / name / f"seed{record['seed']}" / record["variant"]
-        if record["variant"] == "a" or "per_exit_test_accuracy" in record or not (folder / "config.json").is_file():
+        done = "per_exit_test_accuracy" in record and "exit_test_accuracies" in record
+        if record["variant"] == "a" or done or not (folder / "config.json").is_file():
             continue
         if splits is None:
             splits, _, _, _ = prepare_splits(name, args)
-        model = EarlyExitBertForSequenceClassification.from_pretrained(folder).eval()
+        model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         model.config.temperatures = record["temperatures"]
         val = collect_exit_logits(model, splits["validation"], desc="Validation pass")
         test = collect_exit_logits(model, splits["test"], desc="Test pass")
         record.update(budget_thresholds(*val, *test, model.config, record["reference_validation_accuracy"],
-                                        record["max_drop_points"]))
+                                        record["max_drop_points"]),
+                      exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
         file.write_text(json.dumps(record, indent=2) + "\n")
         logger.info("%s: per-exit thresholds added (test %.4f, %.2fx)", file, record["per_exit_test_accuracy"],
                     record["per_exit_layer_speedup"])
@@ -627,6 +687,28 @@ def summarize_budget(name: str, args) -> str:
                 f"| ({variant}) {VARIANTS[variant]} | {len(records)} | per exit, margin {100 * margin:g} points | "
                 f"{sum(drops) / len(drops):+.2f} ({', '.join(f'{d:+.2f}' for d in drops)}) | "
                 f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) |")
+    return "\n".join(lines)
+
+
+def summarize_exits(name: str, args) -> str:
+    """Each exit's own test accuracy (every row answered there), means over the seeds, against (a)'s."""
+    results = Path(args.results_dir) / name
+    runs: dict[str, list[dict]] = {}
+    for file in sorted(results.glob("*_seed*.json")):
+        record = json.loads(file.read_text())
+        if "exit_test_accuracies" in record:
+            runs.setdefault(record["variant"], []).append(record)
+    if not runs:
+        return ""
+    width = max(len(r["exit_test_accuracies"]) for records in runs.values() for r in records)
+    lines = ["| variant | seeds | (a) | " + " | ".join(f"exit {k + 1}" for k in range(width)) + " |",
+             "|---|---|---|" + "---|" * width]
+    for variant in sorted(runs):
+        records = runs[variant]
+        columns = [sum(r["exit_test_accuracies"][k] for r in records) / len(records) for k in range(width)]
+        reference = sum(r["reference_test_accuracy"] for r in records) / len(records)
+        lines.append(f"| ({variant}) {VARIANTS[variant]} | {len(records)} | {100 * reference:.2f}% | "
+                     + " | ".join(f"{100 * c:.2f}%" for c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -755,6 +837,8 @@ def main(argv=None):
             print(summarize_variants(name, args))
             print()
             print(summarize_budget(name, args))
+            print()
+            print(summarize_exits(name, args))
             continue
         if args.variants is not None:
             run_variants(name, args)

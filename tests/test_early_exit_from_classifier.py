@@ -273,6 +273,7 @@ def test_freeze_backbone_option_of_from_classifier(freeze, tmp_path, stock_class
     (dict(anchor_temperature=0.0), "`anchor_temperature` must be"),
     (dict(anchor_weight=0.6, distillation_weight=0.6), "must not exceed 1"),
     (dict(backbone_learning_rate_multiplier=-1.0), "`backbone_learning_rate_multiplier` must be"),
+    (dict(layer_learning_rate_decay=0.0), "`layer_learning_rate_decay` must be"),
     (dict(freeze_backbone="no"), "freeze_backbone"),
 ])
 def test_bad_anchor_fields_fail_before_loading(kwargs, match, tmp_path, backbone_config, config_errors):

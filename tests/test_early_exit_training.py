@@ -98,6 +98,33 @@ def test_parameter_groups(arch, early_exit_model):
         assert group["weight_decay"] == (0.0 if ("bias" in name or "LayerNorm" in name) else 0.01), name
 
 
+@pytest.mark.parametrize("arch", ["bert", "distilbert", "modernbert", "mpnet"])
+def test_layer_learning_rate_decay(arch, tmp_path, stock_classifier):
+    """Layer l learns at the backbone's rate times decay ** (l - 1): the embeddings at the lowest layer's rate, the
+    classifier's own (trained) head at the top layer's, the new exits at their own rate whatever the decay."""
+    stock_classifier(arch, tmp_path)
+    model = early_exit_from_classifier(tmp_path, exit_layers=[1], freeze_backbone=False,
+                                       backbone_learning_rate_multiplier=0.5, layer_learning_rate_decay=0.5,
+                                       exit_learning_rate_multiplier=20)
+    by_id = {id(p): g["lr"] for g in exit_parameter_groups(model, 1e-3) for p in g["params"]}
+
+    def rates(module) -> list[float]:
+        return sorted({by_id[id(p)] for p in module.parameters()})
+
+    layers = model.adapter.layers(model.backbone)
+    top = len(layers) - 1
+    assert top >= 1
+    for index, layer in enumerate(layers):
+        assert rates(layer) == pytest.approx([1e-3 * 0.5 * 0.5**index])
+    assert rates(model.backbone.embeddings) == pytest.approx([5e-4])
+    assert rates(model.exits[-1]) == pytest.approx([1e-3 * 0.5 * 0.5**top])
+    assert rates(model.exits[0]) == pytest.approx([2e-2])
+    assert len(by_id) == sum(p.requires_grad for p in model.parameters())
+    # decay 1.0 (the default) keeps one backbone group per weight-decay setting, as before
+    model.config.layer_learning_rate_decay = 1.0
+    assert len(exit_parameter_groups(model, 1e-3)) == 4
+
+
 def test_frozen_parameters_are_left_out(tmp_path, stock_classifier):
     stock_classifier("bert", tmp_path)
     model = early_exit_from_classifier(tmp_path, exit_layers=[1, 2])

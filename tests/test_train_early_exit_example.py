@@ -105,7 +105,7 @@ def test_variant_g_quick_run(example, tmp_path):
         {"variant": "a", "test_accuracy": 0.123, "validation_accuracy": 0.123, "train_examples": 200}))
     example.main(["--variants", "g", "--datasets", "rt", "--quick", "--epochs", "1", "--seeds", "1",
                   "--anchor-weight", "0.4", "--anchor-temperature", "3", "--backbone-lr", "1e-5",
-                  "--output-dir", str(tmp_path / "out"), "--results-dir", str(results), "--timing-examples", "8",
+                  "--exit-layers", "4", "2", "--output-dir", str(tmp_path / "out"), "--results-dir", str(results), "--timing-examples", "8",
                   "--repeats", "1"])
     record = json.loads((results / "rt" / "g_seed1.json").read_text())
     models = tmp_path / "out" / "variants" / "rt" / "seed1"
@@ -114,10 +114,12 @@ def test_variant_g_quick_run(example, tmp_path):
     assert record["reference_test_accuracy"] == reference["test_accuracy"] != 0.123
     assert (record["anchor_weight"], record["anchor_temperature"], record["backbone_learning_rate"]) == (0.4, 3.0, 1e-5)
     assert [row["threshold"] for row in record["test_curve"]][-1] == 1.0
-    assert 1.0 <= record["mean_layers_at_chosen"] <= 6.0 and record["test_curve"][-1]["mean_layers"] == 6.0
+    assert 2.0 <= record["mean_layers_at_chosen"] <= 6.0 and record["test_curve"][-1]["mean_layers"] == 6.0
+    assert record["model"] == "MiniLM-L6" and len(record["exit_test_accuracies"]) == 3
+    assert record["exit_test_accuracies"][-1] == pytest.approx(record["test_accuracy_full_model"])
     # the saved (g) holds its anchor settings, not the anchor
     loaded = AutoModelForSequenceClassification.from_pretrained(models / "g")
-    assert loaded.config.exit_layers == [1, 2, 3, 4, 5, 6] and not loaded.config.freeze_backbone
+    assert loaded.config.exit_layers == [2, 4, 6] and not loaded.config.freeze_backbone
     assert (loaded.config.anchor_weight, loaded.config.anchor_temperature) == (0.4, 3.0)
     assert loaded.anchor_model is None
     with safe_open(models / "g" / "model.safetensors", "pt") as weights:
@@ -128,3 +130,16 @@ def test_variant_g_quick_run(example, tmp_path):
                            loaded.bert.encoder.layer[0].output.dense.weight)
     table = example.summarize_variants("rt", argparse.Namespace(results_dir=str(results)))
     assert "| (g) anchored joint training from (a) | 1 |" in table
+    exits = example.summarize_exits("rt", argparse.Namespace(results_dir=str(results)))
+    assert "| exit 3 |" in exits and "| (g) anchored joint training from (a) | 1 |" in exits
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "mpnet"], "runs the --variants protocol only"),
+    (["--variants", "g", "--exit-layers", "0", "3"], "--exit-layers must lie in 1..5"),
+    (["--variants", "g", "--exit-layers", "6"], "--exit-layers must lie in 1..5"),
+])
+def test_bad_model_options_are_refused_before_training(example, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        example.parse_args(argv)
+    assert message in capsys.readouterr().err

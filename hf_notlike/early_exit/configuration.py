@@ -41,6 +41,7 @@ EARLY_EXIT_FIELDS = (
     "distillation_temperature",
     "exit_learning_rate_multiplier",
     "backbone_learning_rate_multiplier",
+    "layer_learning_rate_decay",
     "anchor_weight",
     "anchor_temperature",
     "alternate_objectives",
@@ -109,6 +110,13 @@ class EarlyExitConfigMixin:
             the classifier's own pooler and head, which are already trained), used by the same optimizer. Below 1
             when the backbone is already fine-tuned: e.g. `learning_rate=1e-4`, `exit_learning_rate_multiplier=20`,
             `backbone_learning_rate_multiplier=0.2` trains the exits at 2e-3 and the classifier at 2e-5.
+        layer_learning_rate_decay (`float`, *optional*, defaults to 1.0):
+            Learning rates per depth, used by the same optimizer: layer `l` of `L` (1 = the lowest) learns at the
+            backbone's rate times `decay ** (l - 1)`; the embeddings at the lowest layer's rate, everything above the
+            layers (a backbone pooler, the classifier's own head after `from_classifier`) at the top layer's. Below 1,
+            the top of an already fine-tuned classifier stays close to where it was while the lower layers, which
+            the early exits read, adapt faster (the opposite of the usual layer-wise decay of fine-tuning, which
+            protects the lower layers; Howard & Ruder, ACL 2018). 1.0: one rate for the whole backbone.
         anchor_weight (`float`, *optional*, defaults to 0.0):
             Anchored joint training: each exit, the last one included, is trained on
             `(1 - a) * CE(gold) + a * T^2 * KL(anchor || exit)`, where the anchor is the softened prediction of a
@@ -156,6 +164,7 @@ class EarlyExitConfigMixin:
     distillation_temperature: float | int = 1.0
     exit_learning_rate_multiplier: float | int = 30.0
     backbone_learning_rate_multiplier: float | int = 1.0
+    layer_learning_rate_decay: float | int = 1.0
     anchor_weight: float | int = 0.0
     anchor_temperature: float | int = 1.0
     alternate_objectives: bool = False
@@ -237,7 +246,8 @@ class EarlyExitConfigMixin:
             raise ValueError(f"`distillation_temperature` must be finite and > 0, got {self.distillation_temperature!r}.")
         if self.distillation_weight > 0 and self.num_labels == 1:
             raise ValueError("`distillation_weight` > 0 needs a classification head (num_labels >= 2), not regression.")
-        for name in ("exit_learning_rate_multiplier", "backbone_learning_rate_multiplier"):
+        rates = ("exit_learning_rate_multiplier", "backbone_learning_rate_multiplier", "layer_learning_rate_decay")
+        for name in rates:
             multiplier = getattr(self, name)
             if not _is_number(multiplier) or multiplier <= 0:
                 raise ValueError(f"`{name}` must be finite and > 0, got {multiplier!r}.")

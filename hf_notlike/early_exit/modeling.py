@@ -1547,7 +1547,8 @@ class _AttentionRecorder:
 _EARLY_EXIT_KWARGS = (
     "exit_threshold", "exit_thresholds", "temperatures", "exit_loss_weights", "exit_input", "freeze_backbone",
     "distillation_weight", "distillation_temperature", "exit_learning_rate_multiplier",
-    "backbone_learning_rate_multiplier", "anchor_weight", "anchor_temperature", "alternate_objectives",
+    "backbone_learning_rate_multiplier", "layer_learning_rate_decay", "anchor_weight", "anchor_temperature",
+    "alternate_objectives",
 )
 _HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only", "force_download", "subfolder",
                "trust_remote_code")

@@ -94,7 +94,8 @@ def exit_parameter_groups(
         multiplier (`float`, *optional*): the exits' rate relative to `learning_rate`; defaults to
             `model.config.exit_learning_rate_multiplier`.
         backbone_multiplier (`float`, *optional*): the backbone's rate relative to `learning_rate`; defaults to
-            `model.config.backbone_learning_rate_multiplier` (1.0 unless set).
+            `model.config.backbone_learning_rate_multiplier` (1.0 unless set). Layer `l` (1 = the lowest) gets it
+            times `model.config.layer_learning_rate_decay ** (l - 1)`.
 
     Returns:
         `list[dict]`: non-empty groups with `params`, `lr` and `weight_decay`.
@@ -109,16 +110,29 @@ def exit_parameter_groups(
     decay = set(get_parameter_names(model, [torch.nn.LayerNorm], _NO_DECAY_NAMES))
     head_prefixes = ("exits.",) + (("pooler.",) if model.adapter.pooler_activation(config) is not None else ())
     trained_head = (f"exits.{config.num_exits - 1}.", "pooler.") if config.head_from_classifier else ()
-    groups: dict[tuple[bool, bool], list] = {}
+    layer_decay = config.layer_learning_rate_decay
+    depth = _parameter_depths(model) if layer_decay != 1 else {}  # one backbone rate: no group per layer
+    top = config.num_hidden_layers - 1 if layer_decay != 1 else 0
+    groups: dict[tuple[bool, bool, int], list] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             head = name.startswith(head_prefixes) and not name.startswith(trained_head)
-            groups.setdefault((head, name in decay), []).append(parameter)
+            groups.setdefault((head, name in decay, 0 if head else depth.get(id(parameter), top)), []).append(parameter)
     return [
-        {"params": params, "lr": learning_rate * (multiplier if head else backbone_multiplier),
+        {"params": params, "lr": learning_rate * (multiplier if head else backbone_multiplier * layer_decay**layer),
          "weight_decay": weight_decay if decayed else 0.0}
-        for (head, decayed), params in sorted(groups.items())
+        for (head, decayed, layer), params in sorted(groups.items())
     ]
+
+
+def _parameter_depths(model: EarlyExitModelMixin) -> dict[int, int]:
+    """The 0-based layer of each backbone parameter inside a transformer layer (by `id`), 0 for the embeddings;
+    parameters missing from the map sit above the layers."""
+    backbone = model.backbone
+    depths = {id(p): 0 for p in getattr(backbone, "embeddings", torch.nn.Module()).parameters()}
+    for index, layer in enumerate(model.adapter.layers(backbone)):
+        depths.update({id(p): index for p in layer.parameters()})
+    return depths
 
 
 def early_exit_optimizer(model: EarlyExitModelMixin, args: TrainingArguments) -> tuple[torch.optim.Optimizer, None]:
