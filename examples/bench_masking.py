@@ -65,7 +65,7 @@ class UncheckedCollator(DataCollatorForVLMasking):
         flat = np.empty((len(keys), total), dtype=np.int64)
         for index, key in enumerate(keys):
             values = [feature[key] for feature in features]
-            if not self._known_rows(key, values, flat[index]):
+            if not self._known_rows(key, values, lengths.tolist(), flat[index]):
                 flat[index] = _plain_integers(values, total)
                 self._learn_rows(key, values, flat[index])
         padded = np.empty((len(keys), *positions.shape), dtype=np.int64)

@@ -787,35 +787,45 @@ class DataCollatorForVLMasking:
         """The integer columns `keys` (text first, then word columns) of the usual batch in one conversion and one
         vectorised placement, with their range checks (and the vocabulary check after the text columns); `None`
         when a column is not, in every row, a list of plain integers as long as `input_ids`. `lists`: the columns
-        already known to hold a list in every row."""
+        already known to hold a list in every row.
+
+        A column whose rows all equal rows already converted and checked (`_known_rows`: attention masks, token
+        type ids, special-token masks) is neither converted nor checked again: each of its rows equals a checked
+        row of the length of its `input_ids`."""
         sizes = lengths.tolist()
         total = int(lengths.sum())
         flat = np.empty((len(keys), total), dtype=np.int64)
+        converted = {}  # index -> rows, of the columns converted (and so checked) in this batch
         for index, key in enumerate(keys):
             values = lists.get(key)
             if values is None:
                 values = [feature[key] for feature in features]
                 if set(map(type, values)) != {list}:
                     return None
-            if list(map(len, values)) != sizes:
+            if self._known_rows(key, values, sizes, flat[index]):
+                continue
+            # the lengths of `input_ids` are those of its own rows
+            if key != "input_ids" and list(map(len, values)) != sizes:
                 return None
-            if not self._known_rows(key, values, flat[index]):
-                column = _plain_integers(values, total)
-                if column is None:
-                    return None
-                flat[index] = column
-                self._learn_rows(key, values, column)
-        if total:
+            column = _plain_integers(values, total)
+            if column is None:
+                return None
+            flat[index] = column
+            converted[index] = values
+        if total and converted:
             last_text_key = [key for key in keys if key in _TEXT_KEYS][-1]
-            lowest = flat.min(axis=1).tolist()
+            checked = list(converted)
+            lowest = dict(zip(checked, flat[checked].min(axis=1).tolist()))
             for index, key in enumerate(keys):
-                if lowest[index] < _COLUMN_RULES[key][1]:
+                if index in lowest and lowest[index] < _COLUMN_RULES[key][1]:
                     raise HfNotlikeInputError(
                         f"The column {key!r} holds {lowest[index]:g}, below its smallest valid value "
                         f"{_COLUMN_RULES[key][1]}."
                     )
-                if key == last_text_key:  # after the text columns, as on the column-by-column path
+                if key == last_text_key and 0 in converted:  # after the text columns, as column by column
                     self._check_token_ids(flat[0], lengths)
+        for index, values in converted.items():  # remembered only once checked
+            self._learn_rows(keys[index], values, flat[index])
         batch_size, length = positions.shape
         if total == batch_size * length:  # no padding
             padded = flat.reshape(len(keys), batch_size, length)
@@ -825,16 +835,17 @@ class DataCollatorForVLMasking:
             padded[:, positions] = flat
         return dict(zip(keys, padded))
 
-    def _known_rows(self, key: str, values: list[list], out: np.ndarray) -> bool:
-        """When every row of a column equals the row of its length last converted for that column (the usual
-        attention masks, token type ids, special-token masks), write the converted rows into `out` and return True:
-        a list comparison at C speed instead of a conversion."""
+    def _known_rows(self, key: str, values: list[list], sizes: list[int], out: np.ndarray) -> bool:
+        """When every row of a column equals the row of the length given in `sizes` (its `input_ids`' length) last
+        converted and checked for that column (the usual attention masks, token type ids, special-token masks),
+        write the converted rows into `out` and return True: a list comparison at C speed instead of a conversion
+        and its checks."""
         known = self._row_cache.get(key)
         if not known:
             return False
         arrays = []
-        for row in values:
-            entry = known.get(len(row))
+        for row, size in zip(values, sizes):
+            entry = known.get(size)
             if entry is None or row != entry[0]:
                 return False
             arrays.append(entry[1])
