@@ -101,17 +101,22 @@ def _plain_floats(rows: list[list], count: int) -> np.ndarray | None:
         return None
 
 
-def _transposed(features: list[Mapping[str, Any]], keys: list[str]) -> list[tuple] | None:
+@functools.lru_cache(maxsize=64)
+def _field_plan(keys: tuple) -> tuple[Any, tuple[int, ...]]:
+    """What the field checks need that depends only on the names of a batch's fields (cached: batches of a dataset
+    share them): a getter of all the fields of a row, as a tuple, and the positions of the per-token columns."""
+    getter = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    return getter, tuple(index for index, key in enumerate(keys) if key in _COLUMN_RULES)
+
+
+def _transposed(features: list[Mapping[str, Any]], keys: tuple, getter) -> list[tuple] | None:
     """The batch as one tuple of values per key (in the order of `keys`), in one pass over the rows, when every row
     has exactly the fields `keys` (the usual batch); else None. A row with as many fields as `keys` and every one of
     them has no other field, so one length per row and one lookup per field suffice."""
-    count = len(keys)
-    if not count or set(map(len, features)) != {count}:
+    if set(map(len, features)) != {len(keys)}:
         return None
     try:
-        if count == 1:
-            return [tuple(map(operator.itemgetter(keys[0]), features))]
-        return list(zip(*map(operator.itemgetter(*keys), features)))
+        return list(zip(*map(getter, features)))
     except KeyError:
         return None
 
@@ -139,21 +144,26 @@ def _batch_fields(features: list[Mapping[str, Any]], lists: dict[str, list] | No
     `None` in some rows only, or that holds text in some rows and numbers in others raises a `ValueError` naming
     the field and the rows: a batch is never collated by dropping some rows' data. `lists`, when given, receives
     the per-token columns that hold a list in every row (their rows, in order), so that padding need not look again."""
-    keys = list(features[0])
-    columns = _transposed(features, keys)  # the usual case: one key set, read in one pass
+    keys = tuple(features[0])
+    columns = None
+    if keys:  # the usual case: one key set, read in one pass
+        getter, token_columns = _field_plan(keys)
+        columns = _transposed(features, keys, getter)
     uniform = columns is not None
     if not uniform:
-        keys = list(dict.fromkeys(key for feature in features for key in feature))
+        keys = tuple(dict.fromkeys(key for feature in features for key in feature))
     fields = {}
     if uniform:
-        token_columns = [index for index, key in enumerate(keys) if key in _COLUMN_RULES]
         # one type check over the rows of every per-token column; per column only when some row is not a list
-        if set(map(type, itertools.chain.from_iterable(columns[index] for index in token_columns))) != {list}:
+        rows = itertools.chain.from_iterable(columns[index] for index in token_columns)
+        if operator.countOf(map(type, rows), list) != len(token_columns) * len(features):
             token_columns = [index for index in token_columns if set(map(type, columns[index])) == {list}]
         for index in token_columns:
             fields[keys[index]] = "values"  # a per-token column of lists: its items are checked when it is padded
             if lists is not None:
                 lists[keys[index]] = columns[index]
+        if len(fields) == len(keys):  # every field a per-token column (a text-only batch): nothing else to check
+            return fields
     for index, key in enumerate(keys):
         if key in fields:
             continue
@@ -617,7 +627,7 @@ class DataCollatorForVLMasking:
                 "DataCollatorForVLMasking expects a list of dicts (dataset rows with `input_ids`), got "
                 f"{type(bad).__name__}."
             )
-        if not any("input_ids" in feature for feature in features):
+        if "input_ids" not in features[0] and not any("input_ids" in feature for feature in features):
             raise HfNotlikeInputError(f"The examples have no `input_ids` (keys: {sorted(features[0])}); tokenize them first.")
         fields = _batch_fields(features, lists)
         if self.strategy != "random":
@@ -636,9 +646,12 @@ class DataCollatorForVLMasking:
                     f"{hint}; with `Trainer`, set `TrainingArguments(remove_unused_columns=False)` so the columns "
                     "reach the collator."
                 )
-        for key in (*_TEXT_KEYS, WORD_IDS_COLUMN, TAGS_COLUMN, CONCRETENESS_COLUMN):
-            if fields.get(key, "values") != "values":
-                raise HfNotlikeInputError(f"The column {key!r} must hold a sequence of numbers per example, not text or None.")
+        if "text" in fields.values() or "none" in fields.values():
+            for key in (*_TEXT_KEYS, WORD_IDS_COLUMN, TAGS_COLUMN, CONCRETENESS_COLUMN):
+                if fields.get(key, "values") != "values":
+                    raise HfNotlikeInputError(
+                        f"The column {key!r} must hold a sequence of numbers per example, not text or None."
+                    )
         return fields
 
     def _model_family(self, fields: dict[str, str]) -> str:
