@@ -753,6 +753,8 @@ class DataCollatorForVLMasking:
         names the column and the rows at fault."""
         lengths = self._row_lengths(features, "input_ids", lists.get("input_ids"))
         length = int(lengths.max())
+        if not length:
+            raise HfNotlikeInputError("Every example of the batch has empty `input_ids`: nothing to collate.")
         if self.pad_to_multiple_of and length % self.pad_to_multiple_of:
             length = (length // self.pad_to_multiple_of + 1) * self.pad_to_multiple_of
         pad_id = self.tokenizer.pad_token_id
@@ -826,16 +828,19 @@ class DataCollatorForVLMasking:
             flat[index] = column
             converted[index] = values
         if total and converted:
+            # `input_ids` (row 0 of `flat`) in one reduction: read as unsigned integers, its ids are all below the
+            # vocabulary size exactly when none is negative or too large; else the checks below name the problem
+            ids_valid = 0 in converted and int(flat[0].view(np.uint64).max()) < self._vocab_size
             last_text_key = [key for key in keys if key in _TEXT_KEYS][-1]
-            checked = list(converted)
-            lowest = dict(zip(checked, flat[checked].min(axis=1).tolist()))
             for index, key in enumerate(keys):
-                if index in lowest and lowest[index] < _COLUMN_RULES[key][1]:
-                    raise HfNotlikeInputError(
-                        f"The column {key!r} holds {lowest[index]:g}, below its smallest valid value "
-                        f"{_COLUMN_RULES[key][1]}."
-                    )
-                if key == last_text_key and 0 in converted:  # after the text columns, as column by column
+                if index in converted and not (index == 0 and ids_valid):
+                    lowest = int(flat[index].min())
+                    if lowest < _COLUMN_RULES[key][1]:
+                        raise HfNotlikeInputError(
+                            f"The column {key!r} holds {lowest:g}, below its smallest valid value "
+                            f"{_COLUMN_RULES[key][1]}."
+                        )
+                if key == last_text_key and 0 in converted and not ids_valid:  # after the text columns
                     self._check_token_ids(flat[0], lengths)
         for index, values in converted.items():  # remembered only once checked
             self._learn_rows(keys[index], values, flat[index])
@@ -916,8 +921,6 @@ class DataCollatorForVLMasking:
                         f"{type(value).__name__} {value!r:.60}."
                     )
                 lengths[row] = len(value)
-        if key == "input_ids" and not lengths.max():
-            raise HfNotlikeInputError("Every example of the batch has empty `input_ids`: nothing to collate.")
         return lengths
 
     def _pad_column(
