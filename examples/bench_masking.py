@@ -27,6 +27,7 @@ Prints two markdown tables.
 from __future__ import annotations
 
 import argparse
+import operator
 import os
 import platform
 import time
@@ -47,25 +48,31 @@ STOCK_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "special_token
 
 class UncheckedCollator(DataCollatorForVLMasking):
     """`DataCollatorForVLMasking` with its input checks taken out, to measure what they cost (not for real data):
-    the fields are taken from the first row (no field checks), the per-token columns are converted without length,
-    range or vocabulary checks and no visual field is checked. The per-token columns are converted by the same calls
-    as in the checked collator (`struct.pack`, whose integer format refuses non-integers as part of the conversion;
-    the fastest unchecked alternative, `np.fromiter`, is slower). Padding (with the same cache of repeated rows),
-    masking and random draws are the same code."""
+    the fields are taken from the first row and read in one pass as the checked collator reads them (no field, type
+    or key checks), the per-token columns are converted without length, range or vocabulary checks and no visual
+    field is checked. The per-token columns are converted by the same calls as in the checked collator
+    (`struct.pack`, whose integer format refuses non-integers as part of the conversion; the fastest unchecked
+    alternative, `np.fromiter`, is slower). Padding (with the same cache of repeated rows), masking and random draws
+    are the same code."""
 
     def _check_batch(self, features, lists=None):
-        return dict.fromkeys(features[0], "values")
+        keys = list(features[0])  # the columns read in one pass, as the checked collator reads them
+        if lists is not None:
+            lists.update(zip(keys, zip(*map(operator.itemgetter(*keys), features))))
+        return dict.fromkeys(keys, "values")
 
     @staticmethod
     def _row_lengths(features, key, lists=None):
-        return np.fromiter((len(feature[key]) for feature in features), dtype=np.int64, count=len(features))
+        values = lists if lists is not None else [feature[key] for feature in features]
+        return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
 
     def _pad_integer_columns(self, features, keys, lengths, positions, fills, lists):
         total = int(lengths.sum())
+        sizes = lengths.tolist()
         flat = np.empty((len(keys), total), dtype=np.int64)
         for index, key in enumerate(keys):
-            values = [feature[key] for feature in features]
-            if not self._known_rows(key, values, lengths.tolist(), flat[index]):
+            values = lists[key]
+            if not self._known_rows(key, values, sizes, flat[index]):
                 flat[index] = _plain_integers(values, total)
                 self._learn_rows(key, values, flat[index])
         padded = np.empty((len(keys), *positions.shape), dtype=np.int64)
@@ -73,8 +80,8 @@ class UncheckedCollator(DataCollatorForVLMasking):
         padded[:, positions] = flat
         return dict(zip(keys, padded))
 
-    def _pad_column(self, features, key, length, fill, dtype, lengths, positions):
-        values = [feature[key] for feature in features]
+    def _pad_column(self, features, key, length, fill, dtype, lengths, positions, rows=None):
+        values = rows if rows is not None else [feature[key] for feature in features]
         flat = (_plain_floats if dtype == np.float32 else _plain_integers)(values, int(lengths.sum()))
         out = np.full(positions.shape, fill, dtype=dtype)
         out[positions] = flat

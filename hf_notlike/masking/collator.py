@@ -784,7 +784,8 @@ class DataCollatorForVLMasking:
                     self._check_token_ids(columns["input_ids"], lengths)
         if self.strategy == "top_concrete":
             columns[CONCRETENESS_COLUMN] = self._pad_column(
-                features, CONCRETENESS_COLUMN, length, 0.0, np.float32, lengths, positions
+                features, CONCRETENESS_COLUMN, length, 0.0, np.float32, lengths, positions,
+                lists.get(CONCRETENESS_COLUMN),
             )
         if "attention_mask" not in columns and "attention_mask" in self.tokenizer.model_input_names:
             columns["attention_mask"] = positions.astype(np.int64)
@@ -932,9 +933,21 @@ class DataCollatorForVLMasking:
         dtype,
         lengths: np.ndarray,
         positions: np.ndarray,
+        rows: list | None = None,
     ) -> np.ndarray:
         """One per-token column padded to `length`: the rows are checked (one flat sequence of numbers of the kind
-        the column holds, as long as `input_ids`), joined and placed in one vectorised assignment."""
+        the column holds, as long as `input_ids`), joined and placed in one vectorised assignment. `rows`: the
+        column's rows, when already known to be lists."""
+        kinds = _COLUMN_RULES[key][0]
+        if rows is not None and "f" in kinds and list(map(len, rows)) == lengths.tolist():
+            # the usual float column: real numbers as many as `input_ids`, converted in one call
+            flat = _plain_floats(rows, int(lengths.sum()))
+            if flat is not None:
+                out = np.full(positions.shape, fill, dtype=dtype)
+                out[positions] = flat
+                if not np.isfinite(out).all():  # NaN, infinities, or values too large for the dtype
+                    raise HfNotlikeInputError(f"The column {key!r} holds a NaN, infinite or None value.")
+                return out
         values = [feature[key] for feature in features]
         lists = set(map(type, values)) == {list}  # the usual case (dataset rows)
         if key == "input_ids":
