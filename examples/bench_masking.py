@@ -11,6 +11,8 @@ by `VLMaskingTagger`; each collator gets the columns it reads. Two settings:
 
 In each setting every collator also runs in an unchecked copy (`UncheckedCollator` below: the same collation with
 the input checks taken out), so that the last column gives what the checks cost: checked speed / unchecked speed.
+An identical copy of the checked `random` collator runs beside them as a control: its speed over the original's
+shows how far these ratios move by noise alone.
 
 Timing: the collators take turns (one pass over all batches each, in a rotating order, `--repeats` rounds), and
 each keeps, batch by batch, its best time over the passes, so that a change in the machine's load hits them all
@@ -93,6 +95,14 @@ class UncheckedCollator(DataCollatorForVLMasking):
         return None
 
 
+class IdenticalCopy(DataCollatorForVLMasking):
+    """The checked collator unchanged, measured beside it as a control: the two differ only by the noise of the
+    measurement (a ratio that far from 1 is not a difference between collators)."""
+
+
+CONTROL = "random (identical copy)"
+
+
 def best_passes(collators: dict[str, tuple[Callable, list]], repeats: int) -> dict[str, dict[str, float]]:
     """Batches per second of each collator over its batches, the collators taking turns pass by pass in a rotating
     order, `repeats` passes each: `"cpu"` from each batch's best CPU time of this thread over the passes (summed
@@ -146,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         warnings.simplefilter("ignore")  # the stock collator warns that whole-word masking forces [MASK]-only
         whole_word = DataCollatorForLanguageModeling(tokenizer, whole_word_mask=True, seed=0)
     token_level = DataCollatorForLanguageModeling(tokenizer, seed=0)
+    control = IdenticalCopy(tokenizer, strategy="random", seed=0, lexicon=lexicon)
     headlines = load_guardian_headlines()
     tagger = ours["top_concrete"].tagger
 
@@ -168,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         for strategy in MASKING_STRATEGIES:
             collators[strategy] = (ours[strategy], tagged)
             collators[f"{strategy} (unchecked)"] = (unchecked[strategy], tagged)
+        collators[CONTROL] = (control, tagged)
         speeds = best_passes(collators, args.repeats)
         results[setting] = {"reference": stock_name, "rows": len(rows), "batches": len(tagged),
                             "speeds": speeds["cpu"], "speeds_cpu_best_pass": speeds["cpu_best_pass"],
@@ -197,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
             speed = speeds[strategy]
             print(f"| `DataCollatorForVLMasking(strategy=\"{strategy}\")` | {speed:.1f} | {speed / base:.2f}x | "
                   f"{speed / speeds[f'{strategy} (unchecked)']:.2f} |")
+        print(f"\nControl: an identical copy of the checked `random` collator, measured in the same run, ran at "
+              f"{speeds[CONTROL] / speeds['random']:.2f}x its speed (the noise of these ratios).")
     print(f"\nload average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
           f"{', '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} CPUs")
 
