@@ -78,6 +78,8 @@ class UncheckedCollator(DataCollatorForVLMasking):
             if not self._known_rows(key, values, sizes, flat[index]):
                 flat[index] = _plain_integers(values, total)
                 self._learn_rows(key, values, flat[index])
+        if total == positions.size:  # no padding
+            return dict(zip(keys, flat.reshape(len(keys), *positions.shape)))
         padded = np.empty((len(keys), *positions.shape), dtype=np.int64)
         padded[:] = np.array([fills[key] for key in keys], dtype=np.int64)[:, None, None]
         padded[:, positions] = flat
