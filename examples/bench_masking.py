@@ -21,7 +21,7 @@ CPU time of the benchmark's thread (on a shared machine, wall time also counts t
 cores); the speeds of the best whole pass, by CPU and by wall time, are in the JSON too. The load average before and after is
 printed with the tables, and everything is written as JSON to `--output`.
 
-    python examples/bench_masking.py [--batch-size 32] [--repeats 20] [--max-length 48] \
+    python examples/bench_masking.py [--batch-size 32] [--repeats 20] [--max-length 48] [--headlines N] \
         [--output outputs/results/masking_collator/bench.json]
 
 Prints two markdown tables.
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--max-length", type=int, default=48)
     parser.add_argument("--output", default="outputs/results/masking_collator/bench.json")
+    parser.add_argument("--headlines", type=int, default=None, help="Use only the first N headlines (default: all).")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load_before = os.getloadavg()
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     token_level = DataCollatorForLanguageModeling(tokenizer, seed=0)
     control = IdenticalCopy(tokenizer, strategy="random", seed=0, lexicon=lexicon)
     headlines = load_guardian_headlines()
+    if args.headlines is not None:
+        headlines = headlines.select(range(min(args.headlines, len(headlines))))
     tagger = ours["top_concrete"].tagger
 
     results = {}
