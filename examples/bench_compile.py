@@ -79,13 +79,8 @@ def run_seed(seed: int, subset, args) -> dict:
     g_layers = load("g")
     for layer in g_layers.adapter.layers(g_layers.backbone):
         layer.compile(dynamic=True)
-    g_whole = load("g")
-    # one eager call first: `check_exits_match_config` (modeling.py) reads the layout buffer back with `.tolist()`,
-    # which dynamo cannot trace with dynamic shapes (TorchRuntimeError "BooleanAtom not allowed in this context");
-    # once checked, the model skips that read until its config changes
-    with torch.inference_mode():
-        g_whole(**_device_batches(subset.select(range(1)), 1, g)[0])
-    g_whole = torch.compile(g_whole, dynamic=True)
+    # compiled whole, traced on its first call (no eager call needed: the config check reads no buffer while tracing)
+    g_whole = torch.compile(load("g"), dynamic=True)
     record = {"seed": seed, "threshold": anchor["chosen_threshold"], "rows": []}
     eager_of = {}
 
@@ -144,13 +139,8 @@ def run_seed(seed: int, subset, args) -> dict:
         measure([("(a) eager", a, a), ("(a) compiled whole", a_whole, a), ("(c) eager", g, g),
                  ("(c) layers compiled", g_layers, g)], size, partial)
     # group 2: the early-exit model compiled whole (the exit loop traced by dynamo)
-    g_whole = load("g")
-    # one eager call first: `check_exits_match_config` (modeling.py) reads the layout buffer back with `.tolist()`,
-    # which dynamo cannot trace with dynamic shapes (TorchRuntimeError "BooleanAtom not allowed in this context");
-    # once checked, the model skips that read until its config changes
-    with torch.inference_mode():
-        g_whole(**_device_batches(subset.select(range(1)), 1, g)[0])
-    g_whole = torch.compile(g_whole, dynamic=True)
+    # compiled whole, traced on its first call (no eager call needed: the config check reads no buffer while tracing)
+    g_whole = torch.compile(load("g"), dynamic=True)
     for size in args.batch_sizes:
         measure([("(a) eager", a, a), ("(c) eager", g, g), ("(c) compiled whole", g_whole, g)], size, partial)
     return record

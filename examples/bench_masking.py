@@ -11,14 +11,17 @@ by `VLMaskingTagger`; each collator gets the columns it reads. Two settings:
 
 In each setting every collator also runs in an unchecked copy (`UncheckedCollator` below: the same collation with
 the input checks taken out), so that the last column gives what the checks cost: checked speed / unchecked speed.
+An identical copy of the checked `random` collator runs beside them as a control: its speed over the original's
+shows how far these ratios move by noise alone.
 
 Timing: the collators take turns (one pass over all batches each, in a rotating order, `--repeats` rounds), and
-each keeps its best pass, so that a change in the machine's load hits them all alike; one torch thread. Speeds are
-batches per second of CPU time of the benchmark's thread (on a shared machine, wall time also counts the other
-processes' turns on the cores); the wall-clock speeds are in the JSON too. The load average before and after is
+each keeps, batch by batch, its best time over the passes, so that a change in the machine's load hits them all
+alike and a burst of load spoils one batch of one pass only; one torch thread. Speeds are batches per second of
+CPU time of the benchmark's thread (on a shared machine, wall time also counts the other processes' turns on the
+cores); the speeds of the best whole pass, by CPU and by wall time, are in the JSON too. The load average before and after is
 printed with the tables, and everything is written as JSON to `--output`.
 
-    python examples/bench_masking.py [--batch-size 32] [--repeats 20] [--max-length 48] \
+    python examples/bench_masking.py [--batch-size 32] [--repeats 20] [--max-length 48] [--headlines N] \
         [--output outputs/results/masking_collator/bench.json]
 
 Prints two markdown tables.
@@ -27,7 +30,7 @@ Prints two markdown tables.
 from __future__ import annotations
 
 import argparse
-import itertools
+import operator
 import os
 import platform
 import time
@@ -40,6 +43,7 @@ from transformers import AutoTokenizer, DataCollatorForLanguageModeling
 
 from hf_notlike.artifacts import write_json
 from hf_notlike.masking import MASKING_STRATEGIES, DataCollatorForVLMasking, VLLexicon
+from hf_notlike.masking.collator import _plain_floats, _plain_integers
 from hf_notlike.resources import concreteness_path, load_guardian_headlines, minilm_path
 
 STOCK_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask", "offset_mapping")
@@ -47,32 +51,43 @@ STOCK_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "special_token
 
 class UncheckedCollator(DataCollatorForVLMasking):
     """`DataCollatorForVLMasking` with its input checks taken out, to measure what they cost (not for real data):
-    the fields are taken from the first row, the per-token columns are converted with `np.fromiter` (no type,
-    length or range check) and no visual field is checked. Padding (with the same cache of repeated rows), masking
-    and random draws are the same code."""
+    the fields are taken from the first row and read in one pass as the checked collator reads them (no field, type
+    or key checks), the per-token columns are converted without length, range or vocabulary checks and no visual
+    field is checked. The per-token columns are converted by the same calls as in the checked collator
+    (`struct.pack`, whose integer format refuses non-integers as part of the conversion; the fastest unchecked
+    alternative, `np.fromiter`, is slower). Padding (with the same cache of repeated rows), masking and random draws
+    are the same code."""
 
     def _check_batch(self, features, lists=None):
-        return dict.fromkeys(features[0], "values")
+        keys = list(features[0])  # the columns read in one pass, as the checked collator reads them
+        if lists is not None:
+            lists.update(zip(keys, zip(*map(operator.itemgetter(*keys), features))))
+        return dict.fromkeys(keys, "values")
 
     @staticmethod
-    def _row_lengths(features, key):
-        return np.fromiter((len(feature[key]) for feature in features), dtype=np.int64, count=len(features))
+    def _row_lengths(features, key, lists=None):
+        values = lists if lists is not None else [feature[key] for feature in features]
+        return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
 
     def _pad_integer_columns(self, features, keys, lengths, positions, fills, lists):
         total = int(lengths.sum())
+        sizes = lengths.tolist()
         flat = np.empty((len(keys), total), dtype=np.int64)
         for index, key in enumerate(keys):
-            values = [feature[key] for feature in features]
-            if not self._known_rows(key, values, flat[index]):
-                flat[index] = np.fromiter(itertools.chain.from_iterable(values), dtype=np.int64, count=total)
+            values = lists[key]
+            if not self._known_rows(key, values, sizes, flat[index]):
+                flat[index] = _plain_integers(values, total)
                 self._learn_rows(key, values, flat[index])
+        if total == positions.size:  # no padding
+            return dict(zip(keys, flat.reshape(len(keys), *positions.shape)))
         padded = np.empty((len(keys), *positions.shape), dtype=np.int64)
         padded[:] = np.array([fills[key] for key in keys], dtype=np.int64)[:, None, None]
         padded[:, positions] = flat
         return dict(zip(keys, padded))
 
-    def _pad_column(self, features, key, length, fill, dtype, lengths, positions):
-        flat = np.fromiter(itertools.chain.from_iterable(feature[key] for feature in features), dtype=dtype)
+    def _pad_column(self, features, key, length, fill, dtype, lengths, positions, rows=None):
+        values = rows if rows is not None else [feature[key] for feature in features]
+        flat = (_plain_floats if dtype == np.float32 else _plain_integers)(values, int(lengths.sum()))
         out = np.full(positions.shape, fill, dtype=dtype)
         out[positions] = flat
         return out
@@ -82,24 +97,40 @@ class UncheckedCollator(DataCollatorForVLMasking):
         return None
 
 
+class IdenticalCopy(DataCollatorForVLMasking):
+    """The checked collator unchanged, measured beside it as a control: the two differ only by the noise of the
+    measurement (a ratio that far from 1 is not a difference between collators)."""
+
+
+CONTROL = "random (identical copy)"
+
+
 def best_passes(collators: dict[str, tuple[Callable, list]], repeats: int) -> dict[str, dict[str, float]]:
-    """Batches per second of each collator over its batches, by CPU time of this thread and by wall time: best pass
-    of `repeats`, the collators taking turns in a rotating order."""
+    """Batches per second of each collator over its batches, the collators taking turns pass by pass in a rotating
+    order, `repeats` passes each: `"cpu"` from each batch's best CPU time of this thread over the passes (summed
+    over the batches: a burst of load on the shared machine spoils one batch's time in one pass, not the whole
+    pass), `"cpu_best_pass"` and `"wall"` from the best whole pass by CPU and by wall time."""
+    names = list(collators)
+    per_batch = {name: np.full(len(collators[name][1]), np.inf) for name in names}
     cpu = dict.fromkeys(collators, float("inf"))
     wall = dict.fromkeys(collators, float("inf"))
-    names = list(collators)
+    clock = time.thread_time_ns
     for round_ in range(repeats):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
             collator, batches = collators[name]
+            times = per_batch[name]
             start_cpu, start_wall = time.thread_time(), time.perf_counter()
-            for batch in batches:
+            for index, batch in enumerate(batches):
+                start = clock()
                 collator(batch)
+                times[index] = min(times[index], clock() - start)
             cpu[name] = min(cpu[name], time.thread_time() - start_cpu)
             wall[name] = min(wall[name], time.perf_counter() - start_wall)
+    per_batch_seconds = {name: float(per_batch[name].sum()) / 1e9 for name in names}
     return {
         clock: {name: len(collators[name][1]) / seconds[name] for name in names}
-        for clock, seconds in (("cpu", cpu), ("wall", wall))
+        for clock, seconds in (("cpu", per_batch_seconds), ("cpu_best_pass", cpu), ("wall", wall))
     }
 
 
@@ -113,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--max-length", type=int, default=48)
     parser.add_argument("--output", default="outputs/results/masking_collator/bench.json")
+    parser.add_argument("--headlines", type=int, default=None, help="Use only the first N headlines (default: all).")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load_before = os.getloadavg()
@@ -127,7 +159,10 @@ def main(argv: list[str] | None = None) -> None:
         warnings.simplefilter("ignore")  # the stock collator warns that whole-word masking forces [MASK]-only
         whole_word = DataCollatorForLanguageModeling(tokenizer, whole_word_mask=True, seed=0)
     token_level = DataCollatorForLanguageModeling(tokenizer, seed=0)
+    control = IdenticalCopy(tokenizer, strategy="random", seed=0, lexicon=lexicon)
     headlines = load_guardian_headlines()
+    if args.headlines is not None:
+        headlines = headlines.select(range(min(args.headlines, len(headlines))))
     tagger = ours["top_concrete"].tagger
 
     results = {}
@@ -149,9 +184,11 @@ def main(argv: list[str] | None = None) -> None:
         for strategy in MASKING_STRATEGIES:
             collators[strategy] = (ours[strategy], tagged)
             collators[f"{strategy} (unchecked)"] = (unchecked[strategy], tagged)
+        collators[CONTROL] = (control, tagged)
         speeds = best_passes(collators, args.repeats)
         results[setting] = {"reference": stock_name, "rows": len(rows), "batches": len(tagged),
-                            "speeds": speeds["cpu"], "speeds_wall_clock": speeds["wall"]}
+                            "speeds": speeds["cpu"], "speeds_cpu_best_pass": speeds["cpu_best_pass"],
+                            "speeds_wall_clock": speeds["wall"]}
 
     load_after = os.getloadavg()
     results["setup"] = {
@@ -166,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
         result = results[setting]
         speeds, reference = result["speeds"], result["reference"]
         print(f"\n{result['rows']} Guardian headlines, {result['batches']} batches of {args.batch_size}, {title} "
-              f"(at most {args.max_length} tokens); best of {args.repeats} interleaved passes (CPU time), 1 torch thread.\n")
+              f"(at most {args.max_length} tokens); each batch's best of {args.repeats} interleaved passes (CPU time), "
+              "1 torch thread.\n")
         print(f"| collator | batches/s | ratio to stock `{reference}` | checked / unchecked |")
         print("|---|---:|---:|---:|")
         base = speeds[reference]
@@ -176,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
             speed = speeds[strategy]
             print(f"| `DataCollatorForVLMasking(strategy=\"{strategy}\")` | {speed:.1f} | {speed / base:.2f}x | "
                   f"{speed / speeds[f'{strategy} (unchecked)']:.2f} |")
+        print(f"\nControl: an identical copy of the checked `random` collator, measured in the same run, ran at "
+              f"{speeds[CONTROL] / speeds['random']:.2f}x its speed (the noise of these ratios).")
     print(f"\nload average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
           f"{', '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} CPUs")
 

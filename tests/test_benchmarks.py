@@ -1,12 +1,17 @@
 """Smoke runs of the benchmark scripts on tiny settings: they must keep running against the library's public API
 (the cartography benchmark reads the callback's own time from `CartographyCallback(profile=True).profile_stats`)."""
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from masking_fixtures import CAPTIONS, norms_lexicon, tag
+
+from hf_notlike.masking import MASKING_STRATEGIES, DataCollatorForVLMasking
 
 pytestmark = pytest.mark.slow  # the benchmark scripts run in subprocesses
 
@@ -42,3 +47,23 @@ def test_datamap_scale_benchmark_runs(tmp_path):
     assert "| `select_ambiguous` | - |" in out and "| `plot` | - |" in out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "datamap_build_3000x3.json", "datamap_runs_3000x3.json", "datamap_scale_3000x3.json", "datamap_scale_3000x3.md"]
+
+
+def test_bench_masking_runs_and_its_unchecked_copy_collates_the_same(tmp_path, load_example, bert_tokenizer):
+    output = tmp_path / "bench.json"
+    out = run_script("bench_masking.py", "--repeats", "1", "--headlines", "64", "--output", str(output))
+    assert out.count("checked / unchecked |") == 2 and "Control: an identical copy" in out
+    result = json.loads(output.read_text())
+    for setting in ("fixed", "dynamic"):
+        speeds = result[setting]["speeds"]
+        assert all(speeds[f"{strategy} (unchecked)"] > 0 for strategy in MASKING_STRATEGIES)
+    # the ratios mean something only while the unchecked copy does the checked collator's work minus the checks
+    bench = load_example("bench_masking")
+    rows = tag(bert_tokenizer, CAPTIONS, lexicon=norms_lexicon())
+    for strategy in MASKING_STRATEGIES:
+        checked = DataCollatorForVLMasking(bert_tokenizer, strategy=strategy, seed=0, lexicon=norms_lexicon())
+        unchecked = bench.UncheckedCollator(bert_tokenizer, strategy=strategy, seed=0, lexicon=norms_lexicon())
+        for _ in range(2):  # the second time through the rows already seen
+            want, got = checked(rows), unchecked(rows)
+            assert want.keys() == got.keys()
+            assert all(torch.equal(want[key], got[key]) for key in want), strategy

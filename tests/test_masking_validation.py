@@ -160,29 +160,50 @@ def test_visual_fields_must_agree_on_boxes(bert_tokenizer):
         DataCollatorForVLMasking(bert_tokenizer, seed=0)(rows)
 
 
-@pytest.mark.parametrize(
-    ("column", "value", "message"),
-    [
-        ("input_ids", "a dog", r"'input_ids' holds text in row 1 of the batch"),
-        ("input_ids", 101, "'input_ids' must hold one sequence of numbers per example; row 1 holds int"),
-        ("input_ids", [101, 2.5, 102], r"'input_ids' must hold one flat sequence of booleans or integers per example; found fractions"),
-        ("input_ids", [101, [7], 102], "'input_ids' must hold one flat sequence"),
-        ("input_ids", [101, None, 102], "'input_ids' must hold one flat sequence .* found fractions, NaN, None"),
-        ("input_ids", [101, -5, 102], "'input_ids' holds -5, below its smallest valid value 0"),
-        ("input_ids", [101, 10**6, 102], r"id 1000000 in row 1 .*outside the tokenizer's vocabulary"),
-        ("vl_word_ids", [-1, -7, -1], "'vl_word_ids' holds -7"),
-        ("vl_word_ids", [-1, 10**9, -1], r"'vl_word_ids' holds word id 1000000000 in row 1 of the batch, whose "
-                                         r"rows are padded to \d+ tokens"),
-        ("vl_word_tags", [0, 0.5, 0], "'vl_word_tags' must hold one flat sequence"),
-        ("attention_mask", [1, 1], r"'attention_mask' has 2 entries but `input_ids` has 3 in row 1"),
-    ],
-)
+# a row 1 of three tokens with one column replaced, and the error it raises
+TOKEN_COLUMN_ERRORS = [
+    ("input_ids", "a dog", r"'input_ids' holds text in row 1 of the batch"),
+    ("input_ids", 101, "'input_ids' must hold one sequence of numbers per example; row 1 holds int"),
+    ("input_ids", [101, 2.5, 102], r"'input_ids' must hold one flat sequence of booleans or integers per example; found fractions"),
+    ("input_ids", [101, [7], 102], "'input_ids' must hold one flat sequence"),
+    ("input_ids", [101, None, 102], "'input_ids' must hold one flat sequence .* found fractions, NaN, None"),
+    ("input_ids", [101, -5, 102], "'input_ids' holds -5, below its smallest valid value 0"),
+    ("input_ids", [101, 10**6, 102], r"id 1000000 in row 1 .*outside the tokenizer's vocabulary"),
+    ("vl_word_ids", [-1, -7, -1], "'vl_word_ids' holds -7"),
+    ("vl_word_ids", [-1, 10**9, -1], r"'vl_word_ids' holds word id 1000000000 in row 1 of the batch, whose "
+                                     r"rows are padded to \d+ tokens"),
+    ("vl_word_tags", [0, 0.5, 0], "'vl_word_tags' must hold one flat sequence"),
+    ("attention_mask", [1, 1], r"'attention_mask' has 2 entries but `input_ids` has 3 in row 1"),
+    ("attention_mask", [1, -1, 1], "'attention_mask' holds -1, below its smallest valid value 0"),
+    ("special_tokens_mask", [1, 0, 0, 0, 1], r"'special_tokens_mask' has 5 entries but `input_ids` has 3 in row 1"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "message"), TOKEN_COLUMN_ERRORS)
 def test_token_columns_are_checked(bert_tokenizer, column, value, message):
     rows = tag(bert_tokenizer, CAPTIONS[:2])
     rows[1] = dict(tag(bert_tokenizer, ["dog"])[0])
     rows[1][column] = value
     with pytest.raises(ValueError, match=message):
         DataCollatorForVLMasking(bert_tokenizer, strategy="content_words", seed=0)(rows)
+
+
+@pytest.mark.parametrize(("column", "value", "message"), TOKEN_COLUMN_ERRORS)
+def test_token_columns_are_checked_by_a_collator_that_has_seen_rows(bert_tokenizer, column, value, message):
+    """The collator skips converting (and checking) rows equal to rows it converted and checked before: neither a
+    rejected row nor a known row under `input_ids` of another length may slip through."""
+    seen = tag(bert_tokenizer, [*CAPTIONS[:2], "dog", "a dog runs", "two dogs run fast"])
+    rows = tag(bert_tokenizer, CAPTIONS[:2])
+    rows[1] = dict(tag(bert_tokenizer, ["dog"])[0])
+    rows[1][column] = value
+    for warm in (False, True):
+        collator = DataCollatorForVLMasking(bert_tokenizer, strategy="content_words", seed=0)
+        if warm:
+            collator(seen)
+        for _ in range(2):  # the same batch twice: a rejected row is never remembered as checked
+            with pytest.raises(ValueError, match=message):
+                collator(rows)
+        assert collator(seen)["input_ids"].shape[0] == len(seen)
 
 
 def test_lengths_that_only_add_up_are_caught(bert_tokenizer):

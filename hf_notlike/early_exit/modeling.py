@@ -989,7 +989,9 @@ class EarlyExitModelMixin:
 
     def check_exits_match_config(self) -> None:
         """Raises a `ValueError` when `config` was changed after building so that it no longer describes the exits
-        (e.g. `config.exit_layers` set to fewer layers), and validates every early-exit field of the config."""
+        (e.g. `config.exit_layers` set to fewer layers), and validates every early-exit field of the config. While
+        `torch.compile` traces the model, the configuration is still checked but the layout buffer is not read back
+        (a host read would break the graph); the first eager call checks it."""
         fingerprint = self.config.early_exit_fingerprint()
         if self.__dict__.get("_checked_fingerprint") == fingerprint:  # unchanged since the last check
             return
@@ -1003,6 +1005,10 @@ class EarlyExitModelMixin:
                 "Restore `config.exit_layers`, or build a new model with the new exit layers."
             )
         layout = getattr(self, LAYOUT_KEY, None)
+        if torch.compiler.is_compiling():
+            # while `torch.compile` traces the model, the buffer is not read back (a `.tolist()` breaks a dynamic
+            # whole-model trace) and nothing is cached: the next eager call checks it
+            return
         # the buffer is read back only when it or the fields it records change (not when e.g. `problem_type` is set)
         layout_key = (id(layout), getattr(layout, "_version", None), repr(exit_layout(self.config)))
         if layout is not None and layout.device.type != "meta" and self.__dict__.get("_checked_layout") != layout_key:

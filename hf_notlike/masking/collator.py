@@ -15,6 +15,7 @@ import functools
 import itertools
 import operator
 import os
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,11 +82,42 @@ def _joined(rows: list[list]) -> np.ndarray | None:
 
 def _plain_integers(rows: list[list], count: int) -> np.ndarray | None:
     """The `count` items of `rows` joined into one int64 array when every item is a plain integer (`int`, `bool` or a
-    NumPy integer), else None (the column-by-column path then names the problem): `operator.index` refuses anything
-    else item by item at C speed, so no fraction is truncated and no text is parsed."""
+    NumPy integer) within int64, else None (the column-by-column path then names the problem). `struct.pack` converts
+    and checks in one C loop: its `q` format takes only integers (through `__index__`, as `operator.index` does), so
+    no fraction is truncated and no text is parsed, and it is faster than NumPy's own conversion of the items."""
     try:
-        return np.fromiter(map(operator.index, itertools.chain.from_iterable(rows)), dtype=np.int64, count=count)
-    except (TypeError, ValueError, OverflowError):
+        return np.frombuffer(struct.pack(f"{count}q", *itertools.chain.from_iterable(rows)), dtype=np.int64)
+    except (struct.error, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _plain_floats(rows: list[list], count: int) -> np.ndarray | None:
+    """The `count` items of `rows` joined into one float64 array when every item is a real number (`float`, `int`,
+    `bool` or a NumPy number), else None (the general path then names the problem); one C loop, as
+    `_plain_integers`. NaN and infinities pass: the caller checks them."""
+    try:
+        return np.frombuffer(struct.pack(f"{count}d", *itertools.chain.from_iterable(rows)), dtype=np.float64)
+    except (struct.error, TypeError, ValueError, OverflowError):
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _field_plan(keys: tuple) -> tuple[Any, tuple[int, ...]]:
+    """What the field checks need that depends only on the names of a batch's fields (cached: batches of a dataset
+    share them): a getter of all the fields of a row, as a tuple, and the positions of the per-token columns."""
+    getter = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    return getter, tuple(index for index, key in enumerate(keys) if key in _COLUMN_RULES)
+
+
+def _transposed(features: list[Mapping[str, Any]], keys: tuple, getter) -> list[tuple] | None:
+    """The batch as one tuple of values per key (in the order of `keys`), in one pass over the rows, when every row
+    has exactly the fields `keys` (the usual batch); else None. A row with as many fields as `keys` and every one of
+    them has no other field, so one length per row and one lookup per field suffice."""
+    if set(map(len, features)) != {len(keys)}:
+        return None
+    try:
+        return list(zip(*map(getter, features)))
+    except KeyError:
         return None
 
 
@@ -112,22 +144,30 @@ def _batch_fields(features: list[Mapping[str, Any]], lists: dict[str, list] | No
     `None` in some rows only, or that holds text in some rows and numbers in others raises a `ValueError` naming
     the field and the rows: a batch is never collated by dropping some rows' data. `lists`, when given, receives
     the per-token columns that hold a list in every row (their rows, in order), so that padding need not look again."""
-    first = features[0].keys()
-    uniform = all(feature.keys() == first for feature in features)  # the usual case: one key set
-    if uniform:
-        keys = list(first)
-    else:
-        keys = list(dict.fromkeys(key for feature in features for key in feature))
+    keys = tuple(features[0])
+    columns = None
+    if keys:  # the usual case: one key set, read in one pass
+        getter, token_columns = _field_plan(keys)
+        columns = _transposed(features, keys, getter)
+    uniform = columns is not None
+    if not uniform:
+        keys = tuple(dict.fromkeys(key for feature in features for key in feature))
     fields = {}
-    for key in keys:
-        if uniform:
-            values = [feature[key] for feature in features]
-            if key in _COLUMN_RULES and set(map(type, values)) == {list}:
-                fields[key] = "values"  # a per-token column of lists: its items are checked when it is padded
-                if lists is not None:
-                    lists[key] = values
-                continue
-        missing = [i for i, feature in enumerate(features) if key not in feature]
+    if uniform:
+        # one type check over the rows of every per-token column; per column only when some row is not a list
+        rows = itertools.chain.from_iterable(columns[index] for index in token_columns)
+        if operator.countOf(map(type, rows), list) != len(token_columns) * len(features):
+            token_columns = [index for index in token_columns if set(map(type, columns[index])) == {list}]
+        for index in token_columns:
+            fields[keys[index]] = "values"  # a per-token column of lists: its items are checked when it is padded
+            if lists is not None:
+                lists[keys[index]] = columns[index]
+        if len(fields) == len(keys):  # every field a per-token column (a text-only batch): nothing else to check
+            return fields
+    for index, key in enumerate(keys):
+        if key in fields:
+            continue
+        missing = [] if uniform else [i for i, feature in enumerate(features) if key not in feature]
         if missing:
             present = [i for i in range(len(features)) if i not in set(missing)]
             raise HfNotlikeInputError(
@@ -135,7 +175,7 @@ def _batch_fields(features: list[Mapping[str, Any]], lists: dict[str, list] | No
                 "example must carry the same fields (fill the missing ones, e.g. zero visual features with a zero "
                 "`visual_attention_mask`, or drop the field from every example)."
             )
-        values = [feature[key] for feature in features]
+        values = columns[index] if uniform else [feature[key] for feature in features]
         nones = [i for i, value in enumerate(values) if value is None]
         if len(nones) == len(values):
             fields[key] = "none"
@@ -156,7 +196,7 @@ def _batch_fields(features: list[Mapping[str, Any]], lists: dict[str, list] | No
             fields[key] = "text"
         else:
             fields[key] = "values"
-    return fields
+    return {key: fields[key] for key in keys}  # in the order of the fields
 
 
 def _stack(key: str, values: list[Any]) -> Any:
@@ -587,7 +627,7 @@ class DataCollatorForVLMasking:
                 "DataCollatorForVLMasking expects a list of dicts (dataset rows with `input_ids`), got "
                 f"{type(bad).__name__}."
             )
-        if not any("input_ids" in feature for feature in features):
+        if "input_ids" not in features[0] and not any("input_ids" in feature for feature in features):
             raise HfNotlikeInputError(f"The examples have no `input_ids` (keys: {sorted(features[0])}); tokenize them first.")
         fields = _batch_fields(features, lists)
         if self.strategy != "random":
@@ -606,9 +646,12 @@ class DataCollatorForVLMasking:
                     f"{hint}; with `Trainer`, set `TrainingArguments(remove_unused_columns=False)` so the columns "
                     "reach the collator."
                 )
-        for key in (*_TEXT_KEYS, WORD_IDS_COLUMN, TAGS_COLUMN, CONCRETENESS_COLUMN):
-            if fields.get(key, "values") != "values":
-                raise HfNotlikeInputError(f"The column {key!r} must hold a sequence of numbers per example, not text or None.")
+        if "text" in fields.values() or "none" in fields.values():
+            for key in (*_TEXT_KEYS, WORD_IDS_COLUMN, TAGS_COLUMN, CONCRETENESS_COLUMN):
+                if fields.get(key, "values") != "values":
+                    raise HfNotlikeInputError(
+                        f"The column {key!r} must hold a sequence of numbers per example, not text or None."
+                    )
         return fields
 
     def _model_family(self, fields: dict[str, str]) -> str:
@@ -708,8 +751,10 @@ class DataCollatorForVLMasking:
         conversion of nested lists. The usual batch (every column a list of plain integers per row, as long as
         `input_ids`) is converted in one call for all integer columns; any other batch goes column by column, which
         names the column and the rows at fault."""
-        lengths = self._row_lengths(features, "input_ids")
+        lengths = self._row_lengths(features, "input_ids", lists.get("input_ids"))
         length = int(lengths.max())
+        if not length:
+            raise HfNotlikeInputError("Every example of the batch has empty `input_ids`: nothing to collate.")
         if self.pad_to_multiple_of and length % self.pad_to_multiple_of:
             length = (length // self.pad_to_multiple_of + 1) * self.pad_to_multiple_of
         pad_id = self.tokenizer.pad_token_id
@@ -739,7 +784,8 @@ class DataCollatorForVLMasking:
                     self._check_token_ids(columns["input_ids"], lengths)
         if self.strategy == "top_concrete":
             columns[CONCRETENESS_COLUMN] = self._pad_column(
-                features, CONCRETENESS_COLUMN, length, 0.0, np.float32, lengths, positions
+                features, CONCRETENESS_COLUMN, length, 0.0, np.float32, lengths, positions,
+                lists.get(CONCRETENESS_COLUMN),
             )
         if "attention_mask" not in columns and "attention_mask" in self.tokenizer.model_input_names:
             columns["attention_mask"] = positions.astype(np.int64)
@@ -757,35 +803,48 @@ class DataCollatorForVLMasking:
         """The integer columns `keys` (text first, then word columns) of the usual batch in one conversion and one
         vectorised placement, with their range checks (and the vocabulary check after the text columns); `None`
         when a column is not, in every row, a list of plain integers as long as `input_ids`. `lists`: the columns
-        already known to hold a list in every row."""
+        already known to hold a list in every row.
+
+        A column whose rows all equal rows already converted and checked (`_known_rows`: attention masks, token
+        type ids, special-token masks) is neither converted nor checked again: each of its rows equals a checked
+        row of the length of its `input_ids`."""
         sizes = lengths.tolist()
         total = int(lengths.sum())
         flat = np.empty((len(keys), total), dtype=np.int64)
+        converted = {}  # index -> rows, of the columns converted (and so checked) in this batch
         for index, key in enumerate(keys):
             values = lists.get(key)
             if values is None:
                 values = [feature[key] for feature in features]
                 if set(map(type, values)) != {list}:
                     return None
-            if list(map(len, values)) != sizes:
+            if self._known_rows(key, values, sizes, flat[index]):
+                continue
+            # the lengths of `input_ids` are those of its own rows
+            if key != "input_ids" and list(map(len, values)) != sizes:
                 return None
-            if not self._known_rows(key, values, flat[index]):
-                column = _plain_integers(values, total)
-                if column is None:
-                    return None
-                flat[index] = column
-                self._learn_rows(key, values, column)
-        if total:
+            column = _plain_integers(values, total)
+            if column is None:
+                return None
+            flat[index] = column
+            converted[index] = values
+        if total and converted:
+            # `input_ids` (row 0 of `flat`) in one reduction: read as unsigned integers, its ids are all below the
+            # vocabulary size exactly when none is negative or too large; else the checks below name the problem
+            ids_valid = 0 in converted and int(flat[0].view(np.uint64).max()) < self._vocab_size
             last_text_key = [key for key in keys if key in _TEXT_KEYS][-1]
-            lowest = flat.min(axis=1).tolist()
             for index, key in enumerate(keys):
-                if lowest[index] < _COLUMN_RULES[key][1]:
-                    raise HfNotlikeInputError(
-                        f"The column {key!r} holds {lowest[index]:g}, below its smallest valid value "
-                        f"{_COLUMN_RULES[key][1]}."
-                    )
-                if key == last_text_key:  # after the text columns, as on the column-by-column path
+                if index in converted and not (index == 0 and ids_valid):
+                    lowest = int(flat[index].min())
+                    if lowest < _COLUMN_RULES[key][1]:
+                        raise HfNotlikeInputError(
+                            f"The column {key!r} holds {lowest:g}, below its smallest valid value "
+                            f"{_COLUMN_RULES[key][1]}."
+                        )
+                if key == last_text_key and 0 in converted and not ids_valid:  # after the text columns
                     self._check_token_ids(flat[0], lengths)
+        for index, values in converted.items():  # remembered only once checked
+            self._learn_rows(keys[index], values, flat[index])
         batch_size, length = positions.shape
         if total == batch_size * length:  # no padding
             padded = flat.reshape(len(keys), batch_size, length)
@@ -795,16 +854,17 @@ class DataCollatorForVLMasking:
             padded[:, positions] = flat
         return dict(zip(keys, padded))
 
-    def _known_rows(self, key: str, values: list[list], out: np.ndarray) -> bool:
-        """When every row of a column equals the row of its length last converted for that column (the usual
-        attention masks, token type ids, special-token masks), write the converted rows into `out` and return True:
-        a list comparison at C speed instead of a conversion."""
+    def _known_rows(self, key: str, values: list[list], sizes: list[int], out: np.ndarray) -> bool:
+        """When every row of a column equals the row of the length given in `sizes` (its `input_ids`' length) last
+        converted and checked for that column (the usual attention masks, token type ids, special-token masks),
+        write the converted rows into `out` and return True: a list comparison at C speed instead of a conversion
+        and its checks."""
         known = self._row_cache.get(key)
         if not known:
             return False
         arrays = []
-        for row in values:
-            entry = known.get(len(row))
+        for row, size in zip(values, sizes):
+            entry = known.get(size)
             if entry is None or row != entry[0]:
                 return False
             arrays.append(entry[1])
@@ -848,10 +908,11 @@ class DataCollatorForVLMasking:
         return columns < lengths[:, None]
 
     @staticmethod
-    def _row_lengths(features: list[Mapping[str, Any]], key: str) -> np.ndarray:
-        values = [feature[key] for feature in features]
-        if set(map(type, values)) == {list}:  # the usual case (dataset rows), checked cheaply
-            lengths = np.array([len(value) for value in values], dtype=np.int64)
+    def _row_lengths(features: list[Mapping[str, Any]], key: str, lists: list | None = None) -> np.ndarray:
+        """The length of every row of the column `key`; `lists`: its rows, when already known to be lists."""
+        values = lists if lists is not None else [feature[key] for feature in features]
+        if lists is not None or set(map(type, values)) == {list}:  # the usual case (dataset rows), checked cheaply
+            lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
         else:
             lengths = np.zeros(len(values), dtype=np.int64)
             for row, value in enumerate(values):
@@ -861,8 +922,6 @@ class DataCollatorForVLMasking:
                         f"{type(value).__name__} {value!r:.60}."
                     )
                 lengths[row] = len(value)
-        if key == "input_ids" and not lengths.max():
-            raise HfNotlikeInputError("Every example of the batch has empty `input_ids`: nothing to collate.")
         return lengths
 
     def _pad_column(
@@ -874,9 +933,21 @@ class DataCollatorForVLMasking:
         dtype,
         lengths: np.ndarray,
         positions: np.ndarray,
+        rows: list | None = None,
     ) -> np.ndarray:
         """One per-token column padded to `length`: the rows are checked (one flat sequence of numbers of the kind
-        the column holds, as long as `input_ids`), joined and placed in one vectorised assignment."""
+        the column holds, as long as `input_ids`), joined and placed in one vectorised assignment. `rows`: the
+        column's rows, when already known to be lists."""
+        kinds = _COLUMN_RULES[key][0]
+        if rows is not None and "f" in kinds and list(map(len, rows)) == lengths.tolist():
+            # the usual float column: real numbers as many as `input_ids`, converted in one call
+            flat = _plain_floats(rows, int(lengths.sum()))
+            if flat is not None:
+                out = np.full(positions.shape, fill, dtype=dtype)
+                out[positions] = flat
+                if not np.isfinite(out).all():  # NaN, infinities, or values too large for the dtype
+                    raise HfNotlikeInputError(f"The column {key!r} holds a NaN, infinite or None value.")
+                return out
         values = [feature[key] for feature in features]
         lists = set(map(type, values)) == {list}  # the usual case (dataset rows)
         if key == "input_ids":
@@ -893,7 +964,9 @@ class DataCollatorForVLMasking:
                 "the examples were changed after tagging; tag again with VLMaskingTagger after any truncation."
             )
         kinds, lowest = _COLUMN_RULES[key]
-        flat = _joined(values) if lists else None
+        flat = _plain_floats(values, int(sizes.sum())) if lists and "f" in kinds else None
+        if flat is None and lists:
+            flat = _joined(values)
         if flat is not None and flat.size == int(sizes.sum()) and (
             (flat.dtype.kind in "biu" and flat.dtype != np.uint64) or (flat.dtype.kind == "f" and "f" in kinds)
         ):
