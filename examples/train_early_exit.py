@@ -667,15 +667,20 @@ def rescore_variants(name: str, args) -> None:
                     record["per_exit_layer_speedup"])
 
 
+def finished_runs(name: str, args, key: str | None = None) -> dict[str, list[dict]]:
+    """The finished runs' JSON records of dataset `name` under `--results-dir`, by variant (those holding `key`)."""
+    runs: dict[str, list[dict]] = {}
+    for file in sorted((Path(args.results_dir) / name).glob("*_seed*.json")):
+        record = json.loads(file.read_text())
+        if key is None or key in record:
+            runs.setdefault(record["variant"], []).append(record)
+    return runs
+
+
 def summarize_budget(name: str, args) -> str:
     """Per-exit thresholds chosen on validation within `--max-drop` of (a) (no margin / 0.5-point margin): test
     accuracy against (a) of the same seed and layer speed-up, means over seeds with the per-seed differences."""
-    results = Path(args.results_dir) / name
-    runs: dict[str, list[dict]] = {}
-    for file in sorted(results.glob("*_seed*.json")):
-        record = json.loads(file.read_text())
-        if "per_exit_test_accuracy" in record:
-            runs.setdefault(record["variant"], []).append(record)
+    runs = finished_runs(name, args, "per_exit_test_accuracy")
     lines = ["| variant | seeds | thresholds | test acc. vs (a), points (per seed) | layer speed-up (per seed) |",
              "|---|---|---|---|---|"]
     for variant in sorted(runs):
@@ -692,12 +697,7 @@ def summarize_budget(name: str, args) -> str:
 
 def summarize_exits(name: str, args) -> str:
     """Each exit's own test accuracy (every row answered there), means over the seeds, against (a)'s."""
-    results = Path(args.results_dir) / name
-    runs: dict[str, list[dict]] = {}
-    for file in sorted(results.glob("*_seed*.json")):
-        record = json.loads(file.read_text())
-        if "exit_test_accuracies" in record:
-            runs.setdefault(record["variant"], []).append(record)
+    runs = finished_runs(name, args, "exit_test_accuracies")
     if not runs:
         return ""
     width = max(len(r["exit_test_accuracies"]) for records in runs.values() for r in records)
@@ -714,11 +714,7 @@ def summarize_exits(name: str, args) -> str:
 
 def summarize_variants(name: str, args) -> str:
     """The markdown table of the finished (variant, seed) runs of dataset `name` (mean over seeds, with the count)."""
-    results = Path(args.results_dir) / name
-    runs: dict[str, list[dict]] = {}
-    for file in sorted(results.glob("*_seed*.json")):
-        record = json.loads(file.read_text())
-        runs.setdefault(record["variant"], []).append(record)
+    runs = finished_runs(name, args)
 
     def mean(records, key):
         values = [r[key] for r in records if r.get(key) is not None]
@@ -780,10 +776,7 @@ def plot_variants(names: list[str], args, path: str):
     FigureCanvasAgg(fig)
     for index, name in enumerate(names):
         ax = fig.add_subplot(1, len(names), index + 1)
-        runs: dict[str, list[dict]] = {}
-        for file in sorted((Path(args.results_dir) / name).glob("*_seed*.json")):
-            record = json.loads(file.read_text())
-            runs.setdefault(record["variant"], []).append(record)
+        runs = finished_runs(name, args)
         reference = runs.get("a")
         if reference:
             accuracy = 100 * sum(r["test_accuracy"] for r in reference) / len(reference)
