@@ -116,7 +116,9 @@ class EarlyExitConfigMixin:
             layers (a backbone pooler, the classifier's own head after `from_classifier`) at the top layer's. Below 1,
             the top of an already fine-tuned classifier stays close to where it was while the lower layers, which
             the early exits read, adapt faster (the opposite of the usual layer-wise decay of fine-tuning, which
-            protects the lower layers; Howard & Ruder, ACL 2018). 1.0: one rate for the whole backbone.
+            protects the lower layers; Howard & Ruder, ACL 2018). 1.0: one rate for the whole backbone. Measured on
+            Rotten Tomatoes (MiniLM, anchored, one seed), 0.7 from 2e-4 at the bottom did not beat one rate of 1e-4
+            (results page, "The anchored recipe, searched").
         anchor_weight (`float`, *optional*, defaults to 0.0):
             Anchored joint training: each exit, the last one included, is trained on
             `(1 - a) * CE(gold) + a * T^2 * KL(anchor || exit)`, where the anchor is the softened prediction of a
