@@ -514,7 +514,8 @@ def run_variants(name: str, args) -> None:
             model, train_seconds = train_variant(variant, splits, tokenizer, num_labels, label_names, lr, args, seed,
                                                  models)
             model.to(args.device)
-            record = {"dataset": title, "model": MODELS[args.model][1], "variant": variant, "description": VARIANTS[variant], "seed": seed,
+            record = {"dataset": title, "model": MODELS[args.model][1], "variant": variant,
+                      "description": VARIANTS[variant], "seed": seed,
                       "train_examples": len(splits["train"]), "validation_examples": len(splits["validation"]),
                       "test_examples": len(splits["test"]), "max_length": max_length, "learning_rate": lr,
                       "epochs": {"b": args.exit_epochs, "c": args.exit_epochs, "g": anchor_epochs(args)}.get(
@@ -524,7 +525,8 @@ def run_variants(name: str, args) -> None:
                       "command": "python examples/train_early_exit.py " + " ".join(args.argv)}
             if variant == "g":
                 record.update(anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,
-                              alternate_objectives=args.alternate_objectives, layer_learning_rate_decay=args.layer_lr_decay,
+                              alternate_objectives=args.alternate_objectives,
+                              layer_learning_rate_decay=args.layer_lr_decay,
                               backbone_learning_rate=args.backbone_lr,
                               exit_learning_rate=lr * args.exit_lr_multiplier)
             if variant == "a":
@@ -705,10 +707,12 @@ def summarize_exits(name: str, args) -> str:
              "|---|---|---|" + "---|" * width]
     for variant in sorted(runs):
         records = runs[variant]
-        columns = [sum(r["exit_test_accuracies"][k] for r in records) / len(records) for k in range(width)]
+        exits = min(len(r["exit_test_accuracies"]) for r in records)  # runs with other exit layers: the common ones
+        columns = [sum(r["exit_test_accuracies"][k] for r in records) / len(records) for k in range(exits)]
+        columns += [None] * (width - exits)
         reference = sum(r["reference_test_accuracy"] for r in records) / len(records)
         lines.append(f"| ({variant}) {VARIANTS[variant]} | {len(records)} | {100 * reference:.2f}% | "
-                     + " | ".join(f"{100 * c:.2f}%" for c in columns) + " |")
+                     + " | ".join("–" if c is None else f"{100 * c:.2f}%" for c in columns) + " |")
     return "\n".join(lines)
 
 

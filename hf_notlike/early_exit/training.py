@@ -117,7 +117,8 @@ def exit_parameter_groups(
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             head = name.startswith(head_prefixes) and not name.startswith(trained_head)
-            groups.setdefault((head, name in decay, 0 if head else depth.get(id(parameter), top)), []).append(parameter)
+            layer = 0 if head else depth.get(id(parameter), top)
+            groups.setdefault((head, name in decay, layer), []).append(parameter)
     return [
         {"params": params, "lr": learning_rate * (multiplier if head else backbone_multiplier * layer_decay**layer),
          "weight_decay": weight_decay if decayed else 0.0}
