@@ -154,17 +154,25 @@ def test_early_exit_equals_all_exits_rule_and_batch_of_one(arch, exit_input, ear
             expected = torch.tensor(expected)
             assert torch.equal(select_exits(exit_logits, model.config.temperatures, threshold), expected)
 
-            batched = model(ids, attention_mask=mask, exit_threshold=threshold)
+            batched = check_exit_loop(model, ids, mask, threshold, exit_logits, expected, one_by_one=True)
             assert batched.exit_logits is None
-            assert batched.exit_layer.tolist() == [model.config.exit_layers[k] for k in expected]
-            torch.testing.assert_close(batched.logits, exit_logits[torch.arange(8), expected], atol=1e-5, rtol=1e-4)
-            for row in range(ids.shape[0]):  # batch size 1, unpadded
-                length = int(mask[row].sum())
-                single = model(ids[row : row + 1, :length], exit_threshold=threshold)
-                assert single.exit_layer.item() == batched.exit_layer[row].item()
-                torch.testing.assert_close(single.logits[0], batched.logits[row], atol=1e-5, rtol=1e-4)
             seen_layers.update(batched.exit_layer.tolist())
     assert len(seen_layers) >= 3, "the thresholds should exercise several exits"
+
+
+def check_exit_loop(model, ids, mask, threshold, exit_logits, expected, one_by_one: bool = False):
+    """The batched exit loop at `threshold` takes the `expected` exits (indices) with those exits' logits from the
+    all-exits pass; with `one_by_one`, every row alone and unpadded too. Returns the batched output."""
+    batched = model(ids, attention_mask=mask, exit_threshold=threshold)
+    assert batched.exit_layer.tolist() == [model.config.exit_layers[k] for k in expected]
+    torch.testing.assert_close(batched.logits, exit_logits[torch.arange(ids.shape[0]), expected], atol=1e-5,
+                               rtol=1e-4)
+    for row in range(ids.shape[0]) if one_by_one else ():  # batch size 1, unpadded
+        length = int(mask[row].sum())
+        single = model(ids[row : row + 1, :length], exit_threshold=threshold)
+        assert single.exit_layer.item() == batched.exit_layer[row].item()
+        torch.testing.assert_close(single.logits[0], batched.logits[row], atol=1e-5, rtol=1e-4)
+    return batched
 
 
 @pytest.mark.parametrize("exit_input", ["weighted_mean", "cls"])
@@ -180,14 +188,7 @@ def test_two_labels_early_exit_equals_all_exits_rule_and_batch_of_one(exit_input
     with torch.no_grad():
         for threshold in thresholds + [[thresholds[0], 1.0, thresholds[1], 1.0]]:
             expected = select_exits(exit_logits, model.config.temperatures, threshold)
-            batched = model(ids, attention_mask=mask, exit_threshold=threshold)
-            assert batched.exit_layer.tolist() == [model.config.exit_layers[k] for k in expected]
-            torch.testing.assert_close(batched.logits, exit_logits[torch.arange(8), expected], atol=1e-5, rtol=1e-4)
-            for row in range(ids.shape[0]):
-                length = int(mask[row].sum())
-                single = model(ids[row : row + 1, :length], exit_threshold=threshold)
-                assert single.exit_layer.item() == batched.exit_layer[row].item()
-                torch.testing.assert_close(single.logits[0], batched.logits[row], atol=1e-5, rtol=1e-4)
+            batched = check_exit_loop(model, ids, mask, threshold, exit_logits, expected, one_by_one=True)
             seen_layers.update(batched.exit_layer.tolist())
     assert len(seen_layers) >= 3, "the thresholds should exercise several exits"
 
@@ -415,10 +416,7 @@ def test_fused_exits_follow_new_weights_and_temperatures(early_exit_model, padde
         for threshold in thresholds_away_from_confidences(conf):
             expected = select_exits(exit_logits, model.config.temperatures, threshold)
             with torch.no_grad():
-                out = model(ids, attention_mask=mask, exit_threshold=threshold)
-            assert out.exit_layer.tolist() == [model.config.exit_layers[k] for k in expected]
-            torch.testing.assert_close(out.logits, exit_logits[torch.arange(ids.shape[0]), expected], atol=1e-5,
-                                       rtol=1e-4)
+                out = check_exit_loop(model, ids, mask, threshold, exit_logits, expected)
             layers.update(out.exit_layer.tolist())
         assert len(layers) >= 2, "the thresholds should exercise several exits"
 

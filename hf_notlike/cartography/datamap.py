@@ -885,27 +885,26 @@ def _check_margins(values: Any, shape: tuple[int, int]) -> np.ndarray:
     return margins
 
 
-def _check_labels(values: Any, n: int, typed: bool = False) -> np.ndarray:
-    """`typed`: the values come from a column whose type was checked (integers or strings), so the per-value type check
-    of an object array is skipped."""
-    labels = np.asarray(values)
-    if labels.shape != (n,):
-        raise HfNotlikeInputError(f"`labels` must have shape ({n},) (one gold label per example); got {labels.shape}.")
-    if labels.dtype.kind not in "iuUSb" and not (labels.dtype == object and (
-        typed or all(isinstance(x, (str, int, np.integer)) for x in labels)
+def _integers_or_strings(values: Any, n: int, name: str, per_example: str, kinds: str, typed: bool) -> np.ndarray:
+    """`values` as an array of shape `(n,)` of integers or strings (numpy kinds `kinds`, or objects that are ints or
+    strings); `typed`: the values come from a column whose type was checked, so the per-value type check of an object
+    array is skipped."""
+    array = np.asarray(values)
+    if array.shape != (n,):
+        raise HfNotlikeInputError(f"`{name}` must have shape ({n},) ({per_example}); got {array.shape}.")
+    if array.dtype.kind not in kinds and not (array.dtype == object and (
+        typed or all(isinstance(x, (str, int, np.integer)) for x in array)
     )):
-        raise HfNotlikeInputError(f"`labels` must hold integers or strings; got dtype {labels.dtype}.")
-    return labels
+        raise HfNotlikeInputError(f"`{name}` must hold integers or strings; got dtype {array.dtype}.")
+    return array
+
+
+def _check_labels(values: Any, n: int, typed: bool = False) -> np.ndarray:
+    return _integers_or_strings(values, n, "labels", "one gold label per example", "iuUSb", typed)
 
 
 def _check_ids(values: Any, n: int, typed: bool = False) -> np.ndarray:
-    ids = np.asarray(values)
-    if ids.shape != (n,):
-        raise HfNotlikeInputError(f"`ids` must have shape ({n},) (one per example); got {ids.shape}.")
-    if ids.dtype.kind not in "iuUS" and not (ids.dtype == object and (
-        typed or all(isinstance(x, (str, int, np.integer)) for x in ids)
-    )):
-        raise HfNotlikeInputError(f"`ids` must hold integers or strings; got dtype {ids.dtype}.")
+    ids = _integers_or_strings(values, n, "ids", "one per example", "iuUS", typed)
     # increasing integer ids (the usual case: row indices or a counter) are unique without sorting them
     increasing = ids.dtype.kind in "iu" and bool((ids[1:] > ids[:-1]).all())
     if not increasing and len(np.unique(ids)) != n:

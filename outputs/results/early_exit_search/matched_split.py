@@ -59,8 +59,8 @@ def main():
             half, other = order[: len(labels) // 2], order[len(labels) // 2:]
             budget = stock_correct[half].mean() - 0.01
             ok = [t for t, (c, _) in outcomes.items() if c[half].mean() >= budget]
-            chosen = min(ok, key=lambda t: (outcomes[t][1][half].mean(), -t)) if ok else 1.0
-            correct, used = outcomes.get(chosen, outcomes[max(outcomes)])
+            chosen = min(ok, key=lambda t: (outcomes[t][1][half].mean(), -t)) if ok else 1.0  # 1.0 is on the grid
+            correct, used = outcomes[chosen]
             results.append((100 * float(correct[other].mean() - stock_correct[other].mean()),
                             len(layers) / float(used[other].mean())))
     results = np.array(results)
