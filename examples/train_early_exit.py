@@ -178,6 +178,10 @@ def parse_args(argv=None):
                              "alternate between the last exit's loss and the other exits' losses")
     parser.add_argument("--anchor-epochs", type=float, default=None,
                         help="--variants (g): training epochs (default: --epochs)")
+    parser.add_argument("--augment-copies", type=int, default=0,
+                        help="--variants (g): also train on this many unlabelled variants of each training text "
+                             "(a random span of 50-100%% of its words, 10%% of them dropped), labelled -100: the "
+                             "exits learn them from the frozen (a) alone (distillation on unlabelled text)")
     parser.add_argument("--rescore", action="store_true",
                         help="--variants: add per-exit thresholds (choose_thresholds) to finished runs from their "
                              "saved models")
@@ -190,6 +194,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.model != "minilm" and args.variants is None:
         parser.error("--model mpnet runs the --variants protocol only (the single-model sweep is MiniLM's)")
+    if args.augment_copies < 0:
+        parser.error(f"--augment-copies must be >= 0, got {args.augment_copies}")
+    if args.augment_copies and (args.variants is None or set(args.variants) - {"a", "g"}):
+        parser.error("--augment-copies trains (g) only (its exits learn the variants from (a)): pass --variants g")
     if args.exit_layers is not None:
         depth = num_layers(args)
         if not all(0 < layer < depth for layer in args.exit_layers):
@@ -269,8 +277,27 @@ def choose_threshold(rows: list[dict], max_drop_points: float) -> float:
     return min(ok, key=lambda r: (r["mean_layers"], -r["threshold"]))["threshold"]
 
 
+def augment_texts(texts: list[str], copies: int, seed: int) -> list[str]:
+    """`copies` random variants of each text, for distillation on unlabelled text: a contiguous span of 50-100% of
+    its words, then each word of it dropped with probability 0.1 (at least one kept)."""
+    import random
+
+    rng = random.Random(seed)
+    variants = []
+    for _ in range(copies):
+        for text in texts:
+            words = text.split() or [text]
+            length = max(1, round(len(words) * rng.uniform(0.5, 1.0)))
+            start = rng.randrange(len(words) - length + 1)
+            span = words[start:start + length]
+            kept = [w for w in span if rng.random() >= 0.1] or [rng.choice(span)]
+            variants.append(" ".join(kept))
+    return variants
+
+
 def prepare_splits(name: str, args):
-    """The tokenized splits of dataset `name` (subsampled as the options say) and the tokenizer."""
+    """The tokenized splits of dataset `name` (subsampled as the options say) and the tokenizer; with
+    `--augment-copies`, also an `augmented` split of unlabelled (-100) variants of the training texts."""
     loader, max_length, _, default_train_size, _, title = DATASETS[name]
     tokenizer = AutoTokenizer.from_pretrained(model_path(args))
     splits = loader()
@@ -285,6 +312,13 @@ def prepare_splits(name: str, args):
     if train_size and train_size < len(splits["train"]):
         splits["train"] = splits["train"].shuffle(seed=args.seed).select(range(train_size))
     label_names = splits["train"].features["label"].names
+    if getattr(args, "augment_copies", 0):
+        from datasets import Dataset, Value
+
+        texts = augment_texts(splits["train"]["text"], args.augment_copies, args.seed)
+        splits["train"] = splits["train"].cast_column("label", Value("int64"))
+        splits["augmented"] = Dataset.from_dict({"text": texts, "label": [-100] * len(texts)},
+                                                features=splits["train"].features)
     splits = tokenize(splits, tokenizer, max_length)
     logger.info("%s: %s, %d labels, max_length %d", title, {k: len(v) for k, v in splits.items()}, num_labels,
                 max_length)
@@ -435,8 +469,12 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
             alternate_objectives=args.alternate_objectives, exit_learning_rate_multiplier=args.exit_lr_multiplier,
             backbone_learning_rate_multiplier=args.backbone_lr / lr, layer_learning_rate_decay=args.layer_lr_decay,
         )
+        from datasets import concatenate_datasets
+
+        train_set = concatenate_datasets([splits["train"], splits["augmented"]]) if "augmented" in splits \
+            else splits["train"]
         EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, anchor_epochs(args), seed),
-                         train_dataset=splits["train"], data_collator=collator).train(
+                         train_dataset=train_set, data_collator=collator).train(
             resume_from_checkpoint=last_checkpoint(folder / "trainer"))
     elif variant in ("b", "c"):
         model = early_exit_from_classifier(
@@ -527,6 +565,7 @@ def run_variants(name: str, args) -> None:
                 record.update(anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,
                               alternate_objectives=args.alternate_objectives,
                               layer_learning_rate_decay=args.layer_lr_decay,
+                              augmented_examples=len(splits.get("augmented", ())),
                               backbone_learning_rate=args.backbone_lr,
                               exit_learning_rate=lr * args.exit_lr_multiplier)
             if variant == "a":

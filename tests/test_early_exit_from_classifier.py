@@ -212,11 +212,11 @@ def test_anchored_loss(tmp_path, bert_tokenizer, backbone_config, padded_batch):
     with torch.no_grad():
         target = stock(ids, attention_mask=mask).logits
     out = model.train()(ids, attention_mask=mask, labels=labels)
-    z, keep = out.exit_logits, labels != -100
+    z = out.exit_logits
 
-    def kl(teacher_logits, student_logits, t):
-        p = F.softmax(teacher_logits[keep] / t, -1)
-        return (p * (p.log() - F.log_softmax(student_logits[keep] / t, -1))).sum(-1).mean() * t**2
+    def kl(teacher_logits, student_logits, t):  # a teacher needs no label: every row, the -100 row included
+        p = F.softmax(teacher_logits / t, -1)
+        return (p * (p.log() - F.log_softmax(student_logits / t, -1))).sum(-1).mean() * t**2
 
     expected = 0
     for k in range(3):
@@ -228,6 +228,17 @@ def test_anchored_loss(tmp_path, bert_tokenizer, backbone_config, padded_batch):
     torch.testing.assert_close(out.loss, expected)
     # without dropout the last exit starts as the anchor exactly: its anchor term is 0
     torch.testing.assert_close(kl(target, z[:, -1], 2.0), torch.tensor(0.0), atol=1e-6, rtol=0)
+    # unlabelled text (every label -100) trains on the teachers alone: finite, and the exits get gradients
+    unlabelled = torch.full_like(labels, -100)
+    model.zero_grad()
+    out = model(ids, attention_mask=mask, labels=unlabelled)
+    z = out.exit_logits
+    expected = sum(0.5 * kl(target, z[:, k], 2.0) + (0.3 * kl(z[:, -1].detach(), z[:, k], 1.5) if k < 2 else 0)
+                   for k in range(3))
+    torch.testing.assert_close(out.loss, expected)
+    out.loss.backward()
+    assert all(any(p.grad is not None and p.grad.abs().sum() > 0 for p in exit_.parameters())
+               for exit_ in model.exits[:-1])  # (the last starts equal to the anchor: no gradient yet)
 
 
 def test_anchor_weight_zero_is_plain_joint_training(tmp_path, bert_tokenizer, backbone_config, padded_batch,

@@ -105,8 +105,8 @@ def test_variant_g_quick_run(example, tmp_path):
         {"variant": "a", "test_accuracy": 0.123, "validation_accuracy": 0.123, "train_examples": 200}))
     example.main(["--variants", "g", "--datasets", "rt", "--quick", "--epochs", "1", "--seeds", "1",
                   "--anchor-weight", "0.4", "--anchor-temperature", "3", "--backbone-lr", "1e-5",
-                  "--exit-layers", "4", "2", "--output-dir", str(tmp_path / "out"), "--results-dir", str(results), "--timing-examples", "8",
-                  "--repeats", "1"])
+                  "--exit-layers", "4", "2", "--augment-copies", "1", "--output-dir", str(tmp_path / "out"),
+                  "--results-dir", str(results), "--timing-examples", "8", "--repeats", "1"])
     record = json.loads((results / "rt" / "g_seed1.json").read_text())
     models = tmp_path / "out" / "variants" / "rt" / "seed1"
     reference = json.loads((models / "a" / "accuracy.json").read_text())
@@ -116,6 +116,8 @@ def test_variant_g_quick_run(example, tmp_path):
     assert [row["threshold"] for row in record["test_curve"]][-1] == 1.0
     assert 2.0 <= record["mean_layers_at_chosen"] <= 6.0 and record["test_curve"][-1]["mean_layers"] == 6.0
     assert record["model"] == "MiniLM-L6" and len(record["exit_test_accuracies"]) == 3
+    # one unlabelled variant of each of the 200 training texts, learned from (a) alone (labels -100)
+    assert (record["train_examples"], record["augmented_examples"]) == (200, 200)
     assert record["exit_test_accuracies"][-1] == pytest.approx(record["test_accuracy_full_model"])
     # the saved (g) holds its anchor settings, not the anchor
     loaded = AutoModelForSequenceClassification.from_pretrained(models / "g")
@@ -138,8 +140,26 @@ def test_variant_g_quick_run(example, tmp_path):
     (["--model", "mpnet"], "runs the --variants protocol only"),
     (["--variants", "g", "--exit-layers", "0", "3"], "--exit-layers must lie in 1..5"),
     (["--variants", "g", "--exit-layers", "6"], "--exit-layers must lie in 1..5"),
+    (["--variants", "g", "--augment-copies", "-1"], "--augment-copies must be >= 0"),
+    (["--variants", "a", "d", "--augment-copies", "2"], "--augment-copies trains (g) only"),
+    (["--augment-copies", "2"], "--augment-copies trains (g) only"),
 ])
 def test_bad_model_options_are_refused_before_training(example, argv, message, capsys):
     with pytest.raises(SystemExit):
         example.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_augment_texts(example):
+    """Each variant is a contiguous span of at least half of its text's words with about 10% of them dropped:
+    every word it keeps comes from that text, in order, and none is empty; the same seed gives the same variants."""
+    texts = ["a gripping , beautifully shot film about grief and memory", "dull .", "x"]
+    variants = example.augment_texts(texts, copies=3, seed=0)
+    assert len(variants) == 9 and variants == example.augment_texts(texts, copies=3, seed=0)
+    assert variants != example.augment_texts(texts, copies=3, seed=1)
+    for i, variant in enumerate(variants):
+        source, words = texts[i % 3].split(), variant.split()
+        assert words and len(words) <= len(source)
+        positions = iter(range(len(source)))
+        assert all(any(source[j] == w for j in positions) for w in words)  # a subsequence of the source
+    assert len(set(variants[::3])) > 1  # the long text gets different variants

@@ -1467,6 +1467,9 @@ class EarlyExitModelMixin:
         prediction as teacher (Hinton et al., 2015; self-distillation of exits as in Phuong & Lampert, ICCV 2019).
         With `anchor_logits` (anchored training, `anchor_weight = a > 0`), every exit, the last one included, gives
         up a further share `a` of its gold-label term to `T_a^2 * KL(softmax(anchor / T_a) || softmax(z_k / T_a))`.
+        The gold-label terms average over the rows labelled other than -100, the distillation terms over every row:
+        rows labelled -100 (unlabelled text) learn from the teachers alone (distillation on unlabelled text, as in
+        Turc et al., 2019, "Well-Read Students Learn Better").
         With `alternate_objectives` (training mode), the sum is over the last exit only or the other exits only,
         in turns (BERxiT, Xin et al., EACL 2021)."""
         config = self.config
@@ -1478,19 +1481,21 @@ class EarlyExitModelMixin:
             targets = labels.view(-1).to(exit_logits.dtype)
             losses = [F.mse_loss(exit_logits[:, k, 0], targets) for k in range(num_exits)]
         else:
-            losses = [F.cross_entropy(exit_logits[:, k], labels.view(-1)) for k in range(num_exits)]
+            # the gold-label terms average over the rows with a label (-100 rows left out; 0, not NaN, when a batch
+            # has none); counted rather than indexed: boolean indexing would read the mask back to the host (a
+            # device synchronisation) on every pass
+            flat = labels.view(-1)
+            kept = (flat != -100).sum().clamp(min=1).to(exit_logits.dtype)
+            losses = [F.cross_entropy(exit_logits[:, k], flat, reduction="sum") / kept for k in range(num_exits)]
         exit_losses = torch.stack(losses)
         terms = list(losses)
         w, temperature = config.distillation_weight, config.distillation_temperature
-        # the KL terms average over the rows with a label (-100 rows left out), weighted rather than indexed:
-        # boolean indexing would read the mask back to the host (a device synchronisation) on every pass
-        keep = (labels.view(-1) != -100).to(exit_logits.dtype)
-        kept = keep.sum()
 
         def kl_mean(student_logits: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+            # a teacher needs no label: the distillation terms average over every row, -100 rows included, so that
+            # unlabelled text (labels -100) trains the exits on the teachers' predictions alone
             student = F.log_softmax(student_logits / temperature, dim=-1)
-            per_row = F.kl_div(student, target, reduction="none").sum(dim=-1)
-            return (per_row * keep).sum() / kept * temperature**2
+            return F.kl_div(student, target, reduction="batchmean") * temperature**2
 
         if w > 0 and num_exits > 1:
             teacher = F.softmax(exit_logits[:, -1].detach() / temperature, dim=-1)

@@ -261,9 +261,11 @@ class EarlyExitTrainer(Trainer):
         finally:
             model.train(was_training)
         labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+        labelled = labels != -100  # unlabelled rows (distillation on unlabelled text) tell nothing here
+        labels = labels[labelled]
         if len(labels) < MIN_CHECK_ROWS or len(labels.unique()) < 2:
             return []  # the rows cannot tell
-        return check_exits_learned(torch.cat(logits), labels, model.config.exit_layers, model.config)
+        return check_exits_learned(torch.cat(logits)[labelled], labels, model.config.exit_layers, model.config)
 
     def _check_dataloader(self, dataset) -> DataLoader:
         """The eval dataloader of the exit check. Several processes: a loader that accelerate has not prepared, so
