@@ -84,6 +84,7 @@ from hf_notlike import (
     choose_thresholds,
     collect_exit_logits,
     early_exit_from_classifier,
+    span_variants,
     speed_accuracy_curve,
 )
 from hf_notlike.early_exit.calibration import calibrate_from_logits
@@ -277,24 +278,6 @@ def choose_threshold(rows: list[dict], max_drop_points: float) -> float:
     return min(ok, key=lambda r: (r["mean_layers"], -r["threshold"]))["threshold"]
 
 
-def augment_texts(texts: list[str], copies: int, seed: int) -> list[str]:
-    """`copies` random variants of each text, for distillation on unlabelled text: a contiguous span of 50-100% of
-    its words, then each word of it dropped with probability 0.1 (at least one kept)."""
-    import random
-
-    rng = random.Random(seed)
-    variants = []
-    for _ in range(copies):
-        for text in texts:
-            words = text.split() or [text]
-            length = max(1, round(len(words) * rng.uniform(0.5, 1.0)))
-            start = rng.randrange(len(words) - length + 1)
-            span = words[start:start + length]
-            kept = [w for w in span if rng.random() >= 0.1] or [rng.choice(span)]
-            variants.append(" ".join(kept))
-    return variants
-
-
 def prepare_splits(name: str, args):
     """The tokenized splits of dataset `name` (subsampled as the options say) and the tokenizer; with
     `--augment-copies`, also an `augmented` split of unlabelled (-100) variants of the training texts."""
@@ -313,12 +296,10 @@ def prepare_splits(name: str, args):
         splits["train"] = splits["train"].shuffle(seed=args.seed).select(range(train_size))
     label_names = splits["train"].features["label"].names
     if getattr(args, "augment_copies", 0):
-        from datasets import Dataset, Value
+        from datasets import Value
 
-        texts = augment_texts(splits["train"]["text"], args.augment_copies, args.seed)
+        splits["augmented"] = span_variants(splits["train"], copies=args.augment_copies, seed=args.seed)
         splits["train"] = splits["train"].cast_column("label", Value("int64"))
-        splits["augmented"] = Dataset.from_dict({"text": texts, "label": [-100] * len(texts)},
-                                                features=splits["train"].features)
     splits = tokenize(splits, tokenizer, max_length)
     logger.info("%s: %s, %d labels, max_length %d", title, {k: len(v) for k, v in splits.items()}, num_labels,
                 max_length)

@@ -59,7 +59,9 @@ from .early_exit import (
     early_exit_optimizer,
     expected_calibration_error,
     quantize_dynamic_int8,
+    span_variants,
     speed_accuracy_curve,
+    text_span_variants,
 )
 from .masking import DataCollatorForVLMasking, VLLexicon, VLMaskingTagger, load_concreteness
 from .version import __version__
@@ -90,6 +92,8 @@ __all__ = [
     "early_exit_from_classifier",
     "EarlyExitTrainer",
     "early_exit_optimizer",
+    "span_variants",
+    "text_span_variants",
     "EarlyExitSequenceClassifierOutput",
     "EarlyExitModelCardData",
     "EarlyExitCardCallback",

@@ -149,17 +149,3 @@ def test_bad_model_options_are_refused_before_training(example, argv, message, c
         example.parse_args(argv)
     assert message in capsys.readouterr().err
 
-
-def test_augment_texts(example):
-    """Each variant is a contiguous span of at least half of its text's words with about 10% of them dropped:
-    every word it keeps comes from that text, in order, and none is empty; the same seed gives the same variants."""
-    texts = ["a gripping , beautifully shot film about grief and memory", "dull .", "x"]
-    variants = example.augment_texts(texts, copies=3, seed=0)
-    assert len(variants) == 9 and variants == example.augment_texts(texts, copies=3, seed=0)
-    assert variants != example.augment_texts(texts, copies=3, seed=1)
-    for i, variant in enumerate(variants):
-        source, words = texts[i % 3].split(), variant.split()
-        assert words and len(words) <= len(source)
-        positions = iter(range(len(source)))
-        assert all(any(source[j] == w for j in positions) for w in words)  # a subsequence of the source
-    assert len(set(variants[::3])) > 1  # the long text gets different variants

@@ -7,6 +7,7 @@ Importing this package registers the configurations and models with `AutoConfig`
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from ..paths import check_local_or_hub
+from .augmentation import span_variants, text_span_variants
 from .calibration import (
     CalibrationResult,
     CalibrationWarning,
@@ -89,6 +90,8 @@ __all__ = [
     "EarlyExitTrainer",
     "early_exit_optimizer",
     "exit_parameter_groups",
+    "span_variants",
+    "text_span_variants",
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",
