@@ -118,6 +118,9 @@ def reader_names(method: str, tmp: Path, tokenizer) -> dict:
         return {
             "tokenizer": tokenizer,
             "train_set": labelled(tokenizer, 16),
+            # the same reviews untokenized, and the reader's tokenizing function (for the span-variants snippet)
+            "train_texts": labelled(tokenizer, 16, keep_text=True).select_columns(["text", "label"]),
+            "tokenize": lambda batch: tokenizer(batch["text"], truncation=True, max_length=32),
             "tokenized_dev": labelled(tokenizer, 16, offset=1),
             "tokenized_test": labelled(tokenizer, 16, offset=2),
             "collator": DataCollatorWithPadding(tokenizer),
