@@ -116,7 +116,7 @@ def test_class_balanced_selection_keeps_the_class_proportions():
 
 
 def test_one_epoch_map_refuses_the_ambiguous_region(tmp_path):
-    # issue 11.11: variability is 0 everywhere after one epoch; the selection used to be the first rows in order
+    # variability is 0 everywhere after one epoch; the selection used to be the first rows in order
     cartography, _ = train(str(tmp_path), tiny_dataset(16), num_train_epochs=1)
     data_map = cartography.data_map()
     assert data_map.num_epochs == 1 and (data_map.variability == 0).all()

@@ -161,7 +161,7 @@ def test_mixed_precision_bf16(tmp_path):
 
 # ------------------------------------------------------------------------------------------------- bad input
 def test_models_the_callback_cannot_map_are_rejected_before_any_step(tmp_path):
-    # issue 14.5: regression, question answering (another head) and an unknown custom head: one error naming what is
+    # regression, question answering (another head) and an unknown custom head: one error naming what is
     # supported, before the first training step
     from cartography_helpers import tiny_bert_config
     from transformers import BertForQuestionAnswering

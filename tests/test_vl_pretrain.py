@@ -1,4 +1,4 @@
-"""The V&L pre-training experiment (`examples/vl_pretrain.py`, issue 10) in a small version: the first 40 easy-VQA
+"""The V&L pre-training experiment (`examples/vl_pretrain.py`) in a small version: the first 40 easy-VQA
 images of each split, a few steps per stage. It asserts that the pipeline trains with every stage, computes every
 metric, writes one JSON per run, resumes without recomputing, and reports a table and a plot."""
 
