@@ -62,6 +62,7 @@ from .early_exit import (
     span_variants,
     speed_accuracy_curve,
     text_span_variants,
+    unlabelled_dataset,
 )
 from .masking import DataCollatorForVLMasking, VLLexicon, VLMaskingTagger, load_concreteness
 from .version import __version__
@@ -94,6 +95,7 @@ __all__ = [
     "early_exit_optimizer",
     "span_variants",
     "text_span_variants",
+    "unlabelled_dataset",
     "EarlyExitSequenceClassifierOutput",
     "EarlyExitModelCardData",
     "EarlyExitCardCallback",

@@ -239,3 +239,12 @@ def test_early_exit_thresholds_command_saves_per_exit_thresholds(model_dir, data
     choice = json.loads((tmp_path / "global" / "thresholds.json").read_text())
     assert saved["exit_threshold"] == choice["global_threshold"]
     assert choice["info"]["confidence"] == 0.9 and choice["info"]["bootstrap_lower_bound"] >= choice["target_accuracy"]
+    # a reference below the full model's accuracy is raised to it, unless --reference-alone
+    for flags, name in (([], "low"), (["--reference-alone"], "alone")):
+        code, err = run(base + ["--reference-accuracy", "0", "--max-accuracy-drop", "0.1", "--output-dir",
+                                tmp_path / name] + flags, capsys)
+        assert code == 0, err
+    low, alone = (json.loads((tmp_path / name / "thresholds.json").read_text()) for name in ("low", "alone"))
+    assert low["reference_accuracy"] == low["info"]["full_accuracy"] > 0
+    assert low["target_accuracy"] == pytest.approx(low["info"]["full_accuracy"] - 0.1)
+    assert alone["reference_accuracy"] == 0 and alone["target_accuracy"] == pytest.approx(-0.1)

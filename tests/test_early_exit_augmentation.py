@@ -1,4 +1,4 @@
-"""Distillation on unlabelled text: `span_variants` / `text_span_variants`, and rows labelled -100 training the exits
+"""Distillation on unlabelled text: `span_variants` / `text_span_variants` / `unlabelled_dataset`, and rows labelled -100 training the exits
 from the anchor alone, through `EarlyExitTrainer`."""
 
 import doctest
@@ -6,7 +6,7 @@ import doctest
 import pytest
 import torch
 
-from hf_notlike import span_variants, text_span_variants
+from hf_notlike import span_variants, text_span_variants, unlabelled_dataset
 from hf_notlike.early_exit import augmentation
 from hf_notlike.errors import HfNotlikeInputError
 
@@ -67,6 +67,21 @@ def test_span_variants_dataset_and_bad_input():
         span_variants(TEXTS)
     with pytest.raises(HfNotlikeInputError, match="no text in 1 row"):
         span_variants(Dataset.from_dict({"text": ["fine", "  "], "label": [0, 1]}))
+
+
+def test_unlabelled_dataset_concatenates_with_the_labelled_set_and_refuses_bad_texts():
+    from datasets import Dataset, Value, concatenate_datasets
+
+    train = Dataset.from_dict({"review": TEXTS, "label": [1, 0, 1]}).cast_column("label", Value("int64"))
+    extra = unlabelled_dataset(("works well", "broke in a week"), text_column="review")
+    assert list(extra["review"]) == ["works well", "broke in a week"] and list(extra["label"]) == [-100, -100]
+    assert list(concatenate_datasets([train, extra])["label"]) == [1, 0, 1, -100, -100]
+    with pytest.raises(HfNotlikeInputError, match="must be a sequence of strings"):
+        unlabelled_dataset("works well")
+    with pytest.raises(HfNotlikeInputError, match="must be a sequence of strings"):
+        text_span_variants("works well")
+    with pytest.raises(HfNotlikeInputError, match="no text in 1 row"):
+        unlabelled_dataset(["fine", None])
 
 
 @pytest.mark.filterwarnings("ignore::hf_notlike.CalibrationWarning")  # 4 steps: the exits learn little

@@ -89,18 +89,43 @@ def test_margin_tightens_the_choice(per_exit):
     assert tight.mean_layers > loose.mean_layers or tight.accuracy >= loose.accuracy + 0.015 - 1e-12
     # a given reference instead of the full model's accuracy
     reference = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=0.5, max_drop=0.0,
-                                  per_exit=per_exit)
+                                  per_exit=per_exit, from_better_reference=False)
     assert reference.target_accuracy == 0.5 and reference.mean_layers <= loose.mean_layers
+
+
+@pytest.mark.parametrize("per_exit", [True, False])
+def test_budget_is_measured_from_the_better_reference(per_exit):
+    """A reference below the full model's validation accuracy does not widen the budget (by default): the choice
+    equals the one measured from the full model; a reference above it is used as given."""
+    logits, labels = synthetic_logits(3, strengths=(0.3, 0.6, 0.9, 1.2))  # the full model is not perfect
+    temperatures = [1.0] * 4
+    full_accuracy = float((logits[:, -1].argmax(-1) == labels).double().mean())
+    own = choose_thresholds(logits, labels, LAYERS, temperatures, max_drop=0.02, per_exit=per_exit)
+    lower = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=full_accuracy - 0.03,
+                              max_drop=0.02, per_exit=per_exit)
+    assert lower.thresholds == own.thresholds and lower.reference_accuracy == pytest.approx(full_accuracy)
+    assert lower.target_accuracy == pytest.approx(full_accuracy - 0.02)
+    assert lower.info["given_reference_accuracy"] == pytest.approx(full_accuracy - 0.03)
+    spent = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=full_accuracy - 0.03,
+                              max_drop=0.02, per_exit=per_exit, from_better_reference=False)
+    assert spent.target_accuracy == pytest.approx(full_accuracy - 0.05) and spent.mean_layers < own.mean_layers
+    higher = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=full_accuracy + 0.01,
+                               max_drop=0.02, per_exit=per_exit)
+    assert higher.target_accuracy == pytest.approx(full_accuracy - 0.01) and higher.mean_layers >= own.mean_layers
+    with pytest.raises(ValueError, match="`from_better_reference` must be True or False"):
+        choose_thresholds(logits, labels, LAYERS, temperatures, from_better_reference="yes")
 
 
 @pytest.mark.parametrize("reference_accuracy", [None, 0.9])
 def test_bootstrap_lower_bound_meets_the_budget(reference_accuracy):
     logits, labels = synthetic_logits(1, rows=800)
     temperatures = [1.0] * 4
+    # a given reference measured alone: the bound is of the accuracy itself, not paired with the full model
+    alone = reference_accuracy is not None
     plain = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=reference_accuracy,
-                              max_drop=0.01)
+                              max_drop=0.01, from_better_reference=not alone)
     safe = choose_thresholds(logits, labels, LAYERS, temperatures, reference_accuracy=reference_accuracy,
-                             max_drop=0.01, confidence=0.95, num_bootstrap=400)
+                             max_drop=0.01, confidence=0.95, num_bootstrap=400, from_better_reference=not alone)
     assert safe.info["bootstrap_lower_bound"] >= safe.target_accuracy - 1e-12
     assert safe.target_accuracy == plain.target_accuracy and safe.info["bootstrap_extra"] > 0
     assert safe.accuracy >= plain.accuracy and safe.mean_layers >= plain.mean_layers

@@ -1,4 +1,5 @@
-"""`examples/train_early_exit.py`: an interrupted training resumes from its newest complete checkpoint."""
+"""`examples/train_early_exit.py`: an interrupted training resumes from its newest complete checkpoint; option checks,
+the threshold budget and the summary tables."""
 
 from __future__ import annotations
 
@@ -91,6 +92,29 @@ def test_variant_plot_averages_seeds_threshold_by_threshold(example, tmp_path):
     assert list(star.get_xdata()) == pytest.approx([(3.0 + 1.5) / 2])
 
 
+def test_thresholds_budget_from_the_better_reference(example, tmp_path):
+    """The summary's budget table: from (a) alone the exits may spend a full model that beats (a) on validation;
+    from the better reference they may not (synthetic curves, one seed)."""
+    import json
+
+    results = tmp_path / "rt"
+    results.mkdir()
+    validation = [{"threshold": 0.6, "accuracy": 0.80, "mean_layers": 1.5},
+                  {"threshold": 0.8, "accuracy": 0.82, "mean_layers": 3.0},
+                  {"threshold": 1.0, "accuracy": 0.83, "mean_layers": 6.0}]
+    test = [{"threshold": t, "accuracy": a, "mean_layers": m, "ideal_speedup": 6.0 / m}
+            for t, a, m in ((0.6, 0.78, 1.5), (0.8, 0.815, 3.0), (1.0, 0.82, 6.0))]
+    (results / "g_seed1.json").write_text(json.dumps({
+        "variant": "g", "seed": 1, "reference_validation_accuracy": 0.81, "reference_test_accuracy": 0.82,
+        "max_drop_points": 1.0, "validation_curve": validation, "test_curve": test}))
+    assert example.budget_reference(0.81, validation) == 0.83 and example.budget_reference(0.9, validation) == 0.9
+    table = example.summarize_references("rt", argparse.Namespace(results_dir=str(tmp_path)))
+    alone, better = [line for line in table.splitlines() if line.startswith("| (g)")]
+    # from (a)'s 81%: threshold 0.6 (80% on validation), 78% on test; from the full model's 83%: 0.8 (82%)
+    assert "| (a) alone | -4.00 (-4.00) | 4.00 (4.00) |" in alone
+    assert "| better of (a) and the full model | -0.50 (-0.50) | 2.00 (2.00) |" in better
+
+
 @pytest.mark.slow  # trains (a) and (g) on 200 examples of the shipped data with the real MiniLM
 def test_variant_g_quick_run(example, tmp_path):
     import json
@@ -114,6 +138,11 @@ def test_variant_g_quick_run(example, tmp_path):
     assert record["reference_test_accuracy"] == reference["test_accuracy"] != 0.123
     assert (record["anchor_weight"], record["anchor_temperature"], record["backbone_learning_rate"]) == (0.4, 3.0, 1e-5)
     assert [row["threshold"] for row in record["test_curve"]][-1] == 1.0
+    # the threshold is the fastest within --max-drop (1 point) of the better of (a) and (g)'s own full depth
+    assert record["threshold_reference"] == example.THRESHOLD_REFERENCE
+    target = max(record["reference_validation_accuracy"], record["validation_curve"][-1]["accuracy"]) - 0.01
+    ok = [row for row in record["validation_curve"] if row["accuracy"] >= target - 1e-12]
+    assert record["chosen_threshold"] == min(ok, key=lambda r: (r["mean_layers"], -r["threshold"]))["threshold"]
     assert 2.0 <= record["mean_layers_at_chosen"] <= 6.0 and record["test_curve"][-1]["mean_layers"] == 6.0
     assert record["model"] == "MiniLM-L6" and len(record["exit_test_accuracies"]) == 3
     # one unlabelled variant of each of the 200 training texts, learned from (a) alone (labels -100)
@@ -132,6 +161,8 @@ def test_variant_g_quick_run(example, tmp_path):
                            loaded.bert.encoder.layer[0].output.dense.weight)
     table = example.summarize_variants("rt", argparse.Namespace(results_dir=str(results)))
     assert "| (g) anchored joint training from (a) | 1 |" in table
+    assert "| better of (a) and the full model |" in example.summarize_references(
+        "rt", argparse.Namespace(results_dir=str(results)))
     exits = example.summarize_exits("rt", argparse.Namespace(results_dir=str(results)))
     assert "| exit 3 |" in exits and "| (g) anchored joint training from (a) | 1 |" in exits
 
@@ -143,6 +174,9 @@ def test_variant_g_quick_run(example, tmp_path):
     (["--variants", "g", "--augment-copies", "-1"], "--augment-copies must be >= 0"),
     (["--variants", "a", "d", "--augment-copies", "2"], "--augment-copies trains (g) only"),
     (["--augment-copies", "2"], "--augment-copies trains (g) only"),
+    (["--variants", "g", "--transfer-sets", "tweets"], "--transfer-sets (sentiment texts) trains (g) on rt only"),
+    (["--variants", "d", "--datasets", "rt", "--transfer-sets", "nyt"], "trains (g) on rt only"),
+    (["--variants", "g", "--datasets", "rt", "--transfer-sets", "movies"], "invalid choice: 'movies'"),
 ])
 def test_bad_model_options_are_refused_before_training(example, argv, message, capsys):
     with pytest.raises(SystemExit):

@@ -7,7 +7,7 @@ Importing this package registers the configurations and models with `AutoConfig`
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from ..paths import check_local_or_hub
-from .augmentation import span_variants, text_span_variants
+from .augmentation import span_variants, text_span_variants, unlabelled_dataset
 from .calibration import (
     CalibrationResult,
     CalibrationWarning,
@@ -92,6 +92,7 @@ __all__ = [
     "exit_parameter_groups",
     "span_variants",
     "text_span_variants",
+    "unlabelled_dataset",
     "EarlyExitModelMixin",
     "EarlyExitClassifier",
     "EarlyExitSequenceClassifierOutput",

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 
 from ..errors import HfNotlikeInputError
 from ..texts import check_texts
+from .modeling import IGNORE_LABEL
 
-__all__ = ["span_variants", "text_span_variants"]
-
-IGNORE_LABEL = -100  # the label of a row that no gold-label term reads (PyTorch's and transformers' ignore index)
+__all__ = ["span_variants", "text_span_variants", "unlabelled_dataset"]
 
 
 def text_span_variants(
@@ -53,8 +52,11 @@ def text_span_variants(
     ```
     """
     _check_options(copies, min_fraction, drop_probability)
-    texts = list(texts)
-    check_texts(texts, "`texts`")
+    return _spans(_checked_texts(texts), copies, min_fraction, drop_probability, seed)
+
+
+def _spans(texts: list[str], copies: int, min_fraction: float, drop_probability: float, seed: int) -> list[str]:
+    """[`text_span_variants`] without the checks (its callers have made them)."""
     rng = random.Random(seed)
     variants = []
     for _ in range(copies):
@@ -109,8 +111,6 @@ def span_variants(
     6
     ```
     """
-    import datasets
-
     _check_options(copies, min_fraction, drop_probability)
     columns = getattr(dataset, "column_names", None)
     if columns is None:
@@ -121,9 +121,51 @@ def span_variants(
                                   "training set, or name its text column with text_column=.")
     texts = dataset[text_column]
     check_texts(texts, "`dataset`", text_column)
-    variants = text_span_variants(texts, copies, min_fraction, drop_probability, seed)
+    return _unlabelled(_spans(texts, copies, min_fraction, drop_probability, seed), text_column, label_column)
+
+
+def unlabelled_dataset(texts: Sequence[str], text_column: str = "text", label_column: str = "label"):
+    """Other unlabelled texts of the task's kind (reviews of other products, other sentences of the domain) as a
+    `datasets.Dataset` of `text_column` and `label_column` (every label -100, int64), like [`span_variants`]: a
+    larger transfer set for distilling the classifier into its exits. Keep the evaluation texts out of it.
+
+    Args:
+        texts (`Sequence[str]`): the texts (none missing or empty).
+        text_column (`str`, *optional*, defaults to `"text"`), label_column (`str`, *optional*, defaults to
+            `"label"`): the column names, those of the labelled training set.
+
+    Returns:
+        `datasets.Dataset`: one row per text.
+
+    Raises:
+        `HfNotlikeInputError`: a missing or empty text.
+
+    Example:
+
+    ```python
+    >>> from hf_notlike import unlabelled_dataset
+    >>> extra = unlabelled_dataset(["Works as advertised.", "Broke after a week."])
+    >>> extra.column_names, list(extra["label"])
+    (['text', 'label'], [-100, -100])
+    ```
+    """
+    return _unlabelled(_checked_texts(texts), text_column, label_column)
+
+
+def _checked_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise HfNotlikeInputError(f"`texts` must be a sequence of strings (a list, or a dataset's column), got "
+                                  f"{type(texts).__name__}.")
+    texts = list(texts)
+    check_texts(texts, "`texts`")
+    return texts
+
+
+def _unlabelled(texts: list[str], text_column: str, label_column: str):
+    import datasets
+
     features = datasets.Features({text_column: datasets.Value("string"), label_column: datasets.Value("int64")})
-    return datasets.Dataset.from_dict({text_column: variants, label_column: [IGNORE_LABEL] * len(variants)},
+    return datasets.Dataset.from_dict({text_column: texts, label_column: [IGNORE_LABEL] * len(texts)},
                                       features=features)
 
 

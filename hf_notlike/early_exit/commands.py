@@ -235,7 +235,14 @@ class ThresholdsArguments(_EarlyExitDataArguments):
                           "thresholds chosen on validation lose some on test (e.g. 0.005)"},
     )
     reference_accuracy: float | None = field(
-        default=None, metadata={"help": "accuracy to measure the drop from (default: the full model's on --data)"}
+        default=None,
+        metadata={"help": "accuracy to measure the drop from, e.g. the plain classifier's on --data (default: the full "
+                          "model's; a given one below the full model's is raised to it, see --reference-alone)"},
+    )
+    reference_alone: bool = field(
+        default=False,
+        metadata={"help": "measure the drop from --reference-accuracy even when the full model does better on --data "
+                          "(by default the better of the two: that gap is mostly split noise)"},
     )
     confidence: float | None = field(
         default=None,
@@ -342,6 +349,7 @@ def thresholds_command(args: ThresholdsArguments) -> int:
             exit_logits, labels, model.config.exit_layers, model.config.temperatures,
             reference_accuracy=args.reference_accuracy, max_drop=args.max_accuracy_drop, margin=args.margin,
             per_exit=not args.global_threshold, num_layers=model.config.num_hidden_layers, confidence=args.confidence,
+            from_better_reference=not args.reference_alone,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from ..errors import HfNotlikeInputError, HfNotlikeTypeError
-from .modeling import select_exits
+from .modeling import IGNORE_LABEL, select_exits
 
 __all__ = [
     "EARLY_EXIT_ACCURACY",
@@ -184,7 +184,7 @@ def unpack_eval_prediction(eval_prediction, config=None) -> EarlyExitPredictions
     if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
         raise HfNotlikeInputError("`label_ids` must be integer class indices (this is a classification metric).")
     labels = labels.astype(np.int64)
-    keep = labels != -100
+    keep = labels != IGNORE_LABEL
     if not keep.any():
         raise HfNotlikeInputError("Every label is -100 (ignored) or there are no rows: there is nothing to score.")
     if (labels[keep] < 0).any() or (labels[keep] >= num_labels).any():

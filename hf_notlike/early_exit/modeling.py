@@ -81,6 +81,9 @@ from .configuration import (
 # Hub repos and imports nothing of the package
 logger = logging.getLogger(__name__)
 
+IGNORE_LABEL = -100
+"""The label of a row that no gold-label term reads (PyTorch's and transformers' ignore index)."""
+
 # the class of `model.card_data` (see `register_card_data`); None in the self-contained Hub copy of this file
 _CARD_DATA_CLASS = None
 _PUSH_KWARGS = ("repo_id", "commit_message", "commit_description", "private", "revision", "create_pr")
@@ -520,7 +523,7 @@ def check_input_values(inputs: dict, labels: torch.Tensor | None, limits: InputL
                        lambda: f"`position_ids` must lie in [0, {limits.max_position_embeddings})."))
     if limits.num_labels >= 2 and _integer(labels) and labels.numel():
         flat = labels.reshape(-1)
-        valid = (flat >= 0) & (flat < limits.num_labels) | (flat == -100)
+        valid = (flat >= 0) & (flat < limits.num_labels) | (flat == IGNORE_LABEL)
         checks.append((~valid.all(), lambda: (
             f"`labels` must be class indices in [0, {limits.num_labels}) (or -100 to ignore a row), got "
             f"{sorted(set(flat[~valid].tolist()))[:5]}.")))
@@ -1485,7 +1488,7 @@ class EarlyExitModelMixin:
             # has none); counted rather than indexed: boolean indexing would read the mask back to the host (a
             # device synchronisation) on every pass
             flat = labels.view(-1)
-            kept = (flat != -100).sum().clamp(min=1).to(exit_logits.dtype)
+            kept = (flat != IGNORE_LABEL).sum().clamp(min=1).to(exit_logits.dtype)
             losses = [F.cross_entropy(exit_logits[:, k], flat, reduction="sum") / kept for k in range(num_exits)]
         exit_losses = torch.stack(losses)
         terms = list(losses)

@@ -36,7 +36,7 @@ from transformers.trainer_pt_utils import get_parameter_names
 
 from ..errors import HfNotlikeInputError, HfNotlikeTypeError
 from .calibration import MIN_CHECK_ROWS, CalibrationWarning, check_exits_learned
-from .modeling import EarlyExitModelMixin, InputLimits, check_input_values
+from .modeling import IGNORE_LABEL, EarlyExitModelMixin, InputLimits, check_input_values
 
 __all__ = ["EarlyExitTrainer", "early_exit_optimizer", "exit_parameter_groups"]
 
@@ -261,7 +261,7 @@ class EarlyExitTrainer(Trainer):
         finally:
             model.train(was_training)
         labels = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
-        labelled = labels != -100  # unlabelled rows (distillation on unlabelled text) tell nothing here
+        labelled = labels != IGNORE_LABEL  # unlabelled rows (distillation on unlabelled text) tell nothing here
         labels = labels[labelled]
         if len(labels) < MIN_CHECK_ROWS or len(labels.unique()) < 2:
             return []  # the rows cannot tell
