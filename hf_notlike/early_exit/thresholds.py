@@ -15,11 +15,11 @@ such as the plain classifier's, the better of the two):
    on validation.
 
 Thresholds chosen on validation overfit it a little (they usually lose some accuracy on test); `margin` asks for
-that much more accuracy on validation than the budget allows, and `confidence` a bootstrap bound. Measuring the budget
-from the better of the two references matters more: two models' accuracies on one validation split differ by noise
-(about `sqrt(disagreement rate / rows)`, 0.7 points for models disagreeing on 6% of 1,281 sentences), and a budget
-measured from the lower one hands that noise to the exits, which spend it and lose it again on test. Everything runs on cached logits: a search over
-thousands of rows and a dozen exits takes well under a second.
+that much more accuracy on validation than the budget allows, and `confidence` a bootstrap bound. Measuring the
+budget from the better of the two references matters more: two models' accuracies on one validation split differ by
+noise (about `sqrt(disagreement rate / rows)`, 0.7 points for models disagreeing on 6% of 1,281 sentences), and a
+budget measured from the lower one hands that noise to the exits, which spend it and lose it again on test.
+Everything runs on cached logits: a search over thousands of rows and a dozen exits takes well under a second.
 
 Example:
 
