@@ -196,8 +196,9 @@ def parse_args(argv=None):
                              "(Hutto & Gilbert, 2014; their ratings unused), labelled -100: more unlabelled text for "
                              "the exits to learn from the frozen (a)")
     parser.add_argument("--rescore", action="store_true",
-                        help="--variants: add per-exit thresholds (choose_thresholds) to finished runs from their "
-                             "saved models")
+                        help="--variants: bring finished runs up to the current protocol from their saved models "
+                             "(thresholds measured from the better of (a) and the full model, timed again; per-exit "
+                             "thresholds)")
     parser.add_argument("--summarize", action="store_true",
                         help="--variants: print the markdown table of the finished runs under --results-dir and exit")
     parser.add_argument("--plot", default=None, metavar="PNG",
