@@ -43,6 +43,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from train_early_exit import budget_reference, fastest_within  # the training protocol's threshold rule (same folder)
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import hf_notlike  # noqa: F401  (registers the early-exit Auto classes)
@@ -126,14 +127,6 @@ def loop_accuracy(model, dataset, batch_size: int) -> dict:
     return result
 
 
-def fastest_within(rows: list[dict], reference_accuracy: float, max_drop_points: float) -> dict | None:
-    """The fastest row within `max_drop_points` of the better of `reference_accuracy` and the curve's own full
-    model (threshold 1.0), as `choose_thresholds` measures its budget."""
-    reference = max(reference_accuracy, next(r for r in rows if r["threshold"] == 1.0)["accuracy"])
-    ok = [r for r in rows if r["accuracy"] >= reference - max_drop_points / 100 - 1e-12]
-    return min(ok, key=lambda r: (r["mean_layers"], -r["threshold"])) if ok else None
-
-
 def ece_per_exit(logits: torch.Tensor, labels: torch.Tensor, temperatures) -> list[float]:
     return [expected_calibration_error(logits[:, k] / t, labels) for k, t in enumerate(temperatures)]
 
@@ -168,7 +161,8 @@ def run_seed(seed: int, splits, args) -> dict:
               "d": {split: curve_from_logits(*logits["d"][split], layers, temps, THRESHOLDS)
                     for split in ("validation", "test")}}
     record["curves"] = curves
-    chosen_d = fastest_within(curves["d"]["validation"], a_val, args.max_drop)
+    d_val = curves["d"]["validation"]
+    chosen_d = fastest_within(d_val, budget_reference(a_val, d_val), args.max_drop)
     record["threshold_d_star"] = chosen_d["threshold"] if chosen_d else 1.0
     # calibration of the quantized exits: (c)'s temperatures vs temperatures refitted on validation for (d)
     recal = calibrate_from_logits(*logits["d"]["validation"], layers)
@@ -182,7 +176,8 @@ def run_seed(seed: int, splits, args) -> dict:
     }
     refit_val = curve_from_logits(*logits["d"]["validation"], layers, recal.temperatures, THRESHOLDS)
     refit_test = curve_from_logits(*logits["d"]["test"], layers, recal.temperatures, THRESHOLDS)
-    chosen_refit = (fastest_within(refit_val, a_val, args.max_drop) or {"threshold": 1.0})["threshold"]
+    chosen_refit = (fastest_within(refit_val, budget_reference(a_val, refit_val), args.max_drop)
+                    or {"threshold": 1.0})["threshold"]
     record["refit"] = {"threshold": chosen_refit, "test_row": next(r for r in refit_test if r["threshold"] == chosen_refit),
                        "validation_curve": refit_val, "test_curve": refit_test}
     del logits
