@@ -351,7 +351,7 @@ class EarlyExitConfigMixin:
         """Checks a threshold (the configured one or a per-call override) and returns it as a float."""
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold <= 1.0:
             raise ValueError(f"`exit_threshold` must lie in (0, 1] (1.0 = never exit early), got {threshold!r}.")
-        if self.num_labels == 1 and threshold < 1.0:
+        if threshold < 1.0 and self.num_labels == 1:
             raise ValueError(
                 f"`exit_threshold`={threshold} asks for early exit, but this is a regression model "
                 "(num_labels=1), which has no confidence to exit on. Use exit_threshold=1.0 (full model) or a "

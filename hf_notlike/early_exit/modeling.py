@@ -23,6 +23,7 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -261,6 +262,7 @@ class _FusedExits:
     num_labels: int
     temperatures: list[float]  # of every exit of the model
     margins: bool  # two labels: the last len(slots) columns are the calibrated margins
+    pool: Callable[[torch.Tensor], torch.Tensor]  # the pooler of one layer summary (`model._single_pool()`)
 
     @classmethod
     def build(cls, model, evaluated: tuple[int, ...], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits":
@@ -296,7 +298,7 @@ class _FusedExits:
         projections = {layer: (rows[layer - 1][:, None] * weights).T.contiguous() for layer in sorted(reads)}
         return cls(slots={k: slot for slot, k in enumerate(evaluated)}, projections=projections,
                    bias=bias.to(device=device, dtype=dtype)[None], num_labels=num_labels,
-                   temperatures=temperatures, margins=margins)
+                   temperatures=temperatures, margins=margins, pool=model._single_pool())
 
     def logits(self, running: torch.Tensor, k: int) -> torch.Tensor:
         """Exit `k`'s logits, `(rows, num_labels)`, once the loop has reached its layer."""
@@ -313,6 +315,16 @@ class _FusedExits:
             return gap >= 0, gap.abs() <= 1e-4
         gap = torch.softmax(logits / self.temperatures[k], dim=-1).amax(dim=-1) - threshold
         return gap >= 0, gap.abs() <= 1e-5
+
+    def confident_row(self, running: torch.Tensor, logits: torch.Tensor, k: int, threshold: float) -> tuple[bool, bool]:
+        """[`confident`] for a batch of one row, decided on the host from one read back (batch size 1 is where the
+        loop's small operations cost the most): whether the row leaves, and whether it is too close to tell."""
+        if self.margins:
+            gap = abs(float(running[0, len(self.slots) * 2 + self.slots[k]])) - math.log(threshold / (1.0 - threshold))
+            return gap >= 0, abs(gap) <= 1e-4
+        done, close = self.confident(running, logits, k, threshold)
+        leave, unsure = torch.cat([done, close]).tolist()
+        return leave, unsure
 
 
 # ------------------------------------------------------------------------------- the exits' layout in the weights
@@ -540,6 +552,7 @@ def check_input_values(inputs: dict, labels: torch.Tensor | None, limits: InputL
         if bad:
             raise ValueError(message())
 
+
 def _within(tensor: torch.Tensor, low: int, high: int) -> bool:
     """All values in `[low, high)`: one `aminmax` and two host reads (CPU tensors only)."""
     smallest, largest = torch.aminmax(tensor)
@@ -559,9 +572,13 @@ def _surely_valid_on_the_cpu(inputs: dict, labels: torch.Tensor | None, limits: 
     ids, mask, types, positions = present
     if ids is not None and not (_integer(ids) and _within(ids, 0, limits.vocab_size)):
         return False
-    if mask is not None and not (_integer(mask) and mask.dim() == 2 and _within(mask, 0, 2)
-                                 and bool(mask[:, 0].all())):
-        return False
+    if mask is not None:
+        if not (_integer(mask) and mask.dim() == 2):
+            return False
+        smallest, largest = (int(v) for v in torch.aminmax(mask))
+        # all 1 (no padding: the usual single sentence) or 0/1 with the first column all 1 (no left padding)
+        if not (0 <= smallest and largest <= 1 and (smallest == 1 or bool(mask[:, 0].all()))):
+            return False
     if types is not None and not (_integer(types) and _within(types, 0, limits.type_vocab_size)):
         return False
     return positions is None or (_integer(positions) and _within(positions, 0, limits.max_position_embeddings))
@@ -1231,7 +1248,7 @@ class EarlyExitModelMixin:
             logits, exit_index, hidden_states, attentions = self._early_exit(
                 inputs, thresholds, output_hidden_states, output_attentions, **kwargs
             )
-        layers = torch.tensor(config.exit_layers, device=exit_index.device)
+        layers = self._exit_layer_numbers(exit_index.device)
 
         loss = training_loss = exit_losses = None
         if labels is not None:
@@ -1247,6 +1264,15 @@ class EarlyExitModelMixin:
             hidden_states=hidden_states,
             attentions=attentions,
         )
+
+    def _exit_layer_numbers(self, device) -> torch.Tensor:
+        """`config.exit_layers` as a tensor on `device`, kept between passes while the list is unchanged."""
+        layers = tuple(self.config.__dict__["exit_layers"])
+        cached = self.__dict__.get("_exit_layer_numbers_cache")
+        if cached is None or cached[0] != (layers, device):
+            cached = ((layers, device), torch.tensor(layers, device=device))
+            self.__dict__["_exit_layer_numbers_cache"] = cached
+        return cached[1]
 
     # ----------------------------------------------------------------------------------------------- the exit loop
 
@@ -1329,15 +1355,20 @@ class EarlyExitModelMixin:
         evaluated = tuple(k for k in range(len(self.exits) - 1) if thresholds[k] < 1.0)
         if not evaluated:
             return None
-        parts = [p for k in evaluated for exit_ in (self.exits[k],)
-                 for p in (exit_.classifier.weight, exit_.classifier.bias, exit_.mix_logits) if p is not None]
+        # the exits' weight tensors, read from the modules' own dictionaries (`nn.Module.__getattr__` costs a
+        # microsecond a lookup, and this runs on every pass)
+        exits = list(self.__dict__["_modules"]["exits"]._modules.values())
+        parts = []
+        for k in evaluated:
+            classifier = exits[k]._modules["classifier"]._parameters
+            parts += [classifier["weight"], classifier.get("bias"), exits[k]._parameters.get("mix_logits")]
         cacheable = not torch.is_grad_enabled()
         try:
-            versions = tuple((p.data_ptr(), p._version) for p in parts)
+            versions = tuple((p.data_ptr(), p._version) for p in parts if p is not None)
         except RuntimeError:  # inference tensors (weights made under `torch.inference_mode`) have no version counter
             versions, cacheable = None, False
-        temperatures = tuple(float(t) for t in self.config.temperatures)  # calibration changes them in place
-        key = (evaluated, dtype, str(device), torch.is_inference_mode_enabled(), temperatures, versions)
+        temperatures = tuple(self.config.__dict__["temperatures"])  # calibration changes them in place
+        key = (evaluated, dtype, device, torch.is_inference_mode_enabled(), temperatures, versions)
         cached = self.__dict__.get("_fused_exits_cache")
         if cacheable and cached is not None and cached[0] == key:
             return cached[1]
@@ -1360,7 +1391,6 @@ class EarlyExitModelMixin:
         if mask_2d is None:
             mask_2d = torch.ones(batch_size, seq_len, dtype=torch.long, device=hidden.device)
         mask = adapter.attention_mask(backbone, hidden, mask_2d)
-        token_weights = self._token_weights(hidden, mask_2d)
         keep_shape = output_hidden_states or output_attentions
 
         exit_at = {layer: k for k, layer in enumerate(config.exit_layers)}
@@ -1371,12 +1401,13 @@ class EarlyExitModelMixin:
         last_reads = set() if config.head_from_classifier else (
             set(range(1, config.exit_layers[last_exit] + 1)) if config.exit_input.startswith("weighted_")
             else {config.exit_layers[last_exit]})
+        summarizes = fused is not None or bool(last_reads)  # whether any layer summary is taken
+        token_weights = self._token_weights(hidden, mask_2d) if summarizes else None
         rows = torch.arange(batch_size, device=hidden.device)  # original index of each row still running
         logits = hidden.new_empty(batch_size, self.num_labels)
         exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
         # the evaluated exits' logits so far, summed over the layers they read (their biases to start with)
         running = fused.bias.expand(batch_size, -1) if fused is not None else None
-        pool_one = self._single_pool() if fused is not None else None
         exact: list[torch.Tensor] = []  # the pooled states the evaluated exits read, for a decision at the threshold
         pooled: list[torch.Tensor] = []  # what the last exit reads, per layer kept
         pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
@@ -1399,7 +1430,7 @@ class EarlyExitModelMixin:
                 if projection is not None or layer_number in last_reads:
                     pending.append(self._summary(adapter.normed_states(backbone, [hidden], False)[0], token_weights))
                 if projection is not None:  # an evaluated exit reads this layer: pool it now, add it to the logits
-                    pooled += [pool_one(pending[0])] if len(pending) == 1 else self._pool(pending)
+                    pooled += [fused.pool(pending[0])] if len(pending) == 1 else self._pool(pending)
                     pending = []
                     running = torch.addmm(running, pooled[-1], projection)
                     exact.append(pooled[-1])
@@ -1418,16 +1449,19 @@ class EarlyExitModelMixin:
                     exit_index[rows] = k
                     break
                 exit_logits = fused.logits(running, k)
-                done, close = fused.confident(running, exit_logits, k, thresholds[k])
-                leave, unsure = (torch.cat([done, close]) if done.shape[0] == 1
-                                 else torch.stack([done.any(), close.any()])).tolist()
+                if running.shape[0] == 1:
+                    leave, unsure = fused.confident_row(running, exit_logits, k, thresholds[k])
+                    done = None
+                else:
+                    done, close = fused.confident(running, exit_logits, k, thresholds[k])
+                    leave, unsure = torch.stack([done.any(), close.any()]).tolist()
                 if unsure:  # a confidence at the threshold: decide as the all-exits pass does, bit for bit
                     exit_logits = self.exits[k](exact)
                     done = exit_confidences(exit_logits[:, None], config.temperatures[k : k + 1])[:, 0] >= thresholds[k]
                     leave = bool(done.any())
                 if not leave:
                     continue
-                if done.shape[0] == 1:  # the only row leaves
+                if running.shape[0] == 1:  # the only row leaves
                     logits[rows] = exit_logits.to(logits.dtype)
                     exit_index[rows] = k
                     break
@@ -1446,7 +1480,7 @@ class EarlyExitModelMixin:
                 if not (keep_shape or all_padding_row or used_columns.all()):  # trim padding no remaining row needs
                     hidden, mask_2d = hidden[:, used_columns], mask_2d[:, used_columns]
                 mask = adapter.attention_mask(backbone, hidden, mask_2d)
-                token_weights = self._token_weights(hidden, mask_2d)
+                token_weights = self._token_weights(hidden, mask_2d) if summarizes else None
         finally:
             if recorder is not None:
                 recorder.remove()
