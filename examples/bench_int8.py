@@ -10,6 +10,9 @@ For each seed, four models are measured side by side, on one torch thread:
   better of (a)'s validation accuracy and its own full depth's);
 - (d) (c) quantized, exit rule unchanged (same exits, temperatures and threshold); and (d*) the same quantized model
   at the threshold chosen again on the *validation* split for the quantized model (same rule), when it differs;
+- (e) / (f): (a) / (c) quantized with every feed-forward output layer too, after SmoothQuant's smoothing of its
+  inputs measured on `--calibration-examples` training sentences (`quantize_dynamic_int8(...,
+  calibration_batches=...)`); (f) at (c)'s threshold, and (f*) at the threshold chosen again on validation for it;
 - two other int8 configurations tried for (b): every linear layer quantized per tensor (plain
   `torch.ao.quantization.quantize_dynamic`), and torchao's eager `Int8DynamicActivationInt8WeightConfig` on the
   same layers as (b).
@@ -78,6 +81,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-drop", type=float, default=1.0,
                         help="points of the better of (a)'s validation accuracy and the model's own full depth's")
     parser.add_argument("--no-extra", action="store_true", help="skip the other int8 configurations")
+    parser.add_argument("--calibration-examples", type=int, default=512,
+                        help="training sentences that measure the input ranges for smoothing ((e), (f); 0: skip them)")
     parser.add_argument("--curve-thresholds", type=float, nargs="*", default=[0.65, 0.7, 0.8, 0.9],
                         help="more thresholds of (d) to time (accuracy from the all-exits curve)")
     parser.add_argument("--fast", action="store_true",
@@ -143,6 +148,12 @@ def run_seed(seed: int, splits, args) -> dict:
     b = quietly_quantize(a)
     d = quietly_quantize(g)
     quantize_s = (time.perf_counter() - t0) / 2
+    smoothed = {}
+    if args.calibration_examples:
+        calibration = splits["train"].select(range(min(args.calibration_examples, len(splits["train"]))))
+        batches = [inputs for _, inputs in iterate_batches(calibration.remove_columns(["label"]), 32, 0)]
+        smoothed = {"e": quietly_quantize(a, calibration_batches=batches),
+                    "f": quietly_quantize(g, calibration_batches=batches)}
     val, test = splits["validation"], splits["test"]
     a_val = reference["validation_accuracy"]  # the reference of every threshold choice
     record = {"seed": seed, "quantize_seconds_per_model": quantize_s, "threshold_c": anchor["chosen_threshold"],
@@ -150,16 +161,17 @@ def run_seed(seed: int, splits, args) -> dict:
               "a_test_accuracy": reference["test_accuracy"]}
 
     # all-exits passes (batch 32, rows grouped by length): (c) on test, (d) on validation and test
-    logits = {"d": {split: collect_exit_logits(d, data, show_progress=False)
-                    for split, data in (("validation", val), ("test", test))}}
+    logits = {name: {split: collect_exit_logits(model, data, show_progress=False)
+                     for split, data in (("validation", val), ("test", test))}
+              for name, model in (("d", d), ("f", smoothed.get("f"))) if model is not None}
     if not args.fast:
         logits["c"] = {"test": collect_exit_logits(g, test, show_progress=False)}
     layers, temps = g.config.exit_layers, g.config.temperatures
     curves = {"c": {"validation": anchor["validation_curve"],
                     "test": anchor["test_curve"] if args.fast else
                     curve_from_logits(*logits["c"]["test"], layers, temps, THRESHOLDS)},
-              "d": {split: curve_from_logits(*logits["d"][split], layers, temps, THRESHOLDS)
-                    for split in ("validation", "test")}}
+              **{name: {split: curve_from_logits(*logits[name][split], layers, temps, THRESHOLDS)
+                        for split in ("validation", "test")} for name in logits if name != "c"}}
     record["curves"] = curves
     d_val = curves["d"]["validation"]
     chosen_d = fastest_within(d_val, budget_reference(a_val, d_val), args.max_drop)
@@ -194,6 +206,17 @@ def run_seed(seed: int, splits, args) -> dict:
     if record["threshold_d_star"] != g.config.exit_threshold:
         contenders.append(("(d*) early exit + int8, threshold for int8", d, record["threshold_d_star"],
                            curve_row("d", record["threshold_d_star"])))
+    if smoothed:
+        f_val = curves["f"]["validation"]
+        chosen_f = fastest_within(f_val, budget_reference(a_val, f_val), args.max_drop)
+        record["threshold_f_star"] = chosen_f["threshold"] if chosen_f else 1.0
+        contenders += [("(e) int8, feed-forward outputs smoothed", smoothed["e"], None,
+                        {"test_accuracy": loop_accuracy(smoothed["e"], test, 32)["accuracy"]}),
+                       ("(f) early exit + int8, smoothed", smoothed["f"], None,
+                        curve_row("f", g.config.exit_threshold))]
+        if record["threshold_f_star"] != g.config.exit_threshold:
+            contenders.append(("(f*) early exit + int8, smoothed, threshold for it", smoothed["f"],
+                               record["threshold_f_star"], curve_row("f", record["threshold_f_star"])))
     if not (args.no_extra or args.fast):
         contenders.append(("(b') int8, all linears per tensor", quietly_quantize(a, keep_float=(), per_channel=False),
                            None, {}))

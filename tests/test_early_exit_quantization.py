@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import warnings
 
 import pytest
@@ -12,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, pipeline
 from early_exit_helpers import save_tiny_model
 from hf_notlike import calibrate_temperatures, quantize_dynamic_int8
 from hf_notlike.early_exit import EARLY_EXIT_MODELS, select_exits
-from hf_notlike.early_exit.quantization import is_quantized_int8
+from hf_notlike.early_exit.quantization import FEED_FORWARD_OUTPUTS, SmoothedLinear, _smooth, is_quantized_int8
 from hf_notlike.errors import HfNotlikeInputError, HfNotlikeTypeError
 
 QUANTIZED = torch.ao.nn.quantized.dynamic.Linear
@@ -155,3 +157,73 @@ def test_errors(early_exit_model):
     with pytest.raises(HfNotlikeInputError, match="no nn.Linear"):
         quantize(nn.Sequential(nn.ReLU()))
     assert not is_quantized_int8(model)  # a refused call leaves the model as it was
+
+
+@pytest.mark.parametrize("arch", sorted(EARLY_EXIT_MODELS))
+def test_calibration_batches_smooth_and_quantize_the_feed_forward_outputs(arch, early_exit_model, padded_batch):
+    model = early_exit_model(arch, initializer_range=0.1)
+    ids, mask = padded_batch(model)
+    batches = [{"input_ids": ids, "attention_mask": mask, "labels": torch.zeros(len(ids), dtype=torch.long)}]
+    with torch.no_grad():
+        exact = model(ids, attention_mask=mask, output_all_exits=True).exit_logits
+    # smoothing alone changes nothing in float: the scales divide the inputs and multiply the weights' columns
+    smoothed_float = copy.deepcopy(model)
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)
+             and any(re.search(p, name) for p in FEED_FORWARD_OUTPUTS)]
+    _smooth(smoothed_float, names, batches, 0.8)
+    with torch.no_grad():
+        torch.testing.assert_close(smoothed_float(ids, attention_mask=mask, output_all_exits=True).exit_logits,
+                                   exact, atol=1e-5, rtol=1e-4)
+    quantized = quantize(model, calibration_batches=batches)
+    for layer in quantized.adapter.layers(quantized.backbone):
+        linears = [m for m in layer.modules() if isinstance(m, (nn.Linear, QUANTIZED))]
+        assert all(isinstance(m, QUANTIZED) for m in linears), f"{arch}: every linear of a layer in int8"
+        assert sum(isinstance(m, SmoothedLinear) for m in layer.modules()) == 1
+    assert all(type(exit_.classifier) is nn.Linear for exit_ in quantized.exits)  # the exits stay float
+    assert not is_quantized_int8(model) and not any(isinstance(m, SmoothedLinear) for m in model.modules())
+    with torch.no_grad():
+        approx = quantized(ids, attention_mask=mask, output_all_exits=True).exit_logits
+    assert (approx - exact).abs().max() < 0.1 * exact.abs().max()
+
+
+class _OutlierBlock(nn.Module):
+    """A model whose only linear layer is named like a feed-forward output and reads inputs with an outlier channel."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList([nn.Module()])
+        self.encoder.layer[0].output = nn.Module()
+        self.encoder.layer[0].output.dense = nn.Linear(64, 16)
+
+    def forward(self, inputs_embeds):
+        return self.encoder.layer[0].output.dense(inputs_embeds)
+
+
+def test_smoothing_lowers_the_int8_error_on_outlier_channels():
+    torch.manual_seed(0)
+    model = _OutlierBlock().eval()
+    inputs = torch.randn(256, 64)
+    inputs[:, 3] *= 100.0  # one channel two orders of magnitude larger, as after the activation of a feed-forward
+    with torch.no_grad():
+        exact = model(inputs)
+        plain = quantize(model, keep_float=())(inputs)
+        smoothed = quantize(model, calibration_batches=[{"inputs_embeds": inputs[:128]}])(inputs)
+    error = lambda approx: float((approx - exact).abs().mean())  # noqa: E731
+    assert error(smoothed) < 0.5 * error(plain)
+
+
+def test_smoothing_errors(early_exit_model, padded_batch):
+    model = early_exit_model("bert")
+    ids, mask = padded_batch(model)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    for alpha in (0.0, 1.5, True, "0.8"):
+        with pytest.raises(HfNotlikeInputError, match="smoothing_alpha"):
+            quantize(model, calibration_batches=[batch], smoothing_alpha=alpha)
+    with pytest.raises(HfNotlikeTypeError, match="iterable of batches"):
+        quantize(model, calibration_batches=batch)
+    with pytest.raises(HfNotlikeTypeError, match="dict of tensors"):
+        quantize(model, calibration_batches=[ids])
+    with pytest.raises(HfNotlikeInputError, match="empty"):
+        quantize(model, calibration_batches=[])
+    assert not is_quantized_int8(model) and not any(isinstance(m, SmoothedLinear) for m in model.modules())
