@@ -1351,7 +1351,7 @@ class EarlyExitModelMixin:
         """The intermediate exits this pass evaluates (threshold below 1.0), fused for the loop (see [`_FusedExits`]);
         None when there is none. Kept between passes while the exits' weights (torch's tensor version counters,
         `_version`: there is no public one; `test_fused_exits_follow_new_weights_and_temperatures` fails if it changes),
-        the temperatures, dtype and device are unchanged and no gradient is recorded."""
+        the pooler's modules, the temperatures, dtype and device are unchanged and no gradient is recorded."""
         evaluated = tuple(k for k in range(len(self.exits) - 1) if thresholds[k] < 1.0)
         if not evaluated:
             return None
@@ -1368,7 +1368,8 @@ class EarlyExitModelMixin:
         except RuntimeError:  # inference tensors (weights made under `torch.inference_mode`) have no version counter
             versions, cacheable = None, False
         temperatures = tuple(self.config.__dict__["temperatures"])  # calibration changes them in place
-        key = (evaluated, dtype, device, torch.is_inference_mode_enabled(), temperatures, versions)
+        pooler = tuple(self.adapter.pooler(self)._modules.values())  # the modules `_FusedExits.pool` calls
+        key = (evaluated, dtype, device, torch.is_inference_mode_enabled(), temperatures, versions, pooler)
         cached = self.__dict__.get("_fused_exits_cache")
         if cacheable and cached is not None and cached[0] == key:
             return cached[1]

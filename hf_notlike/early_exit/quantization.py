@@ -138,6 +138,15 @@ def _check_model(model) -> None:
         )
 
 
+def _exit_modules(model: nn.Module) -> list[str]:
+    """The names of an early-exit model's exits and of the pooler they read: the exit loop reads their weights
+    directly, so they stay in float32 whatever `keep_float` says (none for other models)."""
+    if not (hasattr(model, "exits") and hasattr(model, "adapter")):
+        return []
+    pooler = model.adapter.pooler(model)
+    return ["exits", *(name for name, module in model.named_modules() if module is pooler)]
+
+
 def quantize_dynamic_int8(
     model: nn.Module,
     keep_float: Sequence[str] | None = None,
@@ -174,7 +183,8 @@ def quantize_dynamic_int8(
         keep_float (`Sequence[str]`, *optional*): regular expressions of module names (as in
             `model.named_modules()`) whose linear layers stay in float32; defaults to [`DEFAULT_KEEP_FLOAT`] (exits,
             heads, poolers and each feed-forward block's output layer), or to the exits, heads and poolers alone
-            with `calibration_batches`. `()` quantizes every linear layer.
+            with `calibration_batches`. `()` quantizes every linear layer, except that an early-exit model's
+            exits and the pooler they read always stay in float32 (the exit loop reads their weights).
         per_channel (`bool`, *optional*, defaults to `True`): one weight scale per output channel (more accurate
             than one per tensor, at the same speed).
         inplace (`bool`, *optional*, defaults to `False`): quantize `model` itself instead of a copy.
@@ -227,7 +237,9 @@ def quantize_dynamic_int8(
     except (re.error, TypeError) as error:
         raise HfNotlikeInputError(f"`keep_float` holds an invalid regular expression: {error}.") from None
     names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    chosen = [name for name in names if not any(pattern.search(name) for pattern in patterns)]
+    always_float = _exit_modules(model)
+    chosen = [name for name in names if not any(pattern.search(name) for pattern in patterns)
+              and not any(name == prefix or name.startswith(prefix + ".") for prefix in always_float)]
     if not chosen:
         raise HfNotlikeInputError(
             f"`keep_float` keeps all {len(names)} linear layers in float32, so nothing would be quantized; pass "
