@@ -1355,20 +1355,19 @@ class EarlyExitModelMixin:
         evaluated = tuple(k for k in range(len(self.exits) - 1) if thresholds[k] < 1.0)
         if not evaluated:
             return None
-        # the exits' weight tensors, read from the modules' own dictionaries (`nn.Module.__getattr__` costs a
-        # microsecond a lookup, and this runs on every pass)
-        exits = list(self.__dict__["_modules"]["exits"]._modules.values())
+        # the exits' weight tensors (iterating the ModuleList: indexing it costs several microseconds an index)
+        exits = list(self.exits)
         parts = []
         for k in evaluated:
-            classifier = exits[k]._modules["classifier"]._parameters
-            parts += [classifier["weight"], classifier.get("bias"), exits[k]._parameters.get("mix_logits")]
+            classifier = exits[k].classifier
+            parts += [classifier.weight, classifier.bias, exits[k].mix_logits]
         cacheable = not torch.is_grad_enabled()
         try:
             versions = tuple((p.data_ptr(), p._version) for p in parts if p is not None)
         except RuntimeError:  # inference tensors (weights made under `torch.inference_mode`) have no version counter
             versions, cacheable = None, False
         temperatures = tuple(self.config.__dict__["temperatures"])  # calibration changes them in place
-        pooler = tuple(self.adapter.pooler(self)._modules.values())  # the modules `_FusedExits.pool` calls
+        pooler = tuple(self.adapter.pooler(self).children())  # the modules `_FusedExits.pool` calls
         key = (evaluated, dtype, device, torch.is_inference_mode_enabled(), temperatures, versions, pooler)
         cached = self.__dict__.get("_fused_exits_cache")
         if cacheable and cached is not None and cached[0] == key:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -271,7 +271,7 @@ def quantize_dynamic_int8(
 def _smooth(model: nn.Module, names: list[str], calibration_batches: Iterable[dict], alpha: float) -> None:
     """Replaces each named linear layer of `model` by a [`SmoothedLinear`] with SmoothQuant's scales
     `s_j = max|X_j|^alpha / max|W_:,j|^(1 - alpha)`, `max|X_j|` measured on the calibration batches."""
-    if isinstance(calibration_batches, (dict, str, torch.Tensor)) or not isinstance(calibration_batches, Iterable):
+    if isinstance(calibration_batches, (Mapping, str, torch.Tensor)) or not isinstance(calibration_batches, Iterable):
         raise HfNotlikeTypeError(
             "`calibration_batches` must be an iterable of batches (dicts of the model's input tensors, e.g. from a "
             f"DataLoader with a padding collator), got {type(calibration_batches).__name__}."
@@ -293,7 +293,7 @@ def _smooth(model: nn.Module, names: list[str], calibration_batches: Iterable[di
     try:
         with torch.inference_mode():
             for batch in calibration_batches:
-                if not isinstance(batch, dict) or not all(isinstance(v, torch.Tensor) for v in batch.values()):
+                if not isinstance(batch, Mapping) or not all(isinstance(v, torch.Tensor) for v in batch.values()):
                     raise HfNotlikeTypeError(
                         f"Every calibration batch must be a dict of tensors (the model's keyword inputs), got "
                         f"{type(batch).__name__}."
