@@ -8,7 +8,7 @@ The five steps, each printed as it runs:
 1. fine-tune a plain `BertForSequenceClassification` (the shipped MiniLM) on Rotten Tomatoes reviews with a stock
    `Trainer`: the classifier a user already has, and the baseline everything is compared against;
 2. add an exit after every layer with `early_exit_from_classifier` and train briefly with `EarlyExitTrainer`,
-   anchored: the backbone at a low learning rate, every exit also distilled from a frozen copy of the classifier;
+   anchored: the backbone at the base learning rate, every exit also distilled from a frozen copy of the classifier;
 3. calibrate one temperature per exit and choose one threshold per exit on the validation split (`choose_thresholds`):
    the fewest layers on average whose validation accuracy stays within `MAX_ACCURACY_DROP` of the plain classifier's
    and of its own full depth's (the better of the two);

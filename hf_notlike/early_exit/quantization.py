@@ -138,10 +138,14 @@ def _check_model(model) -> None:
         )
 
 
+def _is_early_exit_model(model: nn.Module) -> bool:
+    return hasattr(model, "exits") and hasattr(model, "adapter")
+
+
 def _exit_modules(model: nn.Module) -> list[str]:
     """The names of an early-exit model's exits and of the pooler they read: the exit loop reads their weights
     directly, so they stay in float32 whatever `keep_float` says (none for other models)."""
-    if not (hasattr(model, "exits") and hasattr(model, "adapter")):
+    if not _is_early_exit_model(model):
         return []
     pooler = model.adapter.pooler(model)
     return ["exits", *(name for name, module in model.named_modules() if module is pooler)]
@@ -225,6 +229,12 @@ def quantize_dynamic_int8(
     if smoothing and (isinstance(smoothing_alpha, bool) or not isinstance(smoothing_alpha, (int, float))
                       or not 0.0 < smoothing_alpha <= 1.0):
         raise HfNotlikeInputError(f"`smoothing_alpha` must lie in (0, 1], got {smoothing_alpha!r}; 0.8 is the default.")
+    if smoothing and (isinstance(calibration_batches, (Mapping, str, torch.Tensor))
+                      or not isinstance(calibration_batches, Iterable)):
+        raise HfNotlikeTypeError(
+            "`calibration_batches` must be an iterable of batches (dicts of the model's input tensors, e.g. from a "
+            f"DataLoader with a padding collator), got {type(calibration_batches).__name__}."
+        )
     if keep_float is None:
         keep_float = HEADS if smoothing else DEFAULT_KEEP_FLOAT
     if isinstance(keep_float, str) or not isinstance(keep_float, Sequence):
@@ -270,12 +280,8 @@ def quantize_dynamic_int8(
 
 def _smooth(model: nn.Module, names: list[str], calibration_batches: Iterable[dict], alpha: float) -> None:
     """Replaces each named linear layer of `model` by a [`SmoothedLinear`] with SmoothQuant's scales
-    `s_j = max|X_j|^alpha / max|W_:,j|^(1 - alpha)`, `max|X_j|` measured on the calibration batches."""
-    if isinstance(calibration_batches, (Mapping, str, torch.Tensor)) or not isinstance(calibration_batches, Iterable):
-        raise HfNotlikeTypeError(
-            "`calibration_batches` must be an iterable of batches (dicts of the model's input tensors, e.g. from a "
-            f"DataLoader with a padding collator), got {type(calibration_batches).__name__}."
-        )
+    `s_j = max|X_j|^alpha / max|W_:,j|^(1 - alpha)`, `max|X_j|` measured on the calibration batches (an iterable
+    that `quantize_dynamic_int8` checked)."""
     if not names:
         return
     modules = dict(model.named_modules())
@@ -288,7 +294,7 @@ def _smooth(model: nn.Module, names: list[str], calibration_batches: Iterable[di
         return hook
 
     hooks = [modules[name].register_forward_pre_hook(recorder(name)) for name in names]
-    full_depth = {"exit_threshold": 1.0} if hasattr(model, "exits") else {}
+    full_depth = {"exit_threshold": 1.0} if _is_early_exit_model(model) else {}
     count = 0
     try:
         with torch.inference_mode():
