@@ -14,6 +14,7 @@ from transformers import (
     TrainingArguments,
     pipeline,
 )
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hf_notlike import (
     EarlyExitBertForSequenceClassification,
@@ -427,3 +428,74 @@ def test_fused_exits_follow_new_weights_and_temperatures(early_exit_model, padde
     check()
     model.config.temperatures = [5.0, 0.2, 5.0, 1.0]
     check()
+
+
+def test_fused_exits_follow_replaced_modules(early_exit_model, padded_batch, all_exit_confidences):
+    """The fused exits are also rebuilt when an exit's classifier, one of its weights or the pooler is replaced (not
+    changed in place): the cache is keyed by every parameter or module assignment, so the next pass must agree with
+    the all-exits pass of the new modules."""
+    model = early_exit_model("bert", num_labels=2, temperatures=[1.0, 1.0, 1.0, 1.0], exit_scale=4.0)
+    ids, mask = padded_batch(model)
+
+    def exits_taken() -> set[int]:
+        exit_logits, conf = all_exit_confidences(model, ids, mask)
+        layers = set()
+        for threshold in thresholds_away_from_confidences(conf):
+            expected = select_exits(exit_logits, model.config.temperatures, threshold)
+            with torch.no_grad():
+                out = check_exit_loop(model, ids, mask, threshold, exit_logits, expected)
+            layers.update(out.exit_layer.tolist())
+        return layers
+
+    exits_taken()
+    generator = torch.Generator().manual_seed(5)
+    hidden = model.config.hidden_size
+    model.exits[0].classifier = torch.nn.Linear(hidden, 2)  # a new module
+    with torch.no_grad():
+        model.exits[0].classifier.weight.copy_(torch.randn(2, hidden, generator=generator) * 8)
+    exits_taken()
+    model.exits[1].classifier.weight = torch.nn.Parameter(torch.randn(2, hidden, generator=generator) * 8)  # new tensor
+    exits_taken()
+    pooler = model.adapter.pooler(model)
+    pooler.dense = torch.nn.Linear(hidden, hidden)  # the pooler the fused exits call
+    assert len(exits_taken()) >= 2, "the thresholds should exercise several exits"
+
+
+def test_per_call_thresholds_are_checked_every_time(early_exit_model):
+    """Per-call thresholds are kept per value once checked, but by type too: `True` equals 1.0 and must still be
+    refused after 1.0 was accepted; a configured threshold changed in place is followed."""
+    model = early_exit_model("bert", num_labels=3)
+    ids = torch.tensor([[2, 5, 7, 3, 9]])
+    with torch.no_grad():
+        assert model(ids, exit_threshold=1.0).exit_layer.tolist() == [4]
+        with pytest.raises(ValueError, match="exit_threshold"):
+            model(ids, exit_threshold=True)
+        assert model(ids, exit_threshold=[1.0, 1.0, 1.0, 1.0]).exit_layer.tolist() == [4]
+        with pytest.raises(ValueError, match="exit_threshold"):
+            model(ids, exit_threshold=[1.0, True, 1.0, 1.0])
+        with pytest.raises(ValueError, match="exit_threshold"):
+            model(ids, exit_threshold=[[0.5], 1.0, 1.0, 1.0])  # unhashable: checked, not kept
+        model.config.exit_threshold = 0.01
+        assert model(ids).exit_layer.tolist() == [1]
+        model.config.exit_thresholds = [1.0, 0.01, 1.0, 1.0]
+        assert model(ids).exit_layer.tolist() == [2]
+        model.config.exit_thresholds[1] = 1.0  # in place
+        assert model(ids).exit_layer.tolist() == [4]
+
+
+def test_output_is_a_model_output(early_exit_model):
+    """The output sets its fields faster than `ModelOutput` does, with the same behaviour: keys and tuple of the
+    fields that are not None, indexing by name and position, attributes, a field set later."""
+    model = early_exit_model("bert", num_labels=3)
+    with torch.no_grad():
+        out = model(torch.tensor([[2, 5, 7, 3, 9]]), exit_threshold=0.5)
+    assert list(out.keys()) == ["logits", "exit_layer"]
+    assert out["logits"] is out.logits and out[0] is out.logits and out[1] is out.exit_layer
+    assert len(out.to_tuple()) == 2 and out.loss is None and out.hidden_states is None
+    out.loss = torch.tensor(1.0)  # appended, as a stock output appends it
+    assert list(out.keys()) == ["logits", "exit_layer", "loss"] and out[2] is out.loss
+    stock = SequenceClassifierOutput(logits=out.logits)
+    stock.loss = out.loss
+    assert list(stock.keys()) == ["logits", "loss"]
+    out.note = "not a field"
+    assert "note" not in out and out.note == "not a field"

@@ -66,9 +66,12 @@ class EncoderAdapter:
     def embedding_size(self, backbone: nn.Module) -> int:
         return backbone.embeddings.word_embeddings.embedding_dim
 
-    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
-        """What every layer call needs besides the hidden states (rebuilt when rows or columns are dropped)."""
-        return create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden, attention_mask=mask_2d)
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor,
+                       unpadded: bool = False):
+        """What every layer call needs besides the hidden states (rebuilt when rows or columns are dropped);
+        `unpadded`: the caller knows that `mask_2d` is all ones (no padding), so that the mask of no mask serves."""
+        return create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden,
+                                         attention_mask=None if unpadded else mask_2d)
 
     def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,
                    **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -183,7 +186,8 @@ class DebertaV2Adapter(EncoderAdapter):
                                    position_ids=inputs.get("position_ids"), mask=mask,
                                    inputs_embeds=inputs.get("inputs_embeds"))
 
-    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor,
+                       unpadded: bool = False):
         encoder = backbone.encoder
         return {"attention_mask": encoder.get_attention_mask(mask_2d), "input_mask": mask_2d,
                 "relative_pos": encoder.get_rel_pos(hidden), "rel_embeddings": encoder.get_rel_embedding()}
@@ -228,7 +232,8 @@ class ModernBertAdapter(EncoderAdapter):
     def embedding_size(self, backbone: nn.Module) -> int:
         return backbone.embeddings.tok_embeddings.embedding_dim
 
-    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor,
+                       unpadded: bool = False):
         kwargs = {"config": backbone.config, "inputs_embeds": hidden, "attention_mask": mask_2d}
         masks = {"full_attention": create_bidirectional_mask(**kwargs),
                  "sliding_attention": create_bidirectional_sliding_window_mask(**kwargs)}
@@ -281,7 +286,8 @@ class MPNetAdapter(RobertaAdapter):
         return backbone.embeddings(input_ids=inputs.get("input_ids"), position_ids=inputs.get("position_ids"),
                                    inputs_embeds=inputs.get("inputs_embeds"))
 
-    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor):
+    def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor,
+                       unpadded: bool = False):
         mask = create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden, attention_mask=mask_2d)
         return mask, backbone.encoder.compute_position_bias(hidden)
 

@@ -23,8 +23,10 @@ import math
 import os
 import re
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 
 import torch
 from safetensors import SafetensorError
@@ -84,6 +86,20 @@ logger = logging.getLogger(__name__)
 
 IGNORE_LABEL = -100
 """The label of a row that no gold-label term reads (PyTorch's and transformers' ignore index)."""
+
+# Every parameter or submodule assignment in the process bumps this count (torch's global registration hooks, public
+# API; they add one Python call per registration), so that the exit loop's cache of fused exits tells a replaced exit,
+# classifier or pooler from the one it fused without walking the modules on every pass; changes in place are seen by
+# the tensors' version counters.
+_ASSIGNMENTS = [0]
+
+
+def _count_assignment(*args) -> None:
+    _ASSIGNMENTS[0] += 1
+
+
+torch.nn.modules.module.register_module_parameter_registration_hook(_count_assignment)
+torch.nn.modules.module.register_module_module_registration_hook(_count_assignment)
 
 # the class of `model.card_data` (see `register_card_data`); None in the self-contained Hub copy of this file
 _CARD_DATA_CLASS = None
@@ -171,6 +187,19 @@ class EarlyExitSequenceClassifierOutput(ModelOutput):
     exit_losses: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+
+    def __setattr__(self, name, value):
+        # a field is set as `ModelOutput.__setattr__` sets it (kept in the dict when not None, and as an attribute),
+        # without listing the dataclass's fields for each one (that was half the cost of building this output)
+        if name in _OUTPUT_FIELDS:
+            if value is not None:
+                OrderedDict.__setitem__(self, name, value)
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+_OUTPUT_FIELDS = frozenset(field.name for field in dataclass_fields(EarlyExitSequenceClassifierOutput))
 
 
 def exit_confidences(exit_logits: torch.Tensor, temperatures: torch.Tensor | list[float]) -> torch.Tensor:
@@ -469,6 +498,15 @@ def _layout_error(source: str, problems: list[tuple[str, object, object]]) -> Va
     )
 
 
+
+
+def _versions(tensors: list[torch.Tensor]) -> tuple | None:
+    """Where each tensor's values live and how often they were changed in place; None for inference tensors
+    (made under `torch.inference_mode`), which have no version counter."""
+    try:
+        return tuple((t.data_ptr(), t._version) for t in tensors)
+    except RuntimeError:
+        return None
 
 
 def _reads_are_free(tensor: torch.Tensor) -> bool:
@@ -1012,9 +1050,16 @@ class EarlyExitModelMixin:
         (e.g. `config.exit_layers` set to fewer layers), and validates every early-exit field of the config. While
         `torch.compile` traces the model, the configuration is still checked but the layout buffer is not read back
         (a host read would break the graph); the first eager call checks it."""
+        self._config_memo()
+
+    def _config_memo(self) -> dict:
+        """[`check_exits_match_config`], returning a dict for values derived from the early-exit fields (thresholds,
+        the exit loop's plan): kept, with the fields' values, while they are unchanged (a fresh one while
+        `torch.compile` traces the model)."""
         fingerprint = self.config.early_exit_fingerprint()
-        if self.__dict__.get("_checked_fingerprint") == fingerprint:  # unchanged since the last check
-            return
+        memo = self.__dict__.get("_config_memo_values")
+        if memo is not None and memo["fingerprint"] == fingerprint:  # unchanged since the last check
+            return memo
         self.config.validate_early_exit()
         built = [exit_.mix_logits.numel() if exit_.mix_logits is not None else None for exit_ in self.exits]
         layers = self.config.exit_layers
@@ -1028,7 +1073,7 @@ class EarlyExitModelMixin:
         if torch.compiler.is_compiling():
             # while `torch.compile` traces the model, the buffer is not read back (a `.tolist()` breaks a dynamic
             # whole-model trace) and nothing is cached: the next eager call checks it
-            return
+            return {"fingerprint": fingerprint}
         # the buffer is read back only when it or the fields it records change (not when e.g. `problem_type` is set)
         layout_key = (id(layout), getattr(layout, "_version", None), repr(exit_layout(self.config)))
         if layout is not None and layout.device.type != "meta" and self.__dict__.get("_checked_layout") != layout_key:
@@ -1043,7 +1088,24 @@ class EarlyExitModelMixin:
                     + ". Exits cannot be moved or reshaped after building: restore the field, or build a new model."
                 )
             self.__dict__["_checked_layout"] = layout_key
-        self.__dict__["_checked_fingerprint"] = fingerprint
+        memo = {"fingerprint": fingerprint}
+        self.__dict__["_config_memo_values"] = memo
+        return memo
+
+    def _thresholds(self, memo: dict, exit_threshold) -> tuple[float, ...]:
+        """`config.thresholds_for(exit_threshold)` (which checks it), kept in `memo` per value and type of
+        `exit_threshold` (so that e.g. `True` is refused even after `1.0` was accepted)."""
+        values = exit_threshold if isinstance(exit_threshold, (list, tuple)) else [exit_threshold]
+        key = ("thresholds", type(exit_threshold), *((type(v), v) for v in values))
+        try:
+            thresholds = memo.get(key)
+        except TypeError:  # unhashable values: checked, never kept
+            return tuple(self.config.thresholds_for(exit_threshold))
+        if thresholds is None:
+            thresholds = tuple(self.config.thresholds_for(exit_threshold))
+            if len(memo) < 64:  # a few thresholds per model in practice; a sweep over many is not kept
+                memo[key] = thresholds
+        return thresholds
 
     def _input_limits(self) -> "InputLimits":
         """The ranges the value checks hold the inputs to (picklable: `EarlyExitTrainer` checks batches with it)."""
@@ -1223,8 +1285,8 @@ class EarlyExitModelMixin:
         ```
         """
         config = self.config
-        self.check_exits_match_config()
-        thresholds = config.thresholds_for(exit_threshold)
+        memo = self._config_memo()
+        thresholds = self._thresholds(memo, exit_threshold)
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
                   "position_ids": position_ids, "inputs_embeds": inputs_embeds}
         inputs, labels = self._check_inputs(inputs, labels)
@@ -1246,7 +1308,7 @@ class EarlyExitModelMixin:
             logits = exit_logits[torch.arange(exit_logits.shape[0], device=exit_logits.device), exit_index]
         else:
             logits, exit_index, hidden_states, attentions = self._early_exit(
-                inputs, thresholds, output_hidden_states, output_attentions, **kwargs
+                inputs, thresholds, memo, output_hidden_states, output_attentions, **kwargs
             )
         layers = self._exit_layer_numbers(exit_index.device)
 
@@ -1257,7 +1319,7 @@ class EarlyExitModelMixin:
         return EarlyExitSequenceClassifierOutput(
             loss=loss,
             logits=logits,
-            exit_layer=layers[exit_index],
+            exit_layer=layers.index_select(0, exit_index),
             exit_logits=exit_logits,
             training_loss=training_loss,
             exit_losses=exit_losses,
@@ -1276,10 +1338,12 @@ class EarlyExitModelMixin:
 
     # ----------------------------------------------------------------------------------------------- the exit loop
 
-    def _token_weights(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    def _token_weights(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None,
+                       means: bool | None = None) -> torch.Tensor | None:
         """For the `*mean` exit inputs, `(batch, seq, 1)` weights that average a layer over its unmasked tokens;
-        None for the first-token inputs. Computed once per set of rows, not per layer."""
-        if not self.config.exit_input.endswith("mean"):
+        None for the first-token inputs (`means`: whether the exits read means, when the caller knows it). Computed
+        once per set of rows, not per layer."""
+        if not (self.config.exit_input.endswith("mean") if means is None else means):
             return None
         if attention_mask is None:
             return hidden.new_full((*hidden.shape[:2], 1), 1.0 / hidden.shape[1])
@@ -1349,35 +1413,48 @@ class EarlyExitModelMixin:
 
     def _fused_exits(self, thresholds: list[float], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits | None":
         """The intermediate exits this pass evaluates (threshold below 1.0), fused for the loop (see [`_FusedExits`]);
-        None when there is none. Kept between passes while the exits' weights (torch's tensor version counters,
-        `_version`: there is no public one; `test_fused_exits_follow_new_weights_and_temperatures` fails if it changes),
-        the pooler's modules, the temperatures, dtype and device are unchanged and no gradient is recorded."""
-        evaluated = tuple(k for k in range(len(self.exits) - 1) if thresholds[k] < 1.0)
+        None when there is none. Kept between passes while the exits' weight tensors are the same tensors with the
+        same values (torch's tensor version counters, `_version`: there is no public one;
+        `test_fused_exits_follow_new_weights_and_temperatures` fails if it changes), no module or parameter was
+        assigned anywhere (`_ASSIGNMENTS`), the temperatures, dtype and device are unchanged and no gradient is
+        recorded."""
+        evaluated = tuple(k for k in range(len(thresholds) - 1) if thresholds[k] < 1.0)
         if not evaluated:
             return None
-        # the exits' weight tensors (iterating the ModuleList: indexing it costs several microseconds an index)
-        exits = list(self.exits)
-        parts = []
-        for k in evaluated:
-            classifier = exits[k].classifier
-            parts += [classifier.weight, classifier.bias, exits[k].mix_logits]
         cacheable = not torch.is_grad_enabled()
-        try:
-            versions = tuple((p.data_ptr(), p._version) for p in parts if p is not None)
-        except RuntimeError:  # inference tensors (weights made under `torch.inference_mode`) have no version counter
-            versions, cacheable = None, False
         temperatures = tuple(self.config.__dict__["temperatures"])  # calibration changes them in place
-        pooler = tuple(self.adapter.pooler(self).children())  # the modules `_FusedExits.pool` calls
-        key = (evaluated, dtype, device, torch.is_inference_mode_enabled(), temperatures, versions, pooler)
+        key = (evaluated, dtype, device, torch.is_inference_mode_enabled(), temperatures, _ASSIGNMENTS[0])
         cached = self.__dict__.get("_fused_exits_cache")
-        if cacheable and cached is not None and cached[0] == key:
-            return cached[1]
+        if cacheable and cached is not None and cached[0] == key and _versions(cached[1]) == cached[2]:
+            return cached[3]
+        exits = list(self.exits)  # iterating the ModuleList: indexing it costs several microseconds an index
+        parts = [p for k in evaluated
+                 for p in (exits[k].classifier.weight, exits[k].classifier.bias, exits[k].mix_logits) if p is not None]
         fused = _FusedExits.build(self, evaluated, num_layers, dtype, device)
-        self.__dict__["_fused_exits_cache"] = (key, fused) if cacheable else None
+        versions = _versions(parts) if cacheable else None
+        self.__dict__["_fused_exits_cache"] = (key, parts, versions, fused) if versions is not None else None
         return fused
 
-    def _early_exit(self, inputs: dict, thresholds: list[float], output_hidden_states: bool, output_attentions: bool,
-                    **kwargs):
+    def _loop_plan(self, memo: dict) -> tuple[dict[int, int], int, frozenset[int], bool]:
+        """What the exit loop reads from the config, kept in the config memo ([`_config_memo`]): the exit after each
+        exit layer, the last exit's index, the layers whose pooled state the last exit reads (none when it is the
+        classifier's own head), and whether the exits read token means."""
+        plan = memo.get("plan")
+        if plan is None:
+            config = self.config
+            layers, last_exit = config.exit_layers, len(config.exit_layers) - 1
+            if config.head_from_classifier:
+                last_reads = frozenset()
+            elif config.exit_input.startswith("weighted_"):
+                last_reads = frozenset(range(1, layers[last_exit] + 1))
+            else:
+                last_reads = frozenset({layers[last_exit]})
+            plan = memo["plan"] = ({layer: k for k, layer in enumerate(layers)}, last_exit, last_reads,
+                                   config.exit_input.endswith("mean"))
+        return plan
+
+    def _early_exit(self, inputs: dict, thresholds: tuple[float, ...], memo: dict, output_hidden_states: bool,
+                    output_attentions: bool, **kwargs):
         """Runs layer by layer; rows leave at their first confident exit and are dropped from the batch, and the
         sequence is trimmed to the columns the remaining rows use (not when hidden states or attentions are asked
         for, nor while a remaining row is all padding, so that every row's result equals the all-exits path's).
@@ -1390,20 +1467,19 @@ class EarlyExitModelMixin:
         mask_2d = inputs.get("attention_mask")
         if mask_2d is None:
             mask_2d = torch.ones(batch_size, seq_len, dtype=torch.long, device=hidden.device)
-        mask = adapter.attention_mask(backbone, hidden, mask_2d)
+            unpadded = True
+        else:  # e.g. one sentence: the backbone's mask of no mask serves (found with a read: free on the CPU)
+            unpadded = not torch.compiler.is_compiling() and _reads_are_free(mask_2d) and bool(mask_2d.all())
+        mask = adapter.attention_mask(backbone, hidden, mask_2d, unpadded)
         keep_shape = output_hidden_states or output_attentions
 
-        exit_at = {layer: k for k, layer in enumerate(config.exit_layers)}
-        last_exit = len(self.exits) - 1
+        exit_at, last_exit, last_reads, means = self._loop_plan(memo)
         num_layers = len(adapter.layers(backbone))
         fused = self._fused_exits(thresholds, num_layers, hidden.dtype, hidden.device)
-        # the layers whose pooled state the last exit reads (none when it is the classifier's own head)
-        last_reads = set() if config.head_from_classifier else (
-            set(range(1, config.exit_layers[last_exit] + 1)) if config.exit_input.startswith("weighted_")
-            else {config.exit_layers[last_exit]})
         summarizes = fused is not None or bool(last_reads)  # whether any layer summary is taken
-        token_weights = self._token_weights(hidden, mask_2d) if summarizes else None
-        rows = torch.arange(batch_size, device=hidden.device)  # original index of each row still running
+        token_weights = self._token_weights(hidden, mask_2d, means) if summarizes else None
+        # original index of each row still running (None for a batch of one row)
+        rows = torch.arange(batch_size, device=hidden.device) if batch_size > 1 else None
         logits = hidden.new_empty(batch_size, self.num_labels)
         exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
         # the evaluated exits' logits so far, summed over the layers they read (their biases to start with)
@@ -1445,8 +1521,7 @@ class EarlyExitModelMixin:
                     else:
                         pooled += self._pool(pending)
                         exit_logits = self.exits[k](pooled)
-                    logits[rows] = exit_logits.to(logits.dtype)
-                    exit_index[rows] = k
+                    _put_rows(logits, exit_index, rows, exit_logits, k)
                     break
                 exit_logits = fused.logits(running, k)
                 if running.shape[0] == 1:
@@ -1462,11 +1537,9 @@ class EarlyExitModelMixin:
                 if not leave:
                     continue
                 if running.shape[0] == 1:  # the only row leaves
-                    logits[rows] = exit_logits.to(logits.dtype)
-                    exit_index[rows] = k
+                    _put_rows(logits, exit_index, rows, exit_logits, k)
                     break
-                logits[rows[done]] = exit_logits[done].to(logits.dtype)
-                exit_index[rows[done]] = k
+                _put_rows(logits, exit_index, rows[done], exit_logits[done], k)
                 if done.all():
                     break
                 keep = ~done
@@ -1479,8 +1552,8 @@ class EarlyExitModelMixin:
                 all_padding_row = not bool(mask_2d.bool().any(dim=1).all())
                 if not (keep_shape or all_padding_row or used_columns.all()):  # trim padding no remaining row needs
                     hidden, mask_2d = hidden[:, used_columns], mask_2d[:, used_columns]
-                mask = adapter.attention_mask(backbone, hidden, mask_2d)
-                token_weights = self._token_weights(hidden, mask_2d) if summarizes else None
+                mask = adapter.attention_mask(backbone, hidden, mask_2d, unpadded)
+                token_weights = self._token_weights(hidden, mask_2d, means) if summarizes else None
         finally:
             if recorder is not None:
                 recorder.remove()
@@ -1560,7 +1633,18 @@ class _no_context:
         return False
 
 
-def _scatter_rows(values: torch.Tensor, rows: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _put_rows(logits: torch.Tensor, exit_index: torch.Tensor, rows: torch.Tensor | None, values: torch.Tensor,
+              k: int) -> None:
+    """Records that `rows` (None: the batch's only row) leave at exit `k` with these logits."""
+    if rows is None:
+        logits.copy_(values)
+        exit_index.fill_(k)
+    else:
+        logits[rows] = values.to(logits.dtype)
+        exit_index[rows] = k
+
+
+def _scatter_rows(values: torch.Tensor, rows: torch.Tensor | None, batch_size: int) -> torch.Tensor:
     """`values` of the rows still running, put back at their original batch index (zeros for the other rows)."""
     if values.shape[0] == batch_size:
         return values
