@@ -67,3 +67,30 @@ def test_bench_masking_runs_and_its_unchecked_copy_collates_the_same(tmp_path, l
             want, got = checked(rows), unchecked(rows)
             assert want.keys() == got.keys()
             assert all(torch.equal(want[key], got[key]) for key in want), strategy
+
+
+def test_bench_early_exit_bs1_reports_the_ceiling_of_its_efficiency(tmp_path, bert_tokenizer):
+    """The batch-1 benchmark on a tiny classifier and the early-exit model built from it: every threshold's
+    efficiency beside its ceiling (what the stock model's own per-call cost allows), 1.0 at threshold 1.0."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from hf_notlike import early_exit_from_classifier
+
+    torch.manual_seed(0)
+    stock = BertForSequenceClassification(BertConfig(
+        vocab_size=bert_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+        intermediate_size=37, num_labels=2))
+    stock.save_pretrained(tmp_path / "stock")
+    bert_tokenizer.save_pretrained(tmp_path / "stock")
+    model = early_exit_from_classifier(str(tmp_path / "stock"), exit_layers=[1, 2])
+    model.save_pretrained(tmp_path / "model")
+    bert_tokenizer.save_pretrained(tmp_path / "model")
+    output = tmp_path / "bs1.json"
+    out = run_script("bench_early_exit_bs1.py", "--model", str(tmp_path / "model"), "--stock", str(tmp_path / "stock"),
+                     "--examples", "16", "--repeats", "1", "--thresholds", "1.0", "0.5", "--output", str(output))
+    assert "its ceiling" in out and "outside its layers" in out
+    result = json.loads(output.read_text())
+    assert 0 < result["stock_without_layers_ms_per_sentence"] < result["stock_ms_per_sentence"]
+    full, early = result["rows"]
+    assert full["efficiency_ceiling"] == pytest.approx(1.0) and full["efficiency"] == pytest.approx(1.0)
+    assert 0 < early["efficiency_ceiling"] <= 1.0 and early["mean_layers"] <= 3
