@@ -246,7 +246,7 @@ def run_seed(seed: int, splits, args) -> dict:
         # the real forward at this batch size on the timing rows: accuracy and exit layers (int8 quantizes
         # activations per batch, so its results can depend on the batch)
         with torch.inference_mode():
-            for row, (name, model, threshold, _) in zip(rows, contenders):
+            for row, (_name, model, threshold, _) in zip(rows, contenders):
                 outs = [forward_of(model, threshold)(inputs) for inputs in batches]
                 predictions = torch.cat([o.logits.argmax(-1) for o in outs])
                 row[f"timing_rows_accuracy_bs{size}"] = float((predictions == subset_labels).double().mean())

@@ -89,8 +89,8 @@ from hf_notlike import (
     unlabelled_dataset,
 )
 from hf_notlike.early_exit.calibration import calibrate_from_logits
-from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, curve_from_logits
 from hf_notlike.early_exit.modeling import early_exit_class_for
+from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, curve_from_logits
 from hf_notlike.resources import (
     VADER_SETS,
     load_20newsgroups,

@@ -163,9 +163,9 @@ def test_lazily_read_columns_are_checked_like_the_constructor(tmp_path, monkeypa
     pq.write_table(table, folder / DATA_MAP_FILE)
     lazy = DataMap.from_pretrained(folder)
     with pytest.raises(ValueError, match=r"data_map.parquet: `gold_probs` must be probabilities in \[0, 1\]"):
-        lazy.variability
+        lazy.variability  # noqa: B018
     with pytest.raises(ValueError, match="data_map.parquet: `ids` must be unique"):
-        lazy.ids
+        lazy.ids  # noqa: B018
     with pytest.raises(ValueError, match="lazy"):
         DataMap.from_pretrained(folder, lazy="yes")
 

@@ -8,10 +8,10 @@ import warnings
 
 import pytest
 import torch
+from early_exit_helpers import save_tiny_model
 from torch import nn
 from transformers import AutoModelForSequenceClassification, pipeline
 
-from early_exit_helpers import save_tiny_model
 from hf_notlike import calibrate_temperatures, quantize_dynamic_int8
 from hf_notlike.early_exit import EARLY_EXIT_MODELS, select_exits
 from hf_notlike.early_exit.quantization import FEED_FORWARD_OUTPUTS, SmoothedLinear, _smooth, is_quantized_int8

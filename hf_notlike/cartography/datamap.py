@@ -46,7 +46,14 @@ from ..artifacts import MANIFEST_FILE
 from ..errors import HfNotlikeInputError
 from ..paths import check_local_or_hub
 from .storage import (
-    DATA_MAP_FILE, FORMAT_VERSION, MAP_FIX, METADATA_FILE, PLOT_FILE, UNIT_FILES, load_data_map, save_data_map,
+    DATA_MAP_FILE,
+    FORMAT_VERSION,
+    MAP_FIX,
+    METADATA_FILE,
+    PLOT_FILE,
+    UNIT_FILES,
+    load_data_map,
+    save_data_map,
 )
 
 if TYPE_CHECKING:
@@ -217,7 +224,7 @@ class DataMap:
             self._array(name)
         for name in ("confidence", "variability", "correctness", "forgetfulness") + (("aum",) if self._has_margins else ()):
             getattr(self, name)
-        self.units
+        self.units  # noqa: B018 (decoding the units checks them)
 
     def __getstate__(self) -> dict[str, Any]:
         # a copy (copy.deepcopy, multiprocessing) holds every array: the memory-mapped file stays with this map

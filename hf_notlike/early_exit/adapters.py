@@ -234,7 +234,7 @@ class ModernBertAdapter(EncoderAdapter):
 
     def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor,
                        unpadded: bool = False):
-        kwargs = {"config": backbone.config, "inputs_embeds": hidden, "attention_mask": mask_2d}
+        kwargs = {"config": backbone.config, "inputs_embeds": hidden, "attention_mask": None if unpadded else mask_2d}
         masks = {"full_attention": create_bidirectional_mask(**kwargs),
                  "sliding_attention": create_bidirectional_sliding_window_mask(**kwargs)}
         positions = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0)
@@ -288,7 +288,8 @@ class MPNetAdapter(RobertaAdapter):
 
     def attention_mask(self, backbone: nn.Module, hidden: torch.Tensor, mask_2d: torch.Tensor,
                        unpadded: bool = False):
-        mask = create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden, attention_mask=mask_2d)
+        mask = create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden,
+                                         attention_mask=None if unpadded else mask_2d)
         return mask, backbone.encoder.compute_position_bias(hidden)
 
     def call_layer(self, backbone: nn.Module, index: int, hidden: torch.Tensor, mask, output_attentions: bool,

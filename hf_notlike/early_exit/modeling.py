@@ -1411,7 +1411,7 @@ class EarlyExitModelMixin:
             outputs.attentions if output_attentions else None,
         )
 
-    def _fused_exits(self, thresholds: list[float], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits | None":
+    def _fused_exits(self, thresholds: tuple[float, ...], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits | None":
         """The intermediate exits this pass evaluates (threshold below 1.0), fused for the loop (see [`_FusedExits`]);
         None when there is none. Kept between passes while the exits' weight tensors are the same tensors with the
         same values (torch's tensor version counters, `_version`: there is no public one;
