@@ -94,3 +94,32 @@ def test_bench_early_exit_bs1_reports_the_ceiling_of_its_efficiency(tmp_path, be
     full, early = result["rows"]
     assert full["efficiency_ceiling"] == pytest.approx(1.0) and full["efficiency"] == pytest.approx(1.0)
     assert 0 < early["efficiency_ceiling"] <= 1.0 and early["mean_layers"] <= 3
+
+
+def test_bench_gpu_runs_on_the_cpu(tmp_path, bert_tokenizer):
+    """The accelerator benchmark, smoke-run on the CPU with a tiny early-exit model: inference rows for every dtype
+    and batch size with host reads per batch, and the training step against the stock model's."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from hf_notlike import early_exit_from_classifier
+
+    torch.manual_seed(0)
+    BertForSequenceClassification(BertConfig(
+        vocab_size=bert_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+        intermediate_size=37, num_labels=2)).save_pretrained(tmp_path / "stock")
+    model = early_exit_from_classifier(str(tmp_path / "stock"), exit_layers=[1, 2])
+    model.save_pretrained(tmp_path / "model")
+    bert_tokenizer.save_pretrained(tmp_path / "model")
+    output = tmp_path / "gpu.json"
+    out = run_script("bench_gpu.py", "--model", str(tmp_path / "model"), "--device", "cpu", "--batch-sizes", "1", "4",
+                     "--examples", "16", "--calibration-examples", "32", "--repeats", "1", "--train-steps", "2",
+                     "--train-batch-size", "4", "--output", str(output))
+    assert "Training step, batch 4" in out
+    result = json.loads(output.read_text())
+    assert [(row["dtype"], row["batch_size"]) for row in result["inference"]] == [
+        ("float32", 1), ("float32", 4), ("bfloat16", 1), ("bfloat16", 4)]
+    for row in result["inference"]:
+        assert row["speedup_vs_stock"] > 0 and 1 <= row["mean_layers"] <= 3
+        assert row["host_reads_per_batch[stock]"] >= 0 and row["host_reads_per_batch[early exit @ 0.75]"] >= 1
+    training = result["training_step"]
+    assert training["early_exit_vs_stock"] > 0 and training["host_reads_per_step[early exit]"] >= 0

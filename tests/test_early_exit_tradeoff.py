@@ -14,7 +14,7 @@ from hf_notlike import (
 )
 from hf_notlike.cli import main as cli_main
 from hf_notlike.early_exit import EARLY_EXIT_MODELS, commands, exit_confidences
-from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, stock_model_for
+from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, stock_model_for, time_forward
 
 
 def safe_thresholds(model, data, count=5):
@@ -358,3 +358,15 @@ def test_plot_axes_say_what_is_drawn_and_keep_a_sensible_span(tmp_path):
     fig = crowded_result().plot()
     left, right = fig.axes[0].get_xlim()
     assert left < 0.98 and right > 3.0  # every point inside, from below 1x
+
+
+def test_time_forward_waits_for_the_accelerator(monkeypatch):
+    """On an accelerator kernels run after the call returns: the clock must stop only once the device is done, so
+    `time_forward` synchronises it before starting and before stopping (never for CPU tensors)."""
+    synchronised = []
+    monkeypatch.setattr(torch.accelerator, "synchronize", lambda device=None: synchronised.append(device))
+    calls = []
+    time_forward(calls.append, [{"input_ids": torch.zeros(1, 3, device="meta")}] * 2)
+    assert len(calls) == 2 and [d.type for d in synchronised] == ["meta", "meta"]
+    time_forward(calls.append, [{"input_ids": torch.zeros(1, 3)}])
+    assert len(synchronised) == 2
