@@ -404,6 +404,19 @@ def test_damaged_weights_file_is_named(damage, tmp_path, early_exit_model):
         AutoModelForSequenceClassification.from_pretrained(tmp_path)
 
 
+def loop_agrees_with_all_exits(model, ids, mask, all_exit_confidences) -> set[int]:
+    """Checks the exit loop against the all-exits pass at thresholds away from every confidence; returns the exit
+    layers taken."""
+    exit_logits, conf = all_exit_confidences(model, ids, mask)
+    layers = set()
+    for threshold in thresholds_away_from_confidences(conf):
+        expected = select_exits(exit_logits, model.config.temperatures, threshold)
+        with torch.no_grad():
+            out = check_exit_loop(model, ids, mask, threshold, exit_logits, expected)
+        layers.update(out.exit_layer.tolist())
+    return layers
+
+
 def test_fused_exits_follow_new_weights_and_temperatures(early_exit_model, padded_batch, all_exit_confidences):
     """The intermediate exits fused for the exit loop are kept between eval passes: a change of the exits' weights
     in place (an optimizer step, `load_state_dict`) or of the temperatures (calibration) must be seen by the next pass
@@ -412,13 +425,7 @@ def test_fused_exits_follow_new_weights_and_temperatures(early_exit_model, padde
     ids, mask = padded_batch(model)
 
     def check():
-        exit_logits, conf = all_exit_confidences(model, ids, mask)
-        layers = set()
-        for threshold in thresholds_away_from_confidences(conf):
-            expected = select_exits(exit_logits, model.config.temperatures, threshold)
-            with torch.no_grad():
-                out = check_exit_loop(model, ids, mask, threshold, exit_logits, expected)
-            layers.update(out.exit_layer.tolist())
+        layers = loop_agrees_with_all_exits(model, ids, mask, all_exit_confidences)
         assert len(layers) >= 2, "the thresholds should exercise several exits"
 
     check()
@@ -438,14 +445,7 @@ def test_fused_exits_follow_replaced_modules(early_exit_model, padded_batch, all
     ids, mask = padded_batch(model)
 
     def exits_taken() -> set[int]:
-        exit_logits, conf = all_exit_confidences(model, ids, mask)
-        layers = set()
-        for threshold in thresholds_away_from_confidences(conf):
-            expected = select_exits(exit_logits, model.config.temperatures, threshold)
-            with torch.no_grad():
-                out = check_exit_loop(model, ids, mask, threshold, exit_logits, expected)
-            layers.update(out.exit_layer.tolist())
-        return layers
+        return loop_agrees_with_all_exits(model, ids, mask, all_exit_confidences)
 
     exits_taken()
     generator = torch.Generator().manual_seed(5)
