@@ -31,7 +31,6 @@ import argparse
 import math
 import os
 import platform
-import time
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -40,7 +39,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Bert
 import hf_notlike  # noqa: F401  (registers the early-exit Auto classes)
 from hf_notlike import calibrate_temperatures
 from hf_notlike.artifacts import write_json
-from hf_notlike.early_exit.tradeoff import _device_batches, _time_interleaved
+from hf_notlike.early_exit.tradeoff import _device_batches, _time_interleaved, time_calls
 from hf_notlike.resources import load_rotten_tomatoes
 
 _T = torch.Tensor
@@ -122,19 +121,6 @@ def inference_table(model, stock, test, args, device) -> list[dict]:
     return rows
 
 
-def time_steps(step, batches: list[dict], device: torch.device) -> float:
-    """Seconds of `step(inputs)` over the batches, the device synchronised at both ends (`time_forward` runs under
-    `torch.inference_mode`, which a training step cannot)."""
-    if device.type != "cpu":
-        torch.accelerator.synchronize(device)
-    start = time.perf_counter()
-    for inputs in batches:
-        step(inputs)
-    if device.type != "cpu":
-        torch.accelerator.synchronize(device)
-    return time.perf_counter() - start
-
-
 def training_step_table(model, stock, train, args, device) -> dict:
     """The stock model's training step against the early-exit model's, interleaved, with host reads per step."""
     size = args.train_batch_size
@@ -163,7 +149,7 @@ def training_step_table(model, stock, train, args, device) -> dict:
     for round_ in range(args.repeats):  # each round runs both over every batch, alternating who goes first
         order = range(len(contenders)) if round_ % 2 == 0 else reversed(range(len(contenders)))
         for i in order:
-            seconds[i] = min(seconds[i], time_steps(contenders[i][1], batches, device))
+            seconds[i] = min(seconds[i], time_calls(contenders[i][1], batches))
     result = {"batch_size": size, "steps": len(batches), "autocast": args.train_dtype,
               "ms_per_step[stock]": 1000 * seconds[0] / len(batches),
               "ms_per_step[early exit]": 1000 * seconds[1] / len(batches),

@@ -1310,7 +1310,7 @@ class EarlyExitModelMixin:
             logits, exit_index, hidden_states, attentions = self._early_exit(
                 inputs, thresholds, memo, output_hidden_states, output_attentions, **kwargs
             )
-        layers = self._exit_layer_numbers(exit_index.device)
+        layers = self._exit_layer_numbers(memo, exit_index.device)
 
         loss = training_loss = exit_losses = None
         if labels is not None:
@@ -1327,14 +1327,13 @@ class EarlyExitModelMixin:
             attentions=attentions,
         )
 
-    def _exit_layer_numbers(self, device) -> torch.Tensor:
-        """`config.exit_layers` as a tensor on `device`, kept between passes while the list is unchanged."""
-        layers = tuple(self.config.__dict__["exit_layers"])
-        cached = self.__dict__.get("_exit_layer_numbers_cache")
-        if cached is None or cached[0] != (layers, device):
-            cached = ((layers, device), torch.tensor(layers, device=device))
-            self.__dict__["_exit_layer_numbers_cache"] = cached
-        return cached[1]
+    def _exit_layer_numbers(self, memo: dict, device) -> torch.Tensor:
+        """`config.exit_layers` as a tensor on `device`, kept in the config memo ([`_config_memo`])."""
+        key = ("exit_layers", device)
+        layers = memo.get(key)
+        if layers is None:
+            layers = memo[key] = torch.tensor(self.config.exit_layers, device=device)
+        return layers
 
     # ----------------------------------------------------------------------------------------------- the exit loop
 

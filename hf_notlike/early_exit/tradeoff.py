@@ -57,6 +57,7 @@ __all__ = [
     "curve_from_logits",
     "speed_accuracy_curve",
     "stock_model_for",
+    "time_calls",
     "time_forward",
 ]
 
@@ -170,16 +171,21 @@ def stock_model_for(model):
 
 @torch.inference_mode()
 def time_forward(forward: Callable[[dict], object], batches: list[dict]) -> float:
-    """Wall-clock seconds of calling `forward(inputs)` on every batch in turn (inputs already on the device). On an
-    accelerator the device is synchronised before starting and before stopping the clock, so that kernels still
-    queued count (they run after the call returns)."""
+    """[`time_calls`] under `torch.inference_mode`: wall-clock seconds of the forward passes `forward(inputs)`."""
+    return time_calls(forward, batches)
+
+
+def time_calls(call: Callable[[dict], object], batches: list[dict]) -> float:
+    """Wall-clock seconds of calling `call(inputs)` on every batch in turn (inputs already on the device), in the
+    caller's grad mode (e.g. a training step). On an accelerator the device is synchronised before starting and
+    before stopping the clock, so that kernels still queued count (they run after the call returns)."""
     device = next((v.device for v in batches[0].values() if isinstance(v, torch.Tensor)), None) if batches else None
     accelerator = device is not None and device.type != "cpu"
     if accelerator:
         torch.accelerator.synchronize(device)
     start = time.perf_counter()
     for inputs in batches:
-        forward(inputs)
+        call(inputs)
     if accelerator:
         torch.accelerator.synchronize(device)
     return time.perf_counter() - start
