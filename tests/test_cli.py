@@ -139,6 +139,7 @@ def test_mask_and_demo_failures(minilm_path, tmp_path, capsys):
         assert_one_line_error(["demo", flag, "0", "--output-dir", tmp_path / "demo"], capsys, flag)
     (tmp_path / "a_file").write_text("x")
     assert_one_line_error(["demo", "--output-dir", tmp_path / "a_file"], capsys, "is a file")
+    assert_one_line_error(["demo", "--precision", "fp16", "--output-dir", tmp_path / "demo"], capsys, "invalid choice")
     assert not (tmp_path / "demo").exists()
     assert_one_line_error(["no-such-command"], capsys, "invalid choice")
 

@@ -4,14 +4,16 @@ import json
 
 import pytest
 
-from hf_notlike.demo import SUMMARY_NAME, run_demo
+from hf_notlike.demo import SUMMARY_NAME, bf16_trains_faster, run_demo
+from hf_notlike.errors import HfNotlikeInputError
 
 
 @pytest.mark.slow
 def test_demo_saves_and_times_the_thresholds_it_reports(tmp_path, capsys, minilm_path):
     output = tmp_path / "demo"
+    # bfloat16 training forced, so that this path runs whatever the CPU (at this size even where it is emulated)
     summary = run_demo(str(output), train_size=32, eval_size=24, epochs=1.0, exit_epochs=1.0, max_length=24,
-                       num_timing_examples=8, repeats=1, num_flops_examples=4)
+                       num_timing_examples=8, repeats=1, num_flops_examples=4, precision="bf16")
     printed = capsys.readouterr().out
     assert sorted(p.name for p in output.iterdir()) == ["model"]  # no checkpoints/, no plain classifier left behind
     saved = json.loads((output / "model" / "config.json").read_text())
@@ -32,3 +34,15 @@ def test_demo_saves_and_times_the_thresholds_it_reports(tmp_path, capsys, minilm
     assert f"plain classifier {100 * summary['plain_accuracy']:.1f}%" in printed
     assert f"measured {summary['speedup_bs1']:.2f}x faster than the plain classifier at batch size 1" in printed
     assert ("Target met" in printed) == summary["target_met"] == (not summary["target_missed_because"])
+    assert summary["training_precision"] == "bf16" and "training in bfloat16 autocast" in printed
+
+
+def test_demo_rejects_an_unknown_precision_before_any_work(tmp_path):
+    with pytest.raises(HfNotlikeInputError, match="precision='fp16' is not one of"):
+        run_demo(str(tmp_path / "demo"), precision="fp16")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_bf16_check_is_a_boolean_measurement():
+    assert bf16_trains_faster(min_ratio=0.0, size=64) is True
+    assert bf16_trains_faster(min_ratio=1e9, size=64) is False  # no CPU is a billion times faster in bfloat16

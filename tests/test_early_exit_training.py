@@ -202,3 +202,23 @@ def test_alternating_objectives(early_exit_model, padded_batch, tmp_path):
                                    last + others)
     model.save_pretrained(tmp_path)
     assert type(model).from_pretrained(tmp_path).config.alternate_objectives is True
+
+
+# ------------------------------------------------------------------------------------ mixed-precision training
+
+
+def test_after_bf16_training_the_model_in_memory_is_the_saved_one(tmp_path, early_exit_model, toy_dataset):
+    """The stock Trainer leaves `forward` wrapped in autocast after `bf16=True`; EarlyExitTrainer takes it off, so
+    calibration and timing in memory see the float32 model that is saved and reloaded."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = early_exit_model("bert").train()
+    args = TrainingArguments(str(tmp_path / "run"), bf16=True, use_cpu=True, max_steps=2, per_device_train_batch_size=8,
+                             report_to=[], save_strategy="no", disable_tqdm=True)
+    EarlyExitTrainer(model=model, args=args, train_dataset=toy_dataset(n=16)).train()  # with the exits check
+    assert "forward" not in model.__dict__
+    model.eval().save_pretrained(tmp_path / "saved")
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved").eval()
+    ids = torch.randint(5, 100, (4, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, reloaded(ids).logits, rtol=0, atol=0)

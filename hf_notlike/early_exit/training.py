@@ -174,7 +174,9 @@ class EarlyExitTrainer(Trainer):
     `model.config.exit_learning_rate_multiplier` times `args.learning_rate`. Everything else is the stock Trainer
     (an optimizer passed in `optimizers=` still wins).
 
-    After `train()`, one no-grad pass over at most `check_exits_rows` rows (of `eval_dataset`, else of
+    After `train()`, the model's `forward` is its own again: the stock Trainer leaves it wrapped in autocast after
+    mixed-precision training (`bf16=True`, `fp16=True`), so temperatures, thresholds and timings taken in memory
+    would describe a half-precision model while the saved one runs in float32. Then one no-grad pass over at most `check_exits_rows` rows (of `eval_dataset`, else of
     `train_dataset`) checks that every exit learned ([`~hf_notlike.early_exit.calibration.check_exits_learned`]) and
     warns ([`~hf_notlike.early_exit.calibration.CalibrationWarning`]) naming each exit that sits at the class prior
     and the fix. It runs once, after the last step (nothing is read back during training); in a multi-process run
@@ -205,7 +207,17 @@ class EarlyExitTrainer(Trainer):
         self.check_exits_rows = check_exits_rows
 
     def train(self, *args, **kwargs):
+        # With `bf16=True` / `fp16=True` the stock Trainer leaves the model's `forward` wrapped in autocast after
+        # training; calibration, threshold choice and timing must see the model that is saved and reloaded, so the
+        # forward the model had before is put back.
+        model, missing = self.model, object()
+        forward = model.__dict__.get("forward", missing)
         output = super().train(*args, **kwargs)
+        if model.__dict__.get("forward", missing) is not forward:
+            if forward is missing:
+                del model.forward
+            else:
+                model.forward = forward
         if self.check_exits and self.is_world_process_zero():
             for message in self.exits_not_learned():
                 warnings.warn(message, CalibrationWarning, stacklevel=2)
