@@ -176,10 +176,11 @@ class EarlyExitTrainer(Trainer):
 
     After `train()`, the model's `forward` is its own again: the stock Trainer leaves it wrapped in autocast after
     mixed-precision training (`bf16=True`, `fp16=True`), so temperatures, thresholds and timings taken in memory
-    would describe a half-precision model while the saved one runs in float32. Then one no-grad pass over at most `check_exits_rows` rows (of `eval_dataset`, else of
-    `train_dataset`) checks that every exit learned ([`~hf_notlike.early_exit.calibration.check_exits_learned`]) and
-    warns ([`~hf_notlike.early_exit.calibration.CalibrationWarning`]) naming each exit that sits at the class prior
-    and the fix. It runs once, after the last step (nothing is read back during training); in a multi-process run
+    would describe a half-precision model while the saved one runs in float32. Then one no-grad pass over at most
+    `check_exits_rows` rows (of `eval_dataset`, else of `train_dataset`) checks that every exit learned
+    ([`~hf_notlike.early_exit.calibration.check_exits_learned`]) and warns
+    ([`~hf_notlike.early_exit.calibration.CalibrationWarning`]) naming each exit that sits at the class prior and
+    the fix. It runs once, after the last step (nothing is read back during training); in a multi-process run
     (`accelerate launch`, `torchrun`) on the main process only, which reads those rows itself, so the other processes
     never wait for it.
 
