@@ -211,6 +211,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.model != "minilm" and args.variants is None:
         parser.error("--model mpnet runs the --variants protocol only (the single-model sweep is MiniLM's)")
+    for flag in ("rescore", "summarize", "plot"):
+        if getattr(args, flag) and args.variants is None:
+            parser.error(f"--{flag} works on the --variants runs: pass --variants (e.g. --variants a g) with the "
+                         "--results-dir those runs wrote to")
+    if args.plot and not args.summarize:
+        parser.error("--plot draws the table --summarize prints: pass --summarize too")
     if args.augment_copies < 0:
         parser.error(f"--augment-copies must be >= 0, got {args.augment_copies}")
     if args.augment_copies and (args.variants is None or set(args.variants) - {"a", "g"}):

@@ -177,6 +177,9 @@ def test_variant_g_quick_run(example, tmp_path):
     (["--variants", "g", "--transfer-sets", "tweets"], "--transfer-sets (sentiment texts) trains (g) on rt only"),
     (["--variants", "d", "--datasets", "rt", "--transfer-sets", "nyt"], "trains (g) on rt only"),
     (["--variants", "g", "--datasets", "rt", "--transfer-sets", "movies"], "invalid choice: 'movies'"),
+    (["--summarize", "--datasets", "20ng"], "--summarize works on the --variants runs"),
+    (["--rescore"], "--rescore works on the --variants runs"),
+    (["--variants", "g", "--plot", "curves.png"], "--plot draws the table --summarize prints"),
 ])
 def test_bad_model_options_are_refused_before_training(example, argv, message, capsys):
     with pytest.raises(SystemExit):
