@@ -165,6 +165,20 @@ def test_variant_g_quick_run(example, tmp_path):
         "rt", argparse.Namespace(results_dir=str(results)))
     exits = example.summarize_exits("rt", argparse.Namespace(results_dir=str(results)))
     assert "| exit 3 |" in exits and "| (g) anchored joint training from (a) | 1 |" in exits
+    # timed on a seeded random sample of test; a record timed on the first test rows is timed again by --rescore,
+    # its former timing kept
+    assert record["timing_sample"] == example.timing_sample(8) and record["timing"]["num_examples"] == 8
+    del record["timing_sample"]
+    record["wallclock_speedup_vs_stock_bs1"] = -1.0
+    (results / "rt" / "g_seed1.json").write_text(json.dumps(record))
+    example.main(["--variants", "g", "--datasets", "rt", "--quick", "--rescore", "--output-dir", str(tmp_path / "out"),
+                  "--results-dir", str(results), "--repeats", "1"])
+    rescored = json.loads((results / "rt" / "g_seed1.json").read_text())
+    assert rescored["timing_sample"] == example.timing_sample(8)
+    assert rescored["first_rows_timing"]["wallclock_speedup_vs_stock_bs1"] == -1.0
+    assert rescored["wallclock_speedup_vs_stock_bs1"] > 0
+    assert {k: v for k, v in rescored.items() if "timing" not in k and not k.startswith("wallclock")} == {
+        k: v for k, v in record.items() if "timing" not in k and not k.startswith("wallclock")}
 
 
 @pytest.mark.parametrize("argv, message", [
