@@ -20,7 +20,6 @@ python examples/cartography.py --image docs/images/cartography_rotten_tomatoes.p
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from hf_notlike.artifacts import write_json
 from hf_notlike.cartography import CartographyCallback
 from hf_notlike.resources import load_rotten_tomatoes, minilm_path
 
@@ -162,7 +162,7 @@ def main() -> None:
                                    "flipped recovered"]))
         print(f"\ntest accuracy of the run on flipped labels: {100 * noisy_accuracy:.2f}")
     results = {"regions": rows, "flips": flip_rows, "args": vars(args)}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "results.json", results)
     print(f"\ntotal wall time: {time.perf_counter() - started:.0f} s")
 
 

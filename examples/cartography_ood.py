@@ -45,11 +45,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from hf_notlike.artifacts import write_json
 
 RESULTS_DIR = "outputs/results/cartography_ood"
 WORK_DIR = "outputs/cartography_ood"
@@ -330,13 +331,6 @@ def evaluate(model, eval_sets: dict, tokenizer, num_labels: int, batch_size: int
     return results
 
 
-def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-
-
 def run_config(args) -> dict:
     keys = ("model", "epochs", "batch_size", "max_length", "learning_rate", "train_size", "device")
     config = {k: getattr(args, k) for k in keys}
@@ -434,7 +428,7 @@ def protocol(args) -> None:
         for name, data in eval_tok.items()
     }
     datasets_info["train"] = {"n": len(train_tok), "class_balance": class_balance(train_tok["label"])}
-    write_json(results / "datasets.json", datasets_info)
+    write_json(results / "datasets.json", datasets_info, indent=1)
     print(f"train {len(train_tok)}, eval sets { {k: len(v) for k, v in eval_tok.items()} }, runs {runs}, "
           f"seeds {seeds}", flush=True)
 
@@ -476,7 +470,7 @@ def protocol(args) -> None:
                 "total_seconds": round(time.perf_counter() - started, 1), "metrics": metrics,
                 "config": run_config(args), "torch_threads": torch.get_num_threads(),
             }
-            write_json(out, payload)
+            write_json(out, payload, indent=1)
             brief = ", ".join(f"{k} acc {v['accuracy']:.3f} F1 {v['macro_f1']:.3f}" for k, v in metrics.items())
             print(f"seed {seed} {run}: {n_train} examples, {seconds:.0f} s training; {brief}", flush=True)
 
@@ -621,7 +615,7 @@ def label_noise(args) -> None:
         "train_seconds": round(seconds, 1), "config": run_config(args),
         "recorder_vs_map_max_abs_gap": map_gap, "datamap_aum_vs_recorded_max_abs_gap": aum_gap,
     }
-    write_json(out, payload)
+    write_json(out, payload, indent=1)
     for rank_name, row in table.items():
         print(f"{rank_name:48s} flipped in top {args.top:.0%}: {row['flipped_in_top']:.3f}  AUROC {row['auroc']:.3f}")
     print(json.dumps(cleanlab_info), flush=True)

@@ -49,6 +49,8 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from hf_notlike.artifacts import write_json
+
 RESULTS = Path("outputs/results/cartography_sft")
 ARTIFACTS = Path("outputs/cartography_sft")  # git-ignored: the converted model, the saved map and its HTML page
 RUNS = ("callback", "no_callback")
@@ -353,7 +355,7 @@ def run(args, name: str, load=None) -> dict | None:
         except ImportError as error:
             print(f"no HTML map: {error}", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(f"{name}: wrote {out}", flush=True)
     return result
 
@@ -361,7 +363,7 @@ def run(args, name: str, load=None) -> dict | None:
 def write_rows(data: dict, path: Path) -> None:
     """The per-row task, gold / given answer and planted flag next to the saved map (row index = map id)."""
     rows = {key: data[key] for key in ("task", "gold", "answer", "planted")}
-    path.write_text(json.dumps(rows) + "\n")
+    write_json(path, rows, indent=None)
 
 
 def _region_counts(order_key: np.ndarray, planted: np.ndarray, fraction: float) -> dict:
@@ -421,7 +423,7 @@ def reanalyse(args) -> None:
     data_map = DataMap.from_pretrained(ARTIFACTS / "map")
     rows = json.loads((ARTIFACTS / "map" / "rows.json").read_text())
     result.update(analyse(data_map, np.asarray(rows["planted"]), np.asarray(rows["task"])))
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(f"updated {out}")
 
 
@@ -475,7 +477,7 @@ def summary(args) -> None:
         name: float(np.mean(r["step_load_average"][1:steps])) for name, r in results.items()}
     out["callback_own_seconds"] = cb["callback_own_seconds"]
     out["callback_own_share_of_wall"] = cb["callback_own_seconds"] / cb["train_seconds"]
-    (RESULTS / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_json(RESULTS / "summary.json", out)
     print(json.dumps(out, indent=2))
 
 

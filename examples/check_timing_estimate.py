@@ -11,7 +11,6 @@ OMP_NUM_THREADS=1 python examples/check_timing_estimate.py --output-dir outputs/
 """
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from transformers import AutoTokenizer, Trainer, TrainingArguments
 
 from hf_notlike import EarlyExitBertForSequenceClassification, calibrate_temperatures, speed_accuracy_curve
+from hf_notlike.artifacts import write_json
 from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME
 from hf_notlike.resources import load_rotten_tomatoes, minilm_path
 
@@ -62,7 +62,7 @@ def main():
               "estimated_timing_s": result.info["estimated_timing_s"], "timing_s": result.info["timing_s"],
               "whole_call_s": total, "rows": result.rows}
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(record, indent=2))
+    write_json(Path(args.results), record)
     print(f"estimate {record['estimated_timing_s']:.1f} s, measured timing {record['timing_s']:.1f} s, whole call "
           f"{total:.1f} s")
 

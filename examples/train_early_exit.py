@@ -88,6 +88,7 @@ from hf_notlike import (
     speed_accuracy_curve,
     unlabelled_dataset,
 )
+from hf_notlike.artifacts import write_json
 from hf_notlike.early_exit.calibration import calibrate_from_logits
 from hf_notlike.early_exit.modeling import early_exit_class_for
 from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, curve_from_logits
@@ -537,7 +538,7 @@ def write_reference(model, splits, folder: Path) -> dict:
     variants built on that very model."""
     accuracy = {"validation_accuracy": classifier_accuracy(model, splits["validation"]),
                 "test_accuracy": classifier_accuracy(model, splits["test"])}
-    (folder / "accuracy.json").write_text(json.dumps(accuracy, indent=2) + "\n")
+    write_json(folder / "accuracy.json", accuracy)
     return accuracy
 
 
@@ -590,7 +591,7 @@ def run_variants(name: str, args) -> None:
                 record["reference"] = str(local) if local.is_file() else str(results / f"a_seed{seed}.json")
                 record.update(evaluate_variant(variant, model, splits, Path(record["reference"]), models / "a",
                                                args, timing_examples))
-            result_file.write_text(json.dumps(record, indent=2) + "\n")
+            write_json(result_file, record)
             logger.info("%s (%s) seed %d: %s", title, variant, seed,
                         {k: v for k, v in record.items() if "accuracy" in k or "speedup" in k})
 
@@ -748,7 +749,7 @@ def rescore_variants(name: str, args) -> None:
             record["reference_alone"] = {k: v for k, v in record.items() if k in new and k not in (
                 "test_curve", "validation_curve", "exit_test_accuracies", "exit_validation_accuracies")}
             record.update(new)
-            file.write_text(json.dumps(record, indent=2) + "\n")
+            write_json(file, record)
             logger.info("%s: thresholds from the better reference: %.2f points vs (a), %.2fx", file,
                         100 * (record["test_accuracy_at_chosen"] - record["reference_test_accuracy"]),
                         record["layer_speedup_at_chosen"])
@@ -766,7 +767,6 @@ def rescore_variants(name: str, args) -> None:
             record.update(budget_thresholds(*val, *test, model.config, record["reference_validation_accuracy"],
                                             record["max_drop_points"]),
                           exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
-            file.write_text(json.dumps(record, indent=2) + "\n")
             logger.info("%s: per-exit thresholds added (test %.4f, %.2fx)", file, record["per_exit_test_accuracy"],
                         record["per_exit_layer_speedup"])
         if needs_timing:
@@ -775,10 +775,10 @@ def rescore_variants(name: str, args) -> None:
                                   record["timing"]["num_examples"])
             record["first_rows_timing"] = {key: record[key] for key in timing if key in record}
             record.update(timing)
-            file.write_text(json.dumps(record, indent=2) + "\n")
             logger.info("%s: timed again on random test examples: %.2fx at batch size 1 (%.2fx on the first ones)",
                         file, record["wallclock_speedup_vs_stock_bs1"],
                         record["first_rows_timing"].get("wallclock_speedup_vs_stock_bs1", float("nan")))
+        write_json(file, record)
 
 
 def finished_runs(name: str, args, key: str | None = None) -> dict[str, list[dict]]:

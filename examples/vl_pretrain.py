@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hf_notlike.artifacts import write_json, write_text
+
 STRATEGIES = ("random", "content_words", "objects", "top_concrete", "stop_words")
 RUN_ORDER = ("random", "objects", "content_words", "none", "top_concrete", "stop_words")  # per seed
 SHAPES = ("circle", "rectangle", "triangle")
@@ -400,7 +402,7 @@ class Experiment:
                 got = self.masking_stats(strategy, mid, sample, passes=1)["masked_tokens_per_question"]
                 low, high = (mid, high) if got < target else (low, mid)
             rates[strategy] = round((low + high) / 2, 4)
-        path.write_text(json.dumps(rates, indent=1))
+        write_json(path, rates, indent=1)
         return rates
 
     # models ----------------------------------------------------------------------------------------------------------
@@ -477,7 +479,7 @@ class Experiment:
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator)
         loss = trainer.train().training_loss
         model.save_pretrained(folder)
-        (folder / "train.json").write_text(json.dumps({"loss": loss, "settings": wanted}))
+        write_json(folder / "train.json", {"loss": loss, "settings": wanted}, indent=None)
         shutil.rmtree(folder / "tmp", ignore_errors=True)
         return folder, loss
 
@@ -773,8 +775,6 @@ def draw(by: dict, order: list[str], path: Path) -> None:
 def update_docs(path: Path, name: str, text: str) -> bool:
     """Replace what stands between `<!-- NAME -->` and `<!-- /NAME -->` in the markdown file `path` with `text`
     (written atomically); False when the file has no such markers."""
-    from hf_notlike.artifacts import write_text
-
     source = path.read_text()
     start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
     if start not in source or end not in source:
@@ -876,7 +876,7 @@ def main(argv=None) -> dict:
                     )
                 result = experiment.run(strategy, seed)
                 result["settings"] = settings(args)
-                path.write_text(json.dumps(result, indent=1))
+                write_json(path, result, indent=1)
                 print(f"{strategy} seed {seed}: {json.dumps(result)}", flush=True)
             finally:
                 path.with_suffix(".lock").unlink(missing_ok=True)

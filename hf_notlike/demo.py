@@ -19,7 +19,8 @@ The five steps, each printed as it runs:
 
 The summary compares against the plain classifier, and says which target it missed and why when the chosen thresholds
 are not at least 2x faster at batch size 1 within 1 accuracy point on test. About 4 minutes on 2 idle CPU cores
-(5.5 where bfloat16 is slow); the timing is wall-clock, so a loaded machine gives noisy speed-ups. Written: `model/` (with `demo_summary.json`).
+(5.5 where bfloat16 is slow); the timing is wall-clock, so a loaded machine gives noisy speed-ups. Written: `model/`
+(with `demo_summary.json`).
 
 ```bash
 hf-notlike demo --output-dir outputs/demo
