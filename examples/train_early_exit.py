@@ -60,6 +60,7 @@ python examples/train_early_exit.py --model mpnet --variants a g --datasets rt -
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -619,7 +620,8 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     test_at_chosen = next(r for r in test_curve if r["threshold"] == chosen)
     oracle = fastest_within(test_curve, reference["test_accuracy"], args.max_drop)
     num_timing = min(len(splits["test"]), args.timing_examples or (64 if args.quick else timing_examples))
-    timing = time_variant(model, splits["test"], chosen, reference_dir, args, num_timing)
+    timing = time_variant(model, splits["test"], chosen, reference_dir, args, num_timing,
+                          per_exit={key: budget[f"{key}_thresholds"] for key in BUDGET_MARGINS})
     record = {
         "test_accuracy_full_model": full["accuracy"],
         "reference_test_accuracy": reference["test_accuracy"],
@@ -648,11 +650,15 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
 TIMING_SAMPLE_SEED = 0  # every variant and seed is timed on the same test documents
 
 
-def time_variant(model, test_set, threshold: float, reference_dir: Path, args, num_timing: int) -> dict:
+def time_variant(model, test_set, threshold: float, reference_dir: Path, args, num_timing: int,
+                 per_exit: dict[str, list[float]] | None = None) -> dict:
     """Wall-clock timing on the CPU (whatever `--device` trained the model) of `model` at `threshold` and at 1.0
     against (a), on `num_timing` test examples drawn at random with `TIMING_SAMPLE_SEED` (a test split may be sorted
     by label, as 20 Newsgroups' is: its first rows are all one class); the accuracies of the record come from the
-    full test pass. Returns the record's timing fields."""
+    full test pass. `per_exit` (JSON key prefix -> one threshold per exit, from `budget_thresholds`) adds those
+    settings to the same interleaved run, each a copy of `model` with `config.exit_thresholds` (timed as a baseline
+    of `speed_accuracy_curve`), giving `{prefix}_wallclock_speedup_vs_stock_bs{1,32}`. Returns the record's timing
+    fields."""
     if (reference_dir / "config.json").is_file():
         stock, timing_reference = AutoModelForSequenceClassification.from_pretrained(reference_dir).eval(), "(a)"
     else:  # (a) was trained on another machine: time against the same architecture (the speed does not depend on
@@ -661,17 +667,28 @@ def time_variant(model, test_set, threshold: float, reference_dir: Path, args, n
                                                                    num_labels=model.config.num_labels).eval()
         timing_reference = f"stock {type(stock).__name__} of (a)'s architecture (the (a) weights were not here)"
     sample = test_set.shuffle(seed=TIMING_SAMPLE_SEED).select(range(num_timing))
+    model = model.cpu()
+    settings = {}
+    for prefix, thresholds in (per_exit or {}).items():
+        settings[prefix] = copy.deepcopy(model)
+        settings[prefix].config.exit_thresholds = list(thresholds)
     timed = speed_accuracy_curve(
-        model.cpu(), sample, [threshold, 1.0], timed_thresholds=[threshold], batch_sizes=(1, 32),
-        num_timing_examples=num_timing, repeats=args.repeats, stock_model=stock, show_progress=False,
+        model, sample, [threshold, 1.0], timed_thresholds=[threshold], batch_sizes=(1, 32),
+        num_timing_examples=num_timing, repeats=args.repeats, stock_model=stock, baselines=settings,
+        show_progress=False,
     ).to_dict()
     record = {"timing": timed, "timing_reference": timing_reference, "timing_sample": timing_sample(num_timing)}
     for row in timed["rows"]:
         if row.get("threshold") == threshold and row.get("kind") == "early_exit":
-            for size in (1, 32):
-                for key in (f"speedup_vs_stock_bs{size}", f"speedup_bs{size}"):
-                    if key in row:
-                        record[f"wallclock_{key}"] = row[key]
+            prefix = "wallclock"
+        elif row.get("kind") == "baseline" and row["name"] in settings:
+            prefix = f"{row['name']}_wallclock"
+        else:
+            continue
+        for size in (1, 32):
+            for key in (f"speedup_vs_stock_bs{size}", f"speedup_bs{size}"):
+                if key in row:
+                    record[f"{prefix}_{key}"] = row[key]
     return record
 
 
@@ -729,8 +746,9 @@ def rescore_variants(name: str, args) -> None:
     thresholds were measured from (a) alone are evaluated again (`evaluate_variant`: the same calibration, thresholds
     measured from the better reference, timing at the new threshold), their former fields kept under
     `reference_alone`; runs without per-exit thresholds get them (`budget_thresholds`, with the temperatures of the
-    JSON) and each exit's own accuracy; runs timed on the first test examples are timed again on the random sample
-    (`time_variant`), their former timing kept under `first_rows_timing`."""
+    JSON) and each exit's own accuracy; runs timed on the first test examples, or whose per-exit settings were not
+    timed, are timed again on the random sample (`time_variant`), a timing on other documents kept under
+    `first_rows_timing`."""
     results = Path(args.results_dir) / name
     splits = None
     for file in sorted(results.glob("*_seed*.json")):
@@ -755,8 +773,9 @@ def rescore_variants(name: str, args) -> None:
                         record["layer_speedup_at_chosen"])
             continue
         needs_budget = "per_exit_test_accuracy" not in record or "exit_test_accuracies" not in record
-        needs_timing = "timing" in record and record.get("timing_sample") != timing_sample(
-            record["timing"]["num_examples"])
+        needs_timing = "timing" in record and (
+            record.get("timing_sample") != timing_sample(record["timing"]["num_examples"])
+            or any(f"{key}_wallclock_speedup_vs_stock_bs1" not in record for key in BUDGET_MARGINS))
         if not (needs_budget or needs_timing):
             continue
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
@@ -772,12 +791,14 @@ def rescore_variants(name: str, args) -> None:
         if needs_timing:
             model.config.exit_threshold = record["chosen_threshold"]
             timing = time_variant(model, splits["test"], record["chosen_threshold"], folder.parent / "a", args,
-                                  record["timing"]["num_examples"])
-            record["first_rows_timing"] = {key: record[key] for key in timing if key in record}
+                                  record["timing"]["num_examples"],
+                                  per_exit={key: record[f"{key}_thresholds"] for key in BUDGET_MARGINS})
+            if record.get("timing_sample") != timing["timing_sample"]:
+                record["first_rows_timing"] = {key: record[key] for key in timing if key in record}
             record.update(timing)
-            logger.info("%s: timed again on random test examples: %.2fx at batch size 1 (%.2fx on the first ones)",
-                        file, record["wallclock_speedup_vs_stock_bs1"],
-                        record["first_rows_timing"].get("wallclock_speedup_vs_stock_bs1", float("nan")))
+            logger.info("%s: timed again on random test examples, at batch size 1: %s", file, ", ".join(
+                f"{name} {record[key]:.2f}x" for name, key in [("global threshold", "wallclock_speedup_vs_stock_bs1")]
+                + [(prefix, f"{prefix}_wallclock_speedup_vs_stock_bs1") for prefix in BUDGET_MARGINS]))
         write_json(file, record)
 
 

@@ -168,6 +168,12 @@ def test_variant_g_quick_run(example, tmp_path):
     # timed on a seeded random sample of test; a record timed on the first test rows is timed again by --rescore,
     # its former timing kept
     assert record["timing_sample"] == example.timing_sample(8) and record["timing"]["num_examples"] == 8
+    # the per-exit settings chosen on validation are timed in the same run, as copies with their exit_thresholds
+    timed = {row["name"]: row for row in record["timing"]["rows"] if row["kind"] == "baseline"}
+    assert set(timed) == set(example.BUDGET_MARGINS)
+    for key in example.BUDGET_MARGINS:
+        assert record[f"{key}_wallclock_speedup_vs_stock_bs1"] == timed[key]["speedup_vs_stock_bs1"] > 0
+        assert record[f"{key}_wallclock_speedup_vs_stock_bs32"] > 0
     del record["timing_sample"]
     record["wallclock_speedup_vs_stock_bs1"] = -1.0
     (results / "rt" / "g_seed1.json").write_text(json.dumps(record))
@@ -177,8 +183,16 @@ def test_variant_g_quick_run(example, tmp_path):
     assert rescored["timing_sample"] == example.timing_sample(8)
     assert rescored["first_rows_timing"]["wallclock_speedup_vs_stock_bs1"] == -1.0
     assert rescored["wallclock_speedup_vs_stock_bs1"] > 0
-    assert {k: v for k, v in rescored.items() if "timing" not in k and not k.startswith("wallclock")} == {
-        k: v for k, v in record.items() if "timing" not in k and not k.startswith("wallclock")}
+    untimed = {k: v for k, v in record.items() if "timing" not in k and "wallclock" not in k}
+    assert {k: v for k, v in rescored.items() if "timing" not in k and "wallclock" not in k} == untimed
+    # a record on the random sample whose per-exit settings were never timed: timed again, no former timing kept
+    del rescored["per_exit_margin_wallclock_speedup_vs_stock_bs1"], rescored["first_rows_timing"]
+    (results / "rt" / "g_seed1.json").write_text(json.dumps(rescored))
+    example.main(["--variants", "g", "--datasets", "rt", "--quick", "--rescore", "--output-dir", str(tmp_path / "out"),
+                  "--results-dir", str(results), "--repeats", "1"])
+    again = json.loads((results / "rt" / "g_seed1.json").read_text())
+    assert again["per_exit_margin_wallclock_speedup_vs_stock_bs1"] > 0 and "first_rows_timing" not in again
+    assert {k: v for k, v in again.items() if "timing" not in k and "wallclock" not in k} == untimed
 
 
 @pytest.mark.parametrize("argv, message", [
