@@ -814,19 +814,25 @@ def finished_runs(name: str, args, key: str | None = None) -> dict[str, list[dic
 
 def summarize_budget(name: str, args) -> str:
     """Per-exit thresholds chosen on validation within `--max-drop` of (a) (no margin / 0.5-point margin): test
-    accuracy against (a) of the same seed and layer speed-up, means over seeds with the per-seed differences."""
+    accuracy against (a) of the same seed, layer speed-up and the wall-clock speed-up against (a) at batch size 1
+    where it was timed ("–" for a seed timed before the per-exit settings were), means over seeds with the per-seed
+    values."""
     runs = finished_runs(name, args, "per_exit_test_accuracy")
-    lines = ["| variant | seeds | thresholds | test acc. vs (a), points (per seed) | layer speed-up (per seed) |",
-             "|---|---|---|---|---|"]
+    lines = ["| variant | seeds | thresholds | test acc. vs (a), points (per seed) | layer speed-up (per seed) | "
+             "measured bs 1 (per seed) |", "|---|---|---|---|---|---|"]
     for variant in sorted(runs):
         records = sorted(runs[variant], key=lambda r: r["seed"])
         for key, margin in BUDGET_MARGINS.items():
             drops = [100 * (r[f"{key}_test_accuracy"] - r["reference_test_accuracy"]) for r in records]
             speedups = [r[f"{key}_layer_speedup"] for r in records]
+            measured = [r.get(f"{key}_wallclock_speedup_vs_stock_bs1") for r in records]
+            timed = [m for m in measured if m is not None]
             lines.append(
                 f"| ({variant}) {VARIANTS[variant]} | {len(records)} | per exit, margin {100 * margin:g} points | "
                 f"{sum(drops) / len(drops):+.2f} ({', '.join(f'{d:+.2f}' for d in drops)}) | "
-                f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) |")
+                f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) | "
+                f"{f'{sum(timed) / len(timed):.2f}' if timed else '–'} "
+                f"({', '.join('–' if m is None else f'{m:.2f}' for m in measured)}) |")
     return "\n".join(lines)
 
 

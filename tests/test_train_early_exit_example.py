@@ -115,6 +115,23 @@ def test_thresholds_budget_from_the_better_reference(example, tmp_path):
     assert "| better of (a) and the full model | -0.50 (-0.50) | 2.00 (2.00) |" in better
 
 
+def test_budget_table_shows_the_measured_speedup_where_timed(example, tmp_path):
+    import json
+
+    folder = tmp_path / "rt"
+    folder.mkdir()
+    for seed, measured in ((1, None), (2, 3.31)):
+        record = {"variant": "g", "seed": seed, "reference_test_accuracy": 0.80}
+        for key in example.BUDGET_MARGINS:
+            record.update({f"{key}_test_accuracy": 0.79 + 0.001 * seed, f"{key}_layer_speedup": 3.0 + seed})
+            if measured is not None:
+                record[f"{key}_wallclock_speedup_vs_stock_bs1"] = measured
+        (folder / f"g_seed{seed}.json").write_text(json.dumps(record))
+    table = example.summarize_budget("rt", argparse.Namespace(results_dir=str(tmp_path)))
+    assert table.count("| -0.85 (-0.90, -0.80) | 4.50 (4.00, 5.00) | 3.31 (–, 3.31) |") == 2
+    assert table.splitlines()[0].endswith("| measured bs 1 (per seed) |")
+
+
 @pytest.mark.slow  # trains (a) and (g) on 200 examples of the shipped data with the real MiniLM
 def test_variant_g_quick_run(example, tmp_path):
     import json
