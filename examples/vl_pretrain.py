@@ -71,7 +71,7 @@ def easy_vqa_root() -> Path:
     for file in files:
         if str(file).replace("\\", "/") == "easy_vqa/data/answers.txt":
             return Path(file.locate()).resolve().parent
-    raise SystemExit("easy-VQA is not installed: run `pip install --no-deps easy-vqa==1.0`.")
+    raise SystemExit("easy-VQA is not installed: run `pip install --no-deps -r requirements-data.txt` (it lists `easy-vqa==1.0`).")
 
 
 def image_labels(questions: list[list]) -> dict[int, list[str]]:

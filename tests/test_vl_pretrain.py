@@ -16,7 +16,7 @@ def test_small_vl_pretraining_protocol(tmp_path, load_example):
     try:
         vl.easy_vqa_root()
     except SystemExit:
-        pytest.skip("easy-vqa is not installed (pip install --no-deps easy-vqa==1.0)")
+        pytest.skip("easy-vqa is not installed (pip install --no-deps -r requirements-data.txt)")
     argv = [
         "--strategies", "random", "objects", "none", "--seeds", "0", "--pretrain-steps", "4",
         "--finetune-steps-small", "2", "--finetune-steps-full", "3", "--batch-size", "8", "--hidden", "16",
