@@ -133,7 +133,7 @@ def test_budget_table_shows_the_measured_speedup_where_timed(example, tmp_path):
 
 
 @pytest.mark.slow  # trains (a) and (g) on 200 examples of the shipped data with the real MiniLM
-def test_variant_g_quick_run(example, tmp_path):
+def test_variant_g_quick_run(example, tmp_path, load_example):
     import json
 
     from safetensors import safe_open
@@ -210,6 +210,30 @@ def test_variant_g_quick_run(example, tmp_path):
     again = json.loads((results / "rt" / "g_seed1.json").read_text())
     assert again["per_exit_margin_wallclock_speedup_vs_stock_bs1"] > 0 and "first_rows_timing" not in again
     assert {k: v for k, v in again.items() if "timing" not in k and "wallclock" not in k} == untimed
+    # the finished run becomes a reference card's artifact: the run's temperatures and the per-exit thresholds it
+    # chose with the margin, the tokenizer, and a sweep of its test curve with the settings it timed
+    from transformers import pipeline
+
+    from hf_notlike.early_exit import check_early_exit_card
+
+    cards_example = load_example("render_model_cards")
+    outputs, cards, card = tmp_path / "outputs", tmp_path / "cards", "minilm-l6-early-exit-rotten-tomatoes"
+    with pytest.raises(SystemExit, match="is not a finished MiniLM-L6 --variants run"):  # (a)'s record has no exits
+        cards_example.main(["--outputs", str(outputs), "--export", card, str(results / "rt" / "a_seed1.json"),
+                            str(models / "a")])
+    assert cards_example.main(["--outputs", str(outputs), "--model-cards", str(cards), "--export", card,
+                               str(results / "rt" / "g_seed1.json"), str(models / "g")]) == 0
+    exported_dir = outputs / "early_exit" / "rt" / "model"
+    exported = AutoModelForSequenceClassification.from_pretrained(exported_dir)
+    assert exported.config.exit_thresholds == pytest.approx(again["per_exit_margin_thresholds"])
+    assert exported.config.temperatures == pytest.approx(again["temperatures"])
+    assert pipeline("text-classification", model=str(exported_dir))("A gripping film.")[0]["label"] in (
+        exported.config.id2label.values())
+    check_early_exit_card(cards / card / "README.md")
+    text = (cards / card / "README.md").read_text()
+    assert f"with the per-exit thresholds it is configured with: {100 * again['per_exit_margin_test_accuracy']:.2f}%" in text
+    assert f"the plain fine-tuned classifier it started from: {100 * again['reference_test_accuracy']:.2f}%" in text
+    assert "| the plain fine-tuned classifier it started from |" in text and "seed 1" in text
 
 
 @pytest.mark.parametrize("argv, message", [
