@@ -75,8 +75,10 @@ from transformers import (
     BertForSequenceClassification,
     DataCollatorWithPadding,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
+from transformers.trainer_callback import ExportableState
 from transformers.utils import logging as hf_logging
 
 from hf_notlike import (
@@ -269,16 +271,48 @@ def train(model, train_set, tokenizer, args, learning_rate: float, output_dir: P
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=train_set,
                       data_collator=DataCollatorWithPadding(tokenizer), optimizers=(optimizer, None))
-    start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=last_checkpoint(output_dir / "trainer"))
+    seconds = fit(trainer, output_dir / "trainer")
     shutil.rmtree(output_dir / "trainer", ignore_errors=True)
-    return time.perf_counter() - start
+    return seconds
+
+
+class TrainingClock(TrainerCallback, ExportableState):
+    """Wall-clock seconds of training, saved in every Trainer checkpoint (`stateful_callbacks` of
+    `trainer_state.json`), so that a training resumed after an interruption reports the time of all the steps it
+    kept, not only of its last segment."""
+
+    def __init__(self, seconds: float = 0.0):
+        self.seconds = seconds
+        self._since = time.perf_counter()  # a clock restored from a checkpoint starts when the resumed run does
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.seconds, self._since = self.seconds + now - self._since, now
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._since = time.perf_counter()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._tick()
+
+    def state(self) -> dict:
+        self._tick()
+        return {"args": {"seconds": self.seconds}, "attributes": {}}
+
+
+def fit(trainer: Trainer, checkpoints: Path) -> float:
+    """`trainer.train()`, resumed from the last complete checkpoint in `checkpoints` when there is one; returns the
+    seconds of the whole training, interrupted segments included (`TrainingClock`)."""
+    trainer.add_callback(TrainingClock())
+    trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
+    return next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TrainingClock)).seconds
 
 
 def checkpointing(args) -> dict:
     """TrainingArguments for `--save-steps`: the last checkpoint only (weights, optimizer, scheduler, RNG states)."""
     steps = getattr(args, "save_steps", 0)
-    return {"save_strategy": "steps", "save_steps": steps, "save_total_limit": 1} if steps else {"save_strategy": "no"}
+    return ({"save_strategy": "steps", "save_steps": steps, "save_total_limit": 1,
+             "restore_callback_states_from_checkpoint": True} if steps else {"save_strategy": "no"})
 
 
 def last_checkpoint(folder: Path) -> str | None:
@@ -463,7 +497,6 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
         logger.info("(%s) reusing the model saved in %s", variant, folder)
         return AutoModelForSequenceClassification.from_pretrained(folder).eval(), None
     torch.manual_seed(seed)
-    start = time.perf_counter()
     id2label = dict(enumerate(label_names))
     distill = dict(distillation_weight=args.distillation_weight,
                    distillation_temperature=args.distillation_temperature) if variant in ("c", "e") else {}
@@ -473,7 +506,7 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
             model_path(args), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()})
         # a careful user's fine-tune: the new head at the example's head learning rate (see `train`)
         args_a = argparse.Namespace(**{**vars(args), "seed": seed})
-        train(model, splits["train"], tokenizer, args_a, lr, folder)
+        seconds = train(model, splits["train"], tokenizer, args_a, lr, folder)
     elif variant == "g":
         # the backbone (and (a)'s head) at --backbone-lr, the new exits at lr * --exit-lr-multiplier
         model = early_exit_from_classifier(
@@ -486,17 +519,17 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
 
         train_set = concatenate_datasets([splits["train"], splits["augmented"]]) if "augmented" in splits \
             else splits["train"]
-        EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, anchor_epochs(args), seed),
-                         train_dataset=train_set, data_collator=collator).train(
-            resume_from_checkpoint=last_checkpoint(folder / "trainer"))
+        seconds = fit(EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr,
+                                                                            anchor_epochs(args), seed),
+                                       train_dataset=train_set, data_collator=collator), folder / "trainer")
     elif variant in ("b", "c"):
         model = early_exit_from_classifier(
             models / "a", exit_layers=exit_layers(args), exit_input=args.exit_input,
             exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
         )
-        EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.exit_epochs, seed),
-                         train_dataset=splits["train"], data_collator=collator).train(
-            resume_from_checkpoint=last_checkpoint(folder / "trainer"))
+        seconds = fit(EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr,
+                                                                            args.exit_epochs, seed),
+                                       train_dataset=splits["train"], data_collator=collator), folder / "trainer")
     else:
         layers = exit_layers(args) + [num_layers(args)]  # the last layer's exit is the classifier
         model = early_exit_class_for(model_path(args)).from_pretrained(
@@ -504,10 +537,9 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
             exit_layers=layers, exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier,
             **distill, **({"exit_loss_weights": layers} if variant == "f" else {}),
         )
-        EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr, args.epochs, seed),
-                         train_dataset=splits["train"], data_collator=collator).train(
-            resume_from_checkpoint=last_checkpoint(folder / "trainer"))
-    seconds = time.perf_counter() - start
+        seconds = fit(EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr,
+                                                                            args.epochs, seed),
+                                       train_dataset=splits["train"], data_collator=collator), folder / "trainer")
     shutil.rmtree(folder / "trainer", ignore_errors=True)
     model.eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)

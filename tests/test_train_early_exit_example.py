@@ -32,6 +32,9 @@ class Interrupt(Exception):
 
 
 def test_interrupted_training_resumes(example, tmp_path, bert_tokenizer, caplog, monkeypatch):
+    import json
+    import time
+
     import datasets
     import torch
     from transformers import BertConfig, BertForSequenceClassification
@@ -56,6 +59,7 @@ def test_interrupted_training_resumes(example, tmp_path, bert_tokenizer, caplog,
             FailingCollator.calls += 1
             if FailingCollator.calls == 5:
                 raise Interrupt
+            time.sleep(0.5)  # slow steps: the checkpoint at step 2 keeps at least one second of training
             return super().__call__(features)
 
     monkeypatch.setattr(example, "DataCollatorWithPadding", FailingCollator)
@@ -64,9 +68,16 @@ def test_interrupted_training_resumes(example, tmp_path, bert_tokenizer, caplog,
     monkeypatch.setattr(example, "DataCollatorWithPadding", collator)
     checkpoints = sorted(p.name for p in (tmp_path / "trainer").glob("checkpoint-*"))
     assert len(checkpoints) == 1 and checkpoints[0] != "checkpoint-12"  # the last one only, mid-run
+    # the checkpoint holds the seconds trained so far (TrainingClock, a stateful Trainer callback)
+    state = json.loads((tmp_path / "trainer" / checkpoints[0] / "trainer_state.json").read_text())
+    kept = state["stateful_callbacks"]["TrainingClock"]["args"]["seconds"]
+    assert kept >= 0.5 * int(checkpoints[0].split("-")[1])
+    start = time.perf_counter()
     with caplog.at_level(logging.INFO, logger="train_early_exit"):
-        example.train(model(), data, bert_tokenizer, args, 1e-3, tmp_path)
+        seconds = example.train(model(), data, bert_tokenizer, args, 1e-3, tmp_path)
+    resumed = time.perf_counter() - start
     assert f"resuming the interrupted training from {tmp_path / 'trainer' / checkpoints[0]}" in caplog.text
+    assert kept < seconds < kept + resumed  # the whole training, the segment before the interruption included
     assert not (tmp_path / "trainer").exists()  # scratch removed once the run finished
 
 
