@@ -21,7 +21,7 @@ and the training details.
 python examples/render_model_cards.py
 python examples/render_model_cards.py --outputs outputs --model-cards model_cards --namespace my-user
 python examples/render_model_cards.py --export minilm-l6-early-exit-20newsgroups \
-    outputs/results/early_exit_search/20ng_bf16_2ep/20ng/g_seed3.json outputs/early_exit_20ng_2ep/variants/20ng/seed3/g \
+    outputs/results/early_exit_search/20ng_bf16_2ep/20ng/g_seed1.json outputs/early_exit_20ng_2ep/variants/20ng/seed1/g \
     --setting per_exit_margin
 ```
 """
