@@ -142,7 +142,7 @@ def timing_where(timing: dict) -> str:
 
 def export_variant_run(record_file: Path, model_dir: Path, destination: Path, setting: str, data_source: str) -> Path:
     """Writes the artifact of a card from one finished `--variants` run of `examples/train_early_exit.py`: its
-    model with the run's temperatures and chosen thresholds, the base model's tokenizer, and `sweep.json` (the
+    model with the run's temperatures and chosen thresholds, its tokenizer, and `sweep.json` (the
     run's exact test curve, the chosen setting, the plain classifier it was compared with, and the wall-clock
     speed-ups of the settings the run timed)."""
     import json
@@ -150,7 +150,6 @@ def export_variant_run(record_file: Path, model_dir: Path, destination: Path, se
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from hf_notlike.artifacts import write_json
-    from hf_notlike.resources import minilm_path
 
     record = json.loads(record_file.read_text())
     prefix, words = SETTINGS[setting]
@@ -235,7 +234,7 @@ def export_variant_run(record_file: Path, model_dir: Path, destination: Path, se
     destination.mkdir(parents=True, exist_ok=True)
     model.card_data = None  # the card is rendered below, from the files
     model.save_pretrained(destination)
-    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(destination)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(destination)  # the run saved its tokenizer there
     write_json(destination / SWEEP_FILE, sweep)
     return destination
 
