@@ -2,7 +2,7 @@
 the Rotten Tomatoes test split (as many sentences as validation) within 1 point of (a) on that half, scored on the
 other half, averaged over 50 splits; temperatures fitted on validation as in the protocol.
 
-    python outputs/results/early_exit_search/matched_split.py OUTPUT_DIR [--seeds 1 2 3]
+    python outputs/results/early_exit_search/matched_split.py OUTPUT_DIR [--seeds 1 2 3] [--model minilm|mpnet]
 
 OUTPUT_DIR is the `--output-dir` of `examples/train_early_exit.py --variants g` (it holds variants/rt/seed*/{a,g}).
 """
@@ -28,9 +28,11 @@ def main():
     parser.add_argument("output_dir")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--splits", type=int, default=50)
+    parser.add_argument("--model", choices=["minilm", "mpnet"], default="minilm", help="the encoder of the runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data, _, _, _ = prepare_splits("rt", argparse.Namespace(train_size=0, quick=False, test_size=0, seed=0))
+    data, _, _, _ = prepare_splits("rt", argparse.Namespace(train_size=0, quick=False, test_size=0, seed=0,
+                                                                model=args.model))
     results = []
     for seed in args.seeds:
         folder = Path(args.output_dir) / "variants" / "rt" / f"seed{seed}"
