@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "examples"))
-from train_early_exit import prepare_splits  # noqa: E402
+from train_early_exit import MODELS, prepare_splits  # noqa: E402
 
 from hf_notlike import collect_exit_logits  # noqa: E402
 from hf_notlike.early_exit.calibration import calibrate_from_logits, iterate_batches  # noqa: E402
@@ -28,11 +28,11 @@ def main():
     parser.add_argument("output_dir")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--splits", type=int, default=50)
-    parser.add_argument("--model", choices=["minilm", "mpnet"], default="minilm", help="the encoder of the runs")
+    parser.add_argument("--model", choices=sorted(MODELS), default="minilm", help="the encoder of the runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data, _, _, _ = prepare_splits("rt", argparse.Namespace(train_size=0, quick=False, test_size=0, seed=0,
-                                                                model=args.model))
+                                                     model=args.model))
     results = []
     for seed in args.seeds:
         folder = Path(args.output_dir) / "variants" / "rt" / f"seed{seed}"
