@@ -254,7 +254,9 @@ def main():
         record = score(val, data["validation"]["labels"], test, data["test"]["labels"], num_layers, args.max_drop)
         record["parameters_per_exit"] = sum(p.numel() for p in heads.parameters()) // (num_layers - 1)
         results["designs"][design] = record
-        drop = lambda key: 100 * (record[key] - record["reference_test_accuracy"])  # noqa: E731
+        def drop(key: str, record: dict = record) -> float:
+            return 100 * (record[key] - record["reference_test_accuracy"])
+
         print(f"{design}: exits on test {[round(100 * a, 1) for a in record['exit_test_accuracies']]}\n"
               f"  global {record['chosen_threshold']}: {drop('test_accuracy_at_chosen'):+.2f} at "
               f"{record['layer_speedup_at_chosen']:.2f}x; per-exit {drop('per_exit_test_accuracy'):+.2f} at "
