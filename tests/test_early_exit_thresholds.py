@@ -236,7 +236,11 @@ def test_per_exit_thresholds_override_the_global_one_and_a_call_overrides_both(e
     with torch.no_grad():
         exit_logits = model(ids, attention_mask=mask, output_all_exits=True).exit_logits
     confidences = exit_confidences(exit_logits, model.config.temperatures)
-    per_exit = [float(confidences[:, 0].median()), 1.0, float(confidences[:, 2].min()), 1.0]
+    # thresholds between the rows' confidences, never on one: the model decides `confidence >= t` from its fused
+    # margins, `select_exits` from a softmax, and the two may round a row sitting exactly on `t` apart
+    first = confidences[:, 0].sort().values
+    middle = len(first) // 2
+    per_exit = [float(first[middle - 1] + first[middle]) / 2, 1.0, float(confidences[:, 2].min()) - 1e-4, 1.0]
     model.config.exit_threshold = 0.34
     model.config.exit_thresholds = per_exit
     layers = torch.tensor(model.config.exit_layers)
