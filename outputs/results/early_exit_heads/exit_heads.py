@@ -180,8 +180,8 @@ def score(val_logits, val_labels, test_logits, test_labels, num_layers: int, max
     temperatures = calibrate_from_logits(val_logits, val_labels, layers).temperatures
     val_curve = curve_from_logits(val_logits, val_labels, layers, temperatures, THRESHOLDS)
     test_curve = curve_from_logits(test_logits, test_labels, layers, temperatures, THRESHOLDS)
-    reference_val = (val_logits[:, -1].argmax(-1) == val_labels).double().mean().item()
-    reference_test = (test_logits[:, -1].argmax(-1) == test_labels).double().mean().item()
+    exit_val, exit_test = exit_accuracies(val_logits, val_labels), exit_accuracies(test_logits, test_labels)
+    reference_val, reference_test = exit_val[-1], exit_test[-1]  # the last exit is (a)'s own head
     chosen = fastest_within(val_curve, budget_reference(reference_val, val_curve), max_drop)
     threshold = chosen["threshold"] if chosen else 1.0
     at_chosen = next(r for r in test_curve if r["threshold"] == threshold)
@@ -190,8 +190,7 @@ def score(val_logits, val_labels, test_logits, test_labels, num_layers: int, max
     budget = budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, reference_val, max_drop)
     return {
         "reference_validation_accuracy": reference_val, "reference_test_accuracy": reference_test,
-        "exit_test_accuracies": exit_accuracies(test_logits, test_labels),
-        "exit_validation_accuracies": exit_accuracies(val_logits, val_labels),
+        "exit_test_accuracies": exit_test, "exit_validation_accuracies": exit_val,
         "temperatures": temperatures, "chosen_threshold": threshold,
         "test_accuracy_at_chosen": at_chosen["accuracy"], "layer_speedup_at_chosen": num_layers / at_chosen["mean_layers"],
         "test_oracle_threshold": oracle["threshold"] if oracle else None,
