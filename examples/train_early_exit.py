@@ -150,6 +150,9 @@ def parse_args(argv=None):
     parser.add_argument("--exit-input", default="weighted_mean", choices=["weighted_mean", "weighted_cls", "mean", "cls"],
                         help="what the exits read (default: weighted_mean, as the MiniLM sentence encoder was trained "
                              "with mean pooling; weighted_cls is the paper's)")
+    parser.add_argument("--exit-head", default="linear", choices=["linear", "mlp"],
+                        help="what each exit puts on what it reads: a linear layer (default), or a dense layer with "
+                             "tanh before it (mlp)")
     parser.add_argument("--baseline-layers", type=int, nargs="*", default=[1, 2, 3])
     parser.add_argument("--max-drop", type=float, default=0.5,
                         help="accuracy points below the full model allowed on validation when choosing the threshold")
@@ -430,7 +433,8 @@ def train_and_calibrate(out: Path, splits, tokenizer, path: str, num_labels: int
     # 1. fine-tune the early-exit model
     torch.manual_seed(args.seed)
     model = EarlyExitBertForSequenceClassification.from_pretrained(path, num_labels=num_labels,
-                                                                   exit_input=args.exit_input)
+                                                                   exit_input=args.exit_input,
+                                                                   exit_head=args.exit_head)
     model.config.id2label = dict(enumerate(splits["train"].features["label"].names))
     model.config.label2id = {v: k for k, v in model.config.id2label.items()}
     summary["train_seconds"] = train(model, splits["train"], tokenizer, args, lr, out)
@@ -511,7 +515,8 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
     elif variant == "g":
         # the backbone (and (a)'s head) at --backbone-lr, the new exits at lr * --exit-lr-multiplier
         model = early_exit_from_classifier(
-            models / "a", exit_layers=exit_layers(args), exit_input=args.exit_input, freeze_backbone=False,
+            models / "a", exit_layers=exit_layers(args), exit_input=args.exit_input, exit_head=args.exit_head,
+            freeze_backbone=False,
             anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,
             alternate_objectives=args.alternate_objectives, exit_learning_rate_multiplier=args.exit_lr_multiplier,
             backbone_learning_rate_multiplier=args.backbone_lr / lr, layer_learning_rate_decay=args.layer_lr_decay,
@@ -525,7 +530,7 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
                                        train_dataset=train_set, data_collator=collator), folder / "trainer")
     elif variant in ("b", "c"):
         model = early_exit_from_classifier(
-            models / "a", exit_layers=exit_layers(args), exit_input=args.exit_input,
+            models / "a", exit_layers=exit_layers(args), exit_input=args.exit_input, exit_head=args.exit_head,
             exit_learning_rate_multiplier=args.exit_lr_multiplier, **distill,
         )
         seconds = fit(EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr,
@@ -535,7 +540,8 @@ def train_variant(variant: str, splits, tokenizer, num_labels: int, label_names,
         layers = exit_layers(args) + [num_layers(args)]  # the last layer's exit is the classifier
         model = early_exit_class_for(model_path(args)).from_pretrained(
             model_path(args), num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-            exit_layers=layers, exit_input=args.exit_input, exit_learning_rate_multiplier=args.exit_lr_multiplier,
+            exit_layers=layers, exit_input=args.exit_input, exit_head=args.exit_head,
+            exit_learning_rate_multiplier=args.exit_lr_multiplier,
             **distill, **({"exit_loss_weights": layers} if variant == "f" else {}),
         )
         seconds = fit(EarlyExitTrainer(model=model.train(), args=trainer_args(args, folder / "trainer", lr,
@@ -608,6 +614,7 @@ def run_variants(name: str, args) -> None:
                           variant, args.epochs), "batch_size": args.batch_size,
                       "train_seconds": train_seconds, "threads": torch.get_num_threads(), "device": args.device,
                       "bf16": args.bf16, **({"gpu": torch.cuda.get_device_name()} if args.device == "cuda" else {}),
+                      **({"exit_input": args.exit_input, "exit_head": args.exit_head} if variant != "a" else {}),
                       "command": "python examples/train_early_exit.py " + " ".join(args.argv)}
             if variant == "g":
                 record.update(anchor_weight=args.anchor_weight, anchor_temperature=args.anchor_temperature,

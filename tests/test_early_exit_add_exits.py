@@ -42,10 +42,12 @@ def test_add_exits_trains_exits_and_keeps_the_classifier(classifier, tmp_path, b
     data = write_csv(tmp_path / "train.csv", [(t, "pos" if i % 2 == 0 else "neg") for i, t in enumerate(TEXTS)])
     out = tmp_path / "ee"
     code = main(["early-exit", "add-exits", str(folder), "--data", data, "--validation", data, "--exit-layers", "1",
-                 "2", "--output-dir", str(out), "--epochs", "2", "--distillation-weight", "0.5", "--threads", "1"])
+                 "2", "--output-dir", str(out), "--epochs", "2", "--distillation-weight", "0.5", "--threads", "1",
+                 "--exit-head", "mlp"])
     assert code == 0
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
     assert model.config.exit_layers == [1, 2, 4] and model.config.freeze_backbone
+    assert model.config.exit_head == "mlp" and [e.dense is not None for e in model.exits] == [True, True, False]
     assert model.config.temperatures != [1.0, 1.0, 1.0]  # calibrated on --validation
     assert (out / "tokenizer.json").is_file() or (out / "vocab.txt").is_file()
     encoded = bert_tokenizer(TEXTS[:8], padding=True, return_tensors="pt")
@@ -60,6 +62,7 @@ def test_add_exits_trains_exits_and_keeps_the_classifier(classifier, tmp_path, b
     ("not a classifier", "ForSequenceClassification"),
     ("too deep", r"`exit_layers`.*\[1, 4\]"),
     ("unknown label", "not among the model's labels"),
+    ("unknown exit head", "--exit-head must be one of linear, mlp, got 'tanh'"),
 ])
 def test_bad_input_is_one_line_exit_code_2(case, message, classifier, tmp_path, capsys, bert_tokenizer):
     _, folder = classifier
@@ -78,6 +81,8 @@ def test_bad_input_is_one_line_exit_code_2(case, message, classifier, tmp_path, 
         extra = ["--exit-layers", "7"]
     elif case == "unknown label":
         data = write_csv(tmp_path / "bad.csv", [("fine", "great")])
+    elif case == "unknown exit head":
+        extra = ["--exit-head", "tanh"]
     code = main(["early-exit", "add-exits", str(folder), "--data", data, "--output-dir", str(tmp_path / "out"), *extra])
     err = capsys.readouterr().err
     assert code == 2

@@ -34,6 +34,7 @@ from ..cli_utils import (
 __all__ = ["COMMANDS", "AddExitsArguments", "add_exits_command"]
 
 EXIT_INPUTS = ("weighted_mean", "mean", "weighted_cls", "cls")  # = configuration.EXIT_INPUTS (--help imports no torch)
+EXIT_HEADS = ("linear", "mlp")  # = configuration.EXIT_HEADS
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model")
 
 
@@ -53,6 +54,9 @@ class AddExitsArguments:
     )
     exit_input: str = field(default="weighted_mean",
                             metadata={"help": f"what the exits read: {', '.join(EXIT_INPUTS)}"})
+    exit_head: str = field(default="linear",
+                           metadata={"help": "what each exit puts on what it reads: linear, or mlp (a dense layer "
+                                             "with tanh first)"})
     epochs: float = field(default=1.0, metadata={"help": "training epochs of the new exits"})
     learning_rate: float = field(default=2e-3, metadata={"help": "learning rate of the new exits"})
     batch_size: int = field(default=16, metadata={"help": "training batch size"})
@@ -83,6 +87,8 @@ class AddExitsArguments:
         check_output_dir(self.output_dir, "--output-dir")
         if self.exit_input not in EXIT_INPUTS:
             raise CommandError(f"--exit-input must be one of {', '.join(EXIT_INPUTS)}, got {self.exit_input!r}.")
+        if self.exit_head not in EXIT_HEADS:
+            raise CommandError(f"--exit-head must be one of {', '.join(EXIT_HEADS)}, got {self.exit_head!r}.")
         for flag, value in (("--epochs", self.epochs), ("--learning-rate", self.learning_rate),
                             ("--batch-size", self.batch_size), ("--max-length", self.max_length),
                             ("--limit", self.limit), ("--threads", self.threads),
@@ -106,7 +112,7 @@ def add_exits_command(args: AddExitsArguments) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    fields = dict(exit_input=args.exit_input, distillation_weight=args.distillation_weight,
+    fields = dict(exit_input=args.exit_input, exit_head=args.exit_head, distillation_weight=args.distillation_weight,
                   distillation_temperature=args.distillation_temperature, local_files_only=True)
     try:  # the checkpoint's architecture, head and depth are checked first, from its config only
         model_class = early_exit_class_for(args.model, local_files_only=True)

@@ -244,6 +244,7 @@ class EarlyExitModelCardData:
             exit_threshold=config.exit_threshold if per_exit is None else (
                 "one per exit: " + ", ".join(f"{t:.4g}" for t in per_exit[:-1]) + " (the last exit answers the rest)"),
             exit_input=config.exit_input,
+            exit_head=getattr(config, "exit_head", "linear"),
             exits=exits,
             calibrated=any(abs(t - 1.0) > 1e-12 for t in config.temperatures),
             calibration_examples=(self.calibration or {}).get("num_examples"),

@@ -69,6 +69,7 @@ from .adapters import (
 )
 from .configuration import (
     EARLY_EXIT_FIELDS,
+    EXIT_HEADS,
     EXIT_INPUTS,
     EarlyExitBertConfig,
     EarlyExitDebertaV2Config,
@@ -253,13 +254,20 @@ def select_exits(
 
 
 class EarlyExitClassifier(nn.Module):
-    """One exit: mixes the pooled states it reads (when `weighted`), then dropout and a linear layer."""
+    """One exit: mixes the pooled states it reads (when `weighted`), then, for an `"mlp"` head, a dense layer with
+    tanh, then dropout and a linear layer."""
 
-    def __init__(self, config, num_inputs: int, weighted: bool, dropout: float):
+    def __init__(self, config, num_inputs: int, weighted: bool, dropout: float, head: str = "linear"):
         super().__init__()
         self.mix_logits = nn.Parameter(torch.zeros(num_inputs)) if weighted else None
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size) if head == "mlp" else None
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    @property
+    def linear(self) -> bool:
+        """Whether the logits are linear in the pooled states (no dense layer): what [`_FusedExits`] fuses."""
+        return self.dense is None
 
     def forward(self, pooled: list[torch.Tensor]) -> torch.Tensor:
         """`pooled`: the pooled state of layers 1..k (all of them for the `weighted_*` inputs, at least the last)."""
@@ -268,6 +276,8 @@ class EarlyExitClassifier(nn.Module):
         else:
             weights = torch.softmax(self.mix_logits, dim=0).to(pooled[-1].dtype)
             features = torch.einsum("lbh,l->bh", torch.stack(pooled[-len(weights) :]), weights)
+        if self.dense is not None:
+            features = torch.tanh(self.dense(features))
         return self.classifier(self.dropout(features))
 
 
@@ -283,7 +293,10 @@ class _FusedExits:
     stacking the pooled states, mixing them and the classifier call by one `addmm` per layer. For two labels the
     projections also carry each exit's calibrated margin `(z_1 - z_0) / T_k`, and `max softmax(z / T_k) >= t` is
     decided as `|margin| >= log(t / (1 - t))` (the same rule: the larger softmax probability of two classes is the
-    sigmoid of the absolute margin), without a softmax."""
+    sigmoid of the absolute margin), without a softmax.
+
+    Exits with a dense layer (`exit_head="mlp"`) are not linear: then `linear` is False, `projections` only names the
+    layers the evaluated exits read (the loop pools those) and the loop calls each exit on them when it is reached."""
 
     slots: dict[int, int]  # exit index -> its position among the evaluated exits
     projections: dict[int, torch.Tensor]  # layer number (1-based) -> (hidden_size, len(slots) * num_labels)
@@ -292,10 +305,21 @@ class _FusedExits:
     temperatures: list[float]  # of every exit of the model
     margins: bool  # two labels: the last len(slots) columns are the calibrated margins
     pool: Callable[[torch.Tensor], torch.Tensor]  # the pooler of one layer summary (`model._single_pool()`)
+    linear: bool = True  # False: the exits are not fused (see above); `bias` is then empty
 
     @classmethod
     def build(cls, model, evaluated: tuple[int, ...], num_layers: int, dtype: torch.dtype, device) -> "_FusedExits":
         config, num_labels = model.config, model.num_labels
+        if not all(model.exits[k].linear for k in evaluated):
+            reads = set()
+            for k in evaluated:
+                mix = model.exits[k].mix_logits
+                layer = config.exit_layers[k]
+                reads.update(range(layer - (len(mix) if mix is not None else 1) + 1, layer + 1))
+            return cls(slots={k: slot for slot, k in enumerate(evaluated)}, projections=dict.fromkeys(sorted(reads)),
+                       bias=torch.empty(1, 0, device=device, dtype=dtype), num_labels=num_labels,
+                       temperatures=[float(t) for t in config.temperatures], margins=False, pool=model._single_pool(),
+                       linear=False)
         weights = torch.stack([model.exits[k].classifier.weight for k in evaluated]).to(device=device, dtype=dtype)
         biases = [model.exits[k].classifier.bias for k in evaluated]
         bias = torch.cat([b if b is not None else weights.new_zeros(num_labels) for b in biases])
@@ -359,11 +383,14 @@ class _FusedExits:
 # ------------------------------------------------------------------------------- the exits' layout in the weights
 
 # Every early-exit model saves, next to its weights, one small int64 buffer that records the configuration fields
-# that shape the exits: [format, num_hidden_layers, index of exit_input in EXIT_INPUTS, head_from_classifier,
-# *exit_layers]. `from_pretrained` compares it (or, for checkpoints saved before the buffer existed, what the weight
-# names and shapes show) with config.json before loading, so that a hand-edited config cannot move exits silently.
+# that shape the exits: [format, num_hidden_layers, index of exit_input in EXIT_INPUTS, flags, *exit_layers], where
+# flags is head_from_classifier + 2 * (index of exit_head in EXIT_HEADS) (format 1, before exit_head existed: the
+# same with linear exits; one length for both, so that an older checkpoint's buffer loads into a newer model).
+# `from_pretrained` compares it (or, for checkpoints saved before the buffer existed, what the weight names and
+# shapes show) with config.json before loading, so that a hand-edited config cannot move exits silently, and then
+# rewrites it in the current format.
 LAYOUT_KEY = "early_exit_layout"
-_LAYOUT_FORMAT = 1
+_LAYOUT_FORMAT = 2
 _LAYER_NUMBER = re.compile(r"\.(?:layer|layers)\.(\d+)\.")
 _EXIT_KEY = re.compile(r"^exits\.(\d+)\.(.+)$")
 
@@ -373,6 +400,7 @@ def exit_layout(config) -> dict:
     return {
         "num_hidden_layers": config.num_hidden_layers,
         "exit_input": config.exit_input,
+        "exit_head": config.exit_head,
         "head_from_classifier": bool(config.head_from_classifier),
         "exit_layers": list(config.exit_layers),
     }
@@ -380,17 +408,21 @@ def exit_layout(config) -> dict:
 
 def _layout_tensor(config) -> torch.Tensor:
     layout = exit_layout(config)
-    values = [_LAYOUT_FORMAT, layout["num_hidden_layers"], EXIT_INPUTS.index(layout["exit_input"]),
-              int(layout["head_from_classifier"]), *layout["exit_layers"]]
+    flags = int(layout["head_from_classifier"]) + 2 * EXIT_HEADS.index(layout["exit_head"])
+    values = [_LAYOUT_FORMAT, layout["num_hidden_layers"], EXIT_INPUTS.index(layout["exit_input"]), flags,
+              *layout["exit_layers"]]
     return torch.tensor(values, dtype=torch.long)
 
 
 def _decode_layout(values: list[int]) -> dict | None:
     """The fields recorded in a layout buffer; None for an unknown format (a newer version of this code)."""
-    if len(values) < 5 or values[0] != _LAYOUT_FORMAT or not 0 <= values[2] < len(EXIT_INPUTS):
+    if len(values) < 5 or values[0] not in (1, _LAYOUT_FORMAT) or not 0 <= values[2] < len(EXIT_INPUTS):
         return None
-    return {"num_hidden_layers": values[1], "exit_input": EXIT_INPUTS[values[2]],
-            "head_from_classifier": bool(values[3]), "exit_layers": list(values[4:])}
+    flags = values[3] if values[0] == _LAYOUT_FORMAT else int(bool(values[3]))  # format 1: linear exits
+    if not 0 <= flags >> 1 < len(EXIT_HEADS):
+        return None
+    return {"num_hidden_layers": values[1], "exit_input": EXIT_INPUTS[values[2]], "exit_head": EXIT_HEADS[flags >> 1],
+            "head_from_classifier": bool(flags & 1), "exit_layers": list(values[4:])}
 
 
 def _safetensors_files(pretrained_model_name_or_path, hub_kwargs: dict) -> list[str]:
@@ -433,7 +465,7 @@ def _checkpoint_layout(files: list[str], prefix: str) -> tuple[dict, bool] | Non
     without exits (a plain backbone, whose exits get initialised)."""
     from safetensors import safe_open
 
-    layers, exits, mix_sizes, recorded = set(), set(), {}, None
+    layers, exits, mix_sizes, dense, recorded = set(), set(), {}, set(), None
     for path in files:
         with safe_open(path, framework="pt") as file:
             for key in file.keys():
@@ -443,16 +475,22 @@ def _checkpoint_layout(files: list[str], prefix: str) -> tuple[dict, bool] | Non
                     exits.add(int(match.group(1)))
                     if match.group(2) == "mix_logits":
                         mix_sizes[int(match.group(1))] = file.get_slice(key).get_shape()[0]
+                    elif match.group(2).startswith("dense."):
+                        dense.add(int(match.group(1)))
                 elif key.startswith(f"{prefix}.") and (match := _LAYER_NUMBER.search(key)) is not None:
                     layers.add(int(match.group(1)))
     if not exits:
         return None
     if recorded is not None:
         return recorded, True
-    fields = {"num_exits": len(exits), "mix_sizes": mix_sizes}
+    fields = {"num_exits": len(exits), "mix_sizes": mix_sizes, "exit_head": "mlp" if dense else "linear"}
     if layers:
         fields["num_hidden_layers"] = max(layers) + 1
     return fields, False
+
+
+class _Seen(str):
+    """What the weights show of a field, in words (not a value of it): named as is in the error, with no fix."""
 
 
 def _layout_mismatches(config, fields: dict, recorded: bool) -> list[tuple[str, object, object]]:
@@ -463,32 +501,36 @@ def _layout_mismatches(config, fields: dict, recorded: bool) -> list[tuple[str, 
     problems = []
     if "num_hidden_layers" in fields and fields["num_hidden_layers"] != expected["num_hidden_layers"]:
         problems.append(("num_hidden_layers", expected["num_hidden_layers"], fields["num_hidden_layers"]))
+    if fields["exit_head"] != expected["exit_head"]:
+        problems.append(("exit_head", expected["exit_head"], fields["exit_head"]))
     layers, mix_sizes = expected["exit_layers"], fields["mix_sizes"]
     if fields["num_exits"] != len(layers):
-        problems.append(("exit_layers", layers, f"{fields['num_exits']} exits"))
+        problems.append(("exit_layers", layers, _Seen(f"{fields['num_exits']} exits")))
         return problems
     last = len(layers) - 1
     weighted = expected["exit_input"].startswith("weighted_")
     if not weighted and any(k != last for k in mix_sizes):
-        problems.append(("exit_input", expected["exit_input"], "a weighted_* input (the exits have mix weights)"))
+        problems.append(("exit_input", expected["exit_input"],
+                         _Seen("a weighted_* input (the exits have mix weights)")))
     elif weighted and any(k not in mix_sizes for k in range(last)):
-        problems.append(("exit_input", expected["exit_input"], "'cls' or 'mean' (the exits have no mix weights)"))
+        problems.append(("exit_input", expected["exit_input"],
+                         _Seen("'cls' or 'mean' (the exits have no mix weights)")))
     if weighted and last > 0 and last in mix_sizes and expected["head_from_classifier"]:
         problems.append(("head_from_classifier", True, False))
     elif weighted and last not in mix_sizes and not expected["head_from_classifier"]:
         problems.append(("head_from_classifier", False, True))
     read = [mix_sizes.get(k) for k in range(len(layers))]
     if any(size is not None and size != layer for size, layer in zip(read, layers)):
-        shown = read if None not in read else f"{[size if size is not None else '?' for size in read]}"
+        shown = read if None not in read else _Seen(f"{[size if size is not None else '?' for size in read]}")
         problems.append(("exit_layers", layers, shown))
     return problems
 
 
 def _layout_error(source: str, problems: list[tuple[str, object, object]]) -> ValueError:
     said = "; ".join(f"`{name}` is {config!r} in the configuration but "
-                     f"{weights if isinstance(weights, str) else repr(weights)} in the weights"
+                     f"{weights if isinstance(weights, _Seen) else repr(weights)} in the weights"
                      for name, config, weights in problems)
-    fixes = ", ".join(f"{name}={weights!r}" for name, _, weights in problems if not isinstance(weights, str))
+    fixes = ", ".join(f"{name}={weights!r}" for name, _, weights in problems if not isinstance(weights, _Seen))
     return ValueError(
         f"The weights of {source!r} do not match its configuration: {said}. The exits are built from these fields, "
         "so a changed config.json (or a keyword argument of from_pretrained) cannot move or reshape them. Restore "
@@ -760,6 +802,8 @@ class EarlyExitModelMixin:
                 f"({error}): it is truncated or not a safetensors file. Save or download the model again."
             ) from error
         loaded = model[0] if isinstance(model, tuple) else model  # output_loading_info=True
+        with torch.no_grad():  # checked above; an older format is rewritten in the current one
+            loaded.get_buffer(LAYOUT_KEY).copy_(_layout_tensor(loaded.config))
         source = os.fspath(pretrained_model_name_or_path)
         if os.path.isdir(source) and not any(os.path.isfile(os.path.join(source, n)) for n in _TOKENIZER_FILES):
             logger.warning(
@@ -819,8 +863,12 @@ class EarlyExitModelMixin:
         weighted = config.exit_input.startswith("weighted_")
         dropout = self.adapter.classifier_dropout(config)
         last = config.num_exits - 1
+        def own_head(k: int) -> bool:  # the last exit of `from_classifier` is the classifier's head, as it is
+            return not (k == last and config.head_from_classifier)
+
         self.exits = nn.ModuleList(
-            EarlyExitClassifier(config, layer, weighted and not (k == last and config.head_from_classifier), dropout)
+            EarlyExitClassifier(config, layer, weighted and own_head(k), dropout,
+                                config.exit_head if own_head(k) else "linear")
             for k, layer in enumerate(config.exit_layers)
         )
         # saved with the weights, compared with the configuration on load (`check_checkpoint_layout`)
@@ -1482,7 +1530,7 @@ class EarlyExitModelMixin:
         logits = hidden.new_empty(batch_size, self.num_labels)
         exit_index = torch.full((batch_size,), last_exit, dtype=torch.long, device=hidden.device)
         # the evaluated exits' logits so far, summed over the layers they read (their biases to start with)
-        running = fused.bias.expand(batch_size, -1) if fused is not None else None
+        running = fused.bias.expand(batch_size, -1) if fused is not None else None  # (rows, 0) when not fused
         exact: list[torch.Tensor] = []  # the pooled states the evaluated exits read, for a decision at the threshold
         pooled: list[torch.Tensor] = []  # what the last exit reads, per layer kept
         pending: list[torch.Tensor] = []  # summaries of those layers not yet through the pooler
@@ -1501,13 +1549,14 @@ class EarlyExitModelMixin:
                 if output_attentions:
                     attentions = recorder.pop() if recorder is not None else attentions
                     all_attentions.append(_scatter_rows(attentions, rows, batch_size))
-                projection = fused.projections.get(layer_number) if fused is not None else None
-                if projection is not None or layer_number in last_reads:
+                read = fused is not None and layer_number in fused.projections
+                if read or layer_number in last_reads:
                     pending.append(self._summary(adapter.normed_states(backbone, [hidden], False)[0], token_weights))
-                if projection is not None:  # an evaluated exit reads this layer: pool it now, add it to the logits
+                if read:  # an evaluated exit reads this layer: pool it now, add it to the (fused) logits
                     pooled += [fused.pool(pending[0])] if len(pending) == 1 else self._pool(pending)
                     pending = []
-                    running = torch.addmm(running, pooled[-1], projection)
+                    if fused.linear:
+                        running = torch.addmm(running, pooled[-1], fused.projections[layer_number])
                     exact.append(pooled[-1])
                     if layer_number not in last_reads:
                         pooled.pop()
@@ -1522,11 +1571,14 @@ class EarlyExitModelMixin:
                         exit_logits = self.exits[k](pooled)
                     _put_rows(logits, exit_index, rows, exit_logits, k)
                     break
-                exit_logits = fused.logits(running, k)
-                if running.shape[0] == 1:
+                if not fused.linear:  # the exit's own forward, as the all-exits pass computes it
+                    leave, unsure = False, True
+                elif running.shape[0] == 1:
+                    exit_logits = fused.logits(running, k)
                     leave, unsure = fused.confident_row(running, exit_logits, k, thresholds[k])
                     done = None
                 else:
+                    exit_logits = fused.logits(running, k)
                     done, close = fused.confident(running, exit_logits, k, thresholds[k])
                     leave, unsure = torch.stack([done.any(), close.any()]).tolist()
                 if unsure:  # a confidence at the threshold: decide as the all-exits pass does, bit for bit
@@ -1676,7 +1728,8 @@ class _AttentionRecorder:
 
 
 _EARLY_EXIT_KWARGS = (
-    "exit_threshold", "exit_thresholds", "temperatures", "exit_loss_weights", "exit_input", "freeze_backbone",
+    "exit_threshold", "exit_thresholds", "temperatures", "exit_loss_weights", "exit_input", "exit_head",
+    "freeze_backbone",
     "distillation_weight", "distillation_temperature", "exit_learning_rate_multiplier",
     "backbone_learning_rate_multiplier", "layer_learning_rate_decay", "anchor_weight", "anchor_temperature",
     "alternate_objectives",
