@@ -863,6 +863,7 @@ class EarlyExitModelMixin:
         weighted = config.exit_input.startswith("weighted_")
         dropout = self.adapter.classifier_dropout(config)
         last = config.num_exits - 1
+
         def own_head(k: int) -> bool:  # the last exit of `from_classifier` is the classifier's head, as it is
             return not (k == last and config.head_from_classifier)
 
