@@ -69,6 +69,13 @@ def test_bad_exit_head_names_the_choices(early_exit_config, config_errors):
         early_exit_config("bert", exit_head="tanh")
 
 
+def test_the_cli_offers_the_configuration_choices():
+    """add-exits keeps its own copy of the choices (its --help imports no torch): the same as the configuration's."""
+    from hf_notlike.early_exit import add_exits, configuration
+
+    assert (add_exits.EXIT_HEADS, add_exits.EXIT_INPUTS) == (configuration.EXIT_HEADS, configuration.EXIT_INPUTS)
+
+
 def _edit(folder, **changes):
     path = folder / "config.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
