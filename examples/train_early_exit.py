@@ -206,6 +206,10 @@ def parse_args(argv=None):
                         help="--variants (g) on rt: also train on every text of these out-of-domain sentiment sets "
                              "(Hutto & Gilbert, 2014; their ratings unused), labelled -100: more unlabelled text for "
                              "the exits to learn from the frozen (a)")
+    parser.add_argument("--unlabelled-rest", action="store_true",
+                        help="--variants (g) with --train-size: the training texts --train-size leaves out join as "
+                             "unlabelled rows (their labels dropped, -100): in-domain text for the exits to learn "
+                             "from the frozen (a), which saw only the labelled --train-size texts")
     parser.add_argument("--rescore", action="store_true",
                         help="--variants: bring finished runs up to the current protocol from their saved models "
                              "(thresholds measured from the better of (a) and the full model, timed again; per-exit "
@@ -231,6 +235,9 @@ def parse_args(argv=None):
         parser.error("--augment-copies trains (g) only (its exits learn the variants from (a)): pass --variants g")
     if args.transfer_sets and (args.variants is None or set(args.variants) - {"a", "g"} or set(args.datasets) != {"rt"}):
         parser.error("--transfer-sets (sentiment texts) trains (g) on rt only: pass --variants g --datasets rt")
+    if args.unlabelled_rest and (args.variants is None or set(args.variants) - {"a", "g"} or not args.train_size):
+        parser.error("--unlabelled-rest trains (g) on the texts --train-size leaves out: pass --variants g and "
+                     "--train-size N (0 keeps every text labelled, so none is left)")
     if args.exit_layers is not None:
         depth = num_layers(args)
         if not all(0 < layer < depth for layer in args.exit_layers):
@@ -358,11 +365,16 @@ def prepare_splits(name: str, args):
             splits[split] = splits[split].shuffle(seed=args.seed).select(range(200))
     if args.test_size and args.test_size < len(splits["test"]):
         splits["test"] = splits["test"].shuffle(seed=args.seed).select(range(args.test_size))
+    rest = []
     if train_size and train_size < len(splits["train"]):
-        splits["train"] = splits["train"].shuffle(seed=args.seed).select(range(train_size))
+        shuffled = splits["train"].shuffle(seed=args.seed)
+        splits["train"] = shuffled.select(range(train_size))
+        if getattr(args, "unlabelled_rest", False):
+            rest = [unlabelled_dataset(shuffled.select(range(train_size, len(shuffled)))["text"])]
     label_names = splits["train"].features["label"].names
     unlabelled = [span_variants(splits["train"], copies=args.augment_copies, seed=args.seed)] \
         if getattr(args, "augment_copies", 0) else []
+    unlabelled += rest
     unlabelled += [unlabelled_dataset([row[2] for row in read_vader_ground_truth(name)])
                    for name in getattr(args, "transfer_sets", ())]
     if unlabelled:
@@ -622,6 +634,7 @@ def run_variants(name: str, args) -> None:
                               layer_learning_rate_decay=args.layer_lr_decay,
                               augmented_examples=len(splits.get("augmented", ())),
                               transfer_sets=list(args.transfer_sets),
+                              unlabelled_rest=args.unlabelled_rest,
                               backbone_learning_rate=args.backbone_lr,
                               exit_learning_rate=lr * args.exit_lr_multiplier)
             if variant == "a":

@@ -247,6 +247,23 @@ def test_variant_g_quick_run(example, tmp_path, load_example):
     assert "| the plain fine-tuned classifier it started from |" in text and "seed 1" in text
 
 
+def test_unlabelled_rest_is_the_training_text_train_size_leaves_out(example):
+    from collections import Counter
+
+    def splits(*options):
+        args = example.parse_args(["--variants", "a", "g", "--datasets", "rt", *options])
+        args.seed = 1
+        return example.prepare_splits("rt", args)[0]
+
+    every = splits("--train-size", "0")["train"]
+    rest = splits("--train-size", "300", "--unlabelled-rest")
+    # the labelled rows are those (a) trains on, every other training text joins without its label
+    assert rest["train"]["input_ids"] == splits("--train-size", "300")["train"]["input_ids"]
+    assert set(rest["augmented"]["label"]) == {-100} and len(rest["augmented"]) == len(every) - 300
+    count = Counter(map(tuple, rest["train"]["input_ids"])) + Counter(map(tuple, rest["augmented"]["input_ids"]))
+    assert count == Counter(map(tuple, every["input_ids"]))
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "mpnet"], "runs the --variants protocol only"),
     (["--variants", "g", "--exit-layers", "0", "3"], "--exit-layers must lie in 1..5"),
@@ -257,6 +274,9 @@ def test_variant_g_quick_run(example, tmp_path, load_example):
     (["--variants", "g", "--transfer-sets", "tweets"], "--transfer-sets (sentiment texts) trains (g) on rt only"),
     (["--variants", "d", "--datasets", "rt", "--transfer-sets", "nyt"], "trains (g) on rt only"),
     (["--variants", "g", "--datasets", "rt", "--transfer-sets", "movies"], "invalid choice: 'movies'"),
+    (["--variants", "g", "--unlabelled-rest"], "--unlabelled-rest trains (g) on the texts --train-size leaves out"),
+    (["--variants", "g", "--train-size", "0", "--unlabelled-rest"], "0 keeps every text labelled"),
+    (["--variants", "d", "--train-size", "500", "--unlabelled-rest"], "pass --variants g"),
     (["--summarize", "--datasets", "20ng"], "--summarize works on the --variants runs"),
     (["--rescore"], "--rescore works on the --variants runs"),
     (["--variants", "g", "--plot", "curves.png"], "--plot draws the table --summarize prints"),
