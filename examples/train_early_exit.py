@@ -665,6 +665,8 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
                                    THRESHOLDS)
     budget = budget_thresholds(val_logits, val_labels, test_logits, test_labels, model.config,
                                reference["validation_accuracy"], args.max_drop)
+    budget.update(ceiling_thresholds(test_logits, test_labels, model.config, reference["test_accuracy"],
+                                     args.max_drop))
     full = next(r for r in test_curve if r["threshold"] == 1.0)
     chosen_row = fastest_within(val_curve, budget_reference(reference["validation_accuracy"], val_curve),
                                 args.max_drop)
@@ -794,12 +796,30 @@ def budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, 
     return record
 
 
+def ceiling_thresholds(test_logits, test_labels, config, reference_test_accuracy: float,
+                       max_drop_points: float) -> dict:
+    """The ceiling of the exits as trained: per-exit thresholds chosen on test itself, the fastest within
+    `max_drop_points` of (a)'s test accuracy (from (a) alone). No threshold rule can do better on test with these
+    exits and this confidence, so a target this misses needs better exits, not better thresholds. Fields
+    `per_exit_ceiling_*`, or `per_exit_ceiling_note` when even the full model is below the budget."""
+    try:
+        choice = choose_thresholds(test_logits, test_labels, config.exit_layers, config.temperatures,
+                                   reference_accuracy=reference_test_accuracy, max_drop=max_drop_points / 100,
+                                   from_better_reference=False, num_layers=config.num_hidden_layers)
+    except ValueError as error:
+        return {"per_exit_ceiling_note": str(error)}
+    test = choice.evaluate(test_logits, test_labels)
+    return {"per_exit_ceiling_thresholds": choice.thresholds, "per_exit_ceiling_test_accuracy": test["accuracy"],
+            "per_exit_ceiling_layer_speedup": config.num_hidden_layers / test["mean_layers"],
+            "per_exit_ceiling_test_exit_fractions": test["exit_fractions"]}
+
+
 def rescore_variants(name: str, args) -> None:
     """Brings finished runs up to the current protocol from the models saved under `--output-dir`: runs whose
     thresholds were measured from (a) alone are evaluated again (`evaluate_variant`: the same calibration, thresholds
     measured from the better reference, timing at the new threshold), their former fields kept under
     `reference_alone`; runs without per-exit thresholds get them (`budget_thresholds`, with the temperatures of the
-    JSON) and each exit's own accuracy; runs timed on the first test examples, or whose per-exit settings were not
+    JSON) and each exit's own accuracy; runs without the per-exit ceiling on test get it (`ceiling_thresholds`); runs timed on the first test examples, or whose per-exit settings were not
     timed, are timed again on the random sample (`time_variant`), a timing on other documents kept under
     `first_rows_timing`."""
     results = Path(args.results_dir) / name
@@ -829,13 +849,20 @@ def rescore_variants(name: str, args) -> None:
         needs_timing = "timing" in record and (
             record.get("timing_sample") != timing_sample(record["timing"]["num_examples"])
             or any(f"{key}_wallclock_speedup_vs_stock_bs1" not in record for key in BUDGET_MARGINS))
-        if not (needs_budget or needs_timing):
+        needs_ceiling = not any(key in record for key in ("per_exit_ceiling_layer_speedup", "per_exit_ceiling_note"))
+        if not (needs_budget or needs_timing or needs_ceiling):
             continue
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         model.config.temperatures = record["temperatures"]
+        if needs_budget or needs_ceiling:
+            test = collect_exit_logits(model, splits["test"], desc="Test pass")
+            record.update(ceiling_thresholds(*test, model.config, record["reference_test_accuracy"],
+                                             record["max_drop_points"]))
+            if "per_exit_ceiling_layer_speedup" in record:
+                logger.info("%s: per-exit ceiling on test %.4f, %.2fx", file, record["per_exit_ceiling_test_accuracy"],
+                            record["per_exit_ceiling_layer_speedup"])
         if needs_budget:
             val = collect_exit_logits(model, splits["validation"], desc="Validation pass")
-            test = collect_exit_logits(model, splits["test"], desc="Test pass")
             record.update(budget_thresholds(*val, *test, model.config, record["reference_validation_accuracy"],
                                             record["max_drop_points"]),
                           exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
@@ -886,6 +913,14 @@ def summarize_budget(name: str, args) -> str:
                 f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) | "
                 f"{f'{sum(timed) / len(timed):.2f}' if timed else '–'} "
                 f"({', '.join('–' if m is None else f'{m:.2f}' for m in measured)}) |")
+        ceilings = [r for r in records if "per_exit_ceiling_layer_speedup" in r]
+        if ceilings:  # chosen on test itself: what no rule choosing on validation can beat with these exits
+            drops = [100 * (r["per_exit_ceiling_test_accuracy"] - r["reference_test_accuracy"]) for r in ceilings]
+            speedups = [r["per_exit_ceiling_layer_speedup"] for r in ceilings]
+            lines.append(
+                f"| ({variant}) {VARIANTS[variant]} | {len(ceilings)} | per exit, chosen on test (ceiling) | "
+                f"{sum(drops) / len(drops):+.2f} ({', '.join(f'{d:+.2f}' for d in drops)}) | "
+                f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) | – |")
     return "\n".join(lines)
 
 

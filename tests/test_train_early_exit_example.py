@@ -137,9 +137,12 @@ def test_budget_table_shows_the_measured_speedup_where_timed(example, tmp_path):
             record.update({f"{key}_test_accuracy": 0.79 + 0.001 * seed, f"{key}_layer_speedup": 3.0 + seed})
             if measured is not None:
                 record[f"{key}_wallclock_speedup_vs_stock_bs1"] = measured
+        if measured is not None:  # the ceiling on test, where the run has it
+            record.update(per_exit_ceiling_test_accuracy=0.795, per_exit_ceiling_layer_speedup=3.5)
         (folder / f"g_seed{seed}.json").write_text(json.dumps(record))
     table = example.summarize_budget("rt", argparse.Namespace(results_dir=str(tmp_path)))
     assert table.count("| -0.85 (-0.90, -0.80) | 4.50 (4.00, 5.00) | 3.31 (–, 3.31) |") == 2
+    assert "| 1 | per exit, chosen on test (ceiling) | -0.50 (-0.50) | 3.50 (3.50) | – |" in table
     assert table.splitlines()[0].endswith("| measured bs 1 (per seed) |")
 
 
@@ -202,6 +205,16 @@ def test_variant_g_quick_run(example, tmp_path, load_example):
     for key in example.BUDGET_MARGINS:
         assert record[f"{key}_wallclock_speedup_vs_stock_bs1"] == timed[key]["speedup_vs_stock_bs1"] > 0
         assert record[f"{key}_wallclock_speedup_vs_stock_bs32"] > 0
+    # the ceiling of these exits: per-exit thresholds chosen on test itself within 1 point of (a) alone (or a note
+    # when even the full model is further below (a)); a record without it gets it from --rescore
+    if "per_exit_ceiling_note" in record:
+        assert record["test_accuracy_full_model"] < record["reference_test_accuracy"] - 0.01
+    else:
+        assert record["per_exit_ceiling_test_accuracy"] >= record["reference_test_accuracy"] - 0.01 - 1e-9
+        assert 1.0 <= record["per_exit_ceiling_layer_speedup"] <= 6.0
+        assert sum(record["per_exit_ceiling_test_exit_fractions"]) == pytest.approx(1.0)
+    ceiling = {key: record.pop(key) for key in list(record) if key.startswith("per_exit_ceiling")}
+    assert ceiling
     del record["timing_sample"]
     record["wallclock_speedup_vs_stock_bs1"] = -1.0
     (results / "rt" / "g_seed1.json").write_text(json.dumps(record))
@@ -211,7 +224,7 @@ def test_variant_g_quick_run(example, tmp_path, load_example):
     assert rescored["timing_sample"] == example.timing_sample(8)
     assert rescored["first_rows_timing"]["wallclock_speedup_vs_stock_bs1"] == -1.0
     assert rescored["wallclock_speedup_vs_stock_bs1"] > 0
-    untimed = {k: v for k, v in record.items() if "timing" not in k and "wallclock" not in k}
+    untimed = {k: v for k, v in {**record, **ceiling}.items() if "timing" not in k and "wallclock" not in k}
     assert {k: v for k, v in rescored.items() if "timing" not in k and "wallclock" not in k} == untimed
     # a record on the random sample whose per-exit settings were never timed: timed again, no former timing kept
     del rescored["per_exit_margin_wallclock_speedup_vs_stock_bs1"], rescored["first_rows_timing"]
