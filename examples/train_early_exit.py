@@ -819,9 +819,9 @@ def rescore_variants(name: str, args) -> None:
     thresholds were measured from (a) alone are evaluated again (`evaluate_variant`: the same calibration, thresholds
     measured from the better reference, timing at the new threshold), their former fields kept under
     `reference_alone`; runs without per-exit thresholds get them (`budget_thresholds`, with the temperatures of the
-    JSON) and each exit's own accuracy; runs without the per-exit ceiling on test get it (`ceiling_thresholds`); runs timed on the first test examples, or whose per-exit settings were not
-    timed, are timed again on the random sample (`time_variant`), a timing on other documents kept under
-    `first_rows_timing`."""
+    JSON) and each exit's own accuracy; runs without the per-exit ceiling on test get it (`ceiling_thresholds`);
+    runs timed on the first test examples, or whose per-exit settings were not timed, are timed again on the random
+    sample (`time_variant`), a timing on other documents kept under `first_rows_timing`."""
     results = Path(args.results_dir) / name
     splits = None
     for file in sorted(results.glob("*_seed*.json")):
@@ -909,19 +909,21 @@ def summarize_budget(name: str, args) -> str:
             timed = [m for m in measured if m is not None]
             lines.append(
                 f"| ({variant}) {VARIANTS[variant]} | {len(records)} | per exit, margin {100 * margin:g} points | "
-                f"{sum(drops) / len(drops):+.2f} ({', '.join(f'{d:+.2f}' for d in drops)}) | "
-                f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) | "
+                f"{_mean_and_seeds(drops, '+.2f')} | {_mean_and_seeds(speedups, '.2f')} | "
                 f"{f'{sum(timed) / len(timed):.2f}' if timed else '–'} "
                 f"({', '.join('–' if m is None else f'{m:.2f}' for m in measured)}) |")
         ceilings = [r for r in records if "per_exit_ceiling_layer_speedup" in r]
         if ceilings:  # chosen on test itself: what no rule choosing on validation can beat with these exits
             drops = [100 * (r["per_exit_ceiling_test_accuracy"] - r["reference_test_accuracy"]) for r in ceilings]
             speedups = [r["per_exit_ceiling_layer_speedup"] for r in ceilings]
-            lines.append(
-                f"| ({variant}) {VARIANTS[variant]} | {len(ceilings)} | per exit, chosen on test (ceiling) | "
-                f"{sum(drops) / len(drops):+.2f} ({', '.join(f'{d:+.2f}' for d in drops)}) | "
-                f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) | – |")
+            lines.append(f"| ({variant}) {VARIANTS[variant]} | {len(ceilings)} | per exit, chosen on test (ceiling) | "
+                         f"{_mean_and_seeds(drops, '+.2f')} | {_mean_and_seeds(speedups, '.2f')} | – |")
     return "\n".join(lines)
+
+
+def _mean_and_seeds(values: list[float], spec: str) -> str:
+    """`mean (per seed, ...)` of a table cell, each number formatted with `spec`."""
+    return f"{sum(values) / len(values):{spec}} ({', '.join(f'{v:{spec}}' for v in values)})"
 
 
 def summarize_references(name: str, args) -> str:
@@ -945,8 +947,7 @@ def summarize_references(name: str, args) -> str:
                 speedups.append(test["ideal_speedup"])
             lines.append(
                 f"| ({variant}) {VARIANTS[variant]} | {len(records)} | {label} | "
-                f"{sum(drops) / len(drops):+.2f} ({', '.join(f'{d:+.2f}' for d in drops)}) | "
-                f"{sum(speedups) / len(speedups):.2f} ({', '.join(f'{s:.2f}' for s in speedups)}) |")
+                f"{_mean_and_seeds(drops, '+.2f')} | {_mean_and_seeds(speedups, '.2f')} |")
     return "\n".join(lines)
 
 
