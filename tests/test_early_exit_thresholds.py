@@ -152,6 +152,24 @@ def test_evaluate_gives_another_split_s_result():
     assert "validation accuracy" in str(choice) and json.dumps(choice.to_dict())
 
 
+def test_a_middle_exit_better_than_the_last_still_gives_thresholds():
+    """On a small split an intermediate exit can beat the last one: a target the full model misses but a threshold
+    reaches is met (from the best such threshold, faster than full depth), not refused."""
+    logits, labels = synthetic_logits(3, strengths=(0.4, 1.0, 2.5, 0.6))
+    full_accuracy = float((logits[:, -1].argmax(-1) == labels).double().mean())
+    third_accuracy = float((logits[:, 2].argmax(-1) == labels).double().mean())
+    assert third_accuracy > full_accuracy + 0.1
+    reference = full_accuracy + 0.05
+    choice = choose_thresholds(logits, labels, LAYERS, [1.0] * 4, reference_accuracy=reference, max_drop=0.0)
+    assert choice.target_accuracy == pytest.approx(reference)
+    assert choice.accuracy >= reference - 1e-12 and choice.mean_layers < LAYERS[-1]
+    accuracy, mean_layers = outcome(logits, labels, [1.0] * 4, choice.thresholds)
+    assert choice.accuracy == pytest.approx(accuracy) and choice.mean_layers == pytest.approx(mean_layers)
+    # beyond what any single threshold reaches: refused, naming both accuracies
+    with pytest.raises(ValueError, match="even the full model reaches only .* the best single threshold"):
+        choose_thresholds(logits, labels, LAYERS, [1.0] * 4, reference_accuracy=0.999, max_drop=0.0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

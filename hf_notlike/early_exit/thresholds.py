@@ -254,6 +254,13 @@ class _Evaluator:
                 (base_layers.sum() + cumulative_layers[leaving]) / total)
 
 
+def _global_candidates(confidences: torch.Tensor, num_candidates: int) -> torch.Tensor:
+    """The global thresholds tried: quantiles of all intermediate exits' confidences, plus 1.0 (the full model)."""
+    intermediate = confidences[:, :-1].reshape(-1)
+    num_exits = confidences.shape[1]
+    return _candidates(intermediate, num_candidates * (num_exits - 1)) if len(intermediate) else torch.ones(1)
+
+
 def _search(evaluate: _Evaluator, confidences: torch.Tensor, target: float, per_exit: bool, num_candidates: int,
             max_rounds: int) -> tuple:
     """The best global threshold for `target`, then (with `per_exit`) coordinate descent from it; returns
@@ -261,9 +268,7 @@ def _search(evaluate: _Evaluator, confidences: torch.Tensor, target: float, per_
     num_exits = confidences.shape[1]
     tolerance = 1e-12
     # 1. the best single threshold: fewest mean layers within the target (the higher threshold on a tie)
-    intermediate = confidences[:, :-1].reshape(-1)
-    global_candidates = (_candidates(intermediate, num_candidates * (num_exits - 1)) if len(intermediate)
-                         else torch.ones(1))
+    global_candidates = _global_candidates(confidences, num_candidates)
     accuracies, mean_layers = evaluate.global_scan(global_candidates)
     within = (accuracies >= target - tolerance).nonzero().flatten().tolist()
     best = min(within, key=lambda i: (float(mean_layers[i]), -float(global_candidates[i])))
@@ -373,8 +378,9 @@ def choose_thresholds(
 
     Raises:
         `ValueError`, before any search, for logits and labels that do not fit together or the exits, budgets out of
-        range, or when no threshold reaches the target (even the full model): the message gives the full model's
-        accuracy and the target.
+        range, or when no threshold reaches the target: neither the full model nor a single threshold that lets
+        rows leave at an exit more accurate than the last on this split (which happens on small splits; the search
+        then starts from that threshold). The message gives both accuracies and the target.
 
     Example:
 
@@ -420,11 +426,16 @@ def choose_thresholds(
     target = reference - max_drop + margin
     tolerance = 1e-12
     if full_accuracy < target - tolerance:
-        raise HfNotlikeInputError(
-            f"No thresholds reach the target validation accuracy {target:.2%} (reference {reference:.2%} - max_drop "
-            f"{max_drop:.2%} + margin {margin:.2%}): even the full model reaches only {full_accuracy:.2%}. Allow a "
-            "larger `max_drop`, a smaller `margin`, or a lower `reference_accuracy`."
-        )
+        # an intermediate exit can beat the last one on a split: a threshold letting rows leave there may still
+        # reach the target, and the search starts from the best such one
+        best_global = float(evaluate.global_scan(_global_candidates(confidences, num_candidates))[0].max())
+        if best_global < target - tolerance:
+            raise HfNotlikeInputError(
+                f"No thresholds reach the target validation accuracy {target:.2%} (reference {reference:.2%} - "
+                f"max_drop {max_drop:.2%} + margin {margin:.2%}): even the full model reaches only "
+                f"{full_accuracy:.2%}, the best single threshold {best_global:.2%}. Allow a larger `max_drop`, a "
+                "smaller `margin`, or a lower `reference_accuracy`."
+            )
 
     search = dict(evaluate=evaluate, confidences=confidences, per_exit=per_exit, num_candidates=num_candidates,
                   max_rounds=max_rounds)
