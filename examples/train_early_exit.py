@@ -769,6 +769,12 @@ def exit_accuracies(exit_logits: torch.Tensor, labels: torch.Tensor) -> list[flo
 BUDGET_MARGINS = {"per_exit": 0.0, "per_exit_margin": 0.005}  # JSON key prefix -> safety margin (fraction)
 
 
+# in the note of a per-exit setting refused on validation since `choose_thresholds` looks past the full model
+# (searching from a threshold that lets rows leave at an exit more accurate than the last); a note without it was
+# written when the full model alone decided, and `--rescore` chooses that setting again
+REFUSAL_MARK = "the best single threshold"
+
+
 def budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, reference_validation_accuracy: float,
                       max_drop_points: float) -> dict:
     """Per-exit thresholds chosen on validation within `max_drop_points` of (a)'s validation accuracy
@@ -788,12 +794,19 @@ def budget_thresholds(val_logits, val_labels, test_logits, test_labels, config, 
             thresholds = [1.0] * len(layers)
             val_accuracy = curve_from_logits(val_logits, val_labels, layers, temperatures, [1.0])[0]["accuracy"]
             test = curve_from_logits(test_logits, test_labels, layers, temperatures, [1.0])[0]
-        record.update({f"{key}_thresholds": thresholds, f"{key}_margin": margin,
-                       f"{key}_validation_accuracy": val_accuracy, f"{key}_test_accuracy": test["accuracy"],
-                       f"{key}_test_mean_layers": test["mean_layers"],
-                       f"{key}_layer_speedup": config.num_hidden_layers / test["mean_layers"],
-                       f"{key}_test_exit_fractions": test["exit_fractions"]})
+        record.update(threshold_fields(key, thresholds, test, config.num_hidden_layers, margin=margin,
+                                       validation_accuracy=val_accuracy))
     return record
+
+
+def threshold_fields(prefix: str, thresholds: list[float], test: dict, num_layers: int, **extra) -> dict:
+    """The JSON fields `<prefix>_*` of one per-exit threshold setting: the thresholds, `extra` (e.g. the margin),
+    and on test (one row of `curve_from_logits` / `ThresholdChoice.evaluate`) the accuracy, the mean layers, the
+    layer speed-up and the fraction of rows leaving at each exit."""
+    return {f"{prefix}_thresholds": thresholds, **{f"{prefix}_{key}": value for key, value in extra.items()},
+            f"{prefix}_test_accuracy": test["accuracy"], f"{prefix}_test_mean_layers": test["mean_layers"],
+            f"{prefix}_layer_speedup": num_layers / test["mean_layers"],
+            f"{prefix}_test_exit_fractions": test["exit_fractions"]}
 
 
 def ceiling_thresholds(test_logits, test_labels, config, reference_test_accuracy: float,
@@ -808,10 +821,8 @@ def ceiling_thresholds(test_logits, test_labels, config, reference_test_accuracy
                                    from_better_reference=False, num_layers=config.num_hidden_layers)
     except ValueError as error:
         return {"per_exit_ceiling_note": str(error)}
-    test = choice.evaluate(test_logits, test_labels)
-    return {"per_exit_ceiling_thresholds": choice.thresholds, "per_exit_ceiling_test_accuracy": test["accuracy"],
-            "per_exit_ceiling_layer_speedup": config.num_hidden_layers / test["mean_layers"],
-            "per_exit_ceiling_test_exit_fractions": test["exit_fractions"]}
+    return threshold_fields("per_exit_ceiling", choice.thresholds, choice.evaluate(test_logits, test_labels),
+                            config.num_hidden_layers)
 
 
 def rescore_variants(name: str, args) -> None:
@@ -819,9 +830,11 @@ def rescore_variants(name: str, args) -> None:
     thresholds were measured from (a) alone are evaluated again (`evaluate_variant`: the same calibration, thresholds
     measured from the better reference, timing at the new threshold), their former fields kept under
     `reference_alone`; runs without per-exit thresholds get them (`budget_thresholds`, with the temperatures of the
-    JSON) and each exit's own accuracy; runs without the per-exit ceiling on test get it (`ceiling_thresholds`);
-    runs timed on the first test examples, or whose per-exit settings were not timed, are timed again on the random
-    sample (`time_variant`), a timing on other documents kept under `first_rows_timing`."""
+    JSON) and each exit's own accuracy, as do runs refused them before the search looked past the full model (a
+    note without `REFUSAL_MARK`); runs without the per-exit ceiling on test get it (`ceiling_thresholds`); runs
+    timed on the first test examples, whose per-exit settings were not timed, or whose per-exit thresholds changed
+    are timed again on the random sample (`time_variant`), a timing on other documents kept under
+    `first_rows_timing`."""
     results = Path(args.results_dir) / name
     splits = None
     for file in sorted(results.glob("*_seed*.json")):
@@ -845,17 +858,21 @@ def rescore_variants(name: str, args) -> None:
                         100 * (record["test_accuracy_at_chosen"] - record["reference_test_accuracy"]),
                         record["layer_speedup_at_chosen"])
             continue
-        needs_budget = "per_exit_test_accuracy" not in record or "exit_test_accuracies" not in record
+        needs_budget = "per_exit_test_accuracy" not in record or "exit_test_accuracies" not in record or any(
+            REFUSAL_MARK not in record.get(f"{key}_note", REFUSAL_MARK) for key in BUDGET_MARGINS)
         needs_timing = "timing" in record and (
             record.get("timing_sample") != timing_sample(record["timing"]["num_examples"])
             or any(f"{key}_wallclock_speedup_vs_stock_bs1" not in record for key in BUDGET_MARGINS))
-        needs_ceiling = not any(key in record for key in ("per_exit_ceiling_layer_speedup", "per_exit_ceiling_note"))
+        needs_ceiling = "per_exit_ceiling_layer_speedup" not in record and REFUSAL_MARK not in record.get(
+            "per_exit_ceiling_note", "")
         if not (needs_budget or needs_timing or needs_ceiling):
             continue
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         model.config.temperatures = record["temperatures"]
         if needs_budget or needs_ceiling:
             test = collect_exit_logits(model, splits["test"], desc="Test pass")
+        if needs_ceiling:
+            record.pop("per_exit_ceiling_note", None)
             record.update(ceiling_thresholds(*test, model.config, record["reference_test_accuracy"],
                                              record["max_drop_points"]))
             if "per_exit_ceiling_layer_speedup" in record:
@@ -863,11 +880,17 @@ def rescore_variants(name: str, args) -> None:
                             record["per_exit_ceiling_layer_speedup"])
         if needs_budget:
             val = collect_exit_logits(model, splits["validation"], desc="Validation pass")
+            former = {key: record.pop(f"{key}_thresholds", None) for key in BUDGET_MARGINS}
+            for key in BUDGET_MARGINS:
+                record.pop(f"{key}_note", None)
             record.update(budget_thresholds(*val, *test, model.config, record["reference_validation_accuracy"],
                                             record["max_drop_points"]),
                           exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
             logger.info("%s: per-exit thresholds added (test %.4f, %.2fx)", file, record["per_exit_test_accuracy"],
                         record["per_exit_layer_speedup"])
+            # settings whose thresholds changed are timed again
+            needs_timing = needs_timing or ("timing" in record and any(
+                record[f"{key}_thresholds"] != former[key] for key in BUDGET_MARGINS))
         if needs_timing:
             model.config.exit_threshold = record["chosen_threshold"]
             timing = time_variant(model, splits["test"], record["chosen_threshold"], folder.parent / "a", args,

@@ -234,6 +234,16 @@ def test_variant_g_quick_run(example, tmp_path, load_example):
     again = json.loads((results / "rt" / "g_seed1.json").read_text())
     assert again["per_exit_margin_wallclock_speedup_vs_stock_bs1"] > 0 and "first_rows_timing" not in again
     assert {k: v for k, v in again.items() if "timing" not in k and "wallclock" not in k} == untimed
+    # a per-exit setting refused before the search looked past the full model (a note without the current mark):
+    # chosen again, the same result as the run's own, and timed again since its thresholds changed
+    stale = {**again, "per_exit_note": "No thresholds reach the target: even the full model reaches only 50%.",
+             "per_exit_thresholds": [-1.0, -1.0, 1.0], "per_exit_wallclock_speedup_vs_stock_bs1": -1.0}
+    (results / "rt" / "g_seed1.json").write_text(json.dumps(stale))
+    example.main(["--variants", "g", "--datasets", "rt", "--quick", "--rescore", "--output-dir", str(tmp_path / "out"),
+                  "--results-dir", str(results), "--repeats", "1"])
+    chosen_again = json.loads((results / "rt" / "g_seed1.json").read_text())
+    assert chosen_again["per_exit_wallclock_speedup_vs_stock_bs1"] > 0
+    assert {k: v for k, v in chosen_again.items() if "timing" not in k and "wallclock" not in k} == untimed
     # the finished run becomes a reference card's artifact: the run's temperatures and the per-exit thresholds it
     # chose with the margin, the tokenizer, and a sweep of its test curve with the settings it timed
     from transformers import pipeline
