@@ -214,6 +214,10 @@ def parse_args(argv=None):
                         help="--variants: bring finished runs up to the current protocol from their saved models "
                              "(thresholds measured from the better of (a) and the full model, timed again; per-exit "
                              "thresholds)")
+    parser.add_argument("--save-logits", action="store_true",
+                        help="--variants: also save every exit's validation and test logits and the labels next to "
+                             "each run's JSON (`{variant}_seed{seed}_logits.safetensors`), so that other ways of "
+                             "choosing thresholds can be studied without the model")
     parser.add_argument("--summarize", action="store_true",
                         help="--variants: print the markdown table of the finished runs under --results-dir and exit")
     parser.add_argument("--plot", default=None, metavar="PNG",
@@ -644,16 +648,19 @@ def run_variants(name: str, args) -> None:
                 local = models / "a" / "accuracy.json"
                 record["reference"] = str(local) if local.is_file() else str(results / f"a_seed{seed}.json")
                 record.update(evaluate_variant(variant, model, splits, Path(record["reference"]), models / "a",
-                                               args, timing_examples))
+                                               args, timing_examples,
+                                               logits_file=results / f"{variant}_seed{seed}_logits.safetensors"
+                                               if args.save_logits else None))
             write_json(result_file, record)
             logger.info("%s (%s) seed %d: %s", title, variant, seed,
                         {k: v for k, v in record.items() if "accuracy" in k or "speedup" in k})
 
 
 def evaluate_variant(variant: str, model, splits, reference_file: Path, reference_dir: Path, args,
-                     timing_examples: int) -> dict:
+                     timing_examples: int, logits_file: Path | None = None) -> dict:
     """Calibration on validation, the threshold within `--max-drop` of (a) and of the model's own full depth on
-    validation (`budget_reference`), the test curve, timing."""
+    validation (`budget_reference`), the test curve, timing; with `logits_file`, every exit's validation and test
+    logits and the labels are saved there (safetensors) before timing."""
     reference = json.loads(reference_file.read_text())
     val_logits, val_labels = collect_exit_logits(model, splits["validation"], desc="Validation pass")
     calibration = calibrate_from_logits(val_logits, val_labels, model.config.exit_layers)
@@ -661,6 +668,12 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
     val_curve = curve_from_logits(val_logits, val_labels, model.config.exit_layers, model.config.temperatures,
                                   THRESHOLDS)
     test_logits, test_labels = collect_exit_logits(model, splits["test"], desc="Test pass")
+    if logits_file is not None:
+        from safetensors.torch import save_file
+
+        save_file({"validation_logits": val_logits.contiguous(), "validation_labels": val_labels.contiguous(),
+                   "test_logits": test_logits.contiguous(), "test_labels": test_labels.contiguous()},
+                  str(logits_file), metadata={"exit_layers": json.dumps(list(model.config.exit_layers))})
     test_curve = curve_from_logits(test_logits, test_labels, model.config.exit_layers, model.config.temperatures,
                                    THRESHOLDS)
     budget = budget_thresholds(val_logits, val_labels, test_logits, test_labels, model.config,

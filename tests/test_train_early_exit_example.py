@@ -161,9 +161,18 @@ def test_variant_g_quick_run(example, tmp_path, load_example):
     example.main(["--variants", "g", "--datasets", "rt", "--quick", "--epochs", "1", "--seeds", "1",
                   "--anchor-weight", "0.4", "--anchor-temperature", "3", "--backbone-lr", "1e-5",
                   "--exit-layers", "4", "2", "--augment-copies", "1", "--output-dir", str(tmp_path / "out"),
-                  "--results-dir", str(results), "--timing-examples", "8", "--repeats", "1"])
+                  "--results-dir", str(results), "--timing-examples", "8", "--repeats", "1", "--save-logits"])
     record = json.loads((results / "rt" / "g_seed1.json").read_text())
     models = tmp_path / "out" / "variants" / "rt" / "seed1"
+    # --save-logits: every exit's validation and test logits beside the JSON, enough to score thresholds again
+    with safe_open(results / "rt" / "g_seed1_logits.safetensors", "pt") as saved:
+        assert json.loads(saved.metadata()["exit_layers"]) == [2, 4, 6]
+        logits = {key: saved.get_tensor(key) for key in saved.keys()}
+    assert logits["validation_logits"].shape == (200, 3, 2) and logits["test_logits"].shape == (200, 3, 2)
+    for split in ("validation", "test"):
+        accuracies = (logits[f"{split}_logits"].argmax(-1) == logits[f"{split}_labels"][:, None]).float().mean(0)
+        assert accuracies.tolist() == pytest.approx(record[f"exit_{split}_accuracies"])
+    assert not (results / "rt" / "a_seed1_logits.safetensors").exists()
     reference = json.loads((models / "a" / "accuracy.json").read_text())
     assert record["reference"] == str(models / "a" / "accuracy.json")
     assert record["reference_test_accuracy"] == reference["test_accuracy"] != 0.123
