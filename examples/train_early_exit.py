@@ -213,11 +213,13 @@ def parse_args(argv=None):
     parser.add_argument("--rescore", action="store_true",
                         help="--variants: bring finished runs up to the current protocol from their saved models "
                              "(thresholds measured from the better of (a) and the full model, timed again; per-exit "
-                             "thresholds)")
+                             "thresholds), or, for per-exit thresholds and the ceiling, from the exit logits a run "
+                             "saved with --save-logits when its model is not under --output-dir")
     parser.add_argument("--save-logits", action="store_true",
                         help="--variants: also save every exit's validation and test logits and the labels next to "
                              "each run's JSON (`{variant}_seed{seed}_logits.safetensors`), so that other ways of "
-                             "choosing thresholds can be studied without the model")
+                             "choosing thresholds can be studied, and --rescore can choose them again, without "
+                             "the model")
     parser.add_argument("--summarize", action="store_true",
                         help="--variants: print the markdown table of the finished runs under --results-dir and exit")
     parser.add_argument("--plot", default=None, metavar="PNG",
@@ -673,7 +675,8 @@ def evaluate_variant(variant: str, model, splits, reference_file: Path, referenc
 
         save_file({"validation_logits": val_logits.contiguous(), "validation_labels": val_labels.contiguous(),
                    "test_logits": test_logits.contiguous(), "test_labels": test_labels.contiguous()},
-                  str(logits_file), metadata={"exit_layers": json.dumps(list(model.config.exit_layers))})
+                  str(logits_file), metadata={"exit_layers": json.dumps(list(model.config.exit_layers)),
+                                              "num_hidden_layers": str(model.config.num_hidden_layers)})
     test_curve = curve_from_logits(test_logits, test_labels, model.config.exit_layers, model.config.temperatures,
                                    THRESHOLDS)
     budget = budget_thresholds(val_logits, val_labels, test_logits, test_labels, model.config,
@@ -847,7 +850,8 @@ def rescore_variants(name: str, args) -> None:
     note without `REFUSAL_MARK`); runs without the per-exit ceiling on test get it (`ceiling_thresholds`); runs
     timed on the first test examples, whose per-exit settings were not timed, or whose per-exit thresholds changed
     are timed again on the random sample (`time_variant`), a timing on other documents kept under
-    `first_rows_timing`."""
+    `first_rows_timing`. A run whose model is not here but whose exit logits are (`--save-logits`) gets its per-exit
+    thresholds and ceiling from them; a setting whose thresholds change then loses its timing (it needs the model)."""
     results = Path(args.results_dir) / name
     splits = None
     for file in sorted(results.glob("*_seed*.json")):
@@ -856,6 +860,9 @@ def rescore_variants(name: str, args) -> None:
             continue
         folder = Path(args.output_dir) / "variants" / name / f"seed{record['seed']}" / record["variant"]
         if not (folder / "config.json").is_file():
+            saved = file.with_name(f"{file.stem}_logits.safetensors")
+            if saved.is_file():
+                rescore_from_logits(file, record, saved)
             continue
         if splits is None:
             splits, _, _, _ = prepare_splits(name, args)
@@ -916,6 +923,47 @@ def rescore_variants(name: str, args) -> None:
                 f"{name} {record[key]:.2f}x" for name, key in [("global threshold", "wallclock_speedup_vs_stock_bs1")]
                 + [(prefix, f"{prefix}_wallclock_speedup_vs_stock_bs1") for prefix in BUDGET_MARGINS]))
         write_json(file, record)
+
+
+def rescore_from_logits(file: Path, record: dict, saved: Path) -> None:
+    """`rescore_variants` for a run whose model is not here: the per-exit thresholds (when missing or refused under
+    the former rule) and the ceiling (when missing) from the exit logits the run saved; a per-exit setting whose
+    thresholds change loses its wall-clock fields, which only the model could measure again."""
+    from safetensors import safe_open
+
+    needs_budget = "per_exit_test_accuracy" not in record or any(
+        REFUSAL_MARK not in record.get(f"{key}_note", REFUSAL_MARK) for key in BUDGET_MARGINS)
+    needs_ceiling = "per_exit_ceiling_layer_speedup" not in record and REFUSAL_MARK not in record.get(
+        "per_exit_ceiling_note", "")
+    if not (needs_budget or needs_ceiling):
+        return
+    with safe_open(str(saved), "pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    config = argparse.Namespace(exit_layers=json.loads(metadata["exit_layers"]), temperatures=record["temperatures"],
+                                num_hidden_layers=int(metadata["num_hidden_layers"]))
+    val = tensors["validation_logits"], tensors["validation_labels"]
+    test = tensors["test_logits"], tensors["test_labels"]
+    if needs_ceiling:
+        record.pop("per_exit_ceiling_note", None)
+        record.update(ceiling_thresholds(*test, config, record["reference_test_accuracy"], record["max_drop_points"]))
+    if needs_budget:
+        former = {key: record.get(f"{key}_thresholds") for key in BUDGET_MARGINS}
+        for key in BUDGET_MARGINS:
+            record.pop(f"{key}_note", None)
+        record.update(budget_thresholds(*val, *test, config, record["reference_validation_accuracy"],
+                                        record["max_drop_points"]),
+                      exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
+        for key in BUDGET_MARGINS:
+            if record[f"{key}_thresholds"] != former[key]:
+                stale = [field for field in record if field.startswith(f"{key}_wallclock_")]
+                for field in stale:
+                    del record[field]
+                if stale:
+                    logger.warning("%s: the %s thresholds changed but the model is not under --output-dir: their "
+                                   "wall-clock fields are dropped; rescore with the model to time them", file, key)
+    logger.info("%s: rescored from its saved exit logits (%s)", file, saved)
+    write_json(file, record)
 
 
 def finished_runs(name: str, args, key: str | None = None) -> dict[str, list[dict]]:

@@ -253,6 +253,18 @@ def test_variant_g_quick_run(example, tmp_path, load_example):
     chosen_again = json.loads((results / "rt" / "g_seed1.json").read_text())
     assert chosen_again["per_exit_wallclock_speedup_vs_stock_bs1"] > 0
     assert {k: v for k, v in chosen_again.items() if "timing" not in k and "wallclock" not in k} == untimed
+    # the model elsewhere (another --output-dir), its saved exit logits here: the same per-exit thresholds and ceiling
+    # from them; the setting whose thresholds changed loses the wall-clock fields only the model could measure again
+    stale = {key: value for key, value in stale.items() if not key.startswith("per_exit_ceiling")}
+    (results / "rt" / "g_seed1.json").write_text(json.dumps(stale))
+    example.main(["--variants", "g", "--datasets", "rt", "--quick", "--rescore", "--output-dir",
+                  str(tmp_path / "elsewhere"), "--results-dir", str(results), "--repeats", "1"])
+    from_logits = json.loads((results / "rt" / "g_seed1.json").read_text())
+    assert not any(key.startswith("per_exit_wallclock_") for key in from_logits)
+    assert from_logits["per_exit_margin_wallclock_speedup_vs_stock_bs1"] == stale[
+        "per_exit_margin_wallclock_speedup_vs_stock_bs1"]
+    assert {k: v for k, v in from_logits.items() if "timing" not in k and "wallclock" not in k} == untimed
+    (results / "rt" / "g_seed1.json").write_text(json.dumps(chosen_again))
     # the finished run becomes a reference card's artifact: the run's temperatures and the per-exit thresholds it
     # chose with the margin, the tokenizer, and a sweep of its test curve with the settings it timed
     from transformers import pipeline
