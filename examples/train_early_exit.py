@@ -900,7 +900,7 @@ def rescore_variants(name: str, args) -> None:
                             record["per_exit_ceiling_layer_speedup"])
         if needs_budget:
             val = collect_exit_logits(model, splits["validation"], desc="Validation pass")
-            former = {key: record.pop(f"{key}_thresholds", None) for key in BUDGET_MARGINS}
+            former = {key: record.get(f"{key}_thresholds") for key in BUDGET_MARGINS}
             for key in BUDGET_MARGINS:
                 record.pop(f"{key}_note", None)
             record.update(budget_thresholds(*val, *test, model.config, record["reference_validation_accuracy"],
