@@ -1109,8 +1109,10 @@ VARIANT_STYLES = {"b": ("tab:blue", "-"), "c": ("tab:cyan", "--"), "d": ("tab:or
 
 def plot_variants(names: list[str], args, path: str):
     """One panel per dataset: each variant's test accuracy against its layer speed-up over every threshold (means
-    over the seeds, threshold by threshold), (a)'s accuracy and the 1-point band under it, and a star at each
-    variant's threshold chosen on validation (its mean test accuracy and layer speed-up over the seeds)."""
+    over the seeds, threshold by threshold), (a)'s accuracy and the band of the runs' budget (`max_drop_points`)
+    under it, a star at each variant's threshold chosen on validation, and, where the runs have them, a plus at the
+    per-exit thresholds chosen on validation and a diamond at their ceiling chosen on test (each the mean test
+    accuracy and layer speed-up over the seeds)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -1120,11 +1122,14 @@ def plot_variants(names: list[str], args, path: str):
         ax = fig.add_subplot(1, len(names), index + 1)
         runs = finished_runs(name, args)
         reference = runs.get("a")
+        budget = next((r["max_drop_points"] for v, records in runs.items() if v != "a" for r in records
+                       if "max_drop_points" in r), args.max_drop)
         if reference:
             accuracy = 100 * sum(r["test_accuracy"] for r in reference) / len(reference)
-            ax.axhspan(accuracy - args.max_drop, accuracy, color="grey", alpha=0.12,
-                       label=f"(a) plain classifier, and {args.max_drop:g} point below it")
+            ax.axhspan(accuracy - budget, accuracy, color="grey", alpha=0.12,
+                       label=f"(a) plain classifier, and {budget:g} point{'s' * (budget != 1)} below it")
             ax.axhline(accuracy, color="black", lw=1)
+        num_layers = None
         for variant, (colour, style) in VARIANT_STYLES.items():
             records = runs.get(variant)
             if not records:
@@ -1134,7 +1139,7 @@ def plot_variants(names: list[str], args, path: str):
                 for row in record["test_curve"]:
                     by_threshold.setdefault(row["threshold"], []).append(row)
             rows = [by_threshold[t] for t in sorted(by_threshold) if len(by_threshold[t]) == len(records)]
-            layers = records[0]["test_curve"][-1]["mean_layers"]  # threshold 1.0: every layer
+            layers = num_layers = records[0]["test_curve"][-1]["mean_layers"]  # threshold 1.0: every layer
             xs = [layers / (sum(r["mean_layers"] for r in group) / len(group)) for group in rows]
             ys = [100 * sum(r["accuracy"] for r in group) / len(group) for group in rows]
             ax.plot(xs, ys, style, marker=".", color=colour,
@@ -1142,10 +1147,22 @@ def plot_variants(names: list[str], args, path: str):
             ax.plot(sum(r["layer_speedup_at_chosen"] for r in records) / len(records),
                     100 * sum(r["test_accuracy_at_chosen"] for r in records) / len(records), "*", ms=13,
                     color=colour, mec="black", mew=0.6)
+            for prefix, marker in (("per_exit", "P"), ("per_exit_ceiling", "D")):
+                done = [r for r in records if f"{prefix}_layer_speedup" in r]
+                if len(done) == len(records):
+                    ax.plot(sum(r[f"{prefix}_layer_speedup"] for r in done) / len(done),
+                            100 * sum(r[f"{prefix}_test_accuracy"] for r in done) / len(done), marker, ms=8,
+                            color=colour if marker == "P" else "white", mec=colour if marker == "D" else "black",
+                            mew=1.2 if marker == "D" else 0.6)
         ax.plot([], [], "*", color="white", mec="black", ms=11, label="threshold chosen on validation")
+        if any("per_exit_layer_speedup" in r for v, records in runs.items() if v != "a" for r in records):
+            ax.plot([], [], "P", color="white", mec="black", ms=8, label="per-exit thresholds chosen on validation")
+            ax.plot([], [], "D", color="white", mec="black", ms=7,
+                    label="per-exit thresholds chosen on test (ceiling)")
         title = DATASETS[name][5]
         ax.set_title(f"{title}: test accuracy against layer speed-up")
-        ax.set_xlabel("layer speed-up over the full model (6 / mean layers run)")
+        depth = f"{num_layers:g}" if num_layers else "layers"
+        ax.set_xlabel(f"layer speed-up over the full model ({depth} / mean layers run)")
         ax.set_ylabel("test accuracy (%)")
         if reference:
             ax.set_ylim(accuracy - 6, accuracy + 0.8)
