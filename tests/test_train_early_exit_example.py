@@ -101,6 +101,20 @@ def test_variant_plot_averages_seeds_threshold_by_threshold(example, tmp_path):
     assert list(curve.get_xdata()) == pytest.approx([2.0, 1.0])
     assert list(curve.get_ydata()) == pytest.approx([77.0, 80.0])
     assert list(star.get_xdata()) == pytest.approx([(3.0 + 1.5) / 2])
+    assert fig.axes[0].get_xlabel() == "layer speed-up over the full model (6 / mean layers run)"
+    # the runs' own budget (max_drop_points) draws the band; the per-exit settings and their ceiling get markers
+    for seed, speedup in ((1, 3.0), (2, 2.0)):
+        record = json.loads((results / f"b_seed{seed}.json").read_text())
+        record.update(max_drop_points=0.5, per_exit_layer_speedup=speedup, per_exit_test_accuracy=0.79,
+                      per_exit_ceiling_layer_speedup=speedup + 1, per_exit_ceiling_test_accuracy=0.795)
+        (results / f"b_seed{seed}.json").write_text(json.dumps(record))
+    fig = example.plot_variants(["rt"], args, str(tmp_path / "plot.png"))
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "(a) plain classifier, and 0.5 points below it" in labels
+    assert {"per-exit thresholds chosen on validation", "per-exit thresholds chosen on test (ceiling)"} <= set(labels)
+    markers = {line.get_marker(): (line.get_xdata()[0], line.get_ydata()[0]) for line in fig.axes[0].lines
+               if line.get_marker() in ("P", "D") and len(line.get_xdata())}
+    assert markers["P"] == pytest.approx((2.5, 79.0)) and markers["D"] == pytest.approx((3.5, 79.5))
 
 
 def test_thresholds_budget_from_the_better_reference(example, tmp_path):
