@@ -46,21 +46,10 @@ done
   python examples/cartography_ood.py label-noise --dataset 20newsgroups --max-length 128 --seed 0 --device cuda \
     --results-dir $CO --work-dir $W/noise --eval-batch-size 256 ) > $W/logs/noise.log 2>&1 & pids+=($!)
 
-snapshot() {
-  [ -n "$SNAP" ] || return 0
-  tar -czf "$SNAP/results.tgz.tmp" outputs/results/early_exit outputs/results/cartography_ood_gpu $W/logs 2>/dev/null
-  mv "$SNAP/results.tgz.tmp" "$SNAP/results.tgz"
+SNAPSHOT_PATHS=(outputs/results/early_exit outputs/results/cartography_ood_gpu $W/logs)
+progress() {
+  echo "$(ls outputs/results/early_exit/*/*.json $CO/seed*/*.json $CO/*/seed*/*.json $CO/label_noise/*.json 2>/dev/null | wc -l) results"
 }
-start=$SECONDS
-while true; do
-  running=0
-  for p in "${pids[@]}"; do kill -0 $p 2>/dev/null && running=$((running + 1)); done
-  [ $running -eq 0 ] && break
-  if [ "$DEADLINE" -gt 0 ] && [ $((SECONDS - start)) -ge "$DEADLINE" ]; then
-    echo "deadline: stopping $running process(es)"; kill "${pids[@]}" 2>/dev/null; pkill -f "examples/(train_early_exit|cartography_ood)" 2>/dev/null; break
-  fi
-  snapshot; sleep 20
-  echo "$((SECONDS - start)) s: $running running; $(ls outputs/results/early_exit/*/*.json $CO/seed*/*.json $CO/*/seed*/*.json $CO/label_noise/*.json 2>/dev/null | wc -l) results"
-done
-snapshot
-echo "done after $((SECONDS - start)) s"
+stop_runs() { pkill -f "examples/(train_early_exit|cartography_ood)" 2>/dev/null; }
+source examples/gpu_common.sh
+wait_for_runs

@@ -30,21 +30,8 @@ for s in ${SEEDS:-1 2 3}; do
     > "$W/logs/seed$s.log" 2>&1 & pids+=($!)
 done
 
-snapshot() {
-  [ -n "$SNAP" ] || return 0
-  tar -czf "$SNAP/results.tgz.tmp" "$RESULTS" "$W/logs" 2>/dev/null
-  mv "$SNAP/results.tgz.tmp" "$SNAP/results.tgz"
-}
-start=$SECONDS
-while true; do
-  running=0
-  for p in "${pids[@]}"; do kill -0 $p 2>/dev/null && running=$((running + 1)); done
-  [ $running -eq 0 ] && break
-  if [ "$DEADLINE" -gt 0 ] && [ $((SECONDS - start)) -ge "$DEADLINE" ]; then
-    echo "deadline: stopping $running process(es)"; kill "${pids[@]}" 2>/dev/null; break
-  fi
-  snapshot; sleep 30
-  echo "$((SECONDS - start)) s: $running running; $(ls "$RESULTS"/*/*.json 2>/dev/null | wc -l) results"
-done
-snapshot
-echo "done after $((SECONDS - start)) s"
+SNAPSHOT_PATHS=("$RESULTS" "$W/logs")
+progress() { echo "$(ls "$RESULTS"/*/*.json 2>/dev/null | wc -l) results"; }
+INTERVAL=30
+source examples/gpu_common.sh
+wait_for_runs
