@@ -878,13 +878,10 @@ def rescore_variants(name: str, args) -> None:
                         100 * (record["test_accuracy_at_chosen"] - record["reference_test_accuracy"]),
                         record["layer_speedup_at_chosen"])
             continue
-        needs_budget = "per_exit_test_accuracy" not in record or "exit_test_accuracies" not in record or any(
-            REFUSAL_MARK not in record.get(f"{key}_note", REFUSAL_MARK) for key in BUDGET_MARGINS)
+        needs_budget, needs_ceiling = missing_thresholds(record)
         needs_timing = "timing" in record and (
             record.get("timing_sample") != timing_sample(record["timing"]["num_examples"])
             or any(f"{key}_wallclock_speedup_vs_stock_bs1" not in record for key in BUDGET_MARGINS))
-        needs_ceiling = "per_exit_ceiling_layer_speedup" not in record and REFUSAL_MARK not in record.get(
-            "per_exit_ceiling_note", "")
         if not (needs_budget or needs_timing or needs_ceiling):
             continue
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
@@ -925,16 +922,23 @@ def rescore_variants(name: str, args) -> None:
         write_json(file, record)
 
 
+def missing_thresholds(record: dict) -> tuple[bool, bool]:
+    """Whether a finished run needs its per-exit thresholds (and each exit's accuracy) chosen again (missing, or
+    refused under the former rule: a note without `REFUSAL_MARK`), and whether it lacks the per-exit ceiling."""
+    needs_budget = "per_exit_test_accuracy" not in record or "exit_test_accuracies" not in record or any(
+        REFUSAL_MARK not in record.get(f"{key}_note", REFUSAL_MARK) for key in BUDGET_MARGINS)
+    needs_ceiling = "per_exit_ceiling_layer_speedup" not in record and REFUSAL_MARK not in record.get(
+        "per_exit_ceiling_note", "")
+    return needs_budget, needs_ceiling
+
+
 def rescore_from_logits(file: Path, record: dict, saved: Path) -> None:
     """`rescore_variants` for a run whose model is not here: the per-exit thresholds (when missing or refused under
     the former rule) and the ceiling (when missing) from the exit logits the run saved; a per-exit setting whose
     thresholds change loses its wall-clock fields, which only the model could measure again."""
     from safetensors import safe_open
 
-    needs_budget = "per_exit_test_accuracy" not in record or any(
-        REFUSAL_MARK not in record.get(f"{key}_note", REFUSAL_MARK) for key in BUDGET_MARGINS)
-    needs_ceiling = "per_exit_ceiling_layer_speedup" not in record and REFUSAL_MARK not in record.get(
-        "per_exit_ceiling_note", "")
+    needs_budget, needs_ceiling = missing_thresholds(record)
     if not (needs_budget or needs_ceiling):
         return
     with safe_open(str(saved), "pt") as handle:
