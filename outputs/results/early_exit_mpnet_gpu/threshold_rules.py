@@ -26,11 +26,14 @@ from hf_notlike.early_exit.calibration import calibrate_from_logits
 from hf_notlike.early_exit.thresholds import choose_thresholds
 
 
-def evaluate(logits, labels, temperatures, thresholds, layers):
-    """Accuracy and layer speed-up (of `max(layers)`) of first-confident-exit decisions."""
+def evaluate(logits, labels, temperatures, thresholds, layers, agree=False):
+    """Accuracy and layer speed-up (of `max(layers)`) of first-confident-exit decisions; with `agree`, an exit lets
+    a row leave only when its prediction is also the previous exit's."""
     probs = torch.softmax(logits / torch.tensor(temperatures)[None, :, None], -1)
     confidence, prediction = probs.max(-1)
     leaves = confidence >= torch.tensor(thresholds, dtype=confidence.dtype)[None]
+    if agree:
+        leaves[:, 1:] &= prediction[:, 1:] == prediction[:, :-1]
     leaves[:, -1] = True
     index = leaves.float().argmax(1)
     accuracy = (prediction[torch.arange(len(index)), index] == labels).float().mean().item()
@@ -116,6 +119,13 @@ def main():
         score(table, "averaged exits, chosen on test (ceiling)", mean_test, test[1], refit, choose_thresholds(
             mean_test, test[1], layers, refit, reference_accuracy=reference, max_drop=0.01,
             from_better_reference=False, num_layers=max(layers)).thresholds, layers, reference)
+        # one global threshold, chosen on test, with and without the agreement of two consecutive exits
+        for agree in (False, True):
+            best = max((evaluate(test[0], test[1], run["temperatures"], [t] * (len(layers) - 1) + [1.0], layers,
+                                 agree) for t in np.arange(0.5, 1.0, 0.005)),
+                       key=lambda result: result[1] if result[0] >= reference - 0.01 else 0.0)
+            name = f"one global threshold{', two consecutive exits agreeing' if agree else ''}, chosen on test"
+            table.setdefault(name, []).append(f"{100 * (best[0] - reference):+.2f} at {best[1]:.2f}x")
     print(f"| rule (chosen on validation unless said) | {' | '.join(f'seed {s}' for s in args.seeds)} |")
     print(f"|---|{'---|' * len(args.seeds)}")
     for name, cells in table.items():
