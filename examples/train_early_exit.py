@@ -888,26 +888,10 @@ def rescore_variants(name: str, args) -> None:
         model.config.temperatures = record["temperatures"]
         if needs_budget or needs_ceiling:
             test = collect_exit_logits(model, splits["test"], desc="Test pass")
-        if needs_ceiling:
-            record.pop("per_exit_ceiling_note", None)
-            record.update(ceiling_thresholds(*test, model.config, record["reference_test_accuracy"],
-                                             record["max_drop_points"]))
-            if "per_exit_ceiling_layer_speedup" in record:
-                logger.info("%s: per-exit ceiling on test %.4f, %.2fx", file, record["per_exit_ceiling_test_accuracy"],
-                            record["per_exit_ceiling_layer_speedup"])
-        if needs_budget:
-            val = collect_exit_logits(model, splits["validation"], desc="Validation pass")
-            former = {key: record.get(f"{key}_thresholds") for key in BUDGET_MARGINS}
-            for key in BUDGET_MARGINS:
-                record.pop(f"{key}_note", None)
-            record.update(budget_thresholds(*val, *test, model.config, record["reference_validation_accuracy"],
-                                            record["max_drop_points"]),
-                          exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
-            logger.info("%s: per-exit thresholds added (test %.4f, %.2fx)", file, record["per_exit_test_accuracy"],
-                        record["per_exit_layer_speedup"])
+            val = collect_exit_logits(model, splits["validation"], desc="Validation pass") if needs_budget else None
+            changed = choose_again(file, record, model.config, test, val, needs_ceiling)
             # settings whose thresholds changed are timed again
-            needs_timing = needs_timing or ("timing" in record and any(
-                record[f"{key}_thresholds"] != former[key] for key in BUDGET_MARGINS))
+            needs_timing = needs_timing or ("timing" in record and bool(changed))
         if needs_timing:
             model.config.exit_threshold = record["chosen_threshold"]
             timing = time_variant(model, splits["test"], record["chosen_threshold"], folder.parent / "a", args,
@@ -932,6 +916,30 @@ def missing_thresholds(record: dict) -> tuple[bool, bool]:
     return needs_budget, needs_ceiling
 
 
+def choose_again(file: Path, record: dict, config, test: tuple, val: tuple | None, ceiling: bool) -> list[str]:
+    """Updates `record` in place from exit logits `test` (and `val`): the per-exit ceiling when `ceiling`; with
+    `val`, the per-exit thresholds of every `BUDGET_MARGINS` setting (former refusal notes dropped) and each exit's
+    own accuracy. `config` gives the exit layers, the record's temperatures and the depth. Returns the settings
+    whose thresholds changed (their timing is stale)."""
+    if ceiling:
+        record.pop("per_exit_ceiling_note", None)
+        record.update(ceiling_thresholds(*test, config, record["reference_test_accuracy"], record["max_drop_points"]))
+        if "per_exit_ceiling_layer_speedup" in record:
+            logger.info("%s: per-exit ceiling on test %.4f, %.2fx", file, record["per_exit_ceiling_test_accuracy"],
+                        record["per_exit_ceiling_layer_speedup"])
+    if val is None:
+        return []
+    former = {key: record.get(f"{key}_thresholds") for key in BUDGET_MARGINS}
+    for key in BUDGET_MARGINS:
+        record.pop(f"{key}_note", None)
+    record.update(budget_thresholds(*val, *test, config, record["reference_validation_accuracy"],
+                                    record["max_drop_points"]),
+                  exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
+    logger.info("%s: per-exit thresholds added (test %.4f, %.2fx)", file, record["per_exit_test_accuracy"],
+                record["per_exit_layer_speedup"])
+    return [key for key in BUDGET_MARGINS if record[f"{key}_thresholds"] != former[key]]
+
+
 def rescore_from_logits(file: Path, record: dict, saved: Path) -> None:
     """`rescore_variants` for a run whose model is not here: the per-exit thresholds (when missing or refused under
     the former rule) and the ceiling (when missing) from the exit logits the run saved; a per-exit setting whose
@@ -946,26 +954,15 @@ def rescore_from_logits(file: Path, record: dict, saved: Path) -> None:
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     config = argparse.Namespace(exit_layers=json.loads(metadata["exit_layers"]), temperatures=record["temperatures"],
                                 num_hidden_layers=int(metadata["num_hidden_layers"]))
-    val = tensors["validation_logits"], tensors["validation_labels"]
     test = tensors["test_logits"], tensors["test_labels"]
-    if needs_ceiling:
-        record.pop("per_exit_ceiling_note", None)
-        record.update(ceiling_thresholds(*test, config, record["reference_test_accuracy"], record["max_drop_points"]))
-    if needs_budget:
-        former = {key: record.get(f"{key}_thresholds") for key in BUDGET_MARGINS}
-        for key in BUDGET_MARGINS:
-            record.pop(f"{key}_note", None)
-        record.update(budget_thresholds(*val, *test, config, record["reference_validation_accuracy"],
-                                        record["max_drop_points"]),
-                      exit_test_accuracies=exit_accuracies(*test), exit_validation_accuracies=exit_accuracies(*val))
-        for key in BUDGET_MARGINS:
-            if record[f"{key}_thresholds"] != former[key]:
-                stale = [field for field in record if field.startswith(f"{key}_wallclock_")]
-                for field in stale:
-                    del record[field]
-                if stale:
-                    logger.warning("%s: the %s thresholds changed but the model is not under --output-dir: their "
-                                   "wall-clock fields are dropped; rescore with the model to time them", file, key)
+    val = (tensors["validation_logits"], tensors["validation_labels"]) if needs_budget else None
+    for key in choose_again(file, record, config, test, val, needs_ceiling):
+        stale = [field for field in record if field.startswith(f"{key}_wallclock_")]
+        for field in stale:
+            del record[field]
+        if stale:
+            logger.warning("%s: the %s thresholds changed but the model is not under --output-dir: their "
+                           "wall-clock fields are dropped; rescore with the model to time them", file, key)
     logger.info("%s: rescored from its saved exit logits (%s)", file, saved)
     write_json(file, record)
 
