@@ -96,6 +96,7 @@ from hf_notlike.demo import bf16_trains_faster
 from hf_notlike.early_exit.calibration import calibrate_from_logits
 from hf_notlike.early_exit.modeling import early_exit_class_for
 from hf_notlike.early_exit.tradeoff import DEFAULT_PLOT_NAME, curve_from_logits
+from hf_notlike.errors import HfNotlikeInputError
 from hf_notlike.resources import (
     VADER_SETS,
     load_20newsgroups,
@@ -206,6 +207,11 @@ def parse_args(argv=None):
                         help="--variants (g) on rt: also train on every text of these out-of-domain sentiment sets "
                              "(Hutto & Gilbert, 2014; their ratings unused), labelled -100: more unlabelled text for "
                              "the exits to learn from the frozen (a)")
+    parser.add_argument("--unlabelled-files", nargs="+", default=[], type=Path, metavar="FILE",
+                        help="--variants (g): also train on the texts of these files (JSON Lines with a `text` "
+                             "field, or plain text with one text per line; e.g. the sentences "
+                             "examples/generate_unlabelled_texts.py writes), labelled -100: more unlabelled text "
+                             "for the exits to learn from the frozen (a)")
     parser.add_argument("--unlabelled-rest", action="store_true",
                         help="--variants (g) with --train-size: the training texts --train-size leaves out join as "
                              "unlabelled rows (their labels dropped, -100): in-domain text for the exits to learn "
@@ -241,6 +247,17 @@ def parse_args(argv=None):
         parser.error("--augment-copies trains (g) only (its exits learn the variants from (a)): pass --variants g")
     if args.transfer_sets and (args.variants is None or set(args.variants) - {"a", "g"} or set(args.datasets) != {"rt"}):
         parser.error("--transfer-sets (sentiment texts) trains (g) on rt only: pass --variants g --datasets rt")
+    if args.unlabelled_files and (args.variants is None or set(args.variants) - {"a", "g"}):
+        parser.error("--unlabelled-files trains (g) only (its exits learn the texts from (a)): pass --variants g")
+    for file in args.unlabelled_files:
+        if not file.is_file():
+            parser.error(f"--unlabelled-files: {file} does not exist (write one with "
+                         "examples/generate_unlabelled_texts.py, or give a file of one text per line)")
+        try:
+            if not read_texts(file):
+                parser.error(f"--unlabelled-files: {file} holds no text")
+        except (HfNotlikeInputError, json.JSONDecodeError) as error:
+            parser.error(f"--unlabelled-files: {error}")
     if args.unlabelled_rest and (args.variants is None or set(args.variants) - {"a", "g"} or not args.train_size):
         parser.error("--unlabelled-rest trains (g) on the texts --train-size leaves out: pass --variants g and "
                      "--train-size N (0 keeps every text labelled, so none is left)")
@@ -356,10 +373,26 @@ def choose_threshold(rows: list[dict], max_drop_points: float) -> float:
     return min(ok, key=lambda r: (r["mean_layers"], -r["threshold"]))["threshold"]
 
 
+def read_texts(path: Path) -> list[str]:
+    """The texts of a JSON Lines file (`.jsonl`: the `text` field of every row) or of a plain text file (one per
+    non-empty line)."""
+    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if Path(path).suffix != ".jsonl":
+        return lines
+    texts = []
+    for number, line in enumerate(lines, 1):
+        row = json.loads(line)
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise HfNotlikeInputError(f"{path}, line {number}: expected a JSON object with a string `text` field, "
+                                      f"got {line[:80]!r}")
+        texts.append(row["text"])
+    return texts
+
+
 def prepare_splits(name: str, args):
     """The tokenized splits of dataset `name` (subsampled as the options say) and the tokenizer; with
-    `--augment-copies` or `--transfer-sets`, also an `augmented` split of unlabelled (-100) texts: variants of the
-    training texts, the texts of the transfer sets."""
+    `--augment-copies`, `--transfer-sets` or `--unlabelled-files`, also an `augmented` split of unlabelled (-100)
+    texts: variants of the training texts, the texts of the transfer sets and files."""
     loader, max_length, _, default_train_size, _, title = DATASETS[name]
     tokenizer = AutoTokenizer.from_pretrained(model_path(args))
     splits = loader()
@@ -383,6 +416,7 @@ def prepare_splits(name: str, args):
     unlabelled += rest
     unlabelled += [unlabelled_dataset([row[2] for row in read_vader_ground_truth(name)])
                    for name in getattr(args, "transfer_sets", ())]
+    unlabelled += [unlabelled_dataset(read_texts(file)) for file in getattr(args, "unlabelled_files", ())]
     if unlabelled:
         from datasets import Value, concatenate_datasets
 
@@ -640,6 +674,7 @@ def run_variants(name: str, args) -> None:
                               layer_learning_rate_decay=args.layer_lr_decay,
                               augmented_examples=len(splits.get("augmented", ())),
                               transfer_sets=list(args.transfer_sets),
+                              unlabelled_files=[str(file) for file in args.unlabelled_files],
                               unlabelled_rest=args.unlabelled_rest,
                               backbone_learning_rate=args.backbone_lr,
                               exit_learning_rate=lr * args.exit_lr_multiplier)

@@ -322,6 +322,38 @@ def test_unlabelled_rest_is_the_training_text_train_size_leaves_out(example):
     assert count == Counter(map(tuple, every["input_ids"]))
 
 
+def test_unlabelled_files_join_as_unlabelled_rows(example, tmp_path):
+    import json
+
+    jsonl = tmp_path / "generated.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": f"a generated review, number {i}.", "batch": 0}) + "\n"
+                             for i in range(3)))
+    plain = tmp_path / "texts.txt"
+    plain.write_text("one more text\n\nand another\n")
+    args = example.parse_args(["--variants", "g", "--datasets", "rt", "--train-size", "50", "--seeds", "1",
+                               "--unlabelled-files", str(jsonl), str(plain)])
+    args.seed = 1
+    splits, tokenizer, _, _ = example.prepare_splits("rt", args)
+    assert len(splits["train"]) == 50 and set(splits["augmented"]["label"]) == {-100}
+    texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in splits["augmented"]["input_ids"]]
+    assert texts == [f"a generated review, number {i}." for i in range(3)] + ["one more text", "and another"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist (write one with examples/generate_unlabelled_texts.py"),
+    ("\n \n", "holds no text"),
+    ('{"text": "fine"}\n{"sentence": "no text field"}\n', 'line 2: expected a JSON object with a string `text`'),
+    ('{"text": "fine"}\n{"text": \n', "--unlabelled-files: Expecting value"),
+])
+def test_bad_unlabelled_files_are_refused_before_training(example, tmp_path, content, message, capsys):
+    file = tmp_path / "texts.jsonl"
+    if content is not None:
+        file.write_text(content)
+    with pytest.raises(SystemExit):
+        example.parse_args(["--variants", "g", "--unlabelled-files", str(file)])
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "mpnet"], "runs the --variants protocol only"),
     (["--variants", "g", "--exit-layers", "0", "3"], "--exit-layers must lie in 1..5"),
@@ -332,6 +364,7 @@ def test_unlabelled_rest_is_the_training_text_train_size_leaves_out(example):
     (["--variants", "g", "--transfer-sets", "tweets"], "--transfer-sets (sentiment texts) trains (g) on rt only"),
     (["--variants", "d", "--datasets", "rt", "--transfer-sets", "nyt"], "trains (g) on rt only"),
     (["--variants", "g", "--datasets", "rt", "--transfer-sets", "movies"], "invalid choice: 'movies'"),
+    (["--variants", "d", "--unlabelled-files", "README.md"], "--unlabelled-files trains (g) only"),
     (["--variants", "g", "--unlabelled-rest"], "--unlabelled-rest trains (g) on the texts --train-size leaves out"),
     (["--variants", "g", "--train-size", "0", "--unlabelled-rest"], "0 keeps every text labelled"),
     (["--variants", "d", "--train-size", "500", "--unlabelled-rest"], "pass --variants g"),

@@ -9,8 +9,10 @@ RESULTS_DIR (default: this folder's rt/) holds `g_seed{N}.json` and `g_seed{N}_l
 the run's (fitted on validation); the budget is measured from the better of (a) and the full model on validation, as
 in the protocol. Rules: the library's global and per-exit choices (`choose_thresholds`); per-exit thresholds bagged
 over 40 bootstrap resamples of validation (median / 75th percentile, margin 0 or 0.5 points); two parameters (a
-threshold rising linearly with depth); per-exit thresholds over a subset of the exits; and the exits' averaged
-probabilities (cumulative mean, recalibrated) with the same per-exit choice and their ceiling.
+threshold rising linearly with depth); per-exit thresholds over a subset of the exits; the exits' averaged
+probabilities (cumulative mean, recalibrated) with the same per-exit choice and their ceiling; a learned exit decision
+(per exit, a logistic regression on validation predicting that exit's correctness from exits 1..k; one threshold on
+its score); and one global threshold with and without two consecutive exits agreeing.
 """
 
 import argparse
@@ -85,6 +87,61 @@ def rules(run, val, test):
     return out
 
 
+def exit_features(logits, temperatures):
+    """Per row and exit k, what exits 1..k say: each one's calibrated log-odds of its top class and whether it
+    predicts what exit k predicts (later exits' columns zero). Shape (rows, exits, 2 * exits)."""
+    probs = torch.softmax(logits / torch.tensor(temperatures)[None, :, None], -1)
+    confidence, prediction = probs.max(-1)
+    log_odds = (confidence.clamp(max=1 - 1e-6).logit())
+    rows, exits = confidence.shape
+    features = torch.zeros(rows, exits, 2 * exits)
+    for k in range(exits):
+        features[:, k, : k + 1] = log_odds[:, : k + 1]
+        features[:, k, exits: exits + k + 1] = (prediction[:, : k + 1] == prediction[:, k: k + 1]).float()
+    return features, prediction
+
+
+def fit_logistic(x, y, weight_decay):
+    """Weights and bias of an L2-regularised logistic regression of `y` on standardised `x`, and the standardiser."""
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    weights = torch.zeros(x.shape[1] + 1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights], max_iter=200)
+
+    def closure():
+        optimizer.zero_grad()
+        z = ((x - mean) / std) @ weights[:-1] + weights[-1]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y) + weight_decay * weights[:-1].square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return lambda features: torch.sigmoid(((features - mean) / std) @ weights.detach()[:-1] + weights.detach()[-1])
+
+
+def learned_exit_scores(val, test, temperatures, weight_decay=1e-2):
+    """A learned exit decision in the spirit of BERxiT's learning-to-exit (Xin et al., EACL 2021), from the exits'
+    outputs rather than their hidden states: per exit, a logistic regression fitted on validation predicts whether
+    that exit's prediction is right from what exits 1..k say. Returns the validation and test scores (rows, exits) and
+    the test predictions."""
+    (vf, vp), (tf, tp) = exit_features(val[0], temperatures), exit_features(test[0], temperatures)
+    correct = (vp == val[1][:, None]).float()
+    scores = [torch.zeros(vf.shape[:2]), torch.zeros(tf.shape[:2])]
+    for k in range(vf.shape[1]):
+        predict = fit_logistic(vf[:, k, :], correct[:, k], weight_decay)
+        for out, features in zip(scores, (vf, tf)):
+            out[:, k] = predict(features[:, k, :])
+    return scores[0], scores[1], tp
+
+
+def first_leaving(scores, prediction, labels, threshold, layers):
+    """Accuracy and layer speed-up when a row leaves at the first exit whose score reaches `threshold`."""
+    leaves = scores >= threshold
+    leaves[:, -1] = True
+    index = leaves.float().argmax(1)
+    accuracy = (prediction[torch.arange(len(index)), index] == labels).float().mean().item()
+    return accuracy, max(layers) / torch.tensor(layers, dtype=torch.float)[index].mean().item()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results_dir", nargs="?", default=str(Path(__file__).resolve().parent / "rt"))
@@ -119,6 +176,21 @@ def main():
         score(table, "averaged exits, chosen on test (ceiling)", mean_test, test[1], refit, choose_thresholds(
             mean_test, test[1], layers, refit, reference_accuracy=reference, max_drop=0.01,
             from_better_reference=False, num_layers=max(layers)).thresholds, layers, reference)
+        # a learned exit decision: one global threshold on the per-exit logistic scores
+        val_scores, test_scores, test_prediction = learned_exit_scores(val, test, run["temperatures"])
+        val_prediction = exit_features(val[0], run["temperatures"])[1]
+        candidates = np.arange(0.5, 1.0, 0.005)
+        full = evaluate(val[0], val[1], run["temperatures"], [1.0] * len(layers), layers)[0]
+        budget = max(run["reference_validation_accuracy"], full) - 0.01
+        on_val = [first_leaving(val_scores, val_prediction, val[1], t, layers) for t in candidates]
+        chosen = max(range(len(candidates)), key=lambda i: on_val[i][1] if on_val[i][0] >= budget else 0.0)
+        accuracy, speedup = first_leaving(test_scores, test_prediction, test[1], candidates[chosen], layers)
+        table.setdefault("learned exit decision (logistic, per exit), one threshold", []).append(
+            f"{100 * (accuracy - reference):+.2f} at {speedup:.2f}x")
+        on_test = [first_leaving(test_scores, test_prediction, test[1], t, layers) for t in candidates]
+        best = max(on_test, key=lambda result: result[1] if result[0] >= reference - 0.01 else 0.0)
+        table.setdefault("learned exit decision, threshold chosen on test", []).append(
+            f"{100 * (best[0] - reference):+.2f} at {best[1]:.2f}x")
         # one global threshold, chosen on test, with and without the agreement of two consecutive exits
         for agree in (False, True):
             best = max((evaluate(test[0], test[1], run["temperatures"], [t] * (len(layers) - 1) + [1.0], layers,
