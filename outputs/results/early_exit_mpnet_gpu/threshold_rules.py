@@ -8,9 +8,9 @@ layer speed-up, per seed.
 RESULTS_DIR (default: this folder's rt/) holds `g_seed{N}.json` and `g_seed{N}_logits.safetensors`. Temperatures are
 the run's (fitted on validation); the budget is measured from the better of (a) and the full model on validation, as
 in the protocol. Rules: the library's global and per-exit choices (`choose_thresholds`), also with its 90% bootstrap
-guard (`confidence=0.9`); per-exit thresholds bagged
-over 40 bootstrap resamples of validation (median / 75th percentile, margin 0 or 0.5 points); two parameters (a
-threshold rising linearly with depth); per-exit thresholds over a subset of the exits; the exits' averaged
+guard (`confidence=0.9`); per-exit thresholds bagged over 40 bootstrap resamples of validation (median / 75th
+percentile, margin 0 or 0.5 points); two parameters (a threshold rising linearly with depth); per-exit thresholds
+over a subset of the exits; the exits' averaged
 probabilities (cumulative mean, recalibrated) with the same per-exit choice and their ceiling; a learned exit decision
 (per exit, a logistic regression on validation predicting that exit's correctness from exits 1..k; one threshold on
 its score); and one global threshold with and without two consecutive exits agreeing.
