@@ -8,7 +8,7 @@ layer speed-up, per seed.
 RESULTS_DIR (default: this folder's rt/) holds `g_seed{N}.json` and `g_seed{N}_logits.safetensors`. Temperatures are
 the run's (fitted on validation); the budget is measured from the better of (a) and the full model on validation, as
 in the protocol. Rules: the library's global and per-exit choices (`choose_thresholds`), also with its 90% bootstrap
-guard (`confidence=0.9`); per-exit thresholds bagged over 40 bootstrap resamples of validation (median / 75th
+guard (`confidence=0.9`, per exit also 0.8 and 0.95); per-exit thresholds bagged over 40 bootstrap resamples of validation (median / 75th
 percentile, margin 0 or 0.5 points); two parameters (a threshold rising linearly with depth); per-exit thresholds
 over a subset of the exits; the exits' averaged
 probabilities (cumulative mean, recalibrated) with the same per-exit choice and their ceiling; a learned exit decision
@@ -64,7 +64,9 @@ def rules(run, val, test):
            "per exit (library)": choose(vl, vy, layers, temperatures, reference),
            "global (library), 90% bootstrap bound": choose(vl, vy, layers, temperatures, reference, per_exit=False,
                                                            confidence=0.9),
-           "per exit (library), 90% bootstrap bound": choose(vl, vy, layers, temperatures, reference, confidence=0.9),
+           **{f"per exit (library), {100 * level:g}% bootstrap bound": choose(vl, vy, layers, temperatures, reference,
+                                                                             confidence=level)
+              for level in (0.8, 0.9, 0.95)},
            "per exit, chosen on test (ceiling)": choose_thresholds(
                tl, ty, layers, temperatures, reference_accuracy=run["reference_test_accuracy"], max_drop=0.01,
                from_better_reference=False, num_layers=max(layers)).thresholds}
