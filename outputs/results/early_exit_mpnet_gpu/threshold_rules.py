@@ -37,18 +37,33 @@ def evaluate(logits, labels, temperatures, thresholds, layers, agree=False):
     leaves = confidence >= torch.tensor(thresholds, dtype=confidence.dtype)[None]
     if agree:
         leaves[:, 1:] &= prediction[:, 1:] == prediction[:, :-1]
+    return leave_first(leaves, prediction, labels, layers)
+
+
+def leave_first(leaves, prediction, labels, layers):
+    """Accuracy and layer speed-up (of `max(layers)`) when each row leaves at its first exit marked in `leaves`
+    (rows, exits; the last exit always takes the rest)."""
     leaves[:, -1] = True
     index = leaves.float().argmax(1)
     accuracy = (prediction[torch.arange(len(index)), index] == labels).float().mean().item()
     return accuracy, max(layers) / torch.tensor(layers, dtype=torch.float)[index].mean().item()
 
 
+def fastest(results, floor):
+    """The index of the (accuracy, speed-up) pair with the highest speed-up among those at or above `floor`."""
+    return max(range(len(results)), key=lambda i: results[i][1] if results[i][0] >= floor else 0.0)
+
+
+def add(table, name, result, reference):
+    """Adds `name`'s (accuracy, speed-up) `result` to `table` as test accuracy vs (a) in points at the speed-up."""
+    table.setdefault(name, []).append(f"{100 * (result[0] - reference):+.2f} at {result[1]:.2f}x")
+
+
 def score(table, name, logits, labels, temperatures, thresholds, layers, reference, keep=None):
     """Adds `name`'s test accuracy vs (a) and layer speed-up (over the exits `keep`, default all) to `table`."""
     keep = keep or list(range(len(layers)))
-    accuracy, speedup = evaluate(logits[:, keep], labels, [temperatures[k] for k in keep], thresholds,
-                                 [layers[k] for k in keep])
-    table.setdefault(name, []).append(f"{100 * (accuracy - reference):+.2f} at {speedup:.2f}x")
+    add(table, name, evaluate(logits[:, keep], labels, [temperatures[k] for k in keep], thresholds,
+                              [layers[k] for k in keep]), reference)
 
 
 def choose(logits, labels, layers, temperatures, reference, per_exit=True, margin=0.0, confidence=None):
@@ -108,7 +123,8 @@ def exit_features(logits, temperatures):
 
 
 def fit_logistic(x, y, weight_decay):
-    """Weights and bias of an L2-regularised logistic regression of `y` on standardised `x`, and the standardiser."""
+    """An L2-regularised logistic regression of `y` on standardised `x`: returns its predicted probabilities as a
+    function of new features."""
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
     weights = torch.zeros(x.shape[1] + 1, requires_grad=True)
     optimizer = torch.optim.LBFGS([weights], max_iter=200)
@@ -127,8 +143,8 @@ def fit_logistic(x, y, weight_decay):
 def learned_exit_scores(val, test, temperatures, weight_decay=1e-2):
     """A learned exit decision in the spirit of BERxiT's learning-to-exit (Xin et al., EACL 2021), from the exits'
     outputs rather than their hidden states: per exit, a logistic regression fitted on validation predicts whether
-    that exit's prediction is right from what exits 1..k say. Returns the validation and test scores (rows, exits) and
-    the test predictions."""
+    that exit's prediction is right from what exits 1..k say. Returns the validation and test scores and predictions
+    (each rows x exits)."""
     (vf, vp), (tf, tp) = exit_features(val[0], temperatures), exit_features(test[0], temperatures)
     correct = (vp == val[1][:, None]).float()
     scores = [torch.zeros(vf.shape[:2]), torch.zeros(tf.shape[:2])]
@@ -136,16 +152,7 @@ def learned_exit_scores(val, test, temperatures, weight_decay=1e-2):
         predict = fit_logistic(vf[:, k, :], correct[:, k], weight_decay)
         for out, features in zip(scores, (vf, tf)):
             out[:, k] = predict(features[:, k, :])
-    return scores[0], scores[1], tp
-
-
-def first_leaving(scores, prediction, labels, threshold, layers):
-    """Accuracy and layer speed-up when a row leaves at the first exit whose score reaches `threshold`."""
-    leaves = scores >= threshold
-    leaves[:, -1] = True
-    index = leaves.float().argmax(1)
-    accuracy = (prediction[torch.arange(len(index)), index] == labels).float().mean().item()
-    return accuracy, max(layers) / torch.tensor(layers, dtype=torch.float)[index].mean().item()
+    return scores[0], scores[1], vp, tp
 
 
 def main():
@@ -183,27 +190,22 @@ def main():
             mean_test, test[1], layers, refit, reference_accuracy=reference, max_drop=0.01,
             from_better_reference=False, num_layers=max(layers)).thresholds, layers, reference)
         # a learned exit decision: one global threshold on the per-exit logistic scores
-        val_scores, test_scores, test_prediction = learned_exit_scores(val, test, run["temperatures"])
-        val_prediction = exit_features(val[0], run["temperatures"])[1]
+        val_scores, test_scores, val_prediction, test_prediction = learned_exit_scores(val, test, run["temperatures"])
         candidates = np.arange(0.5, 1.0, 0.005)
         full = evaluate(val[0], val[1], run["temperatures"], [1.0] * len(layers), layers)[0]
         budget = max(run["reference_validation_accuracy"], full) - 0.01
-        on_val = [first_leaving(val_scores, val_prediction, val[1], t, layers) for t in candidates]
-        chosen = max(range(len(candidates)), key=lambda i: on_val[i][1] if on_val[i][0] >= budget else 0.0)
-        accuracy, speedup = first_leaving(test_scores, test_prediction, test[1], candidates[chosen], layers)
-        table.setdefault("learned exit decision (logistic, per exit), one threshold", []).append(
-            f"{100 * (accuracy - reference):+.2f} at {speedup:.2f}x")
-        on_test = [first_leaving(test_scores, test_prediction, test[1], t, layers) for t in candidates]
-        best = max(on_test, key=lambda result: result[1] if result[0] >= reference - 0.01 else 0.0)
-        table.setdefault("learned exit decision, threshold chosen on test", []).append(
-            f"{100 * (best[0] - reference):+.2f} at {best[1]:.2f}x")
+        on_val = [leave_first(val_scores >= t, val_prediction, val[1], layers) for t in candidates]
+        on_test = [leave_first(test_scores >= t, test_prediction, test[1], layers) for t in candidates]
+        add(table, "learned exit decision (logistic, per exit), one threshold", on_test[fastest(on_val, budget)],
+            reference)
+        add(table, "learned exit decision, threshold chosen on test", on_test[fastest(on_test, reference - 0.01)],
+            reference)
         # one global threshold, chosen on test, with and without the agreement of two consecutive exits
         for agree in (False, True):
-            best = max((evaluate(test[0], test[1], run["temperatures"], [t] * (len(layers) - 1) + [1.0], layers,
-                                 agree) for t in np.arange(0.5, 1.0, 0.005)),
-                       key=lambda result: result[1] if result[0] >= reference - 0.01 else 0.0)
+            on_test = [evaluate(test[0], test[1], run["temperatures"], [t] * (len(layers) - 1) + [1.0], layers, agree)
+                       for t in candidates]
             name = f"one global threshold{', two consecutive exits agreeing' if agree else ''}, chosen on test"
-            table.setdefault(name, []).append(f"{100 * (best[0] - reference):+.2f} at {best[1]:.2f}x")
+            add(table, name, on_test[fastest(on_test, reference - 0.01)], reference)
     print(f"| rule (chosen on validation unless said) | {' | '.join(f'seed {s}' for s in args.seeds)} |")
     print(f"|---|{'---|' * len(args.seeds)}")
     for name, cells in table.items():
