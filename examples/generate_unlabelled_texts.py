@@ -73,8 +73,9 @@ def first_sentence(prefix: str, continuation: str) -> str:
 
 
 def read_done(path: Path) -> tuple[int, set[str]]:
-    """(batches already written, their texts) from a previous run's file; a torn last line (an interrupted write) is
-    dropped and the file rewritten without it."""
+    """(batches already written, their texts) from a previous run's file. After a torn last line (an interrupted
+    write) the file is rewritten without it and without the rest of the batch it cut short (the last complete row's
+    batch, written again in full: batches are seeded, so this costs time, never a different file)."""
     if not path.is_file():
         return 0, set()
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -85,6 +86,7 @@ def read_done(path: Path) -> tuple[int, set[str]]:
         except json.JSONDecodeError:
             break
     if len(rows) != len(lines):
+        rows = [row for row in rows if row["batch"] != rows[-1]["batch"]] if rows else rows
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
         os.replace(tmp, path)

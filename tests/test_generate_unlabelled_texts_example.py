@@ -60,3 +60,10 @@ def test_generation_resumes_to_the_uninterrupted_file(module, load_example, bert
     module.main([*common, "--output", str(resumed)], load=load)
     assert resumed.read_text() == whole.read_text()
     module.main([*common, "--output", str(resumed)], load=lambda: pytest.fail("a finished file loads no model"))
+
+    # stopped in the middle of writing its second batch, after some of that batch's rows
+    second = [line for line in whole.read_text().splitlines() if json.loads(line)["batch"] == 1]
+    assert second, "the tiny model kept no sentence of the second batch"
+    resumed.write_text("".join(line + "\n" for line in first + second[:1]) + '{"text": "torn', encoding="utf-8")
+    module.main([*common, "--output", str(resumed)], load=load)
+    assert resumed.read_text() == whole.read_text()
